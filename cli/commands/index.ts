@@ -1,0 +1,4 @@
+import type { Command } from "../command.ts";
+
+/** Every `moxie` subcommand, in the order `moxie --help` lists them. */
+export const commands: Command[] = [];
