@@ -1,0 +1,87 @@
+import { existsSync } from "node:fs";
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import * as z from "zod";
+import { CheckpointError, readModelConfig, type ModelConfig } from "./config.ts";
+import { readSafetensorsHeader, readTensorF32, type TensorEntry } from "./safetensors.ts";
+
+/** Hugging Face tensor names of the weights the graph needs, with the shape each must have. */
+export function expectedTensors(config: ModelConfig): { name: string; shape: number[] }[] {
+  const { hiddenSize: h, ffnSize: f, heads, kvHeads, headDim: d, vocabSize: v, experts } = config;
+  const tensors = [{ name: "model.embed_tokens.weight", shape: [v, h] }, { name: "model.norm.weight", shape: [h] }];
+  if (!config.tiedEmbeddings) tensors.push({ name: "lm_head.weight", shape: [v, h] });
+  for (let layer = 0; layer < config.layers; layer++) {
+    const p = `model.layers.${layer}`;
+    tensors.push(
+      { name: `${p}.input_layernorm.weight`, shape: [h] },
+      { name: `${p}.post_attention_layernorm.weight`, shape: [h] },
+      { name: `${p}.self_attn.q_proj.weight`, shape: [heads * d, h] },
+      { name: `${p}.self_attn.k_proj.weight`, shape: [kvHeads * d, h] },
+      { name: `${p}.self_attn.v_proj.weight`, shape: [kvHeads * d, h] },
+      { name: `${p}.self_attn.o_proj.weight`, shape: [h, heads * d] },
+    );
+    if (experts > 0) {
+      tensors.push({ name: `${p}.block_sparse_moe.gate.weight`, shape: [experts, h] });
+      for (let e = 0; e < experts; e++) {
+        const q = `${p}.block_sparse_moe.experts.${e}`;
+        tensors.push({ name: `${q}.w1.weight`, shape: [f, h] }, { name: `${q}.w2.weight`, shape: [h, f] }, { name: `${q}.w3.weight`, shape: [f, h] });
+      }
+    } else {
+      tensors.push(
+        { name: `${p}.mlp.gate_proj.weight`, shape: [f, h] },
+        { name: `${p}.mlp.up_proj.weight`, shape: [f, h] },
+        { name: `${p}.mlp.down_proj.weight`, shape: [h, f] },
+      );
+    }
+  }
+  return tensors;
+}
+
+const shardIndexSchema = z.object({ weight_map: z.record(z.string(), z.string()) });
+
+/** A checkpoint folder: its config and where every needed tensor is, validated before anything heavy runs. */
+export interface Checkpoint {
+  dir: string;
+  config: ModelConfig;
+  tensors: Map<string, TensorEntry>;
+  /** Files holding the weights, for cache keys. */
+  files: string[];
+}
+
+async function weightFiles(dir: string): Promise<string[]> {
+  const indexPath = join(dir, "model.safetensors.index.json");
+  if (existsSync(indexPath)) {
+    const parsed = shardIndexSchema.safeParse(JSON.parse(await readFile(indexPath, "utf8")));
+    if (!parsed.success) throw new CheckpointError(`${indexPath}: ${z.prettifyError(parsed.error)}`);
+    const files = [...new Set(Object.values(parsed.data.weight_map))].sort();
+    for (const file of files) if (!existsSync(join(dir, file))) throw new CheckpointError(`${indexPath}: shard ${file} is missing`);
+    return files.map((file) => join(dir, file));
+  }
+  const single = join(dir, "model.safetensors");
+  if (existsSync(single)) return [single];
+  const shards = (await readdir(dir)).filter((name) => name.endsWith(".safetensors")).sort();
+  if (shards.length === 0) throw new CheckpointError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+  return shards.map((file) => join(dir, file));
+}
+
+export async function openCheckpoint(dir: string): Promise<Checkpoint> {
+  const config = await readModelConfig(dir);
+  const files = await weightFiles(dir);
+  const tensors = new Map<string, TensorEntry>();
+  for (const file of files) for (const entry of await readSafetensorsHeader(file)) tensors.set(entry.name, entry);
+  for (const { name, shape } of expectedTensors(config)) {
+    const entry = tensors.get(name);
+    if (!entry) throw new CheckpointError(`${dir}: missing tensor ${name}`);
+    if (entry.shape.join(",") !== shape.join(",")) {
+      throw new CheckpointError(`${dir}: tensor ${name} has shape [${entry.shape}], expected [${shape}]`);
+    }
+  }
+  return { dir, config, tensors, files };
+}
+
+/** Reads one named tensor as float32, whatever its stored dtype. */
+export function readWeight(checkpoint: Checkpoint, name: string): Float32Array {
+  const entry = checkpoint.tensors.get(name);
+  if (!entry) throw new CheckpointError(`${checkpoint.dir}: missing tensor ${name}`);
+  return readTensorF32(entry);
+}

@@ -1,0 +1,102 @@
+import { closeSync, openSync, readSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { CheckpointError } from "./config.ts";
+
+export const tensorDtypes = ["F32", "F16", "BF16"] as const;
+export type TensorDtype = (typeof tensorDtypes)[number];
+const bytesPerElement: Record<TensorDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/** Where one tensor's bytes live on disk. */
+export interface TensorEntry {
+  name: string;
+  file: string;
+  dtype: TensorDtype;
+  shape: number[];
+  /** Absolute byte offset in the file. */
+  offset: number;
+  byteLength: number;
+}
+
+interface HeaderEntry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+/** Reads a .safetensors header (8-byte little-endian length, then JSON) without touching the data. */
+export async function readSafetensorsHeader(file: string): Promise<TensorEntry[]> {
+  const handle = await open(file, "r");
+  try {
+    const lengthBytes = Buffer.alloc(8);
+    await handle.read(lengthBytes, 0, 8, 0);
+    const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+    const { size } = await handle.stat();
+    if (headerLength <= 0 || headerLength + 8 > size) throw new CheckpointError(`${file}: not a safetensors file (bad header length)`);
+    const headerBytes = Buffer.alloc(headerLength);
+    await handle.read(headerBytes, 0, headerLength, 8);
+    const header = JSON.parse(headerBytes.toString("utf8")) as Record<string, HeaderEntry>;
+    const dataStart = 8 + headerLength;
+    return Object.entries(header)
+      .filter(([name]) => name !== "__metadata__")
+      .map(([name, entry]) => {
+        if (!tensorDtypes.includes(entry.dtype as TensorDtype)) {
+          throw new CheckpointError(`${file}: tensor ${name} has unsupported dtype ${entry.dtype} (F32, F16, BF16)`);
+        }
+        const dtype = entry.dtype as TensorDtype;
+        const [begin, end] = entry.data_offsets;
+        const elements = entry.shape.reduce((a, b) => a * b, 1);
+        if (end - begin !== elements * bytesPerElement[dtype] || dataStart + end > size) {
+          throw new CheckpointError(`${file}: tensor ${name} has inconsistent data offsets`);
+        }
+        return { name, file, dtype, shape: entry.shape, offset: dataStart + begin, byteLength: end - begin };
+      });
+  } finally {
+    await handle.close();
+  }
+}
+
+const f16Table = (() => {
+  // Every half-precision bit pattern decoded once; conversion is then a table lookup.
+  const table = new Float32Array(65536);
+  for (let bits = 0; bits < 65536; bits++) {
+    const sign = bits & 0x8000 ? -1 : 1;
+    const exponent = (bits >> 10) & 0x1f;
+    const mantissa = bits & 0x3ff;
+    table[bits] =
+      exponent === 0
+        ? sign * 2 ** -14 * (mantissa / 1024)
+        : exponent === 31
+          ? mantissa
+            ? NaN
+            : sign * Infinity
+          : sign * 2 ** (exponent - 15) * (1 + mantissa / 1024);
+  }
+  return table;
+})();
+
+/** Reads one tensor from disk straight into a fresh Float32Array (one fd read, one conversion). */
+export function readTensorF32(entry: TensorEntry): Float32Array {
+  const elements = entry.byteLength / bytesPerElement[entry.dtype];
+  const out = new Float32Array(elements);
+  const raw = entry.dtype === "F32" ? new Uint8Array(out.buffer) : new Uint8Array(entry.byteLength);
+  const fd = openSync(entry.file, "r");
+  try {
+    let done = 0;
+    while (done < entry.byteLength) {
+      const read = readSync(fd, raw, done, entry.byteLength - done, entry.offset + done);
+      if (read === 0) throw new CheckpointError(`${entry.file}: truncated while reading ${entry.name}`);
+      done += read;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (entry.dtype === "F32") return out;
+  const halves = new Uint16Array(raw.buffer, raw.byteOffset, elements);
+  if (entry.dtype === "BF16") {
+    const words = new Uint32Array(out.buffer);
+    for (let i = 0; i < elements; i++) words[i] = halves[i] << 16;
+  } else {
+    for (let i = 0; i < elements; i++) out[i] = f16Table[halves[i]];
+  }
+  return out;
+}

@@ -1,0 +1,61 @@
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Checkpoint } from "../checkpoint/checkpoint.ts";
+import { buildModelGraph, type GraphOptions } from "./model-graph.ts";
+import { GraphBuilder } from "./onnx-builder.ts";
+
+/** Bumped whenever the graph layout changes, so stale cached graphs are rebuilt. */
+const graphVersion = 1;
+
+export function cacheRoot(): string {
+  return resolve(process.env.MOXIE_CACHE_DIR ?? join(homedir(), ".cache", "moxie"));
+}
+
+/** Same checkpoint files (path, size, mtime), same config and options → same graph. */
+function cacheKey(checkpoint: Checkpoint, options: GraphOptions): string {
+  const hash = createHash("sha256");
+  hash.update(JSON.stringify({ graphVersion, config: checkpoint.config, quantize: options.quantize ?? null, accuracyLevel: options.accuracyLevel ?? null }));
+  for (const file of checkpoint.files) {
+    const stat = statSync(file);
+    hash.update(`${resolve(file)}:${stat.size}:${stat.mtimeMs}`);
+  }
+  return hash.digest("hex").slice(0, 24);
+}
+
+/** Progress on stderr, at most every two seconds, only for loads big enough to notice. */
+function progressReporter(label: string): (done: number, total: number) => void {
+  let last = 0;
+  return (done, total) => {
+    const now = Date.now();
+    if (total < 256 * 2 ** 20 || (now - last < 2000 && done < total)) return;
+    last = now;
+    process.stderr.write(`${label}: ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MB (${((100 * done) / total).toFixed(0)}%)\n`);
+  };
+}
+
+/**
+ * Returns the path of the model's ONNX file, building it on a cache miss. The graph and its
+ * weights are written to a temporary folder renamed into place, so concurrent loads never see
+ * half a graph.
+ */
+export function cachedModelGraph(checkpoint: Checkpoint, options: GraphOptions = {}): string {
+  const dir = join(cacheRoot(), cacheKey(checkpoint, options));
+  const modelPath = join(dir, "model.onnx");
+  if (existsSync(modelPath)) return modelPath;
+  mkdirSync(cacheRoot(), { recursive: true });
+  const building = `${dir}.building-${process.pid}-${Date.now()}`;
+  mkdirSync(building);
+  try {
+    const builder = new GraphBuilder(join(building, "model.data"), "model.data");
+    buildModelGraph(checkpoint, builder, { ...options, onProgress: options.onProgress ?? progressReporter(`converting ${checkpoint.dir}`) });
+    writeFileSync(join(building, "model.onnx"), builder.finish());
+    if (existsSync(modelPath)) rmSync(building, { recursive: true });
+    else renameSync(building, dir);
+  } catch (error) {
+    rmSync(building, { recursive: true, force: true });
+    throw error;
+  }
+  return modelPath;
+}

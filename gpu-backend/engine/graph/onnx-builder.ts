@@ -1,0 +1,141 @@
+import { closeSync, openSync, writeSync } from "node:fs";
+import onnxProto from "onnx-proto";
+
+const { onnx } = onnxProto;
+const DataType = onnx.TensorProto.DataType;
+const AttributeType = onnx.AttributeProto.AttributeType;
+
+export type ElementType = "float32" | "int64" | "uint8";
+const elementTypes: Record<ElementType, number> = { float32: DataType.FLOAT, int64: DataType.INT64, uint8: DataType.UINT8 };
+
+export type AttributeValue = number | number[] | string | { float: number };
+
+function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttributeProto {
+  if (typeof value === "string") return { name, type: AttributeType.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: AttributeType.INTS, ints: value };
+  if (typeof value === "object") return { name, type: AttributeType.FLOAT, f: value.float };
+  return { name, type: AttributeType.INT, i: value };
+}
+
+/**
+ * Builds an ONNX graph node by node. Large weights stream straight into one external data file
+ * (so the protobuf stays far below its 2 GB limit and no second copy is held in memory);
+ * small constants are embedded.
+ */
+export class GraphBuilder {
+  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly dataFd: number;
+  private dataOffset = 0;
+  private counter = 0;
+  private readonly constants = new Map<string, string>();
+
+  constructor(
+    dataPath: string,
+    private readonly dataFileName: string,
+  ) {
+    this.dataFd = openSync(dataPath, "w");
+  }
+
+  input(name: string, type: ElementType, dims: (number | string)[]): string {
+    this.inputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  output(name: string, type: ElementType, dims: (number | string)[]): void {
+    this.outputs.push(valueInfo(name, type, dims));
+  }
+
+  /** Adds a node; returns its output names (`outputs` of them, or the given names). */
+  node(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, options: { outputs?: number | string[]; domain?: string } = {}): string[] {
+    const id = this.counter++;
+    const outputs =
+      typeof options.outputs === "object" ? options.outputs : Array.from({ length: options.outputs ?? 1 }, (_, i) => `${opType}_${id}_${i}`);
+    this.nodes.push({
+      opType,
+      domain: options.domain ?? "",
+      name: `${opType}_${id}`,
+      input: inputs,
+      output: outputs,
+      attribute: Object.entries(attributes).map(([key, value]) => attribute(key, value)),
+    });
+    return outputs;
+  }
+
+  /** Single-output shorthand for node(). */
+  op(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, domain = ""): string {
+    return this.node(opType, inputs, attributes, { domain })[0];
+  }
+
+  /** A weight written to the external data file. */
+  weight(name: string, type: ElementType, dims: number[], data: ArrayBufferView): string {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const offset = this.dataOffset;
+    let written = 0;
+    while (written < bytes.length) written += writeSync(this.dataFd, bytes, written, bytes.length - written, offset + written);
+    // 64-byte alignment lets ORT map tensors without realigning them.
+    this.dataOffset = Math.ceil((offset + bytes.length) / 64) * 64;
+    this.initializers.push({
+      name,
+      dataType: elementTypes[type],
+      dims,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: "location", value: this.dataFileName },
+        { key: "offset", value: String(offset) },
+        { key: "length", value: String(bytes.length) },
+      ],
+    });
+    return name;
+  }
+
+  /** A small embedded constant; identical constants are shared. */
+  constant(type: "float32" | "int64", dims: number[], values: number[]): string {
+    const key = `${type}:${dims}:${values}`;
+    const existing = this.constants.get(key);
+    if (existing) return existing;
+    const name = `const_${this.constants.size}`;
+    const rawData =
+      type === "float32" ? new Uint8Array(new Float32Array(values).buffer) : new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer);
+    this.initializers.push({ name, dataType: elementTypes[type], dims, rawData });
+    this.constants.set(key, name);
+    return name;
+  }
+
+  ints(values: number[]): string {
+    return this.constant("int64", [values.length], values);
+  }
+
+  scalar(value: number): string {
+    return this.constant("float32", [], [value]);
+  }
+
+  /** Closes the data file and returns the serialised model. */
+  finish(): Uint8Array {
+    closeSync(this.dataFd);
+    const model = onnx.ModelProto.create({
+      irVersion: 10,
+      producerName: "moxie",
+      opsetImport: [
+        { domain: "", version: 21 },
+        { domain: "com.microsoft", version: 1 },
+      ],
+      graph: { name: "moxie", node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(name: string, type: ElementType, dims: (number | string)[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: elementTypes[type],
+        shape: { dim: dims.map((dim) => (typeof dim === "number" ? { dimValue: dim } : { dimParam: dim })) },
+      },
+    },
+  };
+}

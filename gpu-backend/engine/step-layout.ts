@@ -1,0 +1,50 @@
+/** One sequence's part of a step: `tokens` appended after `past` cached tokens. */
+export interface StepRow {
+  past: number;
+  tokens: number[];
+}
+
+/** Masked attention scores get this bias: exp() of it is 0, yet a fully masked padding row stays finite. */
+const masked = -1e30;
+
+/**
+ * How a step's tokens are laid out for the graph: flat [T] for the projections and the MoE,
+ * padded [B, L] for attention, with the additive attention bias that encodes each row's cached
+ * length, causality and the sliding window.
+ */
+export function stepLayout(rows: StepRow[], slidingWindow: number | null) {
+  const batch = rows.length;
+  const padded = Math.max(...rows.map((row) => row.tokens.length));
+  const past = Math.max(...rows.map((row) => row.past));
+  const keysPerRow = past + padded;
+  const total = rows.reduce((sum, row) => sum + row.tokens.length, 0);
+  const inputIds = new BigInt64Array(total);
+  const positions = new BigInt64Array(total);
+  const padIndex = new BigInt64Array(batch * padded);
+  const unpadIndex = new BigInt64Array(total);
+  const lastToken: number[] = [];
+  const bias = new Float32Array(batch * padded * keysPerRow).fill(masked);
+  let offset = 0;
+  rows.forEach((row, b) => {
+    const window = slidingWindow ?? Infinity;
+    for (let j = 0; j < padded; j++) {
+      const biasRow = (b * padded + j) * keysPerRow;
+      if (j >= row.tokens.length) {
+        bias[biasRow + past] = 0; // padding query: sees one key so its softmax stays finite; its output is dropped
+        continue;
+      }
+      const token = offset + j;
+      const position = row.past + j;
+      inputIds[token] = BigInt(row.tokens[j]);
+      positions[token] = BigInt(position);
+      padIndex[b * padded + j] = BigInt(token);
+      unpadIndex[token] = BigInt(b * padded + j);
+      for (let key = Math.max(0, position - window + 1); key < row.past; key++) bias[biasRow + key] = 0;
+      for (let key = Math.max(0, position - window + 1 - row.past); key <= j; key++) bias[biasRow + past + key] = 0;
+    }
+    offset += row.tokens.length;
+    lastToken.push(offset - 1);
+  });
+  return { batch, padded, past, total, inputIds, positions, padIndex, unpadIndex, bias, lastToken };
+}
+export type StepLayout = ReturnType<typeof stepLayout>;

@@ -1,0 +1,77 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
+import type { OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
+import { argmax, logSumExp, topK } from "../../gpu-backend/engine/logits.ts";
+import { useTempCache } from "./engine-helpers.ts";
+
+// transformers' own outputs for the fixture checkpoint (../shared/README.md describes them).
+const fixture = "../shared/fixtures/mixtral-tiny";
+interface ReferenceCase {
+  input_ids: number[];
+  argmax: number[];
+  logsumexp: number[];
+  last_logits_f32_b64: string;
+  final_hidden_mean_f32_b64: string;
+  final_hidden_last_f32_b64: string;
+  router_topk_per_layer: number[][][];
+  greedy_new_ids: number[];
+}
+const reference = JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: ReferenceCase[] };
+const floats = (base64: string) => new Float32Array(new Uint8Array(Buffer.from(base64, "base64")).buffer);
+const maxDifference = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+};
+
+useTempCache();
+let engine: OnnxEngine;
+beforeAll(async () => {
+  engine = await loadEngine({ model: fixture, threads: 2, slots: 4, contextLength: 128 });
+});
+afterAll(() => engine.close());
+
+describe.each(reference.cases.map((c, i) => [i, c] as const))("fixture case %i", (_, reference) => {
+  const vocab = 32000;
+  const tokens = reference.input_ids.length;
+
+  it("matches transformers at every position: argmax, logsumexp, last logits, final hidden, router top-2", async () => {
+    const [evaluation] = await engine.evaluate([reference.input_ids]);
+    const rows = Array.from({ length: tokens }, (_, t) => evaluation.logits.subarray(t * vocab, (t + 1) * vocab));
+    expect(rows.map(argmax)).toEqual(reference.argmax);
+    expect(maxDifference(rows.map(logSumExp), reference.logsumexp)).toBeLessThan(1e-3);
+    expect(maxDifference(rows[tokens - 1], floats(reference.last_logits_f32_b64))).toBeLessThan(1e-3);
+
+    const hidden = 64;
+    const last = evaluation.hidden.subarray((tokens - 1) * hidden);
+    const mean = new Float32Array(hidden).map((_, i) => {
+      let sum = 0;
+      for (let t = 0; t < tokens; t++) sum += evaluation.hidden[t * hidden + i];
+      return sum / tokens;
+    });
+    expect(maxDifference(last, floats(reference.final_hidden_last_f32_b64))).toBeLessThan(1e-3);
+    expect(maxDifference(mean, floats(reference.final_hidden_mean_f32_b64))).toBeLessThan(1e-3);
+
+    evaluation.routerLogits.forEach((logits, layer) => {
+      const chosen = Array.from({ length: tokens }, (_, t) => topK(logits.subarray(t * 8, (t + 1) * 8), 2).sort((a, b) => a - b));
+      const expected = reference.router_topk_per_layer[layer].map((pair) => [...pair].sort((a, b) => a - b));
+      expect(chosen).toEqual(expected);
+    });
+  });
+
+  it("generates the 20 greedy tokens through the KV cache (prefill, then one token per step)", async () => {
+    const slot = 0;
+    engine.release(slot);
+    let [logits] = await engine.forward([{ slot, tokens: reference.input_ids }]);
+    const generated: number[] = [];
+    for (let step = 0; step < 20; step++) {
+      generated.push(argmax(logits));
+      if (step < 19) [logits] = await engine.forward([{ slot, tokens: [generated[step]] }]);
+    }
+    expect(generated).toEqual(reference.greedy_new_ids);
+    expect(engine.length(slot)).toBe(tokens + 19);
+    engine.release(slot);
+  });
+});
