@@ -1,4 +1,5 @@
 import type { Command } from "../command.ts";
+import { openapi } from "./openapi.ts";
 
 /** Every `moxie` subcommand, in the order `moxie --help` lists them. */
-export const commands: Command[] = [];
+export const commands: Command[] = [openapi];

@@ -1,0 +1,190 @@
+import * as z from "zod";
+import { UsageInfo } from "./usage.ts";
+
+/**
+ * Mistral's API treats `null` like an absent field; the parsed value carries the documented
+ * default so the backend never has to know which of the two a client sent.
+ */
+function nullOrDefault<T extends z.ZodType>(schema: T, fallback: z.output<T>) {
+  return schema
+    .nullish()
+    .meta({ default: fallback })
+    .transform((value) => value ?? fallback);
+}
+
+export const TextChunk = z.strictObject({ type: z.literal("text"), text: z.string() });
+
+/** Message content: a plain string, or text chunks (the only chunk kind a text-only model takes). */
+export const MessageContent = z.union([z.string(), z.array(TextChunk)]);
+export type MessageContent = z.infer<typeof MessageContent>;
+
+export const FunctionCall = z.strictObject({
+  name: z.string(),
+  /** A JSON-encoded string in responses; clients may send the object itself. */
+  arguments: z.union([z.record(z.string(), z.unknown()), z.string()]),
+});
+
+export const ToolCall = z.strictObject({
+  id: z.string().optional(),
+  type: z.literal("function").default("function"),
+  function: FunctionCall,
+  index: z.int().min(0).optional(),
+});
+export type ToolCall = z.infer<typeof ToolCall>;
+
+export const SystemMessage = z.strictObject({
+  role: z.literal("system"),
+  content: MessageContent,
+});
+
+export const UserMessage = z.strictObject({
+  role: z.literal("user"),
+  content: MessageContent.nullable(),
+});
+
+export const AssistantMessage = z.strictObject({
+  role: z.literal("assistant"),
+  content: MessageContent.nullish(),
+  tool_calls: z.array(ToolCall).nullish(),
+  /** The content is the start of the answer: the model continues it instead of answering anew. */
+  prefix: z.boolean().default(false),
+});
+
+export const ToolMessage = z.strictObject({
+  role: z.literal("tool"),
+  content: MessageContent.nullable(),
+  tool_call_id: z.string().nullish(),
+  name: z.string().nullish(),
+});
+
+export const ChatMessage = z.discriminatedUnion("role", [SystemMessage, UserMessage, AssistantMessage, ToolMessage]);
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+export const FunctionDefinition = z.strictObject({
+  name: z.string().min(1),
+  description: z.string().optional(),
+  strict: z.boolean().optional(),
+  parameters: z.record(z.string(), z.unknown()),
+});
+
+export const Tool = z.strictObject({
+  type: z.literal("function").default("function"),
+  function: FunctionDefinition,
+});
+export type Tool = z.infer<typeof Tool>;
+
+export const ToolChoice = z.union([
+  z.enum(["auto", "none", "any", "required"]),
+  z.strictObject({ type: z.literal("function").default("function"), function: z.strictObject({ name: z.string() }) }),
+]);
+export type ToolChoice = z.infer<typeof ToolChoice>;
+
+export const JsonSchemaFormat = z.strictObject({
+  name: z.string(),
+  description: z.string().nullish(),
+  schema: z.record(z.string(), z.unknown()),
+  strict: z.boolean().optional(),
+});
+
+export const ResponseFormat = z
+  .strictObject({
+    type: z.enum(["text", "json_object", "json_schema"]).default("text"),
+    json_schema: JsonSchemaFormat.nullish(),
+  })
+  .refine((format) => format.type !== "json_schema" || format.json_schema, {
+    message: "json_schema is required when type is json_schema",
+    path: ["json_schema"],
+  });
+export type ResponseFormat = z.infer<typeof ResponseFormat>;
+
+export const Prediction = z.strictObject({
+  type: z.literal("content").default("content"),
+  content: z.string().default(""),
+});
+
+/** OpenAI's stream options, accepted so the OpenAI SDK works unchanged. */
+export const StreamOptions = z.strictObject({
+  include_usage: z.boolean().optional(),
+  include_obfuscation: z.boolean().optional(),
+});
+
+/**
+ * POST /v1/chat/completions. Bounds and defaults follow Mistral's API reference; unknown
+ * fields are refused like Mistral does. `stream_options` and `user` are OpenAI's, accepted
+ * as documented extensions.
+ */
+export const ChatCompletionRequest = z.strictObject({
+  model: z.string().min(1),
+  messages: z.array(ChatMessage).min(1),
+  /** The default depends on the model (its card's default), hence no default here. */
+  temperature: z.number().min(0).max(1.5).nullish(),
+  top_p: nullOrDefault(z.number().min(0).max(1), 1),
+  max_tokens: z.int().min(0).nullish(),
+  stream: z.boolean().default(false),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  random_seed: z.int().min(0).nullish(),
+  response_format: ResponseFormat.optional(),
+  tools: z.array(Tool).nullish(),
+  tool_choice: ToolChoice.default("auto"),
+  parallel_tool_calls: z.boolean().default(true),
+  presence_penalty: nullOrDefault(z.number().min(-2).max(2), 0),
+  frequency_penalty: nullOrDefault(z.number().min(-2).max(2), 0),
+  n: nullOrDefault(z.int().min(1), 1),
+  safe_prompt: z.boolean().default(false),
+  prediction: Prediction.optional(),
+  prompt_mode: z.literal("reasoning").nullish(),
+  metadata: z.record(z.string(), z.unknown()).nullish(),
+  prompt_cache_key: z.string().nullish(),
+  stream_options: StreamOptions.nullish(),
+  user: z.string().optional(),
+});
+export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
+
+export const FinishReason = z.enum(["stop", "length", "model_length", "error", "tool_calls"]);
+export type FinishReason = z.infer<typeof FinishReason>;
+
+export const ChatCompletionChoice = z.object({
+  index: z.int().min(0),
+  message: AssistantMessage,
+  finish_reason: FinishReason,
+});
+
+export const ChatCompletionResponse = z.object({
+  id: z.string(),
+  object: z.literal("chat.completion"),
+  created: z.int(),
+  model: z.string(),
+  choices: z.array(ChatCompletionChoice),
+  usage: UsageInfo,
+});
+export type ChatCompletionResponse = z.infer<typeof ChatCompletionResponse>;
+
+export const DeltaMessage = z.object({
+  role: z.literal("assistant").optional(),
+  content: z.string(),
+  tool_calls: z.array(ToolCall).optional(),
+});
+
+export const ChatCompletionStreamChoice = z.object({
+  index: z.int().min(0),
+  delta: DeltaMessage,
+  finish_reason: FinishReason.nullable(),
+});
+
+/** One `data:` event of a streamed completion; the last one carries `usage` (and may have no choices). */
+export const ChatCompletionChunk = z.object({
+  id: z.string(),
+  object: z.literal("chat.completion.chunk"),
+  created: z.int(),
+  model: z.string(),
+  choices: z.array(ChatCompletionStreamChoice),
+  usage: UsageInfo.optional(),
+});
+export type ChatCompletionChunk = z.infer<typeof ChatCompletionChunk>;
+
+/** The text of a message's content, chunks joined in order; null content is empty text. */
+export function messageText(content: MessageContent | null | undefined): string {
+  if (content == null) return "";
+  if (typeof content === "string") return content;
+  return content.map((chunk) => chunk.text).join("");
+}

@@ -1,0 +1,6 @@
+export * from "./chat.ts";
+export * from "./embeddings.ts";
+export * from "./errors.ts";
+export * from "./models.ts";
+export * from "./openapi.ts";
+export * from "./usage.ts";

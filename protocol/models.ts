@@ -1,0 +1,30 @@
+import * as z from "zod";
+
+export const ModelCapabilities = z.object({
+  completion_chat: z.boolean(),
+  function_calling: z.boolean(),
+  completion_fim: z.boolean(),
+  fine_tuning: z.boolean(),
+  vision: z.boolean(),
+});
+
+/** One entry of GET /v1/models, in Mistral's base-model card shape. */
+export const ModelCard = z.object({
+  id: z.string(),
+  object: z.literal("model"),
+  created: z.int(),
+  owned_by: z.string(),
+  capabilities: ModelCapabilities,
+  max_context_length: z.int().min(1),
+  name: z.string().nullable(),
+  description: z.string().nullable(),
+  aliases: z.array(z.string()),
+  type: z.literal("base"),
+});
+export type ModelCard = z.infer<typeof ModelCard>;
+
+export const ModelList = z.object({
+  object: z.literal("list"),
+  data: z.array(ModelCard),
+});
+export type ModelList = z.infer<typeof ModelList>;
