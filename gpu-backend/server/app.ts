@@ -1,0 +1,90 @@
+import { Hono } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { errorBody } from "../../protocol/errors.ts";
+import type { ModelList } from "../../protocol/models.ts";
+import type { Backend } from "./backend.ts";
+import { chatCompletions } from "./chat-completions.ts";
+import { embeddings } from "./embeddings.ts";
+import { errorResponse } from "./errors.ts";
+
+const unauthorized = errorBody("Unauthorized", "invalid_request_error", "unauthorized");
+
+/** The backend's HTTP API: Mistral's public routes plus /health (load, for the gateway's router) and /metrics. */
+export function createApp(backend: Backend): Hono {
+  const app = new Hono();
+  const started = Math.floor(Date.now() / 1000);
+
+  app.get("/health", (c) => {
+    const { model, status } = backend.client;
+    const body = {
+      status: model ? "ready" : "loading",
+      models: backend.modelIds,
+      running: status?.running ?? 0,
+      waiting: status?.waiting ?? 0,
+      free_kv_slots: status?.freeSlots ?? 0,
+      kv_slots: status?.slots ?? 0,
+      tokens_per_second: status?.tokensPerSecond ?? 0,
+      max_context_length: model?.contextLength ?? null,
+    };
+    return c.json(body, model ? 200 : 503);
+  });
+
+  if (backend.secret !== undefined) {
+    app.use(
+      "*",
+      bearerAuth({
+        token: backend.secret,
+        noAuthenticationHeader: { message: unauthorized },
+        invalidAuthenticationHeader: { message: unauthorized },
+        invalidToken: { message: unauthorized },
+      }),
+    );
+  }
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: backend.maxBodyBytes,
+      onError: (c) => errorResponse(c, 413, `The request body is larger than ${backend.maxBodyBytes} bytes.`, "invalid_request_error", "body_too_large"),
+    }),
+  );
+
+  app.get("/metrics", async (c) => {
+    c.header("Content-Type", backend.metrics.registry.contentType);
+    return c.body(await backend.metrics.registry.metrics());
+  });
+
+  app.get("/v1/models", (c) => {
+    const [id, ...aliases] = backend.modelIds;
+    const list: ModelList = {
+      object: "list",
+      data: [
+        {
+          id,
+          object: "model",
+          created: started,
+          owned_by: "moxie",
+          capabilities: { completion_chat: true, function_calling: false, completion_fim: false, fine_tuning: false, vision: false },
+          max_context_length: backend.client.model?.contextLength ?? 1,
+          name: id,
+          description: null,
+          aliases,
+          type: "base",
+        },
+      ],
+    };
+    return c.json(list);
+  });
+
+  app.post("/v1/chat/completions", chatCompletions(backend));
+  app.post("/v1/embeddings", embeddings(backend));
+
+  app.notFound((c) => errorResponse(c, 404, `No route ${c.req.method} ${c.req.path}.`, "invalid_request_error", "not_found"));
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    console.error(error);
+    return errorResponse(c, 500, "Internal error.", "internal_error");
+  });
+  return app;
+}

@@ -1,0 +1,126 @@
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import {
+  ChatCompletionRequest,
+  type ChatCompletionChunk,
+  type ChatCompletionResponse,
+  type FinishReason,
+} from "../../protocol/chat.ts";
+import type { UsageInfo } from "../../protocol/usage.ts";
+import { RefusedError, type ChatRun } from "../worker-thread/inference-client.ts";
+import type { Backend } from "./backend.ts";
+import { errorResponse, refusalResponse, unavailable } from "./errors.ts";
+import type { RequestTimer } from "./metrics.ts";
+import { readBody, unknownModel } from "./request-body.ts";
+
+/** What this backend cannot do, as the 400 message naming the field; undefined when it can. */
+function unsupported(request: ChatCompletionRequest): { message: string; param: string } | undefined {
+  if (request.tools?.length) return { message: "This model does not support tools (function calling).", param: "tools" };
+  if (request.response_format && request.response_format.type !== "text") {
+    return { message: `response_format ${request.response_format.type} is not supported by this backend.`, param: "response_format" };
+  }
+  return undefined;
+}
+
+/** POST /v1/chat/completions: Mistral's chat API, streamed (SSE) or not. */
+export function chatCompletions(backend: Backend) {
+  return async (c: Context): Promise<Response> => {
+    const timer = backend.metrics.request();
+    const parsed = await readBody(c, ChatCompletionRequest);
+    if ("response" in parsed) return parsed.response;
+    const request = parsed.data;
+    if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
+    const refusal = unsupported(request);
+    if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", "unsupported_feature", refusal.param);
+    if (!backend.client.model) return unavailable(c, "The model is still loading.");
+    let run: ChatRun;
+    try {
+      run = await backend.client.chat(request);
+    } catch (error) {
+      if (error instanceof RefusedError) return refusalResponse(c, error.refusal);
+      throw error;
+    }
+    timer.accepted(run.promptTokens);
+    const signal = c.req.raw.signal;
+    if (signal.aborted) run.cancel();
+    else signal.addEventListener("abort", () => run.cancel(), { once: true });
+    const head = { id: crypto.randomUUID().replaceAll("-", ""), created: Math.floor(Date.now() / 1000), model: request.model };
+    return request.stream ? stream(c, request, run, timer, head) : complete(c, request, run, timer, head);
+  };
+}
+
+interface Head {
+  id: string;
+  created: number;
+  model: string;
+}
+
+function usage(promptTokens: number, completionTokens: number): UsageInfo {
+  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+}
+
+async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun, timer: RequestTimer, head: Head): Promise<Response> {
+  const texts = Array.from({ length: request.n }, () => "");
+  const finishes: FinishReason[] = Array.from({ length: request.n }, () => "error");
+  let completionTokens = 0;
+  try {
+    for await (const output of run.outputs) {
+      texts[output.choice] += output.text;
+      completionTokens += output.tokens;
+      timer.tokens(output.tokens);
+      if (output.finish === undefined) continue;
+      finishes[output.choice] = output.finish;
+      timer.finished(output.finish);
+    }
+  } catch (error) {
+    return errorResponse(c, 500, `Inference failed: ${(error as Error).message}`, "internal_error");
+  }
+  const response: ChatCompletionResponse = {
+    id: head.id,
+    object: "chat.completion",
+    created: head.created,
+    model: head.model,
+    choices: texts.map((content, index) => ({
+      index,
+      message: { role: "assistant", content, tool_calls: null, prefix: false },
+      finish_reason: finishes[index],
+    })),
+    usage: usage(run.promptTokens, completionTokens),
+  };
+  return c.json(response);
+}
+
+/**
+ * Mistral's stream: a first chunk with the role, content deltas, each choice's last chunk with
+ * its finish_reason (the very last also with usage), then `data: [DONE]`. With OpenAI's
+ * stream_options.include_usage a usage-only chunk with no choices comes before [DONE], as OpenAI sends it.
+ */
+function stream(c: Context, request: ChatCompletionRequest, run: ChatRun, timer: RequestTimer, head: Head): Response {
+  return streamSSE(c, async (sse) => {
+    sse.onAbort(() => run.cancel());
+    const send = (chunk: Omit<ChatCompletionChunk, keyof Head | "object">) =>
+      sse.writeSSE({ data: JSON.stringify({ id: head.id, object: "chat.completion.chunk", created: head.created, model: head.model, ...chunk } satisfies ChatCompletionChunk) });
+    const choices = Array.from({ length: request.n }, (_, index) => index);
+    await send({ choices: choices.map((index) => ({ index, delta: { role: "assistant", content: "" }, finish_reason: null })) });
+    const open = new Set(choices);
+    let completionTokens = 0;
+    try {
+      for await (const output of run.outputs) {
+        completionTokens += output.tokens;
+        timer.tokens(output.tokens);
+        if (output.text === "" && output.finish === undefined) continue;
+        if (output.finish !== undefined) {
+          open.delete(output.choice);
+          timer.finished(output.finish);
+        }
+        const last = open.size === 0 ? { usage: usage(run.promptTokens, completionTokens) } : {};
+        await send({ choices: [{ index: output.choice, delta: { content: output.text }, finish_reason: output.finish ?? null }], ...last });
+      }
+    } catch {
+      // The worker failed mid-stream: close each open choice with finish_reason "error".
+      for (const index of open) await send({ choices: [{ index, delta: { content: "" }, finish_reason: "error" }] });
+    }
+    if (request.stream_options?.include_usage) await send({ choices: [], usage: usage(run.promptTokens, completionTokens) });
+    await sse.writeSSE({ data: "[DONE]" });
+  });
+}

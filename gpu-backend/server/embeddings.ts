@@ -1,0 +1,54 @@
+import type { Context } from "hono";
+import { EmbeddingRequest, type EmbeddingResponse } from "../../protocol/embeddings.ts";
+import { RefusedError } from "../worker-thread/inference-client.ts";
+import type { Backend } from "./backend.ts";
+import { errorResponse, refusalResponse, unavailable } from "./errors.ts";
+import { readBody, unknownModel } from "./request-body.ts";
+
+/** Inputs one request may embed in its single pass. */
+export const maxEmbeddingInputs = 512;
+
+/** Little-endian float32 bytes in base64, whatever the host's byte order. */
+function base64Floats(vector: Float32Array): string {
+  const bytes = Buffer.alloc(vector.length * 4);
+  vector.forEach((value, i) => bytes.writeFloatLE(value, i * 4));
+  return bytes.toString("base64");
+}
+
+/** POST /v1/embeddings: pooled, L2-normalised final hidden states, all inputs in one engine pass. */
+export function embeddings(backend: Backend) {
+  return async (c: Context): Promise<Response> => {
+    const parsed = await readBody(c, EmbeddingRequest);
+    if ("response" in parsed) return parsed.response;
+    const request = parsed.data;
+    if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
+    if (request.output_dtype !== "float" || request.output_dimension != null) {
+      const param = request.output_dtype !== "float" ? "output_dtype" : "output_dimension";
+      return errorResponse(c, 400, `${param} is not supported by this backend: embeddings are float32 of the model's hidden size.`, "invalid_request_error", "unsupported_feature", param);
+    }
+    const inputs = typeof request.input === "string" ? [request.input] : request.input;
+    if (inputs.length > maxEmbeddingInputs) {
+      return errorResponse(c, 400, `Too many inputs: ${inputs.length}, at most ${maxEmbeddingInputs} per request.`, "invalid_request_error", "too_many_inputs", "input");
+    }
+    if (!backend.client.model) return unavailable(c, "The model is still loading.");
+    let result;
+    try {
+      result = await backend.client.embed(inputs);
+    } catch (error) {
+      if (error instanceof RefusedError) return refusalResponse(c, error.refusal);
+      throw error;
+    }
+    const response: EmbeddingResponse = {
+      id: crypto.randomUUID().replaceAll("-", ""),
+      object: "list",
+      model: request.model,
+      data: result.vectors.map((vector, index) => ({
+        object: "embedding",
+        embedding: request.encoding_format === "base64" ? base64Floats(vector) : Array.from(vector),
+        index,
+      })),
+      usage: { prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens },
+    };
+    return c.json(response);
+  };
+}

@@ -1,0 +1,140 @@
+import { Readable } from "node:stream";
+import { Worker } from "node:worker_threads";
+import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, Refusal, ToWorker, WorkerOptions } from "./messages.ts";
+
+/** A request the worker refused (queue full, prompt too long, bad input it could only see after tokenizing). */
+export class RefusedError extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.message);
+  }
+}
+
+/** An accepted chat request: its prompt size and a stream of its choices' outputs, ended when every choice finished. */
+export interface ChatRun {
+  promptTokens: number;
+  outputs: AsyncIterable<ChoiceOutput>;
+  cancel(): void;
+}
+
+type Pending =
+  | { kind: "chat"; accept(run: ChatRun): void; reject(error: Error): void; stream?: Readable; open: number }
+  | { kind: "embed"; resolve(result: { vectors: Float32Array[]; promptTokens: number }): void; reject(error: Error): void };
+
+/**
+ * The main thread's side of the inference worker: ONNX Runtime's run() blocks its thread for the
+ * whole native call, so the engine and scheduler live in one worker_thread and the HTTP server
+ * here stays responsive. Load is mirrored from the worker's per-step status posts.
+ */
+export class InferenceClient {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private exited = false;
+  status: LoadStatus | undefined;
+  model: ModelInfo | undefined;
+  readonly ready: Promise<ModelInfo>;
+
+  constructor(options: WorkerOptions) {
+    this.worker = new Worker(new URL("./bootstrap.mjs", import.meta.url), { workerData: options });
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.once("error", reject);
+      this.worker.once("exit", (code) => reject(new Error(`the inference worker exited (code ${code}) before the model loaded`)));
+      this.worker.on("message", (message: FromWorker) => {
+        if (message.type === "ready") {
+          this.model = message.model;
+          this.status = message.status;
+          resolve(message.model);
+        } else if (message.type === "failed") reject(new Error(message.message));
+        else this.receive(message);
+      });
+    });
+    this.worker.on("error", (error) => this.failAll(error));
+    this.worker.on("exit", (code) => {
+      this.exited = true;
+      this.failAll(new Error(`the inference worker exited (code ${code})`));
+    });
+  }
+
+  chat(request: ChatCompletionRequest): Promise<ChatRun> {
+    const id = this.nextId++;
+    return new Promise((accept, reject) => {
+      this.pending.set(id, { kind: "chat", accept, reject, open: request.n });
+      this.send({ type: "chat", id, request });
+    });
+  }
+
+  embed(inputs: string[]): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { kind: "embed", resolve, reject });
+      this.send({ type: "embed", id, inputs });
+    });
+  }
+
+  /** Lets the worker finish its step and release the engine; a worker still loading is stopped outright. */
+  async close(): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise((resolve) => this.worker.once("exit", resolve));
+    if (this.model) this.send({ type: "close" });
+    else await this.worker.terminate();
+    await exited;
+  }
+
+  private send(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  private receive(message: Exclude<FromWorker, { type: "ready" | "failed" }>): void {
+    if ("status" in message) this.status = message.status;
+    if (message.type === "accepted") this.accepted(message.id, message.promptTokens);
+    else if (message.type === "refused") this.settle(message.id)?.reject(new RefusedError(message.refusal));
+    else if (message.type === "embedded") {
+      const pending = this.settle(message.id);
+      if (pending?.kind === "embed") pending.resolve({ vectors: message.vectors, promptTokens: message.promptTokens });
+    } else if (message.type === "outputs") {
+      for (const output of message.outputs) this.deliver(output);
+    }
+  }
+
+  private accepted(id: number, promptTokens: number): void {
+    const pending = this.pending.get(id);
+    if (pending?.kind !== "chat") return;
+    const stream = new Readable({ objectMode: true, read() {} });
+    pending.stream = stream;
+    pending.accept({
+      promptTokens,
+      outputs: stream,
+      cancel: () => {
+        if (!this.pending.delete(id)) return;
+        this.send({ type: "cancel", id });
+        stream.push(null);
+      },
+    });
+  }
+
+  private deliver(output: ChoiceOutput): void {
+    const pending = this.pending.get(output.id);
+    if (pending?.kind !== "chat" || !pending.stream) return;
+    pending.stream.push(output);
+    if (output.finish !== undefined && --pending.open === 0) {
+      this.pending.delete(output.id);
+      pending.stream.push(null);
+    }
+  }
+
+  private settle(id: number): Pending | undefined {
+    const pending = this.pending.get(id);
+    this.pending.delete(id);
+    return pending;
+  }
+
+  /** The worker died: every request in flight ends with an error instead of hanging. */
+  private failAll(error: Error): void {
+    for (const [id, pending] of this.pending) {
+      this.pending.delete(id);
+      if (pending.kind === "chat" && pending.stream) pending.stream.destroy(error);
+      else pending.reject(error);
+    }
+  }
+}

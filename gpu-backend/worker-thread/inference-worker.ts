@@ -1,0 +1,226 @@
+import { availableParallelism } from "node:os";
+import { setImmediate as yieldToMessages } from "node:timers/promises";
+import { parentPort, workerData } from "node:worker_threads";
+import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import type { Engine } from "../engine/engine.ts";
+import { loadEngine } from "../engine/load-engine.ts";
+import { choiceSeed, randomSeed } from "../sampler/random.ts";
+import { QueueFullError, Scheduler, type StepOutput } from "../scheduler/scheduler.ts";
+import type { Sequence } from "../scheduler/sequence.ts";
+import { ChatEncodingError } from "../text/chat-error.ts";
+import { encodeChat } from "../text/chat-encoding.ts";
+import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
+import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, Refusal, ToWorker, WorkerOptions } from "./messages.ts";
+import { OutputProcessor } from "./output-processor.ts";
+import { ThroughputMeter } from "./throughput-meter.ts";
+
+/** Mistral's recommended temperature, used when a request leaves it unset. */
+const DEFAULT_TEMPERATURE = 0.7;
+/** Tokens one scheduler step may feed: small enough that a long prompt never stalls the running decodes for long. */
+const STEP_TOKENS = 256;
+
+interface Choice {
+  request: number;
+  index: number;
+  processor: OutputProcessor;
+}
+
+/**
+ * The inference thread: owns the engine, the tokenizer and the scheduler loop. Between steps it
+ * yields to its message queue, so new requests join and cancellations land at every step.
+ */
+class InferenceWorker {
+  private readonly scheduler: Scheduler;
+  private readonly choices = new Map<Sequence, Choice>();
+  private readonly requests = new Map<number, Sequence[]>();
+  private readonly embedJobs: { id: number; inputs: string[] }[] = [];
+  private readonly throughput = new ThroughputMeter();
+  private wake: (() => void) | undefined;
+  private closing = false;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly tokenizer: Tokenizer,
+    private readonly options: WorkerOptions,
+  ) {
+    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: STEP_TOKENS });
+  }
+
+  modelInfo(): ModelInfo {
+    const { contextLength, vocabSize, hiddenSize } = this.engine.shape;
+    return { contextLength, vocabSize, hiddenSize };
+  }
+
+  status(): LoadStatus {
+    return { ...this.scheduler.stats(), tokensPerSecond: this.throughput.rate() };
+  }
+
+  receive(message: ToWorker): void {
+    if (message.type === "chat") this.chat(message.id, message.request);
+    else if (message.type === "cancel") this.cancel(message.id);
+    else if (message.type === "embed") this.embedJobs.push(message);
+    else this.closing = true;
+    this.wake?.();
+  }
+
+  async run(): Promise<void> {
+    while (!this.closing) {
+      const job = this.embedJobs.shift();
+      if (job) await this.embed(job);
+      else if (this.scheduler.hasWork) this.publish(await this.scheduler.step());
+      else await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+      await yieldToMessages();
+    }
+    await this.engine.close();
+  }
+
+  private chat(id: number, request: ChatCompletionRequest): void {
+    const { contextLength } = this.engine.shape;
+    let prompt: number[];
+    try {
+      prompt = encodeChat(this.tokenizer, request.messages, { safePrompt: request.safe_prompt });
+    } catch (error) {
+      if (!(error instanceof ChatEncodingError)) throw error;
+      return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "invalid_messages", param: "messages" });
+    }
+    // Prompt + max_tokens beyond the context is clamped like Mistral's API: the answer ends with finish_reason "model_length".
+    if (prompt.length >= contextLength) {
+      return this.refuse(id, {
+        status: 400,
+        message: `Prompt contains ${prompt.length} tokens, too large for model with ${contextLength} maximum context length (the prompt must leave room for at least one generated token).`,
+        type: "invalid_request_error",
+        code: "context_length_exceeded",
+        param: "messages",
+      });
+    }
+    const seed = request.random_seed ?? randomSeed();
+    const specs = Array.from({ length: request.n }, (_, index) => ({
+      prompt,
+      maxTokens: request.max_tokens ?? undefined,
+      sampling: {
+        temperature: request.temperature ?? DEFAULT_TEMPERATURE,
+        topP: request.top_p,
+        seed: choiceSeed(seed, index),
+        presencePenalty: request.presence_penalty,
+        frequencyPenalty: request.frequency_penalty,
+      },
+    }));
+    let sequences: Sequence[];
+    try {
+      sequences = this.scheduler.add(specs);
+    } catch (error) {
+      if (!(error instanceof QueueFullError)) throw error;
+      return this.refuse(id, { status: 503, message: "The backend is overloaded: its request queue is full. Retry later.", type: "service_unavailable", code: "overloaded", param: undefined });
+    }
+    const stops = request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop;
+    // Continuing an assistant prefix: decode after the prompt so the first word's space comes out right.
+    const last = request.messages[request.messages.length - 1];
+    const context = last.role === "assistant" && last.prefix ? prompt : [];
+    this.requests.set(id, sequences);
+    sequences.forEach((sequence, index) => this.choices.set(sequence, { request: id, index, processor: new OutputProcessor(this.tokenizer, stops, context) }));
+    this.post({ type: "accepted", id, promptTokens: prompt.length });
+    if (request.max_tokens === 0) for (const sequence of sequences) this.scheduler.abort(sequence, "length");
+    this.flushAborted(sequences);
+  }
+
+  /** Sequences that ended before running (max_tokens 0) report their finish now. */
+  private flushAborted(sequences: Sequence[]): void {
+    const outputs = sequences.filter((sequence) => sequence.finish !== undefined).map((sequence) => this.output(sequence, undefined));
+    if (outputs.length > 0) this.post({ type: "outputs", outputs, status: this.status() });
+  }
+
+  private cancel(id: number): void {
+    for (const sequence of this.requests.get(id) ?? []) {
+      this.scheduler.abort(sequence, "stop");
+      this.choices.delete(sequence);
+    }
+    this.requests.delete(id);
+  }
+
+  private async embed({ id, inputs }: { id: number; inputs: string[] }): Promise<void> {
+    const { contextLength } = this.engine.shape;
+    const sequences = inputs.map((input) => this.tokenizer.encode(input, { bos: true }));
+    const longest = sequences.findIndex((ids) => ids.length > contextLength);
+    if (longest >= 0) {
+      return this.refuse(id, {
+        status: 400,
+        message: `Input ${longest} contains ${sequences[longest].length} tokens, too large for model with ${contextLength} maximum context length.`,
+        type: "invalid_request_error",
+        code: "context_length_exceeded",
+        param: "input",
+      });
+    }
+    try {
+      const vectors = await this.engine.embed(sequences, this.options.pooling);
+      this.post({ type: "embedded", id, vectors, promptTokens: sequences.reduce((sum, ids) => sum + ids.length, 0) });
+    } catch (error) {
+      this.refuse(id, { status: 500, message: `Embedding failed: ${(error as Error).message}`, type: "internal_error", code: undefined, param: undefined });
+    }
+  }
+
+  /** Turns a step's tokens into text per choice, applies stop strings, and posts it all in one message. */
+  private publish(steps: StepOutput[]): void {
+    const outputs: ChoiceOutput[] = [];
+    let generated = 0;
+    for (const step of steps) {
+      if (step.token !== undefined) generated++;
+      if (!this.choices.has(step.sequence)) continue;
+      if (step.finish === "error") console.error(`moxie serve: a sequence failed: ${step.sequence.error}`);
+      outputs.push(this.output(step.sequence, step.token));
+    }
+    this.throughput.add(generated);
+    this.post({ type: "outputs", outputs, status: this.status() });
+  }
+
+  private output(sequence: Sequence, token: number | undefined): ChoiceOutput {
+    const choice = this.choices.get(sequence)!;
+    let text = "";
+    let stopped = false;
+    if (token !== undefined) {
+      ({ text, stopped } = choice.processor.push(token));
+      if (stopped) this.scheduler.abort(sequence, "stop");
+    }
+    if (sequence.finish !== undefined) {
+      if (!stopped) text += choice.processor.flush();
+      this.forget(choice, sequence);
+    }
+    return { id: choice.request, choice: choice.index, text, tokens: token === undefined ? 0 : 1, finish: sequence.finish };
+  }
+
+  private forget(choice: Choice, sequence: Sequence): void {
+    this.choices.delete(sequence);
+    const remaining = this.requests.get(choice.request)?.filter((other) => this.choices.has(other));
+    if (remaining?.length) this.requests.set(choice.request, remaining);
+    else this.requests.delete(choice.request);
+  }
+
+  private refuse(id: number, refusal: Refusal): void {
+    this.post({ type: "refused", id, refusal });
+  }
+
+  post(message: FromWorker): void {
+    parentPort!.postMessage(message);
+  }
+}
+
+async function start(): Promise<void> {
+  const options = workerData as WorkerOptions;
+  let worker: InferenceWorker;
+  try {
+    const [engine, tokenizer] = await Promise.all([
+      loadEngine({ model: options.model, quantize: options.quantize, threads: options.threads ?? availableParallelism(), slots: options.maxSeqs, contextLength: options.contextLength }),
+      loadTokenizer(options.model),
+    ]);
+    worker = new InferenceWorker(engine, tokenizer, options);
+  } catch (error) {
+    parentPort!.postMessage({ type: "failed", message: (error as Error).message } satisfies FromWorker);
+    return;
+  }
+  parentPort!.on("message", (message: ToWorker) => worker.receive(message));
+  worker.post({ type: "ready", model: worker.modelInfo(), status: worker.status() });
+  await worker.run();
+  parentPort!.close();
+}
+
+await start();
