@@ -1,5 +1,6 @@
 import type { Command } from "../command.ts";
 import { openapi } from "./openapi.ts";
+import { serve } from "./serve.ts";
 
 /** Every `moxie` subcommand, in the order `moxie --help` lists them. */
-export const commands: Command[] = [openapi];
+export const commands: Command[] = [openapi, serve];
