@@ -1,0 +1,99 @@
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { TensorDtype } from "./safetensors.ts";
+
+export interface TensorSpec {
+  name: string;
+  shape: number[];
+}
+
+const bytesPer: Record<TensorDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/** float32 → bfloat16 bits, rounding to nearest even like torch's .to(torch.bfloat16). */
+export function toBf16(values: Float32Array): Uint16Array {
+  const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const out = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const word = words[i];
+    out[i] = (word + 0x7fff + ((word >>> 16) & 1)) >>> 16;
+  }
+  return out;
+}
+
+function roundHalfEven(x: number): number {
+  const rounded = Math.round(x);
+  return x - Math.floor(x) === 0.5 && rounded % 2 === 1 ? rounded - 1 : rounded;
+}
+
+/** float32 → IEEE half bits, round to nearest even (subnormals included). */
+export function toF16(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < values.length; i++) {
+    const word = words[i];
+    const sign = (word >>> 16) & 0x8000;
+    const exponent = ((word >>> 23) & 0xff) - 127 + 15;
+    const mantissa = word & 0x7fffff;
+    if (exponent >= 31) out[i] = sign | 0x7c00 | (((word >>> 23) & 0xff) === 0xff && mantissa ? 0x200 : 0);
+    else if (exponent <= 0) out[i] = sign | roundHalfEven(Math.abs(values[i]) * 2 ** 24);
+    else {
+      let half = sign | (exponent << 10) | (mantissa >>> 13);
+      const rest = mantissa & 0x1fff;
+      if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++;
+      out[i] = half;
+    }
+  }
+  return out;
+}
+
+function encode(values: Float32Array, dtype: TensorDtype): Uint8Array {
+  const data = dtype === "F32" ? values : dtype === "BF16" ? toBf16(values) : toF16(values);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * Writes tensors into `shards` safetensors files (one file is named model.safetensors, several get
+ * model-0000N-of-0000M.safetensors plus model.safetensors.index.json), producing each tensor's
+ * values only when its turn comes, so a checkpoint never sits in memory whole.
+ */
+export function writeSafetensors(dir: string, specs: TensorSpec[], values: (spec: TensorSpec) => Float32Array, dtype: TensorDtype, shards = 1): void {
+  const size = (spec: TensorSpec) => spec.shape.reduce((a, b) => a * b, 1) * bytesPer[dtype];
+  const totalBytes = specs.reduce((sum, spec) => sum + size(spec), 0);
+  const groups: TensorSpec[][] = Array.from({ length: shards }, () => []);
+  let running = 0;
+  for (const spec of specs) {
+    groups[Math.min(shards - 1, Math.floor((running * shards) / totalBytes))].push(spec);
+    running += size(spec);
+  }
+  const names = groups.map((_, i) => (shards === 1 ? "model.safetensors" : `model-${String(i + 1).padStart(5, "0")}-of-${String(shards).padStart(5, "0")}.safetensors`));
+  const weightMap: Record<string, string> = {};
+  groups.forEach((group, i) => {
+    let offset = 0;
+    const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+    for (const spec of group) {
+      header[spec.name] = { dtype, shape: spec.shape, data_offsets: [offset, offset + size(spec)] };
+      offset += size(spec);
+      weightMap[spec.name] = names[i];
+    }
+    let json = JSON.stringify(header);
+    json += " ".repeat((8 - (json.length % 8)) % 8); // the format pads the header so data starts 8-byte aligned
+    const fd = openSync(join(dir, names[i]), "w");
+    try {
+      const length = Buffer.alloc(8);
+      length.writeBigUInt64LE(BigInt(json.length));
+      writeSync(fd, length);
+      writeSync(fd, json);
+      for (const spec of group) {
+        const bytes = encode(values(spec), dtype);
+        let written = 0;
+        while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  });
+  if (shards > 1) {
+    const index = { metadata: { total_size: totalBytes }, weight_map: weightMap };
+    writeFileSync(join(dir, "model.safetensors.index.json"), JSON.stringify(index, null, 2));
+  }
+}

@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { EngineInputError, type OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
+import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
+import { useTempCache } from "./engine-helpers.ts";
+
+const fixture = "../shared/fixtures/mixtral-tiny";
+const cases = (JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: { input_ids: number[] }[] }).cases.map((c) => c.input_ids);
+const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((max, value, i) => Math.max(max, Math.abs(value - b[i])), 0);
+
+useTempCache();
+let engine: OnnxEngine;
+beforeAll(async () => {
+  engine = await loadEngine({ model: fixture, threads: 2, slots: 4, contextLength: 64 });
+});
+afterAll(() => engine.close());
+
+it("a step mixing prefills and decodes of different lengths gives each sequence its solo logits", async () => {
+  // Solo: each sequence alone in slot 0; the decode row continues case 1 with one more token.
+  const solo: Float32Array[] = [];
+  for (const ids of [cases[2], cases[3]]) {
+    [solo[solo.length]] = await engine.forward([{ slot: 0, tokens: ids }]);
+    engine.release(0);
+  }
+  await engine.forward([{ slot: 0, tokens: cases[1] }]);
+  const [decodeSolo] = await engine.forward([{ slot: 0, tokens: [9] }]);
+  engine.release(0);
+
+  await engine.forward([{ slot: 3, tokens: cases[1] }]);
+  const mixed = await engine.forward([
+    { slot: 1, tokens: cases[2] },
+    { slot: 3, tokens: [9] },
+    { slot: 2, tokens: cases[3] },
+  ]);
+  expect(maxDifference(mixed[0], solo[0])).toBeLessThan(1e-4);
+  expect(maxDifference(mixed[1], decodeSolo)).toBeLessThan(1e-4);
+  expect(maxDifference(mixed[2], solo[1])).toBeLessThan(1e-4);
+  expect([1, 2, 3].map((slot) => engine.length(slot))).toEqual([cases[2].length, cases[3].length, cases[1].length + 1]);
+
+  // Then a decode step over all three slots at once, against each continued alone.
+  const together = await engine.forward([1, 2, 3].map((slot) => ({ slot, tokens: [5] })));
+  for (const [i, ids] of [cases[2], cases[3], [...cases[1], 9]].entries()) {
+    engine.release(0);
+    const [alone] = await engine.forward([{ slot: 0, tokens: [...ids, 5] }]);
+    expect(maxDifference(together[i], alone)).toBeLessThan(1e-4);
+  }
+  for (const slot of [0, 1, 2, 3]) engine.release(slot);
+});
+
+it("embeddings are pooled, unit-length and independent of batching", async () => {
+  const [a, b] = await engine.embed([cases[1], cases[2]], "mean");
+  const [alone] = await engine.embed([cases[2]], "mean");
+  expect(a).toHaveLength(64);
+  expect(Math.hypot(...a)).toBeCloseTo(1, 5);
+  expect(maxDifference(b, alone)).toBeLessThan(1e-5);
+  const [last] = await engine.embed([cases[2]], "last");
+  expect(maxDifference(last, alone)).toBeGreaterThan(1e-3);
+});
+
+it("rejects bad steps with clear errors", async () => {
+  await expect(engine.forward([{ slot: 9, tokens: [1] }])).rejects.toThrow(EngineInputError);
+  await expect(engine.forward([{ slot: 0, tokens: [32000] }])).rejects.toThrow(/outside the vocabulary/);
+  await expect(engine.forward([{ slot: 0, tokens: [1] }, { slot: 0, tokens: [2] }])).rejects.toThrow(/twice/);
+  await expect(engine.forward([{ slot: 0, tokens: new Array(65).fill(1) }])).rejects.toThrow(/context length 64/);
+  expect(engine.length(0)).toBe(0);
+});
