@@ -1,0 +1,122 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Engine } from "../../gpu-backend/engine/engine.ts";
+import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
+import type { SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
+import { QueueFullError, Scheduler, type SchedulerConfig } from "../../gpu-backend/scheduler/scheduler.ts";
+import type { Sequence, SequenceSpec } from "../../gpu-backend/scheduler/sequence.ts";
+import { useTempCache } from "./engine-helpers.ts";
+
+// The scheduler's policies, driven against the real engine on the tiny fixture.
+const fixture = "../shared/fixtures/mixtral-tiny";
+const reference = JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as {
+  cases: { input_ids: number[]; greedy_new_ids: number[] }[];
+};
+const longest = reference.cases[3];
+
+const greedy: SamplingParams = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequencyPenalty: 0 };
+const sampled = (seed: number): SamplingParams => ({ ...greedy, temperature: 1, topP: 0.9, seed });
+const spec = (prompt: number[], maxTokens: number | undefined, sampling = greedy): SequenceSpec => ({ prompt, maxTokens, sampling });
+
+useTempCache();
+let engine: Engine;
+const slots = 4;
+const contextLength = 64;
+
+beforeAll(async () => {
+  engine = await loadEngine({ model: fixture, slots, contextLength, threads: 1 });
+});
+afterAll(async () => {
+  await engine.close();
+});
+
+function scheduler(config: Partial<SchedulerConfig> = {}): Scheduler {
+  return new Scheduler(engine, { maxRunning: slots, maxWaiting: 64, stepTokens: 16, ...config });
+}
+
+/** Steps until no work is left; records the running count seen by each step. */
+async function drain(scheduler: Scheduler, onStep: (step: number) => void = () => {}): Promise<number[]> {
+  const running: number[] = [];
+  for (let step = 0; scheduler.hasWork; step++) {
+    onStep(step);
+    await scheduler.step();
+    running.push(scheduler.stats().running);
+  }
+  return running;
+}
+
+describe("scheduler on the real engine", () => {
+  it("chunked prefill (5 tokens a step) then decode reproduces transformers' greedy tokens", async () => {
+    const s = scheduler({ stepTokens: 5 });
+    const [sequence] = s.add([spec(longest.input_ids, 20)]);
+    await drain(s);
+    expect(sequence.generated).toEqual(longest.greedy_new_ids);
+    expect(sequence.finish).toBe("length");
+  });
+
+  it("a sequence's tokens do not depend on who joins or leaves the batch", async () => {
+    const alone = scheduler();
+    const [solo] = alone.add([spec(longest.input_ids, 12, sampled(7))]);
+    await drain(alone);
+
+    const busy = scheduler();
+    const [first] = busy.add([spec(reference.cases[2].input_ids, 3, sampled(1))]);
+    let target: Sequence | undefined;
+    // The target joins at step 2, while others prefill and decode; more join and leave after it.
+    await drain(busy, (step) => {
+      if (step === 2) [target] = busy.add([spec(longest.input_ids, 12, sampled(7))]);
+      if (step === 4) busy.add([spec(reference.cases[1].input_ids, 6, sampled(2)), spec(reference.cases[0].input_ids, 2, sampled(3))]);
+    });
+    expect(first.generated).toHaveLength(3);
+    expect(target!.generated).toEqual(solo.generated);
+  });
+
+  it("admits no more sequences than KV slots; the rest wait and all finish", async () => {
+    const s = scheduler({ maxRunning: 2 });
+    const sequences = s.add(Array.from({ length: 5 }, (_, i) => spec(reference.cases[1].input_ids, 3 + i)));
+    const running = await drain(s);
+    expect(Math.max(...running)).toBe(2);
+    expect(sequences.map((sequence) => sequence.generated.length)).toEqual([3, 4, 5, 6, 7]);
+    expect(s.stats()).toMatchObject({ running: 0, waiting: 0, freeSlots: 2 });
+  });
+
+  it("a full queue refuses new sequences", () => {
+    const s = scheduler({ maxWaiting: 2 });
+    s.add([spec([1], 1), spec([1], 1)]);
+    expect(() => s.add([spec([1], 1)])).toThrow(QueueFullError);
+  });
+
+  it("abort frees the slot by the end of the step", async () => {
+    const s = scheduler();
+    const [sequence] = s.add([spec(longest.input_ids, undefined)]);
+    await s.step();
+    expect(s.stats().freeSlots).toBe(slots - 1);
+    s.abort(sequence, "stop");
+    await s.step();
+    expect(s.stats()).toMatchObject({ running: 0, freeSlots: slots });
+    expect(engine.length(0) + engine.length(1) + engine.length(2) + engine.length(3)).toBe(0);
+  });
+
+  it("stops at the context length with model_length", async () => {
+    const s = scheduler();
+    const [sequence] = s.add([spec(longest.input_ids, 1000)]);
+    await drain(s);
+    expect(sequence.finish).toBe("model_length");
+    expect(sequence.total).toBe(contextLength);
+  });
+
+  it("a sequence the engine rejects fails alone; the others in its step go on", async () => {
+    const s = scheduler();
+    const [good, bad, other] = s.add([
+      spec(reference.cases[1].input_ids, 4),
+      spec([1, 999_999, 5], 4),
+      spec(reference.cases[2].input_ids, 4),
+    ]);
+    await drain(s);
+    expect(bad.finish).toBe("error");
+    expect(bad.error).toBeTruthy();
+    expect(good.generated).toHaveLength(4);
+    expect(other.generated).toHaveLength(4);
+    expect(s.stats().freeSlots).toBe(slots);
+  });
+});
