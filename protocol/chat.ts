@@ -116,8 +116,11 @@ export const StreamOptions = z.strictObject({
 export const ChatCompletionRequest = z.strictObject({
   model: z.string().min(1),
   messages: z.array(ChatMessage).min(1),
-  /** The default depends on the model (its card's default), hence no default here. */
-  temperature: z.number().min(0).max(1.5).nullish(),
+  /**
+   * No default: it depends on the model. Mistral's SDK states no upper bound; 2 is OpenAI's,
+   * so no value either SDK documents as valid is refused.
+   */
+  temperature: z.number().min(0).max(2).nullish(),
   top_p: nullOrDefault(z.number().min(0).max(1), 1),
   max_tokens: z.int().min(0).nullish(),
   stream: z.boolean().default(false),

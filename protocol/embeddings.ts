@@ -27,3 +27,16 @@ export const EmbeddingResponse = z.object({
   usage: UsageInfo,
 });
 export type EmbeddingResponse = z.infer<typeof EmbeddingResponse>;
+
+/**
+ * The base64 wire form of an embedding: its float32 values, little-endian, as OpenAI's SDK
+ * (which asks for base64 by default) decodes them. Written with btoa so it runs in workerd too.
+ */
+export function base64Embedding(vector: ArrayLike<number>): string {
+  const bytes = new Uint8Array(vector.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < vector.length; i++) view.setFloat32(i * 4, vector[i], true);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}

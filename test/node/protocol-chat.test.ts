@@ -216,7 +216,7 @@ describe("our own rules", () => {
   });
 
   it.each([
-    ["temperature", 1.6],
+    ["temperature", 2.1],
     ["top_p", 1.01],
     ["max_tokens", 1.5],
     ["n", 0],

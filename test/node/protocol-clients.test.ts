@@ -44,7 +44,7 @@ describe("Mistral SDK", () => {
     const error = await mistral.chat.complete({ model: "mixtral", messages: [{ role: "user", content: "Hi" }], temperature: 3 }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(errors.HTTPValidationError);
     expect((error as errors.HTTPValidationError).detail).toEqual([
-      { loc: ["body", "temperature"], msg: "Input should be less than or equal to 1.5", type: "less_than_equal", input: 3 },
+      { loc: ["body", "temperature"], msg: "Input should be less than or equal to 2", type: "less_than_equal", input: 3 },
     ]);
   });
 
@@ -80,6 +80,15 @@ describe("OpenAI SDK, unchanged", () => {
     expect(received[0]).toMatchObject({ stream_options: { include_usage: true }, user: "u-1", max_tokens: 8 });
     expect(text.join("")).toBe("Bonjour");
     expect(usage?.total_tokens).toBe(15);
+  });
+
+  it("embeddings.create: the SDK asks for base64 and decodes our float32s", async () => {
+    const response = await openai.embeddings.create({ model: "mixtral-embed", input: ["a", "b"] });
+    expect(received[0]).toMatchObject({ encoding_format: "base64" });
+    expect(response.data.map((item) => item.embedding)).toEqual([
+      [0.25, -0.5, 0],
+      [0.25, -0.5, 1],
+    ]);
   });
 
   it("a tool-call round trip", async () => {

@@ -1,7 +1,7 @@
 // Embeddings against the Mistral SDK's models, both directions.
 import { EmbeddingRequest$outboundSchema, EmbeddingResponse$inboundSchema, type EmbeddingRequest as SdkEmbeddingRequest } from "@mistralai/mistralai/models/components";
 import { describe, expect, it } from "vitest";
-import { EmbeddingRequest, EmbeddingResponse } from "../../protocol/index.ts";
+import { EmbeddingRequest, EmbeddingResponse, base64Embedding } from "../../protocol/index.ts";
 import { embeddings } from "./protocol-fixtures.ts";
 
 const sdkWire = (request: SdkEmbeddingRequest) => JSON.parse(JSON.stringify(EmbeddingRequest$outboundSchema.parse(request)));
@@ -48,8 +48,9 @@ describe("responses we produce parse with the SDK", () => {
     ]);
   });
 
-  it("base64 embeddings are strings", () => {
-    const ours = EmbeddingResponse.parse({ ...embeddings(EmbeddingRequest.parse({ model: "embed", input: "a" })), data: [{ object: "embedding", embedding: "AACAPw==", index: 0 }] });
-    expect(ours.data[0].embedding).toBe("AACAPw==");
+  it("base64 embeddings are little-endian float32s", () => {
+    expect(base64Embedding([1])).toBe("AACAPw==");
+    const ours = EmbeddingResponse.parse(embeddings(EmbeddingRequest.parse({ model: "embed", input: "a", encoding_format: "base64" })));
+    expect(ours.data[0].embedding).toBe(base64Embedding([0.25, -0.5, 0]));
   });
 });

@@ -2,6 +2,7 @@
 // fetch handler that validates requests with them: the contract tests hand it to the
 // official SDKs as their transport, so real SDK code serializes requests and parses answers.
 import {
+  base64Embedding,
   ChatCompletionChunk,
   ChatCompletionRequest,
   ChatCompletionResponse,
@@ -76,7 +77,10 @@ export const embeddings = (request: EmbeddingRequest): EmbeddingResponse =>
     id: "emb-1",
     object: "list",
     model: request.model,
-    data: [request.input].flat().map((_, index) => ({ object: "embedding", embedding: [0.25, -0.5, index], index })),
+    data: [request.input].flat().map((_, index) => {
+      const vector = [0.25, -0.5, index];
+      return { object: "embedding", embedding: request.encoding_format === "base64" ? base64Embedding(vector) : vector, index };
+    }),
     usage: { prompt_tokens: 4, completion_tokens: 0, total_tokens: 4 },
   });
 

@@ -1,6 +1,6 @@
 // The protocol runs inside workerd too: no Node API may creep into protocol/.
 import { expect, it } from "vitest";
-import { ChatCompletionRequest, EmbeddingRequest, openApiDocument, validate } from "../../protocol/index.ts";
+import { base64Embedding, ChatCompletionRequest, EmbeddingRequest, openApiDocument, validate } from "../../protocol/index.ts";
 
 it("validates requests inside workerd", () => {
   const chat = validate(ChatCompletionRequest, { model: "m", messages: [{ role: "user", content: [{ type: "text", text: "hi" }] }], stop: ["\n"] });
@@ -9,6 +9,10 @@ it("validates requests inside workerd", () => {
     success: false,
     error: { detail: [{ loc: ["body", "extra"], msg: "Extra inputs are not permitted", type: "extra_forbidden", input: 1 }] },
   });
+});
+
+it("encodes base64 embeddings without Node's Buffer", () => {
+  expect(base64Embedding([1, -2])).toBe("AACAPwAAAMA=");
 });
 
 it("generates the OpenAPI document inside workerd", () => {
