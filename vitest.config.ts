@@ -1,4 +1,4 @@
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -6,8 +6,27 @@ export default defineConfig({
     projects: [
       {
         // The gateway runs inside real workerd, with real D1 and Durable Objects.
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
-        test: { name: "worker", include: ["test/worker/**/*.test.ts"] },
+        // Migrations are read here (Node) and applied by test/worker/apply-migrations.ts (workerd);
+        // the backends the gateway routes to are a real HTTP server started by the global setup.
+        plugins: [
+          cloudflareTest(async ({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+                FAKE_BACKEND_URL: inject("fakeBackendUrl"),
+                ADMIN_TOKEN: "test-admin-token",
+                TEST_BACKEND_SECRET: "test-backend-secret",
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "worker",
+          include: ["test/worker/**/*.test.ts"],
+          setupFiles: ["./test/worker/apply-migrations.ts"],
+          globalSetup: ["./test/node/support/worker-global-setup.ts"],
+        },
       },
       {
         test: {

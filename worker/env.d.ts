@@ -3,4 +3,19 @@ declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./index.ts");
   }
+  interface Env {
+    DB: D1Database;
+    KEY_LIMITER: DurableObjectNamespace<import("./ratelimit/key-limiter.ts").KeyLimiter>;
+    BACKEND_POOL: DurableObjectNamespace<import("./routing/backend-pool.ts").BackendPool>;
+    /** Secret: bearer token of the /admin API. */
+    ADMIN_TOKEN?: string;
+    CORS_ORIGINS: string;
+    MAX_BODY_BYTES: string;
+    HEALTH_POLL_SECONDS: string;
+    /** JSON list of statically configured backends (see worker/routing/backend.ts). */
+    BACKENDS: string;
+    /** JSON list of public models (see worker/models/model-config.ts). */
+    MODELS: string;
+  }
 }
+interface Env extends Cloudflare.Env {}

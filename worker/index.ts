@@ -1,7 +1,40 @@
 import { Hono } from "hono";
+import { openApiDocument } from "../protocol/index.ts";
+import { admin } from "./admin/index.ts";
+import { chatCompletions } from "./api/chat-completions.ts";
+import { embeddings } from "./api/embeddings.ts";
+import { listModels } from "./api/models.ts";
+import { errorResponse } from "./errors.ts";
+import type { GatewayEnv } from "./gateway-env.ts";
+import { accessLog } from "./middleware/access-log.ts";
+import { apiKeyAuth } from "./middleware/api-key-auth.ts";
+import { bodyLimit } from "./middleware/body-limit.ts";
+import { cors } from "./middleware/cors.ts";
+import { requestId } from "./middleware/request-id.ts";
+import { serveInference } from "./proxy/serve-inference.ts";
 
-const app = new Hono();
+export { KeyLimiter } from "./ratelimit/key-limiter.ts";
+export { BackendPool } from "./routing/backend-pool.ts";
 
+const app = new Hono<GatewayEnv>();
+
+app.use(requestId(), accessLog(), cors(), bodyLimit());
+
+// Public and unauthenticated: nothing secret in either.
 app.get("/health", (c) => c.json({ status: "ok" }));
+app.get("/v1/openapi.json", (c) => c.json(openApiDocument()));
+
+app.route("/admin", admin);
+
+app.use("/v1/*", apiKeyAuth());
+app.get("/v1/models", listModels);
+app.post("/v1/chat/completions", (c) => serveInference(c, chatCompletions));
+app.post("/v1/embeddings", (c) => serveInference(c, embeddings));
+
+app.notFound((c) => errorResponse(c, 404, `No route ${c.req.method} ${c.req.path}`, "not_found_error"));
+app.onError((error, c) => {
+  console.error(JSON.stringify({ request_id: c.var.requestId, error: error.message }));
+  return errorResponse(c, 500, "Internal gateway error", "internal_error");
+});
 
 export default app;

@@ -1,0 +1,25 @@
+/** How a fake backend behaves and what it saw; shared by the Node server and the workerd tests that steer it. */
+export interface BackendBehaviour {
+  status: "ready" | "loading";
+  running: number;
+  waiting: number;
+  free_kv_slots: number;
+  models: string[];
+  /** Answer the next N inference requests with 503. */
+  failNext: number;
+  /** Fail the stream (drop the connection) after this many content deltas; -1 = never. */
+  failAfterDeltas: number;
+  /** Content deltas per completion and the pause between them. */
+  deltas: number;
+  delayMs: number;
+  /** Bearer token required on /v1 routes, if set. */
+  secret: string | null;
+}
+
+export interface BackendStats {
+  requests: number;
+  completed: number;
+  aborted: number;
+  lastBody: Record<string, unknown> | null;
+  lastRequestId: string | null;
+}

@@ -1,0 +1,140 @@
+import { serve, type ServerType } from "@hono/node-server";
+import { Hono } from "hono";
+import type { AddressInfo } from "node:net";
+import type { BackendBehaviour, BackendStats } from "./fake-backend-contract.ts";
+
+const PROMPT_TOKENS = 10;
+
+const defaults = (): BackendBehaviour => ({
+  status: "ready",
+  running: 0,
+  waiting: 0,
+  free_kv_slots: 64,
+  models: ["mixtral-8x7b-instruct", "mistral-embed"],
+  failNext: 0,
+  failAfterDeltas: -1,
+  deltas: 3,
+  delayMs: 5,
+  secret: null,
+});
+
+/**
+ * A real HTTP server speaking the backend contract (the public API plus GET /health with load),
+ * for the gateway's tests. Each path prefix /b/<name> is an independent backend whose behaviour a
+ * test sets through POST /b/<name>/__control and reads back through GET /b/<name>/__state.
+ */
+export function fakeBackendApp(): Hono {
+  const backends = new Map<string, { behaviour: BackendBehaviour; stats: BackendStats }>();
+  const backend = (name: string) => {
+    let entry = backends.get(name);
+    if (!entry) {
+      entry = { behaviour: defaults(), stats: { requests: 0, completed: 0, aborted: 0, lastBody: null, lastRequestId: null } };
+      backends.set(name, entry);
+    }
+    return entry;
+  };
+
+  const app = new Hono();
+  app.post("/b/:name/__control", async (c) => {
+    const entry = backend(c.req.param("name"));
+    Object.assign(entry.behaviour, await c.req.json());
+    return c.json(entry.behaviour);
+  });
+  app.get("/b/:name/__state", (c) => c.json(backend(c.req.param("name")).stats));
+  app.get("/b/:name/health", (c) => {
+    const { status, running, waiting, free_kv_slots, models } = backend(c.req.param("name")).behaviour;
+    return c.json({ status, models, load: { running, waiting, free_kv_slots } });
+  });
+
+  app.use("/b/:name/v1/*", async (c, next) => {
+    const { behaviour, stats } = backend(c.req.param("name")!);
+    if (behaviour.secret && c.req.header("authorization") !== `Bearer ${behaviour.secret}`) {
+      return c.json({ object: "error", message: "bad backend secret", type: "authentication_error", param: null, code: null }, 401);
+    }
+    if (c.req.method === "POST") {
+      stats.requests += 1;
+      stats.lastRequestId = c.req.header("x-request-id") ?? null;
+      if (behaviour.failNext > 0) {
+        behaviour.failNext -= 1;
+        return c.json({ object: "error", message: "overloaded", type: "service_unavailable", param: null, code: null }, 503);
+      }
+    }
+    await next();
+  });
+
+  app.get("/b/:name/v1/models", (c) =>
+    c.json({ object: "list", data: backend(c.req.param("name")).behaviour.models.map((id) => ({ id, object: "model" })) }),
+  );
+
+  app.post("/b/:name/v1/embeddings", async (c) => {
+    const { stats } = backend(c.req.param("name"));
+    const body = (await c.req.json()) as { model: string; input: string | string[] };
+    stats.lastBody = body;
+    stats.completed += 1;
+    const inputs = typeof body.input === "string" ? [body.input] : body.input;
+    return c.json({
+      id: "emb-1",
+      object: "list",
+      model: body.model,
+      data: inputs.map((_, index) => ({ object: "embedding", embedding: [0.6, 0.8, 0], index })),
+      usage: { prompt_tokens: PROMPT_TOKENS * inputs.length, completion_tokens: 0, total_tokens: PROMPT_TOKENS * inputs.length },
+    });
+  });
+
+  app.post("/b/:name/v1/chat/completions", async (c) => {
+    const { behaviour, stats } = backend(c.req.param("name"));
+    const body = (await c.req.json()) as { model: string; stream?: boolean };
+    stats.lastBody = body;
+    const words = Array.from({ length: behaviour.deltas }, (_, index) => `word${index} `);
+    const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: words.length, total_tokens: PROMPT_TOKENS + words.length };
+    const base = { id: "cmpl-1", created: 1_700_000_000, model: body.model };
+    if (!body.stream) {
+      stats.completed += 1;
+      return c.json({
+        ...base,
+        object: "chat.completion",
+        choices: [{ index: 0, message: { role: "assistant", content: words.join("") }, finish_reason: "stop" }],
+        usage,
+      });
+    }
+    const encoder = new TextEncoder();
+    const event = (data: unknown) => encoder.encode(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`);
+    const chunk = (delta: Record<string, unknown>, finish: string | null, extra = {}) => ({
+      ...base,
+      object: "chat.completion.chunk",
+      choices: [{ index: 0, delta, finish_reason: finish }],
+      ...extra,
+    });
+    let cancelled = false;
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(event(chunk({ role: "assistant", content: "" }, null)));
+        for (const [index, word] of words.entries()) {
+          if (index === behaviour.failAfterDeltas) return controller.error(new Error("backend crashed"));
+          await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs));
+          if (cancelled) return;
+          controller.enqueue(event(chunk({ content: word }, null)));
+        }
+        controller.enqueue(event(chunk({ content: "" }, "stop", { usage })));
+        controller.enqueue(event("[DONE]"));
+        stats.completed += 1;
+        controller.close();
+      },
+      cancel() {
+        cancelled = true;
+        stats.aborted += 1;
+      },
+    });
+    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+  });
+  return app;
+}
+
+/** Starts the fake backend on a free loopback port. */
+export async function startFakeBackend(): Promise<{ url: string; server: ServerType }> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: fakeBackendApp().fetch, hostname: "127.0.0.1", port: 0 }, (info: AddressInfo) =>
+      resolve({ url: `http://127.0.0.1:${info.port}`, server }),
+    );
+  });
+}

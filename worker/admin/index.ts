@@ -1,0 +1,15 @@
+import { Hono } from "hono";
+import type { GatewayEnv } from "../gateway-env.ts";
+import { adminAuth } from "../middleware/admin-auth.ts";
+import { adminBackends } from "./backends.ts";
+import { adminKeys } from "./keys.ts";
+import { adminModels } from "./models.ts";
+import { adminUsage } from "./usage.ts";
+
+/** The admin API, mounted at /admin and guarded by ADMIN_TOKEN. */
+export const admin = new Hono<GatewayEnv>()
+  .use(adminAuth())
+  .route("/keys", adminKeys)
+  .route("/usage", adminUsage)
+  .route("/backends", adminBackends)
+  .route("/models", adminModels);

@@ -1,0 +1,60 @@
+import { Hono, type Context } from "hono";
+import * as z from "zod";
+import { displayPrefix, generateApiKey, hashApiKey } from "../auth/api-key.ts";
+import { forgetCachedKeys } from "../auth/key-cache.ts";
+import { KeyLimits } from "../auth/key-record.ts";
+import { getKey, insertKey, listKeys, revokeKey, updateKey } from "../auth/key-store.ts";
+import { errorResponse } from "../errors.ts";
+import type { GatewayEnv } from "../gateway-env.ts";
+import { keyLimiter } from "../ratelimit/key-limiter.ts";
+import { readBody } from "./read-body.ts";
+
+const CreateKey = z.strictObject({
+  name: z.string().min(1).max(200),
+  models: z.array(z.string().min(1)).min(1).nullish(),
+  ...KeyLimits.partial().shape,
+});
+
+const UpdateKey = CreateKey.partial();
+
+/** /admin/keys: create (the key is shown once), list, get, update limits, revoke. */
+export const adminKeys = new Hono<GatewayEnv>()
+  .post("/", async (c) => {
+    const parsed = await readBody(c, CreateKey);
+    if ("response" in parsed) return parsed.response;
+    const { name, models, ...limits } = parsed.data;
+    const key = generateApiKey();
+    const record = await insertKey(c.env.DB, {
+      name,
+      keyHash: await hashApiKey(key),
+      keyPrefix: displayPrefix(key),
+      allowedModels: models ?? null,
+      limits: { rpm: null, tpm: null, max_concurrent: null, monthly_token_budget: null, ...limits },
+    });
+    return c.json({ ...record, key }, 201);
+  })
+  .get("/", async (c) => c.json({ data: await listKeys(c.env.DB) }))
+  .get("/:id", async (c) => {
+    const record = await getKey(c.env.DB, c.req.param("id"));
+    return record ? c.json(record) : notFound(c);
+  })
+  .patch("/:id", async (c) => {
+    const parsed = await readBody(c, UpdateKey);
+    if ("response" in parsed) return parsed.response;
+    const { name, models, ...limits } = parsed.data;
+    const record = await updateKey(c.env.DB, c.req.param("id"), { name, allowedModels: models, limits });
+    forgetCachedKeys();
+    return record ? c.json(record) : notFound(c);
+  })
+  .post("/:id/revoke", async (c) => {
+    const record = await revokeKey(c.env.DB, c.req.param("id"));
+    if (!record) return notFound(c);
+    // The key's limiter refuses it from now on, in every location, whatever isolates still cache.
+    await keyLimiter(c.env, record.id).revoke();
+    forgetCachedKeys();
+    return c.json(record);
+  });
+
+function notFound(c: Context<GatewayEnv>): Response {
+  return errorResponse(c, 404, `No API key '${c.req.param("id")}'`, "not_found_error");
+}

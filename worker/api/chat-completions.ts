@@ -1,0 +1,28 @@
+import { ChatCompletionRequest, messageText } from "../../protocol/index.ts";
+import { DEFAULT_COMPLETION_RESERVATION } from "../ratelimit/token-estimate.ts";
+import type { InferenceRoute } from "../proxy/serve-inference.ts";
+
+/** Messages whose prefix identifies a conversation across its turns: the system prompt and the first user turn. */
+const AFFINITY_MESSAGES = 2;
+
+export const chatCompletions: InferenceRoute<typeof ChatCompletionRequest> = {
+  path: "/v1/chat/completions",
+  schema: ChatCompletionRequest,
+  modelType: "chat",
+  promptTexts: (request) => request.messages.map((message) => messageText(message.content)),
+  completionReservation: (request, model) =>
+    Math.min(request.max_tokens ?? DEFAULT_COMPLETION_RESERVATION, model.max_context_length) * request.n,
+  async affinityKey(request, key) {
+    const prefix = request.prompt_cache_key ?? JSON.stringify([key.id, request.messages.slice(0, AFFINITY_MESSAGES)]);
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(prefix));
+    return btoa(String.fromCharCode(...new Uint8Array(digest)));
+  },
+  upstreamBody: (body, request, model) => ({
+    ...body,
+    model: model.deployment,
+    ...(request.max_tokens != null ? { max_tokens: Math.min(request.max_tokens, model.max_context_length) } : {}),
+    // Mistral's API always ends a stream with usage; OpenAI-style servers (vLLM) need asking.
+    ...(request.stream ? { stream_options: { ...request.stream_options, include_usage: true } } : {}),
+  }),
+  streams: (request) => request.stream,
+};

@@ -1,0 +1,97 @@
+import type { ApiKeyRecord, KeyLimits } from "./key-record.ts";
+
+/** D1 access for API keys. Rows keep limits as columns and allowed models as JSON. */
+interface KeyRow {
+  id: string;
+  name: string;
+  key_prefix: string;
+  created_at: string;
+  revoked_at: string | null;
+  allowed_models: string | null;
+  rpm: number | null;
+  tpm: number | null;
+  max_concurrent: number | null;
+  monthly_token_budget: number | null;
+}
+
+const COLUMNS = "id, name, key_prefix, created_at, revoked_at, allowed_models, rpm, tpm, max_concurrent, monthly_token_budget";
+
+function toRecord(row: KeyRow): ApiKeyRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    key_prefix: row.key_prefix,
+    created_at: row.created_at,
+    revoked_at: row.revoked_at,
+    allowed_models: row.allowed_models === null ? null : (JSON.parse(row.allowed_models) as string[]),
+    limits: { rpm: row.rpm, tpm: row.tpm, max_concurrent: row.max_concurrent, monthly_token_budget: row.monthly_token_budget },
+  };
+}
+
+export interface NewKey {
+  name: string;
+  keyHash: string;
+  keyPrefix: string;
+  allowedModels: string[] | null;
+  limits: KeyLimits;
+}
+
+export async function insertKey(db: D1Database, key: NewKey): Promise<ApiKeyRecord> {
+  const id = `key_${crypto.randomUUID().replace(/-/g, "")}`;
+  const { rpm, tpm, max_concurrent, monthly_token_budget } = key.limits;
+  const row = await db
+    .prepare(
+      `INSERT INTO api_keys (id, name, key_hash, key_prefix, created_at, allowed_models, rpm, tpm, max_concurrent, monthly_token_budget)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
+    )
+    .bind(id, key.name, key.keyHash, key.keyPrefix, new Date().toISOString(), key.allowedModels && JSON.stringify(key.allowedModels), rpm, tpm, max_concurrent, monthly_token_budget)
+    .first<KeyRow>();
+  return toRecord(row!);
+}
+
+export async function findKeyByHash(db: D1Database, keyHash: string): Promise<ApiKeyRecord | null> {
+  const row = await db.prepare(`SELECT ${COLUMNS} FROM api_keys WHERE key_hash = ?`).bind(keyHash).first<KeyRow>();
+  return row && toRecord(row);
+}
+
+export async function getKey(db: D1Database, id: string): Promise<ApiKeyRecord | null> {
+  const row = await db.prepare(`SELECT ${COLUMNS} FROM api_keys WHERE id = ?`).bind(id).first<KeyRow>();
+  return row && toRecord(row);
+}
+
+export async function listKeys(db: D1Database): Promise<ApiKeyRecord[]> {
+  const { results } = await db.prepare(`SELECT ${COLUMNS} FROM api_keys ORDER BY created_at, id`).all<KeyRow>();
+  return results.map(toRecord);
+}
+
+export interface KeyChanges {
+  name?: string;
+  allowedModels?: string[] | null;
+  limits?: Partial<KeyLimits>;
+}
+
+export async function updateKey(db: D1Database, id: string, changes: KeyChanges): Promise<ApiKeyRecord | null> {
+  const assignments: string[] = [];
+  const values: unknown[] = [];
+  const set = (column: string, value: unknown) => {
+    assignments.push(`${column} = ?`);
+    values.push(value);
+  };
+  if (changes.name !== undefined) set("name", changes.name);
+  if (changes.allowedModels !== undefined) set("allowed_models", changes.allowedModels && JSON.stringify(changes.allowedModels));
+  for (const [column, value] of Object.entries(changes.limits ?? {})) if (value !== undefined) set(column, value);
+  if (assignments.length === 0) return getKey(db, id);
+  const row = await db
+    .prepare(`UPDATE api_keys SET ${assignments.join(", ")} WHERE id = ? RETURNING ${COLUMNS}`)
+    .bind(...values, id)
+    .first<KeyRow>();
+  return row && toRecord(row);
+}
+
+export async function revokeKey(db: D1Database, id: string): Promise<ApiKeyRecord | null> {
+  const row = await db
+    .prepare(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING ${COLUMNS}`)
+    .bind(new Date().toISOString(), id)
+    .first<KeyRow>();
+  return row && toRecord(row);
+}

@@ -1,0 +1,21 @@
+import type { MiddlewareHandler } from "hono";
+import { hashApiKey } from "../auth/api-key.ts";
+import { bearerToken } from "../auth/constant-time.ts";
+import { lookupKey } from "../auth/key-cache.ts";
+import { errorResponse } from "../errors.ts";
+import type { GatewayEnv } from "../gateway-env.ts";
+
+/**
+ * `Authorization: Bearer <api key>`. The key is looked up by its SHA-256, so the comparison is
+ * an index lookup on a hash, which reveals nothing about the stored keys through timing.
+ */
+export function apiKeyAuth(): MiddlewareHandler<GatewayEnv> {
+  return async (c, next) => {
+    const key = bearerToken(c.req.header("authorization"));
+    if (!key) return errorResponse(c, 401, "Missing API key: send Authorization: Bearer <key>", "authentication_error", {}, "missing_api_key");
+    const record = await lookupKey(c.env.DB, await hashApiKey(key));
+    if (!record || record.revoked_at !== null) return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", {}, "invalid_api_key");
+    c.set("apiKey", record);
+    await next();
+  };
+}

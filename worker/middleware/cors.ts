@@ -1,0 +1,16 @@
+import type { MiddlewareHandler } from "hono";
+import { cors as honoCors } from "hono/cors";
+import type { GatewayEnv } from "../gateway-env.ts";
+
+/** CORS for browser clients; CORS_ORIGINS is "*" or a comma-separated list of origins. */
+export function cors(): MiddlewareHandler<GatewayEnv> {
+  return (c, next) => {
+    const allowed = c.env.CORS_ORIGINS.split(",").map((origin) => origin.trim()).filter(Boolean);
+    return honoCors({
+      origin: allowed.includes("*") ? "*" : allowed,
+      allowHeaders: ["authorization", "content-type", "x-request-id"],
+      exposeHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-req-minute", "x-ratelimit-remaining-req-minute", "x-ratelimit-limit-tokens-minute", "x-ratelimit-remaining-tokens-minute", "x-ratelimit-tokens-query-cost"],
+      maxAge: 600,
+    })(c, next);
+  };
+}

@@ -1,0 +1,127 @@
+import type { Context } from "hono";
+import type * as z from "zod";
+import { validate, type UsageInfo } from "../../protocol/index.ts";
+import type { ApiKeyRecord } from "../auth/key-record.ts";
+import { errorResponse } from "../errors.ts";
+import type { GatewayEnv } from "../gateway-env.ts";
+import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
+import type { ModelDefinition } from "../models/model-definition.ts";
+import { rateLimitHeaders } from "../ratelimit/headers.ts";
+import { keyLimiter } from "../ratelimit/key-limiter.ts";
+import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
+import { backendPool } from "../routing/backend-pool.ts";
+import { relaySse } from "./sse-relay.ts";
+import { sendUpstream } from "./upstream.ts";
+import { recordUsage } from "./usage-record.ts";
+
+/** What differs between the inference routes; everything else is the one pipeline below. */
+export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
+  path: string;
+  schema: S;
+  modelType: ModelDefinition["type"];
+  promptTexts(request: z.output<S>): string[];
+  /** Completion tokens to reserve for the request. */
+  completionReservation(request: z.output<S>, model: ModelDefinition): number;
+  /** Routing affinity for backends with a warm KV cache; null = least loaded only. */
+  affinityKey(request: z.output<S>, key: ApiKeyRecord): Promise<string | null>;
+  /** The body sent to the backend: the client's own body, with the deployment name and capped values. */
+  upstreamBody(body: Record<string, unknown>, request: z.output<S>, model: ModelDefinition): Record<string, unknown>;
+  streams(request: z.output<S>): boolean;
+}
+
+/** request → validation → model → permission → limits → routing → proxy → settlement and usage. */
+export async function serveInference<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
+  const started = Date.now();
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    return errorResponse(c, 400, "Request body is not valid JSON", "invalid_request_error", {}, "invalid_json");
+  }
+  const validated = validate(route.schema, body);
+  if (!validated.success) return c.json(validated.error, 422);
+  const request = validated.data;
+
+  const key = c.var.apiKey;
+  const model = resolveModel(await loadCatalog(c.env), request.model);
+  if (!model || model.type !== route.modelType) {
+    return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", {}, "model_not_found");
+  }
+  if (key.allowed_models && !key.allowed_models.includes(model.id) && !key.allowed_models.includes(request.model)) {
+    return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", {}, "model_not_allowed");
+  }
+
+  const promptEstimate = estimatePromptTokens(route.promptTexts(request));
+  const limiter = keyLimiter(c.env, key.id);
+  const decision = await limiter.reserve(key.limits, promptEstimate + route.completionReservation(request, model));
+  if (!decision.admitted) {
+    if (decision.reason === "revoked") return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", {}, "invalid_api_key");
+    const headers = { ...rateLimitHeaders(decision.snapshot), "retry-after": String(decision.retryAfterSeconds) };
+    return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", headers, decision.reason === "budget" ? "budget_exceeded" : "rate_limit_exceeded");
+  }
+  const limitHeaders = rateLimitHeaders(decision.snapshot);
+
+  const pool = backendPool(c.env);
+  const requestId = c.var.requestId;
+  const abort = new AbortController();
+  c.req.raw.signal.addEventListener("abort", () => abort.abort());
+  const upstream = await sendUpstream(c.env, pool, {
+    deployment: model.deployment,
+    affinityKey: await route.affinityKey(request, key),
+    path: route.path,
+    body: route.upstreamBody(body as Record<string, unknown>, request, model),
+    requestId,
+    signal: abort.signal,
+  });
+
+  const finish = async (status: number, usage: UsageInfo | null, outcome: "success" | "failure" | null) => {
+    await limiter.settle(decision.reservation, usage?.total_tokens ?? 0);
+    if (upstream.response && outcome) await pool.finish(upstream.backend.id, outcome);
+    await recordUsage(c.env.DB, {
+      requestId,
+      keyId: key.id,
+      model: model.id,
+      backendId: upstream.response ? upstream.backend.id : null,
+      promptTokens: usage?.prompt_tokens ?? 0,
+      completionTokens: usage?.completion_tokens ?? 0,
+      status,
+      latencyMs: Date.now() - started,
+    });
+  };
+
+  if (!upstream.response) {
+    c.executionCtx.waitUntil(finish(503, null, null));
+    const reason = upstream.lastError ? `all backends failed (${upstream.lastError})` : `no healthy backend serves '${request.model}'`;
+    return errorResponse(c, 503, `Service unavailable: ${reason}`, "service_unavailable", { ...limitHeaders, "retry-after": String(upstream.retryAfterSeconds) });
+  }
+  const { response } = upstream;
+
+  if (!response.ok) {
+    // A 4xx is the request's fault, not the backend's: pass it on and keep the backend in good standing.
+    c.executionCtx.waitUntil(finish(response.status, null, "success"));
+    return new Response(response.body, { status: response.status, headers: { ...limitHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
+  }
+
+  if (route.streams(request) && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
+    const relay = relaySse(response.body, request.model, () => abort.abort());
+    c.executionCtx.waitUntil(
+      relay.finished.then(({ outcome, usage }) =>
+        finish(outcome === "complete" ? 200 : outcome === "client_aborted" ? 499 : 502, usage, outcome === "upstream_failed" ? "failure" : "success"),
+      ),
+    );
+    return new Response(relay.body, { headers: { ...limitHeaders, "content-type": "text/event-stream", "cache-control": "no-cache" } });
+  }
+
+  const result = (await response.json()) as { model?: string; usage?: UsageInfo };
+  result.model = request.model;
+  const usage = result.usage ?? null;
+  c.executionCtx.waitUntil(finish(200, usage, "success"));
+  return c.json(result, 200, usage ? rateLimitHeaders(decision.snapshot, usage.total_tokens) : limitHeaders);
+}
+
+const refusalMessage = {
+  concurrency: "Too many concurrent requests for this API key",
+  requests: "Requests rate limit exceeded",
+  tokens: "Tokens per minute rate limit exceeded",
+  budget: "Monthly token budget exhausted",
+} as const;

@@ -1,0 +1,83 @@
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { errorBody, type UsageInfo } from "../../protocol/index.ts";
+
+export type StreamOutcome = "complete" | "client_aborted" | "upstream_failed";
+
+export interface RelayResult {
+  outcome: StreamOutcome;
+  usage: UsageInfo | null;
+}
+
+/**
+ * Passes a backend's SSE stream to the client event by event, unbuffered: each event is renamed
+ * to the model the client asked for and watched for the final usage. A backend that fails or
+ * stops before `[DONE]` gets the client an SSE error event and a closed stream, never a hang;
+ * a client that goes away aborts the backend request so its slot is freed.
+ */
+export function relaySse(upstream: ReadableStream<Uint8Array>, publicModel: string, abortUpstream: () => void): { body: ReadableStream<Uint8Array>; finished: Promise<RelayResult> } {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  const reader = upstream.getReader();
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  const pending: string[] = [];
+  let usage: UsageInfo | null = null;
+  let sawDone = false;
+  let clientGone = false;
+
+  const parser = createParser({
+    onEvent(event: EventSourceMessage) {
+      if (event.data === "[DONE]") sawDone = true;
+      pending.push(serialize(event.event, rename(event.data)));
+    },
+  });
+
+  function rename(data: string): string {
+    if (!data.startsWith("{")) return data;
+    try {
+      const chunk = JSON.parse(data) as { model?: string; usage?: UsageInfo };
+      if (chunk.usage) usage = chunk.usage;
+      if (typeof chunk.model !== "string") return data;
+      chunk.model = publicModel;
+      return JSON.stringify(chunk);
+    } catch {
+      return data;
+    }
+  }
+
+  // The client cancelling the response errors the writable side; stop reading the backend then.
+  writer.closed.catch(() => {
+    clientGone = true;
+    abortUpstream();
+    reader.cancel().catch(() => {});
+  });
+
+  const finished = (async (): Promise<RelayResult> => {
+    let failure: string | null = null;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        parser.feed(decoder.decode(value, { stream: true }));
+        for (const event of pending.splice(0)) await writer.write(encoder.encode(event));
+      }
+      if (!sawDone && !clientGone) failure = "The backend closed the stream before it finished";
+    } catch (error) {
+      if (!clientGone) failure = `The backend failed mid-stream: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    if (clientGone) return { outcome: "client_aborted", usage };
+    if (failure) await writer.write(encoder.encode(serialize("error", JSON.stringify(errorBody(failure, "upstream_error", "stream_interrupted"))))).catch(() => {});
+    await writer.close().catch(() => {});
+    return { outcome: failure ? "upstream_failed" : "complete", usage };
+  })();
+
+  return { body: readable, finished };
+}
+
+function serialize(eventName: string | undefined, data: string): string {
+  const name = eventName ? `event: ${eventName}\n` : "";
+  return `${name}${data
+    .split("\n")
+    .map((line) => `data: ${line}`)
+    .join("\n")}\n\n`;
+}

@@ -1,0 +1,135 @@
+import type { KeyLimits } from "../auth/key-record.ts";
+
+const MINUTE_MS = 60_000;
+/** A reservation never settled (the worker died mid-request) stops counting as in flight after this. */
+const LEASE_MS = 10 * MINUTE_MS;
+
+/** Everything one key's limiter remembers; plain data so the Durable Object can store it as is. */
+export interface WindowState {
+  /** Admission times within the last minute. */
+  requests: number[];
+  /** Tokens charged within the last minute: reserved at admission, replaced by actual usage at settlement. */
+  tokens: { id: string; at: number; tokens: number }[];
+  inflight: Record<string, { at: number; reserved: number }>;
+  month: string;
+  monthTokens: number;
+  revoked: boolean;
+}
+
+export function emptyWindow(now: number): WindowState {
+  return { requests: [], tokens: [], inflight: {}, month: monthOf(now), monthTokens: 0, revoked: false };
+}
+
+/** What Mistral's x-ratelimit-* headers report after a decision. */
+export interface LimitSnapshot {
+  limits: KeyLimits;
+  remainingRequests: number | null;
+  remainingTokens: number | null;
+  remainingMonthTokens: number | null;
+  cost: number;
+}
+
+export type RefusalReason = "revoked" | "concurrency" | "requests" | "tokens" | "budget";
+
+export type Decision =
+  | { admitted: true; reservation: string; snapshot: LimitSnapshot }
+  | { admitted: false; reason: RefusalReason; retryAfterSeconds: number; snapshot: LimitSnapshot };
+
+/**
+ * Sliding-window accounting for one key: exact because one Durable Object owns the window and
+ * every decision runs to completion without awaiting.
+ */
+export class UsageWindow {
+  constructor(private readonly state: WindowState) {}
+
+  get data(): WindowState {
+    return this.state;
+  }
+
+  revoke(): void {
+    this.state.revoked = true;
+  }
+
+  reserve(limits: KeyLimits, requestedCost: number, now: number): Decision {
+    this.prune(now);
+    const remainingMonth = limits.monthly_token_budget === null ? null : limits.monthly_token_budget - this.state.monthTokens;
+    // A single request larger than a whole limit is charged the limit, so it is admissible once the window is empty.
+    const cost = Math.max(0, Math.min(requestedCost, limits.tpm ?? Infinity, Math.max(remainingMonth ?? Infinity, 0)));
+    const refuse = (reason: RefusalReason, retryAfterMs: number): Decision => ({
+      admitted: false,
+      reason,
+      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+      snapshot: this.snapshot(limits, cost),
+    });
+
+    if (this.state.revoked) return refuse("revoked", 0);
+    if (limits.max_concurrent !== null && Object.keys(this.state.inflight).length >= limits.max_concurrent) return refuse("concurrency", 1000);
+    if (limits.rpm !== null && this.state.requests.length >= limits.rpm) return refuse("requests", this.state.requests[0] + MINUTE_MS - now);
+    if (limits.tpm !== null && this.tokensUsed() + cost > limits.tpm) return refuse("tokens", this.tokensFreeAt(limits.tpm - cost) - now);
+    if (remainingMonth !== null && remainingMonth <= 0) return refuse("budget", nextMonthStart(now) - now);
+
+    const reservation = crypto.randomUUID();
+    this.state.requests.push(now);
+    this.state.tokens.push({ id: reservation, at: now, tokens: cost });
+    this.state.inflight[reservation] = { at: now, reserved: cost };
+    this.state.monthTokens += cost;
+    return { admitted: true, reservation, snapshot: this.snapshot(limits, cost) };
+  }
+
+  /** Replaces a reservation's estimate with the tokens actually used. */
+  settle(reservation: string, actualTokens: number, now: number): void {
+    const lease = this.state.inflight[reservation];
+    if (!lease) return;
+    delete this.state.inflight[reservation];
+    const entry = this.state.tokens.find((candidate) => candidate.id === reservation);
+    if (entry) entry.tokens = actualTokens;
+    if (monthOf(lease.at) === this.state.month) this.state.monthTokens += actualTokens - lease.reserved;
+    this.prune(now);
+  }
+
+  private snapshot(limits: KeyLimits, cost: number): LimitSnapshot {
+    return {
+      limits,
+      remainingRequests: limits.rpm === null ? null : Math.max(0, limits.rpm - this.state.requests.length),
+      remainingTokens: limits.tpm === null ? null : Math.max(0, limits.tpm - this.tokensUsed()),
+      remainingMonthTokens: limits.monthly_token_budget === null ? null : Math.max(0, limits.monthly_token_budget - this.state.monthTokens),
+      cost,
+    };
+  }
+
+  private tokensUsed(): number {
+    return this.state.tokens.reduce((sum, entry) => sum + entry.tokens, 0);
+  }
+
+  /** The time at which expiring entries bring the minute's token use down to `target`. */
+  private tokensFreeAt(target: number): number {
+    let used = this.tokensUsed();
+    for (const entry of this.state.tokens) {
+      used -= entry.tokens;
+      if (used <= target) return entry.at + MINUTE_MS;
+    }
+    return this.state.tokens.at(-1)?.at ?? 0;
+  }
+
+  private prune(now: number): void {
+    const since = now - MINUTE_MS;
+    this.state.requests = this.state.requests.filter((at) => at > since);
+    // Entries of requests still in flight stay until settled, so their actual tokens land in the window.
+    this.state.tokens = this.state.tokens.filter((entry) => entry.at > since || entry.id in this.state.inflight);
+    for (const [id, lease] of Object.entries(this.state.inflight)) if (lease.at < now - LEASE_MS) delete this.state.inflight[id];
+    const month = monthOf(now);
+    if (month !== this.state.month) {
+      this.state.month = month;
+      this.state.monthTokens = 0;
+    }
+  }
+}
+
+function monthOf(time: number): string {
+  return new Date(time).toISOString().slice(0, 7);
+}
+
+function nextMonthStart(time: number): number {
+  const date = new Date(time);
+  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
+}

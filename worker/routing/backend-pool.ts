@@ -1,0 +1,144 @@
+import { DurableObject } from "cloudflare:workers";
+import type { BackendConfig } from "./backend.ts";
+import { chooseBackend } from "./choose-backend.ts";
+import { CircuitBreaker, type BreakerState } from "./circuit-breaker.ts";
+import { probeBackend, type HealthReport } from "./health-probe.ts";
+import { loadRegistry } from "./registry.ts";
+
+interface LiveBackend {
+  config: BackendConfig;
+  health: HealthReport & { checkedAt: number };
+  breaker: CircuitBreaker;
+  /** Requests this gateway has sent there and not yet finished. */
+  inflight: number;
+}
+
+/** What the admin API and /v1/models see of a backend. */
+export interface BackendStatus {
+  id: string;
+  url: string;
+  draining: boolean;
+  ready: boolean;
+  /** Deployments it serves: configured ones, else those it reports. */
+  models: string[];
+  queued: number | null;
+  free_kv_slots: number | null;
+  inflight: number;
+  circuit: BreakerState;
+  checked_at: string;
+  error?: string;
+}
+
+export interface PickedBackend {
+  id: string;
+  url: string;
+  secret_name: string | null;
+}
+
+export type PickResult = { backend: PickedBackend } | { backend: null; retryAfterSeconds: number };
+
+export type Outcome = "success" | "failure";
+
+/**
+ * The backend pool: one object holds the registry's live view — health and load polled from each
+ * backend's /health on an alarm, in-flight counts, circuit breakers — and picks a backend per attempt.
+ */
+export class BackendPool extends DurableObject<Env> {
+  private backends = new Map<string, LiveBackend>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.blockConcurrencyWhile(() => this.reload());
+  }
+
+  /** Re-reads the registry and polls every backend now; the admin API calls it after each change. */
+  async reload(): Promise<void> {
+    const registry = await loadRegistry(this.env);
+    const next = new Map<string, LiveBackend>();
+    for (const config of registry) {
+      const previous = this.backends.get(config.id);
+      next.set(config.id, {
+        config,
+        health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, checkedAt: 0 },
+        breaker: previous?.breaker ?? new CircuitBreaker(),
+        inflight: previous?.inflight ?? 0,
+      });
+    }
+    this.backends = next;
+    await this.poll();
+  }
+
+  async alarm(): Promise<void> {
+    await this.poll();
+  }
+
+  pick(deployment: string, affinityKey: string | null, exclude: string[]): PickResult {
+    const now = Date.now();
+    const candidates = [...this.backends.values()].filter(
+      (backend) =>
+        !backend.config.draining &&
+        backend.health.ready &&
+        servedModels(backend).includes(deployment) &&
+        !exclude.includes(backend.config.id) &&
+        backend.breaker.allows(now),
+    );
+    const chosen = chooseBackend(
+      candidates.map((backend) => ({ id: backend.config.id, load: Math.max(backend.inflight, backend.health.queued ?? 0) })),
+      affinityKey,
+    );
+    if (!chosen) return { backend: null, retryAfterSeconds: Math.max(1, Math.ceil(this.pollIntervalMs() / 1000)) };
+    const backend = this.backends.get(chosen.id)!;
+    backend.inflight += 1;
+    backend.breaker.onDispatch(now);
+    return { backend: { id: backend.config.id, url: backend.config.url, secret_name: backend.config.secret_name } };
+  }
+
+  /** Reports how a request picked earlier went: releases its in-flight slot and feeds the breaker. */
+  finish(id: string, outcome: Outcome): void {
+    const backend = this.backends.get(id);
+    if (!backend) return;
+    backend.inflight = Math.max(0, backend.inflight - 1);
+    if (outcome === "success") backend.breaker.onSuccess();
+    else backend.breaker.onFailure(Date.now());
+  }
+
+  list(): BackendStatus[] {
+    const now = Date.now();
+    return [...this.backends.values()].map((backend) => ({
+      id: backend.config.id,
+      url: backend.config.url,
+      draining: backend.config.draining,
+      ready: backend.health.ready,
+      models: servedModels(backend),
+      queued: backend.health.queued,
+      free_kv_slots: backend.health.freeKvSlots,
+      inflight: backend.inflight,
+      circuit: backend.breaker.state(now),
+      checked_at: new Date(backend.health.checkedAt).toISOString(),
+      ...(backend.health.error ? { error: backend.health.error } : {}),
+    }));
+  }
+
+  private async poll(): Promise<void> {
+    await Promise.all(
+      [...this.backends.values()].map(async (backend) => {
+        const report = await probeBackend(this.env, backend.config);
+        backend.health = { ...report, checkedAt: Date.now() };
+      }),
+    );
+    if (this.backends.size > 0) await this.ctx.storage.setAlarm(Date.now() + this.pollIntervalMs());
+    else await this.ctx.storage.deleteAlarm();
+  }
+
+  private pollIntervalMs(): number {
+    return Number(this.env.HEALTH_POLL_SECONDS || "5") * 1000;
+  }
+}
+
+function servedModels(backend: LiveBackend): string[] {
+  return backend.config.models.length > 0 ? backend.config.models : backend.health.models;
+}
+
+export function backendPool(env: Env): DurableObjectStub<BackendPool> {
+  return env.BACKEND_POOL.get(env.BACKEND_POOL.idFromName("pool"));
+}

@@ -1,0 +1,24 @@
+import * as z from "zod";
+
+/** A registered backend: any server speaking the public API (moxie serve, vLLM, llama.cpp server). */
+export const BackendConfig = z.object({
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, '.', '_' or '-' (at most 64)"),
+  url: z.url({ protocol: /^https?$/ }),
+  /** Deployments (backend-side model ids) it serves; empty = whatever its /health or /v1/models reports. */
+  models: z.array(z.string()).default([]),
+  /** Name of the Worker secret holding the backend's bearer token (wrangler secret / .dev.vars). */
+  secret_name: z.string().nullable().default(null),
+  draining: z.boolean().default(false),
+});
+export type BackendConfig = z.infer<typeof BackendConfig>;
+
+/** The bearer token for a backend, read from the Worker secret it names. */
+export function backendSecret(env: Env, backend: Pick<BackendConfig, "secret_name">): string | undefined {
+  if (!backend.secret_name) return undefined;
+  const value = (env as unknown as Record<string, unknown>)[backend.secret_name];
+  return typeof value === "string" ? value : undefined;
+}
+
+export function backendUrl(backend: Pick<BackendConfig, "url">, path: string): string {
+  return backend.url.replace(/\/+$/, "") + path;
+}

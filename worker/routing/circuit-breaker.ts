@@ -1,0 +1,45 @@
+/** Consecutive failures that open the circuit. */
+const FAILURE_THRESHOLD = 3;
+/** How long an open circuit refuses traffic before letting one trial request through. */
+export const BREAKER_COOLDOWN_MS = 10_000;
+
+export type BreakerState = "closed" | "open" | "half-open";
+
+/** Per-backend circuit breaker: closed → open after repeated failures → half-open trial → closed or open again. */
+export class CircuitBreaker {
+  private failures = 0;
+  private openedAt = 0;
+  private trialInFlight = false;
+  private opened = false;
+
+  state(now: number): BreakerState {
+    if (!this.opened) return "closed";
+    return now - this.openedAt >= BREAKER_COOLDOWN_MS ? "half-open" : "open";
+  }
+
+  /** Whether a request may go to the backend now; a half-open breaker admits one trial at a time. */
+  allows(now: number): boolean {
+    const state = this.state(now);
+    return state === "closed" || (state === "half-open" && !this.trialInFlight);
+  }
+
+  /** Called when a request is sent; marks the half-open trial as taken. */
+  onDispatch(now: number): void {
+    if (this.state(now) === "half-open") this.trialInFlight = true;
+  }
+
+  onSuccess(): void {
+    this.failures = 0;
+    this.opened = false;
+    this.trialInFlight = false;
+  }
+
+  onFailure(now: number): void {
+    this.failures += 1;
+    this.trialInFlight = false;
+    if (this.opened || this.failures >= FAILURE_THRESHOLD) {
+      this.opened = true;
+      this.openedAt = now;
+    }
+  }
+}
