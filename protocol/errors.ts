@@ -46,7 +46,7 @@ const quoted = (values: readonly unknown[]) => {
 
 function bound(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall): Pick<ValidationErrorDetail, "msg" | "type"> {
   const big = issue.code === "too_big";
-  const limit = big ? (issue as z.core.$ZodIssueTooBig).maximum : (issue as z.core.$ZodIssueTooSmall).minimum;
+  const limit = issue.code === "too_big" ? issue.maximum : issue.minimum;
   if (issue.origin === "number" || issue.origin === "int" || issue.origin === "bigint") {
     const relation = `${big ? "less" : "greater"} than${issue.inclusive ? " or equal to" : ""}`;
     return { type: `${big ? "less" : "greater"}_than${issue.inclusive ? "_equal" : ""}`, msg: `Input should be ${relation} ${limit}` };
@@ -101,6 +101,12 @@ function details(issue: z.core.$ZodIssue): ValidationErrorDetail[] {
  */
 export function validationErrorBody(error: z.ZodError): ValidationErrorBody {
   return { detail: error.issues.flatMap(details) };
+}
+
+/** The 422 body for a request body that is not JSON at all, as FastAPI words it. */
+export function invalidJsonBody(error: unknown): ValidationErrorBody {
+  const reason = error instanceof Error ? error.message : String(error);
+  return { detail: [{ loc: ["body", 0], msg: "JSON decode error", type: "json_invalid", input: {}, ctx: { error: reason } }] };
 }
 
 export type Validated<T> = { success: true; data: T } | { success: false; error: ValidationErrorBody };

@@ -1,7 +1,7 @@
 // Error bodies: the 422 shape must be what the Mistral SDK reads as HTTPValidationError.
 import { HTTPValidationError, HTTPValidationError$inboundSchema } from "@mistralai/mistralai/models/errors";
 import { describe, expect, it } from "vitest";
-import { ChatCompletionRequest, ErrorBody, ValidationErrorBody, errorBody, validate } from "../../protocol/index.ts";
+import { ChatCompletionRequest, ErrorBody, ValidationErrorBody, errorBody, invalidJsonBody, validate } from "../../protocol/index.ts";
 
 const valid = { model: "mixtral", messages: [{ role: "user", content: "Hi" }] };
 
@@ -63,6 +63,23 @@ describe("validationErrorBody speaks pydantic, as Mistral's 422 does", () => {
       "body.messages.0.role",
       "body.seed",
     ]);
+  });
+
+  it("a body that is not JSON", () => {
+    const parseError = (() => {
+      try {
+        JSON.parse("{model:");
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(ValidationErrorBody.parse(invalidJsonBody(parseError)).detail).toEqual([
+      { loc: ["body", 0], msg: "JSON decode error", type: "json_invalid", input: {}, ctx: { error: (parseError as Error).message } },
+    ]);
+  });
+
+  it("a body that is not an object", () => {
+    expect(detailOf([1, 2])).toEqual([{ loc: ["body"], msg: "Input should be a valid dictionary", type: "dict_type", input: [1, 2] }]);
   });
 
   it.each([
