@@ -1,0 +1,118 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import * as z from "zod";
+
+/** A token written as a string, or as the `{ content }` object older transformers versions save. */
+const TokenName = z.union([z.string(), z.object({ content: z.string() }).transform((token) => token.content)]).nullish();
+
+/** The fields of tokenizer_config.json that moxie reads; everything else passes through to the library. */
+export const TokenizerConfig = z.looseObject({
+  bos_token: TokenName,
+  eos_token: TokenName,
+  unk_token: TokenName,
+  chat_template: z
+    .union([z.string(), z.array(z.object({ name: z.string(), template: z.string() }))])
+    .nullish()
+    // A list holds named templates; "default" is the chat one (as transformers picks it).
+    .transform((template) => (Array.isArray(template) ? template.find((entry) => entry.name === "default")?.template : template) ?? undefined),
+});
+export type TokenizerConfig = z.infer<typeof TokenizerConfig>;
+
+const AddedToken = z.looseObject({ id: z.int(), content: z.string(), special: z.boolean().default(false) });
+const TokenizerJson = z.looseObject({ added_tokens: z.array(AddedToken).default([]), model: z.looseObject({ type: z.string() }) });
+
+export class TokenizerError extends Error {}
+
+export interface EncodeOptions {
+  /** Put the BOS token first (when the tokenizer has one), like SentencePiece's `[bos] + encode(text)`. */
+  bos?: boolean;
+}
+
+/**
+ * Strings ⇄ token ids for one checkpoint. Text is always encoded as plain text: a special
+ * token's spelling inside it (say "</s>" typed by a user) stays literal text, as SentencePiece
+ * and mistral-common treat it, so a prompt can never forge control tokens. Only a rendered chat
+ * template, which is trusted, has its special tokens parsed (`encodeTemplated`).
+ */
+export class Tokenizer {
+  readonly bosId: number | undefined;
+  readonly eosId: number | undefined;
+  readonly unkId: number | undefined;
+  readonly bosToken: string | undefined;
+  readonly eosToken: string | undefined;
+  readonly unkToken: string | undefined;
+  /** The special (control) tokens, id → spelling; decode drops them. */
+  readonly specialTokens: ReadonlyMap<number, string>;
+  readonly chatTemplate: string | undefined;
+  private readonly plain: HfTokenizer;
+  private templated: HfTokenizer | undefined;
+
+  constructor(
+    private readonly json: z.infer<typeof TokenizerJson>,
+    private readonly config: TokenizerConfig,
+  ) {
+    // The plain-text tokenizer does not know the special tokens as added tokens, so their spelling is never split out.
+    this.plain = new HfTokenizer({ ...json, added_tokens: json.added_tokens.filter((token) => !token.special) }, config);
+    this.specialTokens = new Map(json.added_tokens.filter((token) => token.special).map((token) => [token.id, token.content]));
+    const idOf = (token: string | null | undefined) => {
+      if (token == null) return undefined;
+      const id = json.added_tokens.find((added) => added.content === token)?.id ?? this.plain.token_to_id(token);
+      if (id === undefined) throw new TokenizerError(`tokenizer_config.json names the token ${JSON.stringify(token)}, which is not in the vocabulary`);
+      return id;
+    };
+    this.bosToken = config.bos_token ?? undefined;
+    this.eosToken = config.eos_token ?? undefined;
+    this.unkToken = config.unk_token ?? undefined;
+    this.bosId = idOf(this.bosToken);
+    this.eosId = idOf(this.eosToken);
+    this.unkId = idOf(this.unkToken);
+    this.chatTemplate = config.chat_template;
+  }
+
+  /** Builds a tokenizer from the parsed contents of tokenizer.json and tokenizer_config.json. */
+  static fromJson(tokenizerJson: unknown, tokenizerConfig: unknown = {}): Tokenizer {
+    const json = TokenizerJson.safeParse(tokenizerJson);
+    if (!json.success) throw new TokenizerError(`tokenizer.json: ${z.prettifyError(json.error)}`);
+    const config = TokenizerConfig.safeParse(tokenizerConfig);
+    if (!config.success) throw new TokenizerError(`tokenizer_config.json: ${z.prettifyError(config.error)}`);
+    return new Tokenizer(json.data, config.data);
+  }
+
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    const ids = text === "" ? [] : this.plain.encode(text, { add_special_tokens: false }).ids;
+    return options.bos && this.bosId !== undefined ? [this.bosId, ...ids] : ids;
+  }
+
+  /** Encodes the output of a chat template, whose special-token spellings are real control tokens. */
+  encodeTemplated(text: string): number[] {
+    this.templated ??= new HfTokenizer(this.json, this.config);
+    return text === "" ? [] : this.templated.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  /**
+   * Text of the ids without the special tokens, as the tokenizer's decoder produces it (like
+   * Hugging Face tokenizers and vLLM: no transformers-style clean_up_tokenization_spaces, which
+   * would rewrite text already streamed).
+   */
+  decode(ids: readonly number[]): string {
+    const kept = ids.filter((id) => !this.specialTokens.has(id));
+    return kept.length === 0 ? "" : this.plain.decode(kept, { clean_up_tokenization_spaces: false });
+  }
+}
+
+/** Reads tokenizer.json (required) and tokenizer_config.json (optional) from a checkpoint folder. */
+export async function loadTokenizer(dir: string): Promise<Tokenizer> {
+  const jsonPath = join(dir, "tokenizer.json");
+  if (!existsSync(jsonPath)) throw new TokenizerError(`${dir} has no tokenizer.json`);
+  const configPath = join(dir, "tokenizer_config.json");
+  const readJson = async (path: string) => {
+    try {
+      return JSON.parse(await readFile(path, "utf8")) as unknown;
+    } catch (error) {
+      throw new TokenizerError(`${path}: ${(error as Error).message}`);
+    }
+  };
+  return Tokenizer.fromJson(await readJson(jsonPath), existsSync(configPath) ? await readJson(configPath) : {});
+}
