@@ -12,6 +12,8 @@ declare namespace Cloudflare {
     CORS_ORIGINS: string;
     MAX_BODY_BYTES: string;
     HEALTH_POLL_SECONDS: string;
+    /** How long a backend's open circuit refuses traffic before a trial request. */
+    BREAKER_COOLDOWN_SECONDS: string;
     /** JSON list of statically configured backends (see worker/routing/backend.ts). */
     BACKENDS: string;
     /** JSON list of public models (see worker/models/model-config.ts). */

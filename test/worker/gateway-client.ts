@@ -1,4 +1,7 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import { backendPool, type BackendStatus } from "../../worker/routing/backend-pool.ts";
 import type { BackendBehaviour, BackendStats } from "../node/support/fake-backend-contract.ts";
 
 /** Helpers shared by the gateway tests: every call goes through the real worker entry point. */
@@ -96,4 +99,13 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
 async function expectOk(response: Promise<Response>): Promise<void> {
   const result = await response;
   if (!result.ok) throw new Error(`admin call failed: ${result.status} ${await result.text()}`);
+}
+
+/** Runs the pool's health-poll alarm now, so a backend's new health is seen without waiting. */
+export async function pollBackends(): Promise<void> {
+  expect(await runDurableObjectAlarm(backendPool(env))).toBe(true);
+}
+
+export async function backendStatus(id: string): Promise<BackendStatus> {
+  return (await backendPool(env).list()).find((backend) => backend.id === id)!;
 }

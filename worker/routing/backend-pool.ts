@@ -60,7 +60,7 @@ export class BackendPool extends DurableObject<Env> {
       next.set(config.id, {
         config,
         health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, checkedAt: 0 },
-        breaker: previous?.breaker ?? new CircuitBreaker(),
+        breaker: previous?.breaker ?? new CircuitBreaker(Number(this.env.BREAKER_COOLDOWN_SECONDS || "10") * 1000),
         inflight: previous?.inflight ?? 0,
       });
     }

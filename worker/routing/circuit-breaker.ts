@@ -1,12 +1,12 @@
 /** Consecutive failures that open the circuit. */
 const FAILURE_THRESHOLD = 3;
-/** How long an open circuit refuses traffic before letting one trial request through. */
-export const BREAKER_COOLDOWN_MS = 10_000;
-
 export type BreakerState = "closed" | "open" | "half-open";
 
 /** Per-backend circuit breaker: closed → open after repeated failures → half-open trial → closed or open again. */
 export class CircuitBreaker {
+  /** @param cooldownMs how long an open circuit refuses traffic before letting one trial request through */
+  constructor(private readonly cooldownMs: number) {}
+
   private failures = 0;
   private openedAt = 0;
   private trialInFlight = false;
@@ -14,7 +14,7 @@ export class CircuitBreaker {
 
   state(now: number): BreakerState {
     if (!this.opened) return "closed";
-    return now - this.openedAt >= BREAKER_COOLDOWN_MS ? "half-open" : "open";
+    return now - this.openedAt >= this.cooldownMs ? "half-open" : "open";
   }
 
   /** Whether a request may go to the backend now; a half-open breaker admits one trial at a time. */

@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import type { ErrorBody } from "../../protocol/index.ts";
+import { chat, createKey, eventually, scenario } from "./gateway-client.ts";
+
+/** "Hello there" is estimated at ceil(11 / 4) + 4 = 7 prompt tokens; the fake backend reports 10 + 3. */
+const PROMPT_ESTIMATE = 7;
+const ACTUAL_TOKENS = 13;
+
+describe("per-key limits in one Durable Object", () => {
+  it("admits exactly L of N concurrent requests and refuses the rest with 429, Retry-After and Mistral's headers", async () => {
+    const { model } = await scenario("rpm-exact", 2);
+    const { key } = await createKey({ rpm: 10 });
+    const responses = await Promise.all(Array.from({ length: 40 }, () => chat(key, { model, max_tokens: 5 })));
+    const admitted = responses.filter((response) => response.status === 200);
+    const refused = responses.filter((response) => response.status === 429);
+    expect(admitted).toHaveLength(10);
+    expect(refused).toHaveLength(30);
+
+    const refusal = refused[0];
+    expect(refusal.headers.get("x-ratelimit-limit-req-minute")).toBe("10");
+    expect(refusal.headers.get("x-ratelimit-remaining-req-minute")).toBe("0");
+    const retryAfter = Number(refusal.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect((await refusal.json()) as ErrorBody).toMatchObject({ object: "error", type: "rate_limited", code: "rate_limit_exceeded" });
+
+    const remaining = admitted.map((response) => Number(response.headers.get("x-ratelimit-remaining-req-minute"))).sort((a, b) => a - b);
+    expect(remaining).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it("caps concurrent requests exactly while streams are open", async () => {
+    const { model } = await scenario("concurrency", 1, { deltas: 4, delayMs: 150 });
+    const { key } = await createKey({ max_concurrent: 3 });
+    const responses = await Promise.all(Array.from({ length: 8 }, () => chat(key, { model, stream: true })));
+    const admitted = responses.filter((response) => response.status === 200);
+    expect(admitted).toHaveLength(3);
+    const refused = responses.find((response) => response.status === 429)!;
+    expect(refused.headers.get("retry-after")).toBe("1");
+    await Promise.all(responses.map((response) => response.text()));
+    // Settlement (in waitUntil) frees the slots.
+    await eventually(async () => (await chat(key, { model })).status === 200);
+  });
+
+  it("reserves prompt estimate + max_tokens, then settles streams to the backend's usage", async () => {
+    const { model } = await scenario("tpm-settle", 1);
+    const { key } = await createKey({ tpm: 1000 });
+    const first = await chat(key, { model, stream: true, max_tokens: 500 });
+    expect(first.headers.get("x-ratelimit-limit-tokens-minute")).toBe("1000");
+    expect(first.headers.get("x-ratelimit-tokens-query-cost")).toBe(String(PROMPT_ESTIMATE + 500));
+    expect(first.headers.get("x-ratelimit-remaining-tokens-minute")).toBe(String(1000 - PROMPT_ESTIMATE - 500));
+    expect(await first.text()).toContain("[DONE]");
+
+    // Once the stream's settlement lands, the minute holds its 13 actual tokens instead of 507.
+    const second = await eventually(async () => {
+      const response = await chat(key, { model, max_tokens: 100 });
+      const remaining = Number(response.headers.get("x-ratelimit-remaining-tokens-minute"));
+      return remaining === 1000 - ACTUAL_TOKENS - (PROMPT_ESTIMATE + 100) ? response : (await response.text(), undefined);
+    });
+    expect(second.status).toBe(200);
+    expect(second.headers.get("x-ratelimit-tokens-query-cost")).toBe(String(ACTUAL_TOKENS));
+
+    const tooMany = await chat(key, { model, max_tokens: 990 });
+    expect(tooMany.status).toBe(429);
+    expect(Number(tooMany.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  });
+
+  it("stops a key at its monthly token budget", async () => {
+    const { model } = await scenario("budget", 1);
+    const { key } = await createKey({ monthly_token_budget: 20 });
+    expect((await chat(key, { model })).status).toBe(200);
+    const second = await eventually(async () => {
+      const response = await chat(key, { model });
+      return response.status === 200 ? response : undefined;
+    });
+    expect(second.headers.get("x-ratelimit-limit-tokens-month")).toBe("20");
+    const refused = await eventually(async () => {
+      const response = await chat(key, { model });
+      return response.status === 429 ? response : undefined;
+    });
+    expect(await refused.json()).toMatchObject({ code: "budget_exceeded" });
+  });
+});

@@ -1,0 +1,92 @@
+import { describe, expect, it } from "vitest";
+import { adminCall, backendStatus, chat, createKey, pollBackends, scenario, type FakeBackend } from "./gateway-client.ts";
+
+const requestsPerBackend = async (backends: FakeBackend[]) => Promise.all(backends.map(async (backend) => (await backend.stats()).requests));
+
+/** Sequential requests, each with its own prompt_cache_key so affinity spreads them. */
+async function spread(key: string, model: string, count: number, tag: string): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let index = 0; index < count; index++) statuses.push((await chat(key, { model, prompt_cache_key: `${tag}-${index}` })).status);
+  return statuses;
+}
+
+describe("backend pool routing", () => {
+  it("sends requests to the least loaded backend, by the load /health reports", async () => {
+    const { model, backends } = await scenario("load", 2);
+    const { key } = await createKey();
+    await backends[0].control({ running: 12, waiting: 8 });
+    await pollBackends();
+    expect(await backendStatus(backends[0].id)).toMatchObject({ ready: true, queued: 20 });
+    expect(await spread(key, model, 8, "load")).toEqual(Array(8).fill(200));
+    expect(await requestsPerBackend(backends)).toEqual([0, 8]);
+  });
+
+  it("keeps a conversation's prefix on one backend unless it is much busier", async () => {
+    const { model, backends } = await scenario("affinity", 3);
+    const { key } = await createKey();
+    const conversation = [
+      { role: "system", content: "You are terse." },
+      { role: "user", content: "Name a prime." },
+    ];
+    for (let turn = 0; turn < 6; turn++) {
+      const messages = [...conversation, ...Array.from({ length: turn }, (_, index) => ({ role: "user", content: `turn ${index}` }))];
+      expect((await chat(key, { model, messages })).status).toBe(200);
+    }
+    const counts = await requestsPerBackend(backends);
+    expect(counts.filter((count) => count === 6)).toHaveLength(1);
+    const warm = counts.indexOf(6);
+
+    // Different prefixes spread over the pool.
+    await spread(key, model, 12, "spread");
+    expect((await requestsPerBackend(backends)).filter((count) => count > 0).length).toBeGreaterThan(1);
+
+    // The warm backend gets busy: affinity yields to load.
+    const warmRequests = (await backends[warm].stats()).requests;
+    await backends[warm].control({ running: 30 });
+    await pollBackends();
+    expect((await chat(key, { model, messages: conversation })).status).toBe(200);
+    expect((await backends[warm].stats()).requests).toBe(warmRequests);
+  });
+
+  it("skips backends that are loading, unreachable or draining", async () => {
+    const { model, backends } = await scenario("unhealthy", 3);
+    const { key } = await createKey();
+    await backends[0].control({ status: "loading" });
+    await adminCall("POST", "/backends", { id: "unhealthy-dead", url: "http://127.0.0.1:9/b/dead", models: [`deploy-unhealthy`] });
+    await adminCall("POST", `/backends/${backends[2].id}/drain`, {});
+    await pollBackends();
+    expect(await backendStatus("unhealthy-dead")).toMatchObject({ ready: false, error: expect.any(String) });
+    expect(await backendStatus(backends[2].id)).toMatchObject({ draining: true });
+    expect(await spread(key, model, 6, "unhealthy")).toEqual(Array(6).fill(200));
+    expect(await requestsPerBackend(backends)).toEqual([0, 6, 0]);
+  });
+
+  it("retries the next backend on 503 before the first byte, and opens the circuit after repeated failures", async () => {
+    const { model, backends } = await scenario("breaker", 2);
+    const { key } = await createKey();
+    await backends[0].control({ failNext: 1000 });
+    expect(await spread(key, model, 16, "breaker")).toEqual(Array(16).fill(200));
+    // Three consecutive failures open backend 0's circuit; after that it is not tried at all.
+    expect(await requestsPerBackend(backends)).toEqual([3, 16]);
+    expect(await backendStatus(backends[0].id)).toMatchObject({ circuit: "open" });
+
+    // After the cooldown (1 s in tests) one trial goes through; its success closes the circuit.
+    await backends[0].control({ failNext: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await backendStatus(backends[0].id)).toMatchObject({ circuit: "half-open" });
+    await spread(key, model, 8, "recovered");
+    expect(await backendStatus(backends[0].id)).toMatchObject({ circuit: "closed" });
+    expect((await backends[0].stats()).completed).toBeGreaterThan(0);
+  });
+
+  it("answers 503 with Retry-After when no healthy backend serves the model", async () => {
+    const { model, backends } = await scenario("none", 1);
+    const { key } = await createKey();
+    await backends[0].control({ status: "loading" });
+    await pollBackends();
+    const response = await chat(key, { model });
+    expect(response.status).toBe(503);
+    expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(await response.json()).toMatchObject({ object: "error", type: "service_unavailable" });
+  });
+});

@@ -1,0 +1,108 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { ChatCompletionChunk, ChatCompletionResponse, EmbeddingResponse, ModelList } from "../../protocol/index.ts";
+import { adminCall, chat, createKey, eventually, gateway, scenario } from "./gateway-client.ts";
+
+interface UsageDay {
+  key_id: string;
+  model: string;
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+async function usageOf(keyId: string): Promise<UsageDay[]> {
+  return ((await (await adminCall("GET", `/usage?key_id=${keyId}`)).json()) as { data: UsageDay[] }).data;
+}
+
+function dataEvents(text: string): string[] {
+  return text
+    .split("\n\n")
+    .filter((event) => event.startsWith("data: "))
+    .map((event) => event.slice("data: ".length));
+}
+
+describe("proxying", () => {
+  it("passes SSE through event by event under the asked-for name, and records usage", async () => {
+    const { model, backends } = await scenario("sse", 1, { deltas: 4, delayMs: 30 });
+    const { id, key } = await createKey();
+    const response = await chat(key, { model: "alias-sse", stream: true }, { "x-request-id": "sse-request-1" });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
+    expect(response.headers.get("x-request-id")).toBe("sse-request-1");
+
+    // Unbuffered: the first read yields the backend's first event alone, long before [DONE].
+    const reader = response.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(dataEvents(first)).toHaveLength(1);
+    let text = first;
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value);
+
+    const events = dataEvents(text);
+    expect(events.at(-1)).toBe("[DONE]");
+    const chunks = events.slice(0, -1).map((event) => ChatCompletionChunk.parse(JSON.parse(event)));
+    expect(chunks.every((chunk) => chunk.model === "alias-sse")).toBe(true);
+    expect(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")).toBe("word0 word1 word2 word3 ");
+    expect(chunks.at(-1)!.usage).toEqual({ prompt_tokens: 10, completion_tokens: 4, total_tokens: 14 });
+
+    const stats = await backends[0].stats();
+    expect(stats.lastRequestId).toBe("sse-request-1");
+    expect(stats.lastBody).toMatchObject({ model: "deploy-sse", stream: true, stream_options: { include_usage: true } });
+    const usage = await eventually(async () => (await usageOf(id))[0]);
+    expect(usage).toMatchObject({ key_id: id, model: model, requests: 1, prompt_tokens: 10, completion_tokens: 4 });
+  });
+
+  it("propagates a client disconnect to the backend and frees the key's slot", async () => {
+    const { model, backends } = await scenario("abort", 1, { deltas: 200, delayMs: 20 });
+    const { key } = await createKey({ max_concurrent: 1 });
+    const response = await chat(key, { model, stream: true });
+    const reader = response.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await eventually(async () => (await backends[0].stats()).aborted === 1);
+    expect((await backends[0].stats()).completed).toBe(0);
+    await backends[0].control({ deltas: 2 });
+    await eventually(async () => (await chat(key, { model })).status === 200);
+  });
+
+  it("ends a stream whose backend fails mid-way with an SSE error event", async () => {
+    const { model } = await scenario("midstream", 1, { failAfterDeltas: 2 });
+    const { id, key } = await createKey();
+    const response = await chat(key, { model, stream: true });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toContain("word0 ");
+    expect(text).not.toContain("[DONE]");
+    const errorEvent = text.split("\n\n").find((event) => event.startsWith("event: error"))!;
+    expect(JSON.parse(errorEvent.split("data: ")[1])).toMatchObject({ object: "error", type: "upstream_error" });
+    const rows = await eventually(async () => {
+      const { results } = await env.DB.prepare("SELECT status FROM usage WHERE key_id = ?").bind(id).all<{ status: number }>();
+      return results.length ? results : undefined;
+    });
+    expect(rows).toEqual([{ status: 502 }]);
+  });
+
+  it("serves non-stream completions, embeddings and the model list under public names", async () => {
+    const { model, embedModel, backends } = await scenario("json", 1);
+    const { key } = await createKey();
+    const completion = await chat(key, { model, max_tokens: 100_000 });
+    expect(ChatCompletionResponse.parse(await completion.json())).toMatchObject({ model, usage: { total_tokens: 13 } });
+    expect(completion.headers.get("x-ratelimit-tokens-query-cost")).toBe("13");
+    expect((await backends[0].stats()).lastBody).toMatchObject({ model: "deploy-json", max_tokens: 4096 });
+
+    const embedding = await gateway("/v1/embeddings", {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: embedModel, input: ["a", "b"] }),
+    });
+    expect(EmbeddingResponse.parse(await embedding.json())).toMatchObject({ model: embedModel, data: [{ index: 0 }, { index: 1 }] });
+
+    const list = ModelList.parse(await (await gateway("/v1/models", { headers: { authorization: `Bearer ${key}` } })).json());
+    expect(list.data.find((card) => card.id === model)).toMatchObject({ aliases: ["alias-json"], max_context_length: 4096, capabilities: { completion_chat: true } });
+    expect(list.data.find((card) => card.id === embedModel)).toMatchObject({ capabilities: { completion_chat: false } });
+    expect(list.data.some((card) => card.id === "open-mixtral-8x7b")).toBe(false);
+
+    const openapi = await gateway("/v1/openapi.json");
+    expect(openapi.status).toBe(200);
+  });
+});
