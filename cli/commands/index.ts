@@ -1,7 +1,13 @@
 import type { Command } from "../command.ts";
+import { bench } from "./bench.ts";
+import { embed } from "./embed.ts";
+import { generate } from "./generate.ts";
+import { inspect } from "./inspect.ts";
+import { makeCheckpoint } from "./make-checkpoint.ts";
 import { openapi } from "./openapi.ts";
+import { score } from "./score.ts";
 import { serve } from "./serve.ts";
 import { tokenize } from "./tokenize.ts";
 
 /** Every `moxie` subcommand, in the order `moxie --help` lists them. */
-export const commands: Command[] = [openapi, tokenize, serve];
+export const commands: Command[] = [openapi, tokenize, serve, makeCheckpoint, inspect, score, generate, embed, bench];

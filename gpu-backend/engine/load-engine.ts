@@ -29,7 +29,7 @@ export async function loadEngine(input: EngineOptions): Promise<OnnxEngine> {
   const modelPath = cachedModelGraph(checkpoint, { quantize: options.quantize });
   const session = await InferenceSession.create(modelPath, {
     executionProviders: [options.executionProvider],
-    intraOpNumThreads: options.threads,
+    ...(options.threads !== undefined && { intraOpNumThreads: options.threads }),
     interOpNumThreads: 1,
     graphOptimizationLevel: "all",
     logSeverityLevel: 4,

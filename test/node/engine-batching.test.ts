@@ -2,11 +2,10 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EngineInputError, type OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
-import { useTempCache } from "./engine-helpers.ts";
+import { maxDifference, useTempCache } from "./engine-helpers.ts";
 
 const fixture = "../shared/fixtures/mixtral-tiny";
 const cases = (JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: { input_ids: number[] }[] }).cases.map((c) => c.input_ids);
-const maxDifference = (a: Float32Array, b: Float32Array) => a.reduce((max, value, i) => Math.max(max, Math.abs(value - b[i])), 0);
 
 useTempCache();
 let engine: OnnxEngine;

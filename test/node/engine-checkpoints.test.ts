@@ -7,7 +7,7 @@ import { writeRandomCheckpoint } from "../../gpu-backend/engine/checkpoint/rando
 import { writeSafetensors } from "../../gpu-backend/engine/checkpoint/safetensors-writer.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { referenceLogits } from "./engine-reference-model.ts";
-import { useTempCache } from "./engine-helpers.ts";
+import { maxDifference, useTempCache } from "./engine-helpers.ts";
 
 useTempCache();
 const root = mkdtempSync(join(tmpdir(), "moxie-checkpoints-"));
@@ -43,11 +43,6 @@ function randomCheckpoint(config: Record<string, unknown>, dtype: "F32" | "BF16"
 }
 
 const tokens = [1, 17, 250, 3, 99, 42, 7, 7, 180, 64, 2, 299];
-const maxDifference = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
-};
 
 /** Every position's logits from one evaluation, and the last ones when fed token by token through the cache. */
 async function expectMatchesReference(dir: string) {

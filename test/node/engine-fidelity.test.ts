@@ -2,8 +2,9 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
-import { argmax, logSumExp, topK } from "../../gpu-backend/engine/logits.ts";
-import { useTempCache } from "./engine-helpers.ts";
+import { logSumExp, topK } from "../../gpu-backend/engine/logits.ts";
+import { argmax } from "../../gpu-backend/sampler/sampler.ts";
+import { maxDifference, useTempCache } from "./engine-helpers.ts";
 
 // transformers' own outputs for the fixture checkpoint (../shared/README.md describes them).
 const fixture = "../shared/fixtures/mixtral-tiny";
@@ -19,12 +20,6 @@ interface ReferenceCase {
 }
 const reference = JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: ReferenceCase[] };
 const floats = (base64: string) => new Float32Array(new Uint8Array(Buffer.from(base64, "base64")).buffer);
-const maxDifference = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
-};
 
 useTempCache();
 let engine: OnnxEngine;

@@ -14,3 +14,11 @@ export function useTempCache(): string {
   });
   return dir;
 }
+
+/** Largest absolute elementwise difference; the arrays must have the same length. */
+export function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}

@@ -1,0 +1,39 @@
+import { benchEngine } from "../../bench/engine-bench.ts";
+import { defineCommand, UsageError } from "../command.ts";
+import { engineFromOptions, modelOptions, positiveInteger } from "../model-options.ts";
+
+export const bench = defineCommand({
+  name: "bench",
+  summary: "prefill and decode speed of the engine (llama-bench's pp/tg figures), peak RSS and load time",
+  options: {
+    ...modelOptions,
+    threads: { ...modelOptions.threads, default: "2" },
+    batch: { type: "string", default: "1,8", placeholder: "1,8", description: "decode batch sizes (sequences per step)" },
+    prompt: { type: "string", default: "512", placeholder: "N", description: "prefill prompt length" },
+    gen: { type: "string", default: "128", placeholder: "N", description: "decode steps per batch size" },
+  },
+  async run(values) {
+    const batches = values.batch.split(",").map((part) => positiveInteger(part.trim(), "batch")!);
+    if (batches.length === 0) throw new UsageError("--batch needs at least one size");
+    const prompt = positiveInteger(values.prompt, "prompt")!;
+    const gen = positiveInteger(values.gen, "gen")!;
+    const started = performance.now();
+    const engine = await engineFromOptions(values, { slots: Math.max(...batches), contextLength: Math.max(prompt, gen + 1, 16) });
+    const loadSeconds = (performance.now() - started) / 1000;
+    try {
+      const result = await benchEngine(engine, { batches, prompt, gen });
+      const report = { ...result, peak_rss_mb: process.resourceUsage().maxRSS / 1024, load_s: loadSeconds };
+      if (values.json) {
+        console.log(JSON.stringify(report));
+        return;
+      }
+      console.log(`model       ${values.model} (${values.quantize ?? "fp32"}, ${values.threads} threads)`);
+      console.log(`load        ${report.load_s.toFixed(2)} s`);
+      console.log(`prefill     ${report.prefill_tok_s.toFixed(1)} tok/s (${prompt}-token prompt)`);
+      for (const [batch, speed] of Object.entries(report.decode_tok_s)) console.log(`decode ×${batch.padEnd(4)} ${speed.toFixed(1)} tok/s (${gen} steps)`);
+      console.log(`peak RSS    ${report.peak_rss_mb.toFixed(0)} MB`);
+    } finally {
+      await engine.close();
+    }
+  },
+});

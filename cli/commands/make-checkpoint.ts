@@ -1,0 +1,40 @@
+import { writeRandomCheckpoint } from "../../gpu-backend/engine/checkpoint/random-checkpoint.ts";
+import { presets, type PresetName } from "../../gpu-backend/engine/checkpoint/presets.ts";
+import type { TensorDtype } from "../../gpu-backend/engine/checkpoint/safetensors.ts";
+import { writeMixtralTokenizerFiles } from "../../gpu-backend/text/tokenizer-files.ts";
+import { defineCommand, UsageError } from "../command.ts";
+
+const dtypes: Record<string, TensorDtype> = { f32: "F32", bf16: "BF16", f16: "F16" };
+
+export const makeCheckpoint = defineCommand({
+  name: "make-checkpoint",
+  summary: "write a random-weight Mixtral checkpoint in the Hugging Face layout (safetensors, config.json, tokenizer files)",
+  options: {
+    preset: { type: "string", required: true, placeholder: "tiny|mini|mixtral-8x7b", description: "model shape" },
+    out: { type: "string", required: true, placeholder: "DIR", description: "folder to write" },
+    seed: { type: "string", default: "0", placeholder: "N", description: "seed of the random weights" },
+    dtype: { type: "string", default: "f32", placeholder: "f32|bf16|f16", description: "stored weight precision" },
+    "config-only": { type: "boolean", description: "write config.json and tokenizer files, no weights" },
+    json: { type: "boolean", description: "print a JSON summary line" },
+  },
+  async run(values) {
+    if (!(values.preset in presets)) throw new UsageError(`--preset must be one of ${Object.keys(presets).join(", ")}, got '${values.preset}'`);
+    const dtype = dtypes[values.dtype];
+    if (!dtype) throw new UsageError(`--dtype must be f32, bf16 or f16, got '${values.dtype}'`);
+    const seed = Number(values.seed);
+    if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got '${values.seed}'`);
+    let last = 0;
+    writeRandomCheckpoint(values.out, presets[values.preset as PresetName], {
+      seed,
+      dtype,
+      configOnly: values["config-only"],
+      onProgress: (done, total) => {
+        if (Date.now() - last < 2000 && done < total) return;
+        last = Date.now();
+        process.stderr.write(`make-checkpoint: ${done}/${total} tensors\n`);
+      },
+    });
+    await writeMixtralTokenizerFiles(values.out);
+    if (values.json) console.log(JSON.stringify({ out: values.out, preset: values.preset, dtype: values.dtype, config_only: values["config-only"] }));
+  },
+});
