@@ -9,7 +9,7 @@ import type { ModelDefinition } from "../models/model-definition.ts";
 import { rateLimitHeaders } from "../ratelimit/headers.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
-import { backendPool } from "../routing/backend-pool.ts";
+import { backendPool, type Outcome } from "../routing/backend-pool.ts";
 import { relaySse } from "./sse-relay.ts";
 import { sendUpstream } from "./upstream.ts";
 import { recordUsage } from "./usage-record.ts";
@@ -65,16 +65,18 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const requestId = c.var.requestId;
   const abort = new AbortController();
   c.req.raw.signal.addEventListener("abort", () => abort.abort());
-  const upstream = await sendUpstream(c.env, pool, {
-    deployment: model.deployment,
-    affinityKey: await route.affinityKey(request, key),
-    path: route.path,
-    body: route.upstreamBody(body as Record<string, unknown>, request, model),
-    requestId,
-    signal: abort.signal,
-  });
+  const affinityKey = await route.affinityKey(request, key);
+  const upstreamBody = route.upstreamBody(body as Record<string, unknown>, request, model);
+  let upstream: Awaited<ReturnType<typeof sendUpstream>>;
+  try {
+    upstream = await sendUpstream(c.env, pool, { deployment: model.deployment, affinityKey, path: route.path, body: upstreamBody, requestId, signal: abort.signal });
+  } catch {
+    // Only a client disconnect gets here: nobody is left to answer.
+    c.executionCtx.waitUntil(limiter.settle(decision.reservation, 0));
+    return new Response(null, { status: 499 });
+  }
 
-  const finish = async (status: number, usage: UsageInfo | null, outcome: "success" | "failure" | null) => {
+  const finish = async (status: number, outcome: Outcome | null, usage: UsageInfo | null) => {
     await limiter.settle(decision.reservation, usage?.total_tokens ?? 0);
     if (upstream.response && outcome) await pool.finish(upstream.backend.id, outcome);
     await recordUsage(c.env.DB, {
@@ -98,26 +100,40 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
 
   if (!response.ok) {
     // A 4xx is the request's fault, not the backend's: pass it on and keep the backend in good standing.
-    c.executionCtx.waitUntil(finish(response.status, null, "success"));
+    c.executionCtx.waitUntil(finish(response.status, "success", null));
     return new Response(response.body, { status: response.status, headers: { ...limitHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
   }
 
   if (route.streams(request) && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
     const relay = relaySse(response.body, request.model, () => abort.abort());
     c.executionCtx.waitUntil(
-      relay.finished.then(({ outcome, usage }) =>
-        finish(outcome === "complete" ? 200 : outcome === "client_aborted" ? 499 : 502, usage, outcome === "upstream_failed" ? "failure" : "success"),
-      ),
+      relay.finished.then(({ outcome, usage }) => {
+        const [status, poolOutcome] = streamEnding[outcome];
+        return finish(status, poolOutcome, usage);
+      }),
     );
     return new Response(relay.body, { headers: { ...limitHeaders, "content-type": "text/event-stream", "cache-control": "no-cache" } });
   }
 
-  const result = (await response.json()) as { model?: string; usage?: UsageInfo };
+  let result: { model?: string; usage?: UsageInfo };
+  try {
+    result = await response.json();
+  } catch (error) {
+    c.executionCtx.waitUntil(finish(502, "failure", null));
+    return errorResponse(c, 502, `The backend's response broke off: ${error instanceof Error ? error.message : String(error)}`, "upstream_error", limitHeaders);
+  }
   result.model = request.model;
   const usage = result.usage ?? null;
-  c.executionCtx.waitUntil(finish(200, usage, "success"));
+  c.executionCtx.waitUntil(finish(200, "success", usage));
   return c.json(result, 200, usage ? rateLimitHeaders(decision.snapshot, usage.total_tokens) : limitHeaders);
 }
+
+/** How each way a stream can end is recorded (usage status) and reported to the pool. */
+const streamEnding = {
+  complete: [200, "success"],
+  client_aborted: [499, "cancelled"],
+  upstream_failed: [502, "failure"],
+} as const;
 
 const refusalMessage = {
   concurrency: "Too many concurrent requests for this API key",

@@ -47,7 +47,10 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
       lastError = `backend ${backend.id} answered ${response.status}`;
       await response.body?.cancel();
     } catch (error) {
-      if (request.signal.aborted) throw error;
+      if (request.signal.aborted) {
+        await pool.finish(backend.id, "cancelled");
+        throw error;
+      }
       lastError = `backend ${backend.id} unreachable: ${error instanceof Error ? error.message : String(error)}`;
     }
     await pool.finish(backend.id, "failure");

@@ -37,7 +37,8 @@ export interface PickedBackend {
 
 export type PickResult = { backend: PickedBackend } | { backend: null; retryAfterSeconds: number };
 
-export type Outcome = "success" | "failure";
+/** How a request went: feeds the breaker, except "cancelled" (the client left), which only frees the slot. */
+export type Outcome = "success" | "failure" | "cancelled";
 
 /**
  * The backend pool: one object holds the registry's live view — health and load polled from each
@@ -99,7 +100,7 @@ export class BackendPool extends DurableObject<Env> {
     if (!backend) return;
     backend.inflight = Math.max(0, backend.inflight - 1);
     if (outcome === "success") backend.breaker.onSuccess();
-    else backend.breaker.onFailure(Date.now());
+    else if (outcome === "failure") backend.breaker.onFailure(Date.now());
   }
 
   list(): BackendStatus[] {
