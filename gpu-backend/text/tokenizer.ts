@@ -91,6 +91,12 @@ export class Tokenizer {
     return text === "" ? [] : this.templated.encode(text, { add_special_tokens: false }).ids;
   }
 
+  /** The byte a byte-fallback token such as <0xF0> stands for; undefined for every other token. */
+  byteValue(id: number): number | undefined {
+    const match = /^<0x([0-9A-F]{2})>$/.exec(this.plain.id_to_token(id) ?? "");
+    return match ? parseInt(match[1], 16) : undefined;
+  }
+
   /**
    * Text of the ids without the special tokens, as the tokenizer's decoder produces it (like
    * Hugging Face tokenizers and vLLM: no transformers-style clean_up_tokenization_spaces, which

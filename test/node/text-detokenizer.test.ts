@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { IncrementalDetokenizer } from "../../gpu-backend/text/detokenizer.ts";
-import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
+import { loadTokenizer, Tokenizer } from "../../gpu-backend/text/tokenizer.ts";
 import { golden, reference } from "./text-reference.ts";
 
 const tokenizer = await loadTokenizer(reference);
 
 /** Feeds ids one by one; returns every delta (the flush last). */
-function stream(ids: number[], context: number[] = []): string[] {
-  const detokenizer = new IncrementalDetokenizer(tokenizer, context);
+function stream(ids: number[], context: number[] = [], by: Tokenizer = tokenizer): string[] {
+  const detokenizer = new IncrementalDetokenizer(by, context);
   return [...ids.map((id) => detokenizer.push(id)), detokenizer.flush()];
 }
 
@@ -45,6 +45,37 @@ describe("incremental detokenizer", () => {
     expect(deltas.join("")).toBe(tokenizer.decode([...context, ...ids]).slice(tokenizer.decode(context).length));
   });
 
+  it("shows bytes that can never form a character at once, as U+FFFD like a full decode", () => {
+    // A lone continuation byte (0x80) is invalid whatever follows; F0 9F starts a character that 98 80 completes.
+    const byte = (value: number) => value + 3;
+    const detokenizer = new IncrementalDetokenizer(tokenizer, tokenizer.encode("x"));
+    expect(detokenizer.push(byte(0x80))).toBe("\uFFFD");
+    expect([byte(0xf0), byte(0x9f), byte(0x98)].map((id) => detokenizer.push(id))).toEqual(["", "", ""]);
+    expect(detokenizer.push(byte(0x80))).toBe("😀");
+  });
+
+  it("waits for the rest of a character with byte-level BPE tokenizers too (parts of characters inside tokens)", () => {
+    // GPT-2's byte ↔ printable-character table; no merges, so every byte is one token.
+    const printable = (byte: number) => (byte >= 33 && byte <= 126) || (byte >= 161 && byte <= 172) || byte >= 174;
+    let next = 256;
+    const vocab = Object.fromEntries(
+      Array.from({ length: 256 }, (_, byte) => [String.fromCodePoint(printable(byte) ? byte : next++), byte]),
+    );
+    const byteLevel = Tokenizer.fromJson({
+      added_tokens: [],
+      normalizer: null,
+      post_processor: null,
+      pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+      decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+      model: { type: "BPE", vocab, merges: [], ignore_merges: false },
+    });
+    const ids = byteLevel.encode("ok 😀 今");
+    expect(ids).toHaveLength(11);
+    const deltas = stream(ids, [], byteLevel);
+    expect(deltas.join("")).toBe("ok 😀 今");
+    expect(deltas.filter((delta) => delta !== "")).toEqual(["o", "k", " ", "😀", " ", "今"]);
+  });
+
   it("emits nothing for special tokens", () => {
     expect(stream([1, ...tokenizer.encode("ok"), 2]).join("")).toBe("ok");
   });
@@ -58,7 +89,7 @@ describe("incremental detokenizer", () => {
       );
       const deltas = stream(ids);
       expect(deltas.join(""), ids.join(",")).toBe(tokenizer.decode(ids));
-      for (const delta of deltas.slice(0, -1)) expect(delta.endsWith("\uFFFD") && delta.length > 0, ids.join(",")).toBe(false);
+      for (const delta of deltas) expect(/[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/.test(delta), ids.join(",")).toBe(false);
     }
   });
 });
