@@ -22,8 +22,10 @@ type Values<O extends Record<string, Option>> = {
 export interface Command<O extends Record<string, Option> = Record<string, Option>> {
   name: string;
   summary: string;
+  /** Positional arguments for the usage line, e.g. "<create|list|revoke> [ID]"; absent = none accepted. */
+  positionals?: string;
   options: O;
-  run(values: Values<O>): Promise<void>;
+  run(values: Values<O>, positionals: string[]): Promise<void>;
 }
 
 /** Identity with inference: lets each command file get typed `values` from its own option table. */
@@ -43,7 +45,7 @@ export function helpText(command: Command): string {
   rows.push(["--help", "show this help"]);
   const width = Math.max(...rows.map(([flag]) => flag.length));
   return [
-    `usage: moxie ${command.name} [options]`,
+    `usage: moxie ${command.name}${command.positionals ? ` ${command.positionals}` : ""} [options]`,
     "",
     command.summary,
     "",
@@ -52,13 +54,16 @@ export function helpText(command: Command): string {
 }
 
 /** Parses argv against the command's option table: unknown flags and missing required ones are usage errors. */
-export function parseCommandArgs<O extends Record<string, Option>>(command: Command<O>, argv: string[]): Values<O> | "help" {
+export function parseCommandArgs<O extends Record<string, Option>>(
+  command: Command<O>,
+  argv: string[],
+): { values: Values<O>; positionals: string[] } | "help" {
   const options = Object.fromEntries(
     Object.entries(command.options).map(([name, option]) => [name, { type: option.type, default: option.default }]),
   );
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: "boolean" } }, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: "boolean" } }, strict: true, allowPositionals: command.positionals !== undefined });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -69,5 +74,5 @@ export function parseCommandArgs<O extends Record<string, Option>>(command: Comm
     if (option.type === "boolean" && values[name] === undefined) values[name] = false;
   }
   delete values.help;
-  return values as Values<O>;
+  return { values: values as Values<O>, positionals: parsed.positionals };
 }

@@ -27,12 +27,12 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const values = parseCommandArgs(command, rest);
-    if (values === "help") {
+    const parsed = parseCommandArgs(command, rest);
+    if (parsed === "help") {
       console.log(helpText(command));
       return 0;
     }
-    await command.run(values);
+    await command.run(parsed.values, parsed.positionals);
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {

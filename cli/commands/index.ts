@@ -3,6 +3,7 @@ import { bench } from "./bench.ts";
 import { embed } from "./embed.ts";
 import { generate } from "./generate.ts";
 import { inspect } from "./inspect.ts";
+import { keys } from "./keys.ts";
 import { makeCheckpoint } from "./make-checkpoint.ts";
 import { openapi } from "./openapi.ts";
 import { score } from "./score.ts";
@@ -10,4 +11,4 @@ import { serve } from "./serve.ts";
 import { tokenize } from "./tokenize.ts";
 
 /** Every `moxie` subcommand, in the order `moxie --help` lists them. */
-export const commands: Command[] = [openapi, tokenize, serve, makeCheckpoint, inspect, score, generate, embed, bench];
+export const commands: Command[] = [openapi, tokenize, serve, makeCheckpoint, inspect, score, generate, embed, bench, keys];

@@ -1,0 +1,85 @@
+import { defineCommand, UsageError } from "../command.ts";
+
+interface KeyRecord {
+  id: string;
+  name: string;
+  key_prefix: string;
+  created_at: string;
+  revoked_at: string | null;
+  allowed_models: string[] | null;
+  limits: Record<string, number | null>;
+}
+
+/** `moxie keys create|list|revoke`: the gateway's admin API (/admin/keys) from the command line. */
+export const keys = defineCommand({
+  name: "keys",
+  summary: "create, list or revoke API keys through the gateway's admin API",
+  positionals: "<create|list|revoke> [KEY_ID]",
+  options: {
+    url: { type: "string", description: "gateway URL", default: "http://127.0.0.1:8787", placeholder: "URL" },
+    "admin-token": { type: "string", description: "admin token (default: $MOXIE_ADMIN_TOKEN)", placeholder: "TOKEN" },
+    name: { type: "string", description: "name of the new key (create)" },
+    rpm: { type: "string", description: "requests per minute (create)", placeholder: "N" },
+    tpm: { type: "string", description: "tokens per minute (create)", placeholder: "N" },
+    "max-concurrent": { type: "string", description: "concurrent requests (create)", placeholder: "N" },
+    "monthly-budget": { type: "string", description: "tokens per calendar month (create)", placeholder: "N" },
+    models: { type: "string", description: "comma-separated models the key may use (create; default all)", placeholder: "a,b" },
+    json: { type: "boolean", description: "print JSON" },
+  },
+  async run(values, [action, keyId, ...extra]) {
+    if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+    const token = values["admin-token"] ?? process.env.MOXIE_ADMIN_TOKEN;
+    if (!token) throw new UsageError("--admin-token (or MOXIE_ADMIN_TOKEN) is required");
+    const call = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(new URL(`/admin/keys${path}`, values.url), {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const payload = (await response.json().catch(() => null)) as { message?: string; detail?: unknown } | null;
+      if (!response.ok) throw new Error(`gateway answered ${response.status}: ${payload?.message ?? JSON.stringify(payload?.detail ?? payload)}`);
+      return payload;
+    };
+
+    switch (action) {
+      case "create": {
+        if (!values.name) throw new UsageError("--name is required for create");
+        const created = (await call("POST", "", {
+          name: values.name,
+          rpm: count(values.rpm, "rpm"),
+          tpm: count(values.tpm, "tpm"),
+          max_concurrent: count(values["max-concurrent"], "max-concurrent"),
+          monthly_token_budget: count(values["monthly-budget"], "monthly-budget"),
+          models: values.models?.split(",").map((model) => model.trim()).filter(Boolean),
+        })) as KeyRecord & { key: string };
+        if (values.json) console.log(JSON.stringify({ id: created.id, key: created.key }));
+        else console.log(`created ${created.id} (${created.name})\n${created.key}\nstore it now: the key is not shown again`);
+        return;
+      }
+      case "list": {
+        const { data } = (await call("GET", "")) as { data: KeyRecord[] };
+        if (values.json) return console.log(JSON.stringify(data));
+        for (const key of data) {
+          const limits = Object.entries(key.limits).filter(([, limit]) => limit !== null).map(([name, limit]) => `${name}=${limit}`);
+          console.log([key.id, key.name, `${key.key_prefix}…`, key.revoked_at ? `revoked ${key.revoked_at}` : "active", limits.join(" ") || "unlimited", key.allowed_models?.join(",") ?? "all models"].join("\t"));
+        }
+        return;
+      }
+      case "revoke": {
+        if (!keyId) throw new UsageError("revoke needs the key id: moxie keys revoke KEY_ID");
+        const revoked = (await call("POST", `/${encodeURIComponent(keyId)}/revoke`)) as KeyRecord;
+        console.log(values.json ? JSON.stringify(revoked) : `revoked ${revoked.id} at ${revoked.revoked_at}`);
+        return;
+      }
+      default:
+        throw new UsageError(action ? `unknown action '${action}'` : "an action is required: create, list or revoke");
+    }
+  },
+});
+
+function count(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0) throw new UsageError(`--${flag} must be a positive integer, got '${value}'`);
+  return parsed;
+}
