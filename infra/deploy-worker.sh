@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Deploys the gateway worker to Cloudflare, creating whatever wrangler.toml binds that is missing.
 #
-#   infra/deploy-worker.sh                         create D1 databases and KV namespaces if missing,
+#   infra/deploy-worker.sh [--secret NAME]…        create D1 databases and KV namespaces if missing,
 #                                                  apply D1 migrations, upload secrets, deploy
 #   infra/deploy-worker.sh --dry-run [--outdir DIR]   bundle only, offline, no account needed (CI)
 #
 # Needs `wrangler login` or CLOUDFLARE_API_TOKEN (+ CLOUDFLARE_ACCOUNT_ID) except for --dry-run.
-# Secrets are read from the environment: ADMIN_TOKEN and every name in wrangler.toml's
-# `[secrets] required`; an unset one keeps the value already deployed.
+# Secrets are read from the environment: ADMIN_TOKEN, every name in wrangler.toml's
+# `[secrets] required`, the secret_name of each backend in its BACKENDS var, and each --secret
+# NAME (a backend registered through the admin API); an unset one keeps the deployed value.
 #
 # Binding names, database names and Durable Object classes all come from wrangler.toml (through
 # infra/wrangler-config.ts). Resource ids are resolved on the account at each run and handed to
@@ -21,12 +22,18 @@ usage() {
 
 dry_run=false
 outdir=""
+extra_secrets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry_run=true ;;
     --outdir)
       [ $# -ge 2 ] || { echo "deploy-worker: --outdir needs a directory" >&2; exit 2; }
       outdir=$2
+      shift
+      ;;
+    --secret)
+      [ $# -ge 2 ] || { echo "deploy-worker: --secret needs a variable name" >&2; exit 2; }
+      extra_secrets+=("$2")
       shift
       ;;
     -h | --help) usage; exit 0 ;;
@@ -89,7 +96,7 @@ while IFS=$'\t' read -r kind binding name configured_id; do
   echo "$binding -> $kind $name ($id)"
   ids+=("$binding=$id")
 done <<<"$resources"
-# The ${a[@]+…} form: macOS's bash 3.2 calls an empty array unbound under `set -u`.
+# The ${a[@]+…} form, here and below: macOS's bash 3.2 calls an empty array unbound under `set -u`.
 config_tool write-config "$deploy_config" ${ids[@]+"${ids[@]}"}
 
 step "D1 migrations"
@@ -99,7 +106,7 @@ while IFS=$'\t' read -r kind binding _ _; do
   fi
 done <<<"$resources"
 
-secret_states=$(config_tool secrets "$secrets_file")
+secret_states=$(config_tool secrets "$secrets_file" ${extra_secrets[@]+"${extra_secrets[@]}"})
 step "Secrets"
 while IFS=$'\t' read -r name state; do
   if [ "$state" = set ]; then echo "$name: uploading"; else echo "$name: not in the environment, keeping the deployed value"; fi

@@ -7,23 +7,47 @@
  *   find-d1 NAME              the id of the database NAME in `wrangler d1 list --json` (stdin)
  *   find-kv TITLE [ID]        ID if `wrangler kv namespace list` (stdin) has it, else the id of TITLE
  *   write-config OUT [BINDING=ID…]   wrangler.toml as JSON, with resolved ids, at OUT (beside wrangler.toml)
- *   secrets OUT               the secrets to upload, as JSON taken from the environment, at OUT
+ *   secrets OUT [NAME…]       the secrets to upload, as JSON taken from the environment, at OUT
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { experimental_readRawConfig, unstable_readConfig } from "wrangler";
+import * as z from "zod";
 
 const CONFIG = process.env.WRANGLER_CONFIG ?? "wrangler.toml";
 
-/** Secrets every deployment has, whatever wrangler.toml's `[secrets] required` adds. */
-const BASE_SECRETS = ["ADMIN_TOKEN"];
+/** The secret every deployment has (the /admin API's bearer token). */
+const ADMIN_SECRET = "ADMIN_TOKEN";
 
 function fail(message: string): never {
   console.error(`wrangler-config: ${message}`);
   process.exit(1);
 }
 
-function readConfig() {
-  return unstable_readConfig({ config: CONFIG });
+/** The parts of wrangler's resolved config read here (its published types leave Config unresolved). */
+const WorkerConfig = z.object({
+  name: z.string().optional(),
+  d1_databases: z.array(z.object({ binding: z.string(), database_name: z.string().optional(), database_id: z.string().optional() })),
+  kv_namespaces: z.array(z.object({ binding: z.string(), id: z.string().optional() })),
+  durable_objects: z.object({
+    bindings: z.array(z.object({ name: z.string(), class_name: z.string(), script_name: z.string().optional() })),
+  }),
+  migrations: z.array(
+    z.object({
+      new_sqlite_classes: z.array(z.string()).optional(),
+      new_classes: z.array(z.string()).optional(),
+      renamed_classes: z.array(z.object({ from: z.string(), to: z.string() })).optional(),
+      deleted_classes: z.array(z.string()).optional(),
+    }),
+  ),
+  secrets: z.object({ required: z.array(z.string()).optional() }).optional(),
+  vars: z.record(z.string(), z.unknown()),
+});
+
+/** Statically configured backends (the BACKENDS var) name the Worker secrets holding their tokens. */
+const StaticBackends = z.array(z.object({ secret_name: z.string().nullish() }));
+
+function readConfig(): z.infer<typeof WorkerConfig> {
+  return WorkerConfig.parse(unstable_readConfig({ config: CONFIG }));
 }
 
 /** KV namespaces have no name in wrangler.toml; wrangler's own provisioning names them this way. */
@@ -99,17 +123,30 @@ function writeConfig(out: string, assignments: string[]): void {
     }),
   );
   const { rawConfig } = experimental_readRawConfig({ config: CONFIG });
+  const raw = rawConfig as { d1_databases?: { binding: string }[]; kv_namespaces?: { binding: string }[] };
   const withIds = {
     ...rawConfig,
-    d1_databases: rawConfig.d1_databases?.map((db) => ({ ...db, database_id: ids.get(db.binding) ?? db.database_id })),
-    kv_namespaces: rawConfig.kv_namespaces?.map((kv) => ({ ...kv, id: ids.get(kv.binding) ?? kv.id })),
+    d1_databases: raw.d1_databases?.map((db) => (ids.has(db.binding) ? { ...db, database_id: ids.get(db.binding) } : db)),
+    kv_namespaces: raw.kv_namespaces?.map((kv) => (ids.has(kv.binding) ? { ...kv, id: ids.get(kv.binding) } : kv)),
   };
   writeFileSync(out, JSON.stringify(withIds, null, 2));
 }
 
-/** Values come from this process's environment, so they never appear on a command line. */
-function secrets(out: string): string[] {
-  const names = [...new Set([...BASE_SECRETS, ...(readConfig().secrets?.required ?? [])])];
+/**
+ * ADMIN_TOKEN, `[secrets] required`, the secret_name of each backend in the BACKENDS var, and the
+ * names given. Values come from this process's environment, so they never appear on a command line.
+ */
+function secrets(out: string, extra: string[]): string[] {
+  const config = readConfig();
+  const backends = typeof config.vars.BACKENDS === "string" ? StaticBackends.parse(JSON.parse(config.vars.BACKENDS)) : [];
+  const names = [
+    ...new Set([
+      ADMIN_SECRET,
+      ...(config.secrets?.required ?? []),
+      ...backends.flatMap((backend) => backend.secret_name ?? []),
+      ...extra,
+    ]),
+  ];
   const present = names.filter((name) => process.env[name]);
   writeFileSync(out, JSON.stringify(Object.fromEntries(present.map((name) => [name, process.env[name]]))), { mode: 0o600 });
   return names.map((name) => `${name}\t${present.includes(name) ? "set" : "unset"}`);
@@ -122,7 +159,7 @@ const output: Record<string, () => string[] | string | void> = {
   "find-d1": () => findD1(args[0] ?? fail("find-d1 NAME")),
   "find-kv": () => findKv(args[0] ?? fail("find-kv TITLE [ID]"), args[1]),
   "write-config": () => writeConfig(args[0] ?? fail("write-config OUT [BINDING=ID…]"), args.slice(1)),
-  secrets: () => secrets(args[0] ?? fail("secrets OUT")),
+  secrets: () => secrets(args[0] ?? fail("secrets OUT [NAME…]"), args.slice(1)),
 };
 const run = output[command ?? ""] ?? fail(`unknown command ${command}; expected one of ${Object.keys(output).join(", ")}`);
 const result = run();

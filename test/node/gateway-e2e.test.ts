@@ -60,7 +60,7 @@ describe("gateway end to end", () => {
 
     const completion = await client.chat.complete({ model: "mistral-small", messages: [{ role: "user", content: "Hello" }] });
     expect(completion.model).toBe("mistral-small");
-    const text = completion.choices?.[0]?.message.content;
+    const text = completion.choices[0]?.message?.content;
     expect(text).toBe("word0 word1 word2 word3 word4 ");
 
     let streamed = "";
