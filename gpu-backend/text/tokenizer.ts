@@ -21,7 +21,35 @@ export const TokenizerConfig = z.looseObject({
 export type TokenizerConfig = z.infer<typeof TokenizerConfig>;
 
 const AddedToken = z.looseObject({ id: z.int(), content: z.string(), special: z.boolean().default(false) });
-const TokenizerJson = z.looseObject({ added_tokens: z.array(AddedToken).default([]), model: z.looseObject({ type: z.string() }) });
+const TokenizerJson = z.looseObject({
+  added_tokens: z.array(AddedToken).default([]),
+  pre_tokenizer: z.unknown().optional(),
+  model: z.looseObject({
+    type: z.string(),
+    vocab: z.unknown().optional(),
+    /** "left right", or [left, right] in newer files. */
+    merges: z.array(z.union([z.string(), z.array(z.string())])).optional(),
+  }),
+});
+type TokenizerJson = z.infer<typeof TokenizerJson>;
+
+/** SentencePiece's word boundary marker, which converted tokenizers write for spaces. */
+const WORD_START = "\u2581";
+
+/**
+ * A word split for SentencePiece-style BPE (no pre-tokenizer: the whole text is one word).
+ * tokenizers.js merges such text about 10x slower than word by word, and its word cache never
+ * hits. When no merge yields "▁" after another character, no merge crosses a word start, so
+ * splitting there (each word = its leading "▁"s and what follows) changes no id.
+ */
+function withWordSplit(json: TokenizerJson): TokenizerJson {
+  const merges = json.model.merges;
+  if (json.pre_tokenizer != null || json.model.type !== "BPE" || merges === undefined) return json;
+  const crossesWordStart = new RegExp(`[^${WORD_START}]${WORD_START}`);
+  const result = (merge: string | string[]) => (typeof merge === "string" ? merge.replace(" ", "") : merge.join(""));
+  if (merges.some((merge) => crossesWordStart.test(result(merge)))) return json;
+  return { ...json, pre_tokenizer: { type: "Split", pattern: { Regex: `${WORD_START}*[^${WORD_START}]*` }, behavior: "Isolated", invert: true } };
+}
 
 export class TokenizerError extends Error {}
 
@@ -50,11 +78,11 @@ export class Tokenizer {
   private templated: HfTokenizer | undefined;
 
   constructor(
-    private readonly json: z.infer<typeof TokenizerJson>,
+    private readonly json: TokenizerJson,
     private readonly config: TokenizerConfig,
   ) {
     // The plain-text tokenizer does not know the special tokens as added tokens, so their spelling is never split out.
-    this.plain = new HfTokenizer({ ...json, added_tokens: json.added_tokens.filter((token) => !token.special) }, config);
+    this.plain = new HfTokenizer(withWordSplit({ ...json, added_tokens: json.added_tokens.filter((token) => !token.special) }), config);
     this.specialTokens = new Map(json.added_tokens.filter((token) => token.special).map((token) => [token.id, token.content]));
     const idOf = (token: string | null | undefined) => {
       if (token == null) return undefined;
@@ -87,7 +115,7 @@ export class Tokenizer {
 
   /** Encodes the output of a chat template, whose special-token spellings are real control tokens. */
   encodeTemplated(text: string): number[] {
-    this.templated ??= new HfTokenizer(this.json, this.config);
+    this.templated ??= new HfTokenizer(withWordSplit(this.json), this.config);
     return text === "" ? [] : this.templated.encode(text, { add_special_tokens: false }).ids;
   }
 

@@ -419,13 +419,19 @@ describe("infra/k8s", () => {
 // infra/deploy-worker.sh and infra/wrangler-config.ts
 
 const offline = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
-const configTool = (args: string[], options: { input?: string; config?: string } = {}) =>
+const configTool = (args: string[], options: { config: string; input?: string; env?: Record<string, string> }) =>
   spawnSync("node", ["--import", "tsx", "infra/wrangler-config.ts", ...args], {
     cwd: repo,
     input: options.input,
     encoding: "utf8",
-    env: { ...offline, ...(options.config ? { WRANGLER_CONFIG: options.config } : {}) },
+    env: { ...offline, ...options.env, WRANGLER_CONFIG: options.config },
   });
+/** A wrangler.toml for worker "gw" in the scratch folder, with these lines after name and main. */
+function wranglerToml(file: string, lines: string[]): string {
+  const path = join(scratch, file);
+  writeFileSync(path, ['name = "gw"', 'main = "index.ts"', ...lines].join("\n"));
+  return path;
+}
 
 describe("infra/deploy-worker.sh", () => {
   it("is executable bash with set -euo pipefail that passes bash -n and shellcheck", async () => {
@@ -438,12 +444,7 @@ describe("infra/deploy-worker.sh", () => {
   });
 
   it("refuses a Durable Object class that no migration creates, and fills resolved ids into the deploy config", () => {
-    const config = join(scratch, "wrangler.toml");
-    writeFileSync(
-      config,
-      [
-        'name = "gw"',
-        'main = "index.ts"',
+    const config = wranglerToml("wrangler.toml", [
         'compatibility_date = "2026-04-20"',
         "[[d1_databases]]",
         'binding = "DB"',
@@ -460,8 +461,7 @@ describe("infra/deploy-worker.sh", () => {
         "[[migrations]]",
         'tag = "v1"',
         'new_sqlite_classes = ["Limiter"]',
-      ].join("\n"),
-    );
+    ]);
     const refused = configTool(["durable-objects"], { config });
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain("no [[migrations]] entry creates Pool");
@@ -486,23 +486,16 @@ describe("infra/deploy-worker.sh", () => {
   });
 
   it("collects the secrets to upload (admin token, required, static backends', named) from the environment, never from arguments", () => {
-    const config = join(scratch, "secrets.toml");
-    writeFileSync(
-      config,
-      [
-        'name = "gw"',
-        'main = "index.ts"',
+    const config = wranglerToml("secrets.toml", [
         "[secrets]",
         'required = ["CORS_TOKEN"]',
         "[vars]",
         `BACKENDS = '[{"id": "a", "url": "http://a:8000", "secret_name": "GPU_A_TOKEN"}, {"id": "b", "url": "http://b:8000"}]'`,
-      ].join("\n"),
-    );
+    ]);
     const out = join(scratch, "secrets.json");
-    const result = spawnSync("node", ["--import", "tsx", "infra/wrangler-config.ts", "secrets", out, "SKY_TOKEN"], {
-      cwd: repo,
-      encoding: "utf8",
-      env: { ...offline, WRANGLER_CONFIG: config, ADMIN_TOKEN: "admin-secret", GPU_A_TOKEN: "gpu-a-secret", CORS_TOKEN: "" },
+    const result = configTool(["secrets", out, "SKY_TOKEN"], {
+      config,
+      env: { ADMIN_TOKEN: "admin-secret", GPU_A_TOKEN: "gpu-a-secret", CORS_TOKEN: "" },
     });
     expect(result.stdout.trim().split("\n")).toEqual(["ADMIN_TOKEN\tset", "CORS_TOKEN\tunset", "GPU_A_TOKEN\tset", "SKY_TOKEN\tunset"]);
     expect(JSON.parse(readFileSync(out, "utf8"))).toEqual({ ADMIN_TOKEN: "admin-secret", GPU_A_TOKEN: "gpu-a-secret" });
@@ -515,7 +508,7 @@ describe("infra/deploy-worker.sh", () => {
     expect(stdout).toContain("--dry-run: exiting now.");
     const bundle = readFileSync(join(outdir, "index.js"), "utf8");
     const exports = /export\s*\{([^}]*)\}\s*;?\s*(\/\/.*)?$/.exec(bundle.trimEnd())![1];
-    const { stdout: durableObjects } = await run("node", ["--import", "tsx", "infra/wrangler-config.ts", "durable-objects"], { cwd: repo, env: offline });
+    const durableObjects = configTool(["durable-objects"], { config: "wrangler.toml" }).stdout;
     for (const line of durableObjects.trim().split("\n").filter(Boolean)) {
       const [, binding, className] = line.split("\t");
       expect(stdout, binding).toContain(binding);
