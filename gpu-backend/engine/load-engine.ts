@@ -14,6 +14,8 @@ export const engineOptionsSchema = z.object({
   contextLength: z.number().int().positive().optional(),
   /** The same graph runs on either; CUDA needs onnxruntime-node installed with its CUDA binaries. */
   executionProvider: z.enum(["cpu", "cuda"]).default("cpu"),
+  /** File prefix for ONNX Runtime's per-node profile (bench/engine-profile.ts reads it). */
+  profile: z.string().optional(),
 });
 export type EngineOptions = z.input<typeof engineOptionsSchema>;
 
@@ -33,6 +35,7 @@ export async function loadEngine(input: EngineOptions): Promise<OnnxEngine> {
     interOpNumThreads: 1,
     graphOptimizationLevel: "all",
     logSeverityLevel: 4,
+    ...(options.profile !== undefined && { enableProfiling: true, profileFilePrefix: options.profile }),
     // Idle ORT threads otherwise spin between runs and steal the cores from everything else.
     extra: { session: { intra_op: { allow_spinning: "0" } } },
   });

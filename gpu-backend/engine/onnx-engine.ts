@@ -169,6 +169,11 @@ export class OnnxEngine implements Engine {
     });
   }
 
+  /** Writes ONNX Runtime's profile (when the engine was loaded with `profile`). */
+  endProfiling(): void {
+    this.session.endProfiling();
+  }
+
   async close(): Promise<void> {
     await this.queue;
     await this.session.release();

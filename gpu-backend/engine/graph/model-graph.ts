@@ -83,6 +83,7 @@ export function buildModelGraph(checkpoint: Checkpoint, builder: GraphBuilder, o
     g.op("SimplifiedLayerNormalization", [x, g.weight(name, "float32", [h], read(name))], { axis: -1, epsilon: { float: config.rmsNormEps } });
   const silu = (x: string): string => g.op("Mul", [x, g.op("Sigmoid", [x])]);
 
+  g.scope = "embedding";
   const ids = g.input(graphIo.inputIds, "int64", ["T"]);
   const positions = g.input(graphIo.positions, "int64", ["T"]);
   const padIndex = g.input(graphIo.padIndex, "int64", ["BL"]);
@@ -119,6 +120,7 @@ export function buildModelGraph(checkpoint: Checkpoint, builder: GraphBuilder, o
 
   for (let layer = 0; layer < config.layers; layer++) {
     const p = `model.layers.${layer}`;
+    g.scope = "attention";
     // Attention: one fused QKV projection, RoPE, then grouped attention over [past ‖ new] keys.
     const normed = rmsNorm(x, `${p}.input_layernorm.weight`);
     const qkvWeight = concatRows(read(`${p}.self_attn.q_proj.weight`), read(`${p}.self_attn.k_proj.weight`), read(`${p}.self_attn.v_proj.weight`));
@@ -144,6 +146,7 @@ export function buildModelGraph(checkpoint: Checkpoint, builder: GraphBuilder, o
     const attention = linear(g.op("Gather", [flat, unpadIndex]), `${p}.self_attn.o_proj`, read(`${p}.self_attn.o_proj.weight`), h, heads * d);
     x = g.op("Add", [x, attention]);
 
+    g.scope = config.experts > 0 ? "moe" : "mlp";
     const normed2 = rmsNorm(x, `${p}.post_attention_layernorm.weight`);
     let mlp: string;
     if (config.experts > 0) {
@@ -174,6 +177,7 @@ export function buildModelGraph(checkpoint: Checkpoint, builder: GraphBuilder, o
     x = g.op("Add", [x, mlp]);
   }
 
+  g.scope = "lm_head";
   const final = g.node("SimplifiedLayerNormalization", [x, g.weight("model.norm.weight", "float32", [h], read("model.norm.weight"))], { axis: -1, epsilon: { float: config.rmsNormEps } }, { outputs: [graphIo.hidden] })[0];
   g.output(graphIo.hidden, "float32", ["T", h]);
   const rowsForLogits = g.op("Gather", [final, logitRows]);

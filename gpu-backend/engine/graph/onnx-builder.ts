@@ -31,6 +31,8 @@ export class GraphBuilder {
   private dataOffset = 0;
   private counter = 0;
   private readonly constants = new Map<string, string>();
+  /** Prefix of the next nodes' names (e.g. "attention", "moe"), so profiles attribute time to model parts. */
+  scope = "";
 
   constructor(
     dataPath: string,
@@ -56,7 +58,7 @@ export class GraphBuilder {
     this.nodes.push({
       opType,
       domain: options.domain ?? "",
-      name: `${opType}_${id}`,
+      name: `${this.scope}/${opType}_${id}`,
       input: inputs,
       output: outputs,
       attribute: Object.entries(attributes).map(([key, value]) => attribute(key, value)),
