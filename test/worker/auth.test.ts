@@ -82,6 +82,13 @@ describe("bad input", () => {
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ object: "error", code: "model_not_found" });
 
+    const preflight = await gateway("/v1/chat/completions", {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+
     const fresh = await gateway("/health");
     expect(fresh.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });

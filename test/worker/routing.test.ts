@@ -79,6 +79,14 @@ describe("backend pool routing", () => {
     expect((await backends[0].stats()).completed).toBeGreaterThan(0);
   });
 
+  it("takes liveness and models from /v1/models when a backend has no /health (vLLM-style)", async () => {
+    const { model, backends } = await scenario("no-health", 1, { healthRoute: false });
+    await pollBackends();
+    expect(await backendStatus(backends[0].id)).toMatchObject({ ready: true, models: ["deploy-no-health"], queued: null });
+    const { key } = await createKey();
+    expect((await chat(key, { model })).status).toBe(200);
+  });
+
   it("answers 503 with Retry-After when no healthy backend serves the model", async () => {
     const { model, backends } = await scenario("none", 1);
     const { key } = await createKey();

@@ -1,5 +1,5 @@
 /** Extra queued requests the affinity backend may carry over the least loaded one before affinity yields. */
-export const AFFINITY_MAX_EXTRA_LOAD = 4;
+const AFFINITY_MAX_EXTRA_LOAD = 4;
 
 export interface Candidate {
   id: string;
@@ -26,7 +26,7 @@ export function chooseBackend(candidates: Candidate[], affinityKey: string | nul
  * FNV-1a over key and backend id, then a murmur3 finaliser for avalanche. Hand-written: a
  * synchronous 32-bit hash is all rendezvous hashing needs, and no library is worth a bundle slot.
  */
-export function rendezvousWeight(key: string, backendId: string): number {
+function rendezvousWeight(key: string, backendId: string): number {
   let hash = 0x811c9dc5;
   for (const char of `${key}\u0000${backendId}`) {
     hash ^= char.codePointAt(0)!;

@@ -12,6 +12,8 @@ export interface BackendBehaviour {
   /** Content deltas per completion and the pause between them. */
   deltas: number;
   delayMs: number;
+  /** Answer GET /health (false: 404, like servers that only have /v1/models). */
+  healthRoute: boolean;
   /** Bearer token required on /v1 routes, if set. */
   secret: string | null;
 }

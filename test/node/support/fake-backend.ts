@@ -15,6 +15,7 @@ const defaults = (): BackendBehaviour => ({
   failAfterDeltas: -1,
   deltas: 3,
   delayMs: 5,
+  healthRoute: true,
   secret: null,
 });
 
@@ -42,7 +43,8 @@ export function fakeBackendApp(): Hono {
   });
   app.get("/b/:name/__state", (c) => c.json(backend(c.req.param("name")).stats));
   app.get("/b/:name/health", (c) => {
-    const { status, running, waiting, free_kv_slots, models } = backend(c.req.param("name")).behaviour;
+    const { status, running, waiting, free_kv_slots, models, healthRoute } = backend(c.req.param("name")).behaviour;
+    if (!healthRoute) return c.notFound();
     return c.json({ status, models, load: { running, waiting, free_kv_slots } });
   });
 
