@@ -445,22 +445,22 @@ describe("infra/deploy-worker.sh", () => {
 
   it("refuses a Durable Object class that no migration creates, and fills resolved ids into the deploy config", () => {
     const config = wranglerToml("wrangler.toml", [
-        'compatibility_date = "2026-04-20"',
-        "[[d1_databases]]",
-        'binding = "DB"',
-        'database_name = "gw-db"',
-        'database_id = "00000000-0000-0000-0000-000000000000"',
-        "[[kv_namespaces]]",
-        'binding = "KEY_CACHE"',
-        "[[durable_objects.bindings]]",
-        'name = "LIMITER"',
-        'class_name = "Limiter"',
-        "[[durable_objects.bindings]]",
-        'name = "POOL"',
-        'class_name = "Pool"',
-        "[[migrations]]",
-        'tag = "v1"',
-        'new_sqlite_classes = ["Limiter"]',
+      'compatibility_date = "2026-04-20"',
+      "[[d1_databases]]",
+      'binding = "DB"',
+      'database_name = "gw-db"',
+      'database_id = "00000000-0000-0000-0000-000000000000"',
+      "[[kv_namespaces]]",
+      'binding = "KEY_CACHE"',
+      "[[durable_objects.bindings]]",
+      'name = "LIMITER"',
+      'class_name = "Limiter"',
+      "[[durable_objects.bindings]]",
+      'name = "POOL"',
+      'class_name = "Pool"',
+      "[[migrations]]",
+      'tag = "v1"',
+      'new_sqlite_classes = ["Limiter"]',
     ]);
     const refused = configTool(["durable-objects"], { config });
     expect(refused.status).toBe(1);
@@ -487,10 +487,10 @@ describe("infra/deploy-worker.sh", () => {
 
   it("collects the secrets to upload (admin token, required, static backends', named) from the environment, never from arguments", () => {
     const config = wranglerToml("secrets.toml", [
-        "[secrets]",
-        'required = ["CORS_TOKEN"]',
-        "[vars]",
-        `BACKENDS = '[{"id": "a", "url": "http://a:8000", "secret_name": "GPU_A_TOKEN"}, {"id": "b", "url": "http://b:8000"}]'`,
+      "[secrets]",
+      'required = ["CORS_TOKEN"]',
+      "[vars]",
+      `BACKENDS = '[{"id": "a", "url": "http://a:8000", "secret_name": "GPU_A_TOKEN"}, {"id": "b", "url": "http://b:8000"}]'`,
     ]);
     const out = join(scratch, "secrets.json");
     const result = configTool(["secrets", out, "SKY_TOKEN"], {
