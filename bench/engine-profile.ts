@@ -1,7 +1,7 @@
 /**
  * Where a step's time goes: runs prefill and decode steps with ONNX Runtime's profiler on and
  * sums node time per model part (the graph builder's scopes) and per op type, per scenario.
- *   npx tsx bench/engine-profile.ts --model DIR [--quantize int4] [--threads 2] [--prompt 512] [--steps 16]
+ *   npx tsx bench/engine-profile.ts --model DIR [--quantize int4] [--threads 2] [--prompt 512] [--steps 16] [--spinning]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: "2" },
     prompt: { type: "string", default: "512" },
     steps: { type: "string", default: "16" },
+    spinning: { type: "boolean", default: false },
   },
 });
 if (!values.model) throw new Error("--model DIR is required");
@@ -24,7 +25,7 @@ const prompt = Number(values.prompt);
 const steps = Number(values.steps);
 
 const dir = mkdtempSync(join(tmpdir(), "moxie-profile-"));
-const engine = await loadEngine({ model: values.model, quantize, threads: Number(values.threads), slots: 8, contextLength: prompt + steps + 2, profile: join(dir, "profile") });
+const engine = await loadEngine({ model: values.model, quantize, threads: Number(values.threads), slots: 8, contextLength: prompt + steps + 2, spinning: values.spinning, profile: join(dir, "profile") });
 const tokens = (count: number, offset: number) => Array.from({ length: count }, (_, i) => 1 + ((i + offset) * 7919) % (engine.shape.vocabSize - 1));
 const scenarios: { name: string; runs: number }[] = [];
 const release = () => Array.from({ length: 8 }, (_, slot) => engine.release(slot));

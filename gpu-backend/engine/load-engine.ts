@@ -14,6 +14,11 @@ export const engineOptionsSchema = z.object({
   contextLength: z.number().int().positive().optional(),
   /** The same graph runs on either; CUDA needs onnxruntime-node installed with its CUDA binaries. */
   executionProvider: z.enum(["cpu", "cuda"]).default("cpu"),
+  /**
+   * Let ORT's idle threads spin between ops. Faster steps when the engine has the cores to itself;
+   * off by default because spinning threads steal the cores from everything else in the process and machine.
+   */
+  spinning: z.boolean().default(false),
   /** File prefix for ONNX Runtime's per-node profile (bench/engine-profile.ts reads it). */
   profile: z.string().optional(),
 });
@@ -36,8 +41,7 @@ export async function loadEngine(input: EngineOptions): Promise<OnnxEngine> {
     graphOptimizationLevel: "all",
     logSeverityLevel: 4,
     ...(options.profile !== undefined && { enableProfiling: true, profileFilePrefix: options.profile }),
-    // Idle ORT threads otherwise spin between runs and steal the cores from everything else.
-    extra: { session: { intra_op: { allow_spinning: "0" } } },
+    extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
   });
   return new OnnxEngine(session, config, options.slots, contextLength);
 }
