@@ -46,9 +46,12 @@ export class Scheduler {
     this.freeSlots = Array.from({ length: this.slots }, (_, slot) => this.slots - 1 - slot);
   }
 
-  /** Queues sequences all at once or none (a request's n choices are admitted to the queue together). */
+  /**
+   * Queues sequences all at once or none (a request's n choices together). The bound counts the
+   * sequences that will still wait once the next step has filled the free slots.
+   */
   add(specs: SequenceSpec[]): Sequence[] {
-    if (this.waiting.length + specs.length > this.config.maxWaiting) throw new QueueFullError("the request queue is full");
+    if (this.waiting.length + specs.length > this.config.maxWaiting + this.freeSlots.length) throw new QueueFullError("the request queue is full");
     const sequences = specs.map((spec) => new Sequence(spec));
     this.waiting.push(...sequences);
     return sequences;

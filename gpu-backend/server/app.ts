@@ -1,15 +1,12 @@
 import { Hono } from "hono";
-import { bearerAuth } from "hono/bearer-auth";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { errorBody } from "../../protocol/errors.ts";
 import type { ModelList } from "../../protocol/models.ts";
+import { requireSecret } from "./auth.ts";
 import type { Backend } from "./backend.ts";
 import { chatCompletions } from "./chat-completions.ts";
 import { embeddings } from "./embeddings.ts";
 import { errorResponse } from "./errors.ts";
-
-const unauthorized = errorBody("Unauthorized", "invalid_request_error", "unauthorized");
 
 /** The backend's HTTP API: Mistral's public routes plus /health (load, for the gateway's router) and /metrics. */
 export function createApp(backend: Backend): Hono {
@@ -31,17 +28,7 @@ export function createApp(backend: Backend): Hono {
     return c.json(body, model ? 200 : 503);
   });
 
-  if (backend.secret !== undefined) {
-    app.use(
-      "*",
-      bearerAuth({
-        token: backend.secret,
-        noAuthenticationHeader: { message: unauthorized },
-        invalidAuthenticationHeader: { message: unauthorized },
-        invalidToken: { message: unauthorized },
-      }),
-    );
-  }
+  if (backend.secret !== undefined) app.use("*", requireSecret(backend.secret));
   app.use(
     "*",
     bodyLimit({

@@ -58,9 +58,12 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
   return {
     url: `http://${host}:${port}`,
     ready: client.ready.then(() => undefined),
+    /** Stops listening and stops the worker; requests still running end with an error, then their connections close. */
     async close() {
-      await new Promise((done) => server.close(done));
+      const closed = new Promise((done) => server.close(done));
       await client.close();
+      if ("closeAllConnections" in server) server.closeAllConnections();
+      await closed;
     },
   };
 }

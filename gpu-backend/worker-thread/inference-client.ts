@@ -49,6 +49,8 @@ export class InferenceClient {
         else this.receive(message);
       });
     });
+    // Closing before the model loaded rejects `ready` with nobody left waiting: not an unhandled rejection.
+    this.ready.catch(() => {});
     this.worker.on("error", (error) => this.failAll(error));
     this.worker.on("exit", (code) => {
       this.exited = true;

@@ -80,10 +80,14 @@ describe("scheduler on the real engine", () => {
     expect(s.stats()).toMatchObject({ running: 0, waiting: 0, freeSlots: 2 });
   });
 
-  it("a full queue refuses new sequences", () => {
+  it("the queue holds at most maxWaiting sequences beyond the free slots", async () => {
     const s = scheduler({ maxWaiting: 2 });
-    s.add([spec([1], 1), spec([1], 1)]);
+    s.add(Array.from({ length: slots + 2 }, () => spec([1, 5], 3)));
     expect(() => s.add([spec([1], 1)])).toThrow(QueueFullError);
+    await s.step();
+    expect(s.stats()).toMatchObject({ running: slots, waiting: 2, freeSlots: 0 });
+    expect(() => s.add([spec([1], 1)])).toThrow(QueueFullError);
+    await drain(s);
   });
 
   it("abort frees the slot by the end of the step", async () => {

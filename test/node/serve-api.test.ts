@@ -1,0 +1,350 @@
+// `moxie serve` as a real process on the tiny fixture, driven by the official SDKs and raw HTTP.
+import { Mistral } from "@mistralai/mistralai";
+import OpenAI from "openai";
+import type { ChatCompletionResponse } from "../../protocol/chat.ts";
+import type { EmbeddingResponse } from "../../protocol/embeddings.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serveFailure, startServe, tinyModel, type ServeProcess } from "./serve-process.ts";
+
+const secret = "test-backend-secret";
+const model = "mixtral-tiny";
+const maxSeqs = 9;
+const maxQueue = 4;
+let server: ServeProcess;
+let mistral: Mistral;
+let openai: OpenAI;
+
+beforeAll(async () => {
+  server = await startServe(["--model", tinyModel, "--max-seqs", String(maxSeqs), "--max-queue", String(maxQueue), "--threads", "1"], {
+    MOXIE_BACKEND_SECRET: secret,
+  });
+  mistral = new Mistral({ apiKey: secret, serverURL: server.url });
+  openai = new OpenAI({ apiKey: secret, baseURL: `${server.url}/v1` });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const auth = { authorization: `Bearer ${secret}`, "content-type": "application/json" };
+
+function post(path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${server.url}${path}`, { method: "POST", headers: auth, body: typeof body === "string" ? body : JSON.stringify(body), ...init });
+}
+
+async function health(): Promise<Record<string, unknown>> {
+  return (await fetch(`${server.url}/health`)).json() as Promise<Record<string, unknown>>;
+}
+
+/** /health once it satisfies `done` (it reflects the worker's last finished step), or after 5 s as it is. */
+async function healthUntil(done: (load: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  let load = await health();
+  for (let attempt = 0; attempt < 250 && !done(load); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    load = await health();
+  }
+  return load;
+}
+
+const question = [{ role: "user" as const, content: "Tell me about the weather in Paris." }];
+
+interface Chat {
+  text: string;
+  finish: string | null;
+  deltas: string[];
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | undefined;
+}
+
+/** A streamed chat read event by event over raw SSE: its deltas, finish reason and usage. */
+async function streamChat(body: Record<string, unknown>, signal?: AbortSignal, onChunk?: (count: number) => void): Promise<Chat> {
+  const response = await post("/v1/chat/completions", { model, messages: question, ...body, stream: true }, { signal });
+  expect(response.status).toBe(200);
+  expect(response.headers.get("content-type")).toContain("text/event-stream");
+  const chat: Chat = { text: "", finish: null, deltas: [], usage: undefined };
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let events = 0;
+  for await (const bytes of response.body!) {
+    buffer += decoder.decode(bytes, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      expect(event.startsWith("data: ")).toBe(true);
+      const data = event.slice(6);
+      if (data === "[DONE]") return chat;
+      const chunk = JSON.parse(data);
+      expect(chunk.object).toBe("chat.completion.chunk");
+      if (events++ === 0) expect(chunk.choices[0].delta).toEqual({ role: "assistant", content: "" });
+      onChunk?.(events);
+      for (const choice of chunk.choices) {
+        chat.deltas.push(choice.delta.content);
+        chat.text += choice.delta.content;
+        chat.finish = choice.finish_reason ?? chat.finish;
+      }
+      chat.usage = chunk.usage ?? chat.usage;
+    }
+  }
+  throw new Error("the stream ended without data: [DONE]");
+}
+
+async function complete(body: Record<string, unknown>): Promise<ChatCompletionResponse> {
+  const response = await post("/v1/chat/completions", { model, messages: question, ...body });
+  expect(response.status).toBe(200);
+  return (await response.json()) as ChatCompletionResponse;
+}
+
+async function embed(body: Record<string, unknown>): Promise<EmbeddingResponse> {
+  const response = await post("/v1/embeddings", { model, ...body });
+  expect(response.status).toBe(200);
+  return (await response.json()) as EmbeddingResponse;
+}
+
+/** A JSON answer of any shape (errors, validation details). */
+async function answer(response: Response): Promise<Record<string, any>> {
+  return (await response.json()) as Record<string, any>;
+}
+
+describe("official SDKs", () => {
+  it("Mistral: chat.complete, chat.stream (same seed, same text), embeddings.create, models.list", async () => {
+    const request = { model, messages: question, maxTokens: 16, randomSeed: 11, temperature: 0.9 };
+    const completion = await mistral.chat.complete(request);
+    const text = completion.choices[0].message?.content;
+    expect(typeof text).toBe("string");
+    expect(completion.choices[0].finishReason).toBe("length");
+    expect(completion.usage.completionTokens).toBe(16);
+
+    const stream = await mistral.chat.stream(request);
+    let streamed = "";
+    let usage;
+    for await (const event of stream) {
+      streamed += (event.data.choices[0]?.delta.content as string | undefined) ?? "";
+      usage = event.data.usage ?? usage;
+    }
+    expect(streamed).toBe(text);
+    expect(usage?.totalTokens).toBe(completion.usage.totalTokens);
+
+    const embeddings = await mistral.embeddings.create({ model, inputs: ["first text", "second, longer text"] });
+    expect(embeddings.data).toHaveLength(2);
+    const vector = embeddings.data[0].embedding!;
+    expect(vector).toHaveLength(64);
+    expect(Math.hypot(...vector)).toBeCloseTo(1, 4);
+    expect(embeddings.usage.promptTokens).toBeGreaterThan(4);
+
+    const models = await mistral.models.list();
+    expect(models.data?.[0]).toMatchObject({ id: model, maxContextLength: 4096, capabilities: { completionChat: true } });
+  });
+
+  it("OpenAI: chat.completions (stream with include_usage), embeddings (base64 decoded), models", async () => {
+    const request = { model, messages: question, max_tokens: 12, temperature: 0 };
+    const completion = await openai.chat.completions.create(request);
+    const stream = await openai.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+    let text = "";
+    let usage;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      usage = chunk.usage ?? usage;
+    }
+    expect(text).toBe(completion.choices[0].message.content);
+    expect(usage?.completion_tokens).toBe(12);
+
+    const floats = await embed({ input: ["a cat", "a dog"] });
+    const decoded = await openai.embeddings.create({ model, input: ["a cat", "a dog"] });
+    expect(decoded.data[1].embedding).toEqual((floats.data[1].embedding as number[]).map(Math.fround));
+    expect((await openai.models.list()).data.map((card) => card.id)).toEqual([model]);
+  });
+});
+
+describe("generation", () => {
+  it("a seeded request gives the same text alone and inside a batch of 8 others; stream text equals non-stream text", async () => {
+    const seeded = { max_tokens: 24, random_seed: 1234, temperature: 1 };
+    const alone = await complete(seeded);
+    const others = Array.from({ length: 8 }, (_, i) =>
+      i % 2 ? streamChat({ max_tokens: 10 + i * 3, random_seed: i }) : complete({ max_tokens: 30 - i, random_seed: 100 + i, temperature: 0.8 }),
+    );
+    const [batched, streamed] = await Promise.all([complete(seeded), streamChat(seeded), ...others]);
+    expect(batched.choices[0].message.content).toBe(alone.choices[0].message.content);
+    expect(streamed.text).toBe(alone.choices[0].message.content);
+    expect(streamed.usage).toEqual(alone.usage);
+    expect(streamed.finish).toBe("length");
+  });
+
+  it("stream deltas never split a character and join to the non-stream text (several seeds)", async () => {
+    for (const seed of [3, 8, 21]) {
+      const body = { max_tokens: 40, random_seed: seed, temperature: 1.2 };
+      const [whole, streamed] = await Promise.all([complete(body), streamChat(body)]);
+      expect(streamed.text).toBe(whole.choices[0].message.content);
+      for (const delta of streamed.deltas) expect(/[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/.test(delta), JSON.stringify(delta)).toBe(false);
+    }
+  });
+
+  it("stops at a stop string that spans tokens, without showing it, streamed or not", async () => {
+    const greedy = { max_tokens: 30, temperature: 0 };
+    const full = (await complete(greedy)).choices[0].message.content as string;
+    const stop = full.slice(12, 19);
+    const expected = full.slice(0, full.indexOf(stop));
+    const stopped = await complete({ ...greedy, stop: [stop] });
+    expect(stopped.choices[0]).toMatchObject({ message: { content: expected }, finish_reason: "stop" });
+    const streamed = await streamChat({ ...greedy, stop });
+    expect(streamed).toMatchObject({ text: expected, finish: "stop" });
+  });
+
+  it("n > 1 gives n choices with their own seeds; usage counts them all", async () => {
+    const response = await complete({ n: 3, max_tokens: 8, random_seed: 9, temperature: 1 });
+    expect(response.choices.map((choice) => choice.index)).toEqual([0, 1, 2]);
+    expect(new Set(response.choices.map((choice) => choice.message.content)).size).toBe(3);
+    expect(response.usage.completion_tokens).toBe(24);
+    const first = await complete({ max_tokens: 8, random_seed: 9, temperature: 1 });
+    expect(first.choices[0].message.content).toBe(response.choices[0].message.content);
+  });
+
+  it("prompt + max_tokens beyond the context is clamped: the answer ends with model_length", async () => {
+    const messages = [{ role: "user", content: "word ".repeat(4070) }];
+    const response = await complete({ messages, max_tokens: 200, temperature: 0 });
+    expect(response.choices[0].finish_reason).toBe("model_length");
+    expect(response.usage.total_tokens).toBe(4096);
+  });
+
+  it("a prompt that fills the context is refused with 400 and the numbers", async () => {
+    const response = await post("/v1/chat/completions", { model, messages: [{ role: "user", content: "word ".repeat(5000) }] });
+    expect(response.status).toBe(400);
+    const body = await answer(response);
+    expect(body).toMatchObject({ object: "error", type: "invalid_request_error", code: "context_length_exceeded" });
+    expect(body.message).toMatch(/Prompt contains \d+ tokens, too large for model with 4096 maximum context length/);
+  });
+
+  it("embeddings: several inputs in one pass, float and base64 little-endian float32 agree", async () => {
+    const input = ["one", "two words", "three words here"];
+    const floats = await embed({ input });
+    const base64 = await embed({ input, encoding_format: "base64" });
+    expect(floats.data.map((item) => item.index)).toEqual([0, 1, 2]);
+    for (const [i, item] of base64.data.entries()) {
+      const bytes = Buffer.from(item.embedding as string, "base64");
+      const values = Array.from({ length: bytes.length / 4 }, (_, k) => bytes.readFloatLE(k * 4));
+      expect(values).toEqual((floats.data[i].embedding as number[]).map(Math.fround));
+    }
+    expect(floats.usage).toMatchObject({ completion_tokens: 0 });
+    expect(floats.usage.prompt_tokens).toBe(floats.usage.total_tokens);
+  });
+});
+
+describe("load, cancellation and back-pressure", () => {
+  it("fills every slot and the queue, answers 503 + Retry-After beyond; cancelled streams free their slots", async () => {
+    const controllers = Array.from({ length: maxSeqs + maxQueue }, () => new AbortController());
+    const firstChunks: Promise<void>[] = [];
+    const streams = controllers.map((controller) => {
+      let seen!: () => void;
+      firstChunks.push(new Promise<void>((resolve) => (seen = resolve)));
+      // Greedy: a sampled EOS would end a stream early and change the counts below.
+      return streamChat({ max_tokens: 4000, temperature: 0 }, controller.signal, seen).catch((error: Error) => error);
+    });
+    try {
+      // Every request was accepted (its role chunk arrived); the next step admits 9 and leaves 4 waiting.
+      await Promise.all(firstChunks);
+      expect(await healthUntil((load) => load.running === maxSeqs && load.waiting === maxQueue)).toMatchObject({ status: "ready", running: maxSeqs, waiting: maxQueue, free_kv_slots: 0, kv_slots: maxSeqs });
+
+      const refused = await post("/v1/chat/completions", { model, messages: question, max_tokens: 5 });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).toBeTruthy();
+      expect(await answer(refused)).toMatchObject({ object: "error", code: "overloaded" });
+
+      const metrics = await fetch(`${server.url}/metrics`, { headers: auth }).then((response) => response.text());
+      expect(metrics).toMatch(/vllm:num_requests_running\{model_name="mixtral-tiny"\} 9/);
+      expect(metrics).toMatch(/vllm:kv_cache_usage_perc\{model_name="mixtral-tiny"\} 1/);
+    } finally {
+      for (const controller of controllers) controller.abort();
+      await Promise.all(streams);
+    }
+    expect(await healthUntil((load) => load.running === 0 && load.waiting === 0)).toMatchObject({ free_kv_slots: maxSeqs });
+    // The aborted generations stopped early: far fewer tokens than 13 × 4000 were generated.
+    const after = await fetch(`${server.url}/metrics`, { headers: auth }).then((response) => response.text());
+    const generated = Number(/vllm:generation_tokens_total\{model_name="mixtral-tiny"\} (\d+)/.exec(after)?.[1]);
+    expect(generated).toBeLessThan(20_000);
+  });
+
+  it("/health answers while inference runs", async () => {
+    const running = complete({ n: 4, max_tokens: 100, temperature: 1 });
+    expect(await healthUntil((load) => load.running === 4)).toMatchObject({ status: "ready", running: 4, free_kv_slots: maxSeqs - 4 });
+    await running;
+  });
+});
+
+describe("auth and bad input", () => {
+  it("every route but /health needs the bearer secret", async () => {
+    const routes: [string, string][] = [
+      ["GET", "/v1/models"],
+      ["GET", "/metrics"],
+      ["POST", "/v1/chat/completions"],
+      ["POST", "/v1/embeddings"],
+      ["GET", "/nowhere"],
+    ];
+    for (const [method, path] of routes) {
+      for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic abc" }] as Record<string, string>[]) {
+        const response = await fetch(`${server.url}${path}`, { method, headers, body: method === "POST" ? "{}" : undefined });
+        expect(response.status, `${method} ${path}`).toBe(401);
+        expect(await answer(response)).toMatchObject({ object: "error", message: "Unauthorized" });
+      }
+    }
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    const metrics = await fetch(`${server.url}/metrics`, { headers: auth }).then((response) => response.text());
+    for (const name of [
+      "vllm:num_requests_running",
+      "vllm:num_requests_waiting",
+      "vllm:kv_cache_usage_perc",
+      "vllm:prompt_tokens_total",
+      "vllm:generation_tokens_total",
+      "vllm:time_to_first_token_seconds_bucket",
+      "vllm:inter_token_latency_seconds_bucket",
+      "vllm:e2e_request_latency_seconds_count",
+      'vllm:request_success_total{model_name="mixtral-tiny",finished_reason="length"}',
+    ]) {
+      expect(metrics).toContain(name);
+    }
+  });
+
+  it("bad input gets 4xx in the API's error shape, and the server keeps serving", async () => {
+    const cases: [string, string | object, number][] = [
+      ["/v1/chat/completions", "{not json", 400],
+      ["/v1/chat/completions", { model, messages: [] }, 422],
+      ["/v1/chat/completions", { model }, 422],
+      ["/v1/chat/completions", { model, messages: question, temperature: 7 }, 422],
+      ["/v1/chat/completions", { model, messages: question, max_tokens: -1 }, 422],
+      ["/v1/chat/completions", { model, messages: question, surprise: true }, 422],
+      ["/v1/chat/completions", { model: "other-model", messages: question }, 404],
+      ["/v1/chat/completions", { model, messages: [{ role: "assistant", content: "hi" }, { role: "assistant", content: "again" }] }, 400],
+      ["/v1/chat/completions", { model, messages: question, tools: [{ type: "function", function: { name: "f", parameters: {} } }] }, 400],
+      ["/v1/chat/completions", { model, messages: [{ role: "user", content: "x".repeat(5_000_000) }] }, 413],
+      ["/v1/embeddings", { model, input: [] }, 422],
+      ["/v1/embeddings", { model, input: "x", output_dimension: 8 }, 400],
+      ["/v1/embeddings", { model, input: ["word ".repeat(5000)] }, 400],
+    ];
+    for (const [path, request, status] of cases) {
+      const response = await post(path, request);
+      expect(response.status, JSON.stringify(request).slice(0, 200)).toBe(status);
+      const body = await answer(response);
+      if (status === 422) expect(body.detail[0]).toMatchObject({ loc: expect.arrayContaining(["body"]), msg: expect.any(String) });
+      else expect(body).toMatchObject({ object: "error", message: expect.any(String), type: expect.any(String) });
+    }
+    const still = await complete({ max_tokens: 3 });
+    expect(still.choices[0].finish_reason).toBe("length");
+    expect(server.child.exitCode).toBeNull();
+  });
+});
+
+describe("startup errors", () => {
+  it("refuses without a secret, a bad model folder, and a port in use, with clear messages", async () => {
+    const port = new URL(server.url).port;
+    const insecure = { MOXIE_BACKEND_SECRET: undefined };
+    const [noSecret, publicHost, badFolder, inUse] = await Promise.all([
+      serveFailure(["--model", tinyModel, "--port", "0"], insecure),
+      serveFailure(["--model", tinyModel, "--host", "0.0.0.0", "--insecure-no-auth"], insecure),
+      serveFailure(["--model", "/nonexistent/model", "--insecure-no-auth"], insecure),
+      serveFailure(["--model", tinyModel, "--port", port, "--insecure-no-auth"], insecure),
+    ]);
+    expect(noSecret.code).toBe(1);
+    expect(noSecret.stderr).toContain("MOXIE_BACKEND_SECRET is not set");
+    expect(publicHost.stderr).toContain("only allowed on a loopback host");
+    expect(badFolder.stderr).toContain("has no config.json");
+    expect(inUse.code).toBe(1);
+    expect(inUse.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+  });
+});
