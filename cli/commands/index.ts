@@ -1,5 +1,6 @@
 import type { Command } from "../command.ts";
 import { bench } from "./bench.ts";
+import { dev } from "./dev.ts";
 import { embed } from "./embed.ts";
 import { generate } from "./generate.ts";
 import { inspect } from "./inspect.ts";
@@ -11,4 +12,4 @@ import { serve } from "./serve.ts";
 import { tokenize } from "./tokenize.ts";
 
 /** Every `moxie` subcommand, in the order `moxie --help` lists them. */
-export const commands: Command[] = [openapi, tokenize, serve, makeCheckpoint, inspect, score, generate, embed, bench, keys];
+export const commands: Command[] = [dev, openapi, tokenize, serve, makeCheckpoint, inspect, score, generate, embed, bench, keys];
