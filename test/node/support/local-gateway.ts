@@ -1,0 +1,63 @@
+import type { ServerType } from "@hono/node-server";
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { unstable_startWorker } from "wrangler";
+import type { BackendBehaviour } from "./fake-backend-contract.ts";
+import { startFakeBackend } from "./fake-backend.ts";
+
+const run = promisify(execFile);
+const offline = { CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" };
+export const offlineEnv = { ...process.env, ...offline };
+
+export interface LocalGateway {
+  /** The worker's origin. */
+  url: string;
+  /** The fake backend registered as `local`, at `${backendUrl}`. */
+  backendUrl: string;
+  adminToken: string;
+  dispose(): Promise<void>;
+}
+
+/**
+ * The gateway as `wrangler dev` runs it (unstable_startWorker, migrations applied with
+ * `wrangler d1 migrations apply --local`), with one fake backend registered through the admin API.
+ */
+export async function startLocalGateway(behaviour: Partial<BackendBehaviour> = {}): Promise<LocalGateway> {
+  // unstable_startWorker runs wrangler in this process: keep it offline too.
+  Object.assign(process.env, offline);
+  const adminToken = "local-admin-token";
+  const backendSecret = "local-backend-secret";
+  const backend: { url: string; server: ServerType } = await startFakeBackend();
+  const backendUrl = `${backend.url}/b/local`;
+  await fetch(`${backendUrl}/__control`, { method: "POST", body: JSON.stringify({ secret: backendSecret, ...behaviour }) });
+  const persistDir = await mkdtemp(join(tmpdir(), "moxie-gateway-"));
+  await run("node", ["node_modules/wrangler/bin/wrangler.js", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], { env: offlineEnv });
+  const worker = await unstable_startWorker({
+    config: "wrangler.toml",
+    bindings: {
+      ADMIN_TOKEN: { type: "plain_text", value: adminToken },
+      LOCAL_BACKEND_SECRET: { type: "plain_text", value: backendSecret },
+    },
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: persistDir, logLevel: "warn", watch: false },
+  });
+  const url = (await worker.url).origin;
+  const registered = await fetch(`${url}/admin/backends`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ id: "local", url: backendUrl, secret_name: "LOCAL_BACKEND_SECRET" }),
+  });
+  if (registered.status !== 201) throw new Error(`backend registration failed: ${registered.status} ${await registered.text()}`);
+  return {
+    url,
+    backendUrl,
+    adminToken,
+    async dispose() {
+      await worker.dispose();
+      await new Promise((resolve) => backend.server.close(resolve));
+      await rm(persistDir, { recursive: true, force: true });
+    },
+  };
+}
