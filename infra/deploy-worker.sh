@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
 done
 
 wrangler() { npx --no-install wrangler "$@"; }
-config_tool() { node --import tsx infra/wrangler-config.ts "$@"; }
+config_tool() { node --import tsx infra/wrangler-config-cli.ts "$@"; }
 
 # Beside wrangler.toml, so that its relative paths (main, migrations_dir) mean the same.
 deploy_config=.wrangler.deploy.json
@@ -55,8 +55,8 @@ step() { printf '\n== %s\n' "$*"; }
 # Each helper's output is captured before it is read, so that its failure stops the script.
 durable_objects=$(config_tool durable-objects)
 step "Durable Objects (wrangler deploy creates them from [[migrations]])"
-while IFS=$'\t' read -r kind binding class; do
-  [ -n "$kind" ] && echo "$binding -> class $class"
+while IFS=$'\t' read -r binding class; do
+  if [ -n "$binding" ]; then echo "$binding -> class $class"; fi
 done <<<"$durable_objects"
 
 if $dry_run; then

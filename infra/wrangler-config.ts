@@ -1,27 +1,10 @@
 /**
- * What infra/deploy-worker.sh needs to know about the worker's wrangler.toml, read through
- * wrangler's own config reader so binding names are never restated by hand.
- *
- *   resources                 one line per D1 database and KV namespace: kind, binding, name, id
- *   durable-objects           checks every Durable Object class has a migration; one line per binding
- *   find-d1 NAME              the id of the database NAME in `wrangler d1 list --json` (stdin)
- *   find-kv TITLE [ID]        ID if `wrangler kv namespace list` (stdin) has it, else the id of TITLE
- *   write-config OUT [BINDING=ID…]   wrangler.toml as JSON, with resolved ids, at OUT (beside wrangler.toml)
- *   secrets OUT [NAME…]       the secrets to upload, as JSON taken from the environment, at OUT
+ * What the worker deploy needs to know about wrangler.toml, read through wrangler's own config
+ * reader so that binding names, database names and Durable Object classes are never restated.
+ * infra/deploy-worker.sh reaches it through infra/wrangler-config-cli.ts.
  */
-import { readFileSync, writeFileSync } from "node:fs";
-import { experimental_readRawConfig, unstable_readConfig } from "wrangler";
+import { writeFileSync } from "node:fs";
 import * as z from "zod";
-
-const CONFIG = process.env.WRANGLER_CONFIG ?? "wrangler.toml";
-
-/** The secret every deployment has (the /admin API's bearer token). */
-const ADMIN_SECRET = "ADMIN_TOKEN";
-
-function fail(message: string): never {
-  console.error(`wrangler-config: ${message}`);
-  process.exit(1);
-}
 
 /** The parts of wrangler's resolved config read here (its published types leave Config unresolved). */
 const WorkerConfig = z.object({
@@ -46,30 +29,53 @@ const WorkerConfig = z.object({
 /** Statically configured backends (the BACKENDS var) name the Worker secrets holding their tokens. */
 const StaticBackends = z.array(z.object({ secret_name: z.string().nullish() }));
 
-function readConfig(): z.infer<typeof WorkerConfig> {
-  return WorkerConfig.parse(unstable_readConfig({ config: CONFIG }));
+/** `wrangler d1 list --json` and `wrangler kv namespace list` entries. */
+const D1List = z.array(z.object({ name: z.string(), uuid: z.string() }));
+const KvList = z.array(z.object({ title: z.string(), id: z.string() }));
+
+/** The secret every deployment has: the /admin API's bearer token. */
+const ADMIN_SECRET = "ADMIN_TOKEN";
+
+/** A D1 database or KV namespace that must exist on the account before deploying. */
+export interface Resource {
+  kind: "d1" | "kv";
+  binding: string;
+  /** D1: database_name; KV: the namespace title. */
+  name: string;
+  /** The id wrangler.toml gives, possibly a placeholder for local runs. */
+  configuredId: string | undefined;
 }
 
-/** KV namespaces have no name in wrangler.toml; wrangler's own provisioning names them this way. */
+/** wrangler is loaded only when a config is read: it takes seconds to import. */
+async function readConfig(configPath: string): Promise<z.infer<typeof WorkerConfig>> {
+  const { unstable_readConfig } = await import("wrangler");
+  return WorkerConfig.parse(unstable_readConfig({ config: configPath }));
+}
+
+/** KV namespaces have no name in wrangler.toml; wrangler's own provisioning titles them this way. */
 function kvTitle(worker: string, binding: string): string {
   return `${worker}-${binding.toLowerCase().replaceAll("_", "-")}`;
 }
 
-function resources(): string[] {
-  const config = readConfig();
-  const worker = config.name ?? fail(`${CONFIG} has no worker name`);
+export async function resources(configPath: string): Promise<Resource[]> {
+  const config = await readConfig(configPath);
+  const worker = config.name;
+  if (!worker) throw new Error(`${configPath} has no worker name`);
   return [
-    ...config.d1_databases.map((db) => {
-      const name = db.database_name ?? fail(`D1 binding ${db.binding} has no database_name`);
-      return ["d1", db.binding, name, db.database_id ?? ""].join("\t");
+    ...config.d1_databases.map((db): Resource => {
+      if (!db.database_name) throw new Error(`D1 binding ${db.binding} has no database_name`);
+      return { kind: "d1", binding: db.binding, name: db.database_name, configuredId: db.database_id };
     }),
-    ...config.kv_namespaces.map((kv) => ["kv", kv.binding, kvTitle(worker, kv.binding), kv.id ?? ""].join("\t")),
+    ...config.kv_namespaces.map((kv): Resource => ({ kind: "kv", binding: kv.binding, name: kvTitle(worker, kv.binding), configuredId: kv.id })),
   ];
 }
 
-/** Durable Object namespaces are created by `wrangler deploy` from [[migrations]]; a class without one fails remotely. */
-function durableObjects(): string[] {
-  const config = readConfig();
+/**
+ * The worker's own Durable Object bindings. `wrangler deploy` creates their namespaces from
+ * [[migrations]]; a class that no migration creates would only fail remotely, so it fails here.
+ */
+export async function durableObjects(configPath: string): Promise<{ binding: string; className: string }[]> {
+  const config = await readConfig(configPath);
   const migrated = new Set<string>();
   for (const migration of config.migrations) {
     for (const name of [...(migration.new_sqlite_classes ?? []), ...(migration.new_classes ?? [])]) migrated.add(name);
@@ -81,48 +87,28 @@ function durableObjects(): string[] {
   }
   const own = config.durable_objects.bindings.filter((binding) => !binding.script_name);
   const missing = own.filter((binding) => !migrated.has(binding.class_name));
-  if (missing.length > 0) {
-    fail(`no [[migrations]] entry creates ${missing.map((binding) => binding.class_name).join(", ")}`);
-  }
-  return own.map((binding) => ["do", binding.name, binding.class_name].join("\t"));
+  if (missing.length > 0) throw new Error(`no [[migrations]] entry creates ${missing.map((binding) => binding.class_name).join(", ")}`);
+  return own.map((binding) => ({ binding: binding.name, className: binding.class_name }));
 }
 
-function stdinJson(): unknown {
-  const text = readFileSync(0, "utf8");
-  try {
-    return JSON.parse(text);
-  } catch {
-    fail(`expected JSON from wrangler, got: ${text.slice(0, 200)}`);
-  }
-}
-
-function stdinList(): Record<string, unknown>[] {
-  const list = stdinJson();
-  if (!Array.isArray(list)) fail("expected a JSON list from wrangler");
-  return list;
-}
-
-function findD1(name: string): string {
-  const match = stdinList().find((db) => db.name === name);
-  return match ? String(match.uuid) : "";
+/** The id of the database `name` in `wrangler d1 list --json` output, if it exists. */
+export function findD1(listJson: string, name: string): string | undefined {
+  return D1List.parse(JSON.parse(listJson)).find((db) => db.name === name)?.uuid;
 }
 
 /** An id set in wrangler.toml wins while it exists on the account; a placeholder falls back to the title. */
-function findKv(title: string, configuredId: string | undefined): string {
-  const list = stdinList();
-  const match = list.find((kv) => configuredId && kv.id === configuredId) ?? list.find((kv) => kv.title === title);
-  return match ? String(match.id) : "";
+export function findKv(listJson: string, title: string, configuredId: string | undefined): string | undefined {
+  const list = KvList.parse(JSON.parse(listJson));
+  return (list.find((kv) => kv.id === configuredId) ?? list.find((kv) => kv.title === title))?.id;
 }
 
-function writeConfig(out: string, assignments: string[]): void {
-  const ids = new Map(
-    assignments.map((assignment) => {
-      const [binding, id] = assignment.split("=");
-      if (!binding || !id) fail(`expected BINDING=ID, got ${assignment}`);
-      return [binding, id];
-    }),
-  );
-  const { rawConfig } = experimental_readRawConfig({ config: CONFIG });
+/**
+ * Writes wrangler.toml as a JSON config with the resolved ids. It belongs beside wrangler.toml,
+ * so that relative paths (main, migrations_dir) keep their meaning.
+ */
+export async function writeDeployConfig(configPath: string, out: string, ids: Map<string, string>): Promise<void> {
+  const { experimental_readRawConfig } = await import("wrangler");
+  const { rawConfig } = experimental_readRawConfig({ config: configPath });
   const raw = rawConfig as { d1_databases?: { binding: string }[]; kv_namespaces?: { binding: string }[] };
   const withIds = {
     ...rawConfig,
@@ -133,36 +119,23 @@ function writeConfig(out: string, assignments: string[]): void {
 }
 
 /**
- * ADMIN_TOKEN, `[secrets] required`, the secret_name of each backend in the BACKENDS var, and the
- * names given. Values come from this process's environment, so they never appear on a command line.
+ * The secrets to upload: ADMIN_TOKEN, `[secrets] required`, the secret_name of each backend in
+ * the BACKENDS var, and the names given. Values come from `env`, so they never appear on a
+ * command line; they are written to `out` (readable by the owner only) for `--secrets-file`.
+ * Returns each name and whether `env` set it.
  */
-function secrets(out: string, extra: string[]): string[] {
-  const config = readConfig();
+export async function writeSecretsFile(
+  configPath: string,
+  out: string,
+  env: Record<string, string | undefined>,
+  extra: string[],
+): Promise<{ name: string; set: boolean }[]> {
+  const config = await readConfig(configPath);
   const backends = typeof config.vars.BACKENDS === "string" ? StaticBackends.parse(JSON.parse(config.vars.BACKENDS)) : [];
   const names = [
-    ...new Set([
-      ADMIN_SECRET,
-      ...(config.secrets?.required ?? []),
-      ...backends.flatMap((backend) => backend.secret_name ?? []),
-      ...extra,
-    ]),
+    ...new Set([ADMIN_SECRET, ...(config.secrets?.required ?? []), ...backends.flatMap((backend) => backend.secret_name ?? []), ...extra]),
   ];
-  const present = names.filter((name) => process.env[name]);
-  writeFileSync(out, JSON.stringify(Object.fromEntries(present.map((name) => [name, process.env[name]]))), { mode: 0o600 });
-  return names.map((name) => `${name}\t${present.includes(name) ? "set" : "unset"}`);
+  const present = names.filter((name) => env[name]);
+  writeFileSync(out, JSON.stringify(Object.fromEntries(present.map((name) => [name, env[name]]))), { mode: 0o600 });
+  return names.map((name) => ({ name, set: present.includes(name) }));
 }
-
-const [command, ...args] = process.argv.slice(2);
-const output: Record<string, () => string[] | string | void> = {
-  resources,
-  "durable-objects": durableObjects,
-  "find-d1": () => findD1(args[0] ?? fail("find-d1 NAME")),
-  "find-kv": () => findKv(args[0] ?? fail("find-kv TITLE [ID]"), args[1]),
-  "write-config": () => writeConfig(args[0] ?? fail("write-config OUT [BINDING=ID…]"), args.slice(1)),
-  secrets: () => secrets(args[0] ?? fail("secrets OUT [NAME…]"), args.slice(1)),
-};
-const run = output[command ?? ""] ?? fail(`unknown command ${command}; expected one of ${Object.keys(output).join(", ")}`);
-const result = run();
-if (Array.isArray(result)) {
-  if (result.length > 0) console.log(result.join("\n"));
-} else if (typeof result === "string" && result) console.log(result);
