@@ -15,6 +15,13 @@ async function usageOf(keyId: string): Promise<UsageDay[]> {
   return ((await (await adminCall("GET", `/usage?key_id=${keyId}`)).json()) as { data: UsageDay[] }).data;
 }
 
+async function usageRows(keyId: string) {
+  return eventually(async () => {
+    const { results } = await env.DB.prepare("SELECT status, prompt_tokens, completion_tokens FROM usage WHERE key_id = ?").bind(keyId).all();
+    return results.length ? results : undefined;
+  });
+}
+
 function dataEvents(text: string): string[] {
   return text
     .split("\n\n")
@@ -54,13 +61,14 @@ describe("proxying", () => {
 
   it("propagates a client disconnect to the backend and frees the key's slot", async () => {
     const { model, backends } = await scenario("abort", 1, { deltas: 200, delayMs: 20 });
-    const { key } = await createKey({ max_concurrent: 1 });
+    const { id, key } = await createKey({ max_concurrent: 1 });
     const response = await chat(key, { model, stream: true });
     const reader = response.body!.getReader();
     await reader.read();
     await reader.cancel();
     await eventually(async () => (await backends[0].stats()).aborted === 1);
     expect((await backends[0].stats()).completed).toBe(0);
+    expect(await usageRows(id)).toEqual([{ status: 499, prompt_tokens: 7, completion_tokens: expect.any(Number) }]);
     await backends[0].control({ deltas: 2 });
     await eventually(async () => (await chat(key, { model })).status === 200);
   });
@@ -71,15 +79,12 @@ describe("proxying", () => {
     const response = await chat(key, { model, stream: true });
     expect(response.status).toBe(200);
     const text = await response.text();
-    expect(text).toContain("word0 ");
+    expect(text).toContain('"content":"word1 "');
     expect(text).not.toContain("[DONE]");
     const errorEvent = text.split("\n\n").find((event) => event.startsWith("event: error"))!;
     expect(JSON.parse(errorEvent.split("data: ")[1])).toMatchObject({ object: "error", type: "upstream_error" });
-    const rows = await eventually(async () => {
-      const { results } = await env.DB.prepare("SELECT status FROM usage WHERE key_id = ?").bind(id).all<{ status: number }>();
-      return results.length ? results : undefined;
-    });
-    expect(rows).toEqual([{ status: 502 }]);
+    // Without a usage chunk the key is charged the prompt estimate and the content events it was sent.
+    expect(await usageRows(id)).toEqual([{ status: 502, prompt_tokens: 7, completion_tokens: 2 }]);
   });
 
   it("serves non-stream completions, embeddings and the model list under public names", async () => {

@@ -107,9 +107,11 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   if (route.streams(request) && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
     const relay = relaySse(response.body, request.model, () => abort.abort());
     c.executionCtx.waitUntil(
-      relay.finished.then(({ outcome, usage }) => {
+      relay.finished.then(({ outcome, usage, contentEvents }) => {
         const [status, poolOutcome] = streamEnding[outcome];
-        return finish(status, poolOutcome, usage);
+        // A stream cut short has no usage chunk, yet the backend did the work: charge what was sent.
+        const charged = usage ?? { prompt_tokens: promptEstimate, completion_tokens: contentEvents, total_tokens: promptEstimate + contentEvents };
+        return finish(status, poolOutcome, charged);
       }),
     );
     return new Response(relay.body, { headers: { ...limitHeaders, "content-type": "text/event-stream", "cache-control": "no-cache" } });

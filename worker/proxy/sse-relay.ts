@@ -5,7 +5,10 @@ export type StreamOutcome = "complete" | "client_aborted" | "upstream_failed";
 
 export interface RelayResult {
   outcome: StreamOutcome;
+  /** The backend's usage; null when the stream ended before its final chunk. */
   usage: UsageInfo | null;
+  /** Events that carried content: about one token each, what a stream cut short is charged. */
+  contentEvents: number;
 }
 
 /**
@@ -22,6 +25,7 @@ export function relaySse(upstream: ReadableStream<Uint8Array>, publicModel: stri
   const decoder = new TextDecoder();
   const pending: string[] = [];
   let usage: UsageInfo | null = null;
+  let contentEvents = 0;
   let sawDone = false;
   let clientGone = false;
 
@@ -35,8 +39,9 @@ export function relaySse(upstream: ReadableStream<Uint8Array>, publicModel: stri
   function rename(data: string): string {
     if (!data.startsWith("{")) return data;
     try {
-      const chunk = JSON.parse(data) as { model?: string; usage?: UsageInfo };
+      const chunk = JSON.parse(data) as { model?: string; usage?: UsageInfo; choices?: { delta?: { content?: string } }[] };
       if (chunk.usage) usage = chunk.usage;
+      if (chunk.choices?.some((choice) => choice.delta?.content)) contentEvents += 1;
       if (typeof chunk.model !== "string") return data;
       chunk.model = publicModel;
       return JSON.stringify(chunk);
@@ -65,10 +70,10 @@ export function relaySse(upstream: ReadableStream<Uint8Array>, publicModel: stri
     } catch (error) {
       if (!clientGone) failure = `The backend failed mid-stream: ${error instanceof Error ? error.message : String(error)}`;
     }
-    if (clientGone) return { outcome: "client_aborted", usage };
+    if (clientGone) return { outcome: "client_aborted", usage, contentEvents };
     if (failure) await writer.write(encoder.encode(serialize("error", JSON.stringify(errorBody(failure, "upstream_error", "stream_interrupted"))))).catch(() => {});
     await writer.close().catch(() => {});
-    return { outcome: failure ? "upstream_failed" : "complete", usage };
+    return { outcome: failure ? "upstream_failed" : "complete", usage, contentEvents };
   })();
 
   return { body: readable, finished };

@@ -112,8 +112,9 @@ export function fakeBackendApp(): Hono {
       async start(controller) {
         controller.enqueue(event(chunk({ role: "assistant", content: "" }, null)));
         for (const [index, word] of words.entries()) {
-          if (index === behaviour.failAfterDeltas) return controller.error(new Error("backend crashed"));
           await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs));
+          // The pause above lets the deltas sent so far reach the client before the connection drops.
+          if (index === behaviour.failAfterDeltas) return controller.error(new Error("backend crashed"));
           if (cancelled) return;
           controller.enqueue(event(chunk({ content: word }, null)));
         }
