@@ -110,8 +110,8 @@ export const StreamOptions = z.strictObject({
 
 /**
  * POST /v1/chat/completions. Bounds and defaults follow Mistral's API reference; unknown
- * fields are refused like Mistral does. `stream_options` and `user` are OpenAI's, accepted
- * as documented extensions.
+ * fields are refused like Mistral does. `stream_options`, `user` and `seed` (OpenAI's name for
+ * random_seed) are OpenAI's, accepted as documented extensions.
  */
 export const ChatCompletionRequest = z.strictObject({
   model: z.string().min(1),
@@ -140,6 +140,7 @@ export const ChatCompletionRequest = z.strictObject({
   prompt_cache_key: z.string().nullish(),
   stream_options: StreamOptions.nullish(),
   user: z.string().optional(),
+  seed: z.int().min(0).nullish(),
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 

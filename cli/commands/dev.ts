@@ -10,9 +10,11 @@ export const dev = defineCommand({
     "backend-port": { type: "string", default: "8000", placeholder: "N", description: "backend port" },
     quantize: { type: "string", placeholder: "int4|int8", description: "weight-only quantization of the backend" },
     threads: { type: "string", placeholder: "N", description: "ONNX Runtime threads of the backend" },
+    "state-dir": { type: "string", default: ".moxie", placeholder: "DIR", description: "default model, local D1 state, logs and dev.json" },
   },
   async run(values) {
     await runDevStack({
+      stateDir: values["state-dir"],
       model: values.model ?? process.env.MOXIE_MODEL,
       port: Number(values.port),
       backendPort: Number(values["backend-port"]),

@@ -7,7 +7,6 @@ import { ensureDefaultModel } from "./default-model.ts";
 import { assertPortFree } from "./port.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const stateDir = join(root, ".moxie");
 const host = "127.0.0.1";
 const wrangler = join(root, "node_modules", ".bin", "wrangler");
 const moxie = join(root, "bin", "moxie.js");
@@ -16,6 +15,8 @@ const moxie = join(root, "bin", "moxie.js");
 const devDeployments = ["mixtral-8x7b-instruct", "mistral-embed"];
 
 export interface DevOptions {
+  /** Where the default model, D1 state, logs and dev.json live. */
+  stateDir: string;
   model?: string;
   port: number;
   backendPort: number;
@@ -33,6 +34,7 @@ interface DevState {
 
 /** Brings up backend + gateway locally, prints how to use them, and stops both on Ctrl-C. */
 export async function runDevStack(options: DevOptions): Promise<void> {
+  const stateDir = resolve(options.stateDir);
   mkdirSync(join(stateDir, "logs"), { recursive: true });
   const children: Child[] = [];
   let stopping = false;
@@ -57,7 +59,7 @@ export async function runDevStack(options: DevOptions): Promise<void> {
       return dir;
     });
 
-    const previous = readDevState();
+    const previous = readDevState(stateDir);
     const adminToken = previous?.adminToken ?? `moxie-admin-${randomBytes(24).toString("base64url")}`;
     const backendSecret = randomBytes(32).toString("base64url");
     const backendUrl = `http://${host}:${options.backendPort}`;
@@ -74,7 +76,7 @@ export async function runDevStack(options: DevOptions): Promise<void> {
       children.push(backend);
       watchForCrash(backend, () => stopping, stopAll);
       await waitUntilReady(backend, `${backendUrl}/health`, (response) => response.ok, 300_000);
-      note(`${backendUrl} (log: .moxie/logs/backend.log)`);
+      note(`${backendUrl} (log: ${join(stateDir, "logs", "backend.log")})`);
     });
 
     await step("gateway", async () => {
@@ -87,7 +89,7 @@ export async function runDevStack(options: DevOptions): Promise<void> {
         env,
         logFile: join(stateDir, "logs", "gateway.log"),
       });
-      if ((await migrate.exited) !== 0) throw new Error("applying the D1 migrations failed; see .moxie/logs/gateway.log");
+      if ((await migrate.exited) !== 0) throw new Error(`applying the D1 migrations failed; see ${migrate.logFile}`);
       const gateway = startChild(
         "gateway (wrangler dev)",
         wrangler,
@@ -97,12 +99,12 @@ export async function runDevStack(options: DevOptions): Promise<void> {
       children.push(gateway);
       watchForCrash(gateway, () => stopping, stopAll);
       await waitUntilReady(gateway, `${url}/health`, (response) => response.ok, 60_000);
-      note(`${url} (log: .moxie/logs/gateway.log)`);
+      note(`${url} (log: ${join(stateDir, "logs", "gateway.log")})`);
     });
 
     const apiKey = await step("dev API key", async () => {
       if (previous && previous.adminToken === adminToken && (await keyWorks(url, previous.apiKey))) {
-        note("reusing the key in .moxie/dev.json");
+        note(`reusing the key in ${join(stateDir, "dev.json")}`);
         return previous.apiKey;
       }
       const response = await fetch(`${url}/admin/keys`, {
@@ -116,7 +118,7 @@ export async function runDevStack(options: DevOptions): Promise<void> {
 
     const state: DevState = { url, apiKey, adminToken, model: "mistral-small" };
     writeFileSync(join(stateDir, "dev.json"), JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
-    console.log(usage(state, process.uptime()));
+    console.log(usage(state, join(stateDir, "dev.json"), process.uptime()));
   } catch (error) {
     console.error(`\nmoxie dev: ${(error as Error).message}`);
     await stopAll(1);
@@ -145,7 +147,7 @@ function note(text: string): void {
   console.log(`      ${text}`);
 }
 
-function readDevState(): DevState | undefined {
+function readDevState(stateDir: string): DevState | undefined {
   const file = join(stateDir, "dev.json");
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as DevState) : undefined;
 }
@@ -155,10 +157,10 @@ async function keyWorks(url: string, apiKey: string): Promise<boolean> {
   return response?.ok ?? false;
 }
 
-function usage({ url, apiKey, model }: DevState, seconds: number): string {
+function usage({ url, apiKey, model }: DevState, stateFile: string, seconds: number): string {
   return `
 moxie is ready in ${seconds.toFixed(1)} s — ${url}
-API key (dev): ${apiKey}   (also in .moxie/dev.json)
+API key (dev): ${apiKey}   (also in ${stateFile})
 
 Stream a chat completion:
   curl -N ${url}/v1/chat/completions \\

@@ -94,7 +94,7 @@ class InferenceWorker {
         param: "messages",
       });
     }
-    const seed = request.random_seed ?? randomSeed();
+    const seed = request.random_seed ?? request.seed ?? randomSeed();
     const specs = Array.from({ length: request.n }, (_, index) => ({
       prompt,
       maxTokens: request.max_tokens ?? undefined,

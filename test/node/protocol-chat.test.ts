@@ -152,7 +152,7 @@ describe("our request fields are exactly the SDK's, minus the documented differe
   it("chat completion request", () => {
     // Mistral features a Mixtral server does not have; a request using them is refused (422).
     const unsupported = ["guardrails", "reasoning_effort", "service_tier"];
-    const openAiExtensions = ["stream_options", "user"];
+    const openAiExtensions = ["stream_options", "user", "seed"];
     expect(without(sdkFields(ChatCompletionRequest$outboundSchema), unsupported)).toEqual(without(ourFields(ChatCompletionRequest), openAiExtensions));
   });
 
@@ -210,9 +210,9 @@ describe("our own rules", () => {
     expect(result.error?.issues[0]).toMatchObject({ code: "unrecognized_keys", keys: ["logit_bias"] });
   });
 
-  it("accepts OpenAI's stream_options and user", () => {
-    const parsed = ChatCompletionRequest.parse({ model: "m", messages: [{ role: "user", content: "x" }], stream: true, stream_options: { include_usage: true }, user: "u-1" });
-    expect(parsed).toMatchObject({ stream_options: { include_usage: true }, user: "u-1" });
+  it("accepts OpenAI's stream_options, user and seed", () => {
+    const parsed = ChatCompletionRequest.parse({ model: "m", messages: [{ role: "user", content: "x" }], stream: true, stream_options: { include_usage: true }, user: "u-1", seed: 3 });
+    expect(parsed).toMatchObject({ stream_options: { include_usage: true }, user: "u-1", seed: 3 });
   });
 
   it.each([

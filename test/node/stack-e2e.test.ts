@@ -1,0 +1,130 @@
+import { ChatMistralAI } from "@langchain/mistralai";
+import { Mistral } from "@mistralai/mistralai";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDevStack, type DevStack } from "./support/dev-stack.ts";
+
+const run = promisify(execFile);
+
+// The whole product as `npm start` brings it up: embedded default model, `moxie serve`,
+// the gateway under `wrangler dev`, and a dev key; clients talk only to the gateway.
+describe("the local stack through the gateway", () => {
+  let stack: DevStack;
+  let mistral: Mistral;
+  let openai: OpenAI;
+  const messages = [{ role: "user" as const, content: "Tell me about mixtures of experts." }];
+
+  beforeAll(async () => {
+    stack = await startDevStack();
+    mistral = new Mistral({ apiKey: stack.apiKey, serverURL: stack.url });
+    openai = new OpenAI({ apiKey: stack.apiKey, baseURL: `${stack.url}/v1` });
+  }, 240_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("prints what a new user needs", () => {
+    expect(stack.apiKey).toMatch(/^sk-moxie-/);
+    expect(stack.output()).toContain("weights are RANDOM");
+    expect(stack.output()).toContain(`curl -N ${stack.url}/v1/chat/completions`);
+    expect(stack.output()).toContain(`${stack.url}/v1/embeddings`);
+  });
+
+  it("Mistral SDK: chat.stream deltas concatenate to chat.complete's text for the same seed", async () => {
+    const request = { model: stack.model, messages, maxTokens: 16, temperature: 0.8, randomSeed: 7 };
+    const complete = await mistral.chat.complete(request);
+    const text = complete.choices[0].message.content as string;
+    expect(text.length).toBeGreaterThan(0);
+    expect(complete.model).toBe(stack.model);
+    expect(complete.usage.completionTokens).toBe(16);
+
+    let streamed = "";
+    let finish: string | null = null;
+    let usage;
+    for await (const event of await mistral.chat.stream(request)) {
+      const choice = event.data.choices[0];
+      if (choice) {
+        streamed += (choice.delta.content as string | undefined) ?? "";
+        finish = choice.finishReason ?? finish;
+      }
+      usage = event.data.usage ?? usage;
+    }
+    expect(streamed).toBe(text);
+    expect(finish).toBe("length");
+    expect(usage?.completionTokens).toBe(16);
+  });
+
+  it("OpenAI SDK: chat completion and stream agree for the same seed", async () => {
+    const request = { model: stack.model, messages, max_tokens: 12, temperature: 0.7, seed: 3 };
+    const complete = await openai.chat.completions.create(request);
+    let streamed = "";
+    for await (const chunk of await openai.chat.completions.create({ ...request, stream: true })) streamed += chunk.choices[0]?.delta.content ?? "";
+    expect(streamed).toBe(complete.choices[0].message.content);
+  });
+
+  it("embeddings: array input, float and base64 give the same unit vectors", async () => {
+    const floats = await mistral.embeddings.create({ model: "mistral-embed", inputs: ["Hello", "Bonjour tout le monde"] });
+    expect(floats.data).toHaveLength(2);
+    const first = floats.data[0].embedding!;
+    expect(Math.hypot(...first)).toBeCloseTo(1, 4);
+    expect(floats.usage.promptTokens).toBeGreaterThan(2);
+
+    const base64 = await openai.embeddings.create({ model: "mistral-embed", input: ["Hello", "Bonjour tout le monde"], encoding_format: "base64" });
+    const decoded = new Float32Array(new Uint8Array(Buffer.from(base64.data[1].embedding as unknown as string, "base64")).buffer);
+    const viaOpenAi = await openai.embeddings.create({ model: "mistral-embed", input: ["Bonjour tout le monde"] });
+    expect(Array.from(decoded)).toEqual(floats.data[1].embedding!.map(Math.fround));
+    expect(viaOpenAi.data[0].embedding).toEqual(floats.data[1].embedding);
+  });
+
+  it("models.list names the public models with their aliases", async () => {
+    const list = await mistral.models.list();
+    const ids = list.data!.map((model) => model.id);
+    expect(ids).toEqual(expect.arrayContaining(["open-mixtral-8x7b", "mistral-embed"]));
+    const mixtral = list.data!.find((model) => model.id === "open-mixtral-8x7b")!;
+    expect(mixtral.aliases).toContain("mistral-small");
+  });
+
+  it("a bad key gets 401 in Mistral's error shape", async () => {
+    const response = await fetch(`${stack.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: "Bearer sk-moxie-not-a-real-key", "content-type": "application/json" },
+      body: JSON.stringify({ model: stack.model, messages }),
+    });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ object: "error", message: expect.any(String) });
+  });
+
+  it("a key created with rpm 5 admits exactly 5 of 12 concurrent requests", async () => {
+    const { stdout } = await run("node", ["bin/moxie.js", "keys", "create", "--url", stack.url, "--admin-token", stack.adminToken, "--name", "rpm5", "--rpm", "5", "--json"]);
+    const { key } = JSON.parse(stdout) as { key: string };
+    const responses = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        fetch(`${stack.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: stack.model, messages, max_tokens: 1 }),
+        }),
+      ),
+    );
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses.filter((status) => status === 200)).toHaveLength(5);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(7);
+    for (const response of responses.filter((candidate) => candidate.status === 429)) {
+      expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(await response.json()).toMatchObject({ object: "error" });
+    }
+  });
+
+  it("LangChain's ChatMistralAI invokes and streams through the gateway", async () => {
+    const chat = new ChatMistralAI({ apiKey: stack.apiKey, serverURL: stack.url, model: stack.model, maxTokens: 8, temperature: 0, seed: 1 });
+    const answer = await chat.invoke("Bonjour !");
+    expect(typeof answer.content).toBe("string");
+    expect((answer.content as string).length).toBeGreaterThan(0);
+    let streamed = "";
+    for await (const chunk of await chat.stream("Bonjour !")) streamed += chunk.content as string;
+    expect(streamed).toBe(answer.content);
+  });
+});
