@@ -81,7 +81,7 @@ const finalStageLine = dockerfile.getFROMs().at(-1)!.getRange().start.line;
 const finalStage = dockerfile.getInstructions().filter((instruction) => instruction.getRange().start.line >= finalStageLine);
 const only = (keyword: string): Instruction => {
   const found = finalStage.filter((instruction) => instruction.getKeyword() === keyword);
-  expect(found, `one ${keyword} in the final stage`).toHaveLength(1);
+  if (found.length !== 1) throw new Error(`expected one ${keyword} in the Dockerfile's final stage, found ${found.length}`);
   return found[0];
 };
 /** Paths a COPY takes from the build context (not from another stage). */
@@ -100,7 +100,7 @@ const imageUid = only("USER").getArguments()[0].getValue().split(":")[0];
 const exposedPort = only("EXPOSE").getArguments()[0].getValue();
 const healthcheckScript = (() => {
   const command = JSON.parse(/CMD\s+(\[.*\])/s.exec(only("HEALTHCHECK").getArgumentsContent()!)![1]) as string[];
-  expect(command.slice(0, 2)).toEqual(["node", "-e"]);
+  if (command[0] !== "node" || command[1] !== "-e") throw new Error(`expected HEALTHCHECK CMD ["node", "-e", script], got ${command}`);
   return command[2];
 })();
 invocations.push({ where: "Dockerfile CMD", argv: imageCommand });
