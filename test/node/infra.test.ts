@@ -513,9 +513,9 @@ describe("infra/deploy-worker.sh", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// What the infra files run, and the README that explains them
+// What the infra files rely on elsewhere: CLI, gateway routing, README
 
-describe("commands the infra files run", () => {
+describe("what the infra files rely on in the rest of the project", () => {
   it("names only moxie subcommands and flags that the CLI has", async () => {
     expect(invocations.length).toBeGreaterThanOrEqual(2);
     const { stdout: overview } = await run("node", ["bin/moxie.js", "--help"], { cwd: repo });
@@ -530,6 +530,14 @@ describe("commands the infra files run", () => {
       }
       for (const flag of rest.filter((word) => word.startsWith("--"))) expect(flagsOf.get(command), `${where}: ${flag}`).toContain(flag);
     }
+  });
+
+  it("serves the model under a deployment name the gateway's MODELS routes chat to", async () => {
+    const { unstable_readConfig } = await import("wrangler");
+    const models = JSON.parse(String(unstable_readConfig({ config: join(repo, "wrangler.toml") }).vars.MODELS)) as { deployment: string; type: string }[];
+    const chatDeployments = models.filter((model) => model.type === "chat").map((model) => model.deployment);
+    expect(chatDeployments).toContain(flagValue(imageCommand, "--served-model-name"));
+    expect(chatDeployments).toContain(task.envs.SERVED_MODEL_NAME);
   });
 
   it("the README's self-hosting guide covers every infra path", () => {
