@@ -12,6 +12,7 @@ import { bodyLimit } from "./middleware/body-limit.ts";
 import { cors } from "./middleware/cors.ts";
 import { requestId } from "./middleware/request-id.ts";
 import { serveInference } from "./proxy/serve-inference.ts";
+import { backendPool } from "./routing/backend-pool.ts";
 
 export { KeyLimiter } from "./ratelimit/key-limiter.ts";
 export { BackendPool } from "./routing/backend-pool.ts";
@@ -21,7 +22,10 @@ const app = new Hono<GatewayEnv>();
 app.use(requestId(), accessLog(), cors(), bodyLimit());
 
 // Public and unauthenticated: nothing secret in either.
-app.get("/health", (c) => c.json({ status: "ok" }));
+app.get("/health", async (c) => {
+  const backends = await backendPool(c.env).list();
+  return c.json({ status: "ok", backends: { total: backends.length, ready: backends.filter((backend) => backend.ready && !backend.draining).length } });
+});
 app.get("/v1/openapi.json", (c) => c.json(openApiDocument()));
 
 app.route("/admin", admin);

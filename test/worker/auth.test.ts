@@ -91,5 +91,8 @@ describe("bad input", () => {
 
     const fresh = await gateway("/health");
     expect(fresh.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const health = (await fresh.json()) as { status: string; backends: { total: number; ready: number } };
+    expect(health.status).toBe("ok");
+    expect(health.backends.ready).toBeGreaterThanOrEqual(1);
   });
 });
