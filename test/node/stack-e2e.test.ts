@@ -36,7 +36,7 @@ describe("the local stack through the gateway", () => {
   it("Mistral SDK: chat.stream deltas concatenate to chat.complete's text for the same seed", async () => {
     const request = { model: stack.model, messages, maxTokens: 16, temperature: 0.8, randomSeed: 7 };
     const complete = await mistral.chat.complete(request);
-    const text = complete.choices[0].message.content as string;
+    const text = complete.choices[0]!.message.content as string;
     expect(text.length).toBeGreaterThan(0);
     expect(complete.model).toBe(stack.model);
     expect(complete.usage.completionTokens).toBe(16);
@@ -80,10 +80,10 @@ describe("the local stack through the gateway", () => {
   });
 
   it("models.list names the public models with their aliases", async () => {
-    const list = await mistral.models.list();
-    const ids = list.data!.map((model) => model.id);
+    const cards = (await mistral.models.list()).data as { id: string; aliases?: string[] }[];
+    const ids = cards.map((model) => model.id);
     expect(ids).toEqual(expect.arrayContaining(["open-mixtral-8x7b", "mistral-embed"]));
-    const mixtral = list.data!.find((model) => model.id === "open-mixtral-8x7b")!;
+    const mixtral = cards.find((model) => model.id === "open-mixtral-8x7b")!;
     expect(mixtral.aliases).toContain("mistral-small");
   });
 
