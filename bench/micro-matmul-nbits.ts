@@ -1,7 +1,8 @@
 /**
- * One expert-sized projection ([M, 1024] × [1024, 7168], Mixtral-mini's fused w1|w3) as fp32 Gemm
- * and as 4-bit MatMulNBits at accuracy levels 0 (fp32 compute) and 4 (int8 activations), run
- * interleaved so machine load hits all alike.  npx tsx bench/micro-matmul-nbits.ts
+ * One projection ([M, K] × [K, N]; default Mixtral-mini's fused expert w1|w3, N=7168 K=1024; the
+ * lm_head is N=32000) as fp32 Gemm and as MatMulNBits (4 and 8 bits, accuracy level 0 = fp32
+ * compute, 4 = int8 activations), run interleaved so machine load hits all alike.
+ *   npx tsx bench/micro-matmul-nbits.ts [N] [K]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,22 +11,29 @@ import { InferenceSession, Tensor } from "onnxruntime-node";
 import { GraphBuilder } from "../gpu-backend/engine/graph/onnx-builder.ts";
 import { quantizeBlockwise } from "../gpu-backend/engine/graph/quantize.ts";
 
-const [n, k] = [7168, 1024];
+const [n, k] = [Number(process.argv[2] ?? 7168), Number(process.argv[3] ?? 1024)];
 const weight = Float32Array.from({ length: n * k }, (_, i) => Math.sin(i * 0.37) * 0.05);
 const root = mkdtempSync(join(tmpdir(), "moxie-micro-"));
-const variants = { "fp32 Gemm": -1, "int4 level 0": 0, "int4 level 4": 4 };
+const variants: Record<string, [bits: 4 | 8, level: number] | null> = {
+  "fp32 Gemm": null,
+  "int4 level 0": [4, 0],
+  "int4 level 4": [4, 4],
+  "int8 level 0": [8, 0],
+  "int8 level 4": [8, 4],
+};
 
-async function session(name: string, level: number): Promise<InferenceSession> {
+async function session(name: string, quantized: [4 | 8, number] | null): Promise<InferenceSession> {
   const dir = join(root, name.replace(/ /g, "-"));
   mkdirSync(dir);
   const g = new GraphBuilder(join(dir, "m.data"), "m.data");
   const x = g.input("x", "float32", ["M", k]);
   let y: string;
-  if (level < 0) y = g.op("Gemm", [x, g.weight("w", "float32", [n, k], weight)], { transB: 1 });
+  if (!quantized) y = g.op("Gemm", [x, g.weight("w", "float32", [n, k], weight)], { transB: 1 });
   else {
-    const q = quantizeBlockwise(weight, n, k, 4);
+    const [bits, level] = quantized;
+    const q = quantizeBlockwise(weight, n, k, bits);
     const codes = g.weight("codes", "uint8", [n, q.blocks, q.blobBytes], q.codes);
-    y = g.op("MatMulNBits", [x, codes, g.weight("scales", "float32", [n * q.blocks], q.scales)], { K: k, N: n, bits: 4, block_size: 32, accuracy_level: level }, "com.microsoft");
+    y = g.op("MatMulNBits", [x, codes, g.weight("scales", "float32", [n * q.blocks], q.scales)], { K: k, N: n, bits, block_size: 32, accuracy_level: level }, "com.microsoft");
   }
   g.node("Identity", [y], {}, { outputs: ["y"] });
   g.output("y", "float32", ["M", n]);
@@ -33,8 +41,8 @@ async function session(name: string, level: number): Promise<InferenceSession> {
   return InferenceSession.create(join(dir, "m.onnx"), { intraOpNumThreads: 2, logSeverityLevel: 4, extra: { session: { intra_op: { allow_spinning: "0" } } } });
 }
 
-const sessions = await Promise.all(Object.entries(variants).map(async ([name, level]) => [name, await session(name, level)] as const));
-for (const m of [1, 8, 64, 512]) {
+const sessions = await Promise.all(Object.entries(variants).map(async ([name, quantized]) => [name, await session(name, quantized)] as const));
+for (const m of [1, 2, 8, 64, 512]) {
   const x = new Tensor("float32", Float32Array.from({ length: m * k }, (_, i) => Math.cos(i)), [m, k]);
   const times = new Map(sessions.map(([name]) => [name, [] as number[]]));
   for (let round = 0; round < (m >= 512 ? 5 : 20); round++) {
