@@ -1,6 +1,6 @@
 /**
  * One projection ([M, K] × [K, N]; default Mixtral-mini's fused expert w1|w3, N=7168 K=1024; the
- * lm_head is N=32000) as fp32 Gemm and as MatMulNBits (4 and 8 bits, accuracy level 0 = fp32
+ * lm_head is N=32000) as fp32 Gemm on the [N, K] weight (transB), fp32 MatMul on it transposed, and as MatMulNBits (4 and 8 bits, accuracy level 0 = fp32
  * compute, 4 = int8 activations), run interleaved so machine load hits all alike.
  *   npx tsx bench/micro-matmul-nbits.ts [N] [K]
  */
@@ -14,23 +14,28 @@ import { quantizeBlockwise } from "../gpu-backend/engine/graph/quantize.ts";
 const [n, k] = [Number(process.argv[2] ?? 7168), Number(process.argv[3] ?? 1024)];
 const weight = Float32Array.from({ length: n * k }, (_, i) => Math.sin(i * 0.37) * 0.05);
 const root = mkdtempSync(join(tmpdir(), "moxie-micro-"));
-const variants: Record<string, [bits: 4 | 8, level: number] | null> = {
-  "fp32 Gemm": null,
+const variants: Record<string, [bits: 4 | 8, level: number] | "gemm" | "matmul"> = {
+  "fp32 Gemm": "gemm",
+  "fp32 MatMul": "matmul",
   "int4 level 0": [4, 0],
   "int4 level 4": [4, 4],
   "int8 level 0": [8, 0],
   "int8 level 4": [8, 4],
 };
 
-async function session(name: string, quantized: [4 | 8, number] | null): Promise<InferenceSession> {
+async function session(name: string, variant: [4 | 8, number] | "gemm" | "matmul"): Promise<InferenceSession> {
   const dir = join(root, name.replace(/ /g, "-"));
   mkdirSync(dir);
   const g = new GraphBuilder(join(dir, "m.data"), "m.data");
   const x = g.input("x", "float32", ["M", k]);
   let y: string;
-  if (!quantized) y = g.op("Gemm", [x, g.weight("w", "float32", [n, k], weight)], { transB: 1 });
-  else {
-    const [bits, level] = quantized;
+  if (variant === "gemm") y = g.op("Gemm", [x, g.weight("w", "float32", [n, k], weight)], { transB: 1 });
+  else if (variant === "matmul") {
+    const transposed = new Float32Array(n * k);
+    for (let row = 0; row < n; row++) for (let column = 0; column < k; column++) transposed[column * n + row] = weight[row * k + column];
+    y = g.op("MatMul", [x, g.weight("w", "float32", [k, n], transposed)]);
+  } else {
+    const [bits, level] = variant;
     const q = quantizeBlockwise(weight, n, k, bits);
     const codes = g.weight("codes", "uint8", [n, q.blocks, q.blobBytes], q.codes);
     y = g.op("MatMulNBits", [x, codes, g.weight("scales", "float32", [n * q.blocks], q.scales)], { K: k, N: n, bits, block_size: 32, accuracy_level: level }, "com.microsoft");
@@ -41,7 +46,7 @@ async function session(name: string, quantized: [4 | 8, number] | null): Promise
   return InferenceSession.create(join(dir, "m.onnx"), { intraOpNumThreads: 2, logSeverityLevel: 4, extra: { session: { intra_op: { allow_spinning: "0" } } } });
 }
 
-const sessions = await Promise.all(Object.entries(variants).map(async ([name, quantized]) => [name, await session(name, quantized)] as const));
+const sessions = await Promise.all(Object.entries(variants).map(async ([name, variant]) => [name, await session(name, variant)] as const));
 for (const m of [1, 2, 8, 64, 512]) {
   const x = new Tensor("float32", Float32Array.from({ length: m * k }, (_, i) => Math.cos(i)), [m, k]);
   const times = new Map(sessions.map(([name]) => [name, [] as number[]]));
