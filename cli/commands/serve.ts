@@ -62,6 +62,11 @@ export const serve = defineCommand({
       throw new Error(`cannot load ${options.model}: ${(error as Error).message}`);
     }
     console.log(`moxie serve: ready on ${backend.url} (GET /health, POST /v1/chat/completions, POST /v1/embeddings)`);
-    await new Promise(() => {});
+    try {
+      await backend.crashed;
+    } catch (error) {
+      await backend.close();
+      throw new Error(`the inference worker crashed: ${(error as Error).message}`);
+    }
   },
 });

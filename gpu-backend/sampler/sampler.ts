@@ -18,6 +18,8 @@ export interface SamplingParams {
 export class Sampler {
   private readonly random: SeededRandom;
   private readonly counts = new Map<number, number>();
+  /** Unnormalised softmax weights, reused every step (a vocabulary-sized buffer per sequence). */
+  private weights: Float64Array | undefined;
 
   constructor(private readonly params: SamplingParams) {
     this.random = new SeededRandom(params.seed);
@@ -39,9 +41,10 @@ export class Sampler {
   }
 
   private draw(scores: Float32Array): number {
-    const probabilities = softmax(scores, this.params.temperature);
+    this.weights ??= new Float64Array(scores.length);
+    const total = softmaxWeights(scores, this.params.temperature, this.weights);
     const u = this.random.next();
-    return this.params.topP >= 1 ? drawFrom(probabilities, u) : drawFromNucleus(probabilities, this.params.topP, u);
+    return this.params.topP >= 1 ? drawFrom(this.weights, total, u) : drawFromNucleus(this.weights, total, this.params.topP, u);
   }
 }
 
@@ -51,42 +54,50 @@ export function argmax(values: Float32Array): number {
   return best;
 }
 
-function softmax(scores: Float32Array, temperature: number): Float64Array {
+/**
+ * exp((score - max) / T) into `weights`, returning their sum; the division by the sum is left to
+ * the draw. Weights below e^-40 are taken as 0: together they are under 1e-13 of the mass, far
+ * below the PRNG's 2^-32 resolution, and skipping exp() for them is most of the work on a real model.
+ */
+function softmaxWeights(scores: Float32Array, temperature: number, weights: Float64Array): number {
   let max = -Infinity;
   for (const score of scores) if (score > max) max = score;
-  const probabilities = new Float64Array(scores.length);
-  let sum = 0;
+  const scale = 1 / temperature;
+  let total = 0;
   for (let i = 0; i < scores.length; i++) {
-    probabilities[i] = Math.exp((scores[i] - max) / temperature);
-    sum += probabilities[i];
+    const x = (scores[i] - max) * scale;
+    const weight = x > -40 ? Math.exp(x) : 0;
+    weights[i] = weight;
+    total += weight;
   }
-  for (let i = 0; i < probabilities.length; i++) probabilities[i] /= sum;
-  return probabilities;
+  return total;
 }
 
-function drawFrom(probabilities: Float64Array, u: number): number {
+function drawFrom(weights: Float64Array, total: number, u: number): number {
+  const target = u * total;
   let cumulative = 0;
-  for (let i = 0; i < probabilities.length; i++) {
-    cumulative += probabilities[i];
-    if (u < cumulative) return i;
+  for (let i = 0; i < weights.length; i++) {
+    cumulative += weights[i];
+    if (target < cumulative) return i;
   }
-  return lastNonZero(probabilities);
+  return lastNonZero(weights);
 }
 
 /**
- * Top-p as llama2.c does it: a token below (1 - p) / (V - 1) can never be in the nucleus, so only
- * the few candidates above that cut are sorted instead of the whole vocabulary.
+ * Top-p as llama2.c does it: a token below (1 - p) / (V - 1) of the mass can never be in the
+ * nucleus, so only the few candidates above that cut are sorted instead of the whole vocabulary.
  */
-function drawFromNucleus(probabilities: Float64Array, topP: number, u: number): number {
-  const cutoff = (1 - topP) / (probabilities.length - 1);
+function drawFromNucleus(weights: Float64Array, total: number, topP: number, u: number): number {
+  const cutoff = ((1 - topP) / (weights.length - 1)) * total;
   const candidates: number[] = [];
-  for (let i = 0; i < probabilities.length; i++) if (probabilities[i] >= cutoff) candidates.push(i);
-  candidates.sort((a, b) => probabilities[b] - probabilities[a] || a - b);
+  for (let i = 0; i < weights.length; i++) if (weights[i] >= cutoff) candidates.push(i);
+  candidates.sort((a, b) => weights[b] - weights[a] || a - b);
+  const needed = topP * total;
   let mass = 0;
   let last = candidates.length - 1;
   for (let i = 0; i < candidates.length; i++) {
-    mass += probabilities[candidates[i]];
-    if (mass >= topP) {
+    mass += weights[candidates[i]];
+    if (mass >= needed) {
       last = i;
       break;
     }
@@ -94,13 +105,13 @@ function drawFromNucleus(probabilities: Float64Array, topP: number, u: number): 
   const target = u * mass;
   let cumulative = 0;
   for (let i = 0; i <= last; i++) {
-    cumulative += probabilities[candidates[i]];
+    cumulative += weights[candidates[i]];
     if (target < cumulative) return candidates[i];
   }
   return candidates[last];
 }
 
-function lastNonZero(probabilities: Float64Array): number {
-  for (let i = probabilities.length - 1; i > 0; i--) if (probabilities[i] > 0) return i;
+function lastNonZero(weights: Float64Array): number {
+  for (let i = weights.length - 1; i > 0; i--) if (weights[i] > 0) return i;
   return 0;
 }

@@ -26,6 +26,8 @@ export interface RunningBackend {
   url: string;
   /** Resolves once the model is loaded and requests are served. */
   ready: Promise<void>;
+  /** Rejects when the inference worker crashes. */
+  crashed: Promise<never>;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function startBackend(options: BackendOptions): Promise<RunningBack
   return {
     url: `http://${host}:${port}`,
     ready: client.ready.then(() => undefined),
+    crashed: client.crashed,
     /** Stops listening and stops the worker; requests still running end with an error, then their connections close. */
     async close() {
       const closed = new Promise((done) => server.close(done));

@@ -34,6 +34,9 @@ export class InferenceClient {
   status: LoadStatus | undefined;
   model: ModelInfo | undefined;
   readonly ready: Promise<ModelInfo>;
+  /** Rejects if the worker dies unasked (a crash): the process should then exit and be restarted. */
+  readonly crashed: Promise<never>;
+  private closing = false;
 
   constructor(options: WorkerOptions) {
     this.worker = new Worker(new URL("./bootstrap.mjs", import.meta.url), { workerData: options });
@@ -51,11 +54,19 @@ export class InferenceClient {
     });
     // Closing before the model loaded rejects `ready` with nobody left waiting: not an unhandled rejection.
     this.ready.catch(() => {});
-    this.worker.on("error", (error) => this.failAll(error));
-    this.worker.on("exit", (code) => {
-      this.exited = true;
-      this.failAll(new Error(`the inference worker exited (code ${code})`));
+    this.crashed = new Promise((_, reject) => {
+      this.worker.on("error", (error) => {
+        this.failAll(error);
+        reject(error);
+      });
+      this.worker.on("exit", (code) => {
+        this.exited = true;
+        const error = new Error(`the inference worker exited (code ${code})`);
+        this.failAll(error);
+        if (!this.closing) reject(error);
+      });
     });
+    this.crashed.catch(() => {});
   }
 
   chat(request: ChatCompletionRequest): Promise<ChatRun> {
@@ -76,6 +87,7 @@ export class InferenceClient {
 
   /** Lets the worker finish its step and release the engine; a worker still loading is stopped outright. */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.exited) return;
     const exited = new Promise((resolve) => this.worker.once("exit", resolve));
     if (this.model) this.send({ type: "close" });

@@ -55,11 +55,19 @@ class InferenceWorker {
     return { ...this.scheduler.stats(), tokensPerSecond: this.throughput.rate() };
   }
 
+  /** A request that fails unexpectedly (a bug, not bad input) is answered with 500; the worker and the others go on. */
   receive(message: ToWorker): void {
-    if (message.type === "chat") this.chat(message.id, message.request);
-    else if (message.type === "cancel") this.cancel(message.id);
-    else if (message.type === "embed") this.embedJobs.push(message);
-    else this.closing = true;
+    try {
+      if (message.type === "chat") this.chat(message.id, message.request);
+      else if (message.type === "cancel") this.cancel(message.id);
+      else if (message.type === "embed") this.embedJobs.push(message);
+      else this.closing = true;
+    } catch (error) {
+      if (message.type !== "chat") throw error;
+      console.error(error);
+      this.cancel(message.id);
+      this.refuse(message.id, { status: 500, message: `Internal error: ${(error as Error).message}`, type: "internal_error", code: undefined, param: undefined });
+    }
     this.wake?.();
   }
 

@@ -1,5 +1,6 @@
 // `moxie serve` as a real process on the tiny fixture, driven by the official SDKs and raw HTTP.
 import { Mistral } from "@mistralai/mistralai";
+import { EventSourceParserStream } from "eventsource-parser/stream";
 import OpenAI from "openai";
 import type { ChatCompletionResponse } from "../../protocol/chat.ts";
 import type { EmbeddingResponse } from "../../protocol/embeddings.ts";
@@ -60,29 +61,21 @@ async function streamChat(body: Record<string, unknown>, signal?: AbortSignal, o
   expect(response.status).toBe(200);
   expect(response.headers.get("content-type")).toContain("text/event-stream");
   const chat: Chat = { text: "", finish: null, deltas: [], usage: undefined };
-  const decoder = new TextDecoder();
-  let buffer = "";
   let events = 0;
-  for await (const bytes of response.body!) {
-    buffer += decoder.decode(bytes, { stream: true });
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      expect(event.startsWith("data: ")).toBe(true);
-      const data = event.slice(6);
-      if (data === "[DONE]") return chat;
-      const chunk = JSON.parse(data);
-      expect(chunk.object).toBe("chat.completion.chunk");
-      if (events++ === 0) expect(chunk.choices[0].delta).toEqual({ role: "assistant", content: "" });
-      onChunk?.(events);
-      for (const choice of chunk.choices) {
-        chat.deltas.push(choice.delta.content);
-        chat.text += choice.delta.content;
-        chat.finish = choice.finish_reason ?? chat.finish;
-      }
-      chat.usage = chunk.usage ?? chat.usage;
+  const messages = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+  for await (const { event, data } of messages) {
+    expect(event).toBeUndefined();
+    if (data === "[DONE]") return chat;
+    const chunk = JSON.parse(data);
+    expect(chunk.object).toBe("chat.completion.chunk");
+    if (events++ === 0) expect(chunk.choices[0].delta).toEqual({ role: "assistant", content: "" });
+    onChunk?.(events);
+    for (const choice of chunk.choices) {
+      chat.deltas.push(choice.delta.content);
+      chat.text += choice.delta.content;
+      chat.finish = choice.finish_reason ?? chat.finish;
     }
+    chat.usage = chunk.usage ?? chat.usage;
   }
   throw new Error("the stream ended without data: [DONE]");
 }

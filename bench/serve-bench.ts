@@ -1,0 +1,99 @@
+/**
+ * Serving benchmark: `moxie serve` as a real process, N concurrent streaming chat requests over
+ * HTTP, for each N in --streams. Reports aggregate decode tok/s (generated tokens / wall time of
+ * the wave), time to first token and inter-token latency (p50, p99) as clients see them.
+ *
+ *   node --import tsx bench/serve-bench.ts --model DIR [--quantize int4] [--streams 1,8,32]
+ *        [--gen 128] [--threads 2] [--json]
+ */
+import { spawn } from "node:child_process";
+import { parseArgs } from "node:util";
+import { EventSourceParserStream } from "eventsource-parser/stream";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string" },
+    quantize: { type: "string" },
+    streams: { type: "string", default: "1,8,32" },
+    gen: { type: "string", default: "128" },
+    threads: { type: "string", default: "2" },
+    json: { type: "boolean", default: false },
+  },
+});
+if (!values.model) throw new Error("usage: bench/serve-bench.ts --model DIR [--quantize int4|int8] [--streams 1,8,32] [--gen 128] [--threads 2] [--json]");
+const waves = values.streams.split(",").map(Number);
+const gen = Number(values.gen);
+
+const secret = "bench";
+const args = ["bin/moxie.js", "serve", "--model", values.model, "--port", "0", "--threads", values.threads, "--max-seqs", String(Math.max(...waves))];
+if (values.quantize) args.push("--quantize", values.quantize);
+const child = spawn("node", args, { env: { ...process.env, MOXIE_BACKEND_SECRET: secret }, stdio: ["ignore", "pipe", "inherit"] });
+const url = await new Promise<string>((resolve, reject) => {
+  let out = "";
+  child.stdout.on("data", (data) => {
+    out += data;
+    const match = /listening on (http:\/\/\S+?),/.exec(out);
+    if (match) resolve(match[1]);
+  });
+  child.once("exit", (code) => reject(new Error(`moxie serve exited with ${code}`)));
+});
+while (!(await fetch(`${url}/health`).catch(() => undefined))?.ok) await new Promise((resolve) => setTimeout(resolve, 200));
+const model = ((await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).json()) as { data: { id: string }[] }).data[0].id;
+
+interface StreamTiming {
+  tokens: number;
+  firstTokenMs: number;
+  gapsMs: number[];
+}
+
+/** One streaming request; each content chunk is one token's text (or several, if a character needed them). */
+async function stream(seed: number): Promise<StreamTiming> {
+  const started = performance.now();
+  const response = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: `Write a story about the number ${seed}.` }], max_tokens: gen, temperature: 0.7, random_seed: seed, stream: true }),
+  });
+  const arrivals: number[] = [];
+  let tokens = 0;
+  for await (const { data } of response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())) {
+    if (data === "[DONE]") continue;
+    const chunk = JSON.parse(data);
+    if (chunk.choices[0]?.delta.content) arrivals.push(performance.now());
+    if (chunk.usage) tokens = chunk.usage.completion_tokens;
+  }
+  return { tokens, firstTokenMs: arrivals[0] - started, gapsMs: arrivals.slice(1).map((at, i) => at - arrivals[i]) };
+}
+
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+};
+const round = (value: number) => Math.round(value * 10) / 10;
+
+await stream(0); // warm-up
+const results = [];
+for (const streams of waves) {
+  const started = performance.now();
+  const timings = await Promise.all(Array.from({ length: streams }, (_, i) => stream(i + 1)));
+  const seconds = (performance.now() - started) / 1000;
+  const tokens = timings.reduce((sum, timing) => sum + timing.tokens, 0);
+  const gaps = timings.flatMap((timing) => timing.gapsMs);
+  const ttft = timings.map((timing) => timing.firstTokenMs);
+  results.push({
+    streams,
+    aggregate_tok_s: round(tokens / seconds),
+    per_stream_tok_s: round(tokens / seconds / streams),
+    ttft_ms: { p50: round(percentile(ttft, 50)), p99: round(percentile(ttft, 99)) },
+    itl_ms: { p50: round(percentile(gaps, 50)), p99: round(percentile(gaps, 99)) },
+  });
+}
+child.kill("SIGTERM");
+
+if (values.json) console.log(JSON.stringify({ model: values.model, quantize: values.quantize ?? "fp32", gen, results }));
+else {
+  console.log(`moxie serve on ${values.model} (${values.quantize ?? "fp32"}, ${values.threads} threads), ${gen} tokens per stream`);
+  console.log("| streams | aggregate tok/s | per stream tok/s | TTFT p50 / p99 ms | ITL p50 / p99 ms |");
+  console.log("|---|---|---|---|---|");
+  for (const r of results) console.log(`| ${r.streams} | ${r.aggregate_tok_s} | ${r.per_stream_tok_s} | ${r.ttft_ms.p50} / ${r.ttft_ms.p99} | ${r.itl_ms.p50} / ${r.itl_ms.p99} |`);
+}
