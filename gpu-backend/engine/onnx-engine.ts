@@ -9,7 +9,7 @@ export class EngineInputError extends Error {}
 
 /** What one evaluation of whole sequences (no cache) returns, for scoring, embedding and debugging. */
 export interface Evaluation {
-  /** [tokens, vocab] logits at every position. */
+  /** [tokens, vocab] logits at every position (empty when not asked for). */
   logits: Float32Array;
   /** [tokens, hidden] final-norm hidden states. */
   hidden: Float32Array;
@@ -56,11 +56,14 @@ export class OnnxEngine implements Engine {
     }
   }
 
-  private async run(rows: StepRow[], slots: (number | null)[], logitRows: "last" | "all", fetch: string[]) {
+  private async run(rows: StepRow[], slots: (number | null)[], logitRows: "last" | "all" | "none", fetch: string[]) {
     const layout = stepLayout(rows, this.config.slidingWindow);
     const { kvHeads, headDim } = this.config;
     const int64 = (data: BigInt64Array) => new Tensor("int64", data, [data.length]);
-    const rowsWanted = logitRows === "last" ? BigInt64Array.from(layout.lastToken, BigInt) : BigInt64Array.from({ length: layout.total }, (_, i) => BigInt(i));
+    const rowsWanted =
+      logitRows === "last"
+        ? BigInt64Array.from(layout.lastToken, BigInt)
+        : BigInt64Array.from({ length: logitRows === "all" ? layout.total : 0 }, (_, i) => BigInt(i));
     const feeds: Record<string, Tensor> = {
       [graphIo.inputIds]: int64(layout.inputIds),
       [graphIo.positions]: int64(layout.positions),
@@ -125,8 +128,11 @@ export class OnnxEngine implements Engine {
     return this.cache.length(slot);
   }
 
-  /** Whole sequences without the cache: logits at every position, hidden states, router logits. */
-  evaluate(sequences: number[][]): Promise<Evaluation[]> {
+  /**
+   * Whole sequences without the cache: hidden states, router logits and (unless `withLogits` is
+   * false, which spares the lm_head over every position) logits at every position.
+   */
+  evaluate(sequences: number[][], withLogits = true): Promise<Evaluation[]> {
     return this.serial(async () => {
       sequences.forEach((tokens, i) => {
         this.checkTokens(tokens, `sequence ${i}`);
@@ -136,8 +142,8 @@ export class OnnxEngine implements Engine {
       const { outputs } = await this.run(
         sequences.map((tokens) => ({ past: 0, tokens })),
         sequences.map(() => null),
-        "all",
-        [graphIo.logits, graphIo.hidden, ...experts],
+        withLogits ? "all" : "none",
+        [...(withLogits ? [graphIo.logits] : []), graphIo.hidden, ...experts],
       );
       const { vocabSize: vocab, hiddenSize: hidden, experts: expertCount } = this.config;
       let first = 0;
@@ -145,7 +151,7 @@ export class OnnxEngine implements Engine {
         const [from, to] = [first, first + tokens.length];
         first = to;
         return {
-          logits: (outputs[graphIo.logits].data as Float32Array).slice(from * vocab, to * vocab),
+          logits: withLogits ? (outputs[graphIo.logits].data as Float32Array).slice(from * vocab, to * vocab) : new Float32Array(0),
           hidden: (outputs[graphIo.hidden].data as Float32Array).slice(from * hidden, to * hidden),
           routerLogits: experts.map((name) => (outputs[name].data as Float32Array).slice(from * expertCount, to * expertCount)),
         };
@@ -155,7 +161,7 @@ export class OnnxEngine implements Engine {
 
   async embed(sequences: number[][], pooling: Pooling): Promise<Float32Array[]> {
     if (sequences.length === 0) return [];
-    const evaluations = await this.evaluate(sequences);
+    const evaluations = await this.evaluate(sequences, false);
     const hidden = this.config.hiddenSize;
     return evaluations.map(({ hidden: states }) => {
       const count = states.length / hidden;

@@ -11,9 +11,41 @@ export interface QuantizedWeight {
 }
 
 /**
- * Symmetric block quantisation of a [N, K] row-major weight (llama.cpp Q4_0/Q8_0 style: the
- * largest-magnitude value of a block maps to the most negative code, so the full code range is used).
- * Codes carry MatMulNBits' default zero point 2^(bits-1); 4-bit codes pack low nibble first.
+ * The scale of one block: llama.cpp's Q4_0/Q8_0 choice (the largest-magnitude value maps to the
+ * most negative code, so the whole code range is used), and for 4 bits also a few narrower
+ * ranges, each refitted by least squares for its codes (like llama.cpp's make_qx_quants),
+ * keeping the one with the smallest squared error. 8 bits has steps fine enough not to need it.
+ */
+function blockScale(weight: Float32Array, start: number, end: number, bits: 4 | 8): number {
+  const zero = 1 << (bits - 1);
+  let extreme = 0;
+  for (let i = start; i < end; i++) if (Math.abs(weight[i]) > Math.abs(extreme)) extreme = weight[i];
+  if (extreme === 0 || bits === 8) return extreme / -zero;
+  let best = extreme / -zero;
+  let bestError = Infinity;
+  for (const divisor of [-8, -7.75, -7.5, -7.25, -7, -6.75, -6.5, 7]) {
+    const inverse = divisor / extreme;
+    let xq = 0;
+    let qq = 0;
+    for (let i = start; i < end; i++) {
+      const q = Math.min(zero - 1, Math.max(-zero, Math.round(weight[i] * inverse)));
+      xq += weight[i] * q;
+      qq += q * q;
+    }
+    const scale = xq / qq;
+    let error = 0;
+    for (let i = start; i < end; i++) {
+      const q = Math.min(zero - 1, Math.max(-zero, Math.round(weight[i] / scale)));
+      error += (weight[i] - scale * q) ** 2;
+    }
+    if (error < bestError) [best, bestError] = [scale, error];
+  }
+  return best;
+}
+
+/**
+ * Symmetric block quantisation of a [N, K] row-major weight into MatMulNBits' layout. Codes carry
+ * MatMulNBits' default zero point 2^(bits-1); 4-bit codes pack low nibble first.
  */
 export function quantizeBlockwise(weight: Float32Array, n: number, k: number, bits: 4 | 8): QuantizedWeight {
   const blocks = Math.ceil(k / quantBlockSize);
@@ -26,9 +58,7 @@ export function quantizeBlockwise(weight: Float32Array, n: number, k: number, bi
     for (let block = 0; block < blocks; block++) {
       const start = row * k + block * quantBlockSize;
       const end = Math.min(start + quantBlockSize, row * k + k);
-      let extreme = 0;
-      for (let i = start; i < end; i++) if (Math.abs(weight[i]) > Math.abs(extreme)) extreme = weight[i];
-      const scale = extreme / -zero;
+      const scale = blockScale(weight, start, end, bits);
       const inverse = scale === 0 ? 0 : 1 / scale;
       scales[row * blocks + block] = scale;
       const blob = (row * blocks + block) * blobBytes;
