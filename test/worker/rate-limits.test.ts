@@ -1,6 +1,7 @@
+import { abortAllDurableObjects } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../protocol/index.ts";
-import { chat, createKey, eventually, scenario } from "./gateway-client.ts";
+import { adminCall, chat, createKey, eventually, scenario } from "./gateway-client.ts";
 
 /** "Hello there" is estimated at ceil(11 / 4) + 4 = 7 prompt tokens; the fake backend reports 10 + 3. */
 const PROMPT_ESTIMATE = 7;
@@ -62,6 +63,20 @@ describe("per-key limits in one Durable Object", () => {
     const tooMany = await chat(key, { model, max_tokens: 990 });
     expect(tooMany.status).toBe(429);
     expect(Number(tooMany.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  });
+
+  it("keeps the window across a restart of the limiter object", async () => {
+    const { model } = await scenario("restart", 1);
+    const { id, key } = await createKey({ rpm: 2 });
+    expect((await chat(key, { model })).status).toBe(200);
+    expect((await chat(key, { model })).status).toBe(200);
+    // Let both settlements (waitUntil) land before the objects are reset.
+    await eventually(async () => {
+      const { data } = (await (await adminCall("GET", `/usage?key_id=${id}`)).json()) as { data: { requests: number }[] };
+      return data[0]?.requests === 2;
+    });
+    await abortAllDurableObjects();
+    expect((await chat(key, { model })).status).toBe(429);
   });
 
   it("stops a key at its monthly token budget", async () => {

@@ -6,35 +6,43 @@ const STATE = "window";
 
 /**
  * One object per API key, so every location in the world counts against the same window.
- * Each method runs without awaiting and writes through the synchronous SQLite-backed storage,
- * so concurrent calls are decided one after another and the state survives eviction.
+ * Decisions are made in memory without awaiting, so concurrent calls are decided strictly one
+ * after another; the window is then written to the object's SQLite storage so it survives eviction.
  */
 export class KeyLimiter extends DurableObject<Env> {
-  private readonly window: UsageWindow;
+  private window = new UsageWindow(emptyWindow(Date.now()));
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.window = new UsageWindow(ctx.storage.kv.get<WindowState>(STATE) ?? emptyWindow(Date.now()));
+    ctx.blockConcurrencyWhile(async () => {
+      const saved = await ctx.storage.get<WindowState>(STATE);
+      if (saved) this.window = new UsageWindow(saved);
+    });
   }
 
   reserve(limits: KeyLimits, cost: number): Decision {
     const decision = this.window.reserve(limits, cost, Date.now());
-    if (decision.admitted) this.save();
+    if (decision.admitted) this.saveUnconfirmed();
     return decision;
   }
 
   settle(reservation: string, actualTokens: number): void {
     this.window.settle(reservation, actualTokens, Date.now());
-    this.save();
+    this.saveUnconfirmed();
   }
 
-  revoke(): void {
+  async revoke(): Promise<void> {
     this.window.revoke();
-    this.save();
+    await this.ctx.storage.put(STATE, this.window.data);
   }
 
-  private save(): void {
-    this.ctx.storage.kv.put(STATE, this.window.data);
+  /**
+   * Counting writes do not hold the answer until the disk confirms them (the output gate): the
+   * decision is already exact in memory, and waiting for durability cost ~10 ms per request here.
+   * A crash can lose the last few milliseconds of counts; a revocation is always confirmed.
+   */
+  private saveUnconfirmed(): void {
+    void this.ctx.storage.put(STATE, this.window.data, { allowUnconfirmed: true });
   }
 }
 
