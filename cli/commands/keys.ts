@@ -27,6 +27,7 @@ export const keys = defineCommand({
     json: { type: "boolean", description: "print JSON" },
   },
   async run(values, [action, keyId, ...extra]) {
+    if (!isAction(action)) throw new UsageError(action ? `unknown action '${action}'` : "an action is required: create, list or revoke");
     if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
     const token = values["admin-token"] ?? process.env.MOXIE_ADMIN_TOKEN;
     if (!token) throw new UsageError("--admin-token (or MOXIE_ADMIN_TOKEN) is required");
@@ -71,11 +72,15 @@ export const keys = defineCommand({
         console.log(values.json ? JSON.stringify(revoked) : `revoked ${revoked.id} at ${revoked.revoked_at}`);
         return;
       }
-      default:
-        throw new UsageError(action ? `unknown action '${action}'` : "an action is required: create, list or revoke");
     }
   },
 });
+
+const actions = ["create", "list", "revoke"] as const;
+
+function isAction(value: string | undefined): value is (typeof actions)[number] {
+  return (actions as readonly (string | undefined)[]).includes(value);
+}
 
 function count(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;

@@ -54,6 +54,10 @@ describe("gateway end to end", () => {
     await expect(client.chat.complete({ model: "mistral-small", messages: [{ role: "user", content: "Hello" }] })).rejects.toMatchObject({ statusCode: 401 });
   });
 
+  it("`moxie keys` refuses an unknown action with exit code 2", async () => {
+    await expect(moxieKeys("rotate")).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("unknown action 'rotate'") });
+  });
+
   it("refuses a wrong key with 401 through the SDK", async () => {
     const client = new Mistral({ apiKey: "sk-moxie-wrong", serverURL: gateway.url });
     await expect(client.models.list()).rejects.toMatchObject({ statusCode: 401 });
