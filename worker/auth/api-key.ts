@@ -1,5 +1,5 @@
 /** API keys: `sk-moxie-` + 32 random bytes (base64url). Only the SHA-256 of a key is ever stored. */
-export const KEY_PREFIX = "sk-moxie-";
+const KEY_PREFIX = "sk-moxie-";
 
 export function generateApiKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));

@@ -6,7 +6,7 @@ import { findKeyByHash } from "./key-store.ts";
  * revocation can be in other isolates; revocation is also pushed to the key's rate-limit
  * object, which refuses the key at once (see README "Admin API").
  */
-export const AUTH_CACHE_TTL_MS = 5_000;
+const AUTH_CACHE_TTL_MS = 5_000;
 
 /** Bounds memory when many distinct (e.g. guessed) keys arrive. */
 const MAX_ENTRIES = 10_000;

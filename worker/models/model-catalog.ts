@@ -19,7 +19,7 @@ export async function loadCatalog(env: Env): Promise<ModelDefinition[]> {
   return models;
 }
 
-export function forgetCachedCatalog(): void {
+function forgetCachedCatalog(): void {
   cached = undefined;
 }
 
