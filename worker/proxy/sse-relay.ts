@@ -32,11 +32,11 @@ export function relaySse(upstream: ReadableStream<Uint8Array>, publicModel: stri
   const parser = createParser({
     onEvent(event: EventSourceMessage) {
       if (event.data === "[DONE]") sawDone = true;
-      pending.push(serialize(event.event, rename(event.data)));
+      pending.push(serialize(event.event, watchAndRename(event.data)));
     },
   });
 
-  function rename(data: string): string {
+  function watchAndRename(data: string): string {
     if (!data.startsWith("{")) return data;
     try {
       const chunk = JSON.parse(data) as { model?: string; usage?: UsageInfo; choices?: { delta?: { content?: string } }[] };
@@ -50,26 +50,37 @@ export function relaySse(upstream: ReadableStream<Uint8Array>, publicModel: stri
     }
   }
 
-  // The client cancelling the response errors the writable side; stop reading the backend then.
-  writer.closed.catch(() => {
+  const leave = () => {
     clientGone = true;
     abortUpstream();
     reader.cancel().catch(() => {});
-  });
+  };
+  // The client cancelling the response errors the writable side: stop reading the backend at once,
+  // even while waiting for its next event.
+  writer.closed.catch(leave);
+
+  /** Relays until the backend's stream ends; returns why it ended early, if it did. */
+  const relay = async (): Promise<string | null> => {
+    for (;;) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        return `The backend failed mid-stream: ${error instanceof Error ? error.message : String(error)}`;
+      }
+      if (chunk.done) return sawDone ? null : "The backend closed the stream before it finished";
+      parser.feed(decoder.decode(chunk.value, { stream: true }));
+      try {
+        for (const event of pending.splice(0)) await writer.write(encoder.encode(event));
+      } catch {
+        leave();
+        return null;
+      }
+    }
+  };
 
   const finished = (async (): Promise<RelayResult> => {
-    let failure: string | null = null;
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        parser.feed(decoder.decode(value, { stream: true }));
-        for (const event of pending.splice(0)) await writer.write(encoder.encode(event));
-      }
-      if (!sawDone && !clientGone) failure = "The backend closed the stream before it finished";
-    } catch (error) {
-      if (!clientGone) failure = `The backend failed mid-stream: ${error instanceof Error ? error.message : String(error)}`;
-    }
+    const failure = await relay();
     if (clientGone) return { outcome: "client_aborted", usage, contentEvents };
     if (failure) await writer.write(encoder.encode(serialize("error", JSON.stringify(errorBody(failure, "upstream_error", "stream_interrupted"))))).catch(() => {});
     await writer.close().catch(() => {});
