@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ChatCompletionChunk, ChatCompletionResponse, EmbeddingResponse, ModelList } from "../../protocol/index.ts";
-import { adminCall, chat, createKey, eventually, gateway, scenario } from "./gateway-client.ts";
+import { adminCall, backendStatus, chat, createKey, eventually, gateway, scenario } from "./gateway-client.ts";
 
 interface UsageDay {
   key_id: string;
@@ -69,6 +69,8 @@ describe("proxying", () => {
     await eventually(async () => (await backends[0].stats()).aborted === 1);
     expect((await backends[0].stats()).completed).toBe(0);
     expect(await usageRows(id)).toEqual([{ status: 499, prompt_tokens: 7, completion_tokens: expect.any(Number) }]);
+    // A client leaving is not the backend's fault: its slot is free and its circuit stays closed.
+    expect(await backendStatus(backends[0].id)).toMatchObject({ inflight: 0, circuit: "closed" });
     await backends[0].control({ deltas: 2 });
     await eventually(async () => (await chat(key, { model })).status === 200);
   });
