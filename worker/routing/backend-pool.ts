@@ -101,6 +101,7 @@ export class BackendPool extends DurableObject<Env> {
     backend.inflight = Math.max(0, backend.inflight - 1);
     if (outcome === "success") backend.breaker.onSuccess();
     else if (outcome === "failure") backend.breaker.onFailure(Date.now());
+    else backend.breaker.onCancelled();
   }
 
   list(): BackendStatus[] {

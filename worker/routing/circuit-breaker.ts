@@ -34,6 +34,11 @@ export class CircuitBreaker {
     this.trialInFlight = false;
   }
 
+  /** A request that ended without a verdict (the client left) gives the trial back. */
+  onCancelled(): void {
+    this.trialInFlight = false;
+  }
+
   onFailure(now: number): void {
     this.failures += 1;
     this.trialInFlight = false;
