@@ -40,6 +40,14 @@ try {
     backend: () => timeStream(`${gateway.backendUrl}/v1/chat/completions`, "Bearer local-backend-secret"),
     gateway: () => timeStream(`${gateway.url}/v1/chat/completions`, `Bearer ${key}`),
   };
+  // wrangler dev's own hop (its proxy worker, workerd's HTTP): a route that does no gateway work.
+  const baseline = [];
+  for (let index = 0; index < requests; index++) {
+    const started = performance.now();
+    await (await fetch(`${gateway.url}/no-such-route`)).arrayBuffer();
+    baseline.push(performance.now() - started);
+  }
+  console.log(`wrangler dev baseline (a 404 route) p50 ${percentile(baseline, 50).toFixed(2)} ms  p99 ${percentile(baseline, 99).toFixed(2)} ms`);
   for (const [name, measure] of Object.entries(targets)) {
     for (let warmup = 0; warmup < 10; warmup++) await measure();
     const samples = [];
