@@ -7,7 +7,7 @@
  * manifests and service YAML are read and linted, not deployed.
  */
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +19,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { cacheRoot } from "../../gpu-backend/engine/graph/graph-cache.ts";
 import { ServingMetrics } from "../../gpu-backend/server/metrics.ts";
+import { startFakeCloudflareApi } from "./fake-cloudflare-api.ts";
 import { durableObjects, findD1, findKv, resources, writeDeployConfig, writeSecretsFile } from "../../infra/wrangler-config.ts";
 
 const run = promisify(execFile);
@@ -495,6 +496,47 @@ describe("infra/deploy-worker.sh", () => {
     expect(JSON.parse(readFileSync(out, "utf8"))).toEqual({ ADMIN_TOKEN: "admin-secret", GPU_A_TOKEN: "gpu-a-secret" });
     expect(statSync(out).mode & 0o077).toBe(0);
   });
+
+  it("deploys through wrangler to a stand-in Cloudflare API: creates and migrates the database, uploads resolved ids and secrets", async () => {
+    const api = await startFakeCloudflareApi("fake-account");
+    try {
+      const env = {
+        ...offline,
+        CLOUDFLARE_API_BASE_URL: api.baseUrl,
+        CLOUDFLARE_API_TOKEN: "fake-token",
+        CLOUDFLARE_ACCOUNT_ID: "fake-account",
+        ADMIN_TOKEN: "admin-secret",
+        GPU_TOKEN: "gpu-secret",
+      };
+      const { stdout } = await run("infra/deploy-worker.sh", ["--secret", "GPU_TOKEN"], { cwd: repo, env, maxBuffer: 16 * 1024 * 1024 });
+      expect(api.account.unknown).toEqual([]);
+      const wanted = await resources(join(repo, "wrangler.toml"));
+      expect(api.account.databases.map((db) => db.name).sort()).toEqual(wanted.filter((r) => r.kind === "d1").map((r) => r.name).sort());
+      for (const db of api.account.databases) expect(stdout).toContain(`creating D1 database ${db.name}`);
+      expect(api.account.namespaces.map((kv) => kv.title).sort()).toEqual(wanted.filter((r) => r.kind === "kv").map((r) => r.name).sort());
+      // Each migration file ran, and was recorded as applied.
+      const migrationFiles = readdirSync(join(repo, "migrations")).filter((file) => file.endsWith(".sql"));
+      const recorded = [...api.account.queries.values()].flat().flatMap((sql) => [...sql.matchAll(/INSERT INTO d1_migrations \(name\)\s*values\s*\('([^']+)'\)/gi)].map((match) => match[1]));
+      expect(recorded.sort()).toEqual(migrationFiles.sort());
+
+      expect(api.account.uploads).toHaveLength(1);
+      const { bindings, keep_bindings } = api.account.uploads[0].metadata;
+      for (const db of api.account.databases) {
+        const binding = wanted.find((r) => r.kind === "d1" && r.name === db.name)!.binding;
+        expect(bindings).toContainEqual(expect.objectContaining({ name: binding, type: "d1", id: db.uuid }));
+      }
+      expect(bindings).toContainEqual({ name: "ADMIN_TOKEN", type: "secret_text", text: "admin-secret" });
+      expect(bindings).toContainEqual({ name: "GPU_TOKEN", type: "secret_text", text: "gpu-secret" });
+      // Secrets not in the environment keep their deployed values.
+      expect(keep_bindings).toContain("secret_text");
+      for (const { binding, className } of await durableObjects(join(repo, "wrangler.toml"))) {
+        expect(bindings).toContainEqual(expect.objectContaining({ name: binding, type: "durable_object_namespace", class_name: className }));
+      }
+      expect(existsSync(join(repo, ".wrangler.deploy.json"))).toBe(false);
+    } finally {
+      await api.close();
+    }
+  }, 180_000);
 
   it("--dry-run bundles the worker offline with every Durable Object class exported, and leaves no generated config", async () => {
     const outdir = join(scratch, "bundle");
