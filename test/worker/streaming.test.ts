@@ -59,6 +59,29 @@ describe("proxying", () => {
     expect(usage).toMatchObject({ key_id: id, model: model, requests: 1, prompt_tokens: 10, completion_tokens: 4 });
   });
 
+  it("ends a stream as Mistral does, usage on the finish chunk, unless the client asks for OpenAI's usage chunk", async () => {
+    const usage = { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 };
+    const streamChunks = async (key: string, model: string, extra: Record<string, unknown> = {}) => {
+      const events = dataEvents(await (await chat(key, { model, stream: true, ...extra })).text());
+      expect(events.at(-1)).toBe("[DONE]");
+      return events.slice(0, -1).map((event) => ChatCompletionChunk.parse(JSON.parse(event)));
+    };
+    // "finish": usage on the finish chunk plus the usage-only chunk asked for (moxie serve); "chunk": only the latter (vLLM).
+    for (const streamUsage of ["finish", "chunk"] as const) {
+      const { model } = await scenario(`usage-${streamUsage}`, 1, { deltas: 2, streamUsage });
+      const { id, key } = await createKey();
+      const chunks = await streamChunks(key, model);
+      expect(chunks.every((chunk) => chunk.choices.length > 0)).toBe(true);
+      expect(chunks.at(-1)).toMatchObject({ model, choices: [{ finish_reason: "stop" }], usage });
+      expect(chunks.slice(0, -1).every((chunk) => chunk.usage === undefined)).toBe(true);
+      expect(await usageRows(id)).toEqual([{ status: 200, prompt_tokens: 10, completion_tokens: 2 }]);
+
+      const asked = await streamChunks(key, model, { stream_options: { include_usage: true } });
+      expect(asked.at(-1)).toEqual(expect.objectContaining({ model, choices: [], usage }));
+      expect(asked.at(-2)).toMatchObject({ choices: [{ finish_reason: "stop" }] });
+    }
+  });
+
   it("propagates a client disconnect to the backend and frees the key's slot", async () => {
     const { model, backends } = await scenario("abort", 1, { deltas: 200, delayMs: 20 });
     const { id, key } = await createKey({ max_concurrent: 1 });

@@ -21,8 +21,10 @@ export const chatCompletions: InferenceRoute<typeof ChatCompletionRequest> = {
     ...body,
     model: model.deployment,
     ...(request.max_tokens != null ? { max_tokens: Math.min(request.max_tokens, model.max_context_length) } : {}),
-    // Mistral's API always ends a stream with usage; OpenAI-style servers (vLLM) need asking.
+    // Mistral's API always ends a stream with usage; OpenAI-style servers (vLLM) need asking. The
+    // relay drops the usage-only chunk this adds unless the client asked for it too.
     ...(request.stream ? { stream_options: { ...request.stream_options, include_usage: true } } : {}),
   }),
   streams: (request) => request.stream,
+  asksForUsageChunk: (request) => request.stream_options?.include_usage === true,
 };

@@ -10,4 +10,5 @@ export const embeddings: InferenceRoute<typeof EmbeddingRequest> = {
   affinityKey: async () => null,
   upstreamBody: (body, _request, model) => ({ ...body, model: model.deployment }),
   streams: () => false,
+  asksForUsageChunk: () => false,
 };

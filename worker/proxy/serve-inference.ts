@@ -27,6 +27,8 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
   /** The body sent to the backend: the client's own body, with the deployment name and capped values. */
   upstreamBody(body: Record<string, unknown>, request: z.output<S>, model: ModelDefinition): Record<string, unknown>;
   streams(request: z.output<S>): boolean;
+  /** Whether a streaming client asked for OpenAI's usage-only chunk at the end (else it gets usage on the finish chunk only). */
+  asksForUsageChunk(request: z.output<S>): boolean;
 }
 
 /** request → validation → model → permission → limits → routing → proxy → settlement and usage. */
@@ -105,7 +107,7 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   }
 
   if (route.streams(request) && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
-    const relay = relaySse(response.body, request.model, () => abort.abort());
+    const relay = relaySse(response.body, request.model, route.asksForUsageChunk(request), () => abort.abort());
     c.executionCtx.waitUntil(
       relay.finished.then(({ outcome, usage, contentEvents }) => {
         const [status, poolOutcome] = streamEnding[outcome];

@@ -16,6 +16,14 @@ export interface BackendBehaviour {
   healthRoute: boolean;
   /** Bearer token required on /v1 routes, if set. */
   secret: string | null;
+  /**
+   * Where a stream reports usage: "finish" on the last finish chunk (Mistral, moxie serve), "chunk"
+   * only in OpenAI's usage-only chunk (vLLM). Either way the usage-only chunk comes when
+   * stream_options.include_usage asks for it.
+   */
+  streamUsage: "finish" | "chunk";
+  /** The context length /health reports; null = not reported. */
+  max_context_length: number | null;
 }
 
 export interface BackendStats {

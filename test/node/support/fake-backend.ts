@@ -17,6 +17,8 @@ const defaults = (): BackendBehaviour => ({
   delayMs: 5,
   healthRoute: true,
   secret: null,
+  streamUsage: "finish",
+  max_context_length: null,
 });
 
 /**
@@ -43,9 +45,9 @@ export function fakeBackendApp(): Hono {
   });
   app.get("/b/:name/__state", (c) => c.json(backend(c.req.param("name")).stats));
   app.get("/b/:name/health", (c) => {
-    const { status, running, waiting, free_kv_slots, models, healthRoute } = backend(c.req.param("name")).behaviour;
+    const { status, running, waiting, free_kv_slots, models, healthRoute, max_context_length } = backend(c.req.param("name")).behaviour;
     if (!healthRoute) return c.notFound();
-    return c.json({ status, models, load: { running, waiting, free_kv_slots } });
+    return c.json({ status, models, load: { running, waiting, free_kv_slots }, max_context_length });
   });
 
   app.use("/b/:name/v1/*", async (c, next) => {
@@ -85,7 +87,7 @@ export function fakeBackendApp(): Hono {
 
   app.post("/b/:name/v1/chat/completions", async (c) => {
     const { behaviour, stats } = backend(c.req.param("name"));
-    const body = (await c.req.json()) as { model: string; stream?: boolean };
+    const body = (await c.req.json()) as { model: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
     stats.lastBody = body;
     const words = Array.from({ length: behaviour.deltas }, (_, index) => `word${index} `);
     const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: words.length, total_tokens: PROMPT_TOKENS + words.length };
@@ -118,7 +120,8 @@ export function fakeBackendApp(): Hono {
           if (cancelled) return;
           controller.enqueue(event(chunk({ content: word }, null)));
         }
-        controller.enqueue(event(chunk({ content: "" }, "stop", { usage })));
+        controller.enqueue(event(chunk({ content: "" }, "stop", behaviour.streamUsage === "finish" ? { usage } : {})));
+        if (body.stream_options?.include_usage) controller.enqueue(event({ ...base, object: "chat.completion.chunk", choices: [], usage }));
         controller.enqueue(event("[DONE]"));
         stats.completed += 1;
         controller.close();
