@@ -35,7 +35,7 @@ export async function loadEngine(input: EngineOptions): Promise<OnnxEngine> {
   }
   const modelPath = cachedModelGraph(checkpoint, { quantize: options.quantize });
   const weightBytes = [...checkpoint.tensors.values()].reduce((sum, entry) => sum + entry.byteLength, 0);
-  if (weightBytes > 2 ** 30) process.stderr.write(`loading ${(weightBytes / 2 ** 20).toFixed(0)} MB of weights into ONNX Runtime (${options.quantize ?? "fp32"})\n`);
+  if (weightBytes > 2 ** 30) process.stderr.write(`loading the graph of a ${(weightBytes / 2 ** 20).toFixed(0)} MB checkpoint into ONNX Runtime (${options.quantize ?? "fp32"})\n`);
   const session = await InferenceSession.create(modelPath, {
     executionProviders: [options.executionProvider],
     ...(options.threads !== undefined && { intraOpNumThreads: options.threads }),

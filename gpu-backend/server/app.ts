@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
 import type { ModelList } from "../../protocol/models.ts";
 import { requireSecret } from "./auth.ts";
 import type { Backend } from "./backend.ts";
@@ -12,6 +13,8 @@ import { errorResponse } from "./errors.ts";
 export function createApp(backend: Backend): Hono {
   const app = new Hono();
   const started = Math.floor(Date.now() / 1000);
+  // The gateway's x-request-id comes back on the answer (a new one when absent), to trace a request across both.
+  app.use("*", requestId());
 
   app.get("/health", (c) => {
     const { model, status } = backend.client;
@@ -70,7 +73,7 @@ export function createApp(backend: Backend): Hono {
   app.notFound((c) => errorResponse(c, 404, `No route ${c.req.method} ${c.req.path}.`, "invalid_request_error", "not_found"));
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();
-    console.error(error);
+    console.error(`request ${c.get("requestId")}:`, error);
     return errorResponse(c, 500, "Internal error.", "internal_error");
   });
   return app;

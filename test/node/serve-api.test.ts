@@ -277,7 +277,9 @@ describe("auth and bad input", () => {
         expect(await answer(response)).toMatchObject({ object: "error", message: "Unauthorized" });
       }
     }
-    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    const healthy = await fetch(`${server.url}/health`, { headers: { "x-request-id": "req-42" } });
+    expect(healthy.status).toBe(200);
+    expect(healthy.headers.get("x-request-id")).toBe("req-42");
     const metrics = await fetch(`${server.url}/metrics`, { headers: auth }).then((response) => response.text());
     for (const name of [
       "vllm:num_requests_running",

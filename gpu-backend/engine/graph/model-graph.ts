@@ -81,7 +81,12 @@ export function buildModelGraph(checkpoint: Checkpoint, builder: GraphBuilder, o
   };
   const rmsNorm = (x: string, name: string): string =>
     g.op("SimplifiedLayerNormalization", [x, g.weight(name, "float32", [h], read(name))], { axis: -1, epsilon: { float: config.rmsNormEps } });
-  const silu = (x: string): string => g.op("Mul", [x, g.op("Sigmoid", [x])]);
+  /** down(silu(gate x) * up x), with gate|up fused into one projection. */
+  const swiglu = (x: string, name: string, [gateName, upName, downName]: string[]): string => {
+    const gateUp = linear(x, `${name}.gate_up`, concatRows(read(gateName), read(upName)), 2 * f, h);
+    const [gate, up] = g.node("Split", [gateUp, g.ints([f, f])], { axis: -1 }, { outputs: 2 });
+    return linear(g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]), `${name}.down`, read(downName), h, f);
+  };
 
   g.scope = "embedding";
   const ids = g.input(graphIo.inputIds, "int64", ["T"]);
@@ -150,29 +155,30 @@ export function buildModelGraph(checkpoint: Checkpoint, builder: GraphBuilder, o
     const normed2 = rmsNorm(x, `${p}.post_attention_layernorm.weight`);
     let mlp: string;
     if (config.experts > 0) {
-      // Sparse MoE inside the graph: each expert runs only on the rows routed to it.
+      // Sparse MoE inside the graph: the step's (token, choice) pairs sorted by expert, split into one
+      // contiguous group per expert, each group through its expert, scaled and scatter-added back.
       const gateName = `${p}.block_sparse_moe.gate.weight`;
       const router = g.node("Gemm", [normed2, g.weight(gateName, "float32", [config.experts, h], read(gateName))], { transB: 1 }, { outputs: [graphIo.routerLogits(layer)] })[0];
       g.output(graphIo.routerLogits(layer), "float32", ["T", config.experts]);
       const [topValues, topIndices] = g.node("TopK", [g.op("Softmax", [router], { axis: -1 }), g.ints([config.expertsPerToken])], { axis: -1 }, { outputs: 2 });
       const weights = g.op("Div", [topValues, g.op("ReduceSum", [topValues, g.ints([-1])], { keepdims: 1 })]);
-      let sum = g.op("ConstantOfShape", [g.op("Shape", [normed2])]);
-      for (let e = 0; e < config.experts; e++) {
+      const choices = g.op("Reshape", [topIndices, g.ints([-1])]);
+      const [, order] = g.node("TopK", [g.cast(choices, "float32"), g.op("Shape", [choices])], { axis: -1, largest: 0, sorted: 1 }, { outputs: 2 });
+      const tokenOfChoice = g.op("Div", [order, g.ints([config.expertsPerToken])]);
+      const sortedRows = g.op("Gather", [normed2, tokenOfChoice]);
+      const sortedWeights = g.op("Gather", [g.op("Reshape", [weights, g.ints([-1])]), order]);
+      const expertIds = g.constant("int64", [config.experts, 1], Array.from({ length: config.experts }, (_, e) => e));
+      const counts = g.op("ReduceSum", [g.cast(g.op("Equal", [g.op("Unsqueeze", [choices, g.ints([0])]), expertIds]), "int64"), g.ints([1])], { keepdims: 0 });
+      const parts = g.node("Split", [sortedRows, counts], { axis: 0 }, { outputs: config.experts });
+      const outputs = parts.map((rows, e) => {
         const q = `${p}.block_sparse_moe.experts.${e}`;
-        const hits = g.op("Transpose", [g.op("NonZero", [g.op("Equal", [topIndices, g.ints([e])])])]); // [n, 2]: (token, choice)
-        const rows = g.op("Gather", [hits, g.ints([0])], { axis: 1 }); // [n, 1]
-        const tokens = g.op("Gather", [normed2, g.op("Squeeze", [rows, g.ints([1])])]);
-        const gateUp = linear(tokens, `${q}.w13`, concatRows(read(`${q}.w1.weight`), read(`${q}.w3.weight`)), 2 * f, h);
-        const [gate, up] = g.node("Split", [gateUp, g.ints([f, f])], { axis: -1 }, { outputs: 2 });
-        const down = linear(g.op("Mul", [silu(gate), up]), `${q}.w2`, read(`${q}.w2.weight`), h, f);
-        const scaled = g.op("Mul", [down, g.op("Unsqueeze", [g.op("GatherND", [weights, hits]), g.ints([1])])]);
-        sum = g.op("ScatterND", [sum, rows, scaled], { reduction: "add" });
-      }
-      mlp = sum;
+        return swiglu(rows, q, [`${q}.w1.weight`, `${q}.w3.weight`, `${q}.w2.weight`]);
+      });
+      const scaled = g.op("Mul", [g.op("Concat", outputs, { axis: 0 }), g.op("Unsqueeze", [sortedWeights, g.ints([1])])]);
+      const zeros = g.op("ConstantOfShape", [g.op("Shape", [normed2])]);
+      mlp = g.op("ScatterND", [zeros, g.op("Unsqueeze", [tokenOfChoice, g.ints([1])]), scaled], { reduction: "add" });
     } else {
-      const gateUp = linear(normed2, `${p}.mlp.gate_up`, concatRows(read(`${p}.mlp.gate_proj.weight`), read(`${p}.mlp.up_proj.weight`)), 2 * f, h);
-      const [gate, up] = g.node("Split", [gateUp, g.ints([f, f])], { axis: -1 }, { outputs: 2 });
-      mlp = linear(g.op("Mul", [silu(gate), up]), `${p}.mlp.down_proj`, read(`${p}.mlp.down_proj.weight`), h, f);
+      mlp = swiglu(normed2, `${p}.mlp`, [`${p}.mlp.gate_proj.weight`, `${p}.mlp.up_proj.weight`, `${p}.mlp.down_proj.weight`]);
     }
     x = g.op("Add", [x, mlp]);
   }

@@ -71,6 +71,10 @@ export class GraphBuilder {
     return this.node(opType, inputs, attributes, { domain })[0];
   }
 
+  cast(x: string, to: ElementType): string {
+    return this.op("Cast", [x], { to: elementTypes[to] });
+  }
+
   /** A weight written to the external data file. */
   weight(name: string, type: ElementType, dims: number[], data: ArrayBufferView): string {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
