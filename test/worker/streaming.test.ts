@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ChatCompletionChunk, ChatCompletionResponse, EmbeddingResponse, ModelList } from "../../protocol/index.ts";
-import { adminCall, backendStatus, chat, createKey, eventually, gateway, scenario } from "./gateway-client.ts";
+import { adminCall, backendStatus, chat, createKey, eventually, gateway, pollBackends, scenario } from "./gateway-client.ts";
 
 interface UsageDay {
   key_id: string;
@@ -134,5 +134,30 @@ describe("proxying", () => {
 
     const openapi = await gateway("/v1/openapi.json");
     expect(openapi.status).toBe(200);
+  });
+
+  it("serves a model with the context its backends report when that is less than the catalog's", async () => {
+    // The catalog says 4096; the healthy backends serve at most 2048.
+    const { model, backends } = await scenario("context", 2, { max_context_length: 1024 });
+    await backends[1].control({ max_context_length: 2048 });
+    await pollBackends();
+    const { key } = await createKey({ tpm: 100_000 });
+    const contextOf = async () => {
+      const list = ModelList.parse(await (await gateway("/v1/models", { headers: { authorization: `Bearer ${key}` } })).json());
+      return list.data.find((card) => card.id === model)?.max_context_length;
+    };
+    expect(await contextOf()).toBe(2048);
+
+    const completion = await chat(key, { model, max_tokens: 100_000 });
+    expect(completion.status).toBe(200);
+    // Reserved: the prompt estimate (7) + max_tokens capped to the served 2048.
+    expect(completion.headers.get("x-ratelimit-remaining-tokens-minute")).toBe(String(100_000 - 7 - 2048));
+    const bodies = await Promise.all(backends.map(async (backend) => (await backend.stats()).lastBody));
+    expect(bodies.find((body) => body !== null)).toMatchObject({ max_tokens: 2048 });
+
+    // A healthy backend that reports no context may serve the catalog's whole length.
+    await backends[0].control({ max_context_length: null });
+    await pollBackends();
+    expect(await contextOf()).toBe(4096);
   });
 });

@@ -3,13 +3,14 @@ import type { ModelCard, ModelList } from "../../protocol/index.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { loadCatalog } from "../models/model-catalog.ts";
 import type { ModelDefinition } from "../models/model-definition.ts";
+import { asServed, servedContexts } from "../models/served-context.ts";
 import { backendPool } from "../routing/backend-pool.ts";
 
-/** GET /v1/models: the public models whose deployment at least one healthy backend serves. */
+/** GET /v1/models: the public models whose deployment at least one healthy backend serves, with the context it is served with. */
 export async function listModels(c: Context<GatewayEnv>): Promise<Response> {
   const [catalog, backends] = await Promise.all([loadCatalog(c.env), backendPool(c.env).list()]);
-  const served = new Set(backends.filter((backend) => backend.ready && !backend.draining).flatMap((backend) => backend.models));
-  const list: ModelList = { object: "list", data: catalog.filter((model) => served.has(model.deployment)).map(modelCard) };
+  const served = servedContexts(backends);
+  const list: ModelList = { object: "list", data: catalog.filter((model) => served.has(model.deployment)).map((model) => modelCard(asServed(model, served))) };
   return c.json(list);
 }
 

@@ -6,6 +6,7 @@ import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
 import type { ModelDefinition } from "../models/model-definition.ts";
+import { asServed, loadServedContexts } from "../models/served-context.ts";
 import { rateLimitHeaders } from "../ratelimit/headers.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
@@ -45,13 +46,15 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const request = validated.data;
 
   const key = c.var.apiKey;
-  const model = resolveModel(await loadCatalog(c.env), request.model);
-  if (!model || model.type !== route.modelType) {
+  const catalogModel = resolveModel(await loadCatalog(c.env), request.model);
+  if (!catalogModel || catalogModel.type !== route.modelType) {
     return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", {}, "model_not_found");
   }
-  if (key.allowed_models && !key.allowed_models.includes(model.id) && !key.allowed_models.includes(request.model)) {
+  if (key.allowed_models && !key.allowed_models.includes(catalogModel.id) && !key.allowed_models.includes(request.model)) {
     return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", {}, "model_not_allowed");
   }
+  // max_tokens is capped to, and tokens reserved for, the context the backends actually serve.
+  const model = asServed(catalogModel, await loadServedContexts(c.env, catalogModel.deployment));
 
   const promptEstimate = estimatePromptTokens(route.promptTexts(request));
   const limiter = keyLimiter(c.env, key.id);

@@ -23,6 +23,7 @@ export interface BackendStatus {
   models: string[];
   queued: number | null;
   free_kv_slots: number | null;
+  max_context_length: number | null;
   inflight: number;
   circuit: BreakerState;
   checked_at: string;
@@ -60,7 +61,7 @@ export class BackendPool extends DurableObject<Env> {
       const previous = this.backends.get(config.id);
       next.set(config.id, {
         config,
-        health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, checkedAt: 0 },
+        health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, checkedAt: 0 },
         breaker: previous?.breaker ?? new CircuitBreaker(Number(this.env.BREAKER_COOLDOWN_SECONDS || "10") * 1000),
         inflight: previous?.inflight ?? 0,
       });
@@ -114,6 +115,7 @@ export class BackendPool extends DurableObject<Env> {
       models: servedModels(backend),
       queued: backend.health.queued,
       free_kv_slots: backend.health.freeKvSlots,
+      max_context_length: backend.health.maxContextLength,
       inflight: backend.inflight,
       circuit: backend.breaker.state(now),
       checked_at: new Date(backend.health.checkedAt).toISOString(),

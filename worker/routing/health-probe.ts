@@ -17,6 +17,7 @@ const HealthBody = z
     running: count.optional(),
     waiting: count.optional(),
     free_kv_slots: count.optional(),
+    max_context_length: z.number().int().positive().nullish(),
   })
   .transform((body) => ({
     status: body.status,
@@ -24,6 +25,7 @@ const HealthBody = z
     running: body.load?.running ?? body.running,
     waiting: body.load?.waiting ?? body.waiting,
     freeKvSlots: body.load?.free_kv_slots ?? body.free_kv_slots,
+    maxContextLength: body.max_context_length ?? null,
   }));
 
 const ModelListBody = z.object({ data: z.array(z.object({ id: z.string() })) });
@@ -35,6 +37,8 @@ export interface HealthReport {
   /** Requests running plus waiting at the backend, when it reports them. */
   queued: number | null;
   freeKvSlots: number | null;
+  /** The longest context (prompt + completion tokens) it serves, when it reports one. */
+  maxContextLength: number | null;
   error?: string;
 }
 
@@ -49,21 +53,21 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
     const response = await get("/health");
     const health = response.ok ? HealthBody.safeParse(await response.json().catch(() => ({}))) : undefined;
     if (response.ok && health?.success && health.data.models) {
-      const { status, models, running, waiting, freeKvSlots } = health.data;
+      const { status, models, running, waiting, freeKvSlots, maxContextLength } = health.data;
       const queued = running === undefined && waiting === undefined ? null : (running ?? 0) + (waiting ?? 0);
-      return { ready: status === undefined || status === "ready" || status === "ok", models, queued, freeKvSlots: freeKvSlots ?? null };
+      return { ready: status === undefined || status === "ready" || status === "ok", models, queued, freeKvSlots: freeKvSlots ?? null, maxContextLength };
     }
     if (!response.ok && response.status !== 404) return unhealthy(`/health answered ${response.status}`);
     // Liveness without a model list (vLLM's bare 200, or no /health at all): ask /v1/models.
     const models = await get("/v1/models");
     if (!models.ok) return unhealthy(`/v1/models answered ${models.status}`);
     const list = ModelListBody.safeParse(await models.json().catch(() => null));
-    return { ready: true, models: list.success ? list.data.data.map((model) => model.id) : [], queued: null, freeKvSlots: null };
+    return { ready: true, models: list.success ? list.data.data.map((model) => model.id) : [], queued: null, freeKvSlots: null, maxContextLength: null };
   } catch (error) {
     return unhealthy(error instanceof Error ? error.message : String(error));
   }
 }
 
 function unhealthy(error: string): HealthReport {
-  return { ready: false, models: [], queued: null, freeKvSlots: null, error };
+  return { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, error };
 }
