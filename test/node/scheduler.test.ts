@@ -71,6 +71,24 @@ describe("scheduler on the real engine", () => {
     expect(target!.generated).toEqual(solo.generated);
   });
 
+  it("a long prompt is prefilled in budget-sized chunks while running sequences still get a token every step", async () => {
+    const s = scheduler({ stepTokens: 8 });
+    const [running] = s.add([spec(reference.cases[1].input_ids, 30)]);
+    await s.step();
+    expect(running.generated).toHaveLength(1);
+    const [newcomer] = s.add([spec(longest.input_ids, 4)]);
+    const prefillSteps = Math.ceil(longest.input_ids.length / 7);
+    for (let step = 1; step <= prefillSteps; step++) {
+      await s.step();
+      // One decode token, then at most 7 prompt tokens: the budget of 8 is never exceeded.
+      expect(running.generated).toHaveLength(1 + step);
+      expect(newcomer.computed).toBe(Math.min(7 * step, longest.input_ids.length));
+    }
+    expect(newcomer.generated).toHaveLength(1);
+    await drain(s);
+    expect(newcomer.generated).toEqual(longest.greedy_new_ids.slice(0, 4));
+  });
+
   it("admits no more sequences than KV slots; the rest wait and all finish", async () => {
     const s = scheduler({ maxRunning: 2 });
     const sequences = s.add(Array.from({ length: 5 }, (_, i) => spec(reference.cases[1].input_ids, 3 + i)));
