@@ -190,6 +190,18 @@ describe("generation", () => {
     expect(first.choices[0].message.content).toBe(response.choices[0].message.content);
   });
 
+  it("safe_prompt adds Mistral's guardrail prompt; an assistant prefix is continued, not closed", async () => {
+    const plain = await complete({ max_tokens: 1 });
+    const safe = await complete({ max_tokens: 1, safe_prompt: true });
+    expect(safe.usage.prompt_tokens).toBeGreaterThan(plain.usage.prompt_tokens + 30);
+    const prefix = { role: "assistant", content: "Sure, here", prefix: true };
+    const continued = await complete({ messages: [...question, prefix], max_tokens: 1 });
+    // [INST] … [/INST] + the prefix's tokens, with no EOS closing the assistant turn.
+    expect(continued.usage.prompt_tokens).toBeGreaterThan(plain.usage.prompt_tokens);
+    const closed = await post("/v1/chat/completions", { model, messages: [...question, { ...prefix, prefix: false }] });
+    expect(closed.status).toBe(400);
+  });
+
   it("prompt + max_tokens beyond the context is clamped: the answer ends with model_length", async () => {
     const messages = [{ role: "user", content: "word ".repeat(4070) }];
     const response = await complete({ messages, max_tokens: 200, temperature: 0 });
