@@ -47,8 +47,7 @@ class InferenceWorker {
   }
 
   modelInfo(): ModelInfo {
-    const { contextLength, vocabSize, hiddenSize } = this.engine.shape;
-    return { contextLength, vocabSize, hiddenSize };
+    return { contextLength: this.engine.shape.contextLength };
   }
 
   status(): LoadStatus {

@@ -23,10 +23,9 @@ export interface LoadStatus {
   tokensPerSecond: number;
 }
 
+/** What the HTTP side needs to know about the loaded model. */
 export interface ModelInfo {
   contextLength: number;
-  vocabSize: number;
-  hiddenSize: number;
 }
 
 export type ToWorker =
