@@ -19,6 +19,17 @@ const DEFAULT_TEMPERATURE = 0.7;
 /** Tokens one scheduler step may feed: small enough that a long prompt never stalls the running decodes for long. */
 const STEP_TOKENS = 256;
 
+/** Tokens one embedding pass may take before the running sequences get their next step. */
+const EMBED_TOKENS = 2048;
+
+interface EmbedJob {
+  id: number;
+  sequences: number[][];
+  vectors: Float32Array[];
+  /** Inputs embedded so far. */
+  done: number;
+}
+
 interface Choice {
   request: number;
   index: number;
@@ -33,7 +44,7 @@ class InferenceWorker {
   private readonly scheduler: Scheduler;
   private readonly choices = new Map<Sequence, Choice>();
   private readonly requests = new Map<number, Sequence[]>();
-  private readonly embedJobs: { id: number; inputs: string[] }[] = [];
+  private readonly embedJobs: EmbedJob[] = [];
   private readonly throughput = new ThroughputMeter();
   private wake: (() => void) | undefined;
   private closing = false;
@@ -59,10 +70,10 @@ class InferenceWorker {
     try {
       if (message.type === "chat") this.chat(message.id, message.request);
       else if (message.type === "cancel") this.cancel(message.id);
-      else if (message.type === "embed") this.embedJobs.push(message);
+      else if (message.type === "embed") this.queueEmbedding(message.id, message.inputs);
       else this.closing = true;
     } catch (error) {
-      if (message.type !== "chat") throw error;
+      if (message.type !== "chat" && message.type !== "embed") throw error;
       console.error(error);
       this.cancel(message.id);
       this.refuse(message.id, { status: 500, message: `Internal error: ${(error as Error).message}`, type: "internal_error", code: undefined, param: undefined });
@@ -70,12 +81,13 @@ class InferenceWorker {
     this.wake?.();
   }
 
+  /** Embedding work and generation steps alternate, so a large embedding request cannot stall running streams. */
   async run(): Promise<void> {
     while (!this.closing) {
-      const job = this.embedJobs.shift();
-      if (job) await this.embed(job);
-      else if (this.scheduler.hasWork) this.publish(await this.scheduler.step());
-      else await new Promise<void>((resolve) => (this.wake = resolve));
+      const embedding = this.embedJobs[0];
+      if (embedding) await this.embedPart(embedding);
+      if (this.scheduler.hasWork) this.publish(await this.scheduler.step());
+      else if (!embedding) await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
       await yieldToMessages();
     }
@@ -145,25 +157,37 @@ class InferenceWorker {
     this.requests.delete(id);
   }
 
-  private async embed({ id, inputs }: { id: number; inputs: string[] }): Promise<void> {
+  private queueEmbedding(id: number, inputs: string[]): void {
     const { contextLength } = this.engine.shape;
     const sequences = inputs.map((input) => this.tokenizer.encode(input, { bos: true }));
-    const longest = sequences.findIndex((ids) => ids.length > contextLength);
-    if (longest >= 0) {
+    const tooLong = sequences.findIndex((ids) => ids.length > contextLength);
+    if (tooLong >= 0) {
       return this.refuse(id, {
         status: 400,
-        message: `Input ${longest} contains ${sequences[longest].length} tokens, too large for model with ${contextLength} maximum context length.`,
+        message: `Input ${tooLong} contains ${sequences[tooLong].length} tokens, too large for model with ${contextLength} maximum context length.`,
         type: "invalid_request_error",
         code: "context_length_exceeded",
         param: "input",
       });
     }
+    this.embedJobs.push({ id, sequences, vectors: [], done: 0 });
+  }
+
+  /** Embeds the job's next inputs, as many as fit EMBED_TOKENS (at least one) in one engine pass; answers when all are done. */
+  private async embedPart(job: EmbedJob): Promise<void> {
+    let end = job.done;
+    let tokens = 0;
+    while (end < job.sequences.length && (end === job.done || tokens + job.sequences[end].length <= EMBED_TOKENS)) tokens += job.sequences[end++].length;
     try {
-      const vectors = await this.engine.embed(sequences, this.options.pooling);
-      this.post({ type: "embedded", id, vectors, promptTokens: sequences.reduce((sum, ids) => sum + ids.length, 0) });
+      job.vectors.push(...(await this.engine.embed(job.sequences.slice(job.done, end), this.options.pooling)));
     } catch (error) {
-      this.refuse(id, { status: 500, message: `Embedding failed: ${(error as Error).message}`, type: "internal_error", code: undefined, param: undefined });
+      this.embedJobs.shift();
+      return this.refuse(job.id, { status: 500, message: `Embedding failed: ${(error as Error).message}`, type: "internal_error", code: undefined, param: undefined });
     }
+    job.done = end;
+    if (job.done < job.sequences.length) return;
+    this.embedJobs.shift();
+    this.post({ type: "embedded", id: job.id, vectors: job.vectors, promptTokens: job.sequences.reduce((sum, ids) => sum + ids.length, 0) });
   }
 
   /** Turns a step's tokens into text per choice, applies stop strings, and posts it all in one message. */

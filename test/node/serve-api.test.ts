@@ -230,6 +230,18 @@ describe("generation", () => {
     expect(floats.usage).toMatchObject({ completion_tokens: 0 });
     expect(floats.usage.prompt_tokens).toBe(floats.usage.total_tokens);
   });
+
+  it("a request larger than one embedding pass (2048 tokens) is split, with the same vectors as inputs sent alone", async () => {
+    const input = ["word ".repeat(1500), "cat ".repeat(1200), "short one"];
+    const together = await embed({ input });
+    expect(together.usage.prompt_tokens).toBeGreaterThan(2700);
+    for (const [i, text] of input.entries()) {
+      const alone = (await embed({ input: text })).data[0].embedding as number[];
+      const joint = together.data[i].embedding as number[];
+      const cosine = alone.reduce((sum, value, k) => sum + value * joint[k], 0);
+      expect(cosine).toBeCloseTo(1, 5);
+    }
+  });
 });
 
 describe("load, cancellation and back-pressure", () => {
