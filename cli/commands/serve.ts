@@ -26,7 +26,7 @@ export const serve = defineCommand({
     "max-seqs": { type: "string", default: "16", placeholder: "N", description: "sequences decoded at once (KV slots)" },
     "max-queue": { type: "string", default: "256", placeholder: "N", description: "sequences that may wait for a slot; beyond it requests get 503" },
     context: { type: "string", placeholder: "N", description: "tokens per sequence, prompt + answer (default: the model's, at most 4096)" },
-    threads: { type: "string", placeholder: "N", description: "ONNX Runtime intra-op threads" },
+    threads: { type: "string", placeholder: "N", description: "ONNX Runtime intra-op threads (default: all cores)" },
     pooling: { type: "string", default: "mean", placeholder: "mean|last", description: "embedding pooling of the final hidden states" },
     "insecure-no-auth": { type: "boolean", description: "serve without MOXIE_BACKEND_SECRET (loopback hosts only)" },
   },
