@@ -51,11 +51,11 @@ export function cachedModelGraph(checkpoint: Checkpoint, options: GraphOptions =
     const builder = new GraphBuilder(join(building, "model.data"), "model.data");
     buildModelGraph(checkpoint, builder, { ...options, onProgress: options.onProgress ?? progressReporter(`converting ${checkpoint.dir}`) });
     writeFileSync(join(building, "model.onnx"), builder.finish());
-    if (existsSync(modelPath)) rmSync(building, { recursive: true });
-    else renameSync(building, dir);
+    renameSync(building, dir);
   } catch (error) {
     rmSync(building, { recursive: true, force: true });
-    throw error;
+    // Another process finished the same graph first: use theirs.
+    if (!existsSync(modelPath)) throw error;
   }
   return modelPath;
 }
