@@ -19,6 +19,8 @@ export const engineOptionsSchema = z.object({
    * off by default because spinning threads steal the cores from everything else in the process and machine.
    */
   spinning: z.boolean().default(false),
+  /** Longest piece of one sequence's prompt run in one step; longer prompts take several steps. */
+  maxStepTokens: z.number().int().positive().default(512),
   /** File prefix for ONNX Runtime's per-node profile (bench/engine-profile.ts reads it). */
   profile: z.string().optional(),
 });
@@ -45,5 +47,5 @@ export async function loadEngine(input: EngineOptions): Promise<OnnxEngine> {
     ...(options.profile !== undefined && { enableProfiling: true, profileFilePrefix: options.profile }),
     extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
   });
-  return new OnnxEngine(session, config, options.slots, contextLength);
+  return new OnnxEngine(session, config, options.slots, contextLength, options.maxStepTokens);
 }

@@ -28,6 +28,7 @@ export class OnnxEngine implements Engine {
     readonly config: ModelConfig,
     slots: number,
     contextLength: number,
+    private readonly maxStepTokens = 512,
   ) {
     this.shape = {
       vocabSize: config.vocabSize,
@@ -95,29 +96,46 @@ export class OnnxEngine implements Engine {
           throw new EngineInputError(`slot ${slot}: ${this.cache.length(slot)} cached + ${tokens.length} new tokens exceed the context length ${this.shape.contextLength}`);
         }
       }
-      const slots = chunks.map((chunk) => chunk.slot);
-      const layers = Array.from({ length: this.config.layers }, (_, layer) => layer);
-      const fetch = [graphIo.logits, ...layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)])];
-      const { layout, outputs } = await this.run(
-        chunks.map(({ slot, tokens }) => ({ past: this.cache.length(slot), tokens })),
-        slots,
-        "last",
-        fetch,
-      );
-      for (const layer of layers) {
-        const keys = outputs[graphIo.newKey(layer)].data as Float32Array;
-        const values = outputs[graphIo.newValue(layer)].data as Float32Array;
-        let first = 0;
-        for (const { slot, tokens } of chunks) {
-          this.cache.append(layer, slot, keys, values, first, tokens.length);
-          first += tokens.length;
-        }
+      // Long prompts go through in rounds of at most maxStepTokens per sequence: attention scores
+      // grow with new × cached tokens, so one 4096-token step would need gigabytes.
+      const results: Float32Array[] = new Array(chunks.length);
+      const longest = Math.max(...chunks.map((chunk) => chunk.tokens.length));
+      for (let offset = 0; offset < longest; offset += this.maxStepTokens) {
+        const round = chunks.flatMap(({ slot, tokens }, index) =>
+          offset < tokens.length ? [{ slot, index, tokens: tokens.slice(offset, offset + this.maxStepTokens), last: offset + this.maxStepTokens >= tokens.length }] : [],
+        );
+        const logits = await this.step(round);
+        round.forEach(({ index, last }, row) => {
+          if (last) results[index] = logits[row];
+        });
       }
-      for (const { slot, tokens } of chunks) this.cache.advance(slot, tokens.length);
-      const logits = outputs[graphIo.logits].data as Float32Array;
-      const vocab = this.config.vocabSize;
-      return layout.lastToken.map((_, row) => logits.slice(row * vocab, (row + 1) * vocab));
+      return results;
     });
+  }
+
+  /** One graph run: appends every chunk's tokens to its slot and returns each chunk's last logits. */
+  private async step(chunks: SlotChunk[]): Promise<Float32Array[]> {
+    const layers = Array.from({ length: this.config.layers }, (_, layer) => layer);
+    const fetch = [graphIo.logits, ...layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)])];
+    const { layout, outputs } = await this.run(
+      chunks.map(({ slot, tokens }) => ({ past: this.cache.length(slot), tokens })),
+      chunks.map((chunk) => chunk.slot),
+      "last",
+      fetch,
+    );
+    for (const layer of layers) {
+      const keys = outputs[graphIo.newKey(layer)].data as Float32Array;
+      const values = outputs[graphIo.newValue(layer)].data as Float32Array;
+      let first = 0;
+      for (const { slot, tokens } of chunks) {
+        this.cache.append(layer, slot, keys, values, first, tokens.length);
+        first += tokens.length;
+      }
+    }
+    for (const { slot, tokens } of chunks) this.cache.advance(slot, tokens.length);
+    const logits = outputs[graphIo.logits].data as Float32Array;
+    const vocab = this.config.vocabSize;
+    return layout.lastToken.map((_, row) => logits.slice(row * vocab, (row + 1) * vocab));
   }
 
   release(slot: number): void {

@@ -46,6 +46,25 @@ it("a step mixing prefills and decodes of different lengths gives each sequence 
   for (const slot of [0, 1, 2, 3]) engine.release(slot);
 });
 
+it("prompts longer than one step's budget run in rounds with the same logits", async () => {
+  const chunked = await loadEngine({ model: fixture, threads: 1, slots: 2, contextLength: 64, maxStepTokens: 7 });
+  try {
+    const mixedLengths = [
+      { slot: 0, tokens: cases[3] },
+      { slot: 1, tokens: cases[1] },
+    ];
+    const [long, short] = await chunked.forward(mixedLengths);
+    const [longWhole, shortWhole] = await engine.forward(mixedLengths.map((chunk, i) => ({ ...chunk, slot: i + 2 })));
+    expect(maxDifference(long, longWhole)).toBeLessThan(1e-4);
+    expect(maxDifference(short, shortWhole)).toBeLessThan(1e-4);
+    expect([chunked.length(0), chunked.length(1)]).toEqual([cases[3].length, cases[1].length]);
+  } finally {
+    await chunked.close();
+    engine.release(2);
+    engine.release(3);
+  }
+});
+
 it("embeddings are pooled, unit-length and independent of batching", async () => {
   const [a, b] = await engine.embed([cases[1], cases[2]], "mean");
   const [alone] = await engine.embed([cases[2]], "mean");
