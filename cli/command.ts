@@ -1,22 +1,39 @@
 import { parseArgs } from "node:util";
 
-/** One flag of a subcommand; the help text is generated from these. */
+/**
+ * One flag of a subcommand. The table is the single source of the help text, the parsing and
+ * the types of `values`: integers and numbers arrive as numbers, `choices` as their union.
+ */
 export interface Option {
-  type: "string" | "boolean";
+  type: "string" | "boolean" | "integer" | "number";
   description: string;
+  /** As typed on the command line (shown in the help), converted like a given value. */
   default?: string;
   required?: boolean;
   placeholder?: string;
+  /** Accepted range of an integer or number. */
+  min?: number;
+  max?: number;
+  /** The only accepted values of a string. */
+  choices?: readonly string[];
 }
+
+type Scalar<O extends Option> = O["type"] extends "boolean"
+  ? boolean
+  : O["type"] extends "integer" | "number"
+    ? number
+    : O["choices"] extends readonly string[]
+      ? O["choices"][number]
+      : string;
 
 type Values<O extends Record<string, Option>> = {
   [K in keyof O]: O[K]["type"] extends "boolean"
     ? boolean
     : O[K]["required"] extends true
-      ? string
+      ? Scalar<O[K]>
       : O[K]["default"] extends string
-        ? string
-        : string | undefined;
+        ? Scalar<O[K]>
+        : Scalar<O[K]> | undefined;
 };
 
 export interface Command<O extends Record<string, Option> = Record<string, Option>> {
@@ -38,7 +55,8 @@ export class UsageError extends Error {}
 
 export function helpText(command: Command): string {
   const rows = Object.entries(command.options).map(([name, option]) => {
-    const flag = option.type === "boolean" ? `--${name}` : `--${name} ${option.placeholder ?? name.toUpperCase()}`;
+    const placeholder = option.placeholder ?? option.choices?.join("|") ?? (option.type === "string" ? name.toUpperCase() : "N");
+    const flag = option.type === "boolean" ? `--${name}` : `--${name} ${placeholder}`;
     const notes = [option.required ? "required" : "", option.default !== undefined ? `default ${option.default}` : ""].filter(Boolean);
     return [flag, option.description + (notes.length ? ` (${notes.join(", ")})` : "")];
   });
@@ -59,7 +77,7 @@ export function parseCommandArgs<O extends Record<string, Option>>(
   argv: string[],
 ): { values: Values<O>; positionals: string[] } | "help" {
   const options = Object.fromEntries(
-    Object.entries(command.options).map(([name, option]) => [name, { type: option.type, default: option.default }]),
+    Object.entries(command.options).map(([name, option]) => [name, { type: option.type === "boolean" ? "boolean" : "string", default: option.default }] as const),
   );
   let parsed;
   try {
@@ -67,12 +85,34 @@ export function parseCommandArgs<O extends Record<string, Option>>(
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const values: Record<string, string | boolean | undefined> = parsed.values;
+  const values: Record<string, string | number | boolean | undefined> = parsed.values;
   if (values.help) return "help";
   for (const [name, option] of Object.entries(command.options)) {
-    if (option.required && values[name] === undefined) throw new UsageError(`--${name} is required`);
-    if (option.type === "boolean" && values[name] === undefined) values[name] = false;
+    const given = values[name];
+    if (option.required && given === undefined) throw new UsageError(`--${name} is required`);
+    if (option.type === "boolean") values[name] = given ?? false;
+    else if (typeof given === "string") values[name] = convert(name, option, given);
   }
   delete values.help;
   return { values: values as Values<O>, positionals: parsed.positionals };
+}
+
+function convert(name: string, option: Option, text: string): string | number {
+  if (option.type === "string") {
+    if (option.choices && !option.choices.includes(text)) throw new UsageError(`--${name} must be one of ${option.choices.join(", ")}, got '${text}'`);
+    return text;
+  }
+  const number = Number(text);
+  const valid = text.trim() !== "" && (option.type === "integer" ? Number.isInteger(number) : Number.isFinite(number));
+  if (!valid) throw new UsageError(`--${name} must be ${option.type === "integer" ? "an integer" : "a number"}, got '${text}'`);
+  if (option.min !== undefined && number < option.min) throw new UsageError(`--${name} must be at least ${option.min}, got '${text}'`);
+  if (option.max !== undefined && number > option.max) throw new UsageError(`--${name} must be at most ${option.max}, got '${text}'`);
+  return number;
+}
+
+/** "1,8" → [1, 8]: a comma-separated list of integers of at least `min`. */
+export function integerList(text: string, name: string, min = 0): number[] {
+  const parts = text.split(",").map((part) => part.trim());
+  if (parts.some((part) => !/^\d+$/.test(part) || Number(part) < min)) throw new UsageError(`--${name} must be comma-separated integers of at least ${min}, got '${text}'`);
+  return parts.map(Number);
 }

@@ -1,6 +1,6 @@
 import { benchEngine } from "../../bench/engine-bench.ts";
-import { defineCommand, UsageError } from "../command.ts";
-import { engineFromOptions, modelOptions, positiveInteger } from "../model-options.ts";
+import { defineCommand, integerList } from "../command.ts";
+import { engineFromOptions, modelOptions } from "../model-options.ts";
 
 export const bench = defineCommand({
   name: "bench",
@@ -9,14 +9,12 @@ export const bench = defineCommand({
     ...modelOptions,
     threads: { ...modelOptions.threads, default: "2" },
     batch: { type: "string", default: "1,8", placeholder: "1,8", description: "decode batch sizes (sequences per step)" },
-    prompt: { type: "string", default: "512", placeholder: "N", description: "prefill prompt length" },
-    gen: { type: "string", default: "128", placeholder: "N", description: "decode steps per batch size" },
+    prompt: { type: "integer", min: 1, default: "512", description: "prefill prompt length" },
+    gen: { type: "integer", min: 1, default: "128", description: "decode steps per batch size" },
   },
   async run(values) {
-    const batches = values.batch.split(",").map((part) => positiveInteger(part.trim(), "batch")!);
-    if (batches.length === 0) throw new UsageError("--batch needs at least one size");
-    const prompt = positiveInteger(values.prompt, "prompt")!;
-    const gen = positiveInteger(values.gen, "gen")!;
+    const batches = integerList(values.batch, "batch", 1);
+    const { prompt, gen } = values;
     const started = performance.now();
     const engine = await engineFromOptions(values, { slots: Math.max(...batches), contextLength: Math.max(prompt, gen + 1, 16) });
     const loadSeconds = (performance.now() - started) / 1000;

@@ -1,6 +1,6 @@
 import { Sampler } from "../../gpu-backend/sampler/sampler.ts";
-import { defineCommand, UsageError } from "../command.ts";
-import { engineFromOptions, modelOptions, parseIds, positiveInteger } from "../model-options.ts";
+import { defineCommand, integerList } from "../command.ts";
+import { engineFromOptions, modelOptions } from "../model-options.ts";
 
 export const generate = defineCommand({
   name: "generate",
@@ -8,18 +8,14 @@ export const generate = defineCommand({
   options: {
     ...modelOptions,
     ids: { type: "string", required: true, placeholder: "1,415,2936", description: "prompt token ids" },
-    "max-tokens": { type: "string", required: true, placeholder: "N", description: "tokens to generate" },
-    temperature: { type: "string", default: "0", placeholder: "T", description: "sampling temperature" },
-    seed: { type: "string", default: "0", placeholder: "S", description: "sampling seed" },
+    "max-tokens": { type: "integer", min: 1, required: true, description: "tokens to generate" },
+    temperature: { type: "number", min: 0, default: "0", placeholder: "T", description: "sampling temperature" },
+    seed: { type: "integer", default: "0", placeholder: "S", description: "sampling seed" },
     "stop-at-eos": { type: "boolean", description: "stop after the end-of-sequence token" },
   },
   async run(values) {
-    const ids = parseIds(values.ids);
-    const maxTokens = positiveInteger(values["max-tokens"], "max-tokens")!;
-    const temperature = Number(values.temperature);
-    if (!Number.isFinite(temperature) || temperature < 0) throw new UsageError(`--temperature must be a number >= 0, got '${values.temperature}'`);
-    const seed = Number(values.seed);
-    if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got '${values.seed}'`);
+    const ids = integerList(values.ids, "ids");
+    const { "max-tokens": maxTokens, temperature, seed } = values;
     const engine = await engineFromOptions(values, { contextLength: ids.length + maxTokens });
     try {
       const sampler = new Sampler({ temperature, topP: 1, seed, presencePenalty: 0, frequencyPenalty: 0 });

@@ -19,10 +19,10 @@ export const keys = defineCommand({
     url: { type: "string", description: "gateway URL", default: "http://127.0.0.1:8787", placeholder: "URL" },
     "admin-token": { type: "string", description: "admin token (default: $MOXIE_ADMIN_TOKEN)", placeholder: "TOKEN" },
     name: { type: "string", description: "name of the new key (create)" },
-    rpm: { type: "string", description: "requests per minute (create)", placeholder: "N" },
-    tpm: { type: "string", description: "tokens per minute (create)", placeholder: "N" },
-    "max-concurrent": { type: "string", description: "concurrent requests (create)", placeholder: "N" },
-    "monthly-budget": { type: "string", description: "tokens per calendar month (create)", placeholder: "N" },
+    rpm: { type: "integer", min: 1, description: "requests per minute (create)" },
+    tpm: { type: "integer", min: 1, description: "tokens per minute (create)" },
+    "max-concurrent": { type: "integer", min: 1, description: "concurrent requests (create)" },
+    "monthly-budget": { type: "integer", min: 1, description: "tokens per calendar month (create)" },
     models: { type: "string", description: "comma-separated models the key may use (create; default all)", placeholder: "a,b" },
     json: { type: "boolean", description: "print JSON" },
   },
@@ -47,10 +47,10 @@ export const keys = defineCommand({
         if (!values.name) throw new UsageError("--name is required for create");
         const created = (await call("POST", "", {
           name: values.name,
-          rpm: count(values.rpm, "rpm"),
-          tpm: count(values.tpm, "tpm"),
-          max_concurrent: count(values["max-concurrent"], "max-concurrent"),
-          monthly_token_budget: count(values["monthly-budget"], "monthly-budget"),
+          rpm: values.rpm,
+          tpm: values.tpm,
+          max_concurrent: values["max-concurrent"],
+          monthly_token_budget: values["monthly-budget"],
           models: values.models?.split(",").map((model) => model.trim()).filter(Boolean),
         })) as KeyRecord & { key: string };
         if (values.json) console.log(JSON.stringify({ id: created.id, key: created.key }));
@@ -80,11 +80,4 @@ const actions = ["create", "list", "revoke"] as const;
 
 function isAction(value: string | undefined): value is (typeof actions)[number] {
   return (actions as readonly (string | undefined)[]).includes(value);
-}
-
-function count(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0) throw new UsageError(`--${flag} must be a positive integer, got '${value}'`);
-  return parsed;
 }

@@ -2,31 +2,26 @@ import { writeRandomCheckpoint } from "../../gpu-backend/engine/checkpoint/rando
 import { presets, type PresetName } from "../../gpu-backend/engine/checkpoint/presets.ts";
 import type { TensorDtype } from "../../gpu-backend/engine/checkpoint/safetensors.ts";
 import { writeMixtralTokenizerFiles } from "../../gpu-backend/text/tokenizer-files.ts";
-import { defineCommand, UsageError } from "../command.ts";
+import { defineCommand } from "../command.ts";
 
-const dtypes: Record<string, TensorDtype> = { f32: "F32", bf16: "BF16", f16: "F16" };
+const dtypes = { f32: "F32", bf16: "BF16", f16: "F16" } satisfies Record<string, TensorDtype>;
 
 export const makeCheckpoint = defineCommand({
   name: "make-checkpoint",
   summary: "write a random-weight Mixtral checkpoint in the Hugging Face layout (safetensors, config.json, tokenizer files)",
   options: {
-    preset: { type: "string", required: true, placeholder: "tiny|mini|mixtral-8x7b", description: "model shape" },
+    preset: { type: "string", required: true, choices: ["tiny", "mini", "mixtral-8x7b"], description: "model shape" },
     out: { type: "string", required: true, placeholder: "DIR", description: "folder to write" },
-    seed: { type: "string", default: "0", placeholder: "N", description: "seed of the random weights" },
-    dtype: { type: "string", default: "f32", placeholder: "f32|bf16|f16", description: "stored weight precision" },
+    seed: { type: "integer", min: 0, default: "0", description: "seed of the random weights" },
+    dtype: { type: "string", choices: ["f32", "bf16", "f16"], default: "f32", description: "stored weight precision" },
     "config-only": { type: "boolean", description: "write config.json and tokenizer files, no weights" },
     json: { type: "boolean", description: "print a JSON summary line" },
   },
   async run(values) {
-    if (!(values.preset in presets)) throw new UsageError(`--preset must be one of ${Object.keys(presets).join(", ")}, got '${values.preset}'`);
-    const dtype = dtypes[values.dtype];
-    if (!dtype) throw new UsageError(`--dtype must be f32, bf16 or f16, got '${values.dtype}'`);
-    const seed = Number(values.seed);
-    if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got '${values.seed}'`);
     let last = 0;
-    writeRandomCheckpoint(values.out, presets[values.preset as PresetName], {
-      seed,
-      dtype,
+    writeRandomCheckpoint(values.out, presets[values.preset satisfies PresetName], {
+      seed: values.seed,
+      dtype: dtypes[values.dtype],
       configOnly: values["config-only"],
       onProgress: (done, total) => {
         if (Date.now() - last < 2000 && done < total) return;

@@ -1,7 +1,7 @@
 import { logSumExp } from "../../gpu-backend/engine/logits.ts";
 import { argmax } from "../../gpu-backend/sampler/sampler.ts";
-import { defineCommand } from "../command.ts";
-import { engineFromOptions, modelOptions, parseIds } from "../model-options.ts";
+import { defineCommand, integerList } from "../command.ts";
+import { engineFromOptions, modelOptions } from "../model-options.ts";
 
 export const score = defineCommand({
   name: "score",
@@ -12,7 +12,7 @@ export const score = defineCommand({
     "last-logits": { type: "boolean", description: "also print the full last-position logits" },
   },
   async run(values) {
-    const ids = parseIds(values.ids);
+    const ids = integerList(values.ids, "ids");
     const engine = await engineFromOptions(values, { contextLength: ids.length });
     try {
       const [{ logits }] = await engine.evaluate([ids]);

@@ -21,7 +21,7 @@ export interface DevOptions {
   port: number;
   backendPort: number;
   quantize?: string;
-  threads?: string;
+  threads?: number;
 }
 
 /** What `npm start` leaves in .moxie/dev.json for scripts. */
@@ -68,7 +68,7 @@ export async function runDevStack(options: DevOptions): Promise<void> {
     await step("backend", async () => {
       const args = ["serve", "--model", model, "--host", host, "--port", String(options.backendPort), "--served-model-name", devDeployments.join(",")];
       if (options.quantize) args.push("--quantize", options.quantize);
-      if (options.threads) args.push("--threads", options.threads);
+      if (options.threads) args.push("--threads", String(options.threads));
       const backend = startChild("backend (moxie serve)", process.execPath, [moxie, ...args], {
         env: { ...process.env, MOXIE_BACKEND_SECRET: backendSecret },
         logFile: join(stateDir, "logs", "backend.log"),

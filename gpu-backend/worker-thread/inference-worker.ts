@@ -240,7 +240,7 @@ async function start(): Promise<void> {
   let worker: InferenceWorker;
   try {
     const [engine, tokenizer] = await Promise.all([
-      loadEngine({ model: options.model, quantize: options.quantize, threads: options.threads ?? availableParallelism(), slots: options.maxSeqs, contextLength: options.contextLength }),
+      loadEngine({ model: options.model, quantize: options.quantize, executionProvider: options.executionProvider, threads: options.threads ?? availableParallelism(), slots: options.maxSeqs, contextLength: options.contextLength }),
       loadTokenizer(options.model),
     ]);
     worker = new InferenceWorker(engine, tokenizer, options);

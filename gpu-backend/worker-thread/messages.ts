@@ -6,6 +6,7 @@ import type { FinishReason } from "../scheduler/sequence.ts";
 export interface WorkerOptions {
   model: string;
   quantize: "int4" | "int8" | undefined;
+  executionProvider: "cpu" | "cuda";
   threads: number | undefined;
   maxSeqs: number;
   maxQueue: number;
