@@ -1,7 +1,7 @@
 import { abortAllDurableObjects } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../protocol/index.ts";
-import { adminCall, chat, createKey, eventually, scenario } from "./gateway-client.ts";
+import { adminCall, backendStatus, chat, createKey, eventually, scenario } from "./gateway-client.ts";
 
 /** "Hello there" is estimated at ceil(11 / 4) + 4 = 7 prompt tokens; the fake backend reports 10 + 3. */
 const PROMPT_ESTIMATE = 7;
@@ -9,7 +9,7 @@ const ACTUAL_TOKENS = 13;
 
 describe("per-key limits in one Durable Object", () => {
   it("admits exactly L of N concurrent requests and refuses the rest with 429, Retry-After and Mistral's headers", async () => {
-    const { model } = await scenario("rpm-exact", 2);
+    const { model, backends } = await scenario("rpm-exact", 2);
     const { key } = await createKey({ rpm: 10 });
     const responses = await Promise.all(Array.from({ length: 40 }, () => chat(key, { model, max_tokens: 5 })));
     const admitted = responses.filter((response) => response.status === 200);
@@ -27,6 +27,11 @@ describe("per-key limits in one Durable Object", () => {
 
     const remaining = admitted.map((response) => Number(response.headers.get("x-ratelimit-remaining-req-minute"))).sort((a, b) => a - b);
     expect(remaining).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+    // The pool picks a backend while the limiter decides: refused requests reach no backend and give their pick back.
+    const requests = await Promise.all(backends.map(async (backend) => (await backend.stats()).requests));
+    expect(requests[0] + requests[1]).toBe(10);
+    await eventually(async () => (await Promise.all(backends.map((backend) => backendStatus(backend.id)))).every((status) => status.inflight === 0));
   });
 
   it("caps concurrent requests exactly while streams are open", async () => {

@@ -9,6 +9,8 @@ import type { ModelDefinition } from "../models/model-definition.ts";
 import { asServed, loadServedContexts } from "../models/served-context.ts";
 import { rateLimitHeaders } from "../ratelimit/headers.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
+import { noteRefusal, recentlyRefused } from "../ratelimit/recent-refusals.ts";
+import type { Decision } from "../ratelimit/usage-window.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
 import { backendPool, type Outcome } from "../routing/backend-pool.ts";
 import { relaySse } from "./sse-relay.ts";
@@ -57,24 +59,41 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const model = asServed(catalogModel, await loadServedContexts(c.env, catalogModel.deployment));
 
   const promptEstimate = estimatePromptTokens(route.promptTexts(request));
+  const pool = backendPool(c.env);
+  const affinityKey = await route.affinityKey(request, key);
+  // The key's limiter and the pool are independent objects, so both are asked at once (one round
+  // trip instead of two) unless the key was just refused. Only the limiter admits: nothing is
+  // forwarded before it has, and a refused request gives its pick back.
+  const pickBackend = () => pool.pick(model.deployment, affinityKey, []);
+  const earlyPick = recentlyRefused(key.id) ? null : pickBackend();
+  const givePickBack = () => {
+    if (earlyPick) c.executionCtx.waitUntil(earlyPick.then((pick) => (pick.backend ? pool.finish(pick.backend.id, "cancelled") : undefined)).catch(() => {}));
+  };
   const limiter = keyLimiter(c.env, key.id);
-  const decision = await limiter.reserve(key.limits, promptEstimate + route.completionReservation(request, model));
+  let decision: Decision;
+  try {
+    decision = await limiter.reserve(key.limits, promptEstimate + route.completionReservation(request, model));
+  } catch (error) {
+    givePickBack();
+    throw error;
+  }
   if (!decision.admitted) {
+    givePickBack();
     if (decision.reason === "revoked") return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", {}, "invalid_api_key");
+    noteRefusal(key.id, decision.retryAfterSeconds);
     const headers = { ...rateLimitHeaders(decision.snapshot), "retry-after": String(decision.retryAfterSeconds) };
     return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", headers, decision.reason === "budget" ? "budget_exceeded" : "rate_limit_exceeded");
   }
+  const firstPick = earlyPick ?? pickBackend();
   const limitHeaders = rateLimitHeaders(decision.snapshot);
 
-  const pool = backendPool(c.env);
   const requestId = c.var.requestId;
   const abort = new AbortController();
   c.req.raw.signal.addEventListener("abort", () => abort.abort());
-  const affinityKey = await route.affinityKey(request, key);
   const upstreamBody = route.upstreamBody(body as Record<string, unknown>, request, model);
   let upstream: Awaited<ReturnType<typeof sendUpstream>>;
   try {
-    upstream = await sendUpstream(c.env, pool, { deployment: model.deployment, affinityKey, path: route.path, body: upstreamBody, requestId, signal: abort.signal });
+    upstream = await sendUpstream(c.env, pool, firstPick, { deployment: model.deployment, affinityKey, path: route.path, body: upstreamBody, requestId, signal: abort.signal });
   } catch {
     // Only a client disconnect gets here: nobody is left to answer.
     c.executionCtx.waitUntil(limiter.settle(decision.reservation, 0));

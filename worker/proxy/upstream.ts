@@ -1,5 +1,5 @@
 import { backendSecret, backendUrl } from "../routing/backend.ts";
-import type { BackendPool, PickedBackend } from "../routing/backend-pool.ts";
+import type { BackendPool, PickedBackend, PickResult } from "../routing/backend-pool.ts";
 
 /** Retries after the first attempt, only ever before the response has started. */
 const MAX_RETRIES = 2;
@@ -21,13 +21,14 @@ export type UpstreamResult =
 /**
  * Sends a request to the pool's choice, moving to the next backend on a connection failure or a
  * 5xx before any byte of the response; each failure feeds that backend's circuit breaker. The
- * caller reports the final outcome of the attempt that answered (pool.finish).
+ * caller reports the final outcome of the attempt that answered (pool.finish). The first pick is
+ * the caller's, made while the key's limiter decided.
  */
-export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool>, request: UpstreamRequest): Promise<UpstreamResult> {
+export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool>, firstPick: Promise<PickResult>, request: UpstreamRequest): Promise<UpstreamResult> {
   const tried: string[] = [];
   let lastError: string | null = null;
   for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
-    const pick = await pool.pick(request.deployment, request.affinityKey, tried);
+    const pick = attempt === 0 ? await firstPick : await pool.pick(request.deployment, request.affinityKey, tried);
     if (!pick.backend) return { response: null, retryAfterSeconds: pick.retryAfterSeconds, lastError };
     const backend = pick.backend;
     tried.push(backend.id);
