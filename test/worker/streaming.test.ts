@@ -159,5 +159,10 @@ describe("proxying", () => {
     await backends[0].control({ max_context_length: null });
     await pollBackends();
     expect(await contextOf()).toBe(4096);
+
+    // vLLM reports it as max_model_len in /v1/models, asked when /health lists no models.
+    await backends[0].control({ healthRoute: false, max_context_length: 3072 });
+    await pollBackends();
+    expect(await contextOf()).toBe(3072);
   });
 });

@@ -28,7 +28,8 @@ const HealthBody = z
     maxContextLength: body.max_context_length ?? null,
   }));
 
-const ModelListBody = z.object({ data: z.array(z.object({ id: z.string() })) });
+/** GET /v1/models; vLLM adds each model's context length as max_model_len. */
+const ModelListBody = z.object({ data: z.array(z.object({ id: z.string(), max_model_len: z.number().int().positive().nullish() })) });
 
 export interface HealthReport {
   ready: boolean;
@@ -62,7 +63,10 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
     const models = await get("/v1/models");
     if (!models.ok) return unhealthy(`/v1/models answered ${models.status}`);
     const list = ModelListBody.safeParse(await models.json().catch(() => null));
-    return { ready: true, models: list.success ? list.data.data.map((model) => model.id) : [], queued: null, freeKvSlots: null, maxContextLength: null };
+    const listed = list.success ? list.data.data : [];
+    const contexts = listed.flatMap((model) => (model.max_model_len ? [model.max_model_len] : []));
+    const maxContextLength = contexts.length > 0 && contexts.length === listed.length ? Math.max(...contexts) : null;
+    return { ready: true, models: listed.map((model) => model.id), queued: null, freeKvSlots: null, maxContextLength };
   } catch (error) {
     return unhealthy(error instanceof Error ? error.message : String(error));
   }

@@ -22,7 +22,7 @@ export interface BackendBehaviour {
    * stream_options.include_usage asks for it.
    */
   streamUsage: "finish" | "chunk";
-  /** The context length /health reports; null = not reported. */
+  /** The context length /health reports (and /v1/models as vLLM's max_model_len); null = not reported. */
   max_context_length: number | null;
 }
 

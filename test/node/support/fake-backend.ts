@@ -67,7 +67,10 @@ export function fakeBackendApp(): Hono {
   });
 
   app.get("/b/:name/v1/models", (c) =>
-    c.json({ object: "list", data: backend(c.req.param("name")).behaviour.models.map((id) => ({ id, object: "model" })) }),
+    c.json({
+      object: "list",
+      data: backend(c.req.param("name")).behaviour.models.map((id) => ({ id, object: "model", max_model_len: backend(c.req.param("name")).behaviour.max_context_length })),
+    }),
   );
 
   app.post("/b/:name/v1/embeddings", async (c) => {
