@@ -31,6 +31,8 @@ export const hfConfigSchema = z.looseObject({
   bos_token_id: z.number().int().nullish(),
   eos_token_id: z.union([z.number().int(), z.array(z.number().int())]).nullish(),
   hidden_act: z.string().optional(),
+  attention_bias: z.boolean().optional(),
+  mlp_bias: z.boolean().optional(),
 });
 export type HfConfig = z.infer<typeof hfConfigSchema>;
 
@@ -73,6 +75,7 @@ export function normaliseConfig(raw: unknown, source = "config.json"): ModelConf
   if (config.hidden_act !== undefined && config.hidden_act !== "silu") {
     throw new CheckpointError(`${source}: unsupported hidden_act ${config.hidden_act} (only silu)`);
   }
+  if (config.attention_bias || config.mlp_bias) throw new CheckpointError(`${source}: linear layers with biases (attention_bias/mlp_bias) are not supported`);
   const dtypeName = config.dtype ?? config.torch_dtype ?? "float32";
   const dtype = dtypeNames[dtypeName as keyof typeof dtypeNames];
   if (!dtype) throw new CheckpointError(`${source}: unsupported dtype ${dtypeName} (float32, bfloat16, float16)`);
