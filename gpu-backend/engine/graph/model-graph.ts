@@ -104,15 +104,12 @@ export function buildModelGraph(checkpoint: Checkpoint, builder: GraphBuilder, o
   const scoresShape4d = g.op("Concat", [g.ints([0, 0, -1]), dimPL], { axis: 0 });
 
   const rope = ropeTables(config);
-  const cosAt = g.op("Unsqueeze", [g.op("Gather", [g.weight("rope.cos", "float32", [config.maxPositions, rope.half], rope.cos), positions]), g.ints([1])]);
-  const sinAt = g.op("Unsqueeze", [g.op("Gather", [g.weight("rope.sin", "float32", [config.maxPositions, rope.half], rope.sin), positions]), g.ints([1])]);
-  /** HF rotate_half RoPE on [T, heads, d]. */
-  const rotate = (x: string): string => {
-    const [x1, x2] = g.node("Split", [x, g.ints([rope.half, rope.half])], { axis: -1 }, { outputs: 2 });
-    const r1 = g.op("Sub", [g.op("Mul", [x1, cosAt]), g.op("Mul", [x2, sinAt])]);
-    const r2 = g.op("Add", [g.op("Mul", [x2, cosAt]), g.op("Mul", [x1, sinAt])]);
-    return g.op("Concat", [r1, r2], { axis: -1 });
-  };
+  const cosCache = g.weight("rope.cos", "float32", [config.maxPositions, rope.half], rope.cos);
+  const sinCache = g.weight("rope.sin", "float32", [config.maxPositions, rope.half], rope.sin);
+  const positionIds = g.op("Unsqueeze", [positions, g.ints([0])]);
+  /** HF rotate_half RoPE on [T, n·d] as one contrib node (the step's tokens as one batch row at their own positions). */
+  const rotate = (x: string, n: number): string =>
+    g.op("Reshape", [g.op("RotaryEmbedding", [g.op("Unsqueeze", [x, g.ints([0])]), positionIds, cosCache, sinCache], { interleaved: 0, num_heads: n }, "com.microsoft"), g.ints([-1, n, d])]);
   /** [T, n, d] → [B, n, L, d] through the pad index. */
   const toPadded = (x: string, n: number): string => {
     const shape = g.op("Concat", [g.ints([-1]), dimL, g.ints([n, d])], { axis: 0 });
@@ -130,9 +127,9 @@ export function buildModelGraph(checkpoint: Checkpoint, builder: GraphBuilder, o
     const normed = rmsNorm(x, `${p}.input_layernorm.weight`);
     const qkvWeight = concatRows(read(`${p}.self_attn.q_proj.weight`), read(`${p}.self_attn.k_proj.weight`), read(`${p}.self_attn.v_proj.weight`));
     const qkv = linear(normed, `${p}.self_attn.qkv`, qkvWeight, (heads + 2 * kvHeads) * d, h);
-    const [q, k, vv] = g.node("Split", [qkv, g.ints([heads * d, kvHeads * d, kvHeads * d])], { axis: -1 }, { outputs: 3 });
-    const qRot = rotate(g.op("Reshape", [q, g.ints([-1, heads, d])]));
-    const kRot = g.node("Identity", [rotate(g.op("Reshape", [k, g.ints([-1, kvHeads, d])]))], {}, { outputs: [graphIo.newKey(layer)] })[0];
+    // Queries and keys rotate together: one RoPE node over the q|k heads.
+    const [qk, vv] = g.node("Split", [qkv, g.ints([(heads + kvHeads) * d, kvHeads * d])], { axis: -1 }, { outputs: 2 });
+    const [qRot, kRot] = g.node("Split", [rotate(qk, heads + kvHeads), g.ints([heads, kvHeads])], { axis: 1 }, { outputs: [`${p}.rotated_queries`, graphIo.newKey(layer)] });
     const vNew = g.node("Reshape", [vv, g.ints([-1, kvHeads, d])], {}, { outputs: [graphIo.newValue(layer)] })[0];
     g.output(graphIo.newKey(layer), "float32", ["T", kvHeads, d]);
     g.output(graphIo.newValue(layer), "float32", ["T", kvHeads, d]);
