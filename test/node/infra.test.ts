@@ -126,6 +126,7 @@ describe("infra/gpu-backend/Dockerfile", () => {
     expect(imageUid).toMatch(/^\d+$/);
     expect(Number(imageUid)).toBeGreaterThan(0);
     expect(flagValue(imageCommand, "--host")).toBe("0.0.0.0");
+    expect(flagValue(imageCommand, "--execution-provider")).toBe("cuda");
     expect(flagValue(imageCommand, "--port")).toBe(exposedPort);
     const volumes = jsonArgs(only("VOLUME"));
     const model = flagValue(imageCommand, "--model")!;
@@ -171,11 +172,9 @@ describe("infra/gpu-backend/Dockerfile", () => {
   });
 
   it("its command starts a real backend that its HEALTHCHECK reports unhealthy while down and healthy once ready", async () => {
-    // The image's own argv, with the fixture checkpoint, loopback and a free port instead of the container's.
-    const argv = imageCommand.map((value, index) => {
-      const flag = imageCommand[index - 1];
-      return flag === "--model" ? fixture : flag === "--host" ? "127.0.0.1" : flag === "--port" ? "0" : value;
-    });
+    // The image's own argv, with the fixture checkpoint, loopback, a free port and the CPU (no GPU here) instead of the container's.
+    const local: Record<string, string> = { "--model": fixture, "--host": "127.0.0.1", "--port": "0", "--execution-provider": "cpu" };
+    const argv = imageCommand.map((value, index) => local[imageCommand[index - 1]] ?? value);
     const healthcheck = (port: string) =>
       new Promise<number>((done) => {
         const child = spawn("node", ["-e", healthcheckScript.replace(`:${exposedPort}/`, `:${port}/`)], { stdio: "ignore" });
