@@ -28,6 +28,11 @@ export interface Engine {
   forward(chunks: SlotChunk[]): Promise<Float32Array[]>;
   /** Forgets a slot's cached tokens so the slot can take a new sequence. */
   release(slot: number): void;
+  /**
+   * Between steps, makes slot `to` hold a copy of slot `from`'s cached tokens (only the used
+   * prefix is copied), so sequences that share a prompt prefill it once (a request's n choices).
+   */
+  copySlot(from: number, to: number): void;
   /** Tokens cached in a slot. */
   length(slot: number): number;
   /** Pooled, L2-normalised final hidden states, one per sequence; uses no slot. */

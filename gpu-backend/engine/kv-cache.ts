@@ -31,6 +31,21 @@ export class KvCache {
     this.lengths[slot] = 0;
   }
 
+  /** Overwrites `to` with the first length(from) positions of `from`, in place in `to`'s buffers. */
+  copy(from: number, to: number): void {
+    const source = this.buffers(from);
+    const target = this.buffers(to);
+    const used = this.lengths[from] * this.headDim;
+    for (let layer = 0; layer < this.layers; layer++) {
+      for (let head = 0; head < this.kvHeads; head++) {
+        const start = head * this.capacity * this.headDim;
+        target.keys[layer].set(source.keys[layer].subarray(start, start + used), start);
+        target.values[layer].set(source.values[layer].subarray(start, start + used), start);
+      }
+    }
+    this.lengths[to] = this.lengths[from];
+  }
+
   private buffers(slot: number): { keys: Float32Array[]; values: Float32Array[] } {
     const size = this.kvHeads * this.capacity * this.headDim;
     this.keys[slot] ??= Array.from({ length: this.layers }, () => new Float32Array(size));

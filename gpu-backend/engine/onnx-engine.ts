@@ -48,6 +48,10 @@ export class OnnxEngine implements Engine {
     return result;
   }
 
+  private checkSlot(slot: number): void {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.shape.slots) throw new EngineInputError(`slot ${slot} does not exist (0..${this.shape.slots - 1})`);
+  }
+
   private checkTokens(tokens: number[], what: string): void {
     if (tokens.length === 0) throw new EngineInputError(`${what}: no tokens`);
     for (const token of tokens) {
@@ -88,7 +92,7 @@ export class OnnxEngine implements Engine {
       if (chunks.length === 0) return [];
       const seen = new Set<number>();
       for (const { slot, tokens } of chunks) {
-        if (!Number.isInteger(slot) || slot < 0 || slot >= this.shape.slots) throw new EngineInputError(`slot ${slot} does not exist (0..${this.shape.slots - 1})`);
+        this.checkSlot(slot);
         if (seen.has(slot)) throw new EngineInputError(`slot ${slot} appears twice in one step`);
         seen.add(slot);
         this.checkTokens(tokens, `slot ${slot}`);
@@ -140,6 +144,12 @@ export class OnnxEngine implements Engine {
 
   release(slot: number): void {
     this.cache.release(slot);
+  }
+
+  copySlot(from: number, to: number): void {
+    this.checkSlot(from);
+    this.checkSlot(to);
+    this.cache.copy(from, to);
   }
 
   length(slot: number): number {

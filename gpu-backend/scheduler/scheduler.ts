@@ -1,5 +1,5 @@
 import type { Engine, SlotChunk } from "../engine/engine.ts";
-import { Sequence, type FinishReason, type SequenceSpec } from "./sequence.ts";
+import { Sequence, type FinishReason, type RequestSpec } from "./sequence.ts";
 
 export interface SchedulerConfig {
   /** Sequences running at once (capped by the engine's KV slots). */
@@ -11,6 +11,8 @@ export interface SchedulerConfig {
 }
 
 export class QueueFullError extends Error {}
+/** A request wants more choices than there are slots: its n choices run at once, so it could never start. */
+export class TooManyChoicesError extends Error {}
 
 /** What a step did to one sequence: a new token, a finish, or both. */
 export interface StepOutput {
@@ -24,6 +26,8 @@ export interface SchedulerStats {
   waiting: number;
   freeSlots: number;
   slots: number;
+  /** Prompt tokens prefilled since the start (a request's n choices count once). */
+  prefilledTokens: number;
 }
 
 /**
@@ -31,11 +35,17 @@ export interface SchedulerStats {
  * sequence plus chunks of prompts (newcomers join while the others decode, and a long prompt
  * is spread over several steps under the token budget), so sequences join and leave between
  * steps without waiting for a batch to drain. A sequence holds a KV slot from admission to finish.
+ *
+ * A request's n choices share one prefill, as in vLLM: they are admitted together (FIFO, once n
+ * slots are free, so a fork always finds its slot), choice 0 prefills, and when its prefill ends
+ * the others get a copy of its KV cache and sample their first token from the same logits.
  */
 export class Scheduler {
-  private readonly waiting: Sequence[] = [];
+  /** Requests waiting for slots, each as its choices. */
+  private readonly waiting: Sequence[][] = [];
   private readonly running: Sequence[] = [];
   private readonly freeSlots: number[];
+  private prefilledTokens = 0;
   readonly slots: number;
 
   constructor(
@@ -47,14 +57,20 @@ export class Scheduler {
   }
 
   /**
-   * Queues sequences all at once or none (a request's n choices together). The bound counts the
-   * sequences that will still wait once the next step has filled the free slots.
+   * Queues a request's choices, all or none. The bound counts the sequences that will still wait
+   * once the next step has filled the free slots.
    */
-  add(specs: SequenceSpec[]): Sequence[] {
-    if (this.waiting.length + specs.length > this.config.maxWaiting + this.freeSlots.length) throw new QueueFullError("the request queue is full");
-    const sequences = specs.map((spec) => new Sequence(spec));
-    this.waiting.push(...sequences);
+  add(request: RequestSpec): Sequence[] {
+    const n = request.choices.length;
+    if (n > this.slots) throw new TooManyChoicesError(`n = ${n} choices exceed the ${this.slots} sequences this backend runs at once.`);
+    if (this.waitingCount() + n > this.config.maxWaiting + this.freeSlots.length) throw new QueueFullError("the request queue is full");
+    const sequences = request.choices.map((sampling) => new Sequence(request.prompt, request.maxTokens, sampling));
+    this.waiting.push(sequences);
     return sequences;
+  }
+
+  private waitingCount(): number {
+    return this.waiting.reduce((count, choices) => count + choices.length, 0);
   }
 
   /**
@@ -64,8 +80,11 @@ export class Scheduler {
    */
   abort(sequence: Sequence, reason: FinishReason): void {
     sequence.finish = reason;
-    const index = this.waiting.indexOf(sequence);
-    if (index >= 0) this.waiting.splice(index, 1);
+    const request = this.waiting.findIndex((choices) => choices.includes(sequence));
+    if (request < 0) return;
+    const choices = this.waiting[request].filter((choice) => choice !== sequence);
+    if (choices.length > 0) this.waiting[request] = choices;
+    else this.waiting.splice(request, 1);
   }
 
   get hasWork(): boolean {
@@ -73,7 +92,7 @@ export class Scheduler {
   }
 
   stats(): SchedulerStats {
-    return { running: this.running.length, waiting: this.waiting.length, freeSlots: this.freeSlots.length, slots: this.slots };
+    return { running: this.running.length, waiting: this.waitingCount(), freeSlots: this.freeSlots.length, slots: this.slots, prefilledTokens: this.prefilledTokens };
   }
 
   async step(): Promise<StepOutput[]> {
@@ -86,19 +105,17 @@ export class Scheduler {
       if (sequence.finish !== undefined) return;
       const row = logits[i];
       if (row === undefined) return outputs.push(this.fail(sequence, sequence.error ?? "inference failed"));
+      if (sequence.prefilling) this.prefilledTokens += tokens.length;
       sequence.computed += tokens.length;
       if (sequence.computed < sequence.total) return;
-      try {
-        outputs.push(this.advance(sequence, sequence.sampler.sample(row)));
-      } catch (error) {
-        outputs.push(this.fail(sequence, (error as Error).message));
-      }
+      const choices = sequence.generated.length === 0 ? [sequence, ...this.fork(sequence)] : [sequence];
+      for (const choice of choices) outputs.push(this.sample(choice, row));
     });
     this.reap();
     return outputs;
   }
 
-  /** Decodes first (one token each), then running prefills, then newcomers while slots and budget last. */
+  /** Decodes first (one token each), then running prefills, then newcomers (a request's choices at once) while slots and budget last. */
   private schedule(): { sequence: Sequence; tokens: number[] }[] {
     const batch: { sequence: Sequence; tokens: number[] }[] = [];
     let budget = this.config.stepTokens;
@@ -108,17 +125,20 @@ export class Scheduler {
       budget -= 1;
     }
     for (const sequence of this.running) {
-      if (!sequence.prefilling || budget <= 0) continue;
+      if (!sequence.prefilling || sequence.awaitsFork || budget <= 0) continue;
       const tokens = sequence.pending(budget);
       batch.push({ sequence, tokens });
       budget -= tokens.length;
     }
-    while (budget > 0 && this.waiting.length > 0 && this.freeSlots.length > 0) {
-      const sequence = this.waiting.shift()!;
-      sequence.slot = this.freeSlots.pop()!;
-      this.running.push(sequence);
-      const tokens = sequence.pending(budget);
-      batch.push({ sequence, tokens });
+    while (budget > 0 && this.waiting.length > 0 && this.freeSlots.length >= this.waiting[0].length) {
+      const [first, ...others] = this.waiting.shift()!;
+      for (const choice of [first, ...others]) {
+        choice.slot = this.freeSlots.pop()!;
+        this.running.push(choice);
+      }
+      for (const other of others) other.forkOf = first;
+      const tokens = first.pending(budget);
+      batch.push({ sequence: first, tokens });
       budget -= tokens.length;
     }
     return batch;
@@ -147,6 +167,25 @@ export class Scheduler {
         rows.push(...(await this.forward([batch[i]])));
       }
       return rows;
+    }
+  }
+
+  /** The choices waiting for `sequence`'s prefill, now given a copy of its KV cache instead of their own prefill. */
+  private fork(sequence: Sequence): Sequence[] {
+    const forks = this.running.filter((other) => other.forkOf === sequence && other.finish === undefined);
+    for (const fork of forks) {
+      this.engine.copySlot(sequence.slot, fork.slot);
+      fork.computed = sequence.computed;
+      fork.forkOf = undefined;
+    }
+    return forks;
+  }
+
+  private sample(sequence: Sequence, logits: Float32Array): StepOutput {
+    try {
+      return this.advance(sequence, sequence.sampler.sample(logits));
+    } catch (error) {
+      return this.fail(sequence, (error as Error).message);
     }
   }
 

@@ -2,30 +2,33 @@ import { Sampler, type SamplingParams } from "../sampler/sampler.ts";
 
 export type FinishReason = "stop" | "length" | "model_length" | "error";
 
-export interface SequenceSpec {
+/** One request as the scheduler takes it: a prompt and the sampling of each of its n choices, which share one prefill. */
+export interface RequestSpec {
   prompt: number[];
   /** Undefined: generate until EOS or the context is full. */
   maxTokens: number | undefined;
-  sampling: SamplingParams;
+  choices: SamplingParams[];
 }
 
 /** One generated choice: its prompt, its KV slot once admitted, and what it produced so far. */
 export class Sequence {
-  readonly prompt: number[];
-  readonly maxTokens: number | undefined;
-  readonly sampler: Sampler;
   readonly generated: number[] = [];
+  readonly sampler: Sampler;
   /** KV slot while running, -1 while waiting or after release. */
   slot = -1;
   /** Tokens already in the slot's KV cache. */
   computed = 0;
+  /** The choice of the same request whose prefill this one copies instead of computing, until it is copied. */
+  forkOf: Sequence | undefined;
   finish: FinishReason | undefined;
   error: string | undefined;
 
-  constructor(spec: SequenceSpec) {
-    this.prompt = spec.prompt;
-    this.maxTokens = spec.maxTokens;
-    this.sampler = new Sampler(spec.sampling);
+  constructor(
+    readonly prompt: number[],
+    readonly maxTokens: number | undefined,
+    sampling: SamplingParams,
+  ) {
+    this.sampler = new Sampler(sampling);
   }
 
   get total(): number {
@@ -40,5 +43,10 @@ export class Sequence {
 
   get prefilling(): boolean {
     return this.computed < this.prompt.length;
+  }
+
+  /** Waiting for the copy of a sibling's prefill; if that sibling ends first (cancelled, failed), this one prefills itself. */
+  get awaitsFork(): boolean {
+    return this.forkOf !== undefined && this.forkOf.finish === undefined;
   }
 }

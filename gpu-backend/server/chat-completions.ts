@@ -40,7 +40,6 @@ export function chatCompletions(backend: Backend) {
       if (error instanceof RefusedError) return refusalResponse(c, error.refusal);
       throw error;
     }
-    timer.accepted(run.promptTokens);
     const signal = c.req.raw.signal;
     if (signal.aborted) run.cancel();
     else signal.addEventListener("abort", () => run.cancel(), { once: true });

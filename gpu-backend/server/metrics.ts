@@ -5,12 +5,11 @@ const latencyBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0
 
 /**
  * Prometheus metrics under vLLM's names (v1 engine), so dashboards and autoscalers written for
- * vLLM read a moxie backend unchanged. Load gauges are read from the worker's latest status at
- * scrape time; request figures are recorded as requests run.
+ * vLLM read a moxie backend unchanged. Load gauges and prefilled prompt tokens are read from the
+ * worker's latest status at scrape time; request figures are recorded as requests run.
  */
 export class ServingMetrics {
   readonly registry = new Registry();
-  private readonly promptTokens: Counter;
   private readonly generationTokens: Counter;
   private readonly requestSuccess: Counter<"model_name" | "finished_reason">;
   private readonly timeToFirstToken: Histogram;
@@ -38,7 +37,20 @@ export class ServingMetrics {
       load.slots === 0 ? 0 : (load.slots - load.freeSlots) / load.slots,
     );
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["model_name"], registers });
-    this.promptTokens = counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.");
+    // The engine's prefill work, so the n choices of a request, which share one prefill, count their prompt once.
+    let prefilled = 0;
+    new Counter({
+      name: "vllm:prompt_tokens_total",
+      help: "Number of prefill tokens processed.",
+      labelNames: ["model_name"],
+      registers,
+      collect() {
+        const load = status();
+        if (!load) return;
+        this.inc(labels, load.prefilledTokens - prefilled);
+        prefilled = load.prefilledTokens;
+      },
+    });
     this.generationTokens = counter("vllm:generation_tokens_total", "Number of generation tokens processed.");
     this.requestSuccess = new Counter({
       name: "vllm:request_success_total",
@@ -58,7 +70,6 @@ export class ServingMetrics {
     const started = performance.now();
     let last: number | undefined;
     return {
-      accepted: (promptTokens) => this.promptTokens.inc(this.labels, promptTokens),
       tokens: (count) => {
         if (count === 0) return;
         const now = performance.now();
@@ -76,7 +87,6 @@ export class ServingMetrics {
 }
 
 export interface RequestTimer {
-  accepted(promptTokens: number): void;
   tokens(count: number): void;
   finished(reason: string): void;
 }

@@ -5,7 +5,7 @@ import type { ChatCompletionRequest } from "../../protocol/chat.ts";
 import type { Engine } from "../engine/engine.ts";
 import { loadEngine } from "../engine/load-engine.ts";
 import { choiceSeed, randomSeed } from "../sampler/random.ts";
-import { QueueFullError, Scheduler, type StepOutput } from "../scheduler/scheduler.ts";
+import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
 import type { Sequence } from "../scheduler/sequence.ts";
 import { ChatEncodingError } from "../text/chat-error.ts";
 import { encodeChat } from "../text/chat-encoding.ts";
@@ -114,21 +114,18 @@ class InferenceWorker {
       });
     }
     const seed = request.random_seed ?? request.seed ?? randomSeed();
-    const specs = Array.from({ length: request.n }, (_, index) => ({
-      prompt,
-      maxTokens: request.max_tokens ?? undefined,
-      sampling: {
-        temperature: request.temperature ?? DEFAULT_TEMPERATURE,
-        topP: request.top_p,
-        seed: choiceSeed(seed, index),
-        presencePenalty: request.presence_penalty,
-        frequencyPenalty: request.frequency_penalty,
-      },
+    const choices = Array.from({ length: request.n }, (_, index) => ({
+      temperature: request.temperature ?? DEFAULT_TEMPERATURE,
+      topP: request.top_p,
+      seed: choiceSeed(seed, index),
+      presencePenalty: request.presence_penalty,
+      frequencyPenalty: request.frequency_penalty,
     }));
     let sequences: Sequence[];
     try {
-      sequences = this.scheduler.add(specs);
+      sequences = this.scheduler.add({ prompt, maxTokens: request.max_tokens ?? undefined, choices });
     } catch (error) {
+      if (error instanceof TooManyChoicesError) return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: undefined, param: "n" });
       if (!(error instanceof QueueFullError)) throw error;
       return this.refuse(id, { status: 503, message: "The backend is overloaded: its request queue is full. Retry later.", type: "service_unavailable", code: "overloaded", param: undefined });
     }

@@ -20,6 +20,8 @@ export interface LoadStatus {
   waiting: number;
   freeSlots: number;
   slots: number;
+  /** Prompt tokens prefilled since the start (a request's n choices count once). */
+  prefilledTokens: number;
   /** Generated tokens per second over the last few seconds. */
   tokensPerSecond: number;
 }

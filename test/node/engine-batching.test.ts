@@ -65,6 +65,22 @@ it("prompts longer than one step's budget run in rounds with the same logits", a
   }
 });
 
+it("copySlot shares a prefill: the copy and its source decode like a fresh run of the prompt", async () => {
+  await engine.forward([{ slot: 2, tokens: cases[3] }]);
+  await engine.forward([{ slot: 1, tokens: cases[2] }]);
+  // The destination held a longer sequence: only the copied prefix and length count afterwards.
+  engine.copySlot(1, 2);
+  expect([engine.length(1), engine.length(2)]).toEqual([cases[2].length, cases[2].length]);
+  const [source] = await engine.forward([{ slot: 1, tokens: [5] }]);
+  const [copy] = await engine.forward([{ slot: 2, tokens: [5] }]);
+  await engine.forward([{ slot: 0, tokens: cases[2] }]);
+  const [fresh] = await engine.forward([{ slot: 0, tokens: [5] }]);
+  expect(copy).toEqual(source);
+  expect(maxDifference(copy, fresh)).toBeLessThan(1e-5);
+  expect(() => engine.copySlot(1, 4)).toThrow(EngineInputError);
+  for (const slot of [0, 1, 2]) engine.release(slot);
+});
+
 it("embeddings are pooled, unit-length and independent of batching", async () => {
   const [a, b] = await engine.embed([cases[1], cases[2]], "mean");
   const [alone] = await engine.embed([cases[2]], "mean");

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import type { SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
-import { QueueFullError, Scheduler, type SchedulerConfig } from "../../gpu-backend/scheduler/scheduler.ts";
-import type { Sequence, SequenceSpec } from "../../gpu-backend/scheduler/sequence.ts";
+import { QueueFullError, Scheduler, TooManyChoicesError, type SchedulerConfig } from "../../gpu-backend/scheduler/scheduler.ts";
+import type { RequestSpec, Sequence } from "../../gpu-backend/scheduler/sequence.ts";
 import { useTempCache } from "./engine-helpers.ts";
 
 // The scheduler's policies, driven against the real engine on the tiny fixture.
@@ -16,7 +16,7 @@ const longest = reference.cases[3];
 
 const greedy: SamplingParams = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequencyPenalty: 0 };
 const sampled = (seed: number): SamplingParams => ({ ...greedy, temperature: 1, topP: 0.9, seed });
-const spec = (prompt: number[], maxTokens: number | undefined, sampling = greedy): SequenceSpec => ({ prompt, maxTokens, sampling });
+const spec = (prompt: number[], maxTokens: number | undefined, ...choices: SamplingParams[]): RequestSpec => ({ prompt, maxTokens, choices: choices.length > 0 ? choices : [greedy] });
 
 useTempCache();
 let engine: Engine;
@@ -48,7 +48,7 @@ async function drain(scheduler: Scheduler, onStep: (step: number) => void = () =
 describe("scheduler on the real engine", () => {
   it("chunked prefill (5 tokens a step) then decode reproduces transformers' greedy tokens", async () => {
     const s = scheduler({ stepTokens: 5 });
-    const [sequence] = s.add([spec(longest.input_ids, 20)]);
+    const [sequence] = s.add(spec(longest.input_ids, 20));
     await drain(s);
     expect(sequence.generated).toEqual(longest.greedy_new_ids);
     expect(sequence.finish).toBe("length");
@@ -56,16 +56,19 @@ describe("scheduler on the real engine", () => {
 
   it("a sequence's tokens do not depend on who joins or leaves the batch", async () => {
     const alone = scheduler();
-    const [solo] = alone.add([spec(longest.input_ids, 12, sampled(7))]);
+    const [solo] = alone.add(spec(longest.input_ids, 12, sampled(7)));
     await drain(alone);
 
     const busy = scheduler();
-    const [first] = busy.add([spec(reference.cases[2].input_ids, 3, sampled(1))]);
+    const [first] = busy.add(spec(reference.cases[2].input_ids, 3, sampled(1)));
     let target: Sequence | undefined;
     // The target joins at step 2, while others prefill and decode; more join and leave after it.
     await drain(busy, (step) => {
-      if (step === 2) [target] = busy.add([spec(longest.input_ids, 12, sampled(7))]);
-      if (step === 4) busy.add([spec(reference.cases[1].input_ids, 6, sampled(2)), spec(reference.cases[0].input_ids, 2, sampled(3))]);
+      if (step === 2) [target] = busy.add(spec(longest.input_ids, 12, sampled(7)));
+      if (step === 4) {
+        busy.add(spec(reference.cases[1].input_ids, 6, sampled(2)));
+        busy.add(spec(reference.cases[0].input_ids, 2, sampled(3)));
+      }
     });
     expect(first.generated).toHaveLength(3);
     expect(target!.generated).toEqual(solo.generated);
@@ -73,10 +76,10 @@ describe("scheduler on the real engine", () => {
 
   it("a long prompt is prefilled in budget-sized chunks while running sequences still get a token every step", async () => {
     const s = scheduler({ stepTokens: 8 });
-    const [running] = s.add([spec(reference.cases[1].input_ids, 30)]);
+    const [running] = s.add(spec(reference.cases[1].input_ids, 30));
     await s.step();
     expect(running.generated).toHaveLength(1);
-    const [newcomer] = s.add([spec(longest.input_ids, 4)]);
+    const [newcomer] = s.add(spec(longest.input_ids, 4));
     const prefillSteps = Math.ceil(longest.input_ids.length / 7);
     for (let step = 1; step <= prefillSteps; step++) {
       await s.step();
@@ -91,26 +94,66 @@ describe("scheduler on the real engine", () => {
 
   it("admits no more sequences than KV slots; the rest wait and all finish", async () => {
     const s = scheduler({ maxRunning: 2 });
-    const sequences = s.add(Array.from({ length: 5 }, (_, i) => spec(reference.cases[1].input_ids, 3 + i)));
+    const sequences = Array.from({ length: 5 }, (_, i) => s.add(spec(reference.cases[1].input_ids, 3 + i))[0]);
     const running = await drain(s);
     expect(Math.max(...running)).toBe(2);
     expect(sequences.map((sequence) => sequence.generated.length)).toEqual([3, 4, 5, 6, 7]);
     expect(s.stats()).toMatchObject({ running: 0, waiting: 0, freeSlots: 2 });
   });
 
+  it("a request's n choices share one prefill; each samples as it would alone with its own seed", async () => {
+    const seeds = [sampled(1), sampled(2), sampled(3)];
+    const s = scheduler({ stepTokens: 5 });
+    const choices = s.add(spec(longest.input_ids, 6, ...seeds));
+    await drain(s);
+    expect(s.stats().prefilledTokens).toBe(longest.input_ids.length);
+    expect(new Set(choices.map((choice) => choice.generated.join())).size).toBe(3);
+    for (const [i, sampling] of seeds.entries()) {
+      const alone = scheduler();
+      const [solo] = alone.add(spec(longest.input_ids, 6, sampling));
+      await drain(alone);
+      expect(choices[i].generated).toEqual(solo.generated);
+    }
+  });
+
+  it("a request waits until all its choices have slots (FIFO); more choices than slots are refused", async () => {
+    const s = scheduler();
+    for (let i = 0; i < slots - 1; i++) s.add(spec(reference.cases[1].input_ids, 8));
+    const pair = s.add(spec(reference.cases[1].input_ids, 2, sampled(1), sampled(2)));
+    const [later] = s.add(spec(reference.cases[0].input_ids, 2));
+    await s.step();
+    expect(s.stats()).toMatchObject({ running: slots - 1, waiting: 3, freeSlots: 1 });
+    await drain(s);
+    expect([...pair, later].map((sequence) => sequence.generated.length)).toEqual([2, 2, 2]);
+    expect(() => s.add(spec([1], 1, ...Array.from({ length: slots + 1 }, () => greedy)))).toThrow(TooManyChoicesError);
+  });
+
+  it("if the prefilling choice is cancelled, a waiting sibling prefills itself", async () => {
+    const s = scheduler({ stepTokens: 5 });
+    const [first, second] = s.add(spec(longest.input_ids, 4, sampled(1), sampled(2)));
+    await s.step();
+    s.abort(first, "stop");
+    await drain(s);
+    const alone = scheduler();
+    const [solo] = alone.add(spec(longest.input_ids, 4, sampled(2)));
+    await drain(alone);
+    expect(second.generated).toEqual(solo.generated);
+    expect(s.stats().prefilledTokens).toBe(5 + longest.input_ids.length);
+  });
+
   it("the queue holds at most maxWaiting sequences beyond the free slots", async () => {
     const s = scheduler({ maxWaiting: 2 });
-    s.add(Array.from({ length: slots + 2 }, () => spec([1, 5], 3)));
-    expect(() => s.add([spec([1], 1)])).toThrow(QueueFullError);
+    for (let i = 0; i < slots + 2; i++) s.add(spec([1, 5], 3));
+    expect(() => s.add(spec([1], 1))).toThrow(QueueFullError);
     await s.step();
     expect(s.stats()).toMatchObject({ running: slots, waiting: 2, freeSlots: 0 });
-    expect(() => s.add([spec([1], 1)])).toThrow(QueueFullError);
+    expect(() => s.add(spec([1], 1))).toThrow(QueueFullError);
     await drain(s);
   });
 
   it("abort frees the slot by the end of the step", async () => {
     const s = scheduler();
-    const [sequence] = s.add([spec(longest.input_ids, undefined)]);
+    const [sequence] = s.add(spec(longest.input_ids, undefined));
     await s.step();
     expect(s.stats().freeSlots).toBe(slots - 1);
     s.abort(sequence, "stop");
@@ -121,7 +164,7 @@ describe("scheduler on the real engine", () => {
 
   it("stops at the context length with model_length", async () => {
     const s = scheduler();
-    const [sequence] = s.add([spec(longest.input_ids, 1000)]);
+    const [sequence] = s.add(spec(longest.input_ids, 1000));
     await drain(s);
     expect(sequence.finish).toBe("model_length");
     expect(sequence.total).toBe(contextLength);
@@ -129,11 +172,7 @@ describe("scheduler on the real engine", () => {
 
   it("a sequence the engine rejects fails alone; the others in its step go on", async () => {
     const s = scheduler();
-    const [good, bad, other] = s.add([
-      spec(reference.cases[1].input_ids, 4),
-      spec([1, 999_999, 5], 4),
-      spec(reference.cases[2].input_ids, 4),
-    ]);
+    const [good, bad, other] = [reference.cases[1].input_ids, [1, 999_999, 5], reference.cases[2].input_ids].map((prompt) => s.add(spec(prompt, 4))[0]);
     await drain(s);
     expect(bad.finish).toBe("error");
     expect(bad.error).toBeTruthy();

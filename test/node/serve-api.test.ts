@@ -46,6 +46,12 @@ async function healthUntil(done: (load: Record<string, unknown>) => boolean): Pr
   return load;
 }
 
+/** A counter of /metrics, such as vllm:prompt_tokens_total. */
+async function counter(name: string): Promise<number> {
+  const metrics = await fetch(`${server.url}/metrics`, { headers: auth }).then((response) => response.text());
+  return Number(new RegExp(`^${name}\\{model_name="${model}"\\} (\\d+)$`, "m").exec(metrics)?.[1]);
+}
+
 const question = [{ role: "user" as const, content: "Tell me about the weather in Paris." }];
 
 interface Chat {
@@ -181,8 +187,10 @@ describe("generation", () => {
     expect(streamed).toMatchObject({ text: expected, finish: "stop" });
   });
 
-  it("n > 1 gives n choices with their own seeds; usage counts them all", async () => {
+  it("n > 1 gives n choices with their own seeds from one prefill; usage counts the prompt once and every choice's tokens", async () => {
+    const prefilled = await counter("vllm:prompt_tokens_total");
     const response = await complete({ n: 3, max_tokens: 8, random_seed: 9, temperature: 1 });
+    expect(await counter("vllm:prompt_tokens_total")).toBe(prefilled + response.usage.prompt_tokens);
     expect(response.choices.map((choice) => choice.index)).toEqual([0, 1, 2]);
     expect(new Set(response.choices.map((choice) => choice.message.content)).size).toBe(3);
     expect(response.usage.completion_tokens).toBe(24);
@@ -273,9 +281,7 @@ describe("load, cancellation and back-pressure", () => {
     }
     expect(await healthUntil((load) => load.running === 0 && load.waiting === 0)).toMatchObject({ free_kv_slots: maxSeqs });
     // The aborted generations stopped early: far fewer tokens than 13 × 4000 were generated.
-    const after = await fetch(`${server.url}/metrics`, { headers: auth }).then((response) => response.text());
-    const generated = Number(/vllm:generation_tokens_total\{model_name="mixtral-tiny"\} (\d+)/.exec(after)?.[1]);
-    expect(generated).toBeLessThan(20_000);
+    expect(await counter("vllm:generation_tokens_total")).toBeLessThan(20_000);
   });
 
   it("/health answers while inference runs", async () => {
@@ -327,6 +333,7 @@ describe("auth and bad input", () => {
       ["/v1/chat/completions", { model }, 422],
       ["/v1/chat/completions", { model, messages: question, temperature: 7 }, 422],
       ["/v1/chat/completions", { model, messages: question, max_tokens: -1 }, 422],
+      ["/v1/chat/completions", { model, messages: question, n: maxSeqs + 1 }, 400],
       ["/v1/chat/completions", { model, messages: question, surprise: true }, 422],
       ["/v1/chat/completions", { model: "other-model", messages: question }, 404],
       ["/v1/chat/completions", { model, messages: [{ role: "assistant", content: "hi" }, { role: "assistant", content: "again" }] }, 400],
