@@ -61,5 +61,4 @@ export type FromWorker =
   | { type: "accepted"; id: number; promptTokens: number }
   | { type: "refused"; id: number; refusal: Refusal }
   | { type: "outputs"; outputs: ChoiceOutput[]; status: LoadStatus }
-  | { type: "embedded"; id: number; vectors: Float32Array[]; promptTokens: number }
-  | { type: "status"; status: LoadStatus };
+  | { type: "embedded"; id: number; vectors: Float32Array[]; promptTokens: number };
