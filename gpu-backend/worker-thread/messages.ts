@@ -1,5 +1,6 @@
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
 import type { Pooling } from "../engine/engine.ts";
+import type { SchedulerStats } from "../scheduler/scheduler.ts";
 import type { FinishReason } from "../scheduler/sequence.ts";
 
 /** What the worker is given at start: the `moxie serve` flags that concern inference. */
@@ -15,13 +16,7 @@ export interface WorkerOptions {
 }
 
 /** The scheduler's load, posted after every step; /health and /metrics read the latest one. */
-export interface LoadStatus {
-  running: number;
-  waiting: number;
-  freeSlots: number;
-  slots: number;
-  /** Prompt tokens prefilled since the start (a request's n choices count once). */
-  prefilledTokens: number;
+export interface LoadStatus extends SchedulerStats {
   /** Generated tokens per second over the last few seconds. */
   tokensPerSecond: number;
 }
