@@ -1,21 +1,14 @@
 import type { Context } from "hono";
-import { EmbeddingRequest, type EmbeddingResponse } from "../../protocol/embeddings.ts";
+import { base64Embedding, EmbeddingRequest, type EmbeddingResponse } from "../../protocol/embeddings.ts";
 import { RefusedError } from "../worker-thread/inference-client.ts";
 import type { Backend } from "./backend.ts";
 import { errorResponse, refusalResponse, unavailable } from "./errors.ts";
 import { readBody, unknownModel } from "./request-body.ts";
 
-/** Inputs one request may embed in its single pass. */
-export const maxEmbeddingInputs = 512;
+/** Inputs one request may embed. */
+const maxEmbeddingInputs = 512;
 
-/** Little-endian float32 bytes in base64, whatever the host's byte order. */
-function base64Floats(vector: Float32Array): string {
-  const bytes = Buffer.alloc(vector.length * 4);
-  vector.forEach((value, i) => bytes.writeFloatLE(value, i * 4));
-  return bytes.toString("base64");
-}
-
-/** POST /v1/embeddings: pooled, L2-normalised final hidden states, all inputs in one engine pass. */
+/** POST /v1/embeddings: pooled, L2-normalised final hidden states (the worker runs them in passes between generation steps). */
 export function embeddings(backend: Backend) {
   return async (c: Context): Promise<Response> => {
     const parsed = await readBody(c, EmbeddingRequest);
@@ -44,7 +37,7 @@ export function embeddings(backend: Backend) {
       model: request.model,
       data: result.vectors.map((vector, index) => ({
         object: "embedding",
-        embedding: request.encoding_format === "base64" ? base64Floats(vector) : Array.from(vector),
+        embedding: request.encoding_format === "base64" ? base64Embedding(vector) : Array.from(vector),
         index,
       })),
       usage: { prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens },
