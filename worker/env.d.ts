@@ -16,7 +16,7 @@ declare namespace Cloudflare {
     BREAKER_COOLDOWN_SECONDS: string;
     /** JSON list of statically configured backends (see worker/routing/backend.ts). */
     BACKENDS: string;
-    /** JSON list of public models (see worker/models/model-config.ts). */
+    /** JSON list of public models (see worker/models/model-definition.ts). */
     MODELS: string;
   }
 }
