@@ -5,7 +5,7 @@ import type { GatewayEnv } from "../gateway-env.ts";
 import { BackendConfig } from "../routing/backend.ts";
 import { backendPool } from "../routing/backend-pool.ts";
 import { deleteBackend, loadRegistry, saveBackend } from "../routing/registry.ts";
-import { readBody } from "./read-body.ts";
+import { readBody } from "../read-body.ts";
 
 const Drain = z.strictObject({ draining: z.boolean().default(true) });
 

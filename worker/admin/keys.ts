@@ -7,7 +7,7 @@ import { getKey, insertKey, listKeys, revokeKey, updateKey } from "../auth/key-s
 import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
-import { readBody } from "./read-body.ts";
+import { readBody } from "../read-body.ts";
 
 const CreateKey = z.strictObject({
   name: z.string().min(1).max(200),

@@ -3,7 +3,7 @@ import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { deleteModel, loadCatalog, saveModel } from "../models/model-catalog.ts";
 import { ModelDefinition } from "../models/model-definition.ts";
-import { readBody } from "./read-body.ts";
+import { readBody } from "../read-body.ts";
 
 /** /admin/models: public names and aliases → deployments, on top of the MODELS var. */
 export const adminModels = new Hono<GatewayEnv>()

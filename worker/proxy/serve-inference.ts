@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type * as z from "zod";
-import { validate, type UsageInfo } from "../../protocol/index.ts";
+import type { UsageInfo } from "../../protocol/index.ts";
 import type { ApiKeyRecord } from "../auth/key-record.ts";
 import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
@@ -12,6 +12,7 @@ import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { noteRefusal, recentlyRefused } from "../ratelimit/recent-refusals.ts";
 import type { Decision } from "../ratelimit/usage-window.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
+import { readBody } from "../read-body.ts";
 import { backendPool, type Outcome } from "../routing/backend-pool.ts";
 import { relaySse } from "./sse-relay.ts";
 import { sendUpstream } from "./upstream.ts";
@@ -37,15 +38,9 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
 /** request → validation → model → permission → limits → routing → proxy → settlement and usage. */
 export async function serveInference<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
   const started = Date.now();
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    return errorResponse(c, 400, "Request body is not valid JSON", "invalid_request_error", {}, "invalid_json");
-  }
-  const validated = validate(route.schema, body);
-  if (!validated.success) return c.json(validated.error, 422);
-  const request = validated.data;
+  const parsed = await readBody(c, route.schema);
+  if ("response" in parsed) return parsed.response;
+  const { body, data: request } = parsed;
 
   const key = c.var.apiKey;
   const catalogModel = resolveModel(await loadCatalog(c.env), request.model);
