@@ -1,6 +1,8 @@
+import type { FinishReason as ApiFinishReason } from "../../protocol/chat.ts";
 import { Sampler, type SamplingParams } from "../sampler/sampler.ts";
 
-export type FinishReason = "stop" | "length" | "model_length" | "error";
+/** The API's finish reasons but tool_calls: this backend does not call functions. */
+export type FinishReason = Exclude<ApiFinishReason, "tool_calls">;
 
 /** One request as the scheduler takes it: a prompt and the sampling of each of its n choices, which share one prefill. */
 export interface RequestSpec {
