@@ -7,7 +7,7 @@ export const bench = defineCommand({
   summary: "prefill and decode speed of the engine (llama-bench's pp/tg figures), peak RSS and load time",
   options: {
     ...modelOptions,
-    threads: { ...modelOptions.threads, default: "2" },
+    threads: { ...modelOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
     batch: { type: "string", default: "1,8", placeholder: "1,8", description: "decode batch sizes (sequences per step)" },
     prompt: { type: "integer", min: 1, default: "512", description: "prefill prompt length" },
     gen: { type: "integer", min: 1, default: "128", description: "decode steps per batch size" },
