@@ -6,26 +6,25 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseScriptArgs } from "../cli/command.ts";
+import { engineOptions } from "../cli/model-options.ts";
 import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
 
-const { values } = parseArgs({
+const { quantize, prompt, steps, ...values } = parseScriptArgs({
+  name: "bench/engine-profile.ts",
+  summary: "ONNX Runtime's per-node profile of prefill and decode steps, summed per model part and op",
   options: {
-    model: { type: "string" },
-    quantize: { type: "string" },
-    threads: { type: "string", default: "2" },
-    prompt: { type: "string", default: "512" },
-    steps: { type: "string", default: "16" },
-    spinning: { type: "boolean", default: false },
+    model: engineOptions.model,
+    quantize: engineOptions.quantize,
+    threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
+    prompt: { type: "integer", min: 1, default: "512", description: "prefill prompt length" },
+    steps: { type: "integer", min: 1, default: "16", description: "decode steps per batch size" },
+    spinning: { type: "boolean", description: "let ONNX Runtime's idle threads spin" },
   },
 });
-if (!values.model) throw new Error("--model DIR is required");
-const quantize = values.quantize as "int4" | "int8" | undefined;
-const prompt = Number(values.prompt);
-const steps = Number(values.steps);
 
 const dir = mkdtempSync(join(tmpdir(), "moxie-profile-"));
-const engine = await loadEngine({ model: values.model, quantize, threads: Number(values.threads), slots: 8, contextLength: prompt + steps + 2, spinning: values.spinning, profile: join(dir, "profile") });
+const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, slots: 8, contextLength: prompt + steps + 2, spinning: values.spinning, profile: join(dir, "profile") });
 const tokens = (count: number, offset: number) => Array.from({ length: count }, (_, i) => 1 + ((i + offset) * 7919) % (engine.shape.vocabSize - 1));
 const scenarios: { name: string; runs: number }[] = [];
 const release = () => Array.from({ length: 8 }, (_, slot) => engine.release(slot));

@@ -3,16 +3,24 @@
  * KL(fp32 ‖ quantised) over every position of a few token sequences.
  *   npx tsx bench/engine-quality.ts --model DIR [--threads 2] [--tokens 64]
  */
-import { parseArgs } from "node:util";
+import { parseScriptArgs } from "../cli/command.ts";
+import { engineOptions } from "../cli/model-options.ts";
 import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
 import { compareLogits } from "../gpu-backend/engine/quality.ts";
 
-const { values } = parseArgs({ options: { model: { type: "string" }, threads: { type: "string", default: "2" }, tokens: { type: "string", default: "64" } } });
-if (!values.model) throw new Error("--model DIR is required");
-const length = Number(values.tokens);
+const values = parseScriptArgs({
+  name: "bench/engine-quality.ts",
+  summary: "top-1 agreement and mean KL of int8 and int4 against fp32",
+  options: {
+    model: engineOptions.model,
+    threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
+    tokens: { type: "integer", min: 2, default: "64", description: "tokens per sequence" },
+  },
+});
+const length = values.tokens;
 
 const logitsOf = async (quantize?: "int8" | "int4") => {
-  const engine = await loadEngine({ model: values.model!, quantize, threads: Number(values.threads), slots: 1, contextLength: length });
+  const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, slots: 1, contextLength: length });
   const vocab = engine.shape.vocabSize;
   // Three sequences of ids spread over the vocabulary (speed and quality do not depend on a tokenizer here).
   const sequences = [1, 2, 3].map((seed) => [1, ...Array.from({ length: length - 1 }, (_, i) => 1 + (((i + 1) * 7919 * seed) % (vocab - 1)))]);

@@ -7,25 +7,30 @@
  *        [--gen 128] [--threads 2] [--json]
  */
 import { spawn } from "node:child_process";
-import { parseArgs } from "node:util";
 import { EventSourceParserStream } from "eventsource-parser/stream";
+import { integerList, parseScriptArgs } from "../cli/command.ts";
+import { engineOptions } from "../cli/model-options.ts";
 
-const { values } = parseArgs({
-  options: {
-    model: { type: "string" },
-    quantize: { type: "string" },
-    streams: { type: "string", default: "1,8,32" },
-    gen: { type: "string", default: "128" },
-    threads: { type: "string", default: "2" },
-    json: { type: "boolean", default: false },
+const values = parseScriptArgs(
+  {
+    name: "bench/serve-bench.ts",
+    summary: "moxie serve under N concurrent streaming chat requests: aggregate tok/s, TTFT and ITL",
+    options: {
+      model: engineOptions.model,
+      quantize: engineOptions.quantize,
+      streams: { type: "string", default: "1,8,32", placeholder: "1,8,32", description: "concurrent streams of each wave" },
+      gen: { type: "integer", min: 1, default: "128", description: "tokens per stream" },
+      threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
+      json: { type: "boolean", description: "one JSON object on stdout" },
+    },
   },
-});
-if (!values.model) throw new Error("usage: bench/serve-bench.ts --model DIR [--quantize int4|int8] [--streams 1,8,32] [--gen 128] [--threads 2] [--json]");
-const waves = values.streams.split(",").map(Number);
-const gen = Number(values.gen);
+  "node --import tsx",
+);
+const waves = integerList(values.streams, "streams", 1);
+const gen = values.gen;
 
 const secret = "bench";
-const args = ["bin/moxie.js", "serve", "--model", values.model, "--port", "0", "--threads", values.threads, "--max-seqs", String(Math.max(...waves))];
+const args = ["bin/moxie.js", "serve", "--model", values.model, "--port", "0", "--threads", String(values.threads), "--max-seqs", String(Math.max(...waves))];
 if (values.quantize) args.push("--quantize", values.quantize);
 const child = spawn("node", args, { env: { ...process.env, MOXIE_BACKEND_SECRET: secret }, stdio: ["ignore", "pipe", "inherit"] });
 const url = await new Promise<string>((resolve, reject) => {

@@ -53,7 +53,8 @@ export function defineCommand<const O extends Record<string, Option>>(command: C
 /** Thrown for a usage mistake: printed without a stack, exit code 2. */
 export class UsageError extends Error {}
 
-export function helpText(command: Command): string {
+/** `program` is what the usage line runs: `moxie` for commands, the runner for a bench script. */
+export function helpText(command: Pick<Command, "name" | "summary" | "positionals" | "options">, program = "moxie"): string {
   const rows = Object.entries(command.options).map(([name, option]) => {
     const placeholder = option.placeholder ?? option.choices?.join("|") ?? (option.type === "string" ? name.toUpperCase() : "N");
     const flag = option.type === "boolean" ? `--${name}` : `--${name} ${placeholder}`;
@@ -63,7 +64,7 @@ export function helpText(command: Command): string {
   rows.push(["--help", "show this help"]);
   const width = Math.max(...rows.map(([flag]) => flag.length));
   return [
-    `usage: moxie ${command.name}${command.positionals ? ` ${command.positionals}` : ""} [options]`,
+    `usage: ${program} ${command.name}${command.positionals ? ` ${command.positionals}` : ""} [options]`,
     "",
     command.summary,
     "",
@@ -73,7 +74,7 @@ export function helpText(command: Command): string {
 
 /** Parses argv against the command's option table: unknown flags and missing required ones are usage errors. */
 export function parseCommandArgs<O extends Record<string, Option>>(
-  command: Command<O>,
+  command: Pick<Command<O>, "options" | "positionals">,
   argv: string[],
 ): { values: Values<O>; positionals: string[] } | "help" {
   const options = Object.fromEntries(
@@ -95,6 +96,23 @@ export function parseCommandArgs<O extends Record<string, Option>>(
   }
   delete values.help;
   return { values: values as Values<O>, positionals: parsed.positionals };
+}
+
+/**
+ * A bench script's flags, from the same kind of table as a command's: typed values, `--help`, and
+ * a usage mistake printed with the help (exit code 2), so scripts need no parsing of their own.
+ */
+export function parseScriptArgs<const O extends Record<string, Option>>(script: { name: string; summary: string; options: O }, program = "npx tsx"): Values<O> {
+  try {
+    const parsed = parseCommandArgs(script, process.argv.slice(2));
+    if (parsed !== "help") return parsed.values;
+    console.log(helpText(script, program));
+    process.exit(0);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${script.name}: ${error.message}\n\n${helpText(script, program)}`);
+    process.exit(2);
+  }
 }
 
 function convert(name: string, option: Option, text: string): string | number {
