@@ -1,14 +1,5 @@
+import type { ApiKeyRecord } from "../../worker/auth/key-record.ts";
 import { defineCommand, UsageError } from "../command.ts";
-
-interface KeyRecord {
-  id: string;
-  name: string;
-  key_prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-  allowed_models: string[] | null;
-  limits: Record<string, number | null>;
-}
 
 /** `moxie keys create|list|revoke`: the gateway's admin API (/admin/keys) from the command line. */
 export const keys = defineCommand({
@@ -52,13 +43,13 @@ export const keys = defineCommand({
           max_concurrent: values["max-concurrent"],
           monthly_token_budget: values["monthly-budget"],
           models: values.models?.split(",").map((model) => model.trim()).filter(Boolean),
-        })) as KeyRecord & { key: string };
+        })) as ApiKeyRecord & { key: string };
         if (values.json) console.log(JSON.stringify({ id: created.id, key: created.key }));
         else console.log(`created ${created.id} (${created.name})\n${created.key}\nstore it now: the key is not shown again`);
         return;
       }
       case "list": {
-        const { data } = (await call("GET", "")) as { data: KeyRecord[] };
+        const { data } = (await call("GET", "")) as { data: ApiKeyRecord[] };
         if (values.json) return console.log(JSON.stringify(data));
         for (const key of data) {
           const limits = Object.entries(key.limits).filter(([, limit]) => limit !== null).map(([name, limit]) => `${name}=${limit}`);
@@ -68,7 +59,7 @@ export const keys = defineCommand({
       }
       case "revoke": {
         if (!keyId) throw new UsageError("revoke needs the key id: moxie keys revoke KEY_ID");
-        const revoked = (await call("POST", `/${encodeURIComponent(keyId)}/revoke`)) as KeyRecord;
+        const revoked = (await call("POST", `/${encodeURIComponent(keyId)}/revoke`)) as ApiKeyRecord;
         console.log(values.json ? JSON.stringify(revoked) : `revoked ${revoked.id} at ${revoked.revoked_at}`);
         return;
       }
