@@ -1,3 +1,5 @@
+import { logSumExp } from "./logits.ts";
+
 /** How far quantised logits are from the reference: top-1 agreement and mean KL(reference ‖ candidate) per position. */
 export function compareLogits(reference: Float32Array, candidate: Float32Array, vocab: number): { top1Agreement: number; meanKl: number } {
   const positions = reference.length / vocab;
@@ -19,10 +21,6 @@ export function compareLogits(reference: Float32Array, candidate: Float32Array, 
 }
 
 function logSoftmax(values: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const value of values) max = Math.max(max, value);
-  let sum = 0;
-  for (const value of values) sum += Math.exp(value - max);
-  const shift = max + Math.log(sum);
+  const shift = logSumExp(values);
   return Float64Array.from(values, (value) => value - shift);
 }
