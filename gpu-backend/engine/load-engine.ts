@@ -1,6 +1,6 @@
 import { InferenceSession } from "onnxruntime-node";
 import * as z from "zod";
-import { openCheckpoint } from "./checkpoint/checkpoint.ts";
+import { openCheckpoint, storedBytes } from "./checkpoint/checkpoint.ts";
 import { cachedModelGraph } from "./graph/graph-cache.ts";
 import { OnnxEngine } from "./onnx-engine.ts";
 
@@ -36,7 +36,7 @@ export async function loadEngine(input: EngineOptions): Promise<OnnxEngine> {
     throw new Error(`context length ${contextLength} exceeds the model's max_position_embeddings ${config.maxPositions}`);
   }
   const modelPath = cachedModelGraph(checkpoint, { quantize: options.quantize });
-  const weightBytes = [...checkpoint.tensors.values()].reduce((sum, entry) => sum + entry.byteLength, 0);
+  const weightBytes = storedBytes(checkpoint);
   if (weightBytes > 2 ** 30) process.stderr.write(`loading the graph of a ${(weightBytes / 2 ** 20).toFixed(0)} MB checkpoint into ONNX Runtime (${options.quantize ?? "fp32"})\n`);
   const session = await InferenceSession.create(modelPath, {
     executionProviders: [options.executionProvider],

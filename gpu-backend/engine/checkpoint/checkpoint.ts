@@ -79,6 +79,11 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   return { dir, config, tensors, files };
 }
 
+/** Bytes of all its tensors as stored. */
+export function storedBytes(checkpoint: Checkpoint): number {
+  return [...checkpoint.tensors.values()].reduce((sum, entry) => sum + entry.byteLength, 0);
+}
+
 /** Reads one named tensor as float32, whatever its stored dtype. */
 export function readWeight(checkpoint: Checkpoint, name: string): Float32Array {
   const entry = checkpoint.tensors.get(name);

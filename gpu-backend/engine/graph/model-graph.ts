@@ -1,4 +1,4 @@
-import { readWeight, type Checkpoint } from "../checkpoint/checkpoint.ts";
+import { readWeight, storedBytes, type Checkpoint } from "../checkpoint/checkpoint.ts";
 import type { ModelConfig } from "../checkpoint/config.ts";
 import { GraphBuilder } from "./onnx-builder.ts";
 import { quantBlockSize, quantizationBits, quantizeBlockwise, type Quantization } from "./quantize.ts";
@@ -52,7 +52,7 @@ export function buildModelGraph(checkpoint: Checkpoint, builder: GraphBuilder, o
   const { hiddenSize: h, heads, kvHeads, headDim: d, vocabSize: v, ffnSize: f } = config;
   const group = heads / kvHeads;
   const g = builder;
-  const totalBytes = [...checkpoint.tensors.values()].reduce((sum, entry) => sum + entry.byteLength, 0);
+  const totalBytes = storedBytes(checkpoint);
   let doneBytes = 0;
   const read = (name: string): Float32Array => {
     const data = readWeight(checkpoint, name);
