@@ -1,13 +1,11 @@
 import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { TensorDtype } from "./safetensors.ts";
+import { bytesPerElement, type TensorDtype } from "./safetensors.ts";
 
 export interface TensorSpec {
   name: string;
   shape: number[];
 }
-
-const bytesPer: Record<TensorDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
 /** float32 → bfloat16 bits, rounding to nearest even like torch's .to(torch.bfloat16). */
 export function toBf16(values: Float32Array): Uint16Array {
@@ -57,7 +55,7 @@ function encode(values: Float32Array, dtype: TensorDtype): Uint8Array {
  * values only when its turn comes, so a checkpoint never sits in memory whole.
  */
 export function writeSafetensors(dir: string, specs: TensorSpec[], values: (spec: TensorSpec) => Float32Array, dtype: TensorDtype, shards = 1): void {
-  const size = (spec: TensorSpec) => spec.shape.reduce((a, b) => a * b, 1) * bytesPer[dtype];
+  const size = (spec: TensorSpec) => spec.shape.reduce((a, b) => a * b, 1) * bytesPerElement[dtype];
   const totalBytes = specs.reduce((sum, spec) => sum + size(spec), 0);
   const groups: TensorSpec[][] = Array.from({ length: shards }, () => []);
   let running = 0;

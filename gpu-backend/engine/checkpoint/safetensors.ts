@@ -4,7 +4,7 @@ import { CheckpointError } from "./config.ts";
 
 export const tensorDtypes = ["F32", "F16", "BF16"] as const;
 export type TensorDtype = (typeof tensorDtypes)[number];
-const bytesPerElement: Record<TensorDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+export const bytesPerElement: Record<TensorDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
 /** Where one tensor's bytes live on disk. */
 export interface TensorEntry {
