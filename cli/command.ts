@@ -26,7 +26,8 @@ type Scalar<O extends Option> = O["type"] extends "boolean"
       ? O["choices"][number]
       : string;
 
-type Values<O extends Record<string, Option>> = {
+/** The parsed flags of an option table, typed from it. */
+export type Values<O extends Record<string, Option>> = {
   [K in keyof O]: O[K]["type"] extends "boolean"
     ? boolean
     : O[K]["required"] extends true

@@ -1,5 +1,6 @@
 import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../gpu-backend/engine/onnx-engine.ts";
+import type { Values } from "./command.ts";
 
 /** The flags of every command that loads a model into the engine (moxie serve too). */
 export const engineOptions = {
@@ -16,7 +17,7 @@ export const modelOptions = {
 } as const;
 
 export async function engineFromOptions(
-  values: { model: string; quantize?: "int8" | "int4"; threads?: number; "execution-provider": "cpu" | "cuda" },
+  values: Values<typeof engineOptions>,
   sizes: { slots?: number; contextLength?: number } = {},
 ): Promise<OnnxEngine> {
   return loadEngine({
