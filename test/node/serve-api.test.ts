@@ -4,6 +4,7 @@ import { EventSourceParserStream } from "eventsource-parser/stream";
 import OpenAI from "openai";
 import type { ChatCompletionResponse } from "../../protocol/chat.ts";
 import type { EmbeddingResponse } from "../../protocol/embeddings.ts";
+import type { UsageInfo } from "../../protocol/usage.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveFailure, startServe, tinyModel, type ServeProcess } from "./serve-process.ts";
 
@@ -58,7 +59,7 @@ interface Chat {
   text: string;
   finish: string | null;
   deltas: string[];
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | undefined;
+  usage: UsageInfo | undefined;
 }
 
 /** A streamed chat read event by event over raw SSE: its deltas, finish reason and usage. */
