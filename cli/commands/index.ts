@@ -12,4 +12,4 @@ import { serve } from "./serve.ts";
 import { tokenize } from "./tokenize.ts";
 
 /** Every `moxie` subcommand, in the order `moxie --help` lists them. */
-export const commands: Command[] = [dev, openapi, tokenize, serve, makeCheckpoint, inspect, score, generate, embed, bench, keys];
+export const commands: Command[] = [dev, serve, keys, makeCheckpoint, inspect, tokenize, score, generate, embed, bench, openapi];
