@@ -1,3 +1,4 @@
+export * from "./bearer.ts";
 export * from "./chat.ts";
 export * from "./embeddings.ts";
 export * from "./errors.ts";

@@ -11,9 +11,3 @@ export async function secretsEqual(given: string, expected: string): Promise<boo
   ]);
   return crypto.subtle.timingSafeEqual(a, b);
 }
-
-/** The token of an `Authorization: Bearer <token>` header, if any. */
-export function bearerToken(header: string | undefined): string | undefined {
-  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
-  return match?.[1];
-}

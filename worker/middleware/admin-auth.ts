@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
-import { bearerToken, secretsEqual } from "../auth/constant-time.ts";
+import { bearerToken } from "../../protocol/bearer.ts";
+import { secretsEqual } from "../auth/constant-time.ts";
 import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 

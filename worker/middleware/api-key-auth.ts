@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { hashApiKey } from "../auth/api-key.ts";
-import { bearerToken } from "../auth/constant-time.ts";
+import { bearerToken } from "../../protocol/bearer.ts";
 import { lookupKey } from "../auth/key-cache.ts";
 import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
