@@ -28,3 +28,26 @@ export const ModelList = z.object({
   data: z.array(ModelCard),
 });
 export type ModelList = z.infer<typeof ModelList>;
+
+/** A card for a model moxie serves: chat or embeddings, nothing else (no tools, FIM, fine-tuning or vision). */
+export function modelCard(model: {
+  id: string;
+  aliases: string[];
+  maxContextLength: number;
+  chat: boolean;
+  created: number;
+  description: string | null;
+}): ModelCard {
+  return {
+    id: model.id,
+    object: "model",
+    created: model.created,
+    owned_by: "moxie",
+    capabilities: { completion_chat: model.chat, function_calling: false, completion_fim: false, fine_tuning: false, vision: false },
+    max_context_length: model.maxContextLength,
+    name: model.id,
+    description: model.description,
+    aliases: model.aliases,
+    type: "base",
+  };
+}

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
-import type { ModelList } from "../../protocol/models.ts";
+import { modelCard, type ModelList } from "../../protocol/models.ts";
 import { requireSecret } from "./auth.ts";
 import type { Backend } from "./backend.ts";
 import { chatCompletions } from "./chat-completions.ts";
@@ -49,20 +49,7 @@ export function createApp(backend: Backend): Hono {
     const [id, ...aliases] = backend.modelIds;
     const list: ModelList = {
       object: "list",
-      data: [
-        {
-          id,
-          object: "model",
-          created: started,
-          owned_by: "moxie",
-          capabilities: { completion_chat: true, function_calling: false, completion_fim: false, fine_tuning: false, vision: false },
-          max_context_length: backend.client.model?.contextLength ?? 1,
-          name: id,
-          description: null,
-          aliases,
-          type: "base",
-        },
-      ],
+      data: [modelCard({ id, aliases, maxContextLength: backend.client.model?.contextLength ?? 1, chat: true, created: started, description: null })],
     };
     return c.json(list);
   });
