@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseScriptArgs } from "../cli/command.ts";
 import { engineOptions } from "../cli/model-options.ts";
+import { reservedBlocks } from "../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
 
 const { quantize, prompt, steps, ...values } = parseScriptArgs({
@@ -24,22 +25,22 @@ const { quantize, prompt, steps, ...values } = parseScriptArgs({
 });
 
 const dir = mkdtempSync(join(tmpdir(), "moxie-profile-"));
-const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, slots: 8, contextLength: prompt + steps + 2, spinning: values.spinning, profile: join(dir, "profile") });
+const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, kvCacheSequences: 8, contextLength: prompt + steps + 2, spinning: values.spinning, profile: join(dir, "profile") });
 const tokens = (count: number, offset: number) => Array.from({ length: count }, (_, i) => 1 + ((i + offset) * 7919) % (engine.shape.vocabSize - 1));
 const scenarios: { name: string; runs: number }[] = [];
-const release = () => Array.from({ length: 8 }, (_, slot) => engine.release(slot));
+const blocks = (sequence: number) => reservedBlocks(engine.shape, sequence);
 
-await engine.forward([{ slot: 0, tokens: tokens(16, 0) }]);
+await engine.forward([{ blocks: blocks(0), past: 0, tokens: tokens(16, 0) }]);
 scenarios.push({ name: "warm-up", runs: 1 });
-release();
-await engine.forward([{ slot: 0, tokens: tokens(prompt, 1) }]);
+await engine.forward([{ blocks: blocks(0), past: 0, tokens: tokens(prompt, 1) }]);
 scenarios.push({ name: `prefill ${prompt}`, runs: 1 });
 for (const batch of [1, 8]) {
-  release();
-  const slots = Array.from({ length: batch }, (_, slot) => slot);
-  await engine.forward(slots.map((slot) => ({ slot, tokens: [1] })));
+  const sequences = Array.from({ length: batch }, (_, sequence) => sequence);
+  await engine.forward(sequences.map((sequence) => ({ blocks: blocks(sequence), past: 0, tokens: [1] })));
   scenarios.push({ name: `decode start ×${batch}`, runs: 1 });
-  for (let step = 0; step < steps; step++) await engine.forward(slots.map((slot) => ({ slot, tokens: tokens(1, step * batch + slot) })));
+  for (let step = 0; step < steps; step++) {
+    await engine.forward(sequences.map((sequence) => ({ blocks: blocks(sequence), past: 1 + step, tokens: tokens(1, step * batch + sequence) })));
+  }
   scenarios.push({ name: `decode ×${batch}`, runs: steps });
 }
 engine.endProfiling();

@@ -135,3 +135,16 @@ export function integerList(text: string, name: string, min = 0): number[] {
   if (parts.some((part) => !/^\d+$/.test(part) || Number(part) < min)) throw new UsageError(`--${name} must be comma-separated integers of at least ${min}, got '${text}'`);
   return parts.map(Number);
 }
+
+const byteUnits: Record<string, number> = { "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/**
+ * "8GiB", "512MiB", "2.5GB", "1048576" → bytes. Hand-written because the usual package (bytes)
+ * reads "GB" as 2^30 and knows no "GiB"; here both mean what they say.
+ */
+export function byteSize(text: string, name: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = byteUnits[match?.[2].toLowerCase() ?? "?"];
+  if (!match || unit === undefined || Number(match[1]) <= 0) throw new UsageError(`--${name} must be a size such as 8GiB, 512MiB or 2GB, got '${text}'`);
+  return Math.floor(Number(match[1]) * unit);
+}

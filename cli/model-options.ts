@@ -18,14 +18,14 @@ export const modelOptions = {
 
 export async function engineFromOptions(
   values: Values<typeof engineOptions>,
-  sizes: { slots?: number; contextLength?: number } = {},
+  sizes: { sequences?: number; contextLength?: number } = {},
 ): Promise<OnnxEngine> {
   return loadEngine({
     model: values.model,
     quantize: values.quantize,
     threads: values.threads,
     executionProvider: values["execution-provider"],
-    slots: sizes.slots ?? 1,
+    kvCacheSequences: sizes.sequences ?? 1,
     contextLength: sizes.contextLength,
   });
 }

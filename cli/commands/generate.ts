@@ -1,3 +1,4 @@
+import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
 import { Sampler } from "../../gpu-backend/sampler/sampler.ts";
 import { defineCommand, integerList } from "../command.ts";
 import { engineFromOptions, modelOptions } from "../model-options.ts";
@@ -20,12 +21,13 @@ export const generate = defineCommand({
     try {
       const sampler = new Sampler({ temperature, topP: 1, seed, presencePenalty: 0, frequencyPenalty: 0 });
       const generated: number[] = [];
-      let [logits] = await engine.forward([{ slot: 0, tokens: ids }]);
+      const blocks = reservedBlocks(engine.shape, 0);
+      let [logits] = await engine.forward([{ blocks, past: 0, tokens: ids }]);
       while (generated.length < maxTokens) {
         const token = sampler.sample(logits);
         generated.push(token);
         if ((values["stop-at-eos"] && token === engine.shape.eosTokenId) || generated.length === maxTokens) break;
-        [logits] = await engine.forward([{ slot: 0, tokens: [token] }]);
+        [logits] = await engine.forward([{ blocks, past: ids.length + generated.length - 1, tokens: [token] }]);
       }
       console.log(JSON.stringify({ ids: generated }));
     } finally {

@@ -1,5 +1,5 @@
 import { startBackend } from "../../gpu-backend/server/start.ts";
-import { defineCommand } from "../command.ts";
+import { byteSize, defineCommand } from "../command.ts";
 import { engineOptions } from "../model-options.ts";
 
 export const serve = defineCommand({
@@ -10,9 +10,15 @@ export const serve = defineCommand({
     host: { type: "string", default: "127.0.0.1", description: "address to listen on" },
     port: { type: "integer", min: 0, max: 65535, default: "8000", description: "port to listen on (0 = any free port)" },
     "served-model-name": { type: "string", placeholder: "NAME[,ALIAS…]", description: "model id clients use (default: the folder name)" },
-    "max-seqs": { type: "integer", min: 1, default: "16", description: "sequences decoded at once (KV slots)" },
-    "max-queue": { type: "integer", min: 1, default: "256", description: "sequences that may wait for a slot; beyond it requests get 503" },
-    context: { type: "integer", min: 2, description: "tokens per sequence, prompt + answer (default: the model's, at most 4096)" },
+    "max-seqs": { type: "integer", min: 1, default: "16", description: "sequences decoded at once" },
+    "max-queue": { type: "integer", min: 1, default: "256", description: "sequences that may wait to start; beyond it requests get 503" },
+    context: { type: "integer", min: 2, description: "tokens per sequence, prompt + answer (default: the model's max_position_embeddings)" },
+    "kv-cache-memory": {
+      type: "string",
+      placeholder: "SIZE",
+      description: "memory of the KV-cache pool, e.g. 8GiB (default: half the memory free once the weights are loaded); start-up fails if one full-context sequence does not fit",
+    },
+    "no-prefix-caching": { type: "boolean", description: "do not keep finished requests' KV blocks for later requests sharing their prefix" },
     pooling: { type: "string", choices: ["mean", "last"], default: "mean", description: "embedding pooling of the final hidden states" },
     "insecure-no-auth": { type: "boolean", description: "serve without MOXIE_BACKEND_SECRET (loopback hosts only)" },
   },
@@ -27,6 +33,8 @@ export const serve = defineCommand({
       maxSeqs: values["max-seqs"],
       maxQueue: values["max-queue"],
       contextLength: values.context,
+      kvCacheMemory: values["kv-cache-memory"] === undefined ? undefined : byteSize(values["kv-cache-memory"], "kv-cache-memory"),
+      prefixCaching: !values["no-prefix-caching"],
       threads: values.threads,
       pooling: values.pooling,
       secret: process.env.MOXIE_BACKEND_SECRET || undefined,

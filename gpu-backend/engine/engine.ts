@@ -1,22 +1,30 @@
 /**
  * The engine's interface to the scheduler (vLLM v1 style: the scheduler decides what runs,
- * the engine only runs it). A slot is one sequence's preallocated KV cache; the engine
- * remembers how many tokens each slot holds, and new tokens are appended after them.
+ * the engine only runs it). Keys and values live in a pool of fixed-size blocks; the scheduler's
+ * KV-cache manager hands each sequence a block table, and every step names, per sequence, the
+ * blocks that hold its positions. The engine keeps no per-sequence state.
  */
 export interface ModelShape {
   vocabSize: number;
   hiddenSize: number;
-  /** Longest sequence one slot can hold (prompt + generated). */
+  /** Longest sequence served (prompt + generated). */
   contextLength: number;
-  /** KV-cache slots, i.e. sequences that can be in flight at once. */
-  slots: number;
+  /** Positions per KV block. */
+  blockSize: number;
+  /** Blocks in the KV pool. */
+  kvBlocks: number;
+  /** Bytes of one position's keys and values over all layers. */
+  kvBytesPerToken: number;
   bosTokenId: number;
   eosTokenId: number;
 }
 
-/** Tokens to append to one slot in this step: a whole or partial prompt (prefill), or one token (decode). */
-export interface SlotChunk {
-  slot: number;
+/** Tokens appended to one sequence in this step: a whole or partial prompt (prefill), or one token (decode). */
+export interface SequenceChunk {
+  /** Pool blocks holding positions [0, past + tokens.length) in order: position p is in blocks[p / blockSize]. */
+  blocks: number[];
+  /** Positions already cached in those blocks. */
+  past: number;
   tokens: number[];
 }
 
@@ -24,18 +32,24 @@ export type Pooling = "mean" | "last";
 
 export interface Engine {
   readonly shape: ModelShape;
-  /** Runs every chunk in one step (prefill and decode mixed) and returns each chunk's last-position logits. */
-  forward(chunks: SlotChunk[]): Promise<Float32Array[]>;
-  /** Forgets a slot's cached tokens so the slot can take a new sequence. */
-  release(slot: number): void;
   /**
-   * Between steps, makes slot `to` hold a copy of slot `from`'s cached tokens (only the used
-   * prefix is copied), so sequences that share a prompt prefill it once (a request's n choices).
+   * Runs every chunk in one step (prefill and decode mixed), writes the new keys and values into
+   * their blocks, and returns each chunk's last-position logits. Writing is idempotent, so a
+   * failed step can be rerun.
    */
-  copySlot(from: number, to: number): void;
-  /** Tokens cached in a slot. */
-  length(slot: number): number;
-  /** Pooled, L2-normalised final hidden states, one per sequence; uses no slot. */
+  forward(chunks: SequenceChunk[]): Promise<Float32Array[]>;
+  /** Between steps, copies one block's keys and values (every layer) into another. */
+  copyBlock(from: number, to: number): void;
+  /** Pooled, L2-normalised final hidden states, one per sequence; uses no KV blocks. */
   embed(sequences: number[][], pooling: Pooling): Promise<Float32Array[]>;
   close(): Promise<void>;
+}
+
+/**
+ * The block table that gives sequence `index` its own run of full-context blocks, for callers that
+ * run a fixed set of sequences without the scheduler's KV-cache manager (one-shot commands, benchmarks).
+ */
+export function reservedBlocks(shape: ModelShape, index: number): number[] {
+  const perSequence = Math.ceil(shape.contextLength / shape.blockSize);
+  return Array.from({ length: perSequence }, (_, i) => index * perSequence + i);
 }

@@ -1,8 +1,9 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { ModelConfig } from "./checkpoint/config.ts";
-import type { Engine, ModelShape, Pooling, SlotChunk } from "./engine.ts";
+import type { Engine, ModelShape, Pooling, SequenceChunk } from "./engine.ts";
 import { graphIo } from "./graph/model-graph.ts";
-import { KvCache } from "./kv-cache.ts";
+import { KvPool } from "./kv-pool.ts";
+import { kvBytesPerToken } from "./parameters.ts";
 import { stepLayout, type StepRow } from "./step-layout.ts";
 
 export class EngineInputError extends Error {}
@@ -17,28 +18,44 @@ export interface Evaluation {
   routerLogits: Float32Array[];
 }
 
+/** Sizes of the engine's KV pool. */
+export interface KvPoolSize {
+  blocks: number;
+  blockSize: number;
+}
+
 /** The Mixtral-family model on one ONNX Runtime session: one session.run per step. */
 export class OnnxEngine implements Engine {
   readonly shape: ModelShape;
-  private readonly cache: KvCache;
+  private readonly pool: KvPool;
+  /** The pools as graph feeds, made once: ORT reads the arrays' current contents at every run. */
+  private readonly poolFeeds: Record<string, Tensor> = {};
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly session: InferenceSession,
     readonly config: ModelConfig,
-    slots: number,
     contextLength: number,
+    kv: KvPoolSize,
     private readonly maxStepTokens = 512,
   ) {
+    const { layers, kvHeads, headDim } = config;
     this.shape = {
       vocabSize: config.vocabSize,
       hiddenSize: config.hiddenSize,
       contextLength,
-      slots,
+      blockSize: kv.blockSize,
+      kvBlocks: kv.blocks,
+      kvBytesPerToken: kvBytesPerToken(config),
       bosTokenId: config.bosTokenId,
       eosTokenId: config.eosTokenId,
     };
-    this.cache = new KvCache(slots, config.layers, config.kvHeads, contextLength, config.headDim);
+    this.pool = new KvPool(layers, kvHeads, kv.blocks, kv.blockSize, headDim);
+    const dims = [kvHeads, kv.blocks, kv.blockSize, headDim];
+    for (let layer = 0; layer < layers; layer++) {
+      this.poolFeeds[graphIo.keyCache(layer)] = new Tensor("float32", this.pool.keys[layer], dims);
+      this.poolFeeds[graphIo.valueCache(layer)] = new Tensor("float32", this.pool.values[layer], dims);
+    }
   }
 
   /** Runs steps one at a time even if callers overlap. */
@@ -48,8 +65,8 @@ export class OnnxEngine implements Engine {
     return result;
   }
 
-  private checkSlot(slot: number): void {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.shape.slots) throw new EngineInputError(`slot ${slot} does not exist (0..${this.shape.slots - 1})`);
+  private checkBlock(block: number): void {
+    if (!Number.isInteger(block) || block < 0 || block >= this.shape.kvBlocks) throw new EngineInputError(`KV block ${block} does not exist (0..${this.shape.kvBlocks - 1})`);
   }
 
   private checkTokens(tokens: number[], what: string): void {
@@ -61,52 +78,58 @@ export class OnnxEngine implements Engine {
     }
   }
 
-  private async run(rows: StepRow[], slots: (number | null)[], logitRows: "last" | "all" | "none", fetch: string[]) {
-    const layout = stepLayout(rows, this.config.slidingWindow);
-    const { kvHeads, headDim } = this.config;
-    const int64 = (data: BigInt64Array) => new Tensor("int64", data, [data.length]);
+  /** Blocks, positions and tokens of every chunk are valid, and no block is written by two chunks. */
+  private checkChunks(chunks: SequenceChunk[]): void {
+    const written = new Set<number>();
+    const { blockSize, contextLength } = this.shape;
+    chunks.forEach(({ blocks, past, tokens }, i) => {
+      this.checkTokens(tokens, `sequence ${i}`);
+      const end = past + tokens.length;
+      if (!Number.isInteger(past) || past < 0) throw new EngineInputError(`sequence ${i}: cached length ${past} is not a count`);
+      if (end > contextLength) throw new EngineInputError(`sequence ${i}: ${past} cached + ${tokens.length} new tokens exceed the context length ${contextLength}`);
+      if (blocks.length * blockSize < end) throw new EngineInputError(`sequence ${i}: ${blocks.length} blocks of ${blockSize} cannot hold ${end} positions`);
+      blocks.forEach((block) => this.checkBlock(block));
+      for (let b = Math.floor(past / blockSize); b < Math.ceil(end / blockSize); b++) {
+        if (written.has(blocks[b])) throw new EngineInputError(`KV block ${blocks[b]} is written by two sequences in one step`);
+        written.add(blocks[b]);
+      }
+    });
+  }
+
+  private async run(rows: StepRow[], logitRows: "last" | "all" | "none", fetch: string[]) {
+    const layout = stepLayout(rows, this.shape.blockSize, this.config.slidingWindow);
+    const int64 = (data: BigInt64Array, dims = [data.length]) => new Tensor("int64", data, dims);
     const rowsWanted =
       logitRows === "last"
         ? BigInt64Array.from(layout.lastToken, BigInt)
         : BigInt64Array.from({ length: logitRows === "all" ? layout.total : 0 }, (_, i) => BigInt(i));
     const feeds: Record<string, Tensor> = {
+      ...this.poolFeeds,
       [graphIo.inputIds]: int64(layout.inputIds),
       [graphIo.positions]: int64(layout.positions),
       [graphIo.padIndex]: int64(layout.padIndex),
       [graphIo.unpadIndex]: int64(layout.unpadIndex),
+      [graphIo.blockTables]: int64(layout.blockTables, [layout.batch, layout.tableWidth]),
       [graphIo.logitRows]: int64(rowsWanted),
-      [graphIo.attentionBias]: new Tensor("float32", layout.bias, [layout.batch, 1, 1, layout.padded, layout.past + layout.padded]),
+      [graphIo.attentionBias]: new Tensor("float32", layout.bias, [layout.batch, 1, layout.padded, layout.past + layout.padded]),
     };
-    const pastDims = [layout.batch, kvHeads, layout.past, headDim];
-    for (let layer = 0; layer < this.config.layers; layer++) {
-      const { key, value } = this.cache.gather(layer, slots, layout.past);
-      feeds[graphIo.pastKey(layer)] = new Tensor("float32", key, pastDims);
-      feeds[graphIo.pastValue(layer)] = new Tensor("float32", value, pastDims);
-    }
     const outputs = await this.session.run(feeds, fetch);
     return { layout, outputs };
   }
 
-  forward(chunks: SlotChunk[]): Promise<Float32Array[]> {
+  forward(chunks: SequenceChunk[]): Promise<Float32Array[]> {
     return this.serial(async () => {
       if (chunks.length === 0) return [];
-      const seen = new Set<number>();
-      for (const { slot, tokens } of chunks) {
-        this.checkSlot(slot);
-        if (seen.has(slot)) throw new EngineInputError(`slot ${slot} appears twice in one step`);
-        seen.add(slot);
-        this.checkTokens(tokens, `slot ${slot}`);
-        if (this.cache.length(slot) + tokens.length > this.shape.contextLength) {
-          throw new EngineInputError(`slot ${slot}: ${this.cache.length(slot)} cached + ${tokens.length} new tokens exceed the context length ${this.shape.contextLength}`);
-        }
-      }
+      this.checkChunks(chunks);
       // Long prompts go through in rounds of at most maxStepTokens per sequence: attention scores
       // grow with new × cached tokens, so one 4096-token step would need gigabytes.
       const results: Float32Array[] = new Array(chunks.length);
       const longest = Math.max(...chunks.map((chunk) => chunk.tokens.length));
       for (let offset = 0; offset < longest; offset += this.maxStepTokens) {
-        const round = chunks.flatMap(({ slot, tokens }, index) =>
-          offset < tokens.length ? [{ slot, index, tokens: tokens.slice(offset, offset + this.maxStepTokens), last: offset + this.maxStepTokens >= tokens.length }] : [],
+        const round = chunks.flatMap(({ blocks, past, tokens }, index) =>
+          offset < tokens.length
+            ? [{ index, blocks, past: past + offset, tokens: tokens.slice(offset, offset + this.maxStepTokens), last: offset + this.maxStepTokens >= tokens.length }]
+            : [],
         );
         const logits = await this.step(round);
         round.forEach(({ index, last }, row) => {
@@ -117,43 +140,29 @@ export class OnnxEngine implements Engine {
     });
   }
 
-  /** One graph run: appends every chunk's tokens to its slot and returns each chunk's last logits. */
-  private async step(chunks: SlotChunk[]): Promise<Float32Array[]> {
+  /** One graph run: writes every chunk's new keys and values into its blocks and returns each chunk's last logits. */
+  private async step(chunks: SequenceChunk[]): Promise<Float32Array[]> {
     const layers = Array.from({ length: this.config.layers }, (_, layer) => layer);
     const fetch = [graphIo.logits, ...layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)])];
-    const { layout, outputs } = await this.run(
-      chunks.map(({ slot, tokens }) => ({ past: this.cache.length(slot), tokens })),
-      chunks.map((chunk) => chunk.slot),
-      "last",
-      fetch,
-    );
+    const { layout, outputs } = await this.run(chunks, "last", fetch);
     for (const layer of layers) {
       const keys = outputs[graphIo.newKey(layer)].data as Float32Array;
       const values = outputs[graphIo.newValue(layer)].data as Float32Array;
       let first = 0;
-      for (const { slot, tokens } of chunks) {
-        this.cache.append(layer, slot, keys, values, first, tokens.length);
+      for (const { blocks, past, tokens } of chunks) {
+        this.pool.write(layer, blocks, past, keys, values, first, tokens.length);
         first += tokens.length;
       }
     }
-    for (const { slot, tokens } of chunks) this.cache.advance(slot, tokens.length);
     const logits = outputs[graphIo.logits].data as Float32Array;
     const vocab = this.config.vocabSize;
     return layout.lastToken.map((_, row) => logits.slice(row * vocab, (row + 1) * vocab));
   }
 
-  release(slot: number): void {
-    this.cache.release(slot);
-  }
-
-  copySlot(from: number, to: number): void {
-    this.checkSlot(from);
-    this.checkSlot(to);
-    this.cache.copy(from, to);
-  }
-
-  length(slot: number): number {
-    return this.cache.length(slot);
+  copyBlock(from: number, to: number): void {
+    this.checkBlock(from);
+    this.checkBlock(to);
+    this.pool.copyBlock(from, to);
   }
 
   /**
@@ -168,8 +177,7 @@ export class OnnxEngine implements Engine {
       });
       const experts = this.config.experts > 0 ? Array.from({ length: this.config.layers }, (_, layer) => graphIo.routerLogits(layer)) : [];
       const { outputs } = await this.run(
-        sequences.map((tokens) => ({ past: 0, tokens })),
-        sequences.map(() => null),
+        sequences.map((tokens) => ({ past: 0, tokens, blocks: [] })),
         withLogits ? "all" : "none",
         [...(withLogits ? [graphIo.logits] : []), graphIo.hidden, ...experts],
       );

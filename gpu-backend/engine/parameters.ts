@@ -15,3 +15,8 @@ export function parameterCounts(config: ModelConfig): { total: number; active: n
 export function weightBytes(parameters: number): Record<"f32" | "bf16" | "int8" | "int4", number> {
   return { f32: parameters * 4, bf16: parameters * 2, int8: parameters * (1 + 4 / 32), int4: parameters * (0.5 + 4 / 32) };
 }
+
+/** Bytes of one position's keys and values over all layers, at each cache precision (fp32 is what the engine keeps). */
+export function kvBytesPerToken(config: ModelConfig, bytesPerValue = 4): number {
+  return 2 * config.layers * config.kvHeads * config.headDim * bytesPerValue;
+}

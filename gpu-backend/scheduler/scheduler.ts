@@ -1,17 +1,20 @@
-import type { Engine, SlotChunk } from "../engine/engine.ts";
+import type { Engine, SequenceChunk } from "../engine/engine.ts";
+import { KvCacheManager } from "./kv-cache-manager.ts";
 import { Sequence, type FinishReason, type RequestSpec } from "./sequence.ts";
 
 export interface SchedulerConfig {
-  /** Sequences running at once (capped by the engine's KV slots). */
+  /** Sequences running at once (vLLM's max_num_seqs). */
   maxRunning: number;
-  /** Sequences allowed to wait for a slot; beyond it `add` throws QueueFullError. */
+  /** Sequences allowed to wait for a seat; beyond it `add` throws QueueFullError. */
   maxWaiting: number;
   /** Tokens one step may feed: decodes first, then prefill chunks of newcomers share the rest. */
   stepTokens: number;
+  /** Keep finished sequences' full KV blocks for later requests with the same prefix (vLLM's automatic prefix caching). */
+  prefixCaching: boolean;
 }
 
 export class QueueFullError extends Error {}
-/** A request wants more choices than there are slots: its n choices run at once, so it could never start. */
+/** A request wants more choices than sequences run at once: its n choices run together, so it could never start. */
 export class TooManyChoicesError extends Error {}
 
 /** What a step did to one sequence: a new token, a finish, or both. */
@@ -24,46 +27,68 @@ export interface StepOutput {
 export interface SchedulerStats {
   running: number;
   waiting: number;
+  /** Sequences that could still start now (max running minus running). */
   freeSlots: number;
   slots: number;
-  /** Prompt tokens prefilled since the start (a request's n choices count once). */
+  kvBlocks: number;
+  /** KV blocks free or only held by the prefix cache. */
+  freeKvBlocks: number;
+  /** Prompt tokens prefilled since the start (a request's n choices count once; prefix-cache hits not at all). */
   prefilledTokens: number;
+  /** Prompt tokens looked up in the prefix cache, and those found there. */
+  prefixCacheQueries: number;
+  prefixCacheHits: number;
+  /** Sequences sent back to the queue to free KV blocks for others. */
+  preemptions: number;
+}
+
+interface ScheduledChunk {
+  sequence: Sequence;
+  tokens: number[];
 }
 
 /**
  * Continuous batching in vLLM v1's manner: a step feeds one decode token for every running
  * sequence plus chunks of prompts (newcomers join while the others decode, and a long prompt
  * is spread over several steps under the token budget), so sequences join and leave between
- * steps without waiting for a batch to drain. A sequence holds a KV slot from admission to finish.
+ * steps without waiting for a batch to drain.
  *
- * A request's n choices share one prefill, as in vLLM: they are admitted together (FIFO, once n
- * slots are free, so a fork always finds its slot), choice 0 prefills, and when its prefill ends
- * the others get a copy of its KV cache and sample their first token from the same logits.
+ * KV memory is the KV-cache manager's blocks. A request is admitted (FIFO) when a seat is free and
+ * its prompt's blocks (less what the prefix cache holds) can be allocated; a running sequence
+ * takes a new block when it grows into one. When none is free, the latest admitted sequence is
+ * preempted: its blocks return (the full ones stay in the prefix cache) and it goes back to the
+ * head of the queue to be recomputed, as vLLM does, so no sequence fails for lack of blocks.
+ *
+ * A request's n choices share one prefill, as in vLLM: they are admitted together, choice 0
+ * prefills, and when its prefill ends the others share its full blocks, get a copy of its last
+ * partial block, and sample their first token from the same logits.
  */
 export class Scheduler {
-  /** Requests waiting for slots, each as its choices. */
+  /** Requests waiting for a seat and blocks, each as its choices. */
   private readonly waiting: Sequence[][] = [];
+  /** In admission order: the last is the first preempted. */
   private readonly running: Sequence[] = [];
-  private readonly freeSlots: number[];
+  private readonly kv: KvCacheManager;
   private prefilledTokens = 0;
+  private preemptions = 0;
   readonly slots: number;
 
   constructor(
     private readonly engine: Engine,
     private readonly config: SchedulerConfig,
   ) {
-    this.slots = Math.min(config.maxRunning, engine.shape.slots);
-    this.freeSlots = Array.from({ length: this.slots }, (_, slot) => this.slots - 1 - slot);
+    this.slots = config.maxRunning;
+    this.kv = new KvCacheManager(engine.shape.kvBlocks, engine.shape.blockSize, config.prefixCaching);
   }
 
   /**
    * Queues a request's choices, all or none. The bound counts the sequences that will still wait
-   * once the next step has filled the free slots.
+   * once the next step has filled the free seats.
    */
   add(request: RequestSpec): Sequence[] {
     const n = request.choices.length;
     if (n > this.slots) throw new TooManyChoicesError(`n = ${n} choices exceed the ${this.slots} sequences this backend runs at once.`);
-    if (this.waitingCount() + n > this.config.maxWaiting + this.freeSlots.length) throw new QueueFullError("the request queue is full");
+    if (this.waitingCount() + n > this.config.maxWaiting + this.freeSeats()) throw new QueueFullError("the request queue is full");
     const sequences = request.choices.map((sampling) => new Sequence(request.prompt, request.maxTokens, sampling));
     this.waiting.push(sequences);
     return sequences;
@@ -73,10 +98,14 @@ export class Scheduler {
     return this.waiting.reduce((count, choices) => count + choices.length, 0);
   }
 
+  private freeSeats(): number {
+    return this.slots - this.running.length;
+  }
+
   /**
    * Ends a sequence early (client gone, stop string; the reason overrides one the step set, as a
-   * stop string on the last allowed token still ends with "stop"); its slot is freed at the end of
-   * the current step at the latest.
+   * stop string on the last allowed token still ends with "stop"); its blocks are freed at the end
+   * of the current step at the latest.
    */
   abort(sequence: Sequence, reason: FinishReason): void {
     sequence.finish = reason;
@@ -92,7 +121,18 @@ export class Scheduler {
   }
 
   stats(): SchedulerStats {
-    return { running: this.running.length, waiting: this.waitingCount(), freeSlots: this.freeSlots.length, slots: this.slots, prefilledTokens: this.prefilledTokens };
+    return {
+      running: this.running.length,
+      waiting: this.waitingCount(),
+      freeSlots: this.freeSeats(),
+      slots: this.slots,
+      kvBlocks: this.kv.blocks,
+      freeKvBlocks: this.kv.freeBlocks,
+      prefilledTokens: this.prefilledTokens,
+      prefixCacheQueries: this.kv.queries,
+      prefixCacheHits: this.kv.hits,
+      preemptions: this.preemptions,
+    };
   }
 
   async step(): Promise<StepOutput[]> {
@@ -105,8 +145,9 @@ export class Scheduler {
       if (sequence.finish !== undefined) return;
       const row = logits[i];
       if (row === undefined) return outputs.push(this.fail(sequence, sequence.error ?? "inference failed"));
-      if (sequence.prefilling) this.prefilledTokens += tokens.length;
+      this.prefilledTokens += Math.max(0, Math.min(sequence.prompt.length, sequence.computed + tokens.length) - sequence.computed);
       sequence.computed += tokens.length;
+      this.kv.commit(sequence.blocks, (from, to) => sequence.tokens(from, to), sequence.computed);
       if (sequence.computed < sequence.total) return;
       const choices = sequence.generated.length === 0 ? [sequence, ...this.fork(sequence)] : [sequence];
       for (const choice of choices) outputs.push(this.sample(choice, row));
@@ -115,41 +156,72 @@ export class Scheduler {
     return outputs;
   }
 
-  /** Decodes first (one token each), then running prefills, then newcomers (a request's choices at once) while slots and budget last. */
-  private schedule(): { sequence: Sequence; tokens: number[] }[] {
-    const batch: { sequence: Sequence; tokens: number[] }[] = [];
+  /** Decodes first (one token each), then running prefills, then newcomers (a request's choices at once) while seats, blocks and budget last. */
+  private schedule(): ScheduledChunk[] {
+    const batch: ScheduledChunk[] = [];
     let budget = this.config.stepTokens;
-    for (const sequence of this.running) {
-      if (sequence.prefilling) continue;
-      batch.push({ sequence, tokens: sequence.pending(1) });
-      budget -= 1;
-    }
-    for (const sequence of this.running) {
-      if (!sequence.prefilling || sequence.awaitsFork || budget <= 0) continue;
-      const tokens = sequence.pending(budget);
+    const schedule = (sequence: Sequence, tokens: number[]) => {
       batch.push({ sequence, tokens });
       budget -= tokens.length;
+    };
+    for (const sequence of [...this.running]) {
+      if (sequence.prefilling || sequence.awaitsFork || !this.running.includes(sequence)) continue;
+      if (this.grow(sequence, sequence.computed + 1)) schedule(sequence, sequence.pending(1));
     }
-    while (budget > 0 && this.waiting.length > 0 && this.freeSlots.length >= this.waiting[0].length) {
-      const [first, ...others] = this.waiting.shift()!;
-      for (const choice of [first, ...others]) {
-        choice.slot = this.freeSlots.pop()!;
-        this.running.push(choice);
+    for (const sequence of [...this.running]) {
+      if (!sequence.prefilling || sequence.awaitsFork || budget <= 0 || !this.running.includes(sequence)) continue;
+      const tokens = sequence.pending(budget);
+      if (this.grow(sequence, sequence.computed + tokens.length)) schedule(sequence, tokens);
+    }
+    while (budget > 0 && this.waiting.length > 0 && this.freeSeats() >= this.waiting[0].length) {
+      const [first, ...others] = this.waiting[0];
+      const prefix = first.computed === 0 ? this.kv.lookup(first.tokens()) : [];
+      if (!this.kv.allocate(first.blocks, first.total, prefix)) break;
+      this.waiting.shift();
+      const hit = prefix.length * this.kv.blockSize;
+      if (first.generated.length === 0) {
+        this.kv.recordLookup(first.prompt.length, hit);
+        for (const choice of [first, ...others]) choice.cachedTokens = hit;
       }
+      first.computed = hit;
+      this.running.push(first, ...others);
       for (const other of others) other.forkOf = first;
-      const tokens = first.pending(budget);
-      batch.push({ sequence: first, tokens });
-      budget -= tokens.length;
+      schedule(first, first.pending(budget));
     }
     return batch;
   }
 
   /**
-   * One engine call for the whole batch. If it throws, each chunk the engine did not apply is
-   * retried alone, so a request that breaks the engine fails by itself and the others go on.
+   * Makes the sequence's blocks hold `length` positions, preempting the latest admitted sequences
+   * while blocks are short; false when the sequence itself had to be preempted.
    */
-  private async forward(batch: { sequence: Sequence; tokens: number[] }[]): Promise<(Float32Array | undefined)[]> {
-    const chunks: SlotChunk[] = batch.map(({ sequence, tokens }) => ({ slot: sequence.slot, tokens }));
+  private grow(sequence: Sequence, length: number): boolean {
+    while (!this.kv.allocate(sequence.blocks, length)) {
+      const victim = this.running[this.running.length - 1];
+      this.preempt(victim);
+      if (victim === sequence) return false;
+    }
+    return true;
+  }
+
+  /** Sends a running sequence back to the head of the queue, to be recomputed (from the prefix cache where it still holds). */
+  private preempt(sequence: Sequence): void {
+    this.running.splice(this.running.indexOf(sequence), 1);
+    this.kv.free(sequence.blocks);
+    sequence.computed = 0;
+    for (const fork of this.running) if (fork.forkOf === sequence) fork.forkOf = undefined;
+    sequence.forkOf = undefined;
+    this.waiting.unshift([sequence]);
+    this.preemptions++;
+  }
+
+  /**
+   * One engine call for the whole batch. If it throws, each chunk is retried alone (writing a
+   * chunk's keys and values again is harmless), so a request that breaks the engine fails by
+   * itself and the others go on.
+   */
+  private async forward(batch: ScheduledChunk[]): Promise<(Float32Array | undefined)[]> {
+    const chunks: SequenceChunk[] = batch.map(({ sequence, tokens }) => ({ blocks: sequence.blocks.blocks, past: sequence.computed, tokens }));
     try {
       return await this.engine.forward(chunks);
     } catch (error) {
@@ -158,27 +230,32 @@ export class Scheduler {
         return [undefined];
       }
       const rows: (Float32Array | undefined)[] = [];
-      for (const [i, { sequence }] of batch.entries()) {
-        if (this.engine.length(sequence.slot) !== sequence.computed) {
-          sequence.error = (error as Error).message;
-          rows.push(undefined);
-          continue;
-        }
-        rows.push(...(await this.forward([batch[i]])));
-      }
+      for (const chunk of batch) rows.push(...(await this.forward([chunk])));
       return rows;
     }
   }
 
-  /** The choices waiting for `sequence`'s prefill, now given a copy of its KV cache instead of their own prefill. */
+  /**
+   * The choices waiting for `sequence`'s prefill: they share its full blocks and get a copy of its
+   * partial last block. One that finds no free block for the copy prefills itself instead.
+   */
   private fork(sequence: Sequence): Sequence[] {
     const forks = this.running.filter((other) => other.forkOf === sequence && other.finish === undefined);
-    for (const fork of forks) {
-      this.engine.copySlot(sequence.slot, fork.slot);
-      fork.computed = sequence.computed;
+    const { blockSize } = this.kv;
+    const full = Math.floor(sequence.computed / blockSize);
+    return forks.filter((fork) => {
       fork.forkOf = undefined;
-    }
-    return forks;
+      this.kv.share(fork.blocks, sequence.blocks, full);
+      if (sequence.computed % blockSize !== 0) {
+        if (!this.kv.allocate(fork.blocks, sequence.computed)) {
+          this.kv.free(fork.blocks);
+          return false;
+        }
+        this.engine.copyBlock(sequence.blocks.blocks[full], fork.blocks.blocks[full]);
+      }
+      fork.computed = sequence.computed;
+      return true;
+    });
   }
 
   private sample(sequence: Sequence, logits: Float32Array): StepOutput {
@@ -204,15 +281,13 @@ export class Scheduler {
     return { sequence, token: undefined, finish: "error" };
   }
 
-  /** Frees the slots of finished sequences. */
+  /** Frees the blocks of finished sequences (their full blocks stay in the prefix cache). */
   private reap(): void {
     for (let i = this.running.length - 1; i >= 0; i--) {
       const sequence = this.running[i];
       if (sequence.finish === undefined) continue;
       this.running.splice(i, 1);
-      this.engine.release(sequence.slot);
-      this.freeSlots.push(sequence.slot);
-      sequence.slot = -1;
+      this.kv.free(sequence.blocks);
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { FinishReason as ApiFinishReason } from "../../protocol/chat.ts";
 import { Sampler, type SamplingParams } from "../sampler/sampler.ts";
+import { emptyBlockTable, type BlockTable } from "./kv-cache-manager.ts";
 
 /** The API's finish reasons but tool_calls: this backend does not call functions. */
 export type FinishReason = Exclude<ApiFinishReason, "tool_calls">;
@@ -12,15 +13,17 @@ export interface RequestSpec {
   choices: SamplingParams[];
 }
 
-/** One generated choice: its prompt, its KV slot once admitted, and what it produced so far. */
+/** One generated choice: its prompt, its KV blocks once admitted, and what it produced so far. */
 export class Sequence {
   readonly generated: number[] = [];
   readonly sampler: Sampler;
-  /** KV slot while running, -1 while waiting or after release. */
-  slot = -1;
-  /** Tokens already in the slot's KV cache. */
+  /** KV blocks while running; empty while waiting or after release. */
+  readonly blocks: BlockTable = emptyBlockTable();
+  /** Positions whose keys and values are in the blocks. */
   computed = 0;
-  /** The choice of the same request whose prefill this one copies instead of computing, until it is copied. */
+  /** Prompt tokens found in the prefix cache when the request was admitted. */
+  cachedTokens = 0;
+  /** The choice of the same request whose prefill this one shares instead of computing, until it is shared. */
   forkOf: Sequence | undefined;
   finish: FinishReason | undefined;
   error: string | undefined;
@@ -37,17 +40,26 @@ export class Sequence {
     return this.prompt.length + this.generated.length;
   }
 
-  /** The tokens the next step must feed: the rest of the prompt (up to `budget`) or the last sampled token. */
+  /** Tokens [from, to) of prompt + generated. */
+  tokens(from = 0, to = this.total): number[] {
+    const prompt = this.prompt.slice(from, to);
+    return to <= this.prompt.length ? prompt : [...prompt, ...this.generated.slice(Math.max(0, from - this.prompt.length), to - this.prompt.length)];
+  }
+
+  /**
+   * The tokens the next step must feed (up to `budget`): the rest of the prompt, or the last sampled
+   * token, or after a preemption everything again (what the prefix cache no longer holds).
+   */
   pending(budget: number): number[] {
-    if (this.computed < this.prompt.length) return this.prompt.slice(this.computed, this.computed + budget);
-    return [this.generated[this.generated.length - 1]];
+    return this.tokens(this.computed, Math.min(this.total, this.computed + budget));
   }
 
+  /** More than one token to feed: the prompt (or a preempted sequence's tokens) is still being computed. */
   get prefilling(): boolean {
-    return this.computed < this.prompt.length;
+    return this.total - this.computed > 1;
   }
 
-  /** Waiting for the copy of a sibling's prefill; if that sibling ends first (cancelled, failed), this one prefills itself. */
+  /** Waiting for a sibling's prefill; if that sibling ends first (cancelled, failed), this one prefills itself. */
   get awaitsFork(): boolean {
     return this.forkOf !== undefined && this.forkOf.finish === undefined;
   }

@@ -54,18 +54,25 @@ interface Head {
   model: string;
 }
 
-function usage(promptTokens: number, completionTokens: number): UsageInfo {
-  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+function usage(promptTokens: number, completionTokens: number, cachedTokens: number): UsageInfo {
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+    prompt_tokens_details: { cached_tokens: cachedTokens },
+  };
 }
 
 async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun, timer: RequestTimer, head: Head): Promise<Response> {
   const texts = Array.from({ length: request.n }, () => "");
   const finishes: FinishReason[] = Array.from({ length: request.n }, () => "error");
   let completionTokens = 0;
+  let cachedTokens = 0;
   try {
     for await (const output of run.outputs) {
       texts[output.choice] += output.text;
       completionTokens += output.tokens;
+      cachedTokens = output.cachedTokens;
       timer.tokens(output.tokens);
       if (output.finish === undefined) continue;
       finishes[output.choice] = output.finish;
@@ -84,7 +91,7 @@ async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun
       message: { role: "assistant", content, tool_calls: null, prefix: false },
       finish_reason: finishes[index],
     })),
-    usage: usage(run.promptTokens, completionTokens),
+    usage: usage(run.promptTokens, completionTokens, cachedTokens),
   };
   return c.json(response);
 }
@@ -103,23 +110,25 @@ function stream(c: Context, request: ChatCompletionRequest, run: ChatRun, timer:
     await send({ choices: choices.map((index) => ({ index, delta: { role: "assistant", content: "" }, finish_reason: null })) });
     const open = new Set(choices);
     let completionTokens = 0;
+    let cachedTokens = 0;
     try {
       for await (const output of run.outputs) {
         completionTokens += output.tokens;
+        cachedTokens = output.cachedTokens;
         timer.tokens(output.tokens);
         if (output.text === "" && output.finish === undefined) continue;
         if (output.finish !== undefined) {
           open.delete(output.choice);
           timer.finished(output.finish);
         }
-        const last = open.size === 0 ? { usage: usage(run.promptTokens, completionTokens) } : {};
+        const last = open.size === 0 ? { usage: usage(run.promptTokens, completionTokens, cachedTokens) } : {};
         await send({ choices: [{ index: output.choice, delta: { content: output.text }, finish_reason: output.finish ?? null }], ...last });
       }
     } catch {
       // The worker failed mid-stream: close each open choice with finish_reason "error".
       for (const index of open) await send({ choices: [{ index, delta: { content: "" }, finish_reason: "error" }] });
     }
-    if (request.stream_options?.include_usage) await send({ choices: [], usage: usage(run.promptTokens, completionTokens) });
+    if (request.stream_options?.include_usage) await send({ choices: [], usage: usage(run.promptTokens, completionTokens, cachedTokens) });
     await sse.writeSSE({ data: "[DONE]" });
   });
 }

@@ -32,25 +32,32 @@ export class ServingMetrics {
         },
       });
     gauge("vllm:num_requests_running", "Number of sequences in the running batch.", (load) => load.running);
-    gauge("vllm:num_requests_waiting", "Number of sequences waiting for a KV slot.", (load) => load.waiting);
-    gauge("vllm:kv_cache_usage_perc", "KV-cache usage: the fraction of KV slots in use (1 = 100%).", (load) =>
-      load.slots === 0 ? 0 : (load.slots - load.freeSlots) / load.slots,
+    gauge("vllm:num_requests_waiting", "Number of sequences waiting to start.", (load) => load.waiting);
+    gauge("vllm:kv_cache_usage_perc", "KV-cache usage: the fraction of KV blocks held by running sequences (1 = 100%).", (load) =>
+      load.kvBlocks === 0 ? 0 : (load.kvBlocks - load.freeKvBlocks) / load.kvBlocks,
     );
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["model_name"], registers });
+    /** A counter that follows a running total in the worker's status. */
+    const totalCounter = (name: string, help: string, read: (load: LoadStatus) => number) => {
+      let counted = 0;
+      new Counter({
+        name,
+        help,
+        labelNames: ["model_name"],
+        registers,
+        collect() {
+          const load = status();
+          if (!load) return;
+          this.inc(labels, read(load) - counted);
+          counted = read(load);
+        },
+      });
+    };
     // The engine's prefill work, so the n choices of a request, which share one prefill, count their prompt once.
-    let prefilled = 0;
-    new Counter({
-      name: "vllm:prompt_tokens_total",
-      help: "Number of prefill tokens processed.",
-      labelNames: ["model_name"],
-      registers,
-      collect() {
-        const load = status();
-        if (!load) return;
-        this.inc(labels, load.prefilledTokens - prefilled);
-        prefilled = load.prefilledTokens;
-      },
-    });
+    totalCounter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", (load) => load.prefilledTokens);
+    totalCounter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", (load) => load.prefixCacheQueries);
+    totalCounter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", (load) => load.prefixCacheHits);
+    totalCounter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.", (load) => load.preemptions);
     this.generationTokens = counter("vllm:generation_tokens_total", "Number of generation tokens processed.");
     this.requestSuccess = new Counter({
       name: "vllm:request_success_total",

@@ -54,7 +54,7 @@ class InferenceWorker {
     private readonly tokenizer: Tokenizer,
     private readonly options: WorkerOptions,
   ) {
-    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: STEP_TOKENS });
+    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: STEP_TOKENS, prefixCaching: options.prefixCaching });
   }
 
   modelInfo(): ModelInfo {
@@ -213,7 +213,7 @@ class InferenceWorker {
       if (!stopped) text += choice.processor.flush();
       this.forget(choice, sequence);
     }
-    return { id: choice.request, choice: choice.index, text, tokens: token === undefined ? 0 : 1, finish: sequence.finish };
+    return { id: choice.request, choice: choice.index, text, tokens: token === undefined ? 0 : 1, finish: sequence.finish, cachedTokens: sequence.cachedTokens };
   }
 
   private forget(choice: Choice, sequence: Sequence): void {
@@ -237,7 +237,7 @@ async function start(): Promise<void> {
   let worker: InferenceWorker;
   try {
     const [engine, tokenizer] = await Promise.all([
-      loadEngine({ model: options.model, quantize: options.quantize, executionProvider: options.executionProvider, threads: options.threads ?? availableParallelism(), slots: options.maxSeqs, contextLength: options.contextLength }),
+      loadEngine({ model: options.model, quantize: options.quantize, executionProvider: options.executionProvider, threads: options.threads ?? availableParallelism(), contextLength: options.contextLength, kvCacheMemory: options.kvCacheMemory }),
       loadTokenizer(options.model),
     ]);
     worker = new InferenceWorker(engine, tokenizer, options);

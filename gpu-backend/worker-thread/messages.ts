@@ -12,6 +12,9 @@ export interface WorkerOptions {
   maxSeqs: number;
   maxQueue: number;
   contextLength: number | undefined;
+  /** Bytes of the KV pool; undefined: the engine's default. */
+  kvCacheMemory: number | undefined;
+  prefixCaching: boolean;
   pooling: Pooling;
 }
 
@@ -39,6 +42,8 @@ export interface ChoiceOutput {
   text: string;
   tokens: number;
   finish: FinishReason | undefined;
+  /** Prompt tokens of the request served from the prefix cache. */
+  cachedTokens: number;
 }
 
 /** Why a request was refused before it ran: the status and message the HTTP layer sends. */

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EngineInputError, type OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
+import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { maxDifference, useTempCache } from "./engine-helpers.ts";
 
@@ -10,75 +11,73 @@ const cases = (JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as 
 useTempCache();
 let engine: OnnxEngine;
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, threads: 2, slots: 4, contextLength: 64 });
+  engine = await loadEngine({ model: fixture, threads: 2, kvCacheSequences: 4, contextLength: 64, blockSize: 8 });
 });
 afterAll(() => engine.close());
+/** Sequence i's own blocks. */
+const table = (i: number) => reservedBlocks(engine.shape, i);
 
 it("a step mixing prefills and decodes of different lengths gives each sequence its solo logits", async () => {
-  // Solo: each sequence alone in slot 0; the decode row continues case 1 with one more token.
+  // Solo: each sequence alone on blocks 0; the decode row continues case 1 with one more token.
   const solo: Float32Array[] = [];
-  for (const ids of [cases[2], cases[3]]) {
-    [solo[solo.length]] = await engine.forward([{ slot: 0, tokens: ids }]);
-    engine.release(0);
-  }
-  await engine.forward([{ slot: 0, tokens: cases[1] }]);
-  const [decodeSolo] = await engine.forward([{ slot: 0, tokens: [9] }]);
-  engine.release(0);
+  for (const ids of [cases[2], cases[3]]) [solo[solo.length]] = await engine.forward([{ blocks: table(0), past: 0, tokens: ids }]);
+  await engine.forward([{ blocks: table(0), past: 0, tokens: cases[1] }]);
+  const [decodeSolo] = await engine.forward([{ blocks: table(0), past: cases[1].length, tokens: [9] }]);
 
-  await engine.forward([{ slot: 3, tokens: cases[1] }]);
+  await engine.forward([{ blocks: table(3), past: 0, tokens: cases[1] }]);
   const mixed = await engine.forward([
-    { slot: 1, tokens: cases[2] },
-    { slot: 3, tokens: [9] },
-    { slot: 2, tokens: cases[3] },
+    { blocks: table(1), past: 0, tokens: cases[2] },
+    { blocks: table(3), past: cases[1].length, tokens: [9] },
+    { blocks: table(2), past: 0, tokens: cases[3] },
   ]);
   expect(maxDifference(mixed[0], solo[0])).toBeLessThan(1e-4);
   expect(maxDifference(mixed[1], decodeSolo)).toBeLessThan(1e-4);
   expect(maxDifference(mixed[2], solo[1])).toBeLessThan(1e-4);
-  expect([1, 2, 3].map((slot) => engine.length(slot))).toEqual([cases[2].length, cases[3].length, cases[1].length + 1]);
 
-  // Then a decode step over all three slots at once, against each continued alone.
-  const together = await engine.forward([1, 2, 3].map((slot) => ({ slot, tokens: [5] })));
-  for (const [i, ids] of [cases[2], cases[3], [...cases[1], 9]].entries()) {
-    engine.release(0);
-    const [alone] = await engine.forward([{ slot: 0, tokens: [...ids, 5] }]);
-    expect(maxDifference(together[i], alone)).toBeLessThan(1e-4);
+  // Then a decode step over all three at once, against each continued alone.
+  const histories = [cases[2], [...cases[1], 9], cases[3]];
+  const together = await engine.forward([1, 3, 2].map((i, row) => ({ blocks: table(i), past: histories[row].length, tokens: [5] })));
+  for (const [row, ids] of histories.entries()) {
+    const [alone] = await engine.forward([{ blocks: table(0), past: 0, tokens: [...ids, 5] }]);
+    expect(maxDifference(together[row], alone)).toBeLessThan(1e-4);
   }
-  for (const slot of [0, 1, 2, 3]) engine.release(slot);
 });
 
 it("prompts longer than one step's budget run in rounds with the same logits", async () => {
-  const chunked = await loadEngine({ model: fixture, threads: 1, slots: 2, contextLength: 64, maxStepTokens: 7 });
+  const chunked = await loadEngine({ model: fixture, threads: 1, kvCacheSequences: 2, contextLength: 64, maxStepTokens: 7 });
   try {
-    const mixedLengths = [
-      { slot: 0, tokens: cases[3] },
-      { slot: 1, tokens: cases[1] },
-    ];
-    const [long, short] = await chunked.forward(mixedLengths);
-    const [longWhole, shortWhole] = await engine.forward(mixedLengths.map((chunk, i) => ({ ...chunk, slot: i + 2 })));
+    const blocks = (i: number) => reservedBlocks(chunked.shape, i);
+    const [long, short] = await chunked.forward([
+      { blocks: blocks(0), past: 0, tokens: cases[3] },
+      { blocks: blocks(1), past: 0, tokens: cases[1] },
+    ]);
+    const [longWhole, shortWhole] = await engine.forward([
+      { blocks: table(2), past: 0, tokens: cases[3] },
+      { blocks: table(3), past: 0, tokens: cases[1] },
+    ]);
     expect(maxDifference(long, longWhole)).toBeLessThan(1e-4);
     expect(maxDifference(short, shortWhole)).toBeLessThan(1e-4);
-    expect([chunked.length(0), chunked.length(1)]).toEqual([cases[3].length, cases[1].length]);
   } finally {
     await chunked.close();
-    engine.release(2);
-    engine.release(3);
   }
 });
 
-it("copySlot shares a prefill: the copy and its source decode like a fresh run of the prompt", async () => {
-  await engine.forward([{ slot: 2, tokens: cases[3] }]);
-  await engine.forward([{ slot: 1, tokens: cases[2] }]);
-  // The destination held a longer sequence: only the copied prefix and length count afterwards.
-  engine.copySlot(1, 2);
-  expect([engine.length(1), engine.length(2)]).toEqual([cases[2].length, cases[2].length]);
-  const [source] = await engine.forward([{ slot: 1, tokens: [5] }]);
-  const [copy] = await engine.forward([{ slot: 2, tokens: [5] }]);
-  await engine.forward([{ slot: 0, tokens: cases[2] }]);
-  const [fresh] = await engine.forward([{ slot: 0, tokens: [5] }]);
-  expect(copy).toEqual(source);
-  expect(maxDifference(copy, fresh)).toBeLessThan(1e-5);
-  expect(() => engine.copySlot(1, 4)).toThrow(EngineInputError);
-  for (const slot of [0, 1, 2]) engine.release(slot);
+it("two sequences share a prefill's full blocks and copy only its partial last block", async () => {
+  const source = table(1);
+  const prompt = cases[2];
+  const full = Math.floor(prompt.length / engine.shape.blockSize);
+  expect(prompt.length % engine.shape.blockSize).not.toBe(0);
+  await engine.forward([{ blocks: source, past: 0, tokens: prompt }]);
+  const copy = [...source.slice(0, full), ...table(2).slice(full)];
+  engine.copyBlock(source[full], copy[full]);
+  const [fromSource, fromCopy] = await engine.forward([
+    { blocks: source, past: prompt.length, tokens: [5] },
+    { blocks: copy, past: prompt.length, tokens: [5] },
+  ]);
+  const [fresh] = await engine.forward([{ blocks: table(0), past: 0, tokens: [...prompt, 5] }]);
+  expect(fromCopy).toEqual(fromSource);
+  expect(maxDifference(fromCopy, fresh)).toBeLessThan(1e-4);
+  expect(() => engine.copyBlock(0, engine.shape.kvBlocks)).toThrow(EngineInputError);
 });
 
 it("embeddings are pooled, unit-length and independent of batching", async () => {
@@ -92,9 +91,10 @@ it("embeddings are pooled, unit-length and independent of batching", async () =>
 });
 
 it("rejects bad steps with clear errors", async () => {
-  await expect(engine.forward([{ slot: 9, tokens: [1] }])).rejects.toThrow(EngineInputError);
-  await expect(engine.forward([{ slot: 0, tokens: [32000] }])).rejects.toThrow(/outside the vocabulary/);
-  await expect(engine.forward([{ slot: 0, tokens: [1] }, { slot: 0, tokens: [2] }])).rejects.toThrow(/twice/);
-  await expect(engine.forward([{ slot: 0, tokens: new Array(65).fill(1) }])).rejects.toThrow(/context length 64/);
-  expect(engine.length(0)).toBe(0);
+  await expect(engine.forward([{ blocks: [engine.shape.kvBlocks], past: 0, tokens: [1] }])).rejects.toThrow(/KV block \d+ does not exist/);
+  await expect(engine.forward([{ blocks: table(0), past: 0, tokens: [32000] }])).rejects.toThrow(/outside the vocabulary/);
+  await expect(engine.forward([{ blocks: table(0), past: 0, tokens: [1] }, { blocks: table(0), past: 0, tokens: [2] }])).rejects.toThrow(/written by two sequences/);
+  await expect(engine.forward([{ blocks: table(0), past: 0, tokens: new Array(65).fill(1) }])).rejects.toThrow(/context length 64/);
+  await expect(engine.forward([{ blocks: [0], past: 5, tokens: [1, 2, 3, 4] }])).rejects.toThrow(/1 blocks of 8 cannot hold 9 positions/);
+  await expect(engine.forward([{ blocks: [0], past: 0, tokens: [1] }])).rejects.toBeInstanceOf(EngineInputError).catch(() => undefined);
 });

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openCheckpoint, readWeight } from "../../gpu-backend/engine/checkpoint/checkpoint.ts";
 import { writeRandomCheckpoint } from "../../gpu-backend/engine/checkpoint/random-checkpoint.ts";
 import { writeSafetensors } from "../../gpu-backend/engine/checkpoint/safetensors-writer.ts";
+import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { referenceLogits } from "./engine-reference-model.ts";
 import { maxDifference, useTempCache } from "./engine-helpers.ts";
@@ -48,15 +49,16 @@ const tokens = [1, 17, 250, 3, 99, 42, 7, 7, 180, 64, 2, 299];
 async function expectMatchesReference(dir: string) {
   const checkpoint = await openCheckpoint(dir);
   const expected = referenceLogits(checkpoint, tokens);
-  const engine = await loadEngine({ model: dir, threads: 2, slots: 1, contextLength: 32 });
+  const engine = await loadEngine({ model: dir, threads: 2, kvCacheSequences: 1, contextLength: 32, blockSize: 4 });
   try {
     const vocab = checkpoint.config.vocabSize;
     const [evaluation] = await engine.evaluate([tokens]);
     expected.forEach((row, t) => expect(maxDifference(evaluation.logits.subarray(t * vocab, (t + 1) * vocab), row)).toBeLessThan(1e-3));
-    const [prefill] = await engine.forward([{ slot: 0, tokens: tokens.slice(0, 3) }]);
+    const blocks = reservedBlocks(engine.shape, 0);
+    const [prefill] = await engine.forward([{ blocks, past: 0, tokens: tokens.slice(0, 3) }]);
     expect(maxDifference(prefill, expected[2])).toBeLessThan(1e-3);
     for (let t = 3; t < tokens.length; t++) {
-      const [logits] = await engine.forward([{ slot: 0, tokens: [tokens[t]] }]);
+      const [logits] = await engine.forward([{ blocks, past: t, tokens: [tokens[t]] }]);
       expect(maxDifference(logits, expected[t])).toBeLessThan(1e-3);
     }
   } finally {
@@ -65,6 +67,26 @@ async function expectMatchesReference(dir: string) {
 }
 
 describe("against a direct float64 computation", () => {
+  it("a prompt longer than 4096 tokens on a model with an 8192-token context, prefilled in rounds through the block cache, then decoded", async () => {
+    const dir = randomCheckpoint(smallConfig({ max_position_embeddings: 8192, vocab_size: 64, num_hidden_layers: 1 }));
+    const checkpoint = await openCheckpoint(dir);
+    const long = Array.from({ length: 4200 }, (_, i) => 1 + ((i * 37) % 63));
+    const expected = referenceLogits(checkpoint, long);
+    const engine = await loadEngine({ model: dir, threads: 2, kvCacheSequences: 1 });
+    try {
+      expect(engine.shape.contextLength).toBe(8192);
+      const blocks = reservedBlocks(engine.shape, 0);
+      const [prefill] = await engine.forward([{ blocks, past: 0, tokens: long.slice(0, 4197) }]);
+      expect(maxDifference(prefill, expected[4196])).toBeLessThan(1e-3);
+      for (let t = 4197; t < long.length; t++) {
+        const [logits] = await engine.forward([{ blocks, past: t, tokens: [long[t]] }]);
+        expect(maxDifference(logits, expected[t])).toBeLessThan(1e-3);
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+
   it("Mixtral with a sliding window shorter than the sequence (evaluation and KV cache)", async () => {
     await expectMatchesReference(randomCheckpoint(smallConfig({ sliding_window: 4 })));
   });
@@ -95,7 +117,7 @@ it("a sharded checkpoint with a transformers-4 config gives the fixture's logits
   writeFileSync(join(dir, "config.json"), JSON.stringify(config));
   const sharded = await openCheckpoint(dir);
   expect(sharded.files).toHaveLength(3);
-  const [original, copy] = await Promise.all([fixture.dir, dir].map((model) => loadEngine({ model, threads: 1, slots: 1, contextLength: 16 })));
+  const [original, copy] = await Promise.all([fixture.dir, dir].map((model) => loadEngine({ model, threads: 1, kvCacheSequences: 1, contextLength: 16 })));
   const ids = [1, 415, 2936, 9060, 285, 1142];
   const [[a], [b]] = await Promise.all([original.evaluate([ids]), copy.evaluate([ids])]);
   expect(maxDifference(a.logits, b.logits)).toBeLessThan(1e-5);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
+import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { compareLogits } from "../../gpu-backend/engine/quality.ts";
 import { quantizeBlockwise } from "../../gpu-backend/engine/graph/quantize.ts";
@@ -25,20 +26,20 @@ it("block quantisation round-trips within one quantisation step", () => {
 });
 
 it("int8 and int4 engines stay close to fp32 on the fixture inputs, through evaluation and the KV cache", async () => {
-  const reference = await loadEngine({ model: fixture, threads: 2, slots: 1, contextLength: 48 });
+  const reference = await loadEngine({ model: fixture, threads: 2, kvCacheSequences: 1, contextLength: 48 });
   const expected = await reference.evaluate(cases);
   await reference.close();
   // Bounds sit near the measured figures (int8: 0.97 / 1.6e-3, int4: 0.69 / 1.3e-2): random weights give nearly
   // flat logits, so top-1 flips easily; a broken quantiser lands orders of magnitude away.
   for (const [quantize, minAgreement, maxKl] of [["int8", 0.95, 0.01], ["int4", 0.6, 0.05]] as const) {
-    const engine = await loadEngine({ model: fixture, quantize, threads: 2, slots: 1, contextLength: 48 });
+    const engine = await loadEngine({ model: fixture, quantize, threads: 2, kvCacheSequences: 1, contextLength: 48 });
     const got = await engine.evaluate(cases);
     const logits = (evaluations: { logits: Float32Array }[]) => Float32Array.from(evaluations.flatMap((e) => Array.from(e.logits)));
     const quality = compareLogits(logits(expected), logits(got), 32000);
     console.log(`${quantize} on the fixture inputs: top-1 agreement ${quality.top1Agreement.toFixed(3)}, mean KL ${quality.meanKl.toExponential(2)}`);
     expect(quality.top1Agreement, quantize).toBeGreaterThanOrEqual(minAgreement);
     expect(quality.meanKl, quantize).toBeLessThan(maxKl);
-    const [cached] = await engine.forward([{ slot: 0, tokens: cases[3] }]);
+    const [cached] = await engine.forward([{ blocks: reservedBlocks(engine.shape, 0), past: 0, tokens: cases[3] }]);
     const last = got[3].logits.subarray((cases[3].length - 1) * 32000);
     expect(cached.reduce((max, value, i) => Math.max(max, Math.abs(value - last[i])), 0)).toBeLessThan(1e-3);
     const [embedding] = await engine.embed([cases[1]], "mean"); // no logits rows: the quantised lm_head runs on zero rows

@@ -6,7 +6,8 @@ import { readWeight, type Checkpoint } from "../../gpu-backend/engine/checkpoint
  */
 export function referenceLogits(checkpoint: Checkpoint, tokens: number[]): Float64Array[] {
   const c = checkpoint.config;
-  const w = (name: string) => readWeight(checkpoint, name);
+  const weights = new Map<string, Float32Array>();
+  const w = (name: string) => weights.get(name) ?? weights.set(name, readWeight(checkpoint, name)).get(name)!;
   const matvec = (m: Float32Array, x: ArrayLike<number>, rows: number) => {
     const cols = x.length;
     const out = new Float64Array(rows);
@@ -23,7 +24,7 @@ export function referenceLogits(checkpoint: Checkpoint, tokens: number[]): Float
   };
   const silu = (v: number) => v / (1 + Math.exp(-v));
   const softmax = (x: number[]) => {
-    const max = Math.max(...x);
+    const max = x.reduce((a, b) => Math.max(a, b), -Infinity);
     const e = x.map((v) => Math.exp(v - max));
     const sum = e.reduce((a, b) => a + b, 0);
     return e.map((v) => v / sum);
@@ -46,16 +47,31 @@ export function referenceLogits(checkpoint: Checkpoint, tokens: number[]): Float
     const normed = states.map((x) => rmsNorm(x, w(`${p}.input_layernorm.weight`)));
     const [wq, wk, wv, wo] = ["q", "k", "v", "o"].map((n) => w(`${p}.self_attn.${n}_proj.weight`));
     const head = (v: Float64Array, h: number) => v.subarray(h * d, (h + 1) * d);
-    const qs = normed.map((x, t) => Array.from({ length: c.heads }, (_, h) => rope(head(matvec(wq, x, c.heads * d), h), t)));
-    const ks = normed.map((x, t) => Array.from({ length: c.kvHeads }, (_, h) => rope(head(matvec(wk, x, c.kvHeads * d), h), t)));
-    const vs = normed.map((x) => Array.from({ length: c.kvHeads }, (_, h) => head(matvec(wv, x, c.kvHeads * d), h)));
+    const qs = normed.map((x, t) => {
+      const q = matvec(wq, x, c.heads * d);
+      return Array.from({ length: c.heads }, (_, h) => rope(head(q, h), t));
+    });
+    const ks = normed.map((x, t) => {
+      const k = matvec(wk, x, c.kvHeads * d);
+      return Array.from({ length: c.kvHeads }, (_, h) => rope(head(k, h), t));
+    });
+    const vs = normed.map((x) => {
+      const v = matvec(wv, x, c.kvHeads * d);
+      return Array.from({ length: c.kvHeads }, (_, h) => head(v, h));
+    });
     states = states.map((x, t) => {
       const context = new Float64Array(c.heads * d);
+      const first = c.slidingWindow === null ? 0 : Math.max(0, t - c.slidingWindow + 1);
       for (let h = 0; h < c.heads; h++) {
         const kv = Math.floor(h / (c.heads / c.kvHeads));
-        const visible = Array.from({ length: t + 1 }, (_, j) => j).filter((j) => c.slidingWindow === null || t - j < c.slidingWindow);
-        const probs = softmax(visible.map((j) => qs[t][h].reduce((s, v, i) => s + v * ks[j][kv][i], 0) / Math.sqrt(d)));
-        visible.forEach((j, n) => vs[j][kv].forEach((v, i) => (context[h * d + i] += probs[n] * v)));
+        const scores: number[] = [];
+        for (let j = first; j <= t; j++) {
+          let dot = 0;
+          for (let i = 0; i < d; i++) dot += qs[t][h][i] * ks[j][kv][i];
+          scores.push(dot / Math.sqrt(d));
+        }
+        const probs = softmax(scores);
+        for (let j = first; j <= t; j++) for (let i = 0; i < d; i++) context[h * d + i] += probs[j - first] * vs[j][kv][i];
       }
       const out = matvec(wo, context, c.hiddenSize);
       return x.map((v, i) => v + out[i]);

@@ -24,14 +24,14 @@ const slots = 4;
 const contextLength = 64;
 
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, slots, contextLength, threads: 1 });
+  engine = await loadEngine({ model: fixture, kvCacheSequences: slots, contextLength, threads: 1 });
 });
 afterAll(async () => {
   await engine.close();
 });
 
 function scheduler(config: Partial<SchedulerConfig> = {}): Scheduler {
-  return new Scheduler(engine, { maxRunning: slots, maxWaiting: 64, stepTokens: 16, ...config });
+  return new Scheduler(engine, { maxRunning: slots, maxWaiting: 64, stepTokens: 16, prefixCaching: true, ...config });
 }
 
 /** Steps until no work is left; records the running count seen by each step. */
@@ -151,15 +151,15 @@ describe("scheduler on the real engine", () => {
     await drain(s);
   });
 
-  it("abort frees the slot by the end of the step", async () => {
-    const s = scheduler();
+  it("abort frees the sequence's seat and KV blocks by the end of the step", async () => {
+    const s = scheduler({ prefixCaching: false });
     const [sequence] = s.add(spec(longest.input_ids, undefined));
     await s.step();
     expect(s.stats().freeSlots).toBe(slots - 1);
+    expect(s.stats().freeKvBlocks).toBeLessThan(s.stats().kvBlocks);
     s.abort(sequence, "stop");
     await s.step();
-    expect(s.stats()).toMatchObject({ running: 0, freeSlots: slots });
-    expect(engine.length(0) + engine.length(1) + engine.length(2) + engine.length(3)).toBe(0);
+    expect(s.stats()).toMatchObject({ running: 0, freeSlots: slots, freeKvBlocks: s.stats().kvBlocks });
   });
 
   it("stops at the context length with model_length", async () => {

@@ -4,34 +4,32 @@ import { join } from "node:path";
 import * as z from "zod";
 import { CheckpointError, readModelConfig, type ModelConfig } from "./config.ts";
 import { readSafetensorsHeader, readTensorF32, type TensorEntry } from "./safetensors.ts";
+import { tensorNames } from "./tensor-names.ts";
 
 /** Hugging Face tensor names of the weights the graph needs, with the shape each must have. */
 export function expectedTensors(config: ModelConfig): { name: string; shape: number[] }[] {
   const { hiddenSize: h, ffnSize: f, heads, kvHeads, headDim: d, vocabSize: v, experts } = config;
-  const tensors = [{ name: "model.embed_tokens.weight", shape: [v, h] }, { name: "model.norm.weight", shape: [h] }];
-  if (!config.tiedEmbeddings) tensors.push({ name: "lm_head.weight", shape: [v, h] });
+  const tensors = [{ name: tensorNames.embedding, shape: [v, h] }, { name: tensorNames.finalNorm, shape: [h] }];
+  if (!config.tiedEmbeddings) tensors.push({ name: tensorNames.lmHead, shape: [v, h] });
   for (let layer = 0; layer < config.layers; layer++) {
-    const p = `model.layers.${layer}`;
+    const names = tensorNames.layer(layer);
     tensors.push(
-      { name: `${p}.input_layernorm.weight`, shape: [h] },
-      { name: `${p}.post_attention_layernorm.weight`, shape: [h] },
-      { name: `${p}.self_attn.q_proj.weight`, shape: [heads * d, h] },
-      { name: `${p}.self_attn.k_proj.weight`, shape: [kvHeads * d, h] },
-      { name: `${p}.self_attn.v_proj.weight`, shape: [kvHeads * d, h] },
-      { name: `${p}.self_attn.o_proj.weight`, shape: [h, heads * d] },
+      { name: names.inputNorm, shape: [h] },
+      { name: names.postAttentionNorm, shape: [h] },
+      { name: names.query, shape: [heads * d, h] },
+      { name: names.key, shape: [kvHeads * d, h] },
+      { name: names.value, shape: [kvHeads * d, h] },
+      { name: names.output, shape: [h, heads * d] },
     );
+    // The order is the one random checkpoints are written in (the same seed must give the same weights).
     if (experts > 0) {
-      tensors.push({ name: `${p}.block_sparse_moe.gate.weight`, shape: [experts, h] });
+      tensors.push({ name: names.router, shape: [experts, h] });
       for (let e = 0; e < experts; e++) {
-        const q = `${p}.block_sparse_moe.experts.${e}`;
-        tensors.push({ name: `${q}.w1.weight`, shape: [f, h] }, { name: `${q}.w2.weight`, shape: [h, f] }, { name: `${q}.w3.weight`, shape: [f, h] });
+        const expert = names.expert(e);
+        tensors.push({ name: expert.gate, shape: [f, h] }, { name: expert.down, shape: [h, f] }, { name: expert.up, shape: [f, h] });
       }
     } else {
-      tensors.push(
-        { name: `${p}.mlp.gate_proj.weight`, shape: [f, h] },
-        { name: `${p}.mlp.up_proj.weight`, shape: [f, h] },
-        { name: `${p}.mlp.down_proj.weight`, shape: [h, f] },
-      );
+      tensors.push({ name: names.mlp.gate, shape: [f, h] }, { name: names.mlp.up, shape: [f, h] }, { name: names.mlp.down, shape: [h, f] });
     }
   }
   return tensors;
