@@ -1,5 +1,5 @@
 import { readModelConfig } from "../../gpu-backend/engine/checkpoint/config.ts";
-import { parameterCounts, weightBytes } from "../../gpu-backend/engine/parameters.ts";
+import { kvBytesPerToken, parameterCounts, weightBytes } from "../../gpu-backend/engine/parameters.ts";
 import { defineCommand } from "../command.ts";
 
 const billions = (n: number) => `${(n / 1e9).toFixed(n >= 1e10 ? 1 : 3)} B`;
@@ -16,8 +16,9 @@ export const inspect = defineCommand({
     const config = await readModelConfig(model);
     const parameters = parameterCounts(config);
     const memory = weightBytes(parameters.total);
+    const kvCache = { f32: kvBytesPerToken(config, 4), f16: kvBytesPerToken(config, 2), int8: kvBytesPerToken(config, 1) };
     if (json) {
-      console.log(JSON.stringify({ architecture: config.architecture, parameters, dtype: config.dtype, context: config.maxPositions, config, memory_bytes: memory }));
+      console.log(JSON.stringify({ architecture: config.architecture, parameters, dtype: config.dtype, context: config.maxPositions, config, memory_bytes: memory, kv_bytes_per_token: kvCache }));
       return;
     }
     const rows = [
@@ -28,6 +29,11 @@ export const inspect = defineCommand({
       ["dtype", config.dtype],
       ["context", `${config.maxPositions} tokens${config.slidingWindow ? `, sliding window ${config.slidingWindow}` : ""}`],
       ["weights", Object.entries(memory).map(([precision, bytes]) => `${precision} ${gigabytes(bytes)}`).join(", ")],
+      [
+        "KV cache",
+        `${Object.entries(kvCache).map(([precision, bytes]) => `${precision} ${(bytes / 1024).toFixed(1)} KiB`).join(", ")} per token; ` +
+          `a full ${config.maxPositions}-token context: ${gigabytes(kvCache.f32 * config.maxPositions)} (f32, what the engine keeps)`,
+      ],
     ];
     for (const [name, value] of rows) console.log(`${name.padEnd(13)} ${value}`);
   },

@@ -8,6 +8,9 @@ import { stepLayout, type StepRow } from "./step-layout.ts";
 
 export class EngineInputError extends Error {}
 
+/** Attention scores one round may hold per layer (256 MiB of floats). */
+const maxScoreElements = 2 ** 26;
+
 /** What one evaluation of whole sequences (no cache) returns, for scoring, embedding and debugging. */
 export interface Evaluation {
   /** [tokens, vocab] logits at every position (empty when not asked for). */
@@ -121,15 +124,16 @@ export class OnnxEngine implements Engine {
     return this.serial(async () => {
       if (chunks.length === 0) return [];
       this.checkChunks(chunks);
-      // Long prompts go through in rounds of at most maxStepTokens per sequence: attention scores
-      // grow with new × cached tokens, so one 4096-token step would need gigabytes.
+      // Long prompts go through in rounds: attention scores grow with heads × new × cached tokens
+      // (32 heads × 512 new × 32k cached = 2 GiB), so a round takes at most maxStepTokens per
+      // sequence and fewer where the scores would exceed their budget.
       const results: Float32Array[] = new Array(chunks.length);
       const longest = Math.max(...chunks.map((chunk) => chunk.tokens.length));
-      for (let offset = 0; offset < longest; offset += this.maxStepTokens) {
+      const keys = Math.max(...chunks.map((chunk) => chunk.past + chunk.tokens.length));
+      const stride = Math.max(1, Math.min(this.maxStepTokens, Math.floor(maxScoreElements / (this.config.heads * chunks.length * keys))));
+      for (let offset = 0; offset < longest; offset += stride) {
         const round = chunks.flatMap(({ blocks, past, tokens }, index) =>
-          offset < tokens.length
-            ? [{ index, blocks, past: past + offset, tokens: tokens.slice(offset, offset + this.maxStepTokens), last: offset + this.maxStepTokens >= tokens.length }]
-            : [],
+          offset < tokens.length ? [{ index, blocks, past: past + offset, tokens: tokens.slice(offset, offset + stride), last: offset + stride >= tokens.length }] : [],
         );
         const logits = await this.step(round);
         round.forEach(({ index, last }, row) => {

@@ -25,6 +25,8 @@ export function createApp(backend: Backend): Hono {
       waiting: status?.waiting ?? 0,
       free_kv_slots: status?.freeSlots ?? 0,
       kv_slots: status?.slots ?? 0,
+      kv_cache_blocks: status?.kvBlocks ?? 0,
+      free_kv_cache_blocks: status?.freeKvBlocks ?? 0,
       tokens_per_second: status?.tokensPerSecond ?? 0,
       max_context_length: model?.contextLength ?? null,
     };
