@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
+import type { BackendHealth } from "../../protocol/health.ts";
 import { modelCard, type ModelList } from "../../protocol/models.ts";
 import { requireSecret } from "./auth.ts";
 import type { Backend } from "./backend.ts";
@@ -27,7 +28,7 @@ export function createApp(backend: Backend): Hono {
       kv_slots: status?.slots ?? 0,
       tokens_per_second: status?.tokensPerSecond ?? 0,
       max_context_length: model?.contextLength ?? null,
-    };
+    } satisfies BackendHealth;
     return c.json(body, model ? 200 : 503);
   });
 

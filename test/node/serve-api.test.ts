@@ -4,6 +4,7 @@ import { EventSourceParserStream } from "eventsource-parser/stream";
 import OpenAI from "openai";
 import type { ChatCompletionResponse } from "../../protocol/chat.ts";
 import type { EmbeddingResponse } from "../../protocol/embeddings.ts";
+import { BackendHealth } from "../../protocol/health.ts";
 import type { UsageInfo } from "../../protocol/usage.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveFailure, startServe, tinyModel, type ServeProcess } from "./serve-process.ts";
@@ -33,12 +34,13 @@ function post(path: string, body: unknown, init: RequestInit = {}): Promise<Resp
   return fetch(`${server.url}${path}`, { method: "POST", headers: auth, body: typeof body === "string" ? body : JSON.stringify(body), ...init });
 }
 
-async function health(): Promise<Record<string, unknown>> {
-  return (await fetch(`${server.url}/health`)).json() as Promise<Record<string, unknown>>;
+/** GET /health, held to the gateway↔backend contract (no field missing, none extra). */
+async function health(): Promise<BackendHealth> {
+  return BackendHealth.strict().parse(await (await fetch(`${server.url}/health`)).json());
 }
 
 /** /health once it satisfies `done` (it reflects the worker's last finished step), or after 5 s as it is. */
-async function healthUntil(done: (load: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+async function healthUntil(done: (load: BackendHealth) => boolean): Promise<BackendHealth> {
   let load = await health();
   for (let attempt = 0; attempt < 250 && !done(load); attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
