@@ -310,6 +310,10 @@ describe("auth and bad input", () => {
         expect(await answer(response)).toMatchObject({ object: "error", message: "Unauthorized" });
       }
     }
+    const unknownRoute = await fetch(`${server.url}/nowhere`, { headers: auth });
+    expect(unknownRoute.status).toBe(404);
+    // The same body as the gateway's (protocol/hono/error-response.ts).
+    expect(await answer(unknownRoute)).toEqual({ object: "error", message: "No route GET /nowhere.", type: "not_found_error", param: null, code: "not_found" });
     const healthy = await fetch(`${server.url}/health`, { headers: { "x-request-id": "req-42" } });
     expect(healthy.status).toBe(200);
     expect(healthy.headers.get("x-request-id")).toBe("req-42");
