@@ -7,11 +7,13 @@ import {
   type FinishReason,
 } from "../../protocol/chat.ts";
 import type { UsageInfo } from "../../protocol/usage.ts";
-import { RefusedError, type ChatRun } from "../worker-thread/inference-client.ts";
+import type { ChatRun } from "../worker-thread/inference-client.ts";
+import { RefusedError } from "../worker-thread/refusal.ts";
 import type { Backend } from "./backend.ts";
 import { errorResponse } from "../../protocol/hono/error-response.ts";
 import { readBody } from "../../protocol/hono/read-body.ts";
-import { refusalResponse, unavailable, unknownModel } from "./errors.ts";
+import { unavailable, unknownModel } from "./errors.ts";
+import { refusalResponse } from "./refusal-answers.ts";
 import type { RequestTimer } from "./metrics.ts";
 
 /** What this backend cannot do, as the 400 message naming the field; undefined when it can. */

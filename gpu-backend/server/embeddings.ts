@@ -1,10 +1,11 @@
 import type { Context } from "hono";
 import { base64Embedding, EmbeddingRequest, type EmbeddingResponse } from "../../protocol/embeddings.ts";
-import { RefusedError } from "../worker-thread/inference-client.ts";
+import { RefusedError } from "../worker-thread/refusal.ts";
 import type { Backend } from "./backend.ts";
 import { errorResponse } from "../../protocol/hono/error-response.ts";
 import { readBody } from "../../protocol/hono/read-body.ts";
-import { refusalResponse, unavailable, unknownModel } from "./errors.ts";
+import { unavailable, unknownModel } from "./errors.ts";
+import { refusalResponse } from "./refusal-answers.ts";
 
 /** Inputs one request may embed. */
 const maxEmbeddingInputs = 512;

@@ -2,6 +2,7 @@ import type { ChatCompletionRequest } from "../../protocol/chat.ts";
 import type { Pooling } from "../engine/engine.ts";
 import type { SchedulerStats } from "../scheduler/scheduler.ts";
 import type { FinishReason } from "../scheduler/sequence.ts";
+import type { Refusal } from "./refusal.ts";
 
 /** What the worker is given at start: the `moxie serve` flags that concern inference. */
 export interface WorkerOptions {
@@ -39,15 +40,6 @@ export interface ChoiceOutput {
   text: string;
   tokens: number;
   finish: FinishReason | undefined;
-}
-
-/** Why a request was refused before it ran: the status and message the HTTP layer sends. */
-export interface Refusal {
-  status: 400 | 500 | 503;
-  message: string;
-  type: string;
-  code: string | undefined;
-  param: string | undefined;
 }
 
 export type FromWorker =
