@@ -1,7 +1,8 @@
 import { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
-import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker, WorkerOptions } from "./messages.ts";
+import type { WorkerOptions } from "../options.ts";
+import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker } from "./messages.ts";
 import { RefusedError } from "./refusal.ts";
 
 /** An accepted chat request: its prompt size and a stream of its choices' outputs, ended when every choice finished. */

@@ -1,20 +1,17 @@
-import { availableParallelism } from "node:os";
 import { setImmediate as yieldToMessages } from "node:timers/promises";
 import { parentPort, workerData } from "node:worker_threads";
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
 import type { Engine } from "../engine/engine.ts";
 import { loadEngine } from "../engine/load-engine.ts";
+import type { WorkerOptions } from "../options.ts";
 import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
 import type { RequestSpec, Sequence } from "../scheduler/sequence.ts";
 import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
 import { InputProcessor } from "./input-processor.ts";
-import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker, WorkerOptions } from "./messages.ts";
+import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker } from "./messages.ts";
 import { OutputProcessor } from "./output-processor.ts";
 import { RefusedError, type Refusal } from "./refusal.ts";
 import { ThroughputMeter } from "./throughput-meter.ts";
-/** Tokens one scheduler step may feed: small enough that a long prompt never stalls the running decodes for long. */
-const STEP_TOKENS = 256;
-
 /** Tokens one embedding pass may take before the running sequences get their next step. */
 const EMBED_TOKENS = 2048;
 
@@ -51,7 +48,7 @@ class InferenceWorker {
     private readonly tokenizer: Tokenizer,
     private readonly options: WorkerOptions,
   ) {
-    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: STEP_TOKENS });
+    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: options.stepTokens });
     this.inputs = new InputProcessor(tokenizer, engine.shape.contextLength);
   }
 
@@ -199,7 +196,7 @@ async function start(): Promise<void> {
   let worker: InferenceWorker;
   try {
     const [engine, tokenizer] = await Promise.all([
-      loadEngine({ model: options.model, quantize: options.quantize, executionProvider: options.executionProvider, threads: options.threads ?? availableParallelism(), slots: options.maxSeqs, contextLength: options.contextLength }),
+      loadEngine(options),
       loadTokenizer(options.model),
     ]);
     worker = new InferenceWorker(engine, tokenizer, options);

@@ -1,20 +1,7 @@
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
-import type { Pooling } from "../engine/engine.ts";
 import type { SchedulerStats } from "../scheduler/scheduler.ts";
 import type { FinishReason } from "../scheduler/sequence.ts";
 import type { Refusal } from "./refusal.ts";
-
-/** What the worker is given at start: the `moxie serve` flags that concern inference. */
-export interface WorkerOptions {
-  model: string;
-  quantize: "int4" | "int8" | undefined;
-  executionProvider: "cpu" | "cuda";
-  threads: number | undefined;
-  maxSeqs: number;
-  maxQueue: number;
-  contextLength: number | undefined;
-  pooling: Pooling;
-}
 
 /** The scheduler's load, posted after every step; /health and /metrics read the latest one. */
 export interface LoadStatus extends SchedulerStats {

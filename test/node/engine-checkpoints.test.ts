@@ -48,7 +48,7 @@ const tokens = [1, 17, 250, 3, 99, 42, 7, 7, 180, 64, 2, 299];
 async function expectMatchesReference(dir: string) {
   const checkpoint = await openCheckpoint(dir);
   const expected = referenceLogits(checkpoint, tokens);
-  const engine = await loadEngine({ model: dir, threads: 2, slots: 1, contextLength: 32 });
+  const engine = await loadEngine({ model: dir, threads: 2, maxSeqs: 1, contextLength: 32 });
   try {
     const vocab = checkpoint.config.vocabSize;
     const [evaluation] = await engine.evaluate([tokens]);
@@ -95,7 +95,7 @@ it("a sharded checkpoint with a transformers-4 config gives the fixture's logits
   writeFileSync(join(dir, "config.json"), JSON.stringify(config));
   const sharded = await openCheckpoint(dir);
   expect(sharded.files).toHaveLength(3);
-  const [original, copy] = await Promise.all([fixture.dir, dir].map((model) => loadEngine({ model, threads: 1, slots: 1, contextLength: 16 })));
+  const [original, copy] = await Promise.all([fixture.dir, dir].map((model) => loadEngine({ model, threads: 1, maxSeqs: 1, contextLength: 16 })));
   const ids = [1, 415, 2936, 9060, 285, 1142];
   const [[a], [b]] = await Promise.all([original.evaluate([ids]), copy.evaluate([ids])]);
   expect(maxDifference(a.logits, b.logits)).toBeLessThan(1e-5);

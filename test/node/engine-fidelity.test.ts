@@ -24,7 +24,7 @@ const floats = (base64: string) => new Float32Array(new Uint8Array(Buffer.from(b
 useTempCache();
 let engine: OnnxEngine;
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, threads: 2, slots: 4, contextLength: 128 });
+  engine = await loadEngine({ model: fixture, threads: 2, maxSeqs: 4, contextLength: 128 });
 });
 afterAll(() => engine.close());
 

@@ -24,7 +24,7 @@ const slots = 4;
 const contextLength = 64;
 
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, slots, contextLength, threads: 1 });
+  engine = await loadEngine({ model: fixture, maxSeqs: slots, contextLength, threads: 1 });
 });
 afterAll(async () => {
   await engine.close();
