@@ -1,11 +1,10 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EngineInputError, type OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import { fixture, referenceCases } from "./support/fixture.ts";
 
-const fixture = "../shared/fixtures/mixtral-tiny";
-const cases = (JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: { input_ids: number[] }[] }).cases.map((c) => c.input_ids);
+const cases = referenceCases.map((c) => c.input_ids);
 
 useTempCache();
 let engine: OnnxEngine;

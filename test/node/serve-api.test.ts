@@ -7,7 +7,8 @@ import type { EmbeddingResponse } from "../../protocol/embeddings.ts";
 import { BackendHealth } from "../../protocol/health.ts";
 import type { UsageInfo } from "../../protocol/usage.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serveFailure, startServe, tinyModel, type ServeProcess } from "./serve-process.ts";
+import { fixture } from "./support/fixture.ts";
+import { serveFailure, startServe, type ServeProcess } from "./support/serve-process.ts";
 
 const secret = "test-backend-secret";
 const model = "mixtral-tiny";
@@ -18,7 +19,7 @@ let mistral: Mistral;
 let openai: OpenAI;
 
 beforeAll(async () => {
-  server = await startServe(["--model", tinyModel, "--max-seqs", String(maxSeqs), "--max-queue", String(maxQueue), "--threads", "1"], {
+  server = await startServe(["--model", fixture, "--max-seqs", String(maxSeqs), "--max-queue", String(maxQueue), "--threads", "1"], {
     MOXIE_BACKEND_SECRET: secret,
   });
   mistral = new Mistral({ apiKey: secret, serverURL: server.url });
@@ -368,10 +369,10 @@ describe("startup errors", () => {
     const port = new URL(server.url).port;
     const insecure = { MOXIE_BACKEND_SECRET: undefined };
     const [noSecret, publicHost, badFolder, inUse] = await Promise.all([
-      serveFailure(["--model", tinyModel, "--port", "0"], insecure),
-      serveFailure(["--model", tinyModel, "--host", "0.0.0.0", "--insecure-no-auth"], insecure),
+      serveFailure(["--model", fixture, "--port", "0"], insecure),
+      serveFailure(["--model", fixture, "--host", "0.0.0.0", "--insecure-no-auth"], insecure),
       serveFailure(["--model", "/nonexistent/model", "--insecure-no-auth"], insecure),
-      serveFailure(["--model", tinyModel, "--port", port, "--insecure-no-auth"], insecure),
+      serveFailure(["--model", fixture, "--port", port, "--insecure-no-auth"], insecure),
     ]);
     expect(noSecret.code).toBe(1);
     expect(noSecret.stderr).toContain("MOXIE_BACKEND_SECRET is not set");
