@@ -1,3 +1,4 @@
+import { optionDefaults } from "../../gpu-backend/options.ts";
 import { startBackend } from "../../gpu-backend/server/start.ts";
 import { byteSize, defineCommand } from "../command.ts";
 import { engineOptions } from "../model-options.ts";
@@ -7,19 +8,19 @@ export const serve = defineCommand({
   summary: "run one backend: the Mistral-compatible API over a checkpoint, with continuous batching",
   options: {
     ...engineOptions,
-    host: { type: "string", default: "127.0.0.1", description: "address to listen on" },
-    port: { type: "integer", min: 0, max: 65535, default: "8000", description: "port to listen on (0 = any free port)" },
+    host: { type: "string", default: optionDefaults.host, description: "address to listen on" },
+    port: { type: "integer", min: 0, max: 65535, default: String(optionDefaults.port), description: "port to listen on (0 = any free port)" },
     "served-model-name": { type: "string", placeholder: "NAME[,ALIAS…]", description: "model id clients use (default: the folder name)" },
-    "max-seqs": { type: "integer", min: 1, default: "16", description: "sequences decoded at once" },
-    "max-queue": { type: "integer", min: 1, default: "256", description: "sequences that may wait to start; beyond it requests get 503" },
+    "max-seqs": { type: "integer", min: 1, default: String(optionDefaults.maxSeqs), description: "sequences decoded at once" },
+    "max-queue": { type: "integer", min: 1, default: String(optionDefaults.maxQueue), description: "sequences that may wait to start; beyond it requests get 503" },
     context: { type: "integer", min: 2, description: "tokens per sequence, prompt + answer (default: the model's max_position_embeddings)" },
     "kv-cache-memory": {
       type: "string",
       placeholder: "SIZE",
-      description: "memory of the KV-cache pool, e.g. 8GiB (default: half the memory free once the weights are loaded); start-up fails if one full-context sequence does not fit",
+      description: `memory of the KV-cache pool, e.g. 8GiB (default: ${optionDefaults.kvCacheMemoryShare * 100}% of the memory free once the weights are loaded); start-up fails if one full-context sequence does not fit`,
     },
     "no-prefix-caching": { type: "boolean", description: "do not keep finished requests' KV blocks for later requests sharing their prefix" },
-    pooling: { type: "string", choices: ["mean", "last"], default: "mean", description: "embedding pooling of the final hidden states" },
+    pooling: { type: "string", choices: ["mean", "last"], default: optionDefaults.pooling, description: "embedding pooling of the final hidden states" },
     "insecure-no-auth": { type: "boolean", description: "serve without MOXIE_BACKEND_SECRET (loopback hosts only)" },
   },
   async run(values) {
@@ -52,14 +53,14 @@ export const serve = defineCommand({
       await backend.ready;
     } catch (error) {
       await backend.close();
-      throw new Error(`cannot load ${options.model}: ${(error as Error).message}`);
+      throw new Error(`cannot load ${options.model}: ${(error as Error).message}`, { cause: error });
     }
     console.log(`moxie serve: ready on ${backend.url} (GET /health, POST /v1/chat/completions, POST /v1/embeddings)`);
     try {
       await backend.crashed;
     } catch (error) {
       await backend.close();
-      throw new Error(`the inference worker crashed: ${(error as Error).message}`);
+      throw new Error(`the inference worker crashed: ${(error as Error).message}`, { cause: error });
     }
   },
 });

@@ -40,7 +40,7 @@ export class OnnxEngine implements Engine {
     readonly config: ModelConfig,
     contextLength: number,
     kv: KvPoolSize,
-    private readonly maxStepTokens = 512,
+    private readonly stepTokens: number,
   ) {
     const { layers, kvHeads, headDim } = config;
     this.shape = {
@@ -125,12 +125,12 @@ export class OnnxEngine implements Engine {
       if (chunks.length === 0) return [];
       this.checkChunks(chunks);
       // Long prompts go through in rounds: attention scores grow with heads × new × cached tokens
-      // (32 heads × 512 new × 32k cached = 2 GiB), so a round takes at most maxStepTokens per
+      // (32 heads × 512 new × 32k cached = 2 GiB), so a round takes at most stepTokens per
       // sequence and fewer where the scores would exceed their budget.
       const results: Float32Array[] = new Array(chunks.length);
       const longest = Math.max(...chunks.map((chunk) => chunk.tokens.length));
       const keys = Math.max(...chunks.map((chunk) => chunk.past + chunk.tokens.length));
-      const stride = Math.max(1, Math.min(this.maxStepTokens, Math.floor(maxScoreElements / (this.config.heads * chunks.length * keys))));
+      const stride = Math.max(1, Math.min(this.stepTokens, Math.floor(maxScoreElements / (this.config.heads * chunks.length * keys))));
       for (let offset = 0; offset < longest; offset += stride) {
         const round = chunks.flatMap(({ blocks, past, tokens }, index) =>
           offset < tokens.length ? [{ index, blocks, past: past + offset, tokens: tokens.slice(offset, offset + stride), last: offset + stride >= tokens.length }] : [],

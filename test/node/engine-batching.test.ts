@@ -1,12 +1,11 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EngineInputError, type OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
 import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import { fixture, referenceCases } from "./support/fixture.ts";
 
-const fixture = "../shared/fixtures/mixtral-tiny";
-const cases = (JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: { input_ids: number[] }[] }).cases.map((c) => c.input_ids);
+const cases = referenceCases.map((c) => c.input_ids);
 
 useTempCache();
 let engine: OnnxEngine;
@@ -44,7 +43,7 @@ it("a step mixing prefills and decodes of different lengths gives each sequence 
 });
 
 it("prompts longer than one step's budget run in rounds with the same logits", async () => {
-  const chunked = await loadEngine({ model: fixture, threads: 1, kvCacheSequences: 2, contextLength: 64, maxStepTokens: 7 });
+  const chunked = await loadEngine({ model: fixture, threads: 1, kvCacheSequences: 2, contextLength: 64, stepTokens: 7 });
   try {
     const blocks = (i: number) => reservedBlocks(chunked.shape, i);
     const [long, short] = await chunked.forward([

@@ -1,14 +1,13 @@
-import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
 import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { compareLogits } from "../../gpu-backend/engine/quality.ts";
 import { quantizeBlockwise } from "../../gpu-backend/engine/graph/quantize.ts";
 import { useTempCache } from "./engine-helpers.ts";
+import { fixture, referenceCases } from "./support/fixture.ts";
 
 useTempCache();
-const fixture = "../shared/fixtures/mixtral-tiny";
-const cases = (JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: { input_ids: number[] }[] }).cases.map((c) => c.input_ids);
+const cases = referenceCases.map((c) => c.input_ids);
 
 it("block quantisation round-trips within one quantisation step", () => {
   const weight = Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i * 1.7) * (i % 7));

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine, SequenceChunk } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
@@ -7,11 +6,10 @@ import { emptyBlockTable, KvCacheManager } from "../../gpu-backend/scheduler/kv-
 import { Scheduler, type SchedulerConfig } from "../../gpu-backend/scheduler/scheduler.ts";
 import type { RequestSpec, Sequence } from "../../gpu-backend/scheduler/sequence.ts";
 import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import { fixture, referenceCases } from "./support/fixture.ts";
 
 // The KV-cache manager alone, then block tables, prefix caching and admission through the scheduler on the real engine.
-const fixture = "../shared/fixtures/mixtral-tiny";
-const reference = JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: { input_ids: number[] }[] };
-const longest = reference.cases[3].input_ids;
+const longest = referenceCases[3].input_ids;
 
 describe("KvCacheManager", () => {
   const tokens = (count: number, offset = 0) => Array.from({ length: count }, (_, i) => 1 + i + offset);
