@@ -9,6 +9,7 @@ export const engineOptions = {
   quantize: { type: "string", choices: ["int8", "int4"], description: "weight-only quantisation of the linear layers (default: the checkpoint's weights in fp32)" },
   threads: { type: "integer", min: 1, description: "ONNX Runtime intra-op threads (default: all cores)" },
   "execution-provider": { type: "string", choices: ["cpu", "cuda"], default: optionDefaults.executionProvider, description: "where ONNX Runtime runs the graph (cuda needs the CUDA install, see README)" },
+  spinning: { type: "boolean", description: "let ONNX Runtime's idle threads spin between ops: faster steps only when the engine has its cores to itself (bench/RESULTS.md)" },
 } as const;
 
 /** The flags every one-shot model command takes. */
@@ -26,6 +27,7 @@ export async function engineFromOptions(
     quantize: values.quantize,
     threads: values.threads,
     executionProvider: values["execution-provider"],
+    spinning: values.spinning,
     ...sizes,
     // One-shot commands run a known number of sequences: the KV pool holds exactly those.
     kvCacheSequences: sizes.maxSeqs,

@@ -37,6 +37,7 @@ export const serve = defineCommand({
       kvCacheMemory: values["kv-cache-memory"] === undefined ? undefined : byteSize(values["kv-cache-memory"], "kv-cache-memory"),
       prefixCaching: !values["no-prefix-caching"],
       threads: values.threads,
+      spinning: values.spinning,
       pooling: values.pooling,
       secret: process.env.MOXIE_BACKEND_SECRET || undefined,
       insecureNoAuth: values["insecure-no-auth"],
