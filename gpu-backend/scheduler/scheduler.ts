@@ -166,12 +166,12 @@ export class Scheduler {
     };
     for (const sequence of [...this.running]) {
       if (sequence.prefilling || sequence.awaitsFork || !this.running.includes(sequence)) continue;
-      if (this.grow(sequence, sequence.computed + 1)) schedule(sequence, sequence.pending(1));
+      if (this.grow(sequence, sequence.computed + 1, batch)) schedule(sequence, sequence.pending(1));
     }
     for (const sequence of [...this.running]) {
       if (!sequence.prefilling || sequence.awaitsFork || budget <= 0 || !this.running.includes(sequence)) continue;
       const tokens = sequence.pending(budget);
-      if (this.grow(sequence, sequence.computed + tokens.length)) schedule(sequence, tokens);
+      if (this.grow(sequence, sequence.computed + tokens.length, batch)) schedule(sequence, tokens);
     }
     while (budget > 0 && this.waiting.length > 0 && this.freeSeats() >= this.waiting[0].length) {
       const [first, ...others] = this.waiting[0];
@@ -193,11 +193,11 @@ export class Scheduler {
 
   /**
    * Makes the sequence's blocks hold `length` positions, preempting the latest admitted sequences
-   * while blocks are short; false when the sequence itself had to be preempted.
+   * not yet in this step's batch while blocks are short; false when the sequence itself had to go.
    */
-  private grow(sequence: Sequence, length: number): boolean {
+  private grow(sequence: Sequence, length: number, batch: ScheduledChunk[]): boolean {
     while (!this.kv.allocate(sequence.blocks, length)) {
-      const victim = this.running[this.running.length - 1];
+      const victim = this.running.findLast((other) => other === sequence || !batch.some((chunk) => chunk.sequence === other))!;
       this.preempt(victim);
       if (victim === sequence) return false;
     }
