@@ -31,7 +31,7 @@ export const inspect = defineCommand({
       ["weights", Object.entries(memory).map(([precision, bytes]) => `${precision} ${gigabytes(bytes)}`).join(", ")],
       [
         "KV cache",
-        `${Object.entries(kvCache).map(([precision, bytes]) => `${precision} ${(bytes / 1024).toFixed(1)} KiB`).join(", ")} per token; ` +
+        `${Object.entries(kvCache).map(([precision, bytes]) => `${precision} ${bytes < 1024 ? `${bytes} B` : `${bytes / 1024} KiB`}`).join(", ")} per token; ` +
           `a full ${config.maxPositions}-token context: ${gigabytes(kvCache.f32 * config.maxPositions)} (f32, what the engine keeps)`,
       ],
     ];

@@ -26,13 +26,15 @@ it("score and generate reproduce transformers on the fixture (no tokenizer invol
   expect(generated.ids).toEqual(greedy_new_ids);
 });
 
-it("inspect gives Mixtral-8x7B's parameter counts from config.json alone", async () => {
+it("inspect gives Mixtral-8x7B's parameter counts and KV bytes per token from config.json alone", async () => {
   const dir = join(scratch, "mixtral");
   await moxie("make-checkpoint", "--preset", "mixtral-8x7b", "--out", dir, "--config-only", "--json");
   const [report] = await moxie("inspect", "--model", dir, "--json");
   expect((report.parameters.total / 1e9).toFixed(1)).toBe("46.7");
   expect((report.parameters.active / 1e9).toFixed(1)).toBe("12.9");
   expect(report.architecture).toBe("MixtralForCausalLM");
+  // 2 (k, v) × 32 layers × 8 kv heads × 128 dims, per byte width.
+  expect(report.kv_bytes_per_token).toEqual({ f32: 262144, f16: 131072, int8: 65536 });
 });
 
 it("embed tokenizes text with the checkpoint's tokenizer", async () => {
