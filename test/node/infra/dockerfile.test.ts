@@ -4,14 +4,15 @@
  * No Docker engine is available here: the image itself is not built.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { validate as lintDockerfile } from "dockerfile-utils";
 import { build, type Metafile } from "esbuild";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { cacheRoot } from "../../../gpu-backend/engine/graph/graph-cache.ts";
 import { fixture as tinyFixture } from "../support/fixture.ts";
+import { spawnServe } from "../support/serve-process.ts";
 import {
   copiedFromContext,
   dockerfile,
@@ -29,8 +30,6 @@ import {
 } from "./infra-files.ts";
 
 const fixture = join(repo, tinyFixture);
-const scratch = mkdtempSync(join(tmpdir(), "moxie-infra-dockerfile-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /**
  * Every file `entries` load, through static and dynamic imports (esbuild's metafile) and through
@@ -46,7 +45,8 @@ async function moduleGraph(entries: string[]): Promise<Metafile> {
     platform: "node",
     format: "esm",
     packages: "external",
-    outdir: join(scratch, "esbuild"),
+    // Nothing is written (write: false), but several entry points need an outdir.
+    outdir: join(tmpdir(), "moxie-module-graph"),
     logLevel: "silent",
   });
   const workers = Object.keys(metafile.inputs).flatMap((path) =>
@@ -127,44 +127,25 @@ describe("infra/gpu-backend/Dockerfile", () => {
     // The image's own argv, with the fixture checkpoint, loopback, a free port and the CPU (no GPU here) instead of the container's.
     const local: Record<string, string> = { "--model": fixture, "--host": "127.0.0.1", "--port": "0", "--execution-provider": "cpu" };
     const argv = imageCommand.map((value, index) => local[imageCommand[index - 1]] ?? value);
+    expect(argv[0]).toBe("serve");
     const healthcheck = (port: string) =>
       new Promise<number>((done) => {
         const child = spawn("node", ["-e", healthcheckScript.replace(`:${exposedPort}/`, `:${port}/`)], { stdio: "ignore" });
         child.once("exit", (code) => done(code ?? 1));
       });
     const secret = "infra-test-secret";
-    const backend = spawn("node", ["bin/moxie.js", ...argv], {
-      cwd: repo,
-      env: { ...process.env, MOXIE_BACKEND_SECRET: secret, MOXIE_CACHE_DIR: join(scratch, "cache") },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    backend.stdout.on("data", (chunk) => (output += chunk));
-    backend.stderr.on("data", (chunk) => (output += chunk));
-    const exited = new Promise<void>((done) => backend.once("exit", () => done()));
+    const backend = await spawnServe(argv.slice(1), { MOXIE_BACKEND_SECRET: secret });
     try {
-      const port = await new Promise<string>((found, failed) => {
-        const check = () => {
-          const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output);
-          if (match) found(match[1]);
-        };
-        backend.stdout.on("data", check);
-        backend.once("exit", (code) => failed(new Error(`moxie serve exited ${code}: ${output}`)));
-      });
-      let healthy = await healthcheck(port);
-      for (let attempt = 0; healthy !== 0 && attempt < 300; attempt++) {
-        await new Promise((wait) => setTimeout(wait, 200));
-        healthy = await healthcheck(port);
-      }
-      expect(healthy, output).toBe(0);
-      const models = await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
+      const { port } = new URL(backend.url);
+      await backend.ready();
+      expect(await healthcheck(port), backend.stderr()).toBe(0);
+      const models = await fetch(`${backend.url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } });
       const served = ((await models.json()) as { data: { id: string }[] }).data.map((model) => model.id);
       expect(served).toContain(flagValue(imageCommand, "--served-model-name"));
-      backend.kill("SIGTERM");
-      await exited;
+      await backend.stop();
       expect(await healthcheck(port)).not.toBe(0);
     } finally {
-      backend.kill("SIGKILL");
+      await backend.stop();
     }
   }, 120_000);
 });
