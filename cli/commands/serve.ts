@@ -45,14 +45,14 @@ export const serve = defineCommand({
       await backend.ready;
     } catch (error) {
       await backend.close();
-      throw new Error(`cannot load ${options.model}: ${(error as Error).message}`);
+      throw new Error(`cannot load ${options.model}: ${(error as Error).message}`, { cause: error });
     }
     console.log(`moxie serve: ready on ${backend.url} (GET /health, POST /v1/chat/completions, POST /v1/embeddings)`);
     try {
       await backend.crashed;
     } catch (error) {
       await backend.close();
-      throw new Error(`the inference worker crashed: ${(error as Error).message}`);
+      throw new Error(`the inference worker crashed: ${(error as Error).message}`, { cause: error });
     }
   },
 });
