@@ -7,7 +7,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { durableObjects, findD1, findKv, resources, writeDeployConfig, writeSecretsFile } from "../../../infra/wrangler-config.ts";
+import {
+  durableObjects,
+  findD1,
+  findKv,
+  resources,
+  writeDeployConfig,
+  writeSecretsFile,
+} from "../../../infra/wrangler-config.ts";
 import { startFakeCloudflareApi } from "../fake-cloudflare-api.ts";
 import { hasShellcheck, read, repo, run } from "./infra-files.ts";
 
@@ -56,20 +63,38 @@ describe("infra/deploy-worker.sh", () => {
       { kind: "d1", binding: "DB", name: "gw-db", configuredId: "00000000-0000-0000-0000-000000000000" },
       { kind: "kv", binding: "KEY_CACHE", name: "gw-key-cache", configuredId: undefined },
     ]);
-    const databases = JSON.stringify([{ name: "other", uuid: "u-1" }, { name: "gw-db", uuid: "u-2" }]);
+    const databases = JSON.stringify([
+      { name: "other", uuid: "u-1" },
+      { name: "gw-db", uuid: "u-2" },
+    ]);
     expect(findD1(databases, "gw-db")).toBe("u-2");
     expect(findD1(databases, "gone")).toBeUndefined();
-    const namespaces = JSON.stringify([{ id: "k-1", title: "gw-key-cache" }, { id: "k-2", title: "kept" }]);
+    const namespaces = JSON.stringify([
+      { id: "k-1", title: "gw-key-cache" },
+      { id: "k-2", title: "kept" },
+    ]);
     expect(findKv(namespaces, "gw-key-cache", "k-2")).toBe("k-2");
     expect(findKv(namespaces, "gw-key-cache", "placeholder")).toBe("k-1");
     expect(() => findD1("Not logged in.", "gw-db")).toThrow();
 
     const out = join(scratch, "deploy.json");
-    await writeDeployConfig(config, out, new Map([["DB", "u-2"], ["KEY_CACHE", "k-1"]]));
+    await writeDeployConfig(
+      config,
+      out,
+      new Map([
+        ["DB", "u-2"],
+        ["KEY_CACHE", "k-1"],
+      ]),
+    );
     const written = JSON.parse(readFileSync(out, "utf8"));
     expect(written.d1_databases[0]).toMatchObject({ binding: "DB", database_name: "gw-db", database_id: "u-2" });
     expect(written.kv_namespaces[0]).toEqual({ binding: "KEY_CACHE", id: "k-1" });
-    expect(written.durable_objects).toEqual({ bindings: [{ name: "LIMITER", class_name: "Limiter" }, { name: "POOL", class_name: "Pool" }] });
+    expect(written.durable_objects).toEqual({
+      bindings: [
+        { name: "LIMITER", class_name: "Limiter" },
+        { name: "POOL", class_name: "Pool" },
+      ],
+    });
   });
 
   it("collects the secrets to upload (admin token, required, static backends', named) from the environment, never from arguments", async () => {
@@ -102,15 +127,33 @@ describe("infra/deploy-worker.sh", () => {
         ADMIN_TOKEN: "admin-secret",
         GPU_TOKEN: "gpu-secret",
       };
-      const { stdout } = await run("infra/deploy-worker.sh", ["--secret", "GPU_TOKEN"], { cwd: repo, env, maxBuffer: 16 * 1024 * 1024 });
+      const { stdout } = await run("infra/deploy-worker.sh", ["--secret", "GPU_TOKEN"], {
+        cwd: repo,
+        env,
+        maxBuffer: 16 * 1024 * 1024,
+      });
       expect(api.account.unknown).toEqual([]);
       const wanted = await resources(join(repo, "wrangler.toml"));
-      expect(api.account.databases.map((db) => db.name).sort()).toEqual(wanted.filter((r) => r.kind === "d1").map((r) => r.name).sort());
+      expect(api.account.databases.map((db) => db.name).sort()).toEqual(
+        wanted
+          .filter((r) => r.kind === "d1")
+          .map((r) => r.name)
+          .sort(),
+      );
       for (const db of api.account.databases) expect(stdout).toContain(`creating D1 database ${db.name}`);
-      expect(api.account.namespaces.map((kv) => kv.title).sort()).toEqual(wanted.filter((r) => r.kind === "kv").map((r) => r.name).sort());
+      expect(api.account.namespaces.map((kv) => kv.title).sort()).toEqual(
+        wanted
+          .filter((r) => r.kind === "kv")
+          .map((r) => r.name)
+          .sort(),
+      );
       // Each migration file ran, and was recorded as applied.
       const migrationFiles = readdirSync(join(repo, "migrations")).filter((file) => file.endsWith(".sql"));
-      const recorded = [...api.account.queries.values()].flat().flatMap((sql) => [...sql.matchAll(/INSERT INTO d1_migrations \(name\)\s*values\s*\('([^']+)'\)/gi)].map((match) => match[1]));
+      const recorded = [...api.account.queries.values()]
+        .flat()
+        .flatMap((sql) =>
+          [...sql.matchAll(/INSERT INTO d1_migrations \(name\)\s*values\s*\('([^']+)'\)/gi)].map((match) => match[1]),
+        );
       expect(recorded.sort()).toEqual(migrationFiles.sort());
 
       expect(api.account.uploads).toHaveLength(1);
@@ -124,7 +167,9 @@ describe("infra/deploy-worker.sh", () => {
       // Secrets not in the environment keep their deployed values.
       expect(keep_bindings).toContain("secret_text");
       for (const { binding, className } of await durableObjects(join(repo, "wrangler.toml"))) {
-        expect(bindings).toContainEqual(expect.objectContaining({ name: binding, type: "durable_object_namespace", class_name: className }));
+        expect(bindings).toContainEqual(
+          expect.objectContaining({ name: binding, type: "durable_object_namespace", class_name: className }),
+        );
       }
       expect(existsSync(join(repo, ".wrangler.deploy.json"))).toBe(false);
     } finally {
@@ -134,7 +179,10 @@ describe("infra/deploy-worker.sh", () => {
 
   it("--dry-run bundles the worker offline with every Durable Object class exported, and leaves no generated config", async () => {
     const outdir = join(scratch, "bundle");
-    const { stdout } = await run("infra/deploy-worker.sh", ["--dry-run", "--outdir", outdir], { cwd: repo, env: offline });
+    const { stdout } = await run("infra/deploy-worker.sh", ["--dry-run", "--outdir", outdir], {
+      cwd: repo,
+      env: offline,
+    });
     expect(stdout).toContain("--dry-run: exiting now.");
     const bundle = readFileSync(join(outdir, "index.js"), "utf8");
     const exports = /export\s*\{([^}]*)\}\s*;?\s*(\/\/.*)?$/.exec(bundle.trimEnd())![1];
@@ -142,7 +190,15 @@ describe("infra/deploy-worker.sh", () => {
     expect(bound.length).toBeGreaterThan(0);
     for (const { binding, className } of bound) {
       expect(stdout).toContain(`${binding} -> class ${className}`);
-      expect(exports.split(",").map((name) => name.trim().split(/\s+as\s+/).at(-1)), className).toContain(className);
+      expect(
+        exports.split(",").map((name) =>
+          name
+            .trim()
+            .split(/\s+as\s+/)
+            .at(-1),
+        ),
+        className,
+      ).toContain(className);
     }
     expect(existsSync(join(repo, ".wrangler.deploy.json"))).toBe(false);
   }, 120_000);

@@ -50,8 +50,8 @@ async function moduleGraph(entries: string[]): Promise<Metafile> {
     logLevel: "silent",
   });
   const workers = Object.keys(metafile.inputs).flatMap((path) =>
-    [...readFileSync(join(repo, path), "utf8").matchAll(/new Worker\(new URL\("(\.[^"]+)", import\.meta\.url\)/g)].map((match) =>
-      relative(repo, join(repo, dirname(path), match[1])),
+    [...readFileSync(join(repo, path), "utf8").matchAll(/new Worker\(new URL\("(\.[^"]+)", import\.meta\.url\)/g)].map(
+      (match) => relative(repo, join(repo, dirname(path), match[1])),
     ),
   );
   const added = workers.filter((path) => !entries.includes(path));
@@ -64,13 +64,25 @@ describe("infra/gpu-backend/Dockerfile", () => {
   });
 
   it("runs on a CUDA 12 runtime image with cuDNN, with the CUDA provider installed and production dependencies only", () => {
-    const initialArgs = new Map(dockerfile.getInitialARGs().map((arg) => [arg.getProperty()!.getName(), arg.getProperty()!.getValue()]));
-    const finalImage = dockerfile.getFROMs().at(-1)!.getImageName()!.replace(/\$\{(\w+)\}/g, (_, name: string) => initialArgs.get(name) ?? "");
+    const initialArgs = new Map(
+      dockerfile.getInitialARGs().map((arg) => [arg.getProperty()!.getName(), arg.getProperty()!.getValue()]),
+    );
+    const finalImage = dockerfile
+      .getFROMs()
+      .at(-1)!
+      .getImageName()!
+      .replace(/\$\{(\w+)\}/g, (_, name: string) => initialArgs.get(name) ?? "");
     expect(finalImage).toMatch(/^nvidia\/cuda:12\.\d+(\.\d+)?-cudnn-runtime-/);
     const runs = dockerfile.getInstructions().filter((instruction) => instruction.getKeyword() === "RUN");
-    expect(runs.some((instruction) => /ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --omit=dev/.test(instruction.getArgumentsContent()!))).toBe(true);
+    expect(
+      runs.some((instruction) =>
+        /ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --omit=dev/.test(instruction.getArgumentsContent()!),
+      ),
+    ).toBe(true);
     // The install script must have fetched the provider, or the build fails instead of shipping a CPU-only image.
-    expect(runs.some((instruction) => instruction.getArgumentsContent()!.includes("libonnxruntime_providers_cuda.so"))).toBe(true);
+    expect(
+      runs.some((instruction) => instruction.getArgumentsContent()!.includes("libonnxruntime_providers_cuda.so")),
+    ).toBe(true);
     expect(jsonArgs(only("ENTRYPOINT"))).toEqual(["node", "/app/bin/moxie.js"]);
   });
 
@@ -94,7 +106,12 @@ describe("infra/gpu-backend/Dockerfile", () => {
       if (saved === undefined) delete process.env.MOXIE_CACHE_DIR;
       else process.env.MOXIE_CACHE_DIR = saved;
     }
-    const flags = new Map(dockerfile.getHEALTHCHECKs()[0].getFlags().map((flag) => [flag.getName(), flag.getValue()]));
+    const flags = new Map(
+      dockerfile
+        .getHEALTHCHECKs()[0]
+        .getFlags()
+        .map((flag) => [flag.getName(), flag.getValue()]),
+    );
     expect(flags.get("start-period")).toBeDefined();
     expect(healthcheckScript).toContain(`:${exposedPort}/health`);
   });
@@ -103,34 +120,53 @@ describe("infra/gpu-backend/Dockerfile", () => {
     const metafile = await moduleGraph(["bin/moxie.js"]);
     const loaded = Object.keys(metafile.inputs);
     expect(loaded).toContain("gpu-backend/worker-thread/inference-worker.ts");
-    expect(loaded.filter((path) => !copiedFromContext.some((entry) => path === entry || path.startsWith(`${entry}/`)))).toEqual([]);
+    expect(
+      loaded.filter((path) => !copiedFromContext.some((entry) => path === entry || path.startsWith(`${entry}/`))),
+    ).toEqual([]);
     const { dependencies } = JSON.parse(read("package.json")) as { dependencies: Record<string, string> };
     const packagesImported = Object.values(metafile.inputs).flatMap((input) =>
       input.imports
         // esbuild lists an import used only as a type as an external relative path: not a package.
         .filter((entry) => entry.external && entry.kind !== "dynamic-import" && !/^(node:|\.)/.test(entry.path))
-        .map((entry) => entry.path.split("/").slice(0, entry.path.startsWith("@") ? 2 : 1).join("/")),
+        .map((entry) =>
+          entry.path
+            .split("/")
+            .slice(0, entry.path.startsWith("@") ? 2 : 1)
+            .join("/"),
+        ),
     );
     expect([...new Set(packagesImported)].filter((name) => !(name in dependencies))).toEqual([]);
   });
 
   it("keeps node_modules and .git out of the build context, and nothing the image copies", () => {
-    const ignored = read(".dockerignore").split("\n").filter((line) => line && !line.startsWith("#"));
+    const ignored = read(".dockerignore")
+      .split("\n")
+      .filter((line) => line && !line.startsWith("#"));
     expect(ignored).toEqual(expect.arrayContaining(["**/node_modules", ".git"]));
     for (const path of copiedFromContext) {
       expect(existsSync(join(repo, path)), path).toBe(true);
-      expect(ignored.filter((pattern) => path === pattern || path.startsWith(`${pattern}/`)), path).toEqual([]);
+      expect(
+        ignored.filter((pattern) => path === pattern || path.startsWith(`${pattern}/`)),
+        path,
+      ).toEqual([]);
     }
   });
 
   it("its command starts a real backend that its HEALTHCHECK reports unhealthy while down and healthy once ready", async () => {
     // The image's own argv, with the fixture checkpoint, loopback, a free port and the CPU (no GPU here) instead of the container's.
-    const local: Record<string, string> = { "--model": fixture, "--host": "127.0.0.1", "--port": "0", "--execution-provider": "cpu" };
+    const local: Record<string, string> = {
+      "--model": fixture,
+      "--host": "127.0.0.1",
+      "--port": "0",
+      "--execution-provider": "cpu",
+    };
     const argv = imageCommand.map((value, index) => local[imageCommand[index - 1]] ?? value);
     expect(argv[0]).toBe("serve");
     const healthcheck = (port: string) =>
       new Promise<number>((done) => {
-        const child = spawn("node", ["-e", healthcheckScript.replace(`:${exposedPort}/`, `:${port}/`)], { stdio: "ignore" });
+        const child = spawn("node", ["-e", healthcheckScript.replace(`:${exposedPort}/`, `:${port}/`)], {
+          stdio: "ignore",
+        });
         child.once("exit", (code) => done(code ?? 1));
       });
     const secret = "infra-test-secret";

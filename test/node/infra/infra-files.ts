@@ -18,6 +18,7 @@ export const run = promisify(execFile);
 export const repo = fileURLToPath(new URL("../../..", import.meta.url));
 export const read = (path: string) => readFileSync(join(repo, path), "utf8");
 /** Parsed YAML, checked field by field in the tests: its shape is what is under test. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Yaml = any;
 export const yaml = (path: string): Yaml => parseYaml(read(path), { merge: true });
 export const yamlDocuments = (path: string): Yaml[] => parseAllDocuments(read(path)).map((document) => document.toJS());
@@ -34,7 +35,13 @@ export function moxieArgv(script: string): string[][] {
     .replace(/\\\n\s*/g, " ")
     .split("\n")
     .filter((line) => line.includes("bin/moxie.js"))
-    .map((line) => line.split("bin/moxie.js")[1].trim().split(/\s+/).map((word) => word.replace(/^"|"$/g, "")));
+    .map((line) =>
+      line
+        .split("bin/moxie.js")[1]
+        .trim()
+        .split(/\s+/)
+        .map((word) => word.replace(/^"|"$/g, "")),
+    );
 }
 
 /** A script body embedded in an infra file, written out with a bash shebang, through bash -n and shellcheck. */
@@ -56,30 +63,41 @@ export async function lintShell(name: string, body: string): Promise<void> {
 export const dockerfileText = read("infra/gpu-backend/Dockerfile");
 export const dockerfile = DockerfileParser.parse(dockerfileText);
 const finalStageLine = dockerfile.getFROMs().at(-1)!.getRange().start.line;
-const finalStage = dockerfile.getInstructions().filter((instruction) => instruction.getRange().start.line >= finalStageLine);
+const finalStage = dockerfile
+  .getInstructions()
+  .filter((instruction) => instruction.getRange().start.line >= finalStageLine);
 export const only = (keyword: string): Instruction => {
   const found = finalStage.filter((instruction) => instruction.getKeyword() === keyword);
-  if (found.length !== 1) throw new Error(`expected one ${keyword} in the Dockerfile's final stage, found ${found.length}`);
+  if (found.length !== 1)
+    throw new Error(`expected one ${keyword} in the Dockerfile's final stage, found ${found.length}`);
   return found[0];
 };
 /** Paths a COPY takes from the build context (not from another stage). */
 export const copiedFromContext = dockerfile
   .getCOPYs()
   .filter((copy) => !copy.getFromFlag())
-  .flatMap((copy) => copy.getArguments().slice(0, -1).map((argument) => argument.getValue()));
+  .flatMap((copy) =>
+    copy
+      .getArguments()
+      .slice(0, -1)
+      .map((argument) => argument.getValue()),
+  );
 export const jsonArgs = (instruction: Instruction) =>
   (instruction as JSONInstruction).getJSONStrings().map((argument) => argument.getJSONValue());
 export const imageCommand = jsonArgs(only("CMD"));
 export const imageEnv = new Map(
   finalStage
     .filter((instruction) => instruction.getKeyword() === "ENV")
-    .flatMap((instruction) => instruction.getArguments().map((argument) => argument.getValue().split("=") as [string, string])),
+    .flatMap((instruction) =>
+      instruction.getArguments().map((argument) => argument.getValue().split("=") as [string, string]),
+    ),
 );
 export const imageUid = only("USER").getArguments()[0].getValue().split(":")[0];
 export const exposedPort = only("EXPOSE").getArguments()[0].getValue();
 export const healthcheckScript = (() => {
   const command = JSON.parse(/CMD\s+(\[.*\])/s.exec(only("HEALTHCHECK").getArgumentsContent()!)![1]) as string[];
-  if (command[0] !== "node" || command[1] !== "-e") throw new Error(`expected HEALTHCHECK CMD ["node", "-e", script], got ${command}`);
+  if (command[0] !== "node" || command[1] !== "-e")
+    throw new Error(`expected HEALTHCHECK CMD ["node", "-e", script], got ${command}`);
   return command[2];
 })();
 
@@ -109,7 +127,9 @@ export interface Invocation {
 
 export const invocations: Invocation[] = [
   { where: "Dockerfile CMD", argv: imageCommand },
-  ...services.flatMap(([name, service]) => (service.command ? [{ where: `compose ${name}`, argv: service.command }] : [])),
+  ...services.flatMap(([name, service]) =>
+    service.command ? [{ where: `compose ${name}`, argv: service.command }] : [],
+  ),
   ...moxieArgv(task.run).map((argv) => ({ where: "skypilot run", argv })),
   ...(container.args ? [{ where: "k8s Deployment args", argv: container.args }] : []),
 ];

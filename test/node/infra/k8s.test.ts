@@ -22,7 +22,12 @@ describe("infra/k8s", () => {
   it("lists every manifest in the kustomization, each with apiVersion, kind and name", () => {
     const kinds = manifests.map((manifest) => `${manifest.apiVersion} ${manifest.kind}`);
     expect(kinds).toEqual(
-      expect.arrayContaining(["apps/v1 Deployment", "v1 Service", "autoscaling/v2 HorizontalPodAutoscaler", "v1 PersistentVolumeClaim"]),
+      expect.arrayContaining([
+        "apps/v1 Deployment",
+        "v1 Service",
+        "autoscaling/v2 HorizontalPodAutoscaler",
+        "v1 PersistentVolumeClaim",
+      ]),
     );
     for (const manifest of manifests) expect(manifest.metadata.name).toMatch(/^[a-z0-9-]+$/);
     expect(byKind("Deployment")).toHaveLength(1);
@@ -47,7 +52,11 @@ describe("infra/k8s", () => {
       valueFrom: { secretKeyRef: { name: "moxie-backend", key: "MOXIE_BACKEND_SECRET" } },
     });
     const claims = new Set(byKind("PersistentVolumeClaim").map((claim) => claim.metadata.name));
-    const volumeClaims = new Map(pod.volumes.filter((volume: Yaml) => volume.persistentVolumeClaim).map((volume: Yaml) => [volume.name, volume.persistentVolumeClaim.claimName]));
+    const volumeClaims = new Map(
+      pod.volumes
+        .filter((volume: Yaml) => volume.persistentVolumeClaim)
+        .map((volume: Yaml) => [volume.name, volume.persistentVolumeClaim.claimName]),
+    );
     const mountOf = (path: string) =>
       container.volumeMounts.find((mount: Yaml) => path === mount.mountPath || path.startsWith(`${mount.mountPath}/`));
     const model = mountOf(flagValue(imageCommand, "--model")!);
@@ -69,14 +78,22 @@ describe("infra/k8s", () => {
 
   it("autoscales the Deployment on metrics the backend exports, renamed by the prometheus-adapter rules, scraped with the secret", async () => {
     const [hpa] = byKind("HorizontalPodAutoscaler");
-    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name });
+    expect(hpa.spec.scaleTargetRef).toEqual({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      name: deployment.metadata.name,
+    });
     expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
-    const exported = (await new ServingMetrics("m", () => undefined).registry.getMetricsAsJSON()).map((metric) => metric.name);
+    const exported = (await new ServingMetrics("m", () => undefined).registry.getMetricsAsJSON()).map(
+      (metric) => metric.name,
+    );
     const adapter = yaml("infra/k8s/prometheus-adapter.yaml");
     const renamed = adapter.rules.custom.flatMap((rule: Yaml) => {
       const series = new RegExp(/__name__=~"([^"]+)"/.exec(rule.seriesQuery)![1]);
       const pattern = new RegExp(rule.name.matches);
-      return exported.filter((name) => series.test(name)).map((name) => name.replace(pattern, rule.name.as.replace(/\$\{(\d+)\}/g, "$$$1")));
+      return exported
+        .filter((name) => series.test(name))
+        .map((name) => name.replace(pattern, rule.name.as.replace(/\$\{(\d+)\}/g, "$$$1")));
     });
     expect(hpa.spec.metrics.length).toBeGreaterThan(0);
     for (const metric of hpa.spec.metrics) {

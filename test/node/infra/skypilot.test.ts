@@ -4,10 +4,30 @@ import { flagValue, lintShell, moxieArgv, task } from "./infra-files.ts";
 
 /** The keys SkyPilot's task, service and replica-policy schemas accept (sky/utils/schemas.py). */
 const skypilotKeys = {
-  task: ["name", "workdir", "num_nodes", "resources", "file_mounts", "service", "setup", "run", "envs", "secrets", "volumes", "config"],
+  task: [
+    "name",
+    "workdir",
+    "num_nodes",
+    "resources",
+    "file_mounts",
+    "service",
+    "setup",
+    "run",
+    "envs",
+    "secrets",
+    "volumes",
+    "config",
+  ],
   service: ["readiness_probe", "replica_policy", "replicas", "load_balancing_policy", "load_balancer", "ports", "tls"],
   readinessProbe: ["path", "initial_delay_seconds", "timeout_seconds", "post_data", "headers"],
-  replicaPolicy: ["min_replicas", "max_replicas", "target_qps_per_replica", "upscale_delay_seconds", "downscale_delay_seconds", "num_overprovision"],
+  replicaPolicy: [
+    "min_replicas",
+    "max_replicas",
+    "target_qps_per_replica",
+    "upscale_delay_seconds",
+    "downscale_delay_seconds",
+    "num_overprovision",
+  ],
   loadBalancingPolicies: ["round_robin", "least_load", "instance_aware_least_load"],
 };
 
@@ -15,7 +35,9 @@ describe("infra/skypilot/serve.yaml", () => {
   it("uses only fields SkyServe knows, with a /health readiness probe and a load-based replica policy", () => {
     expect(Object.keys(task).filter((key) => !skypilotKeys.task.includes(key))).toEqual([]);
     expect(Object.keys(task.service).filter((key) => !skypilotKeys.service.includes(key))).toEqual([]);
-    expect(Object.keys(task.service.readiness_probe).filter((key) => !skypilotKeys.readinessProbe.includes(key))).toEqual([]);
+    expect(
+      Object.keys(task.service.readiness_probe).filter((key) => !skypilotKeys.readinessProbe.includes(key)),
+    ).toEqual([]);
     expect(task.service.readiness_probe.path).toBe("/health");
     const policy = task.service.replica_policy;
     expect(Object.keys(policy).filter((key) => !skypilotKeys.replicaPolicy.includes(key))).toEqual([]);
