@@ -9,6 +9,11 @@ export interface ModelShape {
   hiddenSize: number;
   /** Longest sequence served (prompt + generated). */
   contextLength: number;
+  /**
+   * Longest sequence evaluated whole, without the cache (embeddings, scoring): that pass holds
+   * heads × n² attention scores at once, so it stops at 4096 tokens (2 GiB with 32 heads).
+   */
+  maxEvaluationTokens: number;
   /** Positions per KV block. */
   blockSize: number;
   /** Blocks in the KV pool. */

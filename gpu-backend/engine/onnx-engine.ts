@@ -10,6 +10,8 @@ export class EngineInputError extends Error {}
 
 /** Attention scores one round may hold per layer (256 MiB of floats). */
 const maxScoreElements = 2 ** 26;
+/** See ModelShape.maxEvaluationTokens. */
+const maxEvaluationTokens = 4096;
 
 /** What one evaluation of whole sequences (no cache) returns, for scoring, embedding and debugging. */
 export interface Evaluation {
@@ -47,6 +49,7 @@ export class OnnxEngine implements Engine {
       vocabSize: config.vocabSize,
       hiddenSize: config.hiddenSize,
       contextLength,
+      maxEvaluationTokens: Math.min(contextLength, maxEvaluationTokens),
       blockSize: kv.blockSize,
       kvBlocks: kv.blocks,
       kvBytesPerToken: kvBytesPerToken(config),
@@ -177,7 +180,7 @@ export class OnnxEngine implements Engine {
     return this.serial(async () => {
       sequences.forEach((tokens, i) => {
         this.checkTokens(tokens, `sequence ${i}`);
-        if (tokens.length > this.shape.contextLength) throw new EngineInputError(`sequence ${i}: ${tokens.length} tokens exceed the context length ${this.shape.contextLength}`);
+        if (tokens.length > this.shape.maxEvaluationTokens) throw new EngineInputError(`sequence ${i}: ${tokens.length} tokens exceed the ${this.shape.maxEvaluationTokens} evaluated at once`);
       });
       const experts = this.config.experts > 0 ? Array.from({ length: this.config.layers }, (_, layer) => graphIo.routerLogits(layer)) : [];
       const { outputs } = await this.run(

@@ -49,7 +49,7 @@ class InferenceWorker {
     private readonly options: WorkerOptions,
   ) {
     this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: options.stepTokens, prefixCaching: options.prefixCaching });
-    this.inputs = new InputProcessor(tokenizer, engine.shape.contextLength);
+    this.inputs = new InputProcessor(tokenizer, engine.shape.contextLength, engine.shape.maxEvaluationTokens);
   }
 
   modelInfo(): ModelInfo {

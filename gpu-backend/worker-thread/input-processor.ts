@@ -28,6 +28,8 @@ export class InputProcessor {
   constructor(
     private readonly tokenizer: Tokenizer,
     private readonly contextLength: number,
+    /** Longest embedding input (ModelShape.maxEvaluationTokens). */
+    private readonly embeddingLength: number,
   ) {}
 
   chat(request: ChatCompletionRequest): ChatInput {
@@ -63,11 +65,11 @@ export class InputProcessor {
   /** Each input's ids, BOS first, as the embedding pass takes them. */
   embeddingInputs(inputs: string[]): number[][] {
     const sequences = inputs.map((input) => this.tokenizer.encode(input, { bos: true }));
-    const tooLong = sequences.findIndex((ids) => ids.length > this.contextLength);
+    const tooLong = sequences.findIndex((ids) => ids.length > this.embeddingLength);
     if (tooLong >= 0) {
       throw new RefusedError(
         "context_length",
-        `Input ${tooLong} contains ${sequences[tooLong].length} tokens, too large for model with ${this.contextLength} maximum context length.`,
+        `Input ${tooLong} contains ${sequences[tooLong].length} tokens, too large for model with ${this.embeddingLength} maximum context length for embeddings.`,
         "input",
       );
     }
