@@ -33,6 +33,11 @@ export function chatCompletions(backend: Backend) {
     const refusal = unsupported(request);
     if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", "unsupported_feature", refusal.param);
     if (!backend.client.model) return unavailable(c, "The model is still loading.");
+    // All n choices run at once, so a request for more than the slots could never start: refused before anything is built.
+    const slots = backend.client.status?.slots ?? 0;
+    if (request.n > slots) {
+      return errorResponse(c, 400, `n is ${request.n}, more choices than this backend's ${slots} sequence slots.`, "invalid_request_error", "too_many_choices", "n");
+    }
     let run: ChatRun;
     try {
       run = await backend.client.chat(request);

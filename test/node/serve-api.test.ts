@@ -335,6 +335,10 @@ describe("auth and bad input", () => {
       ["/v1/chat/completions", { model, messages: question, temperature: 7 }, 422],
       ["/v1/chat/completions", { model, messages: question, max_tokens: -1 }, 422],
       ["/v1/chat/completions", { model, messages: question, n: maxSeqs + 1 }, 400],
+      // n is bounded by the protocol (16) before the backend builds anything for it.
+      ["/v1/chat/completions", { model, messages: question, n: 60_000_000 }, 422],
+      // Nesting beyond 64 levels is refused before it reaches the inference thread's hand-off.
+      ["/v1/chat/completions", `{"model": "${model}", "messages": [], "metadata": ${'{"a": '.repeat(100_000)}1${"}".repeat(100_000)}}`, 422],
       ["/v1/chat/completions", { model, messages: question, surprise: true }, 422],
       ["/v1/chat/completions", { model: "other-model", messages: question }, 404],
       ["/v1/chat/completions", { model, messages: [{ role: "assistant", content: "hi" }, { role: "assistant", content: "again" }] }, 400],

@@ -61,10 +61,10 @@ describe("backend pool routing", () => {
     expect(await requestsPerBackend(backends)).toEqual([0, 6, 0]);
   });
 
-  it("retries the next backend on 503 before the first byte, and opens the circuit after repeated failures", async () => {
+  it("retries the next backend on 502 before the first byte, and opens the circuit after repeated failures", async () => {
     const { model, backends } = await scenario("breaker", 2);
     const { key } = await createKey();
-    await backends[0].control({ failNext: 1000 });
+    await backends[0].control({ failNext: 1000, failStatus: 502 });
     expect(await spread(key, model, 16, "breaker")).toEqual(Array(16).fill(200));
     // Three consecutive failures open backend 0's circuit; after that it is not tried at all.
     expect(await requestsPerBackend(backends)).toEqual([3, 16]);
@@ -77,6 +77,32 @@ describe("backend pool routing", () => {
     await spread(key, model, 8, "recovered");
     expect(await backendStatus(backends[0].id)).toMatchObject({ circuit: "closed" });
     expect((await backends[0].stats()).completed).toBeGreaterThan(0);
+  });
+
+  it("moves a request off a busy backend (503) without holding it against its circuit", async () => {
+    const { model, backends } = await scenario("busy", 2);
+    const { key } = await createKey();
+    await backends[0].control({ failNext: 1000, failStatus: 503 });
+    expect(await spread(key, model, 12, "busy")).toEqual(Array(12).fill(200));
+    expect((await backends[0].stats()).requests).toBeGreaterThan(3);
+    expect(await backendStatus(backends[0].id)).toMatchObject({ circuit: "closed", inflight: 0 });
+
+    // Every backend busy: the client gets 503 with the backends' Retry-After, and no circuit opens.
+    await backends[1].control({ failNext: 1000, failStatus: 503 });
+    const refused = await chat(key, { model });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    for (const backend of backends) expect(await backendStatus(backend.id)).toMatchObject({ circuit: "closed", inflight: 0 });
+  });
+
+  it("passes on a 500 the request caused, without retrying it or opening the circuit", async () => {
+    const { model, backends } = await scenario("poison", 2);
+    const { key } = await createKey();
+    for (const backend of backends) await backend.control({ failNext: 5, failStatus: 500 });
+    for (let attempt = 0; attempt < 5; attempt++) expect((await chat(key, { model, prompt_cache_key: "poison" })).status).toBe(500);
+    expect((await requestsPerBackend(backends)).reduce((sum, count) => sum + count, 0)).toBe(5);
+    for (const backend of backends) expect(await backendStatus(backend.id)).toMatchObject({ circuit: "closed" });
+    expect((await chat(key, { model, prompt_cache_key: "unrelated" })).status).toBe(200);
   });
 
   it("takes liveness and models from /v1/models when a backend has no /health (vLLM-style)", async () => {

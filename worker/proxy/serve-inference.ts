@@ -118,8 +118,9 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const { response } = upstream;
 
   if (!response.ok) {
-    // A 4xx is the request's fault, not the backend's: pass it on and keep the backend in good standing.
-    c.executionCtx.waitUntil(finish(response.status, "success", null));
+    // The backend's verdict on this request (a 4xx, or a 500 the request caused): passed on, and no
+    // mark against the backend; a 4xx even shows it in good health.
+    c.executionCtx.waitUntil(finish(response.status, response.status < 500 ? "success" : "cancelled", null));
     return new Response(response.body, { status: response.status, headers: { ...limitHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
   }
 

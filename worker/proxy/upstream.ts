@@ -4,6 +4,14 @@ import type { BackendPool, PickedBackend, PickResult } from "../routing/backend-
 /** Retries after the first attempt, only ever before the response has started. */
 const MAX_RETRIES = 2;
 
+/**
+ * Answers that send the request to the next backend. 502 and 504 (and no answer at all) say the
+ * backend or its proxy is broken, and count against its circuit; 503 says it is busy, and does
+ * not. Any other status, a 500 included, is the backend's verdict on this request: passed on,
+ * never retried, and never held against the backend (a request that breaks one would break them all).
+ */
+const RETRIED_STATUSES = new Set([502, 503, 504]);
+
 export interface UpstreamRequest {
   deployment: string;
   affinityKey: string | null;
@@ -19,17 +27,19 @@ export type UpstreamResult =
   | { response: null; retryAfterSeconds: number; lastError: string | null };
 
 /**
- * Sends a request to the pool's choice, moving to the next backend on a connection failure or a
- * 5xx before any byte of the response; each failure feeds that backend's circuit breaker. The
+ * Sends a request to the pool's choice, moving to the next backend on a connection failure, a
+ * 502, 503 or 504; failures (not a busy 503) feed that backend's circuit breaker. The
  * caller reports the final outcome of the attempt that answered (pool.finish). The first pick is
  * the caller's, made while the key's limiter decided.
  */
 export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool>, firstPick: Promise<PickResult>, request: UpstreamRequest): Promise<UpstreamResult> {
   const tried: string[] = [];
   let lastError: string | null = null;
+  let retryAfterSeconds = 1;
   for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
     const pick = attempt === 0 ? await firstPick : await pool.pick(request.deployment, request.affinityKey, tried);
-    if (!pick.backend) return { response: null, retryAfterSeconds: pick.retryAfterSeconds, lastError };
+    // Once every backend was tried, how soon they said to retry; before, how soon the pool's view may change.
+    if (!pick.backend) return { response: null, retryAfterSeconds: tried.length > 0 ? retryAfterSeconds : pick.retryAfterSeconds, lastError };
     const backend = pick.backend;
     tried.push(backend.id);
     const secret = backendSecret(env, backend);
@@ -44,9 +54,15 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
         body: JSON.stringify(request.body),
         signal: request.signal,
       });
-      if (response.status < 500) return { response, backend };
-      lastError = `backend ${backend.id} answered ${response.status}`;
+      if (!RETRIED_STATUSES.has(response.status)) return { response, backend };
       await response.body?.cancel();
+      lastError = `backend ${backend.id} answered ${response.status}`;
+      if (response.status === 503) {
+        // Busy (a full queue) or still loading: another backend may take it, and this one is not at fault.
+        retryAfterSeconds = Math.max(retryAfterSeconds, Number(response.headers.get("retry-after")) || 1);
+        await pool.finish(backend.id, "cancelled");
+        continue;
+      }
     } catch (error) {
       if (request.signal.aborted) {
         await pool.finish(backend.id, "cancelled");
@@ -56,5 +72,5 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
     }
     await pool.finish(backend.id, "failure");
   }
-  return { response: null, retryAfterSeconds: 1, lastError };
+  return { response: null, retryAfterSeconds, lastError };
 }

@@ -38,7 +38,7 @@ export interface PickedBackend {
 
 export type PickResult = { backend: PickedBackend } | { backend: null; retryAfterSeconds: number };
 
-/** How a request went: feeds the breaker, except "cancelled" (the client left), which only frees the slot. */
+/** How a request went: feeds the breaker, except "cancelled" (no verdict: the client left, or the backend was busy), which only frees the slot. */
 export type Outcome = "success" | "failure" | "cancelled";
 
 /**

@@ -5,8 +5,9 @@ export interface BackendBehaviour {
   waiting: number;
   free_kv_slots: number;
   models: string[];
-  /** Answer the next N inference requests with 503. */
+  /** Answer the next N inference requests with `failStatus`. */
   failNext: number;
+  failStatus: number;
   /** Fail the stream (drop the connection) after this many content deltas; -1 = never. */
   failAfterDeltas: number;
   /** Content deltas per completion and the pause between them. */

@@ -12,6 +12,7 @@ const defaults = (): BackendBehaviour => ({
   free_kv_slots: 64,
   models: ["mixtral-8x7b-instruct", "mistral-embed"],
   failNext: 0,
+  failStatus: 503,
   failAfterDeltas: -1,
   deltas: 3,
   delayMs: 5,
@@ -60,7 +61,8 @@ export function fakeBackendApp(): Hono {
       stats.lastRequestId = c.req.header("x-request-id") ?? null;
       if (behaviour.failNext > 0) {
         behaviour.failNext -= 1;
-        return c.json({ object: "error", message: "overloaded", type: "service_unavailable", param: null, code: null }, 503);
+        const status = behaviour.failStatus as 500 | 502 | 503 | 504;
+        return c.json({ object: "error", message: `failed with ${status}`, type: "backend_error", param: null, code: null }, status, status === 503 ? { "retry-after": "1" } : {});
       }
     }
     await next();
