@@ -62,7 +62,7 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const pickBackend = () => pool.pick(model.deployment, affinityKey, []);
   const earlyPick = recentlyRefused(key.id) ? null : pickBackend();
   const givePickBack = () => {
-    if (earlyPick) c.executionCtx.waitUntil(earlyPick.then((pick) => (pick.backend ? pool.finish(pick.backend.id, "cancelled") : undefined)).catch(() => {}));
+    if (earlyPick) c.executionCtx.waitUntil(earlyPick.then((pick) => (pick.backend ? pool.finish(pick.backend, "cancelled") : undefined)).catch(() => {}));
   };
   const limiter = keyLimiter(c.env, key.id);
   let decision: Decision;
@@ -97,7 +97,7 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
 
   const finish = async (status: number, outcome: Outcome | null, usage: UsageInfo | null) => {
     await limiter.settle(decision.reservation, usage?.total_tokens ?? 0);
-    if (upstream.response && outcome) await pool.finish(upstream.backend.id, outcome);
+    if (upstream.response && outcome) await pool.finish(upstream.backend, outcome);
     await recordUsage(c.env.DB, {
       requestId,
       keyId: key.id,
@@ -125,7 +125,12 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   }
 
   if (route.streams(request) && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
-    const relay = relaySse(response.body, request.model, route.asksForUsageChunk(request), () => abort.abort());
+    const relay = relaySse(response.body, {
+      publicModel: request.model,
+      clientAskedForUsage: route.asksForUsageChunk(request),
+      abortUpstream: () => abort.abort(),
+      clientGone: c.req.raw.signal,
+    });
     c.executionCtx.waitUntil(
       relay.finished.then(({ outcome, usage, contentEvents }) => {
         const [status, poolOutcome] = streamEnding[outcome];

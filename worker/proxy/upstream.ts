@@ -60,17 +60,17 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
       if (response.status === 503) {
         // Busy (a full queue) or still loading: another backend may take it, and this one is not at fault.
         retryAfterSeconds = Math.max(retryAfterSeconds, Number(response.headers.get("retry-after")) || 1);
-        await pool.finish(backend.id, "cancelled");
+        await pool.finish(backend, "cancelled");
         continue;
       }
     } catch (error) {
       if (request.signal.aborted) {
-        await pool.finish(backend.id, "cancelled");
+        await pool.finish(backend, "cancelled");
         throw error;
       }
       lastError = `backend ${backend.id} unreachable: ${error instanceof Error ? error.message : String(error)}`;
     }
-    await pool.finish(backend.id, "failure");
+    await pool.finish(backend, "failure");
   }
   return { response: null, retryAfterSeconds, lastError };
 }
