@@ -6,7 +6,7 @@ import {
   type ChatCompletionResponse,
   type FinishReason,
 } from "../../protocol/chat.ts";
-import type { UsageInfo } from "../../protocol/usage.ts";
+import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/usage.ts";
 import { RefusedError, type ChatRun } from "../worker-thread/inference-client.ts";
 import type { Backend } from "./backend.ts";
 import { errorResponse, refusalResponse, unavailable } from "./errors.ts";
@@ -48,6 +48,7 @@ export function chatCompletions(backend: Backend) {
     const signal = c.req.raw.signal;
     if (signal.aborted) run.cancel();
     else signal.addEventListener("abort", () => run.cancel(), { once: true });
+    c.header(PROMPT_TOKENS_HEADER, String(run.promptTokens));
     const head = { id: crypto.randomUUID().replaceAll("-", ""), created: Math.floor(Date.now() / 1000), model: request.model };
     return request.stream ? stream(c, request, run, timer, head) : complete(c, request, run, timer, head);
   };

@@ -4,7 +4,7 @@ import { EventSourceParserStream } from "eventsource-parser/stream";
 import OpenAI from "openai";
 import type { ChatCompletionResponse } from "../../protocol/chat.ts";
 import type { EmbeddingResponse } from "../../protocol/embeddings.ts";
-import type { UsageInfo } from "../../protocol/usage.ts";
+import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/usage.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serveFailure, startServe, tinyModel, type ServeProcess } from "./serve-process.ts";
 
@@ -72,7 +72,11 @@ async function streamChat(body: Record<string, unknown>, signal?: AbortSignal, o
   const messages = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
   for await (const { event, data } of messages) {
     expect(event).toBeUndefined();
-    if (data === "[DONE]") return chat;
+    if (data === "[DONE]") {
+      // The prompt's size is known to the gateway from the headers, before any usage arrives.
+      expect(Number(response.headers.get(PROMPT_TOKENS_HEADER))).toBe(chat.usage?.prompt_tokens);
+      return chat;
+    }
     const chunk = JSON.parse(data);
     expect(chunk.object).toBe("chat.completion.chunk");
     if (events++ === 0) expect(chunk.choices[0].delta).toEqual({ role: "assistant", content: "" });

@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../protocol/index.ts";
 import { adminCall, backendStatus, chat, createKey, eventually, scenario } from "./gateway-client.ts";
 
-/** "Hello there" is estimated at ceil(11 / 4) + 4 = 7 prompt tokens; the fake backend reports 10 + 3. */
-const PROMPT_ESTIMATE = 7;
+/** "Hello there" is estimated at its 11 UTF-8 bytes + 16 = 27 prompt tokens; the fake backend reports 10 + 3. */
+const PROMPT_ESTIMATE = 27;
 const ACTUAL_TOKENS = 13;
 
 describe("per-key limits in one Durable Object", () => {
@@ -68,6 +68,18 @@ describe("per-key limits in one Durable Object", () => {
     const tooMany = await chat(key, { model, max_tokens: 990 });
     expect(tooMany.status).toBe(429);
     expect(Number(tooMany.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  });
+
+  it("reserves an upper bound on the prompt: text that tokenizes densely cannot pass the limit", async () => {
+    const { model } = await scenario("cjk", 1);
+    const { key } = await createKey({ tpm: 2000 });
+    // 400 rare CJK characters: 1,200 UTF-8 bytes, and about as many tokens (one byte-fallback token per byte).
+    const content = "龘靐齉".repeat(134).slice(0, 400);
+    const responses = await Promise.all(Array.from({ length: 10 }, () => chat(key, { model, max_tokens: 10, messages: [{ role: "user", content }] })));
+    const admitted = responses.filter((response) => response.status === 200);
+    expect(admitted).toHaveLength(1);
+    expect(Number(admitted[0].headers.get("x-ratelimit-remaining-tokens-minute"))).toBe(2000 - (1200 + 16 + 10));
+    await Promise.all(responses.map((response) => response.text()));
   });
 
   it("keeps the window across a restart of the limiter object", async () => {

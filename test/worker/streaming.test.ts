@@ -91,7 +91,8 @@ describe("proxying", () => {
     await reader.cancel();
     await eventually(async () => (await backends[0].stats()).aborted === 1);
     expect((await backends[0].stats()).completed).toBe(0);
-    expect(await usageRows(id)).toEqual([{ status: 499, prompt_tokens: 7, completion_tokens: expect.any(Number) }]);
+    // Charged the prompt tokens the backend reported in its response header, though no usage chunk came.
+    expect(await usageRows(id)).toEqual([{ status: 499, prompt_tokens: 10, completion_tokens: expect.any(Number) }]);
     // A client leaving is not the backend's fault: its slot is free and its circuit stays closed.
     expect(await backendStatus(backends[0].id)).toMatchObject({ inflight: 0, circuit: "closed" });
     await backends[0].control({ deltas: 2 });
@@ -108,8 +109,8 @@ describe("proxying", () => {
     expect(text).not.toContain("[DONE]");
     const errorEvent = text.split("\n\n").find((event) => event.startsWith("event: error"))!;
     expect(JSON.parse(errorEvent.split("data: ")[1])).toMatchObject({ object: "error", type: "upstream_error" });
-    // Without a usage chunk the key is charged the prompt estimate and the content events it was sent.
-    expect(await usageRows(id)).toEqual([{ status: 502, prompt_tokens: 7, completion_tokens: 2 }]);
+    // Without a usage chunk the key is charged the prompt the backend reported and the content events it was sent.
+    expect(await usageRows(id)).toEqual([{ status: 502, prompt_tokens: 10, completion_tokens: 2 }]);
   });
 
   it("serves non-stream completions, embeddings and the model list under public names", async () => {
@@ -150,8 +151,8 @@ describe("proxying", () => {
 
     const completion = await chat(key, { model, max_tokens: 100_000 });
     expect(completion.status).toBe(200);
-    // Reserved: the prompt estimate (7) + max_tokens capped to the served 2048.
-    expect(completion.headers.get("x-ratelimit-remaining-tokens-minute")).toBe(String(100_000 - 7 - 2048));
+    // Reserved: the prompt estimate (27) + max_tokens capped to the served 2048.
+    expect(completion.headers.get("x-ratelimit-remaining-tokens-minute")).toBe(String(100_000 - 27 - 2048));
     const bodies = await Promise.all(backends.map(async (backend) => (await backend.stats()).lastBody));
     expect(bodies.find((body) => body !== null)).toMatchObject({ max_tokens: 2048 });
 

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type * as z from "zod";
-import type { UsageInfo } from "../../protocol/index.ts";
+import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/index.ts";
 import type { ApiKeyRecord } from "../auth/key-record.ts";
 import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
@@ -134,8 +134,11 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
     c.executionCtx.waitUntil(
       relay.finished.then(({ outcome, usage, contentEvents }) => {
         const [status, poolOutcome] = streamEnding[outcome];
-        // A stream cut short has no usage chunk, yet the backend did the work: charge what was sent.
-        const charged = usage ?? { prompt_tokens: promptEstimate, completion_tokens: contentEvents, total_tokens: promptEstimate + contentEvents };
+        // A stream cut short has no usage chunk, yet the backend did the work: charge the prompt it
+        // reported (else the estimate, an upper bound) and the tokens sent.
+        const prompt = Number(response.headers.get(PROMPT_TOKENS_HEADER) ?? Number.NaN);
+        const promptTokens = Number.isInteger(prompt) && prompt >= 0 ? prompt : promptEstimate;
+        const charged = usage ?? { prompt_tokens: promptTokens, completion_tokens: contentEvents, total_tokens: promptTokens + contentEvents };
         return finish(status, poolOutcome, charged);
       }),
     );

@@ -1,6 +1,7 @@
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import type { AddressInfo } from "node:net";
+import { PROMPT_TOKENS_HEADER } from "../../../protocol/usage.ts";
 import type { BackendBehaviour, BackendStats } from "./fake-backend-contract.ts";
 
 const PROMPT_TOKENS = 10;
@@ -136,7 +137,7 @@ export function fakeBackendApp(): Hono {
         stats.aborted += 1;
       },
     });
-    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", [PROMPT_TOKENS_HEADER]: String(PROMPT_TOKENS) } });
   });
   return app;
 }
