@@ -18,6 +18,8 @@ export default defineConfig({
                 ADMIN_TOKEN: "test-admin-token",
                 TEST_BACKEND_SECRET: "test-backend-secret",
                 BREAKER_COOLDOWN_SECONDS: "1",
+                UPSTREAM_IDLE_SECONDS: "2",
+                UPSTREAM_TIMEOUT_SECONDS: "2",
               },
             },
           })),

@@ -13,7 +13,7 @@ import { noteRefusal, recentlyRefused } from "../ratelimit/recent-refusals.ts";
 import type { Decision } from "../ratelimit/usage-window.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
 import { readBody } from "../read-body.ts";
-import { backendPool, type Outcome } from "../routing/backend-pool.ts";
+import { backendPool, type Outcome, type PickedBackend } from "../routing/backend-pool.ts";
 import { relaySse } from "./sse-relay.ts";
 import { sendUpstream } from "./upstream.ts";
 import { recordUsage } from "./usage-record.ts";
@@ -35,8 +35,22 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
   asksForUsageChunk(request: z.output<S>): boolean;
 }
 
-/** request → validation → model → permission → limits → routing → proxy → settlement and usage. */
-export async function serveInference<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
+/**
+ * request → validation → model → permission → limits → routing → proxy → settlement and usage.
+ * A client that disconnects cancels the runtime's wait for the response, and with it whatever the
+ * handler awaits at that moment: held by waitUntil, the pipeline instead runs to its end, so an
+ * admitted request is always settled.
+ */
+export function serveInference<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
+  const handled = handle(c, route);
+  c.executionCtx.waitUntil(handled.then(
+    () => undefined,
+    () => undefined,
+  ));
+  return handled;
+}
+
+async function handle<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
   const started = Date.now();
   const parsed = await readBody(c, route.schema);
   if ("response" in parsed) return parsed.response;
@@ -86,29 +100,41 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const abort = new AbortController();
   c.req.raw.signal.addEventListener("abort", () => abort.abort());
   const upstreamBody = route.upstreamBody(body as Record<string, unknown>, request, model);
-  let upstream: Awaited<ReturnType<typeof sendUpstream>>;
-  try {
-    upstream = await sendUpstream(c.env, pool, firstPick, { deployment: model.deployment, affinityKey, path: route.path, body: upstreamBody, requestId, signal: abort.signal });
-  } catch {
-    // Only a client disconnect gets here: nobody is left to answer.
-    c.executionCtx.waitUntil(limiter.settle(decision.reservation, 0));
-    return new Response(null, { status: 499 });
-  }
-
-  const finish = async (status: number, outcome: Outcome | null, usage: UsageInfo | null) => {
+  const streams = route.streams(request);
+  /** Settles the key's reservation, releases the backend's pick and writes the usage row: once per admitted request. */
+  const settle = async (status: number, answered: { backend: PickedBackend; outcome: Outcome } | null, usage: UsageInfo | null) => {
     await limiter.settle(decision.reservation, usage?.total_tokens ?? 0);
-    if (upstream.response && outcome) await pool.finish(upstream.backend, outcome);
+    if (answered) await pool.finish(answered.backend, answered.outcome);
     await recordUsage(c.env.DB, {
       requestId,
       keyId: key.id,
       model: model.id,
-      backendId: upstream.response ? upstream.backend.id : null,
+      backendId: answered?.backend.id ?? null,
       promptTokens: usage?.prompt_tokens ?? 0,
       completionTokens: usage?.completion_tokens ?? 0,
       status,
       latencyMs: Date.now() - started,
     });
   };
+  let upstream: Awaited<ReturnType<typeof sendUpstream>>;
+  try {
+    upstream = await sendUpstream(c.env, pool, firstPick, {
+      deployment: model.deployment,
+      affinityKey,
+      path: route.path,
+      body: upstreamBody,
+      requestId,
+      signal: abort.signal,
+      deadlineMs: 1000 * Number(streams ? c.env.UPSTREAM_IDLE_SECONDS : c.env.UPSTREAM_TIMEOUT_SECONDS),
+      streams,
+    });
+  } catch {
+    // Only a client disconnect gets here: nobody is left to answer.
+    c.executionCtx.waitUntil(settle(499, null, null));
+    return new Response(null, { status: 499 });
+  }
+  const finish = (status: number, outcome: Outcome | null, usage: UsageInfo | null) =>
+    settle(status, upstream.response && outcome ? { backend: upstream.backend, outcome } : null, usage);
 
   if (!upstream.response) {
     c.executionCtx.waitUntil(finish(503, null, null));
@@ -124,12 +150,13 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
     return new Response(response.body, { status: response.status, headers: { ...limitHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
   }
 
-  if (route.streams(request) && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
+  if (streams && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
     const relay = relaySse(response.body, {
       publicModel: request.model,
       clientAskedForUsage: route.asksForUsageChunk(request),
       abortUpstream: () => abort.abort(),
       clientGone: c.req.raw.signal,
+      idleMs: 1000 * Number(c.env.UPSTREAM_IDLE_SECONDS),
     });
     c.executionCtx.waitUntil(
       relay.finished.then(({ outcome, usage, contentEvents }) => {

@@ -23,7 +23,8 @@ interface StreamChunk {
 /**
  * Passes a backend's SSE stream to the client event by event, unbuffered: each event is renamed
  * to the model the client asked for and watched for the final usage. A backend that fails or
- * stops before `[DONE]` gets the client an SSE error event and a closed stream, never a hang.
+ * stops before `[DONE]`, or sends nothing for `idleMs`, gets the client an SSE error event and a
+ * closed stream, never a hang.
  *
  * `finished` settles on every path, whichever comes first: the
  * backend's stream ends, the client cancels the stream, or `clientGone` fires (the runtime may drop
@@ -38,7 +39,7 @@ interface StreamChunk {
  */
 export function relaySse(
   upstream: ReadableStream<Uint8Array>,
-  options: { publicModel: string; clientAskedForUsage: boolean; abortUpstream: () => void; clientGone: AbortSignal },
+  options: { publicModel: string; clientAskedForUsage: boolean; abortUpstream: () => void; clientGone: AbortSignal; idleMs: number },
 ): { body: ReadableStream<Uint8Array>; finished: Promise<RelayResult> } {
   const { publicModel, clientAskedForUsage } = options;
   const reader = upstream.getReader();
@@ -112,10 +113,17 @@ export function relaySse(
   const pump = async () => {
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
+      let idle: ReturnType<typeof setTimeout> | undefined;
       try {
-        chunk = await reader.read();
+        chunk = await Promise.race([
+          reader.read(),
+          new Promise<never>((_, reject) => (idle = setTimeout(() => reject(new Error(`it sent nothing for ${options.idleMs / 1000} s`)), options.idleMs))),
+        ]);
       } catch (error) {
+        options.abortUpstream();
         return fail(`The backend failed mid-stream: ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        clearTimeout(idle);
       }
       if (ended) return;
       if (chunk.done) {

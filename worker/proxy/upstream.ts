@@ -20,6 +20,10 @@ export interface UpstreamRequest {
   requestId: string;
   /** Aborts the backend request (client disconnect). */
   signal: AbortSignal;
+  /** How long the backend may take to answer: a stream's headers, or a whole non-streamed answer. */
+  deadlineMs: number;
+  /** Whether the answer streams: then the deadline ends with the headers (the relay watches the stream itself). */
+  streams: boolean;
 }
 
 export type UpstreamResult =
@@ -37,12 +41,21 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
   let lastError: string | null = null;
   let retryAfterSeconds = 1;
   for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
+    // A client that has gone gets nothing more sent on its behalf.
+    if (attempt > 0) request.signal.throwIfAborted();
     const pick = attempt === 0 ? await firstPick : await pool.pick(request.deployment, request.affinityKey, tried);
     // Once every backend was tried, how soon they said to retry; before, how soon the pool's view may change.
     if (!pick.backend) return { response: null, retryAfterSeconds: tried.length > 0 ? retryAfterSeconds : pick.retryAfterSeconds, lastError };
     const backend = pick.backend;
     tried.push(backend.id);
     const secret = backendSecret(env, backend);
+    const attemptSignal = new AbortController();
+    const abortAttempt = () => attemptSignal.abort(request.signal.reason);
+    request.signal.addEventListener("abort", abortAttempt, { once: true });
+    if (request.signal.aborted) abortAttempt();
+    const deadline = setTimeout(() => attemptSignal.abort(new Error(`no answer within ${request.deadlineMs / 1000} s`)), request.deadlineMs);
+    /** A non-streamed answer is still being read when this returns: its deadline stays. */
+    let bodyUnderDeadline = false;
     try {
       const response = await fetch(backendUrl(backend, request.path), {
         method: "POST",
@@ -52,9 +65,12 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
           ...(secret ? { authorization: `Bearer ${secret}` } : {}),
         },
         body: JSON.stringify(request.body),
-        signal: request.signal,
+        signal: attemptSignal.signal,
       });
-      if (!RETRIED_STATUSES.has(response.status)) return { response, backend };
+      if (!RETRIED_STATUSES.has(response.status)) {
+        bodyUnderDeadline = !request.streams;
+        return { response, backend };
+      }
       await response.body?.cancel();
       lastError = `backend ${backend.id} answered ${response.status}`;
       if (response.status === 503) {
@@ -68,7 +84,10 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
         await pool.finish(backend, "cancelled");
         throw error;
       }
-      lastError = `backend ${backend.id} unreachable: ${error instanceof Error ? error.message : String(error)}`;
+      const reason = attemptSignal.signal.aborted ? attemptSignal.signal.reason : error;
+      lastError = `backend ${backend.id} failed: ${reason instanceof Error ? reason.message : String(reason)}`;
+    } finally {
+      if (!bodyUnderDeadline) clearTimeout(deadline);
     }
     await pool.finish(backend, "failure");
   }

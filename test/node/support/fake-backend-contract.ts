@@ -10,7 +10,11 @@ export interface BackendBehaviour {
   failStatus: number;
   /** Fail the stream (drop the connection) after this many content deltas; -1 = never. */
   failAfterDeltas: number;
-  /** Content deltas per completion and the pause between them. */
+  /** Accept requests and never answer (until the client goes away). */
+  hang: boolean;
+  /** Stop sending, the connection left open, after this many content deltas; -1 = never. */
+  stallAfterDeltas: number;
+  /** Content deltas per completion and the pause between them (a non-streamed answer waits for all of them). */
   deltas: number;
   delayMs: number;
   /** Answer GET /health (false: 404, like servers that only have /v1/models). */
