@@ -123,7 +123,7 @@ export function relaySse(
         options.abortUpstream();
         return fail(`The backend failed mid-stream: ${error instanceof Error ? error.message : String(error)}`);
       } finally {
-        clearTimeout(idle);
+        if (idle !== undefined) clearTimeout(idle);
       }
       if (ended) return;
       if (chunk.done) {
