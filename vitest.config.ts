@@ -20,6 +20,7 @@ export default defineConfig({
                 BREAKER_COOLDOWN_SECONDS: "1",
                 UPSTREAM_IDLE_SECONDS: "2",
                 UPSTREAM_TIMEOUT_SECONDS: "2",
+                ALLOW_LOOPBACK_BACKENDS: "true",
               },
             },
           })),

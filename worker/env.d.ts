@@ -18,6 +18,8 @@ declare namespace Cloudflare {
     UPSTREAM_IDLE_SECONDS: string;
     /** A non-streamed answer must be complete within this. */
     UPSTREAM_TIMEOUT_SECONDS: string;
+    /** "true" lets the admin API register loopback backends (local setups only). */
+    ALLOW_LOOPBACK_BACKENDS: string;
     /** JSON list of statically configured backends (see worker/routing/backend.ts). */
     BACKENDS: string;
     /** JSON list of public models (see worker/models/model-definition.ts). */

@@ -103,7 +103,6 @@ class InferenceWorker {
       if (!(error instanceof ChatEncodingError)) throw error;
       return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "invalid_messages", param: "messages" });
     }
-    // Prompt + max_tokens beyond the context is clamped like Mistral's API: the answer ends with finish_reason "model_length".
     if (prompt.length >= contextLength) {
       return this.refuse(id, {
         status: 400,
@@ -111,6 +110,16 @@ class InferenceWorker {
         type: "invalid_request_error",
         code: "context_length_exceeded",
         param: "messages",
+      });
+    }
+    // Like Mistral's API, prompt + max_tokens must fit the context; max_tokens left out means "up to the context".
+    if (request.max_tokens != null && prompt.length + request.max_tokens > contextLength) {
+      return this.refuse(id, {
+        status: 400,
+        message: `Prompt contains ${prompt.length} tokens and max_tokens is ${request.max_tokens}: ${prompt.length + request.max_tokens} tokens, too large for model with ${contextLength} maximum context length.`,
+        type: "invalid_request_error",
+        code: "context_length_exceeded",
+        param: "max_tokens",
       });
     }
     const seed = request.random_seed ?? request.seed ?? randomSeed();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BackendBehaviour, BackendStats } from "./support/fake-backend-contract.ts";
+import type { BackendBehaviour } from "./support/fake-backend-contract.ts";
 import { startLocalGateway, type LocalGateway } from "./support/local-gateway.ts";
 
 /** The gateway under `wrangler dev`, attacked over real HTTP the way a hostile or unlucky client would. */
@@ -23,7 +23,6 @@ describe("gateway hardening under wrangler dev", () => {
     return response.json() as Promise<any>;
   };
   const control = (behaviour: Partial<BackendBehaviour>) => fetch(`${gateway.backendUrl}/__control`, { method: "POST", body: JSON.stringify(behaviour) });
-  const backendStats = async () => (await fetch(`${gateway.backendUrl}/__state`)).json() as Promise<BackendStats>;
   const chat = (key: string, body: Record<string, unknown>, signal?: AbortSignal) =>
     fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",

@@ -215,9 +215,16 @@ describe("generation", () => {
     expect(closed.status).toBe(400);
   });
 
-  it("prompt + max_tokens beyond the context is clamped: the answer ends with model_length", async () => {
+  it("prompt + max_tokens beyond the context is refused with 400 and the numbers; without max_tokens it runs up to the context", async () => {
     const messages = [{ role: "user", content: "word ".repeat(4070) }];
-    const response = await complete({ messages, max_tokens: 200, temperature: 0 });
+    for (const max_tokens of [200, 1e12]) {
+      const refused = await post("/v1/chat/completions", { model, messages, max_tokens });
+      expect(refused.status).toBe(400);
+      const body = await answer(refused);
+      expect(body).toMatchObject({ object: "error", type: "invalid_request_error", code: "context_length_exceeded", param: "max_tokens" });
+      expect(body.message).toMatch(new RegExp(`Prompt contains (\\d+) tokens and max_tokens is ${max_tokens}: \\d+ tokens, too large for model with 4096 maximum context length`));
+    }
+    const response = await complete({ messages, temperature: 0 });
     expect(response.choices[0].finish_reason).toBe("model_length");
     expect(response.usage.total_tokens).toBe(4096);
   });

@@ -82,6 +82,23 @@ describe("per-key limits in one Durable Object", () => {
     await Promise.all(responses.map((response) => response.text()));
   });
 
+  it("caps an unset max_tokens to what tpm or the month leaves, and refuses n × max_tokens that cannot fit", async () => {
+    const { model, backends } = await scenario("n-fit", 1);
+    for (const limits of [{ tpm: 100 }, { monthly_token_budget: 100 }]) {
+      const { key } = await createKey(limits);
+      const capped = await chat(key, { model, n: 4 });
+      expect(capped.status).toBe(200);
+      // Each of the 4 choices may generate what is left after the prompt's bound: (100 - 27) / 4.
+      expect((await backends[0].stats()).lastBody).toMatchObject({ n: 4, max_tokens: 18 });
+      expect(capped.headers.get("x-ratelimit-tokens-query-cost")).toBe("13");
+
+      const { key: fresh } = await createKey(limits);
+      const refused = await chat(fresh, { model, n: 4, max_tokens: 100 });
+      expect(refused.status).toBe(429);
+      expect(await refused.json()).toMatchObject({ code: "tpm" in limits ? "rate_limit_exceeded" : "budget_exceeded" });
+    }
+  });
+
   it("keeps the window across a restart of the limiter object", async () => {
     const { model } = await scenario("restart", 1);
     const { id, key } = await createKey({ rpm: 2 });
@@ -98,13 +115,13 @@ describe("per-key limits in one Durable Object", () => {
 
   it("stops a key at its monthly token budget", async () => {
     const { model } = await scenario("budget", 1);
-    const { key } = await createKey({ monthly_token_budget: 20 });
+    const { key } = await createKey({ monthly_token_budget: 60 });
     expect((await chat(key, { model })).status).toBe(200);
     const second = await eventually(async () => {
       const response = await chat(key, { model });
       return response.status === 200 ? response : undefined;
     });
-    expect(second.headers.get("x-ratelimit-limit-tokens-month")).toBe("20");
+    expect(second.headers.get("x-ratelimit-limit-tokens-month")).toBe("60");
     const refused = await eventually(async () => {
       const response = await chat(key, { model });
       return response.status === 429 ? response : undefined;

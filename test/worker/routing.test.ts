@@ -66,8 +66,12 @@ describe("backend pool routing", () => {
     const { key } = await createKey();
     await backends[0].control({ failNext: 1000, failStatus: 502 });
     expect(await spread(key, model, 16, "breaker")).toEqual(Array(16).fill(200));
-    // Three consecutive failures open backend 0's circuit; after that it is not tried at all.
-    expect(await requestsPerBackend(backends)).toEqual([3, 16]);
+    // Three consecutive failures open backend 0's circuit; after that it gets only a half-open trial
+    // per cooldown (1 s in tests: one on a slow machine), which fails and opens it again.
+    const [failed, served] = await requestsPerBackend(backends);
+    expect(served).toBe(16);
+    expect(failed).toBeGreaterThanOrEqual(3);
+    expect(failed).toBeLessThanOrEqual(4);
     expect(await backendStatus(backends[0].id)).toMatchObject({ circuit: "open" });
 
     // After the cooldown (1 s in tests) one trial goes through; its success closes the circuit.

@@ -116,10 +116,15 @@ describe("proxying", () => {
   it("serves non-stream completions, embeddings and the model list under public names", async () => {
     const { model, embedModel, backends } = await scenario("json", 1);
     const { key } = await createKey();
-    const completion = await chat(key, { model, max_tokens: 100_000 });
+    const completion = await chat(key, { model, max_tokens: 4000 });
     expect(ChatCompletionResponse.parse(await completion.json())).toMatchObject({ model, usage: { total_tokens: 13 } });
     expect(completion.headers.get("x-ratelimit-tokens-query-cost")).toBe("13");
-    expect((await backends[0].stats()).lastBody).toMatchObject({ model: "deploy-json", max_tokens: 4096 });
+    expect((await backends[0].stats()).lastBody).toMatchObject({ model: "deploy-json", max_tokens: 4000 });
+
+    // Like Mistral's API, max_tokens beyond the context is a 400 naming the numbers, not a silent clamp.
+    const tooLong = await chat(key, { model, max_tokens: 100_000 });
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.json()).toMatchObject({ code: "context_length_exceeded", message: expect.stringContaining("max_tokens is 100000, more than the 4096-token context") });
 
     const embedding = await gateway("/v1/embeddings", {
       method: "POST",
@@ -149,12 +154,11 @@ describe("proxying", () => {
     };
     expect(await contextOf()).toBe(2048);
 
-    const completion = await chat(key, { model, max_tokens: 100_000 });
+    expect((await chat(key, { model, max_tokens: 3000 })).status).toBe(400);
+    const completion = await chat(key, { model });
     expect(completion.status).toBe(200);
-    // Reserved: the prompt estimate (27) + max_tokens capped to the served 2048.
+    // Reserved: the prompt estimate (27) + max_tokens up to the served 2048.
     expect(completion.headers.get("x-ratelimit-remaining-tokens-minute")).toBe(String(100_000 - 27 - 2048));
-    const bodies = await Promise.all(backends.map(async (backend) => (await backend.stats()).lastBody));
-    expect(bodies.find((body) => body !== null)).toMatchObject({ max_tokens: 2048 });
 
     // A healthy backend that reports no context may serve the catalog's whole length.
     await backends[0].control({ max_context_length: null });

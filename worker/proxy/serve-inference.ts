@@ -24,12 +24,12 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
   schema: S;
   modelType: ModelDefinition["type"];
   promptTexts(request: z.output<S>): string[];
-  /** Completion tokens to reserve for the request. */
-  completionReservation(request: z.output<S>, model: ModelDefinition): number;
+  /** Choices the request generates and the max_tokens it sets for each (null: up to the context). */
+  completion(request: z.output<S>): { choices: number; maxTokens: number | null };
   /** Routing affinity for backends with a warm KV cache; null = least loaded only. */
   affinityKey(request: z.output<S>, key: ApiKeyRecord): Promise<string | null>;
-  /** The body sent to the backend: the client's own body, with the deployment name and capped values. */
-  upstreamBody(body: Record<string, unknown>, request: z.output<S>, model: ModelDefinition): Record<string, unknown>;
+  /** The body sent to the backend: the client's own body, with the deployment name and the max_tokens admitted. */
+  upstreamBody(body: Record<string, unknown>, request: z.output<S>, model: ModelDefinition, maxTokens: number | null): Record<string, unknown>;
   streams(request: z.output<S>): boolean;
   /** Whether a streaming client asked for OpenAI's usage-only chunk at the end (else it gets usage on the finish chunk only). */
   asksForUsageChunk(request: z.output<S>): boolean;
@@ -64,9 +64,15 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   if (key.allowed_models && !key.allowed_models.includes(catalogModel.id) && !key.allowed_models.includes(request.model)) {
     return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", {}, "model_not_allowed");
   }
-  // max_tokens is capped to, and tokens reserved for, the context the backends actually serve.
+  // max_tokens is checked against, and tokens reserved for, the context the backends actually serve.
   const model = asServed(catalogModel, await loadServedContexts(c.env, catalogModel.deployment));
 
+  const completion = route.completion(request);
+  // Like Mistral's API: max_tokens beyond the context is an error, not silently clamped (the backend checks prompt + max_tokens).
+  if (completion.maxTokens !== null && completion.maxTokens > model.max_context_length) {
+    const message = `max_tokens is ${completion.maxTokens}, more than the ${model.max_context_length}-token context of model '${request.model}' (prompt + max_tokens must fit in it)`;
+    return errorResponse(c, 400, message, "invalid_request_error", {}, "context_length_exceeded");
+  }
   const promptEstimate = estimatePromptTokens(route.promptTexts(request));
   const pool = backendPool(c.env);
   const affinityKey = await route.affinityKey(request, key);
@@ -81,7 +87,7 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   const limiter = keyLimiter(c.env, key.id);
   let decision: Decision;
   try {
-    decision = await limiter.reserve(key.limits, promptEstimate + route.completionReservation(request, model));
+    decision = await limiter.reserve(key.limits, { prompt: promptEstimate, ...completion, context: model.max_context_length });
   } catch (error) {
     givePickBack();
     throw error;
@@ -99,7 +105,7 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   const requestId = c.var.requestId;
   const abort = new AbortController();
   c.req.raw.signal.addEventListener("abort", () => abort.abort());
-  const upstreamBody = route.upstreamBody(body as Record<string, unknown>, request, model);
+  const upstreamBody = route.upstreamBody(body as Record<string, unknown>, request, model, decision.maxTokens);
   const streams = route.streams(request);
   /** Settles the key's reservation, releases the backend's pick and writes the usage row: once per admitted request. */
   const settle = async (status: number, answered: { backend: PickedBackend; outcome: Outcome } | null, usage: UsageInfo | null) => {

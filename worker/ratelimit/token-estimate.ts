@@ -12,6 +12,3 @@ const encoder = new TextEncoder();
 export function estimatePromptTokens(texts: string[]): number {
   return texts.reduce((sum, text) => sum + encoder.encode(text).byteLength + PER_MESSAGE_OVERHEAD, 0);
 }
-
-/** Reserved for the completion when the request sets no max_tokens. */
-export const DEFAULT_COMPLETION_RESERVATION = 1024;

@@ -40,6 +40,7 @@ export async function startLocalGateway(behaviour: Partial<BackendBehaviour> = {
     bindings: {
       ADMIN_TOKEN: { type: "plain_text", value: adminToken },
       LOCAL_BACKEND_SECRET: { type: "plain_text", value: backendSecret },
+      ALLOW_LOOPBACK_BACKENDS: { type: "plain_text", value: "true" },
     },
     dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: persistDir, logLevel: "warn", watch: false },
   });
