@@ -32,3 +32,30 @@ describe("bad input is refused at the gateway, before any backend sees it", () =
     expect((await post(nested(model, MAX_JSON_DEPTH - 3).replace('"hi"', `"${"[{".repeat(200)}"`))).status).toBe(200);
   });
 });
+
+describe("bad input costs the gateway little", () => {
+  it("authenticates before reading the body: an unauthenticated client trickling a body gets 401 at once", async () => {
+    const trickle = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode('{"model": ')) });
+    const response = await Promise.race([
+      gateway("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: trickle, duplex: "half" } as RequestInit),
+      new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 3_000)),
+    ]);
+    expect(response).not.toBe("hung");
+    expect((response as Response).status).toBe(401);
+  });
+
+  it("a 422 echoes at most the start of each bad input, and a bounded number of problems", async () => {
+    const { model } = await scenario("echo", 1);
+    const { key } = await createKey();
+    const bad = Array.from({ length: 3000 }, () => ({ role: "user", content: "x".repeat(80), extra: "y".repeat(20) }));
+    const body = JSON.stringify({ model, messages: [...bad, { role: "user", content: [{ type: "text", text: "z".repeat(50_000), oops: 1 }] }] });
+    const response = await gateway("/v1/chat/completions", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body });
+    expect(response.status).toBe(422);
+    const text = await response.text();
+    expect(body.length).toBeGreaterThan(300_000);
+    expect(text.length).toBeLessThan(20_000);
+    const { detail } = JSON.parse(text) as { detail: { input?: unknown }[] };
+    expect(detail.length).toBeLessThanOrEqual(50);
+    expect(detail.every((entry) => JSON.stringify(entry.input ?? null).length < 400)).toBe(true);
+  });
+});

@@ -126,5 +126,14 @@ describe("backend pool routing", () => {
     expect(response.status).toBe(503);
     expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(await response.json()).toMatchObject({ object: "error", type: "service_unavailable" });
+
+    // Backends that fail: the client is not told which, nor how.
+    await backends[0].control({ status: "ready", failNext: 10, failStatus: 502 });
+    await adminCall("POST", "/backends", { id: "none-dead", url: "http://127.0.0.1:9/b/dead", models: ["deploy-none"] });
+    await pollBackends();
+    const failed = await chat(key, { model });
+    expect(failed.status).toBe(503);
+    const { message } = (await failed.json()) as { message: string };
+    expect(message).not.toMatch(/none-0|none-dead|127\.0\.0\.1|502|refused|connect/i);
   });
 });

@@ -36,7 +36,10 @@ describe("proxying", () => {
     const response = await chat(key, { model: "alias-sse", stream: true }, { "x-request-id": "sse-request-1" });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("text/event-stream");
-    expect(response.headers.get("x-request-id")).toBe("sse-request-1");
+    // The request id is the gateway's own; the client's is kept beside it.
+    const requestId = response.headers.get("x-request-id");
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(response.headers.get("x-client-request-id")).toBe("sse-request-1");
 
     // Unbuffered: the first read yields the backend's first event alone, long before [DONE].
     const reader = response.body!.getReader();
@@ -53,10 +56,12 @@ describe("proxying", () => {
     expect(chunks.at(-1)!.usage).toEqual({ prompt_tokens: 10, completion_tokens: 4, total_tokens: 14 });
 
     const stats = await backends[0].stats();
-    expect(stats.lastRequestId).toBe("sse-request-1");
+    expect(stats.lastRequestId).toBe(requestId);
     expect(stats.lastBody).toMatchObject({ model: "deploy-sse", stream: true, stream_options: { include_usage: true } });
     const usage = await eventually(async () => (await usageOf(id))[0]);
     expect(usage).toMatchObject({ key_id: id, model: model, requests: 1, prompt_tokens: 10, completion_tokens: 4 });
+    const row = await env.DB.prepare("SELECT request_id, client_request_id FROM usage WHERE key_id = ?").bind(id).first();
+    expect(row).toEqual({ request_id: requestId, client_request_id: "sse-request-1" });
   });
 
   it("ends a stream as Mistral does, usage on the finish chunk, unless the client asks for OpenAI's usage chunk", async () => {

@@ -57,11 +57,13 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   const { body, data: request } = parsed;
 
   const key = c.var.apiKey;
-  const catalogModel = resolveModel(await loadCatalog(c.env), request.model);
+  const catalog = await loadCatalog(c.env);
+  const catalogModel = resolveModel(catalog, request.model);
   if (!catalogModel || catalogModel.type !== route.modelType) {
     return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", {}, "model_not_found");
   }
-  if (key.allowed_models && !key.allowed_models.includes(catalogModel.id) && !key.allowed_models.includes(request.model)) {
+  // A key allowed a model by any of its names may use it by any other.
+  if (key.allowed_models && !key.allowed_models.some((name) => resolveModel(catalog, name)?.id === catalogModel.id)) {
     return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", {}, "model_not_allowed");
   }
   // max_tokens is checked against, and tokens reserved for, the context the backends actually serve.
@@ -113,6 +115,7 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
     if (answered) await pool.finish(answered.backend, answered.outcome);
     await recordUsage(c.env.DB, {
       requestId,
+      clientRequestId: c.var.clientRequestId,
       keyId: key.id,
       model: model.id,
       backendId: answered?.backend.id ?? null,
@@ -144,7 +147,9 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
 
   if (!upstream.response) {
     c.executionCtx.waitUntil(finish(503, null, null));
-    const reason = upstream.lastError ? `all backends failed (${upstream.lastError})` : `no healthy backend serves '${request.model}'`;
+    // Which backend failed and how is the operator's business: logged, not told to the client.
+    if (upstream.lastError) console.error(JSON.stringify({ request_id: requestId, error: upstream.lastError }));
+    const reason = upstream.lastError ? "no backend could take the request" : `no healthy backend serves '${request.model}'`;
     return errorResponse(c, 503, `Service unavailable: ${reason}`, "service_unavailable", { ...limitHeaders, "retry-after": String(upstream.retryAfterSeconds) });
   }
   const { response } = upstream;
@@ -183,7 +188,8 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
     result = await response.json();
   } catch (error) {
     c.executionCtx.waitUntil(finish(502, "failure", null));
-    return errorResponse(c, 502, `The backend's response broke off: ${error instanceof Error ? error.message : String(error)}`, "upstream_error", limitHeaders);
+    console.error(JSON.stringify({ request_id: requestId, error: `backend ${upstream.backend.id} broke off: ${error instanceof Error ? error.message : String(error)}` }));
+    return errorResponse(c, 502, "The backend's response broke off", "upstream_error", limitHeaders);
   }
   result.model = request.model;
   const usage = result.usage ?? null;

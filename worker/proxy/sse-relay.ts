@@ -117,11 +117,13 @@ export function relaySse(
       try {
         chunk = await Promise.race([
           reader.read(),
-          new Promise<never>((_, reject) => (idle = setTimeout(() => reject(new Error(`it sent nothing for ${options.idleMs / 1000} s`)), options.idleMs))),
+          new Promise<never>((_, reject) => (idle = setTimeout(() => reject(new IdleError()), options.idleMs))),
         ]);
       } catch (error) {
         options.abortUpstream();
-        return fail(`The backend failed mid-stream: ${error instanceof Error ? error.message : String(error)}`);
+        // The network error is the operator's business: logged, not told to the client.
+        if (!(error instanceof IdleError)) console.error(JSON.stringify({ error: `backend stream failed: ${error instanceof Error ? error.message : String(error)}` }));
+        return fail(error instanceof IdleError ? `The backend sent nothing for ${options.idleMs / 1000} s` : "The backend failed mid-stream");
       } finally {
         if (idle !== undefined) clearTimeout(idle);
       }
@@ -151,6 +153,8 @@ export function relaySse(
 
   return { body, finished };
 }
+
+class IdleError extends Error {}
 
 function parseChunk(data: string): StreamChunk | null {
   if (!data.startsWith("{")) return null;
