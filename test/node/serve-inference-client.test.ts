@@ -1,13 +1,14 @@
 import { resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ChatCompletionRequest } from "../../protocol/chat.ts";
+import { WorkerOptions } from "../../gpu-backend/options.ts";
 import { InferenceClient } from "../../gpu-backend/worker-thread/inference-client.ts";
-import { tinyModel } from "./serve-process.ts";
+import { fixture } from "./support/fixture.ts";
 
 let client: InferenceClient;
 
 beforeAll(async () => {
-  client = new InferenceClient({ model: resolve(tinyModel), quantize: undefined, executionProvider: "cpu", threads: 1, maxSeqs: 2, maxQueue: 2, contextLength: undefined, pooling: "mean" });
+  client = new InferenceClient(WorkerOptions.parse({ model: resolve(fixture), threads: 1, maxSeqs: 2 }));
   await client.ready;
 });
 afterAll(async () => {

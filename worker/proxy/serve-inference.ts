@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type * as z from "zod";
 import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/index.ts";
 import type { ApiKeyRecord } from "../auth/key-record.ts";
-import { errorResponse } from "../errors.ts";
+import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
 import type { ModelDefinition } from "../models/model-definition.ts";
@@ -12,7 +12,7 @@ import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { noteRefusal, recentlyRefused } from "../ratelimit/recent-refusals.ts";
 import type { Decision } from "../ratelimit/usage-window.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
-import { readBody } from "../read-body.ts";
+import { readBody } from "../../protocol/hono/read-body.ts";
 import { backendPool, type Outcome, type PickedBackend } from "../routing/backend-pool.ts";
 import { relaySse } from "./sse-relay.ts";
 import { sendUpstream } from "./upstream.ts";
@@ -60,11 +60,11 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   const catalog = await loadCatalog(c.env);
   const catalogModel = resolveModel(catalog, request.model);
   if (!catalogModel || catalogModel.type !== route.modelType) {
-    return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", {}, "model_not_found");
+    return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", { code: "model_not_found" });
   }
   // A key allowed a model by any of its names may use it by any other.
   if (key.allowed_models && !key.allowed_models.some((name) => resolveModel(catalog, name)?.id === catalogModel.id)) {
-    return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", {}, "model_not_allowed");
+    return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", { code: "model_not_allowed" });
   }
   // max_tokens is checked against, and tokens reserved for, the context the backends actually serve.
   const model = asServed(catalogModel, await loadServedContexts(c.env, catalogModel.deployment));
@@ -73,7 +73,7 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   // Like Mistral's API: max_tokens beyond the context is an error, not silently clamped (the backend checks prompt + max_tokens).
   if (completion.maxTokens !== null && completion.maxTokens > model.max_context_length) {
     const message = `max_tokens is ${completion.maxTokens}, more than the ${model.max_context_length}-token context of model '${request.model}' (prompt + max_tokens must fit in it)`;
-    return errorResponse(c, 400, message, "invalid_request_error", {}, "context_length_exceeded");
+    return errorResponse(c, 400, message, "invalid_request_error", { code: "context_length_exceeded", param: "max_tokens" });
   }
   const promptEstimate = estimatePromptTokens(route.promptTexts(request));
   const pool = backendPool(c.env);
@@ -96,10 +96,13 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   }
   if (!decision.admitted) {
     givePickBack();
-    if (decision.reason === "revoked") return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", {}, "invalid_api_key");
+    if (decision.reason === "revoked") return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", { code: "invalid_api_key" });
     noteRefusal(key.id, decision.retryAfterSeconds);
     const headers = { ...rateLimitHeaders(decision.snapshot), "retry-after": String(decision.retryAfterSeconds) };
-    return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", headers, decision.reason === "budget" ? "budget_exceeded" : "rate_limit_exceeded");
+    return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", {
+      headers,
+      code: decision.reason === "budget" ? "budget_exceeded" : "rate_limit_exceeded",
+    });
   }
   const firstPick = earlyPick ?? pickBackend();
   const limitHeaders = rateLimitHeaders(decision.snapshot);
@@ -150,7 +153,9 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
     // Which backend failed and how is the operator's business: logged, not told to the client.
     if (upstream.lastError) console.error(JSON.stringify({ request_id: requestId, error: upstream.lastError }));
     const reason = upstream.lastError ? "no backend could take the request" : `no healthy backend serves '${request.model}'`;
-    return errorResponse(c, 503, `Service unavailable: ${reason}`, "service_unavailable", { ...limitHeaders, "retry-after": String(upstream.retryAfterSeconds) });
+    return errorResponse(c, 503, `Service unavailable: ${reason}`, "service_unavailable", {
+      headers: { ...limitHeaders, "retry-after": String(upstream.retryAfterSeconds) },
+    });
   }
   const { response } = upstream;
 
@@ -189,7 +194,7 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   } catch (error) {
     c.executionCtx.waitUntil(finish(502, "failure", null));
     console.error(JSON.stringify({ request_id: requestId, error: `backend ${upstream.backend.id} broke off: ${error instanceof Error ? error.message : String(error)}` }));
-    return errorResponse(c, 502, "The backend's response broke off", "upstream_error", limitHeaders);
+    return errorResponse(c, 502, "The backend's response broke off", "upstream_error", { headers: limitHeaders });
   }
   result.model = request.model;
   const usage = result.usage ?? null;
