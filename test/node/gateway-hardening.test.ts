@@ -20,7 +20,8 @@ describe("gateway hardening under wrangler dev", () => {
       headers: { authorization: `Bearer ${gateway.adminToken}`, "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    return response.json() as Promise<any>;
+    // The fields these tests read: a created key, or a listing of usage rows or backends.
+    return response.json() as Promise<{ id: string; key: string; data: { requests: number; inflight: number }[] }>;
   };
   const control = (behaviour: Partial<BackendBehaviour>) => fetch(`${gateway.backendUrl}/__control`, { method: "POST", body: JSON.stringify(behaviour) });
   const chat = (key: string, body: Record<string, unknown>, signal?: AbortSignal) =>
@@ -40,8 +41,8 @@ describe("gateway hardening under wrangler dev", () => {
     }
   };
   const usageRequests = async (keyId: string) =>
-    ((await admin("GET", `/usage?key_id=${keyId}`)).data as { requests: number }[]).reduce((sum, row) => sum + row.requests, 0);
-  const poolInflight = async () => ((await admin("GET", "/backends")).data as { inflight: number }[]).reduce((sum, backend) => sum + backend.inflight, 0);
+    (await admin("GET", `/usage?key_id=${keyId}`)).data.reduce((sum, row) => sum + row.requests, 0);
+  const poolInflight = async () => (await admin("GET", "/backends")).data.reduce((sum, backend) => sum + backend.inflight, 0);
 
   it("settles every abandoned stream: one usage row each, the key's slots and the pool's in-flight count back to 0", async () => {
     const streams = 20;
