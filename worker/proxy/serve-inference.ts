@@ -114,19 +114,23 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   const streams = route.streams(request);
   /** Settles the key's reservation, releases the backend's pick and writes the usage row: once per admitted request. */
   const settle = async (status: number, answered: { backend: PickedBackend; outcome: Outcome } | null, usage: UsageInfo | null) => {
-    await limiter.settle(decision.reservation, usage?.total_tokens ?? 0);
-    if (answered) await pool.finish(answered.backend, answered.outcome);
-    await recordUsage(c.env.DB, {
-      requestId,
-      clientRequestId: c.var.clientRequestId,
-      keyId: key.id,
-      model: model.id,
-      backendId: answered?.backend.id ?? null,
-      promptTokens: usage?.prompt_tokens ?? 0,
-      completionTokens: usage?.completion_tokens ?? 0,
-      status,
-      latencyMs: Date.now() - started,
-    });
+    // Three independent books: one that fails to update must not keep the others from it.
+    const results = await Promise.allSettled([
+      limiter.settle(decision.reservation, usage?.total_tokens ?? 0),
+      answered ? pool.finish(answered.backend, answered.outcome) : undefined,
+      recordUsage(c.env.DB, {
+        requestId,
+        clientRequestId: c.var.clientRequestId,
+        keyId: key.id,
+        model: model.id,
+        backendId: answered?.backend.id ?? null,
+        promptTokens: usage?.prompt_tokens ?? 0,
+        completionTokens: usage?.completion_tokens ?? 0,
+        status,
+        latencyMs: Date.now() - started,
+      }),
+    ]);
+    for (const result of results) if (result.status === "rejected") console.error(JSON.stringify({ request_id: requestId, error: `settlement failed: ${String(result.reason)}` }));
   };
   let upstream: Awaited<ReturnType<typeof sendUpstream>>;
   try {
