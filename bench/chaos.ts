@@ -73,7 +73,8 @@ function malformedKinds(key: string): { name: string; admitted: boolean; init: R
     headers: { "content-type": "application/json", ...headers },
     body,
   });
-  const chat = (fields: Record<string, unknown>) => JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], ...fields });
+  const chat = (fields: Record<string, unknown>) =>
+    JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], ...fields });
   const depth = MAX_JSON_DEPTH * 100;
   return [
     { name: "not json", admitted: false, init: post("{nope") },
@@ -81,12 +82,20 @@ function malformedKinds(key: string): { name: string; admitted: boolean; init: R
     { name: "wrong key", admitted: false, init: post(chat({}), { authorization: "Bearer sk-moxie-wrong" }) },
     { name: "unknown field", admitted: false, init: post(chat({ surprise: true })) },
     { name: "n too large", admitted: false, init: post(chat({ n: 60_000_000, max_tokens: 0 })) },
-    { name: "deep json", admitted: false, init: post(`{"model": "${MODEL}", "messages": [], "metadata": ${'{"a":'.repeat(depth)}1${"}".repeat(depth)}}`) },
+    {
+      name: "deep json",
+      admitted: false,
+      init: post(`{"model": "${MODEL}", "messages": [], "metadata": ${'{"a":'.repeat(depth)}1${"}".repeat(depth)}}`),
+    },
     { name: "unknown model", admitted: false, init: post(chat({ model: "no-such-model" })) },
     { name: "max_tokens beyond context", admitted: false, init: post(chat({ max_tokens: 1e12 })) },
     { name: "temperature out of range", admitted: false, init: post(chat({ temperature: 7 })) },
     // Valid for the gateway, refused by the backend (more choices than its slots): admitted, then a 400.
-    { name: "n above the backend's slots", admitted: true, init: post(chat({ n: Math.min(MAX_SEQS + 1, MAX_CHOICES), max_tokens: 1 })) },
+    {
+      name: "n above the backend's slots",
+      admitted: true,
+      init: post(chat({ n: Math.min(MAX_SEQS + 1, MAX_CHOICES), max_tokens: 1 })),
+    },
   ];
 }
 
@@ -98,7 +107,18 @@ interface Stack {
 }
 
 async function startStack(): Promise<Stack> {
-  const serveArgs = (port = "0") => ["--model", fixture, "--served-model-name", DEPLOYMENT, "--max-seqs", String(MAX_SEQS), "--threads", "1", "--port", port];
+  const serveArgs = (port = "0") => [
+    "--model",
+    fixture,
+    "--served-model-name",
+    DEPLOYMENT,
+    "--max-seqs",
+    String(MAX_SEQS),
+    "--threads",
+    "1",
+    "--port",
+    port,
+  ];
   const env = { MOXIE_BACKEND_SECRET: BACKEND_SECRET };
   const backends = await Promise.all([startServe(serveArgs(), env), startServe(serveArgs(), env)]);
   const worker = await startGatewayWorker({
@@ -110,11 +130,20 @@ async function startStack(): Promise<Stack> {
     UPSTREAM_IDLE_SECONDS: "30",
   });
   const admin = (method: string, path: string, body: unknown) =>
-    fetch(`${worker.url}/admin${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    fetch(`${worker.url}/admin${path}`, {
+      method,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
   await admin("PUT", `/models/${MODEL}`, { deployment: DEPLOYMENT, type: "chat", max_context_length: 4096 });
   for (const [index, backend] of backends.entries()) {
-    const response = await admin("POST", "/backends", { id: `b${index}`, url: backend.url, secret_name: "CHAOS_BACKEND_SECRET" });
-    if (response.status !== 201) throw new Error(`registering b${index} failed: ${response.status} ${await response.text()}`);
+    const response = await admin("POST", "/backends", {
+      id: `b${index}`,
+      url: backend.url,
+      secret_name: "CHAOS_BACKEND_SECRET",
+    });
+    if (response.status !== 201)
+      throw new Error(`registering b${index} failed: ${response.status} ${await response.text()}`);
   }
   return {
     gateway: worker.url,
@@ -131,7 +160,9 @@ async function startStack(): Promise<Stack> {
 
 /** Prompt plus generated tokens a backend reports in /metrics (vLLM's counter names). */
 async function processedTokens(backend: ServeProcess): Promise<number> {
-  const metrics = await fetch(`${backend.url}/metrics`, { headers: { authorization: `Bearer ${BACKEND_SECRET}` } }).then((response) => response.text());
+  const metrics = await fetch(`${backend.url}/metrics`, {
+    headers: { authorization: `Bearer ${BACKEND_SECRET}` },
+  }).then((response) => response.text());
   const counter = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, "m").exec(metrics)?.[1] ?? 0);
   return counter("vllm:prompt_tokens_total") + counter("vllm:generation_tokens_total");
 }
@@ -147,7 +178,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       method,
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
-    }).then((response) => response.json())) as { id: string; key: string; data: { requests: number; total_tokens: number; inflight: number }[] };
+    }).then((response) => response.json())) as {
+      id: string;
+      key: string;
+      data: { requests: number; total_tokens: number; inflight: number }[];
+    };
   let undocumented5xx = 0;
   let admitted = 0;
   const note5xx = (status: number) => {
@@ -155,7 +190,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   };
   try {
     const perKey = Math.ceil(options.streams / options.keys);
-    const keys = await Promise.all(Array.from({ length: options.keys }, (_, index) => admin("POST", "/keys", { name: `chaos-${index}`, max_concurrent: perKey })));
+    const keys = await Promise.all(
+      Array.from({ length: options.keys }, (_, index) =>
+        admin("POST", "/keys", { name: `chaos-${index}`, max_concurrent: perKey }),
+      ),
+    );
 
     // Backend 0's counters die with it: read them just before the kill, and add its restarted self's at the end.
     let processedBeforeKill = 0;
@@ -184,7 +223,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const response = await fetch(`${stack.gateway}/v1/chat/completions`, {
           method: "POST",
           headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-          body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `Tell me a story about ${index}.` }], stream: true, max_tokens: 16 + Math.floor(next() * 48) }),
+          body: JSON.stringify({
+            model: MODEL,
+            messages: [{ role: "user", content: `Tell me a story about ${index}.` }],
+            stream: true,
+            max_tokens: 16 + Math.floor(next() * 48),
+          }),
           signal: controller.signal,
         });
         note5xx(response.status);
@@ -195,7 +239,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         }
         admitted += 1;
         let events = 0;
-        for await (const event of response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())) {
+        for await (const event of response
+          .body!.pipeThrough(new TextDecoderStream())
+          .pipeThrough(new EventSourceParserStream())) {
           if (event.event === "error") return "properError";
           if (event.data === "[DONE]") return "completed";
           if (++events === 1 && ++firstEvents === killAfterFirstEvents) void kill();
@@ -206,7 +252,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         }
         return "properError";
       } catch {
-        return controller.signal.aborted && controller.signal.reason instanceof Error && controller.signal.reason.message === "hung" ? "hung" : "properError";
+        return controller.signal.aborted &&
+          controller.signal.reason instanceof Error &&
+          controller.signal.reason.message === "hung"
+          ? "hung"
+          : "properError";
       } finally {
         clearTimeout(hang);
       }
@@ -216,12 +266,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const malformed = async (): Promise<{ proper: boolean; hung: boolean }> => {
       const kind = kinds[Math.floor(next() * kinds.length)];
       try {
-        const response = await fetch(`${stack.gateway}/v1/chat/completions`, { ...kind.init, signal: AbortSignal.timeout(options.hangAfterMs) });
+        const response = await fetch(`${stack.gateway}/v1/chat/completions`, {
+          ...kind.init,
+          signal: AbortSignal.timeout(options.hangAfterMs),
+        });
         note5xx(response.status);
         if (kind.admitted && response.status !== 429) admitted += 1;
         const body = (await response.json().catch(() => ({}))) as { object?: string; detail?: unknown };
         const status = response.status;
-        return { proper: ((status >= 400 && status < 500) || status === 503) && (body.object === "error" || body.detail !== undefined), hung: false };
+        return {
+          proper:
+            ((status >= 400 && status < 500) || status === 503) &&
+            (body.object === "error" || body.detail !== undefined),
+          hung: false,
+        };
       } catch {
         return { proper: false, hung: true };
       }
@@ -231,7 +289,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // Malformed requests go in waves of 25 while the streams run.
     const malformedEnds: { proper: boolean; hung: boolean }[] = [];
     for (let sent = 0; sent < options.malformed; sent += 25) {
-      malformedEnds.push(...(await Promise.all(Array.from({ length: Math.min(25, options.malformed - sent) }, () => malformed()))));
+      malformedEnds.push(
+        ...(await Promise.all(Array.from({ length: Math.min(25, options.malformed - sent) }, () => malformed()))),
+      );
     }
     const ends = await streamEnds;
     if (firstEvents >= killAfterFirstEvents) await killDone;
@@ -240,13 +300,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let usageRows = 0;
     for (let attempt = 0; attempt < 100; attempt++) {
       usageRows = 0;
-      for (const key of keys) usageRows += (await admin("GET", `/usage?key_id=${key.id}`)).data.reduce((sum, row) => sum + row.requests, 0);
+      for (const key of keys)
+        usageRows += (await admin("GET", `/usage?key_id=${key.id}`)).data.reduce((sum, row) => sum + row.requests, 0);
       if (usageRows >= admitted) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     let tokensCharged = 0;
-    for (const key of keys) tokensCharged += (await admin("GET", `/usage?key_id=${key.id}`)).data.reduce((sum, row) => sum + row.total_tokens, 0);
-    const tokensProcessed = processedBeforeKill + (await processedTokens(stack.backends[0])) + (await processedTokens(stack.backends[1]));
+    for (const key of keys)
+      tokensCharged += (await admin("GET", `/usage?key_id=${key.id}`)).data.reduce(
+        (sum, row) => sum + row.total_tokens,
+        0,
+      );
+    const tokensProcessed =
+      processedBeforeKill + (await processedTokens(stack.backends[0])) + (await processedTokens(stack.backends[1]));
     let poolInflight = Infinity;
     for (let attempt = 0; attempt < 50 && poolInflight > 0; attempt++) {
       poolInflight = (await admin("GET", "/backends")).data.reduce((sum, backend) => sum + backend.inflight, 0);
@@ -267,8 +333,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const count = (end: StreamEnd) => ends.filter((candidate) => candidate === end).length;
     return {
-      streams: { completed: count("completed"), properErrors: count("properError"), clientAborted: count("clientAborted"), hung: count("hung") },
-      malformed: { sent: options.malformed, properErrors: malformedEnds.filter((end) => end.proper).length, hung: malformedEnds.filter((end) => end.hung).length },
+      streams: {
+        completed: count("completed"),
+        properErrors: count("properError"),
+        clientAborted: count("clientAborted"),
+        hung: count("hung"),
+      },
+      malformed: {
+        sent: options.malformed,
+        properErrors: malformedEnds.filter((end) => end.proper).length,
+        hung: malformedEnds.filter((end) => end.hung).length,
+      },
       undocumented5xx,
       usageRows,
       admitted,

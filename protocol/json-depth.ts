@@ -29,5 +29,9 @@ export function jsonTooDeep(text: string): boolean {
 
 /** The 422 body for a request nested deeper than MAX_JSON_DEPTH, in the validation shape. */
 export function jsonTooDeepBody(): ValidationErrorBody {
-  return { detail: [{ loc: ["body"], msg: `JSON should be nested at most ${MAX_JSON_DEPTH} levels deep`, type: "json_too_deep" }] };
+  return {
+    detail: [
+      { loc: ["body"], msg: `JSON should be nested at most ${MAX_JSON_DEPTH} levels deep`, type: "json_too_deep" },
+    ],
+  };
 }

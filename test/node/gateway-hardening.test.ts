@@ -23,7 +23,8 @@ describe("gateway hardening under wrangler dev", () => {
     // The fields these tests read: a created key, or a listing of usage rows or backends.
     return response.json() as Promise<{ id: string; key: string; data: { requests: number; inflight: number }[] }>;
   };
-  const control = (behaviour: Partial<BackendBehaviour>) => fetch(`${gateway.backendUrl}/__control`, { method: "POST", body: JSON.stringify(behaviour) });
+  const control = (behaviour: Partial<BackendBehaviour>) =>
+    fetch(`${gateway.backendUrl}/__control`, { method: "POST", body: JSON.stringify(behaviour) });
   const chat = (key: string, body: Record<string, unknown>, signal?: AbortSignal) =>
     fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",
@@ -42,7 +43,8 @@ describe("gateway hardening under wrangler dev", () => {
   };
   const usageRequests = async (keyId: string) =>
     (await admin("GET", `/usage?key_id=${keyId}`)).data.reduce((sum, row) => sum + row.requests, 0);
-  const poolInflight = async () => (await admin("GET", "/backends")).data.reduce((sum, backend) => sum + backend.inflight, 0);
+  const poolInflight = async () =>
+    (await admin("GET", "/backends")).data.reduce((sum, backend) => sum + backend.inflight, 0);
 
   it("settles every abandoned stream: one usage row each, the key's slots and the pool's in-flight count back to 0", async () => {
     const streams = 20;
@@ -59,7 +61,9 @@ describe("gateway hardening under wrangler dev", () => {
         controller.abort();
       }),
     );
-    expect(await eventually(async () => (await usageRequests(id)) === streams && (await poolInflight()) === 0)).toBe(true);
+    expect(await eventually(async () => (await usageRequests(id)) === streams && (await poolInflight()) === 0)).toBe(
+      true,
+    );
     await control({ deltas: 2, delayMs: 1 });
     // Every concurrency slot came back: the same number of requests is admitted at once again.
     const again = await Promise.all(Array.from({ length: streams }, () => chat(key, {})));

@@ -16,7 +16,11 @@ afterAll(async () => {
 });
 
 it("a request that cannot be handed to the inference thread fails, and leaves nothing pending", async () => {
-  const request = ChatCompletionRequest.parse({ model: "m", messages: [{ role: "user", content: "hi" }], max_tokens: 1 });
+  const request = ChatCompletionRequest.parse({
+    model: "m",
+    messages: [{ role: "user", content: "hi" }],
+    max_tokens: 1,
+  });
   // Something the structured clone of postMessage refuses, as a body nested beyond the stack once did.
   const unclonable = { ...request, metadata: { callback: () => undefined } } as unknown as ChatCompletionRequest;
   await expect(client.chat(unclonable)).rejects.toThrow(/could not be cloned/);

@@ -20,7 +20,12 @@ describe("bad input is refused at the gateway, before any backend sees it", () =
   it(`JSON nested deeper than ${MAX_JSON_DEPTH} levels gets 422, and cannot open a backend's circuit`, async () => {
     const { model, backends } = await scenario("deep", 1);
     const { key } = await createKey();
-    const post = (body: string) => gateway("/v1/chat/completions", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body });
+    const post = (body: string) =>
+      gateway("/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body,
+      });
     for (const depth of [MAX_JSON_DEPTH + 1, 10_000, 100_000]) {
       const response = await post(nested(model, depth));
       expect(response.status).toBe(422);
@@ -35,9 +40,16 @@ describe("bad input is refused at the gateway, before any backend sees it", () =
 
 describe("bad input costs the gateway little", () => {
   it("authenticates before reading the body: an unauthenticated client trickling a body gets 401 at once", async () => {
-    const trickle = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new TextEncoder().encode('{"model": ')) });
+    const trickle = new ReadableStream<Uint8Array>({
+      start: (controller) => controller.enqueue(new TextEncoder().encode('{"model": ')),
+    });
     const response = await Promise.race([
-      gateway("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: trickle, duplex: "half" } as RequestInit),
+      gateway("/v1/chat/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: trickle,
+        duplex: "half",
+      } as RequestInit),
       new Promise<"hung">((resolve) => setTimeout(() => resolve("hung"), 3_000)),
     ]);
     expect(response).not.toBe("hung");
@@ -48,8 +60,15 @@ describe("bad input costs the gateway little", () => {
     const { model } = await scenario("echo", 1);
     const { key } = await createKey();
     const bad = Array.from({ length: 3000 }, () => ({ role: "user", content: "x".repeat(80), extra: "y".repeat(20) }));
-    const body = JSON.stringify({ model, messages: [...bad, { role: "user", content: [{ type: "text", text: "z".repeat(50_000), oops: 1 }] }] });
-    const response = await gateway("/v1/chat/completions", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body });
+    const body = JSON.stringify({
+      model,
+      messages: [...bad, { role: "user", content: [{ type: "text", text: "z".repeat(50_000), oops: 1 }] }],
+    });
+    const response = await gateway("/v1/chat/completions", {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body,
+    });
     expect(response.status).toBe(422);
     const text = await response.text();
     expect(body.length).toBeGreaterThan(300_000);

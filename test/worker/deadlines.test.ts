@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import { backendStatus, chat, createKey, eventually, scenario } from "./gateway-client.ts";
 
 async function usageStatuses(keyId: string): Promise<number[]> {
-  const { results } = await env.DB.prepare("SELECT status FROM usage WHERE key_id = ? ORDER BY created_at").bind(keyId).all<{ status: number }>();
+  const { results } = await env.DB.prepare("SELECT status FROM usage WHERE key_id = ? ORDER BY created_at")
+    .bind(keyId)
+    .all<{ status: number }>();
   return results.map((row) => row.status);
 }
 
@@ -34,7 +36,9 @@ describe("upstream deadlines", () => {
     expect(text).toMatch(/event: error\ndata: .*sent nothing for 2 s/);
     await eventually(async () => (await backends[0].stats()).aborted === 1);
     expect((await backends[0].stats()).completed).toBe(0);
-    expect(await eventually(() => usageStatuses(id).then((statuses) => statuses.length > 0 && statuses))).toEqual([502]);
+    expect(await eventually(() => usageStatuses(id).then((statuses) => statuses.length > 0 && statuses))).toEqual([
+      502,
+    ]);
   });
 
   it("a non-streamed request whose client leaves is stopped at the backend, not retried, and frees the key's slot", async () => {
@@ -58,6 +62,8 @@ describe("upstream deadlines", () => {
     expect((await stats()).every((backend) => backend.completed === 0)).toBe(true);
     for (const backend of backends) await backend.control({ deltas: 2 });
     await eventually(async () => (await chat(key, { model })).status === 200);
-    expect(await eventually(async () => ((await usageStatuses(id)).length === 2 ? usageStatuses(id) : undefined))).toEqual([499, 200]);
+    expect(
+      await eventually(async () => ((await usageStatuses(id)).length === 2 ? usageStatuses(id) : undefined)),
+    ).toEqual([499, 200]);
   });
 });

@@ -4,17 +4,28 @@
  * (link-local), carry credentials, or loop back into this machine or the gateway itself, unless a
  * local setup says loopback is expected (ALLOW_LOOPBACK_BACKENDS, set by `moxie dev` and the tests).
  */
-export function backendUrlProblem(url: string, options: { allowLoopback: boolean; gatewayHost: string }): string | null {
+export function backendUrlProblem(
+  url: string,
+  options: { allowLoopback: boolean; gatewayHost: string },
+): string | null {
   const parsed = new URL(url);
-  if (parsed.username || parsed.password) return "a backend URL may not carry credentials: name a secret in secret_name instead";
+  if (parsed.username || parsed.password)
+    return "a backend URL may not carry credentials: name a secret in secret_name instead";
   if (parsed.host === options.gatewayHost) return "a backend URL may not point at the gateway itself";
   const host = parsed.hostname.replace(/^\[|\]$/g, "").toLowerCase();
   const ipv4 = ipv4Of(host);
   if ((ipv4 && ipv4[0] === 169 && ipv4[1] === 254) || /^fe[89ab][0-9a-f]:/.test(host)) {
     return "a backend URL may not be link-local (169.254.0.0/16, fe80::/10): that is where cloud metadata services answer";
   }
-  const loopback = host === "localhost" || host.endsWith(".localhost") || host === "::1" || host === "::" || ipv4?.[0] === 127 || (ipv4 !== null && ipv4.every((part) => part === 0));
-  if (loopback && !options.allowLoopback) return "a loopback backend URL needs ALLOW_LOOPBACK_BACKENDS=true (local setups only)";
+  const loopback =
+    host === "localhost" ||
+    host.endsWith(".localhost") ||
+    host === "::1" ||
+    host === "::" ||
+    ipv4?.[0] === 127 ||
+    (ipv4 !== null && ipv4.every((part) => part === 0));
+  if (loopback && !options.allowLoopback)
+    return "a loopback backend URL needs ALLOW_LOOPBACK_BACKENDS=true (local setups only)";
   return null;
 }
 
