@@ -19,7 +19,7 @@ export { BackendPool } from "./routing/backend-pool.ts";
 
 const app = new Hono<GatewayEnv>();
 
-app.use(requestId(), accessLog(), cors(), bodyLimit());
+app.use(requestId(), accessLog(), cors());
 
 // Public and unauthenticated: nothing secret in either.
 app.get("/health", async (c) => {
@@ -30,7 +30,8 @@ app.get("/v1/openapi.json", (c) => c.json(openApiDocument()));
 
 app.route("/admin", admin);
 
-app.use("/v1/*", apiKeyAuth());
+// Authentication comes before the body is read: an unauthenticated client gets its 401 at once.
+app.use("/v1/*", apiKeyAuth(), bodyLimit());
 app.get("/v1/models", listModels);
 app.post("/v1/chat/completions", (c) => serveInference(c, chatCompletions));
 app.post("/v1/embeddings", (c) => serveInference(c, embeddings));

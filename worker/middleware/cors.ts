@@ -9,7 +9,18 @@ export function cors(): MiddlewareHandler<GatewayEnv> {
     return honoCors({
       origin: allowed.includes("*") ? "*" : allowed,
       allowHeaders: ["authorization", "content-type", "x-request-id"],
-      exposeHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-req-minute", "x-ratelimit-remaining-req-minute", "x-ratelimit-limit-tokens-minute", "x-ratelimit-remaining-tokens-minute", "x-ratelimit-tokens-query-cost"],
+      exposeHeaders: [
+        "x-request-id",
+        "retry-after",
+        "x-ratelimit-limit-req-minute",
+        "x-ratelimit-remaining-req-minute",
+        "x-ratelimit-limit-tokens-minute",
+        "x-ratelimit-remaining-tokens-minute",
+        "x-ratelimit-limit-tokens-month",
+        "x-ratelimit-remaining-tokens-month",
+        "x-ratelimit-tokens-query-cost",
+        "x-client-request-id",
+      ],
       maxAge: 600,
     })(c, next);
   };

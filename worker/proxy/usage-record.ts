@@ -1,6 +1,7 @@
 /** One finished request, as the usage table stores it. */
 export interface UsageRow {
   requestId: string;
+  clientRequestId: string | null;
   keyId: string;
   model: string;
   backendId: string | null;
@@ -13,9 +14,9 @@ export interface UsageRow {
 export async function recordUsage(db: D1Database, row: UsageRow): Promise<void> {
   await db
     .prepare(
-      `INSERT INTO usage (request_id, key_id, model, backend_id, prompt_tokens, completion_tokens, status, latency_ms, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO usage (request_id, client_request_id, key_id, model, backend_id, prompt_tokens, completion_tokens, status, latency_ms, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    .bind(row.requestId, row.keyId, row.model, row.backendId, row.promptTokens, row.completionTokens, row.status, row.latencyMs, new Date().toISOString())
+    .bind(row.requestId, row.clientRequestId, row.keyId, row.model, row.backendId, row.promptTokens, row.completionTokens, row.status, row.latencyMs, new Date().toISOString())
     .run();
 }

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { KeyLimits } from "../auth/key-record.ts";
-import { emptyWindow, UsageWindow, type Decision, type WindowState } from "./usage-window.ts";
+import { emptyWindow, UsageWindow, type Decision, type TokenAsk, type WindowState } from "./usage-window.ts";
 
 const STATE = "window";
 
@@ -20,8 +20,8 @@ export class KeyLimiter extends DurableObject<Env> {
     });
   }
 
-  reserve(limits: KeyLimits, cost: number): Decision {
-    const decision = this.window.reserve(limits, cost, Date.now());
+  reserve(limits: KeyLimits, ask: TokenAsk): Decision {
+    const decision = this.window.reserve(limits, ask, Date.now());
     if (decision.admitted) this.saveUnconfirmed();
     return decision;
   }
