@@ -108,6 +108,22 @@ export const StreamOptions = z.strictObject({
   include_obfuscation: z.boolean().optional(),
 });
 
+/** OpenAI's bound on top_logprobs. */
+export const MAX_TOP_LOGPROBS = 20;
+
+/** One candidate token at a position: its text, log-probability and UTF-8 bytes (OpenAI's shape). */
+export const TopLogprob = z.object({
+  token: z.string(),
+  logprob: z.number(),
+  bytes: z.array(z.int().min(0).max(255)).nullable(),
+});
+
+export const TokenLogprob = TopLogprob.extend({ top_logprobs: z.array(TopLogprob) });
+export type TokenLogprob = z.infer<typeof TokenLogprob>;
+
+/** A choice's logprobs: one entry per generated token, in order. */
+export const ChoiceLogprobs = z.object({ content: z.array(TokenLogprob).nullable() });
+
 /**
  * POST /v1/chat/completions. Bounds and defaults follow Mistral's API reference; unknown
  * fields are refused like Mistral does. `stream_options`, `user` and `seed` (OpenAI's name for
@@ -141,6 +157,13 @@ export const ChatCompletionRequest = z.strictObject({
   stream_options: StreamOptions.nullish(),
   user: z.string().optional(),
   seed: z.int().min(0).nullish(),
+  /** OpenAI's: the log-probability of each generated token under the model's raw distribution. */
+  logprobs: nullOrDefault(z.boolean(), false),
+  /** OpenAI's: also the most likely alternatives at each position (needs logprobs: true). */
+  top_logprobs: z.int().min(0).max(MAX_TOP_LOGPROBS).nullish(),
+}).refine((request) => request.top_logprobs == null || request.logprobs, {
+  message: "top_logprobs needs logprobs: true",
+  path: ["top_logprobs"],
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
@@ -151,6 +174,7 @@ export const ChatCompletionChoice = z.object({
   index: z.int().min(0),
   message: AssistantMessage,
   finish_reason: FinishReason,
+  logprobs: ChoiceLogprobs.nullish(),
 });
 
 export const ChatCompletionResponse = z.object({
@@ -173,6 +197,7 @@ export const ChatCompletionStreamChoice = z.object({
   index: z.int().min(0),
   delta: DeltaMessage,
   finish_reason: FinishReason.nullable(),
+  logprobs: ChoiceLogprobs.nullish(),
 });
 
 /** One `data:` event of a streamed completion; the last one carries `usage` (and may have no choices). */

@@ -5,6 +5,7 @@ import {
   type ChatCompletionChunk,
   type ChatCompletionResponse,
   type FinishReason,
+  type TokenLogprob,
 } from "../../protocol/chat.ts";
 import type { UsageInfo } from "../../protocol/usage.ts";
 import { RefusedError, type ChatRun } from "../worker-thread/inference-client.ts";
@@ -61,10 +62,12 @@ function usage(promptTokens: number, completionTokens: number): UsageInfo {
 async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun, timer: RequestTimer, head: Head): Promise<Response> {
   const texts = Array.from({ length: request.n }, () => "");
   const finishes: FinishReason[] = Array.from({ length: request.n }, () => "error");
+  const logprobs = Array.from({ length: request.n }, (): TokenLogprob[] => []);
   let completionTokens = 0;
   try {
     for await (const output of run.outputs) {
       texts[output.choice] += output.text;
+      if (output.logprobs) logprobs[output.choice].push(output.logprobs);
       completionTokens += output.tokens;
       timer.tokens(output.tokens);
       if (output.finish === undefined) continue;
@@ -83,6 +86,7 @@ async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun
       index,
       message: { role: "assistant", content, tool_calls: null, prefix: false },
       finish_reason: finishes[index],
+      logprobs: request.logprobs ? { content: logprobs[index] } : null,
     })),
     usage: usage(run.promptTokens, completionTokens),
   };
@@ -107,13 +111,14 @@ function stream(c: Context, request: ChatCompletionRequest, run: ChatRun, timer:
       for await (const output of run.outputs) {
         completionTokens += output.tokens;
         timer.tokens(output.tokens);
-        if (output.text === "" && output.finish === undefined) continue;
+        if (output.text === "" && output.finish === undefined && !output.logprobs) continue;
         if (output.finish !== undefined) {
           open.delete(output.choice);
           timer.finished(output.finish);
         }
         const last = open.size === 0 ? { usage: usage(run.promptTokens, completionTokens) } : {};
-        await send({ choices: [{ index: output.choice, delta: { content: output.text }, finish_reason: output.finish ?? null }], ...last });
+        const logprobs = output.logprobs ? { logprobs: { content: [output.logprobs] } } : {};
+        await send({ choices: [{ index: output.choice, delta: { content: output.text }, finish_reason: output.finish ?? null, ...logprobs }], ...last });
       }
     } catch {
       // The worker failed mid-stream: close each open choice with finish_reason "error".

@@ -11,6 +11,7 @@ import { ChatEncodingError } from "../text/chat-error.ts";
 import { encodeChat } from "../text/chat-encoding.ts";
 import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
 import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, Refusal, ToWorker, WorkerOptions } from "./messages.ts";
+import { apiLogprobs } from "./api-logprobs.ts";
 import { OutputProcessor } from "./output-processor.ts";
 import { ThroughputMeter } from "./throughput-meter.ts";
 
@@ -123,7 +124,8 @@ class InferenceWorker {
     }));
     let sequences: Sequence[];
     try {
-      sequences = this.scheduler.add({ prompt, maxTokens: request.max_tokens ?? undefined, choices });
+      const topLogprobs = request.logprobs ? (request.top_logprobs ?? 0) : undefined;
+      sequences = this.scheduler.add({ prompt, maxTokens: request.max_tokens ?? undefined, choices, topLogprobs });
     } catch (error) {
       if (error instanceof TooManyChoicesError) return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: undefined, param: "n" });
       if (!(error instanceof QueueFullError)) throw error;
@@ -142,7 +144,7 @@ class InferenceWorker {
 
   /** Sequences that ended before running (max_tokens 0) report their finish now. */
   private flushAborted(sequences: Sequence[]): void {
-    const outputs = sequences.filter((sequence) => sequence.finish !== undefined).map((sequence) => this.output(sequence, undefined));
+    const outputs = sequences.filter((sequence) => sequence.finish !== undefined).map((sequence) => this.output({ sequence, token: undefined, finish: sequence.finish }));
     if (outputs.length > 0) this.post({ type: "outputs", outputs, status: this.status() });
   }
 
@@ -195,13 +197,13 @@ class InferenceWorker {
       if (step.token !== undefined) generated++;
       if (!this.choices.has(step.sequence)) continue;
       if (step.finish === "error") console.error(`moxie serve: a sequence failed: ${step.sequence.error}`);
-      outputs.push(this.output(step.sequence, step.token));
+      outputs.push(this.output(step));
     }
     this.throughput.add(generated);
     this.post({ type: "outputs", outputs, status: this.status() });
   }
 
-  private output(sequence: Sequence, token: number | undefined): ChoiceOutput {
+  private output({ sequence, token, logprobs }: StepOutput): ChoiceOutput {
     const choice = this.choices.get(sequence)!;
     let text = "";
     let stopped = false;
@@ -213,7 +215,14 @@ class InferenceWorker {
       if (!stopped) text += choice.processor.flush();
       this.forget(choice, sequence);
     }
-    return { id: choice.request, choice: choice.index, text, tokens: token === undefined ? 0 : 1, finish: sequence.finish };
+    return {
+      id: choice.request,
+      choice: choice.index,
+      text,
+      tokens: token === undefined ? 0 : 1,
+      finish: sequence.finish,
+      logprobs: logprobs && apiLogprobs(this.tokenizer, logprobs),
+    };
   }
 
   private forget(choice: Choice, sequence: Sequence): void {

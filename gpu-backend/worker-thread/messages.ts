@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import type { ChatCompletionRequest, TokenLogprob } from "../../protocol/chat.ts";
 import type { Pooling } from "../engine/engine.ts";
 import type { SchedulerStats } from "../scheduler/scheduler.ts";
 import type { FinishReason } from "../scheduler/sequence.ts";
@@ -39,6 +39,8 @@ export interface ChoiceOutput {
   text: string;
   tokens: number;
   finish: FinishReason | undefined;
+  /** The log-probability of the token, when the request asked for logprobs. */
+  logprobs: TokenLogprob | undefined;
 }
 
 /** Why a request was refused before it ran: the status and message the HTTP layer sends. */
