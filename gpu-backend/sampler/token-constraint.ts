@@ -8,6 +8,8 @@ export interface TokenConstraint {
   allowed(): Promise<Int32Array | undefined>;
   /** Advances past the token that was sampled; throws if the constraint did not allow it. */
   accept(token: number): void;
+  /** Frees what it holds (a grammar matcher's WASM memory) once its sequence is over. */
+  release(): void;
 }
 
 /** A copy of the logits with every token the bitmask forbids at -Infinity. */

@@ -17,9 +17,6 @@ import { readBody, unknownModel } from "./request-body.ts";
 /** What this backend cannot do, as the 400 message naming the field; undefined when it can. */
 function unsupported(request: ChatCompletionRequest): { message: string; param: string } | undefined {
   if (request.tools?.length) return { message: "This model does not support tools (function calling).", param: "tools" };
-  if (request.response_format && request.response_format.type !== "text") {
-    return { message: `response_format ${request.response_format.type} is not supported by this backend.`, param: "response_format" };
-  }
   return undefined;
 }
 

@@ -6,7 +6,11 @@ import type { Engine } from "../engine/engine.ts";
 import { loadEngine } from "../engine/load-engine.ts";
 import { choiceSeed, randomSeed } from "../sampler/random.ts";
 import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
-import type { Sequence } from "../scheduler/sequence.ts";
+import type { ChoiceSpec, Sequence } from "../scheduler/sequence.ts";
+import { GrammarError, Grammars, type GrammarSpec } from "../grammar/grammars.ts";
+import { UnsupportedSchemaError } from "../grammar/json-schema-support.ts";
+import { responseGrammar } from "../grammar/response-format.ts";
+import type { TokenConstraint } from "../sampler/token-constraint.ts";
 import { ChatEncodingError } from "../text/chat-error.ts";
 import { encodeChat } from "../text/chat-encoding.ts";
 import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
@@ -48,6 +52,9 @@ class InferenceWorker {
   private readonly embedJobs: EmbedJob[] = [];
   private readonly throughput = new ThroughputMeter();
   private wake: (() => void) | undefined;
+  /** Requests whose grammar is compiling; a cancel removes its id, and the compiled request is then dropped. */
+  private readonly compiling = new Set<number>();
+  private readonly grammars: Grammars;
   private closing = false;
 
   constructor(
@@ -56,6 +63,7 @@ class InferenceWorker {
     private readonly options: WorkerOptions,
   ) {
     this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: STEP_TOKENS });
+    this.grammars = new Grammars(tokenizer, engine.shape.vocabSize, engine.shape.eosTokenId);
   }
 
   modelInfo(): ModelInfo {
@@ -95,18 +103,52 @@ class InferenceWorker {
     await this.engine.close();
   }
 
+  /** A request with a grammar waits for it to compile (once per schema) before it joins the scheduler. */
   private chat(id: number, request: ChatCompletionRequest): void {
+    let grammar: GrammarSpec | undefined;
+    try {
+      grammar = responseGrammar(request.response_format);
+    } catch (error) {
+      if (!(error instanceof UnsupportedSchemaError)) throw error;
+      return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "unsupported_schema", param: "response_format" });
+    }
+    if (grammar === undefined) return this.admit(id, request, []);
+    this.compiling.add(id);
+    this.grammars
+      .compile(grammar)
+      .then((grammar) => Promise.all(Array.from({ length: request.n }, () => this.grammars.constraint(grammar))))
+      .then(
+        (constraints) => {
+          if (this.compiling.delete(id)) this.admit(id, request, constraints);
+          else for (const constraint of constraints) constraint.release();
+        },
+        (error: Error) => {
+          if (!this.compiling.delete(id)) return;
+          if (error instanceof GrammarError) {
+            this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "unsupported_schema", param: "response_format" });
+          } else this.refuse(id, { status: 500, message: `Internal error: ${error.message}`, type: "internal_error", code: undefined, param: undefined });
+        },
+      )
+      .finally(() => this.wake?.());
+  }
+
+  /** Encodes the prompt and queues the request's choices, each with its constraint if it has one. */
+  private admit(id: number, request: ChatCompletionRequest, constraints: TokenConstraint[]): void {
     const { contextLength } = this.engine.shape;
+    const refuse = (refusal: Refusal) => {
+      for (const constraint of constraints) constraint.release();
+      this.refuse(id, refusal);
+    };
     let prompt: number[];
     try {
       prompt = encodeChat(this.tokenizer, request.messages, { safePrompt: request.safe_prompt });
     } catch (error) {
       if (!(error instanceof ChatEncodingError)) throw error;
-      return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "invalid_messages", param: "messages" });
+      return refuse({ status: 400, message: error.message, type: "invalid_request_error", code: "invalid_messages", param: "messages" });
     }
     // Prompt + max_tokens beyond the context is clamped like Mistral's API: the answer ends with finish_reason "model_length".
     if (prompt.length >= contextLength) {
-      return this.refuse(id, {
+      return refuse({
         status: 400,
         message: `Prompt contains ${prompt.length} tokens, too large for model with ${contextLength} maximum context length (the prompt must leave room for at least one generated token).`,
         type: "invalid_request_error",
@@ -115,21 +157,22 @@ class InferenceWorker {
       });
     }
     const seed = request.random_seed ?? request.seed ?? randomSeed();
-    const choices = Array.from({ length: request.n }, (_, index) => ({
+    const choices = Array.from({ length: request.n }, (_, index): ChoiceSpec => ({
       temperature: request.temperature ?? DEFAULT_TEMPERATURE,
       topP: request.top_p,
       seed: choiceSeed(seed, index),
       presencePenalty: request.presence_penalty,
       frequencyPenalty: request.frequency_penalty,
+      constraint: constraints[index],
     }));
     let sequences: Sequence[];
     try {
       const topLogprobs = request.logprobs ? (request.top_logprobs ?? 0) : undefined;
       sequences = this.scheduler.add({ prompt, maxTokens: request.max_tokens ?? undefined, choices, topLogprobs });
     } catch (error) {
-      if (error instanceof TooManyChoicesError) return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: undefined, param: "n" });
+      if (error instanceof TooManyChoicesError) return refuse({ status: 400, message: error.message, type: "invalid_request_error", code: undefined, param: "n" });
       if (!(error instanceof QueueFullError)) throw error;
-      return this.refuse(id, { status: 503, message: "The backend is overloaded: its request queue is full. Retry later.", type: "service_unavailable", code: "overloaded", param: undefined });
+      return refuse({ status: 503, message: "The backend is overloaded: its request queue is full. Retry later.", type: "service_unavailable", code: "overloaded", param: undefined });
     }
     const stops = request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop;
     // Continuing an assistant prefix: decode after the prompt so the first word's space comes out right.
@@ -149,9 +192,11 @@ class InferenceWorker {
   }
 
   private cancel(id: number): void {
+    this.compiling.delete(id);
     for (const sequence of this.requests.get(id) ?? []) {
       this.scheduler.abort(sequence, "stop");
       this.choices.delete(sequence);
+      sequence.constraint?.release();
     }
     this.requests.delete(id);
   }
@@ -227,6 +272,7 @@ class InferenceWorker {
 
   private forget(choice: Choice, sequence: Sequence): void {
     this.choices.delete(sequence);
+    sequence.constraint?.release();
     const remaining = this.requests.get(choice.request)?.filter((other) => this.choices.has(other));
     if (remaining?.length) this.requests.set(choice.request, remaining);
     else this.requests.delete(choice.request);
