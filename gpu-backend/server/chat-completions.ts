@@ -6,17 +6,19 @@ import {
   type ChatCompletionResponse,
   type FinishReason,
   type TokenLogprob,
+  type ToolCall,
 } from "../../protocol/chat.ts";
 import type { UsageInfo } from "../../protocol/usage.ts";
 import { RefusedError, type ChatRun } from "../worker-thread/inference-client.ts";
+import type { ModelInfo } from "../worker-thread/messages.ts";
 import type { Backend } from "./backend.ts";
 import { errorResponse, refusalResponse, unavailable } from "./errors.ts";
 import type { RequestTimer } from "./metrics.ts";
 import { readBody, unknownModel } from "./request-body.ts";
 
-/** What this backend cannot do, as the 400 message naming the field; undefined when it can. */
-function unsupported(request: ChatCompletionRequest): { message: string; param: string } | undefined {
-  if (request.tools?.length) return { message: "This model does not support tools (function calling).", param: "tools" };
+/** What this model cannot do, as the 400 message naming the field; undefined when it can. */
+function unsupported(request: ChatCompletionRequest, model: ModelInfo): { message: string; param: string } | undefined {
+  if (request.tools?.length && !model.functionCalling) return { message: "This model does not support tools (function calling): its tokenizer has no tool-call tokens (Mistral's v3 has).", param: "tools" };
   return undefined;
 }
 
@@ -28,9 +30,9 @@ export function chatCompletions(backend: Backend) {
     if ("response" in parsed) return parsed.response;
     const request = parsed.data;
     if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
-    const refusal = unsupported(request);
-    if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", "unsupported_feature", refusal.param);
     if (!backend.client.model) return unavailable(c, "The model is still loading.");
+    const refusal = unsupported(request, backend.client.model);
+    if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", "unsupported_feature", refusal.param);
     let run: ChatRun;
     try {
       run = await backend.client.chat(request);
@@ -60,11 +62,13 @@ async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun
   const texts = Array.from({ length: request.n }, () => "");
   const finishes: FinishReason[] = Array.from({ length: request.n }, () => "error");
   const logprobs = Array.from({ length: request.n }, (): TokenLogprob[] => []);
+  const toolCalls: (ToolCall[] | null)[] = Array.from({ length: request.n }, () => null);
   let completionTokens = 0;
   try {
     for await (const output of run.outputs) {
       texts[output.choice] += output.text;
       if (output.logprobs) logprobs[output.choice].push(output.logprobs);
+      if (output.toolCalls) toolCalls[output.choice] = output.toolCalls;
       completionTokens += output.tokens;
       timer.tokens(output.tokens);
       if (output.finish === undefined) continue;
@@ -81,7 +85,7 @@ async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun
     model: head.model,
     choices: texts.map((content, index) => ({
       index,
-      message: { role: "assistant", content, tool_calls: null, prefix: false },
+      message: { role: "assistant", content, tool_calls: toolCalls[index], prefix: false },
       finish_reason: finishes[index],
       logprobs: request.logprobs ? { content: logprobs[index] } : null,
     })),
@@ -115,7 +119,9 @@ function stream(c: Context, request: ChatCompletionRequest, run: ChatRun, timer:
         }
         const last = open.size === 0 ? { usage: usage(run.promptTokens, completionTokens) } : {};
         const logprobs = output.logprobs ? { logprobs: { content: [output.logprobs] } } : {};
-        await send({ choices: [{ index: output.choice, delta: { content: output.text }, finish_reason: output.finish ?? null, ...logprobs }], ...last });
+        // Tool calls come whole, in the choice's last chunk, as Mistral's API streams them.
+        const delta = { content: output.text, ...(output.toolCalls ? { tool_calls: output.toolCalls } : {}) };
+        await send({ choices: [{ index: output.choice, delta, finish_reason: output.finish ?? null, ...logprobs }], ...last });
       }
     } catch {
       // The worker failed mid-stream: close each open choice with finish_reason "error".

@@ -1,18 +1,19 @@
 import { availableParallelism } from "node:os";
 import { setImmediate as yieldToMessages } from "node:timers/promises";
 import { parentPort, workerData } from "node:worker_threads";
-import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import type { ChatCompletionRequest, FinishReason, ToolCall } from "../../protocol/chat.ts";
 import type { Engine } from "../engine/engine.ts";
 import { loadEngine } from "../engine/load-engine.ts";
 import { choiceSeed, randomSeed } from "../sampler/random.ts";
 import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
 import type { ChoiceSpec, Sequence } from "../scheduler/sequence.ts";
-import { GrammarError, Grammars, type GrammarSpec } from "../grammar/grammars.ts";
-import { UnsupportedSchemaError } from "../grammar/json-schema-support.ts";
-import { responseGrammar } from "../grammar/response-format.ts";
+import { GrammarError, Grammars } from "../grammar/grammars.ts";
+import { ConstraintError, constraintPlan, type ConstraintPlan } from "../grammar/request-constraints.ts";
+import { v3ControlIds } from "../text/mistral-instruct-v3.ts";
+import { ToolCallOutput } from "./tool-call-output.ts";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
 import { ChatEncodingError } from "../text/chat-error.ts";
-import { encodeChat } from "../text/chat-encoding.ts";
+import { encodeChat, supportsTools } from "../text/chat-encoding.ts";
 import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
 import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, Refusal, ToWorker, WorkerOptions } from "./messages.ts";
 import { apiLogprobs } from "./api-logprobs.ts";
@@ -39,6 +40,7 @@ interface Choice {
   request: number;
   index: number;
   processor: OutputProcessor;
+  tools: ToolCallOutput;
 }
 
 /**
@@ -55,6 +57,8 @@ class InferenceWorker {
   /** Requests whose grammar is compiling; a cancel removes its id, and the compiled request is then dropped. */
   private readonly compiling = new Set<number>();
   private readonly grammars: Grammars;
+  /** The [TOOL_CALLS] token of a v3 tokenizer; undefined when the model cannot call tools. */
+  private readonly toolCallsId: number | undefined;
   private closing = false;
 
   constructor(
@@ -64,10 +68,11 @@ class InferenceWorker {
   ) {
     this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: STEP_TOKENS });
     this.grammars = new Grammars(tokenizer, engine.shape.vocabSize, engine.shape.eosTokenId);
+    this.toolCallsId = v3ControlIds(tokenizer)?.["[TOOL_CALLS]"];
   }
 
   modelInfo(): ModelInfo {
-    return { contextLength: this.engine.shape.contextLength };
+    return { contextLength: this.engine.shape.contextLength, functionCalling: supportsTools(this.tokenizer) };
   }
 
   status(): LoadStatus {
@@ -105,27 +110,30 @@ class InferenceWorker {
 
   /** A request with a grammar waits for it to compile (once per schema) before it joins the scheduler. */
   private chat(id: number, request: ChatCompletionRequest): void {
-    let grammar: GrammarSpec | undefined;
+    let plan: ConstraintPlan;
     try {
-      grammar = responseGrammar(request.response_format);
+      plan = constraintPlan(request, this.toolCallsId, this.engine.shape.vocabSize);
     } catch (error) {
-      if (!(error instanceof UnsupportedSchemaError)) throw error;
-      return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "unsupported_schema", param: "response_format" });
+      if (!(error instanceof ConstraintError)) throw error;
+      return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "unsupported_schema", param: error.param });
     }
-    if (grammar === undefined) return this.admit(id, request, []);
+    const constraints = (matchers: (TokenConstraint | undefined)[]) => matchers.map((matcher) => plan.build(matcher)).filter((built) => built !== undefined);
+    const { grammar } = plan;
+    if (grammar === undefined) return this.admit(id, request, constraints(Array.from({ length: request.n }, () => undefined)));
     this.compiling.add(id);
     this.grammars
       .compile(grammar)
-      .then((grammar) => Promise.all(Array.from({ length: request.n }, () => this.grammars.constraint(grammar))))
+      .then((compiled) => Promise.all(Array.from({ length: request.n }, () => this.grammars.constraint(compiled))))
       .then(
-        (constraints) => {
-          if (this.compiling.delete(id)) this.admit(id, request, constraints);
-          else for (const constraint of constraints) constraint.release();
+        (matchers) => {
+          if (this.compiling.delete(id)) this.admit(id, request, constraints(matchers));
+          else for (const matcher of matchers) matcher.release();
         },
         (error: Error) => {
           if (!this.compiling.delete(id)) return;
           if (error instanceof GrammarError) {
-            this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "unsupported_schema", param: "response_format" });
+            const param = request.tools?.length ? "tools" : "response_format";
+            this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "unsupported_schema", param });
           } else this.refuse(id, { status: 500, message: `Internal error: ${error.message}`, type: "internal_error", code: undefined, param: undefined });
         },
       )
@@ -141,7 +149,7 @@ class InferenceWorker {
     };
     let prompt: number[];
     try {
-      prompt = encodeChat(this.tokenizer, request.messages, { safePrompt: request.safe_prompt });
+      prompt = encodeChat(this.tokenizer, request.messages, { safePrompt: request.safe_prompt, tools: request.tools ?? undefined });
     } catch (error) {
       if (!(error instanceof ChatEncodingError)) throw error;
       return refuse({ status: 400, message: error.message, type: "invalid_request_error", code: "invalid_messages", param: "messages" });
@@ -179,7 +187,9 @@ class InferenceWorker {
     const last = request.messages[request.messages.length - 1];
     const context = last.role === "assistant" && last.prefix ? prompt : [];
     this.requests.set(id, sequences);
-    sequences.forEach((sequence, index) => this.choices.set(sequence, { request: id, index, processor: new OutputProcessor(this.tokenizer, stops, context) }));
+    sequences.forEach((sequence, index) =>
+      this.choices.set(sequence, { request: id, index, processor: new OutputProcessor(this.tokenizer, stops, context), tools: new ToolCallOutput(this.toolCallsId) }),
+    );
     this.post({ type: "accepted", id, promptTokens: prompt.length });
     if (request.max_tokens === 0) for (const sequence of sequences) this.scheduler.abort(sequence, "length");
     this.flushAborted(sequences);
@@ -248,16 +258,24 @@ class InferenceWorker {
     this.post({ type: "outputs", outputs, status: this.status() });
   }
 
+  /** A step's token as text (content, or held back as a tool call), and at the end the choice's tool calls if it made any. */
   private output({ sequence, token, logprobs }: StepOutput): ChoiceOutput {
     const choice = this.choices.get(sequence)!;
     let text = "";
     let stopped = false;
     if (token !== undefined) {
       ({ text, stopped } = choice.processor.push(token));
+      text = choice.tools.route(token, text);
       if (stopped) this.scheduler.abort(sequence, "stop");
     }
+    let finish: FinishReason | undefined = sequence.finish;
+    let toolCalls: ToolCall[] | undefined;
     if (sequence.finish !== undefined) {
-      if (!stopped) text += choice.processor.flush();
+      if (!stopped) text += choice.tools.route(undefined, choice.processor.flush());
+      const ending = choice.tools.finish();
+      if ("text" in ending) text += ending.text;
+      else ({ toolCalls } = ending);
+      if (toolCalls && finish === "stop") finish = "tool_calls";
       this.forget(choice, sequence);
     }
     return {
@@ -265,8 +283,9 @@ class InferenceWorker {
       choice: choice.index,
       text,
       tokens: token === undefined ? 0 : 1,
-      finish: sequence.finish,
+      finish,
       logprobs: logprobs && apiLogprobs(this.tokenizer, logprobs),
+      ...(toolCalls ? { toolCalls } : {}),
     };
   }
 

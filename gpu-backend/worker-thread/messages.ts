@@ -1,7 +1,6 @@
-import type { ChatCompletionRequest, TokenLogprob } from "../../protocol/chat.ts";
+import type { ChatCompletionRequest, FinishReason, TokenLogprob, ToolCall } from "../../protocol/chat.ts";
 import type { Pooling } from "../engine/engine.ts";
 import type { SchedulerStats } from "../scheduler/scheduler.ts";
-import type { FinishReason } from "../scheduler/sequence.ts";
 
 /** What the worker is given at start: the `moxie serve` flags that concern inference. */
 export interface WorkerOptions {
@@ -24,6 +23,8 @@ export interface LoadStatus extends SchedulerStats {
 /** What the HTTP side needs to know about the loaded model. */
 export interface ModelInfo {
   contextLength: number;
+  /** Whether its chat format offers tools (Mistral's v3 tokenizer). */
+  functionCalling: boolean;
 }
 
 export type ToWorker =
@@ -41,6 +42,8 @@ export interface ChoiceOutput {
   finish: FinishReason | undefined;
   /** The log-probability of the token, when the request asked for logprobs. */
   logprobs: TokenLogprob | undefined;
+  /** The calls the choice made, on its last output (finish "tool_calls"). */
+  toolCalls?: ToolCall[];
 }
 
 /** Why a request was refused before it ran: the status and message the HTTP layer sends. */

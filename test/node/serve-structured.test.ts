@@ -198,3 +198,11 @@ describe("constrained decoding", () => {
     expect(together.choices[0].message.content).toBe(alone);
   });
 });
+
+it("a v1 checkpoint (no tool-call tokens) refuses tools with a 400, and its card says function_calling: false", async () => {
+  const refused = await post({ tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }] });
+  expect(refused.status).toBe(400);
+  expect(await refused.json()).toMatchObject({ param: "tools", message: expect.stringContaining("does not support tools") });
+  const models = (await (await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).json()) as any;
+  expect(models.data[0].capabilities.function_calling).toBe(false);
+});

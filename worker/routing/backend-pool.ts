@@ -24,6 +24,7 @@ export interface BackendStatus {
   queued: number | null;
   free_kv_slots: number | null;
   max_context_length: number | null;
+  function_calling: boolean;
   inflight: number;
   circuit: BreakerState;
   checked_at: string;
@@ -61,7 +62,7 @@ export class BackendPool extends DurableObject<Env> {
       const previous = this.backends.get(config.id);
       next.set(config.id, {
         config,
-        health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, checkedAt: 0 },
+        health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, functionCalling: false, checkedAt: 0 },
         breaker: previous?.breaker ?? new CircuitBreaker(Number(this.env.BREAKER_COOLDOWN_SECONDS || "10") * 1000),
         inflight: previous?.inflight ?? 0,
       });
@@ -116,6 +117,7 @@ export class BackendPool extends DurableObject<Env> {
       queued: backend.health.queued,
       free_kv_slots: backend.health.freeKvSlots,
       max_context_length: backend.health.maxContextLength,
+      function_calling: backend.health.functionCalling,
       inflight: backend.inflight,
       circuit: backend.breaker.state(now),
       checked_at: new Date(backend.health.checkedAt).toISOString(),

@@ -18,6 +18,7 @@ const HealthBody = z
     waiting: count.optional(),
     free_kv_slots: count.optional(),
     max_context_length: z.number().int().positive().nullish(),
+    function_calling: z.boolean().nullish(),
   })
   .transform((body) => ({
     status: body.status,
@@ -26,6 +27,7 @@ const HealthBody = z
     waiting: body.load?.waiting ?? body.waiting,
     freeKvSlots: body.load?.free_kv_slots ?? body.free_kv_slots,
     maxContextLength: body.max_context_length ?? null,
+    functionCalling: body.function_calling ?? false,
   }));
 
 /** GET /v1/models; vLLM adds each model's context length as max_model_len. */
@@ -40,6 +42,8 @@ export interface HealthReport {
   freeKvSlots: number | null;
   /** The longest context (prompt + completion tokens) it serves, when it reports one. */
   maxContextLength: number | null;
+  /** Whether its models take tools (moxie reports it in /health; other servers count as not). */
+  functionCalling: boolean;
   error?: string;
 }
 
@@ -54,9 +58,9 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
     const response = await get("/health");
     const health = response.ok ? HealthBody.safeParse(await response.json().catch(() => ({}))) : undefined;
     if (response.ok && health?.success && health.data.models) {
-      const { status, models, running, waiting, freeKvSlots, maxContextLength } = health.data;
+      const { status, models, running, waiting, freeKvSlots, maxContextLength, functionCalling } = health.data;
       const queued = running === undefined && waiting === undefined ? null : (running ?? 0) + (waiting ?? 0);
-      return { ready: status === undefined || status === "ready" || status === "ok", models, queued, freeKvSlots: freeKvSlots ?? null, maxContextLength };
+      return { ready: status === undefined || status === "ready" || status === "ok", models, queued, freeKvSlots: freeKvSlots ?? null, maxContextLength, functionCalling };
     }
     if (!response.ok && response.status !== 404) return unhealthy(`/health answered ${response.status}`);
     // Liveness without a model list (vLLM's bare 200, or no /health at all): ask /v1/models.
@@ -66,12 +70,12 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
     const listed = list.success ? list.data.data : [];
     const contexts = listed.flatMap((model) => (model.max_model_len ? [model.max_model_len] : []));
     const maxContextLength = contexts.length > 0 && contexts.length === listed.length ? Math.max(...contexts) : null;
-    return { ready: true, models: listed.map((model) => model.id), queued: null, freeKvSlots: null, maxContextLength };
+    return { ready: true, models: listed.map((model) => model.id), queued: null, freeKvSlots: null, maxContextLength, functionCalling: false };
   } catch (error) {
     return unhealthy(error instanceof Error ? error.message : String(error));
   }
 }
 
 function unhealthy(error: string): HealthReport {
-  return { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, error };
+  return { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, functionCalling: false, error };
 }
