@@ -11,7 +11,7 @@ import { writeMistralTokenizerFiles } from "../gpu-backend/text/tokenizer-files.
 
 const dir = await mkdtemp(join(tmpdir(), "moxie-text-bench-"));
 await writeMistralTokenizerFiles(dir);
-let start = performance.now();
+const start = performance.now();
 const tokenizer = await loadTokenizer(dir);
 const loadMs = performance.now() - start;
 

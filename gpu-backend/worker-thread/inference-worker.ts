@@ -1,29 +1,22 @@
-import { availableParallelism } from "node:os";
 import { setImmediate as yieldToMessages } from "node:timers/promises";
 import { parentPort, workerData } from "node:worker_threads";
 import type { ChatCompletionRequest, FinishReason, ToolCall } from "../../protocol/chat.ts";
 import type { Engine } from "../engine/engine.ts";
-import { loadEngine } from "../engine/load-engine.ts";
-import { choiceSeed, randomSeed } from "../sampler/random.ts";
-import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
-import type { ChoiceSpec, Sequence } from "../scheduler/sequence.ts";
 import { GrammarError, Grammars } from "../grammar/grammars.ts";
-import { ConstraintError, constraintPlan, type ConstraintPlan } from "../grammar/request-constraints.ts";
-import { v3ControlIds } from "../text/mistral-instruct-v3.ts";
-import { ToolCallOutput } from "./tool-call-output.ts";
+import { loadEngine } from "../engine/load-engine.ts";
+import type { WorkerOptions } from "../options.ts";
+import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
+import type { RequestSpec, Sequence } from "../scheduler/sequence.ts";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
-import { ChatEncodingError } from "../text/chat-error.ts";
-import { encodeChat, supportsTools } from "../text/chat-encoding.ts";
+import { supportsTools } from "../text/chat-encoding.ts";
 import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
-import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, Refusal, ToWorker, WorkerOptions } from "./messages.ts";
 import { apiLogprobs } from "./api-logprobs.ts";
+import { InputProcessor, type ChatInput } from "./input-processor.ts";
+import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker } from "./messages.ts";
 import { OutputProcessor } from "./output-processor.ts";
+import { RefusedError, type Refusal } from "./refusal.ts";
 import { ThroughputMeter } from "./throughput-meter.ts";
-
-/** Mistral's recommended temperature, used when a request leaves it unset. */
-const DEFAULT_TEMPERATURE = 0.7;
-/** Tokens one scheduler step may feed: small enough that a long prompt never stalls the running decodes for long. */
-const STEP_TOKENS = 256;
+import { ToolCallOutput } from "./tool-call-output.ts";
 
 /** Tokens one embedding pass may take before the running sequences get their next step. */
 const EMBED_TOKENS = 2048;
@@ -49,26 +42,25 @@ interface Choice {
  */
 class InferenceWorker {
   private readonly scheduler: Scheduler;
+  private readonly inputs: InputProcessor;
   private readonly choices = new Map<Sequence, Choice>();
   private readonly requests = new Map<number, Sequence[]>();
   private readonly embedJobs: EmbedJob[] = [];
   private readonly throughput = new ThroughputMeter();
   private wake: (() => void) | undefined;
+  private closing = false;
+  private readonly grammars: Grammars;
   /** Requests whose grammar is compiling; a cancel removes its id, and the compiled request is then dropped. */
   private readonly compiling = new Set<number>();
-  private readonly grammars: Grammars;
-  /** The [TOOL_CALLS] token of a v3 tokenizer; undefined when the model cannot call tools. */
-  private readonly toolCallsId: number | undefined;
-  private closing = false;
 
   constructor(
     private readonly engine: Engine,
     private readonly tokenizer: Tokenizer,
     private readonly options: WorkerOptions,
   ) {
-    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: STEP_TOKENS });
+    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: options.stepTokens });
+    this.inputs = new InputProcessor(tokenizer, engine.shape.contextLength, engine.shape.vocabSize);
     this.grammars = new Grammars(tokenizer, engine.shape.vocabSize, engine.shape.eosTokenId);
-    this.toolCallsId = v3ControlIds(tokenizer)?.["[TOOL_CALLS]"];
   }
 
   modelInfo(): ModelInfo {
@@ -79,18 +71,21 @@ class InferenceWorker {
     return { ...this.scheduler.stats(), tokensPerSecond: this.throughput.rate() };
   }
 
-  /** A request that fails unexpectedly (a bug, not bad input) is answered with 500; the worker and the others go on. */
+  /** A request refused, or one that fails unexpectedly (a bug, not bad input), is answered; the worker and the others go on. */
   receive(message: ToWorker): void {
     try {
       if (message.type === "chat") this.chat(message.id, message.request);
       else if (message.type === "cancel") this.cancel(message.id);
-      else if (message.type === "embed") this.queueEmbedding(message.id, message.inputs);
+      else if (message.type === "embed") this.embedJobs.push({ id: message.id, sequences: this.inputs.embeddingInputs(message.inputs), vectors: [], done: 0 });
       else this.closing = true;
     } catch (error) {
       if (message.type !== "chat" && message.type !== "embed") throw error;
-      console.error(error);
-      this.cancel(message.id);
-      this.refuse(message.id, { status: 500, message: `Internal error: ${(error as Error).message}`, type: "internal_error", code: undefined, param: undefined });
+      if (error instanceof RefusedError) this.refuse(message.id, error.refusal);
+      else {
+        console.error(error);
+        this.cancel(message.id);
+        this.refuse(message.id, { reason: "internal", message: `Internal error: ${(error as Error).message}`, param: undefined });
+      }
     }
     this.wake?.();
   }
@@ -108,91 +103,61 @@ class InferenceWorker {
     await this.engine.close();
   }
 
-  /** A request with a grammar waits for it to compile (once per schema) before it joins the scheduler. */
+  /**
+   * A request with a grammar waits for it to compile (once per schema, between steps, never
+   * inside one) before it joins the scheduler; each choice gets its own matcher.
+   */
   private chat(id: number, request: ChatCompletionRequest): void {
-    let plan: ConstraintPlan;
-    try {
-      plan = constraintPlan(request, this.toolCallsId, this.engine.shape.vocabSize);
-    } catch (error) {
-      if (!(error instanceof ConstraintError)) throw error;
-      return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "unsupported_schema", param: error.param });
-    }
-    const constraints = (matchers: (TokenConstraint | undefined)[]) => matchers.map((matcher) => plan.build(matcher)).filter((built) => built !== undefined);
-    const { grammar } = plan;
-    if (grammar === undefined) return this.admit(id, request, constraints(Array.from({ length: request.n }, () => undefined)));
+    const plan = this.inputs.constraints(request);
+    const input = this.inputs.chat(request);
+    const start = (matchers: (TokenConstraint | undefined)[]) => {
+      input.spec.choices.forEach((choice, index) => (choice.constraint = plan.build(matchers[index])));
+      this.start(id, input);
+    };
+    if (plan.grammar === undefined) return start([]);
     this.compiling.add(id);
     this.grammars
-      .compile(grammar)
-      .then((compiled) => Promise.all(Array.from({ length: request.n }, () => this.grammars.constraint(compiled))))
-      .then(
-        (matchers) => {
-          if (this.compiling.delete(id)) this.admit(id, request, constraints(matchers));
-          else for (const matcher of matchers) matcher.release();
-        },
-        (error: Error) => {
-          if (!this.compiling.delete(id)) return;
-          if (error instanceof GrammarError) {
-            const param = request.tools?.length ? "tools" : "response_format";
-            this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "unsupported_schema", param });
-          } else this.refuse(id, { status: 500, message: `Internal error: ${error.message}`, type: "internal_error", code: undefined, param: undefined });
-        },
-      )
+      .compile(plan.grammar)
+      .then((compiled) => Promise.all(input.spec.choices.map(() => this.grammars.constraint(compiled))))
+      .then((matchers) => {
+        if (this.compiling.delete(id)) start(matchers);
+        else for (const matcher of matchers) matcher.release();
+      })
+      .catch((error: Error) => {
+        if (!this.compiling.delete(id) && !(error instanceof RefusedError)) return;
+        for (const choice of input.spec.choices) choice.constraint?.release();
+        if (error instanceof RefusedError) this.refuse(id, error.refusal);
+        else if (error instanceof GrammarError) this.refuse(id, { reason: "unsupported_schema", message: error.message, param: request.tools?.length ? "tools" : "response_format" });
+        else this.refuse(id, { reason: "internal", message: `Internal error: ${error.message}`, param: undefined });
+      })
       .finally(() => this.wake?.());
   }
 
-  /** Encodes the prompt and queues the request's choices, each with its constraint if it has one. */
-  private admit(id: number, request: ChatCompletionRequest, constraints: TokenConstraint[]): void {
-    const { contextLength } = this.engine.shape;
-    const refuse = (refusal: Refusal) => {
-      for (const constraint of constraints) constraint.release();
-      this.refuse(id, refusal);
-    };
-    let prompt: number[];
-    try {
-      prompt = encodeChat(this.tokenizer, request.messages, { safePrompt: request.safe_prompt, tools: request.tools ?? undefined });
-    } catch (error) {
-      if (!(error instanceof ChatEncodingError)) throw error;
-      return refuse({ status: 400, message: error.message, type: "invalid_request_error", code: "invalid_messages", param: "messages" });
-    }
-    // Prompt + max_tokens beyond the context is clamped like Mistral's API: the answer ends with finish_reason "model_length".
-    if (prompt.length >= contextLength) {
-      return refuse({
-        status: 400,
-        message: `Prompt contains ${prompt.length} tokens, too large for model with ${contextLength} maximum context length (the prompt must leave room for at least one generated token).`,
-        type: "invalid_request_error",
-        code: "context_length_exceeded",
-        param: "messages",
-      });
-    }
-    const seed = request.random_seed ?? request.seed ?? randomSeed();
-    const choices = Array.from({ length: request.n }, (_, index): ChoiceSpec => ({
-      temperature: request.temperature ?? DEFAULT_TEMPERATURE,
-      topP: request.top_p,
-      seed: choiceSeed(seed, index),
-      presencePenalty: request.presence_penalty,
-      frequencyPenalty: request.frequency_penalty,
-      constraint: constraints[index],
-    }));
-    let sequences: Sequence[];
-    try {
-      const topLogprobs = request.logprobs ? (request.top_logprobs ?? 0) : undefined;
-      sequences = this.scheduler.add({ prompt, maxTokens: request.max_tokens ?? undefined, choices, topLogprobs });
-    } catch (error) {
-      if (error instanceof TooManyChoicesError) return refuse({ status: 400, message: error.message, type: "invalid_request_error", code: undefined, param: "n" });
-      if (!(error instanceof QueueFullError)) throw error;
-      return refuse({ status: 503, message: "The backend is overloaded: its request queue is full. Retry later.", type: "service_unavailable", code: "overloaded", param: undefined });
-    }
-    const stops = request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop;
-    // Continuing an assistant prefix: decode after the prompt so the first word's space comes out right.
-    const last = request.messages[request.messages.length - 1];
-    const context = last.role === "assistant" && last.prefix ? prompt : [];
+  private start(id: number, input: ChatInput): void {
+    const sequences = this.admit(input.spec);
     this.requests.set(id, sequences);
     sequences.forEach((sequence, index) =>
-      this.choices.set(sequence, { request: id, index, processor: new OutputProcessor(this.tokenizer, stops, context), tools: new ToolCallOutput(this.toolCallsId) }),
+      this.choices.set(sequence, {
+        request: id,
+        index,
+        processor: new OutputProcessor(this.tokenizer, input.stops, input.decodeContext),
+        tools: new ToolCallOutput(this.inputs.toolCallsId),
+      }),
     );
-    this.post({ type: "accepted", id, promptTokens: prompt.length });
-    if (request.max_tokens === 0) for (const sequence of sequences) this.scheduler.abort(sequence, "length");
+    this.post({ type: "accepted", id, promptTokens: input.spec.prompt.length });
+    if (input.finishAtOnce) for (const sequence of sequences) this.scheduler.abort(sequence, "length");
     this.flushAborted(sequences);
+  }
+
+  /** Hands the request's choices to the scheduler, or refuses it for a reason the scheduler gives. */
+  private admit(spec: RequestSpec): Sequence[] {
+    try {
+      return this.scheduler.add(spec);
+    } catch (error) {
+      if (error instanceof TooManyChoicesError) throw new RefusedError("too_many_choices", error.message, "n");
+      if (error instanceof QueueFullError) throw new RefusedError("queue_full", "The backend is overloaded: its request queue is full. Retry later.");
+      throw error;
+    }
   }
 
   /** Sequences that ended before running (max_tokens 0) report their finish now. */
@@ -211,22 +176,6 @@ class InferenceWorker {
     this.requests.delete(id);
   }
 
-  private queueEmbedding(id: number, inputs: string[]): void {
-    const { contextLength } = this.engine.shape;
-    const sequences = inputs.map((input) => this.tokenizer.encode(input, { bos: true }));
-    const tooLong = sequences.findIndex((ids) => ids.length > contextLength);
-    if (tooLong >= 0) {
-      return this.refuse(id, {
-        status: 400,
-        message: `Input ${tooLong} contains ${sequences[tooLong].length} tokens, too large for model with ${contextLength} maximum context length.`,
-        type: "invalid_request_error",
-        code: "context_length_exceeded",
-        param: "input",
-      });
-    }
-    this.embedJobs.push({ id, sequences, vectors: [], done: 0 });
-  }
-
   /** Embeds the job's next inputs, as many as fit EMBED_TOKENS (at least one) in one engine pass; answers when all are done. */
   private async embedPart(job: EmbedJob): Promise<void> {
     let end = job.done;
@@ -236,7 +185,7 @@ class InferenceWorker {
       job.vectors.push(...(await this.engine.embed(job.sequences.slice(job.done, end), this.options.pooling)));
     } catch (error) {
       this.embedJobs.shift();
-      return this.refuse(job.id, { status: 500, message: `Embedding failed: ${(error as Error).message}`, type: "internal_error", code: undefined, param: undefined });
+      return this.refuse(job.id, { reason: "internal", message: `Embedding failed: ${(error as Error).message}`, param: undefined });
     }
     job.done = end;
     if (job.done < job.sequences.length) return;
@@ -311,7 +260,7 @@ async function start(): Promise<void> {
   let worker: InferenceWorker;
   try {
     const [engine, tokenizer] = await Promise.all([
-      loadEngine({ model: options.model, quantize: options.quantize, executionProvider: options.executionProvider, threads: options.threads ?? availableParallelism(), slots: options.maxSeqs, contextLength: options.contextLength }),
+      loadEngine(options),
       loadTokenizer(options.model),
     ]);
     worker = new InferenceWorker(engine, tokenizer, options);

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChatCompletionResponse, TokenLogprob } from "../../protocol/chat.ts";
 import { encodeChat } from "../../gpu-backend/text/chat-encoding.ts";
 import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
-import { startServe, tinyModel, type ServeProcess } from "./serve-process.ts";
+import { fixture as tinyModel } from "./support/fixture.ts";
+import { startServe, type ServeProcess } from "./support/serve-process.ts";
 
 const secret = "test-backend-secret";
 const model = "mixtral-tiny";

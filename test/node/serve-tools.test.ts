@@ -10,7 +10,7 @@ import { Ajv } from "ajv";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChatCompletionResponse, ToolCall } from "../../protocol/chat.ts";
-import { startServe, type ServeProcess } from "./serve-process.ts";
+import { startServe, type ServeProcess } from "./support/serve-process.ts";
 
 const secret = "test-backend-secret";
 const model = "tiny-v3";

@@ -1,9 +1,9 @@
 import { Hono } from "hono";
-import { errorResponse } from "../errors.ts";
+import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { deleteModel, loadCatalog, saveModel } from "../models/model-catalog.ts";
 import { ModelDefinition } from "../models/model-definition.ts";
-import { readBody } from "../read-body.ts";
+import { readBody } from "../../protocol/hono/read-body.ts";
 
 /** /admin/models: public names and aliases → deployments, on top of the MODELS var. */
 export const adminModels = new Hono<GatewayEnv>()
