@@ -5,7 +5,8 @@ import { engineFromOptions, modelOptions } from "../model-options.ts";
 
 export const score = defineCommand({
   name: "score",
-  summary: "next-token argmax, its log-probability and logsumexp at every position of a token sequence (no tokenizer needed)",
+  summary:
+    "next-token argmax, its log-probability and logsumexp at every position of a token sequence (no tokenizer needed)",
   options: {
     ...modelOptions,
     ids: { type: "string", required: true, placeholder: "1,415,2936", description: "input token ids" },

@@ -9,7 +9,8 @@ const CACHE_ENTRIES = 64;
 /** JSON as Mistral's models write it (and mistral-common renders tool calls): ", " and ": ", no other whitespace. */
 const SEPARATORS: [string, string] = [", ", ": "];
 
-const CONTROL_CHARACTER = /[\u0000-\u001f]/;
+/** Whether text has a character below U+0020 (JSON forbids them raw in strings). */
+const hasControlCharacter = (text: string) => [...text].some((char) => char.charCodeAt(0) < 0x20);
 
 export class GrammarError extends Error {}
 
@@ -71,10 +72,14 @@ export class Grammars {
       const excluded = (id: number) => {
         const byte = this.tokenizer.byteValue(id);
         if (byte !== undefined) return byte < 0x20 || byte >= 0x80;
-        return this.tokenizer.specialTokens.has(id) || CONTROL_CHARACTER.test(this.tokenizer.piece(id) ?? "");
+        return this.tokenizer.specialTokens.has(id) || hasControlCharacter(this.tokenizer.piece(id) ?? "");
       };
-      const pieces = Array.from({ length: this.vocabSize }, (_, id) => (excluded(id) ? "" : (this.tokenizer.piece(id) ?? "")));
-      const info = await xgrammar.TokenizerInfo.createTokenizerInfo(pieces, "byte_fallback", true, this.vocabSize, [this.eosId]);
+      const pieces = Array.from({ length: this.vocabSize }, (_, id) =>
+        excluded(id) ? "" : (this.tokenizer.piece(id) ?? ""),
+      );
+      const info = await xgrammar.TokenizerInfo.createTokenizerInfo(pieces, "byte_fallback", true, this.vocabSize, [
+        this.eosId,
+      ]);
       return xgrammar.GrammarCompiler.createGrammarCompiler(info, false);
     })();
     return this.compiler;
@@ -94,10 +99,15 @@ export class Grammars {
     for (const [oldest, evicted] of this.compiled) {
       if (this.compiled.size <= CACHE_ENTRIES) break;
       this.compiled.delete(oldest);
-      void evicted.then((compiled) => compiled.dispose(), () => {});
+      void evicted.then(
+        (compiled) => compiled.dispose(),
+        () => {},
+      );
     }
     return grammar.catch((error: unknown) => {
-      throw new GrammarError(`the JSON schema cannot be compiled to a grammar: ${error instanceof Error ? error.message : String(error)}`);
+      throw new GrammarError(
+        `the JSON schema cannot be compiled to a grammar: ${error instanceof Error ? error.message : String(error)}`,
+      );
     });
   }
 

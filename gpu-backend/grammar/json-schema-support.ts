@@ -26,16 +26,52 @@ const SUBSCHEMAS = new Set(["items", "additionalProperties", "propertyNames"]);
 const SCHEMA_LISTS = new Set(["anyOf", "oneOf", "allOf", "prefixItems"]);
 /** Keywords enforced as they are, and annotations that constrain nothing. */
 const PLAIN = new Set([
-  "type", "required", "enum", "const", "$ref", "nullable",
-  "minItems", "maxItems", "minProperties", "minLength", "maxLength", "pattern", "format",
-  "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-  "title", "description", "default", "examples", "$comment", "$schema", "$id", "deprecated", "readOnly", "writeOnly",
+  "type",
+  "required",
+  "enum",
+  "const",
+  "$ref",
+  "nullable",
+  "minItems",
+  "maxItems",
+  "minProperties",
+  "minLength",
+  "maxLength",
+  "pattern",
+  "format",
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
+  "title",
+  "description",
+  "default",
+  "examples",
+  "$comment",
+  "$schema",
+  "$id",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
 ]);
-const FORMATS = new Set(["date", "time", "date-time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uri-reference", "uuid"]);
+const FORMATS = new Set([
+  "date",
+  "time",
+  "date-time",
+  "duration",
+  "email",
+  "hostname",
+  "ipv4",
+  "ipv6",
+  "uri",
+  "uri-reference",
+  "uuid",
+]);
 const BOUNDS = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"] as const;
 
 type Schema = Record<string, unknown>;
-const isSchema = (value: unknown): value is Schema => typeof value === "object" && value !== null && !Array.isArray(value);
+const isSchema = (value: unknown): value is Schema =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** A schema ready for the grammar compiler, with the EBNF of the numeric ranges it refers to by name. */
 export interface PreparedSchema {
@@ -62,12 +98,28 @@ function rangeName(index: number): string {
 function numericRange(schema: Schema, path: string, ranges: Record<string, string>): Schema {
   const bounds = BOUNDS.filter((bound) => schema[bound] !== undefined);
   if (bounds.length === 0) return schema;
-  if (schema.type !== "number" && schema.type !== "integer") throw new UnsupportedSchemaError(bounds[0], path, 'is supported with "type": "number" or "integer" alone');
-  for (const bound of bounds) if (typeof schema[bound] !== "number") throw new UnsupportedSchemaError(bound, path, "must be a number");
-  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = schema as Record<(typeof BOUNDS)[number], number | undefined>;
-  const low = Math.max(minimum === undefined ? -Infinity : Math.ceil(minimum), exclusiveMinimum === undefined ? -Infinity : Math.floor(exclusiveMinimum) + 1);
-  const high = Math.min(maximum === undefined ? Infinity : Math.floor(maximum), exclusiveMaximum === undefined ? Infinity : Math.ceil(exclusiveMaximum) - 1);
-  if (low > high) throw new UnsupportedSchemaError(bounds[0], path, "leaves no integer in range (ranges between two integers are not supported)");
+  if (schema.type !== "number" && schema.type !== "integer")
+    throw new UnsupportedSchemaError(bounds[0], path, 'is supported with "type": "number" or "integer" alone');
+  for (const bound of bounds)
+    if (typeof schema[bound] !== "number") throw new UnsupportedSchemaError(bound, path, "must be a number");
+  const { minimum, maximum, exclusiveMinimum, exclusiveMaximum } = schema as Record<
+    (typeof BOUNDS)[number],
+    number | undefined
+  >;
+  const low = Math.max(
+    minimum === undefined ? -Infinity : Math.ceil(minimum),
+    exclusiveMinimum === undefined ? -Infinity : Math.floor(exclusiveMinimum) + 1,
+  );
+  const high = Math.min(
+    maximum === undefined ? Infinity : Math.floor(maximum),
+    exclusiveMaximum === undefined ? Infinity : Math.ceil(exclusiveMaximum) - 1,
+  );
+  if (low > high)
+    throw new UnsupportedSchemaError(
+      bounds[0],
+      path,
+      "leaves no integer in range (ranges between two integers are not supported)",
+    );
   const name = rangeName(Object.keys(ranges).length);
   ranges[name] = numericRangeRule(low, high, schema.type === "number");
   return { $ref: `#/$defs/${name}` };
@@ -92,20 +144,29 @@ function prepareSubschema(schema: unknown, strict: boolean, path: string, ranges
     withRanges = numericRange(schema, path, ranges);
   } catch (error) {
     if (strict || !(error instanceof UnsupportedSchemaError)) throw error;
-    withRanges = Object.fromEntries(Object.entries(schema).filter(([keyword]) => !(BOUNDS as readonly string[]).includes(keyword)));
+    withRanges = Object.fromEntries(
+      Object.entries(schema).filter(([keyword]) => !(BOUNDS as readonly string[]).includes(keyword)),
+    );
   }
   for (const [keyword, value] of Object.entries(withRanges)) {
     const at = `${path}/${keyword}`;
     try {
       if (SCHEMA_MAPS.has(keyword) && isSchema(value)) {
-        prepared[keyword] = Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, prepareSubschema(sub, strict, `${at}/${name}`, ranges)]));
+        prepared[keyword] = Object.fromEntries(
+          Object.entries(value).map(([name, sub]) => [name, prepareSubschema(sub, strict, `${at}/${name}`, ranges)]),
+        );
       } else if (SUBSCHEMAS.has(keyword)) {
         prepared[keyword] = prepareSubschema(value, strict, at, ranges);
       } else if (SCHEMA_LISTS.has(keyword) && Array.isArray(value)) {
-        if (keyword === "allOf" && value.length > 1) throw new UnsupportedSchemaError(keyword, path, "with more than one schema is not supported");
+        if (keyword === "allOf" && value.length > 1)
+          throw new UnsupportedSchemaError(keyword, path, "with more than one schema is not supported");
         prepared[keyword] = value.map((sub, i) => prepareSubschema(sub, strict, `${at}/${i}`, ranges));
       } else if (keyword === "format" && !FORMATS.has(String(value))) {
-        throw new UnsupportedSchemaError(keyword, path, `"${String(value)}" is not supported (supported: ${[...FORMATS].join(", ")})`);
+        throw new UnsupportedSchemaError(
+          keyword,
+          path,
+          `"${String(value)}" is not supported (supported: ${[...FORMATS].join(", ")})`,
+        );
       } else if (PLAIN.has(keyword)) {
         prepared[keyword] = value;
       } else {

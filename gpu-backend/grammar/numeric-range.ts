@@ -13,8 +13,10 @@ function sameLength(low: string, high: string): string[] {
   if (low.length === 0) return [""];
   const [lowFirst, highFirst] = [low[0], high[0]];
   const rest = low.length - 1;
-  if (lowFirst === highFirst) return sameLength(low.slice(1), high.slice(1)).map((tail) => `"${lowFirst}" ${tail}`.trim());
-  if (allDigit(low.slice(1), "0") && allDigit(high.slice(1), "9")) return [`[${lowFirst}-${highFirst}] ${digits(rest)}`.trim()];
+  if (lowFirst === highFirst)
+    return sameLength(low.slice(1), high.slice(1)).map((tail) => `"${lowFirst}" ${tail}`.trim());
+  if (allDigit(low.slice(1), "0") && allDigit(high.slice(1), "9"))
+    return [`[${lowFirst}-${highFirst}] ${digits(rest)}`.trim()];
   const alternatives = sameLength(low.slice(1), "9".repeat(rest)).map((tail) => `"${lowFirst}" ${tail}`.trim());
   const [first, last] = [Number(lowFirst) + 1, Number(highFirst) - 1];
   if (first <= last) alternatives.push(`[${first}-${last}] ${digits(rest)}`.trim());
@@ -41,7 +43,9 @@ const FRACTION = `"." [0-9]+`;
 /** Magnitudes in [low, high] with an optional fraction, except `high` itself (so the value stays <= high). */
 function decimalMagnitudes(low: number, high: number): string[] {
   if (low === high) return [`"${high}"`];
-  const below = magnitudes(low, high === Infinity ? Infinity : high - 1).map((alternative) => `(${alternative}) (${FRACTION})?`);
+  const below = magnitudes(low, high === Infinity ? Infinity : high - 1).map(
+    (alternative) => `(${alternative}) (${FRACTION})?`,
+  );
   return high === Infinity ? below : [...below, `"${high}"`];
 }
 

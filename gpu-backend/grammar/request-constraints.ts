@@ -31,12 +31,18 @@ function toolCallsGrammar(tools: Tool[], parallel: boolean): GrammarSpec {
     properties: { name: { const: tool.function.name }, arguments: tool.function.parameters },
     required: ["name", "arguments"],
   });
-  const schema = { type: "array", minItems: 1, ...(parallel ? {} : { maxItems: 1 }), items: { anyOf: tools.map(call) } };
+  const schema = {
+    type: "array",
+    minItems: 1,
+    ...(parallel ? {} : { maxItems: 1 }),
+    items: { anyOf: tools.map(call) },
+  };
   const strict = tools.every((tool) => tool.function.strict !== false);
   try {
     return { prepared: prepareSchema(schema, strict), closedObjects: true };
   } catch (error) {
-    if (error instanceof UnsupportedSchemaError) throw new ConstraintError(error.message.replace("at #/items/anyOf", "in the parameters of tool"), "tools");
+    if (error instanceof UnsupportedSchemaError)
+      throw new ConstraintError(error.message.replace("at #/items/anyOf", "in the parameters of tool"), "tools");
     throw error;
   }
 }
@@ -48,7 +54,11 @@ function toolCallsGrammar(tools: Tool[], parallel: boolean): GrammarSpec {
  * function: forced and constrained to that function). `toolCallsId` is the [TOOL_CALLS] token of
  * a v3 tokenizer. Throws ConstraintError.
  */
-export function constraintPlan(request: ChatCompletionRequest, toolCallsId: number | undefined, vocabSize: number): ConstraintPlan {
+export function constraintPlan(
+  request: ChatCompletionRequest,
+  toolCallsId: number | undefined,
+  vocabSize: number,
+): ConstraintPlan {
   let response: GrammarSpec | undefined;
   try {
     response = responseGrammar(request.response_format);
@@ -63,12 +73,23 @@ export function constraintPlan(request: ChatCompletionRequest, toolCallsId: numb
     return { grammar: response, build: (matcher) => matcher };
   }
   // A JSON response format already masks [TOOL_CALLS] (a control token no grammar produces).
-  if (choice === "none") return response ? { grammar: response, build: (matcher) => matcher } : { grammar: undefined, build: () => new ToolCallConstraint(toolCallsId, vocabSize, "ban", undefined) };
-  if (response) throw new ConstraintError("response_format json modes cannot be combined with tools unless tool_choice is none", "response_format");
+  if (choice === "none")
+    return response
+      ? { grammar: response, build: (matcher) => matcher }
+      : { grammar: undefined, build: () => new ToolCallConstraint(toolCallsId, vocabSize, "ban", undefined) };
+  if (response)
+    throw new ConstraintError(
+      "response_format json modes cannot be combined with tools unless tool_choice is none",
+      "response_format",
+    );
   let offered = tools;
   if (typeof choice === "object") {
     offered = tools.filter((tool) => tool.function.name === choice.function.name);
-    if (offered.length === 0) throw new ConstraintError(`tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not among the tools`, "tool_choice");
+    if (offered.length === 0)
+      throw new ConstraintError(
+        `tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not among the tools`,
+        "tool_choice",
+      );
   }
   const grammar = toolCallsGrammar(offered, request.parallel_tool_calls);
   const mode = choice === "auto" ? "auto" : "force";

@@ -10,5 +10,8 @@ export function responseGrammar(format: ResponseFormat | undefined): GrammarSpec
   if (format === undefined || format.type === "text") return undefined;
   // JSON mode: any object, with any properties.
   if (format.type === "json_object") return { prepared: ANY_OBJECT, closedObjects: false };
-  return { prepared: prepareSchema(format.json_schema!.schema, format.json_schema!.strict !== false), closedObjects: true };
+  return {
+    prepared: prepareSchema(format.json_schema!.schema, format.json_schema!.strict !== false),
+    closedObjects: true,
+  };
 }

@@ -32,7 +32,8 @@ export class ToolCallConstraint implements TokenConstraint {
 
   accept(token: number): void {
     if (this.calling) return this.grammar?.accept(token);
-    if (this.before && (this.before[token >> 5] & (1 << (token & 31))) === 0) throw new Error(`token ${token} is not allowed before the tool call`);
+    if (this.before && (this.before[token >> 5] & (1 << (token & 31))) === 0)
+      throw new Error(`token ${token} is not allowed before the tool call`);
     if (token === this.toolCallsId) this.calling = true;
   }
 

@@ -12,7 +12,15 @@ import type { Tokenizer } from "./tokenizer.ts";
  * message, and tool calls and results before the last user message are left out.
  */
 
-export const V3_CONTROL = ["[INST]", "[/INST]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]"] as const;
+export const V3_CONTROL = [
+  "[INST]",
+  "[/INST]",
+  "[TOOL_CALLS]",
+  "[AVAILABLE_TOOLS]",
+  "[/AVAILABLE_TOOLS]",
+  "[TOOL_RESULTS]",
+  "[/TOOL_RESULTS]",
+] as const;
 type Control = (typeof V3_CONTROL)[number];
 
 /** The ids of v3's control tokens in this tokenizer, or undefined when it is not a v3 tokenizer. */
@@ -38,19 +46,32 @@ function jsonValue(text: string): unknown {
 
 function validate(messages: ChatMessage[]): void {
   const last = messages[messages.length - 1];
-  if (last.role === "system" && messages.length > 1) throw new ChatEncodingError("the last message must be a user or tool message, or an assistant message with prefix: true, got system");
-  if (last.role === "assistant" && !last.prefix) throw new ChatEncodingError("the last message must be a user or tool message, or an assistant message with prefix: true, got assistant");
+  if (last.role === "system" && messages.length > 1)
+    throw new ChatEncodingError(
+      "the last message must be a user or tool message, or an assistant message with prefix: true, got system",
+    );
+  if (last.role === "assistant" && !last.prefix)
+    throw new ChatEncodingError(
+      "the last message must be a user or tool message, or an assistant message with prefix: true, got assistant",
+    );
   messages.forEach((message, index) => {
     if (message.role !== "assistant") return;
-    if (!message.tool_calls?.length && joinedText([message.content]) === "") throw new ChatEncodingError(`message ${index} (assistant) has neither content nor tool calls`);
-    if (message.prefix && index !== messages.length - 1) throw new ChatEncodingError(`message ${index}: only the last message can be an assistant message with prefix: true`);
-    if (message.prefix && message.tool_calls?.length) throw new ChatEncodingError(`message ${index}: an assistant message with prefix: true cannot have tool calls`);
+    if (!message.tool_calls?.length && joinedText([message.content]) === "")
+      throw new ChatEncodingError(`message ${index} (assistant) has neither content nor tool calls`);
+    if (message.prefix && index !== messages.length - 1)
+      throw new ChatEncodingError(
+        `message ${index}: only the last message can be an assistant message with prefix: true`,
+      );
+    if (message.prefix && message.tool_calls?.length)
+      throw new ChatEncodingError(`message ${index}: an assistant message with prefix: true cannot have tool calls`);
   });
 }
 
 /** mistral-common's normaliser: system prompts taken out, runs of user (or assistant) messages merged, tool messages kept one by one. */
 function normalize(messages: ChatMessage[]): { systemPrompt: string; turns: Turn[] } {
-  const systemPrompt = joinedText(messages.filter((message) => message.role === "system").map((message) => message.content));
+  const systemPrompt = joinedText(
+    messages.filter((message) => message.role === "system").map((message) => message.content),
+  );
   const turns: Turn[] = [];
   let previous: ChatMessage["role"] | undefined;
   for (const message of messages) {
@@ -65,8 +86,18 @@ function normalize(messages: ChatMessage[]): { systemPrompt: string; turns: Turn
       if (merges && last.role === "user") last.text = joinedText([last.text, text]);
       else turns.push({ role: "user", text });
     } else {
-      const turn = { role: "assistant" as const, text: joinedText([message.content]), toolCalls: message.tool_calls ?? [], prefix: message.prefix };
-      if (merges && last.role === "assistant") Object.assign(last, { text: joinedText([last.text, turn.text]), toolCalls: [...last.toolCalls, ...turn.toolCalls], prefix: turn.prefix });
+      const turn = {
+        role: "assistant" as const,
+        text: joinedText([message.content]),
+        toolCalls: message.tool_calls ?? [],
+        prefix: message.prefix,
+      };
+      if (merges && last.role === "assistant")
+        Object.assign(last, {
+          text: joinedText([last.text, turn.text]),
+          toolCalls: [...last.toolCalls, ...turn.toolCalls],
+          prefix: turn.prefix,
+        });
       else turns.push(turn);
     }
   }
@@ -87,7 +118,8 @@ function toolCallEntry(call: ToolCall): unknown {
 export function encodeMistralInstructV3(tokenizer: Tokenizer, messages: ChatMessage[], tools: Tool[] = []): number[] {
   const control = v3ControlIds(tokenizer);
   const { bosId, eosId } = tokenizer;
-  if (!control || bosId === undefined || eosId === undefined) throw new ChatEncodingError("the tokenizer lacks the BOS, EOS or control tokens of Mistral's v3 format");
+  if (!control || bosId === undefined || eosId === undefined)
+    throw new ChatEncodingError("the tokenizer lacks the BOS, EOS or control tokens of Mistral's v3 format");
   validate(messages);
   const { systemPrompt, turns } = normalize(messages);
   const lastUser = turns.findLastIndex((turn) => turn.role === "user");
@@ -95,7 +127,12 @@ export function encodeMistralInstructV3(tokenizer: Tokenizer, messages: ChatMess
   turns.forEach((turn, index) => {
     const beforeLastUser = index < lastUser;
     if (turn.role === "user") {
-      if (index === lastUser && tools.length > 0) ids.push(control["[AVAILABLE_TOOLS]"], ...tokenizer.encode(pythonJson(tools.map(toolEntry))), control["[/AVAILABLE_TOOLS]"]);
+      if (index === lastUser && tools.length > 0)
+        ids.push(
+          control["[AVAILABLE_TOOLS]"],
+          ...tokenizer.encode(pythonJson(tools.map(toolEntry))),
+          control["[/AVAILABLE_TOOLS]"],
+        );
       const text = index === lastUser && systemPrompt !== "" ? systemPrompt + JOIN + turn.text : turn.text;
       ids.push(control["[INST]"], ...tokenizer.encode(text), control["[/INST]"]);
     } else if (turn.role === "tool") {

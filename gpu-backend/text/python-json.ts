@@ -6,7 +6,10 @@
 export function pythonJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(pythonJson).join(", ")}]`;
   if (typeof value === "object" && value !== null) {
-    return `{${Object.entries(value).filter(([, entry]) => entry !== undefined).map(([key, entry]) => `${JSON.stringify(key)}: ${pythonJson(entry)}`).join(", ")}}`;
+    return `{${Object.entries(value)
+      .filter(([, entry]) => entry !== undefined)
+      .map(([key, entry]) => `${JSON.stringify(key)}: ${pythonJson(entry)}`)
+      .join(", ")}}`;
   }
   return JSON.stringify(value) ?? "null";
 }

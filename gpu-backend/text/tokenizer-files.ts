@@ -41,16 +41,34 @@ export type TokenizerVersion = "v1" | "v3";
  * markers (plain added tokens), 768 in all; every v1 piece from id 3 on moves up by 768.
  */
 function v3InsertedPieces(): { content: string; special: boolean }[] {
-  const named = ["[INST]", "[/INST]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[IMG]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]"];
+  const named = [
+    "[INST]",
+    "[/INST]",
+    "[TOOL_CALLS]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[IMG]",
+    "[PREFIX]",
+    "[MIDDLE]",
+    "[SUFFIX]",
+  ];
   const placeholders = Array.from({ length: 737 }, (_, i) => `[control_${i + 12}]`);
   const references = Array.from({ length: 20 }, (_, i) => `[REFERENCE_DOC_${19 - i}]`);
-  return [...[...named, ...placeholders].map((content) => ({ content, special: true })), ...references.map((content) => ({ content, special: false }))];
+  return [
+    ...[...named, ...placeholders].map((content) => ({ content, special: true })),
+    ...references.map((content) => ({ content, special: false })),
+  ];
 }
 
 /** The added tokens of a version: id, spelling and whether it is a control (special) token. */
 function addedTokens(version: TokenizerVersion): { id: number; content: string; special: boolean }[] {
   const inserted = version === "v3" ? v3InsertedPieces() : [];
-  return [...SPECIAL_TOKENS.map((content) => ({ content, special: true })), ...inserted].map((token, id) => ({ id, ...token }));
+  return [...SPECIAL_TOKENS.map((content) => ({ content, special: true })), ...inserted].map((token, id) => ({
+    id,
+    ...token,
+  }));
 }
 
 /**
@@ -65,7 +83,9 @@ function mistralTokenizerJson(version: TokenizerVersion): object {
   const shift = added.length - SPECIAL_TOKENS.length;
   const vocab = Object.fromEntries([
     ...added.map((token) => [token.content, token.id]),
-    ...mistralTokenizer.vocabById.slice(SPECIAL_TOKENS.length).map((token, i) => [token, i + SPECIAL_TOKENS.length + shift]),
+    ...mistralTokenizer.vocabById
+      .slice(SPECIAL_TOKENS.length)
+      .map((token, i) => [token, i + SPECIAL_TOKENS.length + shift]),
   ]);
   const merges = [...mistralTokenizer.merges].sort((a, b) => a[1] - b[1]).map(([pair]) => pair);
   return {

@@ -130,11 +130,6 @@ export class Tokenizer {
     return this.specialTokens.get(id) ?? this.plain.id_to_token(id) ?? undefined;
   }
 
-  /** The id of a vocabulary entry or added token, if the vocabulary has it. */
-  idOf(piece: string): number | undefined {
-    return this.json.added_tokens.find((token) => token.content === piece)?.id ?? this.plain.token_to_id(piece) ?? undefined;
-  }
-
   /**
    * Text of the ids without the special tokens, as the tokenizer's decoder produces it (like
    * Hugging Face tokenizers and vLLM: no transformers-style clean_up_tokenization_spaces, which

@@ -11,7 +11,8 @@ const WORD_START = /\u2581/g;
  */
 function tokenEntry(tokenizer: Tokenizer, id: number): { token: string; bytes: number[] } {
   const byte = tokenizer.byteValue(id);
-  if (byte !== undefined) return { token: byte < 0x80 ? String.fromCharCode(byte) : `bytes:\\x${byte.toString(16)}`, bytes: [byte] };
+  if (byte !== undefined)
+    return { token: byte < 0x80 ? String.fromCharCode(byte) : `bytes:\\x${byte.toString(16)}`, bytes: [byte] };
   const token = (tokenizer.piece(id) ?? "").replace(WORD_START, " ");
   return { token, bytes: [...new TextEncoder().encode(token)] };
 }

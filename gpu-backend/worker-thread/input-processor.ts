@@ -71,7 +71,12 @@ export class InputProcessor {
     const last = request.messages[request.messages.length - 1];
     const decodeContext = last.role === "assistant" && last.prefix ? prompt : [];
     return {
-      spec: { prompt, maxTokens: request.max_tokens ?? undefined, choices, topLogprobs: request.logprobs ? (request.top_logprobs ?? 0) : undefined },
+      spec: {
+        prompt,
+        maxTokens: request.max_tokens ?? undefined,
+        choices,
+        topLogprobs: request.logprobs ? (request.top_logprobs ?? 0) : undefined,
+      },
       stops,
       decodeContext,
       finishAtOnce: request.max_tokens === 0,
@@ -94,7 +99,10 @@ export class InputProcessor {
 
   private encodeMessages(request: ChatCompletionRequest): number[] {
     try {
-      return encodeChat(this.tokenizer, request.messages, { safePrompt: request.safe_prompt, tools: request.tools ?? undefined });
+      return encodeChat(this.tokenizer, request.messages, {
+        safePrompt: request.safe_prompt,
+        tools: request.tools ?? undefined,
+      });
     } catch (error) {
       if (error instanceof ChatEncodingError) throw new RefusedError("invalid_messages", error.message, "messages");
       throw error;

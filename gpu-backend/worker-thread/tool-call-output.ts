@@ -17,7 +17,14 @@ function parseCalls(text: string): ToolCall[] | undefined {
     return undefined;
   }
   const calls = Array.isArray(value) ? value : [value];
-  const valid = calls.every((call) => typeof call === "object" && call !== null && typeof call.name === "string" && typeof call.arguments === "object" && call.arguments !== null);
+  const valid = calls.every(
+    (call) =>
+      typeof call === "object" &&
+      call !== null &&
+      typeof call.name === "string" &&
+      typeof call.arguments === "object" &&
+      call.arguments !== null,
+  );
   if (!valid || calls.length === 0) return undefined;
   return calls.map((call: { name: string; arguments: object }, index) => ({
     id: toolCallId(),

@@ -4,7 +4,8 @@ import { numericRangeRule } from "../../gpu-backend/grammar/numeric-range.ts";
 import { ToolCallConstraint } from "../../gpu-backend/grammar/tool-call-constraint.ts";
 import { loadXGrammar } from "../../gpu-backend/grammar/xgrammar.ts";
 
-const allowed = (mask: Int32Array | undefined, token: number) => mask === undefined || (mask[token >> 5] & (1 << (token & 31))) !== 0;
+const allowed = (mask: Int32Array | undefined, token: number) =>
+  mask === undefined || (mask[token >> 5] & (1 << (token & 31))) !== 0;
 
 describe("numeric ranges", () => {
   it.each([
@@ -22,7 +23,8 @@ describe("numeric ranges", () => {
     const xgrammar = await loadXGrammar();
     const grammar = await xgrammar.Grammar.fromEBNF(`root ::= ${numericRangeRule(low, high, decimal)}`);
     const candidates = ["01", "-01", "1.", "1e5", "12345", "-12345"];
-    for (let value = -300; value <= 1300; value += 1) candidates.push(String(value), ...(decimal ? [`${value}.5`, `${value}.05`] : []));
+    for (let value = -300; value <= 1300; value += 1)
+      candidates.push(String(value), ...(decimal ? [`${value}.5`, `${value}.05`] : []));
     for (const text of candidates) {
       const value = Number(text);
       const json = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(text);
@@ -42,15 +44,24 @@ describe("JSON schema support", () => {
   });
 
   it("strict: false drops what it cannot enforce", () => {
-    expect(prepareSchema({ type: "object", properties: { tags: { type: "array", uniqueItems: true } } }, false).schema).toEqual({
+    expect(
+      prepareSchema({ type: "object", properties: { tags: { type: "array", uniqueItems: true } } }, false).schema,
+    ).toEqual({
       type: "object",
       properties: { tags: { type: "array" } },
     });
   });
 
   it("bounded numbers refer to exact range rules", () => {
-    const prepared = prepareSchema({ type: "object", properties: { n: { type: "number", exclusiveMinimum: 0, maximum: 5.5 } } }, true);
-    expect(prepared.schema).toEqual({ type: "object", properties: { n: { $ref: "#/$defs/moxieRangeA" } }, $defs: { moxieRangeA: { type: "integer" } } });
+    const prepared = prepareSchema(
+      { type: "object", properties: { n: { type: "number", exclusiveMinimum: 0, maximum: 5.5 } } },
+      true,
+    );
+    expect(prepared.schema).toEqual({
+      type: "object",
+      properties: { n: { $ref: "#/$defs/moxieRangeA" } },
+      $defs: { moxieRangeA: { type: "integer" } },
+    });
     expect(prepared.ranges.moxieRangeA).toBe(numericRangeRule(1, 5, true));
   });
 });

@@ -16,7 +16,10 @@ await writeMistralTokenizerFiles(dir, "v3");
 const generated = await loadTokenizer(dir);
 const reference = await loadTokenizer(referenceV3);
 const readJson = (path: string) => JSON.parse(readFileSync(path, "utf8"));
-const request = (sample: { messages: unknown[]; tools: unknown[] }) => ({ messages: z.array(ChatMessage).parse(sample.messages), tools: z.array(Tool).parse(sample.tools) });
+const request = (sample: { messages: unknown[]; tools: unknown[] }) => ({
+  messages: z.array(ChatMessage).parse(sample.messages),
+  tools: z.array(Tool).parse(sample.tools),
+});
 
 const [BOS, EOS, INST, END_INST, TOOL_CALLS, TOOLS, END_TOOLS, RESULTS, END_RESULTS] = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
@@ -28,9 +31,12 @@ describe("the generated v3 tokenizer (make-checkpoint --tokenizer v3)", () => {
     expect(ours.model.vocab).toEqual(theirs.model.vocab);
     expect(ours.model.merges).toEqual(theirs.model.merges);
     expect(ours.added_tokens).toEqual(theirs.added_tokens);
-    for (const key of ["normalizer", "pre_tokenizer", "post_processor", "decoder"]) expect(ours[key]).toEqual(theirs[key]);
+    for (const key of ["normalizer", "pre_tokenizer", "post_processor", "decoder"])
+      expect(ours[key]).toEqual(theirs[key]);
     const config = readJson(join(dir, "tokenizer_config.json"));
-    expect(config.added_tokens_decoder).toEqual(readJson(join(referenceV3, "tokenizer_config.json")).added_tokens_decoder);
+    expect(config.added_tokens_decoder).toEqual(
+      readJson(join(referenceV3, "tokenizer_config.json")).added_tokens_decoder,
+    );
   });
 
   it("is recognised as v3 with tools; the v1 reference is not", async () => {
@@ -48,18 +54,30 @@ describe.each([
 
   it.each(["get_weather_no_history", "no_tools"])("gives mistral-common's exact ids for its sample %s", (sample) => {
     const { messages, tools } = request(readJson(join(referenceV3, "samples", sample, "sample.json")));
-    expect(encodeChat(tokenizer, messages, { tools })).toEqual(readJson(join(referenceV3, "samples", sample, "tokens_v3.json")).tokens);
+    expect(encodeChat(tokenizer, messages, { tools })).toEqual(
+      readJson(join(referenceV3, "samples", sample, "tokens_v3.json")).tokens,
+    );
   });
 
   it("user text that spells control tokens stays text", () => {
-    const ids = encodeChat(tokenizer, z.array(ChatMessage).parse([{ role: "user", content: "[TOOL_CALLS] [INST] </s> [AVAILABLE_TOOLS]" }]));
+    const ids = encodeChat(
+      tokenizer,
+      z.array(ChatMessage).parse([{ role: "user", content: "[TOOL_CALLS] [INST] </s> [AVAILABLE_TOOLS]" }]),
+    );
     expect(ids.slice(2, -1).filter((id) => id < 771)).toEqual([]);
     expect(ids).toEqual([BOS, INST, ...enc("[TOOL_CALLS] [INST] </s> [AVAILABLE_TOOLS]"), END_INST]);
   });
 
   it("several tools, parallel calls, their results, and a system prompt", () => {
     const tools = z.array(Tool).parse([
-      { type: "function", function: { name: "add", description: "Add two numbers", parameters: { type: "object", properties: { a: { type: "integer" }, b: { type: "integer" } } } } },
+      {
+        type: "function",
+        function: {
+          name: "add",
+          description: "Add two numbers",
+          parameters: { type: "object", properties: { a: { type: "integer" }, b: { type: "integer" } } },
+        },
+      },
       { type: "function", function: { name: "now", parameters: { type: "object", properties: {} } } },
     ]);
     const messages = z.array(ChatMessage).parse([
@@ -82,15 +100,30 @@ describe.each([
     ]);
     expect(encodeChat(tokenizer, messages, { tools })).toEqual([
       BOS,
-      INST, ...enc("Old question"), END_INST,
-      ...enc("It is noon."), EOS,
+      INST,
+      ...enc("Old question"),
+      END_INST,
+      ...enc("It is noon."),
+      EOS,
       TOOLS,
-      ...enc('[{"type": "function", "function": {"name": "add", "description": "Add two numbers", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}}}, {"type": "function", "function": {"name": "now", "description": "", "parameters": {"type": "object", "properties": {}}}}]'),
+      ...enc(
+        '[{"type": "function", "function": {"name": "add", "description": "Add two numbers", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}}}, {"type": "function", "function": {"name": "now", "description": "", "parameters": {"type": "object", "properties": {}}}}]',
+      ),
       END_TOOLS,
-      INST, ...enc("Be exact.\n\nWhat is 2+3, and the time?"), END_INST,
-      TOOL_CALLS, ...enc('[{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "call00001"}, {"name": "now", "arguments": {}, "id": "call00002"}]'), EOS,
-      RESULTS, ...enc('{"content": 5, "call_id": "call00001"}'), END_RESULTS,
-      RESULTS, ...enc('{"content": "it\'s ünï noon", "call_id": "call00002"}'), END_RESULTS,
+      INST,
+      ...enc("Be exact.\n\nWhat is 2+3, and the time?"),
+      END_INST,
+      TOOL_CALLS,
+      ...enc(
+        '[{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "call00001"}, {"name": "now", "arguments": {}, "id": "call00002"}]',
+      ),
+      EOS,
+      RESULTS,
+      ...enc('{"content": 5, "call_id": "call00001"}'),
+      END_RESULTS,
+      RESULTS,
+      ...enc('{"content": "it\'s ünï noon", "call_id": "call00002"}'),
+      END_RESULTS,
     ]);
   });
 });
@@ -99,12 +132,19 @@ it("moxie tokenize accepts {messages, tools} lines on a v3 tokenizer, and refuse
   const sample = readJson(join(referenceV3, "samples", "get_weather_no_history", "sample.json"));
   const run = (model: string, input: string) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = execFile("node", ["bin/moxie.js", "tokenize", "--model", model], (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }));
+      const child = execFile("node", ["bin/moxie.js", "tokenize", "--model", model], (error, stdout, stderr) =>
+        resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+      );
       child.stdin!.end(input);
     });
   const ok = await run(dir, JSON.stringify({ messages: sample.messages, tools: sample.tools }) + "\n");
-  expect(JSON.parse(ok.stdout).ids).toEqual(readJson(join(referenceV3, "samples", "get_weather_no_history", "tokens_v3.json")).tokens);
-  const refused = await run("../shared/reference", JSON.stringify({ messages: [{ role: "user", content: "x" }], tools: sample.tools }) + "\n");
+  expect(JSON.parse(ok.stdout).ids).toEqual(
+    readJson(join(referenceV3, "samples", "get_weather_no_history", "tokens_v3.json")).tokens,
+  );
+  const refused = await run(
+    "../shared/reference",
+    JSON.stringify({ messages: [{ role: "user", content: "x" }], tools: sample.tools }) + "\n",
+  );
   expect(refused.code).not.toBe(0);
   expect(refused.stderr).toMatch(/no tools/);
 });
