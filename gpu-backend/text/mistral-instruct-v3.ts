@@ -9,7 +9,7 @@ import type { Tokenizer } from "./tokenizer.ts";
  * Mixtral-8x22B-Instruct), the one with tool calling, hand-written because no JS library has it.
  * Control tokens ([INST], [TOOL_CALLS], …) are ids put between separately encoded texts, so user
  * text can never become one. Unlike v1, the system prompt and the tool list go with the last user
- * message, and tool calls and results before the last user message are left out.
+ * message; tool calls and results are encoded wherever they are (v3 keeps the tool history).
  */
 
 export const V3_CONTROL = [
@@ -33,7 +33,7 @@ export function v3ControlIds(tokenizer: Tokenizer): Record<Control, number> | un
 type Turn =
   | { role: "user"; text: string }
   | { role: "assistant"; text: string; toolCalls: ToolCall[]; prefix: boolean }
-  | { role: "tool"; content: string; callId: string | undefined };
+  | { role: "tool"; content: string; callId: string };
 
 /** A string that holds JSON is put in as the value it encodes, as mistral-common does with arguments and results. */
 function jsonValue(text: string): unknown {
@@ -55,6 +55,8 @@ function validate(messages: ChatMessage[]): void {
       "the last message must be a user or tool message, or an assistant message with prefix: true, got assistant",
     );
   messages.forEach((message, index) => {
+    if (message.role === "tool" && !message.tool_call_id)
+      throw new ChatEncodingError(`message ${index} (tool) needs the tool_call_id it answers`);
     if (message.role !== "assistant") return;
     if (!message.tool_calls?.length && joinedText([message.content]) === "")
       throw new ChatEncodingError(`message ${index} (assistant) has neither content nor tool calls`);
@@ -80,7 +82,7 @@ function normalize(messages: ChatMessage[]): { systemPrompt: string; turns: Turn
     previous = message.role;
     if (message.role === "system") continue;
     if (message.role === "tool") {
-      turns.push({ role: "tool", content: joinedText([message.content]), callId: message.tool_call_id ?? undefined });
+      turns.push({ role: "tool", content: joinedText([message.content]), callId: message.tool_call_id! });
     } else if (message.role === "user") {
       const text = joinedText([message.content]);
       if (merges && last.role === "user") last.text = joinedText([last.text, text]);
@@ -112,7 +114,12 @@ function toolEntry(tool: Tool): unknown {
 
 function toolCallEntry(call: ToolCall): unknown {
   const { name, arguments: args } = call.function;
-  return { name, arguments: typeof args === "string" ? jsonValue(args) : args, id: call.id };
+  // mistral-common writes the id unless it is missing or "null".
+  return {
+    name,
+    arguments: typeof args === "string" ? jsonValue(args) : args,
+    id: call.id === "null" ? undefined : call.id,
+  };
 }
 
 export function encodeMistralInstructV3(tokenizer: Tokenizer, messages: ChatMessage[], tools: Tool[] = []): number[] {
@@ -125,7 +132,6 @@ export function encodeMistralInstructV3(tokenizer: Tokenizer, messages: ChatMess
   const lastUser = turns.findLastIndex((turn) => turn.role === "user");
   const ids = [bosId];
   turns.forEach((turn, index) => {
-    const beforeLastUser = index < lastUser;
     if (turn.role === "user") {
       if (index === lastUser && tools.length > 0)
         ids.push(
@@ -136,14 +142,13 @@ export function encodeMistralInstructV3(tokenizer: Tokenizer, messages: ChatMess
       const text = index === lastUser && systemPrompt !== "" ? systemPrompt + JOIN + turn.text : turn.text;
       ids.push(control["[INST]"], ...tokenizer.encode(text), control["[/INST]"]);
     } else if (turn.role === "tool") {
-      if (beforeLastUser) return;
       const result = { content: jsonValue(turn.content), call_id: turn.callId };
       ids.push(control["[TOOL_RESULTS]"], ...tokenizer.encode(pythonJson(result)), control["[/TOOL_RESULTS]"]);
     } else if (turn.toolCalls.length > 0) {
-      if (beforeLastUser) return;
       ids.push(control["[TOOL_CALLS]"], ...tokenizer.encode(pythonJson(turn.toolCalls.map(toolCallEntry))), eosId);
     } else {
-      ids.push(...tokenizer.encode(turn.text));
+      // mistral-common strips the trailing spaces of an assistant's text.
+      ids.push(...tokenizer.encode(turn.text.replace(/ +$/, "")));
       if (!turn.prefix) ids.push(eosId);
     }
   });

@@ -59,6 +59,15 @@ describe.each([
     );
   });
 
+  it("a tool message without the tool_call_id it answers is refused", () => {
+    const messages = z.array(ChatMessage).parse([
+      { role: "user", content: "x" },
+      { role: "assistant", tool_calls: [{ id: "abcdefghi", function: { name: "f", arguments: "{}" } }] },
+      { role: "tool", content: "1" },
+    ]);
+    expect(() => encodeChat(tokenizer, messages)).toThrow(/tool_call_id/);
+  });
+
   it("user text that spells control tokens stays text", () => {
     const ids = encodeChat(
       tokenizer,
@@ -68,7 +77,7 @@ describe.each([
     expect(ids).toEqual([BOS, INST, ...enc("[TOOL_CALLS] [INST] </s> [AVAILABLE_TOOLS]"), END_INST]);
   });
 
-  it("several tools, parallel calls, their results, and a system prompt", () => {
+  it("several tools, parallel calls, their results, the tool history before the last user turn, a system prompt", () => {
     const tools = z.array(Tool).parse([
       {
         type: "function",
@@ -85,7 +94,7 @@ describe.each([
       { role: "user", content: "Old question" },
       { role: "assistant", tool_calls: [{ id: "aaaaaaaaa", function: { name: "now", arguments: "{}" } }] },
       { role: "tool", tool_call_id: "aaaaaaaaa", content: "noon" },
-      { role: "assistant", content: "It is noon." },
+      { role: "assistant", content: "It is noon.  " },
       { role: "user", content: "What is 2+3, and the time?" },
       {
         role: "assistant",
@@ -103,6 +112,12 @@ describe.each([
       INST,
       ...enc("Old question"),
       END_INST,
+      TOOL_CALLS,
+      ...enc('[{"name": "now", "arguments": {}, "id": "aaaaaaaaa"}]'),
+      EOS,
+      RESULTS,
+      ...enc('{"content": "noon", "call_id": "aaaaaaaaa"}'),
+      END_RESULTS,
       ...enc("It is noon."),
       EOS,
       TOOLS,
