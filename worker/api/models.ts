@@ -10,16 +10,25 @@ import { backendPool } from "../routing/backend-pool.ts";
 export async function listModels(c: Context<GatewayEnv>): Promise<Response> {
   const [catalog, backends] = await Promise.all([loadCatalog(c.env), backendPool(c.env).list()]);
   const served = servedContexts(backends);
-  const list: ModelList = { object: "list", data: catalog.filter((model) => served.has(model.deployment)).map((model) => publicCard(asServed(model, served))) };
+  // A deployment takes tools when every healthy backend serving it says its model does.
+  const callsTools = (deployment: string) => {
+    const serving = backends.filter((backend) => backend.ready && !backend.draining && backend.models.includes(deployment));
+    return serving.length > 0 && serving.every((backend) => backend.function_calling);
+  };
+  const list: ModelList = {
+    object: "list",
+    data: catalog.filter((model) => served.has(model.deployment)).map((model) => publicCard(asServed(model, served), callsTools(model.deployment))),
+  };
   return c.json(list);
 }
 
-function publicCard(model: ModelDefinition) {
+function publicCard(model: ModelDefinition, functionCalling: boolean) {
   return modelCard({
     id: model.id,
     aliases: model.aliases,
     maxContextLength: model.max_context_length,
     chat: model.type === "chat",
+    functionCalling: functionCalling && model.type === "chat",
     created: 0,
     description: `served by deployment ${model.deployment}`,
   });
