@@ -37,7 +37,7 @@ export interface SchedulerStats {
   kvBlocks: number;
   /** KV blocks free or only held by the prefix cache. */
   freeKvBlocks: number;
-  /** Prompt tokens prefilled since the start (a request's n choices count once; prefix-cache hits not at all). */
+  /** Prompt tokens since the start: prefilled or found in the prefix cache (as vLLM counts them); a request's n choices count once. */
   prefilledTokens: number;
   /** Prompt tokens looked up in the prefix cache, and those found there. */
   prefixCacheQueries: number;
@@ -188,6 +188,7 @@ export class Scheduler {
       const hit = prefix.length * this.kv.blockSize;
       if (first.generated.length === 0) {
         this.kv.recordLookup(first.prompt.length, hit);
+        this.prefilledTokens += hit;
         for (const choice of [first, ...others]) choice.cachedTokens = hit;
       }
       first.computed = hit;
