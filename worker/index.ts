@@ -3,7 +3,7 @@ import { openApiDocument } from "../protocol/index.ts";
 import { admin } from "./admin/index.ts";
 import { chatCompletions } from "./api/chat-completions.ts";
 import { embeddings } from "./api/embeddings.ts";
-import { listModels } from "./api/models.ts";
+import { listModels, retrieveModel } from "./api/models.ts";
 import { errorResponse } from "./errors.ts";
 import type { GatewayEnv } from "./gateway-env.ts";
 import { accessLog } from "./middleware/access-log.ts";
@@ -32,6 +32,7 @@ app.route("/admin", admin);
 
 app.use("/v1/*", apiKeyAuth());
 app.get("/v1/models", listModels);
+app.get("/v1/models/:model_id", retrieveModel);
 app.post("/v1/chat/completions", (c) => serveInference(c, chatCompletions));
 app.post("/v1/embeddings", (c) => serveInference(c, embeddings));
 

@@ -48,6 +48,8 @@ describe("gateway end to end", () => {
     expect(models.data?.find((model) => "id" in model && model.id === "open-mixtral-8x7b")).toMatchObject({
       aliases: ["mistral-small", "mistral-small-latest"],
     });
+    // models.retrieve: an alias answers with the card of the model it names.
+    expect(await client.models.retrieve({ modelId: "mistral-small-latest" })).toMatchObject({ id: "open-mixtral-8x7b", maxContextLength: 32768 });
 
     expect(await moxieKeys("list")).toContain(created.id);
     expect(await moxieKeys("revoke", created.id)).toContain(`revoked ${created.id}`);

@@ -1,7 +1,8 @@
 import type { Context } from "hono";
 import { modelCard, type ModelList } from "../../protocol/index.ts";
+import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
-import { loadCatalog } from "../models/model-catalog.ts";
+import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
 import type { ModelDefinition } from "../models/model-definition.ts";
 import { asServed, servedContexts } from "../models/served-context.ts";
 import { backendPool } from "../routing/backend-pool.ts";
@@ -12,6 +13,19 @@ export async function listModels(c: Context<GatewayEnv>): Promise<Response> {
   const served = servedContexts(backends);
   const list: ModelList = { object: "list", data: catalog.filter((model) => served.has(model.deployment)).map((model) => publicCard(asServed(model, served))) };
   return c.json(list);
+}
+
+/**
+ * GET /v1/models/{model_id} (Mistral's models.retrieve): the card of a catalog model, found by id or
+ * alias; an alias answers with the card of the model it names. A model no healthy backend serves
+ * right now still exists, so it gets its card (with the catalog's context) rather than a 404.
+ */
+export async function retrieveModel(c: Context<GatewayEnv>): Promise<Response> {
+  const name = c.req.param("model_id") ?? "";
+  const [catalog, backends] = await Promise.all([loadCatalog(c.env), backendPool(c.env).list()]);
+  const model = resolveModel(catalog, name);
+  if (!model) return errorResponse(c, 404, `Model '${name}' not found`, "invalid_request_error", {}, "model_not_found");
+  return c.json(publicCard(asServed(model, servedContexts(backends))));
 }
 
 function publicCard(model: ModelDefinition) {
