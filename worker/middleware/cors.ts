@@ -9,7 +9,7 @@ export function cors(): MiddlewareHandler<GatewayEnv> {
     return honoCors({
       origin: allowed.includes("*") ? "*" : allowed,
       allowHeaders: ["authorization", "content-type", "x-request-id"],
-      exposeHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-req-minute", "x-ratelimit-remaining-req-minute", "x-ratelimit-limit-tokens-minute", "x-ratelimit-remaining-tokens-minute", "x-ratelimit-tokens-query-cost"],
+      exposeHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-req-minute", "x-ratelimit-remaining-req-minute", "x-ratelimit-limit-tokens-minute", "x-ratelimit-remaining-tokens-minute", "x-ratelimit-tokens-query-cost", "x-ratelimit-limit-budget", "x-ratelimit-remaining-budget", "x-moxie-model"],
       maxAge: 600,
     })(c, next);
   };

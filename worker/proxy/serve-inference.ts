@@ -4,8 +4,9 @@ import type { UsageInfo } from "../../protocol/index.ts";
 import type { ApiKeyRecord } from "../auth/key-record.ts";
 import { errorResponse } from "../errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
+import { fallbackChain } from "../models/fallbacks.ts";
 import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
-import type { ModelDefinition } from "../models/model-definition.ts";
+import { costOf, type ModelDefinition } from "../models/model-definition.ts";
 import { asServed, loadServedContexts } from "../models/served-context.ts";
 import { rateLimitHeaders } from "../ratelimit/headers.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
@@ -13,7 +14,7 @@ import { noteRefusal, recentlyRefused } from "../ratelimit/recent-refusals.ts";
 import type { Decision } from "../ratelimit/usage-window.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
 import { readBody } from "../read-body.ts";
-import { backendPool, type Outcome } from "../routing/backend-pool.ts";
+import { backendPool, type Outcome, type PickResult } from "../routing/backend-pool.ts";
 import { relaySse } from "./sse-relay.ts";
 import { sendUpstream } from "./upstream.ts";
 import { recordUsage } from "./usage-record.ts";
@@ -35,7 +36,10 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
   asksForUsageChunk(request: z.output<S>): boolean;
 }
 
-/** request → validation → model → permission → limits → routing → proxy → settlement and usage. */
+/** The response header naming the public model that answered (another than asked when a fallback did). */
+export const ANSWERING_MODEL_HEADER = "x-moxie-model";
+
+/** request → validation → model → permission → limits → routing → proxy (→ fallbacks) → settlement and usage. */
 export async function serveInference<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
   const started = Date.now();
   const parsed = await readBody(c, route.schema);
@@ -43,7 +47,8 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const { body, data: request } = parsed;
 
   const key = c.var.apiKey;
-  const catalogModel = resolveModel(await loadCatalog(c.env), request.model);
+  const catalog = await loadCatalog(c.env);
+  const catalogModel = resolveModel(catalog, request.model);
   if (!catalogModel || catalogModel.type !== route.modelType) {
     return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", {}, "model_not_found");
   }
@@ -67,7 +72,8 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const limiter = keyLimiter(c.env, key.id);
   let decision: Decision;
   try {
-    decision = await limiter.reserve(key.limits, promptEstimate + route.completionReservation(request, model));
+    const completionReservation = route.completionReservation(request, model);
+    decision = await limiter.reserve(key.limits, promptEstimate + completionReservation, costOf(model, promptEstimate, completionReservation));
   } catch (error) {
     givePickBack();
     throw error;
@@ -77,7 +83,7 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
     if (decision.reason === "revoked") return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", {}, "invalid_api_key");
     noteRefusal(key.id, decision.retryAfterSeconds);
     const headers = { ...rateLimitHeaders(decision.snapshot), "retry-after": String(decision.retryAfterSeconds) };
-    return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", headers, decision.reason === "budget" ? "budget_exceeded" : "rate_limit_exceeded");
+    return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", headers, decision.reason === "budget" || decision.reason === "spend" ? "budget_exceeded" : "rate_limit_exceeded");
   }
   const firstPick = earlyPick ?? pickBackend();
   const limitHeaders = rateLimitHeaders(decision.snapshot);
@@ -85,26 +91,51 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const requestId = c.var.requestId;
   const abort = new AbortController();
   c.req.raw.signal.addEventListener("abort", () => abort.abort());
-  const upstreamBody = route.upstreamBody(body as Record<string, unknown>, request, model);
+  const send = (target: ModelDefinition, pick: Promise<PickResult>) =>
+    sendUpstream(c.env, pool, pick, {
+      deployment: target.deployment,
+      affinityKey,
+      path: route.path,
+      body: route.upstreamBody(body as Record<string, unknown>, request, target),
+      requestId,
+      signal: abort.signal,
+    });
+  /** The model whose backend answered: the one asked for, or a fallback. */
+  let answering = model;
   let upstream: Awaited<ReturnType<typeof sendUpstream>>;
   try {
-    upstream = await sendUpstream(c.env, pool, firstPick, { deployment: model.deployment, affinityKey, path: route.path, body: upstreamBody, requestId, signal: abort.signal });
+    upstream = await send(model, firstPick);
+    for (const fallback of fallbackChain(catalog, catalogModel)) {
+      if (!(await needsFallback(upstream, answering))) break;
+      if (upstream.response) {
+        // The backend was right to refuse a prompt too long for it: it stays in good standing.
+        await upstream.response.body?.cancel();
+        await pool.finish(upstream.backend.id, "success");
+      }
+      answering = asServed(fallback, await loadServedContexts(c.env, fallback.deployment));
+      upstream = await send(answering, pool.pick(answering.deployment, affinityKey, []));
+    }
   } catch {
     // Only a client disconnect gets here: nobody is left to answer.
-    c.executionCtx.waitUntil(limiter.settle(decision.reservation, 0));
+    c.executionCtx.waitUntil(limiter.settle(decision.reservation, 0, key.limits, 0));
     return new Response(null, { status: 499 });
   }
+  const answeredAs = answering === model ? request.model : answering.id;
 
   const finish = async (status: number, outcome: Outcome | null, usage: UsageInfo | null) => {
-    await limiter.settle(decision.reservation, usage?.total_tokens ?? 0);
+    const promptTokens = usage?.prompt_tokens ?? 0;
+    const completionTokens = usage?.completion_tokens ?? 0;
+    const cost = costOf(answering, promptTokens, completionTokens);
+    await limiter.settle(decision.reservation, usage?.total_tokens ?? 0, key.limits, cost);
     if (upstream.response && outcome) await pool.finish(upstream.backend.id, outcome);
     await recordUsage(c.env.DB, {
       requestId,
       keyId: key.id,
-      model: model.id,
+      model: answering.id,
       backendId: upstream.response ? upstream.backend.id : null,
-      promptTokens: usage?.prompt_tokens ?? 0,
-      completionTokens: usage?.completion_tokens ?? 0,
+      promptTokens,
+      completionTokens,
+      cost,
       status,
       latencyMs: Date.now() - started,
     });
@@ -116,15 +147,16 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
     return errorResponse(c, 503, `Service unavailable: ${reason}`, "service_unavailable", { ...limitHeaders, "retry-after": String(upstream.retryAfterSeconds) });
   }
   const { response } = upstream;
+  const answeredHeaders = { ...limitHeaders, [ANSWERING_MODEL_HEADER]: answeredAs };
 
   if (!response.ok) {
     // A 4xx is the request's fault, not the backend's: pass it on and keep the backend in good standing.
     c.executionCtx.waitUntil(finish(response.status, "success", null));
-    return new Response(response.body, { status: response.status, headers: { ...limitHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
+    return new Response(response.body, { status: response.status, headers: { ...answeredHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
   }
 
   if (route.streams(request) && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
-    const relay = relaySse(response.body, request.model, route.asksForUsageChunk(request), () => abort.abort());
+    const relay = relaySse(response.body, answeredAs, route.asksForUsageChunk(request), () => abort.abort());
     c.executionCtx.waitUntil(
       relay.finished.then(({ outcome, usage, contentEvents }) => {
         const [status, poolOutcome] = streamEnding[outcome];
@@ -133,7 +165,7 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
         return finish(status, poolOutcome, charged);
       }),
     );
-    return new Response(relay.body, { headers: { ...limitHeaders, "content-type": "text/event-stream", "cache-control": "no-cache" } });
+    return new Response(relay.body, { headers: { ...answeredHeaders, "content-type": "text/event-stream", "cache-control": "no-cache" } });
   }
 
   let result: { model?: string; usage?: UsageInfo };
@@ -141,12 +173,27 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
     result = await response.json();
   } catch (error) {
     c.executionCtx.waitUntil(finish(502, "failure", null));
-    return errorResponse(c, 502, `The backend's response broke off: ${error instanceof Error ? error.message : String(error)}`, "upstream_error", limitHeaders);
+    return errorResponse(c, 502, `The backend's response broke off: ${error instanceof Error ? error.message : String(error)}`, "upstream_error", answeredHeaders);
   }
-  result.model = request.model;
+  result.model = answeredAs;
   const usage = result.usage ?? null;
   c.executionCtx.waitUntil(finish(200, "success", usage));
-  return c.json(result, 200, usage ? rateLimitHeaders(decision.snapshot, usage.total_tokens) : limitHeaders);
+  return c.json(result, 200, { ...(usage ? rateLimitHeaders(decision.snapshot, usage.total_tokens) : limitHeaders), [ANSWERING_MODEL_HEADER]: answeredAs });
+}
+
+/**
+ * Whether the next fallback should be tried: no backend of the model answered before the first
+ * byte, or (when the model asks for it) its backend refused the prompt as too long for its context:
+ * moxie serve's and Mistral's code context_length_exceeded, or vLLM's "maximum context length" message.
+ */
+async function needsFallback(upstream: Awaited<ReturnType<typeof sendUpstream>>, model: ModelDefinition): Promise<boolean> {
+  if (!upstream.response) return true;
+  if (!model.fallback_on_context_overflow || upstream.response.status !== 400) return false;
+  const error = (await upstream.response
+    .clone()
+    .json()
+    .catch(() => null)) as { code?: unknown; message?: unknown } | null;
+  return error?.code === "context_length_exceeded" || (typeof error?.message === "string" && /maximum context length/i.test(error.message));
 }
 
 /** How each way a stream can end is recorded (usage status) and reported to the pool. */
@@ -161,4 +208,5 @@ const refusalMessage = {
   requests: "Requests rate limit exceeded",
   tokens: "Tokens per minute rate limit exceeded",
   budget: "Monthly token budget exhausted",
+  spend: "Spend budget of this API key exhausted for the current period",
 } as const;
