@@ -34,11 +34,9 @@ export function fallbackProblem(catalog: ModelDefinition[], saved: ModelDefiniti
     if (!target) return `Model '${saved.id}' falls back to '${name}', which is not in the catalog`;
     if (target.type !== saved.type) return `Model '${saved.id}' (${saved.type}) falls back to '${target.id}' (${target.type})`;
   }
-  for (const model of catalog) {
-    const path = loopFrom(catalog, model, [model.id]);
-    if (path) return `Fallbacks loop: ${path.join(" → ")}`;
-  }
-  return null;
+  // A catalog without loops gets one only through the model saved, so only loops through it are looked for.
+  const loop = loopFrom(catalog, saved, [saved.id]);
+  return loop ? `Fallbacks loop: ${loop.join(" → ")}` : null;
 }
 
 function loopFrom(catalog: ModelDefinition[], model: ModelDefinition, path: string[]): string[] | null {

@@ -22,6 +22,8 @@ export interface BackendBehaviour {
    * stream_options.include_usage asks for it.
    */
   streamUsage: "finish" | "chunk";
+  /** Refuse chat requests with 400 context_length_exceeded, as a backend does for a prompt longer than its context. */
+  refuseContext: boolean;
   /** The context length /health reports (and /v1/models as vLLM's max_model_len); null = not reported. */
   max_context_length: number | null;
 }
