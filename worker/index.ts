@@ -4,6 +4,7 @@ import { admin } from "./admin/index.ts";
 import { chatCompletions } from "./api/chat-completions.ts";
 import { embeddings } from "./api/embeddings.ts";
 import { listModels, retrieveModel } from "./api/models.ts";
+import { serveConsole } from "./console.ts";
 import { errorResponse } from "./errors.ts";
 import type { GatewayEnv } from "./gateway-env.ts";
 import { accessLog } from "./middleware/access-log.ts";
@@ -29,6 +30,8 @@ app.get("/health", async (c) => {
 app.get("/v1/openapi.json", (c) => c.json(openApiDocument()));
 
 app.route("/admin", admin);
+app.get("/console", (c) => c.redirect("/console/"));
+app.get("/console/*", serveConsole);
 
 app.use("/v1/*", apiKeyAuth());
 app.get("/v1/models", listModels);
