@@ -9,6 +9,7 @@ import { startLocalGateway, type LocalGateway } from "./support/local-gateway.ts
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** Kept by the test run (gitignored): one screenshot per console page, desktop and phone width. */
 const SCREENSHOTS = "test-output/console";
+// page.evaluate takes its expressions as strings: this file is type-checked for Node, without the DOM's types.
 const XSS_NAME = "<img src=x onerror=alert(1)>";
 
 /**
@@ -29,7 +30,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
   const go = async (route: string, heading: string) => {
     await page.getByRole("link", { name: heading, exact: true }).click();
     await expect.poll(() => page.locator("h1").textContent()).toBe(heading);
-    await page.waitForFunction(() => !document.querySelector("main")?.textContent?.includes("Loading…"));
+    await page.waitForFunction(`!document.querySelector("main").textContent.includes("Loading…")`);
     expect(new URL(page.url()).hash).toBe(`#/${route}`);
   };
   const sendInPlayground = async (text: string) => {
@@ -77,12 +78,12 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
     await expect.poll(() => page.locator("h1").textContent()).toBe("Keys");
     expect(await context.cookies()).toEqual([]);
     expect(page.url()).not.toContain(gateway.adminToken);
-    expect(await page.evaluate(() => sessionStorage.getItem("moxie-admin-token"))).toBe(gateway.adminToken);
+    expect(await page.evaluate(`sessionStorage.getItem("moxie-admin-token")`)).toBe(gateway.adminToken);
 
     // Tab moves along the navigation; Enter follows a link.
     await page.getByRole("link", { name: "Keys", exact: true }).focus();
     await page.keyboard.press("Tab");
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Usage");
+    expect(await page.evaluate("document.activeElement.textContent")).toBe("Usage");
     await page.keyboard.press("Enter");
     await expect.poll(() => page.locator("h1").textContent()).toBe("Usage");
     await go("keys", "Keys");
@@ -174,7 +175,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
     for (const [route, heading] of [["keys", "Keys"], ["usage", "Usage"], ["backends", "Backends"], ["models", "Models"], ["playground", "Playground"]]) {
       await go(route, heading);
       // Wide tables scroll inside their own box; the page itself never scrolls sideways.
-      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
       await shoot(`${route}-phone`);
     }
   });
