@@ -24,7 +24,7 @@ const { quantize, prompt, steps, ...values } = parseScriptArgs({
 });
 
 const dir = mkdtempSync(join(tmpdir(), "moxie-profile-"));
-const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, slots: 8, contextLength: prompt + steps + 2, spinning: values.spinning, profile: join(dir, "profile") });
+const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, maxSeqs: 8, contextLength: prompt + steps + 2, spinning: values.spinning, profile: join(dir, "profile") });
 const tokens = (count: number, offset: number) => Array.from({ length: count }, (_, i) => 1 + ((i + offset) * 7919) % (engine.shape.vocabSize - 1));
 const scenarios: { name: string; runs: number }[] = [];
 const release = () => Array.from({ length: 8 }, (_, slot) => engine.release(slot));

@@ -20,7 +20,7 @@ const values = parseScriptArgs({
 const length = values.tokens;
 
 const logitsOf = async (quantize?: "int8" | "int4") => {
-  const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, slots: 1, contextLength: length });
+  const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, maxSeqs: 1, contextLength: length });
   const vocab = engine.shape.vocabSize;
   // Three sequences of ids spread over the vocabulary (speed and quality do not depend on a tokenizer here).
   const sequences = [1, 2, 3].map((seed) => [1, ...Array.from({ length: length - 1 }, (_, i) => 1 + (((i + 1) * 7919 * seed) % (vocab - 1)))]);

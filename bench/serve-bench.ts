@@ -6,10 +6,11 @@
  *   node --import tsx bench/serve-bench.ts --model DIR [--quantize int4] [--streams 1,8,32]
  *        [--gen 128] [--threads 2] [--json]
  */
-import { spawn } from "node:child_process";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { integerList, parseScriptArgs } from "../cli/command.ts";
 import { engineOptions } from "../cli/model-options.ts";
+import { cacheRoot } from "../gpu-backend/engine/graph/graph-cache.ts";
+import { startServe } from "../test/node/support/serve-process.ts";
 
 const values = parseScriptArgs(
   {
@@ -30,19 +31,11 @@ const waves = integerList(values.streams, "streams", 1);
 const gen = values.gen;
 
 const secret = "bench";
-const args = ["bin/moxie.js", "serve", "--model", values.model, "--port", "0", "--threads", String(values.threads), "--max-seqs", String(Math.max(...waves))];
+const args = ["--model", values.model, "--threads", String(values.threads), "--max-seqs", String(Math.max(...waves))];
 if (values.quantize) args.push("--quantize", values.quantize);
-const child = spawn("node", args, { env: { ...process.env, MOXIE_BACKEND_SECRET: secret }, stdio: ["ignore", "pipe", "inherit"] });
-const url = await new Promise<string>((resolve, reject) => {
-  let out = "";
-  child.stdout.on("data", (data) => {
-    out += data;
-    const match = /listening on (http:\/\/\S+?),/.exec(out);
-    if (match) resolve(match[1]);
-  });
-  child.once("exit", (code) => reject(new Error(`moxie serve exited with ${code}`)));
-});
-while (!(await fetch(`${url}/health`).catch(() => undefined))?.ok) await new Promise((resolve) => setTimeout(resolve, 200));
+// The default graph cache, so a checkpoint's graph is built once across runs.
+const server = await startServe(args, { MOXIE_BACKEND_SECRET: secret, MOXIE_CACHE_DIR: cacheRoot() });
+const url = server.url;
 const model = ((await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).json()) as { data: { id: string }[] }).data[0].id;
 
 interface StreamTiming {
@@ -93,7 +86,7 @@ for (const streams of waves) {
     itl_ms: { p50: round(percentile(gaps, 50)), p99: round(percentile(gaps, 99)) },
   });
 }
-child.kill("SIGTERM");
+await server.stop();
 
 if (values.json) console.log(JSON.stringify({ model: values.model, quantize: values.quantize ?? "fp32", gen, results }));
 else {

@@ -11,7 +11,7 @@ import { writeMixtralTokenizerFiles } from "../gpu-backend/text/tokenizer-files.
 
 const dir = await mkdtemp(join(tmpdir(), "moxie-text-bench-"));
 await writeMixtralTokenizerFiles(dir);
-let start = performance.now();
+const start = performance.now();
 const tokenizer = await loadTokenizer(dir);
 const loadMs = performance.now() - start;
 

@@ -1,4 +1,5 @@
 import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
+import { optionDefaults } from "../gpu-backend/options.ts";
 import type { OnnxEngine } from "../gpu-backend/engine/onnx-engine.ts";
 import type { Values } from "./command.ts";
 
@@ -7,7 +8,7 @@ export const engineOptions = {
   model: { type: "string", required: true, placeholder: "DIR", description: "Hugging Face checkpoint folder (config.json + safetensors)" },
   quantize: { type: "string", choices: ["int8", "int4"], description: "weight-only quantisation of the linear layers (default: the checkpoint's weights in fp32)" },
   threads: { type: "integer", min: 1, description: "ONNX Runtime intra-op threads (default: all cores)" },
-  "execution-provider": { type: "string", choices: ["cpu", "cuda"], default: "cpu", description: "where ONNX Runtime runs the graph (cuda needs the CUDA install, see README)" },
+  "execution-provider": { type: "string", choices: ["cpu", "cuda"], default: optionDefaults.executionProvider, description: "where ONNX Runtime runs the graph (cuda needs the CUDA install, see README)" },
 } as const;
 
 /** The flags every one-shot model command takes. */
@@ -18,14 +19,13 @@ export const modelOptions = {
 
 export async function engineFromOptions(
   values: Values<typeof engineOptions>,
-  sizes: { slots?: number; contextLength?: number } = {},
+  sizes: { maxSeqs: number; contextLength: number },
 ): Promise<OnnxEngine> {
   return loadEngine({
     model: values.model,
     quantize: values.quantize,
     threads: values.threads,
     executionProvider: values["execution-provider"],
-    slots: sizes.slots ?? 1,
-    contextLength: sizes.contextLength,
+    ...sizes,
   });
 }

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { errorResponse } from "./errors.ts";
+import { errorResponse } from "../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "./gateway-env.ts";
 
 /**

@@ -5,7 +5,7 @@ import { chatCompletions } from "./api/chat-completions.ts";
 import { embeddings } from "./api/embeddings.ts";
 import { listModels, retrieveModel } from "./api/models.ts";
 import { serveConsole } from "./console.ts";
-import { errorResponse } from "./errors.ts";
+import { errorResponse, routeNotFound } from "../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "./gateway-env.ts";
 import { accessLog } from "./middleware/access-log.ts";
 import { apiKeyAuth } from "./middleware/api-key-auth.ts";
@@ -39,7 +39,7 @@ app.get("/v1/models/:model_id", retrieveModel);
 app.post("/v1/chat/completions", (c) => serveInference(c, chatCompletions));
 app.post("/v1/embeddings", (c) => serveInference(c, embeddings));
 
-app.notFound((c) => errorResponse(c, 404, `No route ${c.req.method} ${c.req.path}`, "not_found_error"));
+app.notFound(routeNotFound);
 app.onError((error, c) => {
   console.error(JSON.stringify({ request_id: c.var.requestId, error: error.message }));
   return errorResponse(c, 500, "Internal gateway error", "internal_error");

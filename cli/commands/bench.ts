@@ -16,7 +16,7 @@ export const bench = defineCommand({
     const batches = integerList(values.batch, "batch", 1);
     const { prompt, gen } = values;
     const started = performance.now();
-    const engine = await engineFromOptions(values, { slots: Math.max(...batches), contextLength: Math.max(prompt, gen + 1, 16) });
+    const engine = await engineFromOptions(values, { maxSeqs: Math.max(...batches), contextLength: Math.max(prompt, gen + 1, 16) });
     const loadSeconds = (performance.now() - started) / 1000;
     try {
       const result = await benchEngine(engine, { batches, prompt, gen });

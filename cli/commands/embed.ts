@@ -14,7 +14,7 @@ export const embed = defineCommand({
   async run(values) {
     if ((values.text === undefined) === (values.ids === undefined)) throw new UsageError("give exactly one of --text and --ids");
     const ids = values.text !== undefined ? (await loadTokenizer(values.model)).encode(values.text, { bos: true }) : integerList(values.ids!, "ids");
-    const engine = await engineFromOptions(values, { contextLength: ids.length });
+    const engine = await engineFromOptions(values, { maxSeqs: 1, contextLength: ids.length });
     try {
       const [embedding] = await engine.embed([ids], values.pooling);
       console.log(JSON.stringify({ embedding: Array.from(embedding) }));

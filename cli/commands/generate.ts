@@ -16,7 +16,7 @@ export const generate = defineCommand({
   async run(values) {
     const ids = integerList(values.ids, "ids");
     const { "max-tokens": maxTokens, temperature, seed } = values;
-    const engine = await engineFromOptions(values, { contextLength: ids.length + maxTokens });
+    const engine = await engineFromOptions(values, { maxSeqs: 1, contextLength: ids.length + maxTokens });
     try {
       const sampler = new Sampler({ temperature, topP: 1, seed, presencePenalty: 0, frequencyPenalty: 0 });
       const generated: number[] = [];

@@ -13,7 +13,7 @@ export const score = defineCommand({
   },
   async run(values) {
     const ids = integerList(values.ids, "ids");
-    const engine = await engineFromOptions(values, { contextLength: ids.length });
+    const engine = await engineFromOptions(values, { maxSeqs: 1, contextLength: ids.length });
     try {
       const [{ logits }] = await engine.evaluate([ids]);
       const vocab = engine.shape.vocabSize;

@@ -1,3 +1,4 @@
+import { optionDefaults } from "../../gpu-backend/options.ts";
 import { startBackend } from "../../gpu-backend/server/start.ts";
 import { defineCommand } from "../command.ts";
 import { engineOptions } from "../model-options.ts";
@@ -7,13 +8,13 @@ export const serve = defineCommand({
   summary: "run one backend: the Mistral-compatible API over a checkpoint, with continuous batching",
   options: {
     ...engineOptions,
-    host: { type: "string", default: "127.0.0.1", description: "address to listen on" },
-    port: { type: "integer", min: 0, max: 65535, default: "8000", description: "port to listen on (0 = any free port)" },
+    host: { type: "string", default: optionDefaults.host, description: "address to listen on" },
+    port: { type: "integer", min: 0, max: 65535, default: String(optionDefaults.port), description: "port to listen on (0 = any free port)" },
     "served-model-name": { type: "string", placeholder: "NAME[,ALIAS…]", description: "model id clients use (default: the folder name)" },
-    "max-seqs": { type: "integer", min: 1, default: "16", description: "sequences decoded at once (KV slots)" },
-    "max-queue": { type: "integer", min: 1, default: "256", description: "sequences that may wait for a slot; beyond it requests get 503" },
+    "max-seqs": { type: "integer", min: 1, default: String(optionDefaults.maxSeqs), description: "sequences decoded at once (KV slots)" },
+    "max-queue": { type: "integer", min: 1, default: String(optionDefaults.maxQueue), description: "sequences that may wait for a slot; beyond it requests get 503" },
     context: { type: "integer", min: 2, description: "tokens per sequence, prompt + answer (default: the model's, at most 4096)" },
-    pooling: { type: "string", choices: ["mean", "last"], default: "mean", description: "embedding pooling of the final hidden states" },
+    pooling: { type: "string", choices: ["mean", "last"], default: optionDefaults.pooling, description: "embedding pooling of the final hidden states" },
     "insecure-no-auth": { type: "boolean", description: "serve without MOXIE_BACKEND_SECRET (loopback hosts only)" },
   },
   async run(values) {
@@ -44,14 +45,14 @@ export const serve = defineCommand({
       await backend.ready;
     } catch (error) {
       await backend.close();
-      throw new Error(`cannot load ${options.model}: ${(error as Error).message}`);
+      throw new Error(`cannot load ${options.model}: ${(error as Error).message}`, { cause: error });
     }
     console.log(`moxie serve: ready on ${backend.url} (GET /health, POST /v1/chat/completions, POST /v1/embeddings)`);
     try {
       await backend.crashed;
     } catch (error) {
       await backend.close();
-      throw new Error(`the inference worker crashed: ${(error as Error).message}`);
+      throw new Error(`the inference worker crashed: ${(error as Error).message}`, { cause: error });
     }
   },
 });

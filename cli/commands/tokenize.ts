@@ -25,7 +25,7 @@ export const tokenize = defineCommand({
       try {
         value = JSON.parse(line);
       } catch (error) {
-        throw new Error(`stdin line ${lineNumber}: not JSON (${(error as Error).message})`);
+        throw new Error(`stdin line ${lineNumber}: not JSON (${(error as Error).message})`, { cause: error });
       }
       // The line's shape picks its schema, so the error names what is wrong within that shape.
       const isChat = typeof value === "object" && value !== null && "messages" in value;
@@ -38,7 +38,7 @@ export const tokenize = defineCommand({
       try {
         ids = "text" in request ? tokenizer.encode(request.text, { bos: true }) : encodeChat(tokenizer, request.messages, { safePrompt: request.safe_prompt });
       } catch (error) {
-        throw new Error(`stdin line ${lineNumber}: ${(error as Error).message}`);
+        throw new Error(`stdin line ${lineNumber}: ${(error as Error).message}`, { cause: error });
       }
       process.stdout.write(JSON.stringify({ ids }) + "\n");
     }

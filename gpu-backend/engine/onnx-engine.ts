@@ -28,7 +28,7 @@ export class OnnxEngine implements Engine {
     readonly config: ModelConfig,
     slots: number,
     contextLength: number,
-    private readonly maxStepTokens = 512,
+    private readonly stepTokens: number,
   ) {
     this.shape = {
       vocabSize: config.vocabSize,
@@ -100,13 +100,13 @@ export class OnnxEngine implements Engine {
           throw new EngineInputError(`slot ${slot}: ${this.cache.length(slot)} cached + ${tokens.length} new tokens exceed the context length ${this.shape.contextLength}`);
         }
       }
-      // Long prompts go through in rounds of at most maxStepTokens per sequence: attention scores
+      // Long prompts go through in rounds of at most stepTokens per sequence: attention scores
       // grow with new × cached tokens, so one 4096-token step would need gigabytes.
       const results: Float32Array[] = new Array(chunks.length);
       const longest = Math.max(...chunks.map((chunk) => chunk.tokens.length));
-      for (let offset = 0; offset < longest; offset += this.maxStepTokens) {
+      for (let offset = 0; offset < longest; offset += this.stepTokens) {
         const round = chunks.flatMap(({ slot, tokens }, index) =>
-          offset < tokens.length ? [{ slot, index, tokens: tokens.slice(offset, offset + this.maxStepTokens), last: offset + this.maxStepTokens >= tokens.length }] : [],
+          offset < tokens.length ? [{ slot, index, tokens: tokens.slice(offset, offset + this.stepTokens), last: offset + this.stepTokens >= tokens.length }] : [],
         );
         const logits = await this.step(round);
         round.forEach(({ index, last }, row) => {

@@ -1,13 +1,13 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
+import type { BackendHealth } from "../../protocol/health.ts";
 import { modelCard, type ModelList } from "../../protocol/models.ts";
 import { requireSecret } from "./auth.ts";
 import type { Backend } from "./backend.ts";
 import { chatCompletions } from "./chat-completions.ts";
 import { embeddings } from "./embeddings.ts";
-import { errorResponse } from "./errors.ts";
+import { errorResponse, limitBody, routeNotFound } from "../../protocol/hono/error-response.ts";
 
 /** The backend's HTTP API: Mistral's public routes plus /health (load, for the gateway's router) and /metrics. */
 export function createApp(backend: Backend): Hono {
@@ -27,18 +27,12 @@ export function createApp(backend: Backend): Hono {
       kv_slots: status?.slots ?? 0,
       tokens_per_second: status?.tokensPerSecond ?? 0,
       max_context_length: model?.contextLength ?? null,
-    };
+    } satisfies BackendHealth;
     return c.json(body, model ? 200 : 503);
   });
 
   if (backend.secret !== undefined) app.use("*", requireSecret(backend.secret));
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: backend.maxBodyBytes,
-      onError: (c) => errorResponse(c, 413, `The request body is larger than ${backend.maxBodyBytes} bytes.`, "invalid_request_error", "body_too_large"),
-    }),
-  );
+  app.use("*", limitBody(backend.maxBodyBytes));
 
   app.get("/metrics", async (c) => {
     c.header("Content-Type", backend.metrics.registry.contentType);
@@ -57,7 +51,7 @@ export function createApp(backend: Backend): Hono {
   app.post("/v1/chat/completions", chatCompletions(backend));
   app.post("/v1/embeddings", embeddings(backend));
 
-  app.notFound((c) => errorResponse(c, 404, `No route ${c.req.method} ${c.req.path}.`, "invalid_request_error", "not_found"));
+  app.notFound(routeNotFound);
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();
     console.error(`request ${c.get("requestId")}:`, error);

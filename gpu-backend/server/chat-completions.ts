@@ -7,11 +7,14 @@ import {
   type FinishReason,
 } from "../../protocol/chat.ts";
 import type { UsageInfo } from "../../protocol/usage.ts";
-import { RefusedError, type ChatRun } from "../worker-thread/inference-client.ts";
+import type { ChatRun } from "../worker-thread/inference-client.ts";
+import { RefusedError } from "../worker-thread/refusal.ts";
 import type { Backend } from "./backend.ts";
-import { errorResponse, refusalResponse, unavailable } from "./errors.ts";
+import { errorResponse } from "../../protocol/hono/error-response.ts";
+import { readBody } from "../../protocol/hono/read-body.ts";
+import { unavailable, unknownModel } from "./errors.ts";
+import { refusalResponse } from "./refusal-answers.ts";
 import type { RequestTimer } from "./metrics.ts";
-import { readBody, unknownModel } from "./request-body.ts";
 
 /** What this backend cannot do, as the 400 message naming the field; undefined when it can. */
 function unsupported(request: ChatCompletionRequest): { message: string; param: string } | undefined {
@@ -31,7 +34,7 @@ export function chatCompletions(backend: Backend) {
     const request = parsed.data;
     if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
     const refusal = unsupported(request);
-    if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", "unsupported_feature", refusal.param);
+    if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", { code: "unsupported_feature", param: refusal.param });
     if (!backend.client.model) return unavailable(c, "The model is still loading.");
     let run: ChatRun;
     try {

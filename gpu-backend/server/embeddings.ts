@@ -1,9 +1,11 @@
 import type { Context } from "hono";
 import { base64Embedding, EmbeddingRequest, type EmbeddingResponse } from "../../protocol/embeddings.ts";
-import { RefusedError } from "../worker-thread/inference-client.ts";
+import { RefusedError } from "../worker-thread/refusal.ts";
 import type { Backend } from "./backend.ts";
-import { errorResponse, refusalResponse, unavailable } from "./errors.ts";
-import { readBody, unknownModel } from "./request-body.ts";
+import { errorResponse } from "../../protocol/hono/error-response.ts";
+import { readBody } from "../../protocol/hono/read-body.ts";
+import { unavailable, unknownModel } from "./errors.ts";
+import { refusalResponse } from "./refusal-answers.ts";
 
 /** Inputs one request may embed. */
 const maxEmbeddingInputs = 512;
@@ -17,11 +19,11 @@ export function embeddings(backend: Backend) {
     if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
     if (request.output_dtype !== "float" || request.output_dimension != null) {
       const param = request.output_dtype !== "float" ? "output_dtype" : "output_dimension";
-      return errorResponse(c, 400, `${param} is not supported by this backend: embeddings are float32 of the model's hidden size.`, "invalid_request_error", "unsupported_feature", param);
+      return errorResponse(c, 400, `${param} is not supported by this backend: embeddings are float32 of the model's hidden size.`, "invalid_request_error", { code: "unsupported_feature", param });
     }
     const inputs = typeof request.input === "string" ? [request.input] : request.input;
     if (inputs.length > maxEmbeddingInputs) {
-      return errorResponse(c, 400, `Too many inputs: ${inputs.length}, at most ${maxEmbeddingInputs} per request.`, "invalid_request_error", "too_many_inputs", "input");
+      return errorResponse(c, 400, `Too many inputs: ${inputs.length}, at most ${maxEmbeddingInputs} per request.`, "invalid_request_error", { code: "too_many_inputs", param: "input" });
     }
     if (!backend.client.model) return unavailable(c, "The model is still loading.");
     let result;

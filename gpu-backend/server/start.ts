@@ -2,18 +2,11 @@ import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { basename, join, resolve } from "node:path";
 import { serve, type ServerType } from "@hono/node-server";
+import type * as z from "zod";
+import { BackendOptions } from "../options.ts";
 import { InferenceClient } from "../worker-thread/inference-client.ts";
-import type { WorkerOptions } from "../worker-thread/messages.ts";
 import { createApp } from "./app.ts";
 import { ServingMetrics } from "./metrics.ts";
-
-export interface BackendOptions extends WorkerOptions {
-  host: string;
-  port: number;
-  servedModelNames: string[] | undefined;
-  secret: string | undefined;
-  insecureNoAuth: boolean;
-}
 
 /** Bodies above this are refused with 413 (a full 32k-token context is well under 1 MB of text). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -35,7 +28,8 @@ export interface RunningBackend {
  * Starts one backend: the HTTP server listens at once (GET /health says "loading"), while the
  * inference worker loads the model. Refuses to run without a secret unless explicitly insecure on loopback.
  */
-export async function startBackend(options: BackendOptions): Promise<RunningBackend> {
+export async function startBackend(input: z.input<typeof BackendOptions>): Promise<RunningBackend> {
+  const options = BackendOptions.parse(input);
   if (options.secret === undefined && !(options.insecureNoAuth && isLoopback(options.host))) {
     throw new Error(
       options.insecureNoAuth

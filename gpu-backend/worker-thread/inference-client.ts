@@ -1,14 +1,9 @@
 import { Readable } from "node:stream";
 import { Worker } from "node:worker_threads";
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
-import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, Refusal, ToWorker, WorkerOptions } from "./messages.ts";
-
-/** A request the worker refused (queue full, prompt too long, bad input it could only see after tokenizing). */
-export class RefusedError extends Error {
-  constructor(readonly refusal: Refusal) {
-    super(refusal.message);
-  }
-}
+import type { WorkerOptions } from "../options.ts";
+import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker } from "./messages.ts";
+import { RefusedError } from "./refusal.ts";
 
 /** An accepted chat request: its prompt size and a stream of its choices' outputs, ended when every choice finished. */
 export interface ChatRun {
@@ -102,7 +97,10 @@ export class InferenceClient {
   private receive(message: Exclude<FromWorker, { type: "ready" | "failed" }>): void {
     if ("status" in message) this.status = message.status;
     if (message.type === "accepted") this.accepted(message.id, message.promptTokens);
-    else if (message.type === "refused") this.settle(message.id)?.reject(new RefusedError(message.refusal));
+    else if (message.type === "refused") {
+      const { reason, message: text, param } = message.refusal;
+      this.settle(message.id)?.reject(new RefusedError(reason, text, param));
+    }
     else if (message.type === "embedded") {
       const pending = this.settle(message.id);
       if (pending?.kind === "embed") pending.resolve({ vectors: message.vectors, promptTokens: message.promptTokens });

@@ -1,24 +1,17 @@
-import { availableParallelism } from "node:os";
 import { setImmediate as yieldToMessages } from "node:timers/promises";
 import { parentPort, workerData } from "node:worker_threads";
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
 import type { Engine } from "../engine/engine.ts";
 import { loadEngine } from "../engine/load-engine.ts";
-import { choiceSeed, randomSeed } from "../sampler/random.ts";
+import type { WorkerOptions } from "../options.ts";
 import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
-import type { Sequence } from "../scheduler/sequence.ts";
-import { ChatEncodingError } from "../text/chat-error.ts";
-import { encodeChat } from "../text/chat-encoding.ts";
+import type { RequestSpec, Sequence } from "../scheduler/sequence.ts";
 import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
-import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, Refusal, ToWorker, WorkerOptions } from "./messages.ts";
+import { InputProcessor } from "./input-processor.ts";
+import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker } from "./messages.ts";
 import { OutputProcessor } from "./output-processor.ts";
+import { RefusedError, type Refusal } from "./refusal.ts";
 import { ThroughputMeter } from "./throughput-meter.ts";
-
-/** Mistral's recommended temperature, used when a request leaves it unset. */
-const DEFAULT_TEMPERATURE = 0.7;
-/** Tokens one scheduler step may feed: small enough that a long prompt never stalls the running decodes for long. */
-const STEP_TOKENS = 256;
-
 /** Tokens one embedding pass may take before the running sequences get their next step. */
 const EMBED_TOKENS = 2048;
 
@@ -42,6 +35,7 @@ interface Choice {
  */
 class InferenceWorker {
   private readonly scheduler: Scheduler;
+  private readonly inputs: InputProcessor;
   private readonly choices = new Map<Sequence, Choice>();
   private readonly requests = new Map<number, Sequence[]>();
   private readonly embedJobs: EmbedJob[] = [];
@@ -54,7 +48,8 @@ class InferenceWorker {
     private readonly tokenizer: Tokenizer,
     private readonly options: WorkerOptions,
   ) {
-    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: STEP_TOKENS });
+    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: options.stepTokens });
+    this.inputs = new InputProcessor(tokenizer, engine.shape.contextLength);
   }
 
   modelInfo(): ModelInfo {
@@ -65,18 +60,21 @@ class InferenceWorker {
     return { ...this.scheduler.stats(), tokensPerSecond: this.throughput.rate() };
   }
 
-  /** A request that fails unexpectedly (a bug, not bad input) is answered with 500; the worker and the others go on. */
+  /** A request refused, or one that fails unexpectedly (a bug, not bad input), is answered; the worker and the others go on. */
   receive(message: ToWorker): void {
     try {
       if (message.type === "chat") this.chat(message.id, message.request);
       else if (message.type === "cancel") this.cancel(message.id);
-      else if (message.type === "embed") this.queueEmbedding(message.id, message.inputs);
+      else if (message.type === "embed") this.embedJobs.push({ id: message.id, sequences: this.inputs.embeddingInputs(message.inputs), vectors: [], done: 0 });
       else this.closing = true;
     } catch (error) {
       if (message.type !== "chat" && message.type !== "embed") throw error;
-      console.error(error);
-      this.cancel(message.id);
-      this.refuse(message.id, { status: 500, message: `Internal error: ${(error as Error).message}`, type: "internal_error", code: undefined, param: undefined });
+      if (error instanceof RefusedError) this.refuse(message.id, error.refusal);
+      else {
+        console.error(error);
+        this.cancel(message.id);
+        this.refuse(message.id, { reason: "internal", message: `Internal error: ${(error as Error).message}`, param: undefined });
+      }
     }
     this.wake?.();
   }
@@ -95,49 +93,26 @@ class InferenceWorker {
   }
 
   private chat(id: number, request: ChatCompletionRequest): void {
-    const { contextLength } = this.engine.shape;
-    let prompt: number[];
-    try {
-      prompt = encodeChat(this.tokenizer, request.messages, { safePrompt: request.safe_prompt });
-    } catch (error) {
-      if (!(error instanceof ChatEncodingError)) throw error;
-      return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: "invalid_messages", param: "messages" });
-    }
-    // Prompt + max_tokens beyond the context is clamped like Mistral's API: the answer ends with finish_reason "model_length".
-    if (prompt.length >= contextLength) {
-      return this.refuse(id, {
-        status: 400,
-        message: `Prompt contains ${prompt.length} tokens, too large for model with ${contextLength} maximum context length (the prompt must leave room for at least one generated token).`,
-        type: "invalid_request_error",
-        code: "context_length_exceeded",
-        param: "messages",
-      });
-    }
-    const seed = request.random_seed ?? request.seed ?? randomSeed();
-    const choices = Array.from({ length: request.n }, (_, index) => ({
-      temperature: request.temperature ?? DEFAULT_TEMPERATURE,
-      topP: request.top_p,
-      seed: choiceSeed(seed, index),
-      presencePenalty: request.presence_penalty,
-      frequencyPenalty: request.frequency_penalty,
-    }));
-    let sequences: Sequence[];
-    try {
-      sequences = this.scheduler.add({ prompt, maxTokens: request.max_tokens ?? undefined, choices });
-    } catch (error) {
-      if (error instanceof TooManyChoicesError) return this.refuse(id, { status: 400, message: error.message, type: "invalid_request_error", code: undefined, param: "n" });
-      if (!(error instanceof QueueFullError)) throw error;
-      return this.refuse(id, { status: 503, message: "The backend is overloaded: its request queue is full. Retry later.", type: "service_unavailable", code: "overloaded", param: undefined });
-    }
-    const stops = request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop;
-    // Continuing an assistant prefix: decode after the prompt so the first word's space comes out right.
-    const last = request.messages[request.messages.length - 1];
-    const context = last.role === "assistant" && last.prefix ? prompt : [];
+    const input = this.inputs.chat(request);
+    const sequences = this.admit(input.spec);
     this.requests.set(id, sequences);
-    sequences.forEach((sequence, index) => this.choices.set(sequence, { request: id, index, processor: new OutputProcessor(this.tokenizer, stops, context) }));
-    this.post({ type: "accepted", id, promptTokens: prompt.length });
-    if (request.max_tokens === 0) for (const sequence of sequences) this.scheduler.abort(sequence, "length");
+    sequences.forEach((sequence, index) =>
+      this.choices.set(sequence, { request: id, index, processor: new OutputProcessor(this.tokenizer, input.stops, input.decodeContext) }),
+    );
+    this.post({ type: "accepted", id, promptTokens: input.spec.prompt.length });
+    if (input.finishAtOnce) for (const sequence of sequences) this.scheduler.abort(sequence, "length");
     this.flushAborted(sequences);
+  }
+
+  /** Hands the request's choices to the scheduler, or refuses it for a reason the scheduler gives. */
+  private admit(spec: RequestSpec): Sequence[] {
+    try {
+      return this.scheduler.add(spec);
+    } catch (error) {
+      if (error instanceof TooManyChoicesError) throw new RefusedError("too_many_choices", error.message, "n");
+      if (error instanceof QueueFullError) throw new RefusedError("queue_full", "The backend is overloaded: its request queue is full. Retry later.");
+      throw error;
+    }
   }
 
   /** Sequences that ended before running (max_tokens 0) report their finish now. */
@@ -154,22 +129,6 @@ class InferenceWorker {
     this.requests.delete(id);
   }
 
-  private queueEmbedding(id: number, inputs: string[]): void {
-    const { contextLength } = this.engine.shape;
-    const sequences = inputs.map((input) => this.tokenizer.encode(input, { bos: true }));
-    const tooLong = sequences.findIndex((ids) => ids.length > contextLength);
-    if (tooLong >= 0) {
-      return this.refuse(id, {
-        status: 400,
-        message: `Input ${tooLong} contains ${sequences[tooLong].length} tokens, too large for model with ${contextLength} maximum context length.`,
-        type: "invalid_request_error",
-        code: "context_length_exceeded",
-        param: "input",
-      });
-    }
-    this.embedJobs.push({ id, sequences, vectors: [], done: 0 });
-  }
-
   /** Embeds the job's next inputs, as many as fit EMBED_TOKENS (at least one) in one engine pass; answers when all are done. */
   private async embedPart(job: EmbedJob): Promise<void> {
     let end = job.done;
@@ -179,7 +138,7 @@ class InferenceWorker {
       job.vectors.push(...(await this.engine.embed(job.sequences.slice(job.done, end), this.options.pooling)));
     } catch (error) {
       this.embedJobs.shift();
-      return this.refuse(job.id, { status: 500, message: `Embedding failed: ${(error as Error).message}`, type: "internal_error", code: undefined, param: undefined });
+      return this.refuse(job.id, { reason: "internal", message: `Embedding failed: ${(error as Error).message}`, param: undefined });
     }
     job.done = end;
     if (job.done < job.sequences.length) return;
@@ -237,7 +196,7 @@ async function start(): Promise<void> {
   let worker: InferenceWorker;
   try {
     const [engine, tokenizer] = await Promise.all([
-      loadEngine({ model: options.model, quantize: options.quantize, executionProvider: options.executionProvider, threads: options.threads ?? availableParallelism(), slots: options.maxSeqs, contextLength: options.contextLength }),
+      loadEngine(options),
       loadTokenizer(options.model),
     ]);
     worker = new InferenceWorker(engine, tokenizer, options);

@@ -1,19 +1,7 @@
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
-import type { Pooling } from "../engine/engine.ts";
 import type { SchedulerStats } from "../scheduler/scheduler.ts";
 import type { FinishReason } from "../scheduler/sequence.ts";
-
-/** What the worker is given at start: the `moxie serve` flags that concern inference. */
-export interface WorkerOptions {
-  model: string;
-  quantize: "int4" | "int8" | undefined;
-  executionProvider: "cpu" | "cuda";
-  threads: number | undefined;
-  maxSeqs: number;
-  maxQueue: number;
-  contextLength: number | undefined;
-  pooling: Pooling;
-}
+import type { Refusal } from "./refusal.ts";
 
 /** The scheduler's load, posted after every step; /health and /metrics read the latest one. */
 export interface LoadStatus extends SchedulerStats {
@@ -39,15 +27,6 @@ export interface ChoiceOutput {
   text: string;
   tokens: number;
   finish: FinishReason | undefined;
-}
-
-/** Why a request was refused before it ran: the status and message the HTTP layer sends. */
-export interface Refusal {
-  status: 400 | 500 | 503;
-  message: string;
-  type: string;
-  code: string | undefined;
-  param: string | undefined;
 }
 
 export type FromWorker =

@@ -1,16 +1,15 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EngineInputError, type OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import { fixture, referenceCases } from "./support/fixture.ts";
 
-const fixture = "../shared/fixtures/mixtral-tiny";
-const cases = (JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: { input_ids: number[] }[] }).cases.map((c) => c.input_ids);
+const cases = referenceCases.map((c) => c.input_ids);
 
 useTempCache();
 let engine: OnnxEngine;
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, threads: 2, slots: 4, contextLength: 64 });
+  engine = await loadEngine({ model: fixture, threads: 2, maxSeqs: 4, contextLength: 64 });
 });
 afterAll(() => engine.close());
 
@@ -47,7 +46,7 @@ it("a step mixing prefills and decodes of different lengths gives each sequence 
 });
 
 it("prompts longer than one step's budget run in rounds with the same logits", async () => {
-  const chunked = await loadEngine({ model: fixture, threads: 1, slots: 2, contextLength: 64, maxStepTokens: 7 });
+  const chunked = await loadEngine({ model: fixture, threads: 1, maxSeqs: 2, contextLength: 64, stepTokens: 7 });
   try {
     const mixedLengths = [
       { slot: 0, tokens: cases[3] },

@@ -8,6 +8,7 @@ import { writeSafetensors } from "../../gpu-backend/engine/checkpoint/safetensor
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { referenceLogits } from "./engine-reference-model.ts";
 import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import { fixture } from "./support/fixture.ts";
 
 useTempCache();
 const root = mkdtempSync(join(tmpdir(), "moxie-checkpoints-"));
@@ -48,7 +49,7 @@ const tokens = [1, 17, 250, 3, 99, 42, 7, 7, 180, 64, 2, 299];
 async function expectMatchesReference(dir: string) {
   const checkpoint = await openCheckpoint(dir);
   const expected = referenceLogits(checkpoint, tokens);
-  const engine = await loadEngine({ model: dir, threads: 2, slots: 1, contextLength: 32 });
+  const engine = await loadEngine({ model: dir, threads: 2, maxSeqs: 1, contextLength: 32 });
   try {
     const vocab = checkpoint.config.vocabSize;
     const [evaluation] = await engine.evaluate([tokens]);
@@ -84,22 +85,22 @@ describe("against a direct float64 computation", () => {
 });
 
 it("a sharded checkpoint with a transformers-4 config gives the fixture's logits", async () => {
-  const fixture = await openCheckpoint("../shared/fixtures/mixtral-tiny");
+  const original = await openCheckpoint(fixture);
   const dir = join(root, "sharded");
   writeRandomCheckpoint(dir, smallConfig(), { configOnly: true });
-  const specs = [...fixture.tensors.values()].map(({ name, shape }) => ({ name, shape }));
-  writeSafetensors(dir, specs, (spec) => readWeight(fixture, spec.name), "F32", 3);
+  const specs = [...original.tensors.values()].map(({ name, shape }) => ({ name, shape }));
+  writeSafetensors(dir, specs, (spec) => readWeight(original, spec.name), "F32", 3);
   // transformers 4 style: top-level rope_theta, torch_dtype, no head_dim key.
   const config = smallConfig({ hidden_size: 64, intermediate_size: 128, num_local_experts: 8, vocab_size: 32000, max_position_embeddings: 4096, torch_dtype: "float32", rope_theta: 1e6 });
   for (const key of ["rope_parameters", "dtype", "head_dim"] as const) delete (config as Record<string, unknown>)[key];
   writeFileSync(join(dir, "config.json"), JSON.stringify(config));
   const sharded = await openCheckpoint(dir);
   expect(sharded.files).toHaveLength(3);
-  const [original, copy] = await Promise.all([fixture.dir, dir].map((model) => loadEngine({ model, threads: 1, slots: 1, contextLength: 16 })));
+  const [originalEngine, copy] = await Promise.all([fixture, dir].map((model) => loadEngine({ model, threads: 1, maxSeqs: 1, contextLength: 16 })));
   const ids = [1, 415, 2936, 9060, 285, 1142];
-  const [[a], [b]] = await Promise.all([original.evaluate([ids]), copy.evaluate([ids])]);
+  const [[a], [b]] = await Promise.all([originalEngine.evaluate([ids]), copy.evaluate([ids])]);
   expect(maxDifference(a.logits, b.logits)).toBeLessThan(1e-5);
-  await Promise.all([original.close(), copy.close()]);
+  await Promise.all([originalEngine.close(), copy.close()]);
 });
 
 describe("refuses a broken checkpoint with a message naming the problem", () => {

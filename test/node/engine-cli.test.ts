@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, expect, it } from "vitest";
 import { useTempCache } from "./engine-helpers.ts";
+import { fixture, referenceCases } from "./support/fixture.ts";
 
 const cacheDir = useTempCache();
 const exec = promisify(execFile);
@@ -12,13 +13,11 @@ const moxie = async (...args: string[]) => {
   const { stdout } = await exec("node", ["bin/moxie.js", ...args], { env: { ...process.env, MOXIE_CACHE_DIR: cacheDir } });
   return stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line));
 };
-const fixture = "../shared/fixtures/mixtral-tiny";
-const reference = JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: { input_ids: number[]; argmax: number[]; greedy_new_ids: number[] }[] };
 const scratch = mkdtempSync(join(tmpdir(), "moxie-cli-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 it("score and generate reproduce transformers on the fixture (no tokenizer involved)", async () => {
-  const { input_ids, argmax, greedy_new_ids } = reference.cases[1];
+  const { input_ids, argmax, greedy_new_ids } = referenceCases[1];
   const [scored] = await moxie("score", "--model", fixture, "--ids", input_ids.join(","), "--last-logits", "--threads", "1");
   expect(scored.argmax).toEqual(argmax);
   expect(scored.logsumexp).toHaveLength(input_ids.length);

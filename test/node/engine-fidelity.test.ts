@@ -1,34 +1,20 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
 import { logSumExp, topK } from "../../gpu-backend/engine/logits.ts";
 import { argmax } from "../../gpu-backend/sampler/sampler.ts";
 import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import { fixture, referenceCases, referenceFloats } from "./support/fixture.ts";
 
-// transformers' own outputs for the fixture checkpoint (../shared/README.md describes them).
-const fixture = "../shared/fixtures/mixtral-tiny";
-interface ReferenceCase {
-  input_ids: number[];
-  argmax: number[];
-  logsumexp: number[];
-  last_logits_f32_b64: string;
-  final_hidden_mean_f32_b64: string;
-  final_hidden_last_f32_b64: string;
-  router_topk_per_layer: number[][][];
-  greedy_new_ids: number[];
-}
-const reference = JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: ReferenceCase[] };
-const floats = (base64: string) => new Float32Array(new Uint8Array(Buffer.from(base64, "base64")).buffer);
 
 useTempCache();
 let engine: OnnxEngine;
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, threads: 2, slots: 4, contextLength: 128 });
+  engine = await loadEngine({ model: fixture, threads: 2, maxSeqs: 4, contextLength: 128 });
 });
 afterAll(() => engine.close());
 
-describe.each(reference.cases.map((c, i) => [i, c] as const))("fixture case %i", (_, reference) => {
+describe.each(referenceCases.map((c, i) => [i, c] as const))("fixture case %i", (_, reference) => {
   const vocab = 32000;
   const tokens = reference.input_ids.length;
 
@@ -37,7 +23,7 @@ describe.each(reference.cases.map((c, i) => [i, c] as const))("fixture case %i",
     const rows = Array.from({ length: tokens }, (_, t) => evaluation.logits.subarray(t * vocab, (t + 1) * vocab));
     expect(rows.map(argmax)).toEqual(reference.argmax);
     expect(maxDifference(rows.map(logSumExp), reference.logsumexp)).toBeLessThan(1e-3);
-    expect(maxDifference(rows[tokens - 1], floats(reference.last_logits_f32_b64))).toBeLessThan(1e-3);
+    expect(maxDifference(rows[tokens - 1], referenceFloats(reference.last_logits_f32_b64))).toBeLessThan(1e-3);
 
     const hidden = 64;
     const last = evaluation.hidden.subarray((tokens - 1) * hidden);
@@ -46,8 +32,8 @@ describe.each(reference.cases.map((c, i) => [i, c] as const))("fixture case %i",
       for (let t = 0; t < tokens; t++) sum += evaluation.hidden[t * hidden + i];
       return sum / tokens;
     });
-    expect(maxDifference(last, floats(reference.final_hidden_last_f32_b64))).toBeLessThan(1e-3);
-    expect(maxDifference(mean, floats(reference.final_hidden_mean_f32_b64))).toBeLessThan(1e-3);
+    expect(maxDifference(last, referenceFloats(reference.final_hidden_last_f32_b64))).toBeLessThan(1e-3);
+    expect(maxDifference(mean, referenceFloats(reference.final_hidden_mean_f32_b64))).toBeLessThan(1e-3);
 
     evaluation.routerLogits.forEach((logits, layer) => {
       const chosen = Array.from({ length: tokens }, (_, t) => topK(logits.subarray(t * 8, (t + 1) * 8), 2).sort((a, b) => a - b));

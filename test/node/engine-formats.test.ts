@@ -5,6 +5,7 @@ import { openCheckpoint } from "../../gpu-backend/engine/checkpoint/checkpoint.t
 import { toBf16, toF16 } from "../../gpu-backend/engine/checkpoint/safetensors-writer.ts";
 import { cachedModelGraph } from "../../gpu-backend/engine/graph/graph-cache.ts";
 import { useTempCache } from "./engine-helpers.ts";
+import { fixture } from "./support/fixture.ts";
 
 const cacheDir = useTempCache();
 
@@ -16,7 +17,7 @@ it("float32 → f16 and bf16 bits round to nearest even, with subnormals and ove
 });
 
 it("a converted graph is cached per checkpoint and options, and reused", async () => {
-  const checkpoint = await openCheckpoint("../shared/fixtures/mixtral-tiny");
+  const checkpoint = await openCheckpoint(fixture);
   const fp32 = cachedModelGraph(checkpoint);
   const built = statSync(fp32).mtimeMs;
   expect(cachedModelGraph(checkpoint)).toBe(fp32);

@@ -1,13 +1,12 @@
-import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import { compareLogits } from "../../gpu-backend/engine/quality.ts";
 import { quantizeBlockwise } from "../../gpu-backend/engine/graph/quantize.ts";
 import { useTempCache } from "./engine-helpers.ts";
+import { fixture, referenceCases } from "./support/fixture.ts";
 
 useTempCache();
-const fixture = "../shared/fixtures/mixtral-tiny";
-const cases = (JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: { input_ids: number[] }[] }).cases.map((c) => c.input_ids);
+const cases = referenceCases.map((c) => c.input_ids);
 
 it("block quantisation round-trips within one quantisation step", () => {
   const weight = Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i * 1.7) * (i % 7));
@@ -25,13 +24,13 @@ it("block quantisation round-trips within one quantisation step", () => {
 });
 
 it("int8 and int4 engines stay close to fp32 on the fixture inputs, through evaluation and the KV cache", async () => {
-  const reference = await loadEngine({ model: fixture, threads: 2, slots: 1, contextLength: 48 });
+  const reference = await loadEngine({ model: fixture, threads: 2, maxSeqs: 1, contextLength: 48 });
   const expected = await reference.evaluate(cases);
   await reference.close();
   // Bounds sit near the measured figures (int8: 0.97 / 1.6e-3, int4: 0.69 / 1.3e-2): random weights give nearly
   // flat logits, so top-1 flips easily; a broken quantiser lands orders of magnitude away.
   for (const [quantize, minAgreement, maxKl] of [["int8", 0.95, 0.01], ["int4", 0.6, 0.05]] as const) {
-    const engine = await loadEngine({ model: fixture, quantize, threads: 2, slots: 1, contextLength: 48 });
+    const engine = await loadEngine({ model: fixture, quantize, threads: 2, maxSeqs: 1, contextLength: 48 });
     const got = await engine.evaluate(cases);
     const logits = (evaluations: { logits: Float32Array }[]) => Float32Array.from(evaluations.flatMap((e) => Array.from(e.logits)));
     const quality = compareLogits(logits(expected), logits(got), 32000);

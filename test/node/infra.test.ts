@@ -20,11 +20,12 @@ import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { cacheRoot } from "../../gpu-backend/engine/graph/graph-cache.ts";
 import { ServingMetrics } from "../../gpu-backend/server/metrics.ts";
 import { startFakeCloudflareApi } from "./fake-cloudflare-api.ts";
+import { fixture as tinyFixture } from "./support/fixture.ts";
 import { durableObjects, findD1, findKv, resources, writeDeployConfig, writeSecretsFile } from "../../infra/wrangler-config.ts";
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL("../..", import.meta.url));
-const fixture = join(repo, "../shared/fixtures/mixtral-tiny");
+const fixture = join(repo, tinyFixture);
 const read = (path: string) => readFileSync(join(repo, path), "utf8");
 /** Parsed YAML, checked field by field below: its shape is what is under test. */
 type Yaml = any;

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
@@ -6,13 +5,10 @@ import type { SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
 import { QueueFullError, Scheduler, TooManyChoicesError, type SchedulerConfig } from "../../gpu-backend/scheduler/scheduler.ts";
 import type { RequestSpec, Sequence } from "../../gpu-backend/scheduler/sequence.ts";
 import { useTempCache } from "./engine-helpers.ts";
+import { fixture, referenceCases } from "./support/fixture.ts";
 
 // The scheduler's policies, driven against the real engine on the tiny fixture.
-const fixture = "../shared/fixtures/mixtral-tiny";
-const reference = JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as {
-  cases: { input_ids: number[]; greedy_new_ids: number[] }[];
-};
-const longest = reference.cases[3];
+const longest = referenceCases[3];
 
 const greedy: SamplingParams = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequencyPenalty: 0 };
 const sampled = (seed: number): SamplingParams => ({ ...greedy, temperature: 1, topP: 0.9, seed });
@@ -24,7 +20,7 @@ const slots = 4;
 const contextLength = 64;
 
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, slots, contextLength, threads: 1 });
+  engine = await loadEngine({ model: fixture, maxSeqs: slots, contextLength, threads: 1 });
 });
 afterAll(async () => {
   await engine.close();
@@ -60,14 +56,14 @@ describe("scheduler on the real engine", () => {
     await drain(alone);
 
     const busy = scheduler();
-    const [first] = busy.add(spec(reference.cases[2].input_ids, 3, sampled(1)));
+    const [first] = busy.add(spec(referenceCases[2].input_ids, 3, sampled(1)));
     let target: Sequence | undefined;
     // The target joins at step 2, while others prefill and decode; more join and leave after it.
     await drain(busy, (step) => {
       if (step === 2) [target] = busy.add(spec(longest.input_ids, 12, sampled(7)));
       if (step === 4) {
-        busy.add(spec(reference.cases[1].input_ids, 6, sampled(2)));
-        busy.add(spec(reference.cases[0].input_ids, 2, sampled(3)));
+        busy.add(spec(referenceCases[1].input_ids, 6, sampled(2)));
+        busy.add(spec(referenceCases[0].input_ids, 2, sampled(3)));
       }
     });
     expect(first.generated).toHaveLength(3);
@@ -76,7 +72,7 @@ describe("scheduler on the real engine", () => {
 
   it("a long prompt is prefilled in budget-sized chunks while running sequences still get a token every step", async () => {
     const s = scheduler({ stepTokens: 8 });
-    const [running] = s.add(spec(reference.cases[1].input_ids, 30));
+    const [running] = s.add(spec(referenceCases[1].input_ids, 30));
     await s.step();
     expect(running.generated).toHaveLength(1);
     const [newcomer] = s.add(spec(longest.input_ids, 4));
@@ -94,7 +90,7 @@ describe("scheduler on the real engine", () => {
 
   it("admits no more sequences than KV slots; the rest wait and all finish", async () => {
     const s = scheduler({ maxRunning: 2 });
-    const sequences = Array.from({ length: 5 }, (_, i) => s.add(spec(reference.cases[1].input_ids, 3 + i))[0]);
+    const sequences = Array.from({ length: 5 }, (_, i) => s.add(spec(referenceCases[1].input_ids, 3 + i))[0]);
     const running = await drain(s);
     expect(Math.max(...running)).toBe(2);
     expect(sequences.map((sequence) => sequence.generated.length)).toEqual([3, 4, 5, 6, 7]);
@@ -118,9 +114,9 @@ describe("scheduler on the real engine", () => {
 
   it("a request waits until all its choices have slots (FIFO); more choices than slots are refused", async () => {
     const s = scheduler();
-    for (let i = 0; i < slots - 1; i++) s.add(spec(reference.cases[1].input_ids, 8));
-    const pair = s.add(spec(reference.cases[1].input_ids, 2, sampled(1), sampled(2)));
-    const [later] = s.add(spec(reference.cases[0].input_ids, 2));
+    for (let i = 0; i < slots - 1; i++) s.add(spec(referenceCases[1].input_ids, 8));
+    const pair = s.add(spec(referenceCases[1].input_ids, 2, sampled(1), sampled(2)));
+    const [later] = s.add(spec(referenceCases[0].input_ids, 2));
     await s.step();
     expect(s.stats()).toMatchObject({ running: slots - 1, waiting: 3, freeSlots: 1 });
     await drain(s);
@@ -172,7 +168,7 @@ describe("scheduler on the real engine", () => {
 
   it("a sequence the engine rejects fails alone; the others in its step go on", async () => {
     const s = scheduler();
-    const [good, bad, other] = [reference.cases[1].input_ids, [1, 999_999, 5], reference.cases[2].input_ids].map((prompt) => s.add(spec(prompt, 4))[0]);
+    const [good, bad, other] = [referenceCases[1].input_ids, [1, 999_999, 5], referenceCases[2].input_ids].map((prompt) => s.add(spec(prompt, 4))[0]);
     await drain(s);
     expect(bad.finish).toBe("error");
     expect(bad.error).toBeTruthy();

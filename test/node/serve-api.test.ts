@@ -4,9 +4,11 @@ import { EventSourceParserStream } from "eventsource-parser/stream";
 import OpenAI from "openai";
 import type { ChatCompletionResponse } from "../../protocol/chat.ts";
 import type { EmbeddingResponse } from "../../protocol/embeddings.ts";
+import { BackendHealth } from "../../protocol/health.ts";
 import type { UsageInfo } from "../../protocol/usage.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serveFailure, startServe, tinyModel, type ServeProcess } from "./serve-process.ts";
+import { fixture } from "./support/fixture.ts";
+import { serveFailure, startServe, type ServeProcess } from "./support/serve-process.ts";
 
 const secret = "test-backend-secret";
 const model = "mixtral-tiny";
@@ -17,7 +19,7 @@ let mistral: Mistral;
 let openai: OpenAI;
 
 beforeAll(async () => {
-  server = await startServe(["--model", tinyModel, "--max-seqs", String(maxSeqs), "--max-queue", String(maxQueue), "--threads", "1"], {
+  server = await startServe(["--model", fixture, "--max-seqs", String(maxSeqs), "--max-queue", String(maxQueue), "--threads", "1"], {
     MOXIE_BACKEND_SECRET: secret,
   });
   mistral = new Mistral({ apiKey: secret, serverURL: server.url });
@@ -33,12 +35,13 @@ function post(path: string, body: unknown, init: RequestInit = {}): Promise<Resp
   return fetch(`${server.url}${path}`, { method: "POST", headers: auth, body: typeof body === "string" ? body : JSON.stringify(body), ...init });
 }
 
-async function health(): Promise<Record<string, unknown>> {
-  return (await fetch(`${server.url}/health`)).json() as Promise<Record<string, unknown>>;
+/** GET /health, held to the gateway↔backend contract (no field missing, none extra). */
+async function health(): Promise<BackendHealth> {
+  return BackendHealth.strict().parse(await (await fetch(`${server.url}/health`)).json());
 }
 
 /** /health once it satisfies `done` (it reflects the worker's last finished step), or after 5 s as it is. */
-async function healthUntil(done: (load: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+async function healthUntil(done: (load: BackendHealth) => boolean): Promise<BackendHealth> {
   let load = await health();
   for (let attempt = 0; attempt < 250 && !done(load); attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -100,8 +103,11 @@ async function embed(body: Record<string, unknown>): Promise<EmbeddingResponse> 
 }
 
 /** A JSON answer of any shape (errors, validation details). */
-async function answer(response: Response): Promise<Record<string, any>> {
-  return (await response.json()) as Record<string, any>;
+// Error bodies of several shapes, read field by field: their shape is what is under test.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Answer = Record<string, any>;
+async function answer(response: Response): Promise<Answer> {
+  return (await response.json()) as Answer;
 }
 
 describe("official SDKs", () => {
@@ -308,6 +314,10 @@ describe("auth and bad input", () => {
         expect(await answer(response)).toMatchObject({ object: "error", message: "Unauthorized" });
       }
     }
+    const unknownRoute = await fetch(`${server.url}/nowhere`, { headers: auth });
+    expect(unknownRoute.status).toBe(404);
+    // The same body as the gateway's (protocol/hono/error-response.ts).
+    expect(await answer(unknownRoute)).toEqual({ object: "error", message: "No route GET /nowhere.", type: "not_found_error", param: null, code: "not_found" });
     const healthy = await fetch(`${server.url}/health`, { headers: { "x-request-id": "req-42" } });
     expect(healthy.status).toBe(200);
     expect(healthy.headers.get("x-request-id")).toBe("req-42");
@@ -362,10 +372,10 @@ describe("startup errors", () => {
     const port = new URL(server.url).port;
     const insecure = { MOXIE_BACKEND_SECRET: undefined };
     const [noSecret, publicHost, badFolder, inUse] = await Promise.all([
-      serveFailure(["--model", tinyModel, "--port", "0"], insecure),
-      serveFailure(["--model", tinyModel, "--host", "0.0.0.0", "--insecure-no-auth"], insecure),
+      serveFailure(["--model", fixture, "--port", "0"], insecure),
+      serveFailure(["--model", fixture, "--host", "0.0.0.0", "--insecure-no-auth"], insecure),
       serveFailure(["--model", "/nonexistent/model", "--insecure-no-auth"], insecure),
-      serveFailure(["--model", tinyModel, "--port", port, "--insecure-no-auth"], insecure),
+      serveFailure(["--model", fixture, "--port", port, "--insecure-no-auth"], insecure),
     ]);
     expect(noSecret.code).toBe(1);
     expect(noSecret.stderr).toContain("MOXIE_BACKEND_SECRET is not set");

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
 import { OutputProcessor } from "../../gpu-backend/worker-thread/output-processor.ts";
+import { fixture } from "./support/fixture.ts";
 
 // The per-choice text pipeline of the server (detokenizer + stop strings), fed forced token ids:
 // the tiny fixture's random weights rarely emit byte-fallback runs on their own.
-const tokenizer = await loadTokenizer("../shared/fixtures/mixtral-tiny");
+const tokenizer = await loadTokenizer(fixture);
 
 /** Streams the ids through a processor: the deltas, and the index of the token a stop string ended on. */
 function run(text: string, stops: string[]): { deltas: string[]; stoppedAt: number | undefined } {

@@ -82,6 +82,11 @@ describe("bad input", () => {
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ object: "error", code: "model_not_found" });
 
+    const noRoute = await gateway("/v1/nowhere", { headers: { authorization: `Bearer ${key}` } });
+    expect(noRoute.status).toBe(404);
+    // The same body as the backend's (protocol/hono/error-response.ts).
+    expect(await noRoute.json()).toEqual({ object: "error", message: "No route GET /v1/nowhere.", type: "not_found_error", param: null, code: "not_found" });
+
     const preflight = await gateway("/v1/chat/completions", {
       method: "OPTIONS",
       headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization" },

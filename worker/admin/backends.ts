@@ -1,11 +1,11 @@
 import { Hono } from "hono";
 import * as z from "zod";
-import { errorResponse } from "../errors.ts";
+import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { BackendConfig } from "../routing/backend.ts";
 import { backendPool } from "../routing/backend-pool.ts";
 import { deleteBackend, loadRegistry, saveBackend } from "../routing/registry.ts";
-import { readBody } from "../read-body.ts";
+import { readBody } from "../../protocol/hono/read-body.ts";
 
 const Drain = z.strictObject({ draining: z.boolean().default(true) });
 

@@ -4,10 +4,10 @@ import { displayPrefix, generateApiKey, hashApiKey } from "../auth/api-key.ts";
 import { forgetCachedKeys } from "../auth/key-cache.ts";
 import { BudgetPeriod, KeyLimits, NO_LIMITS } from "../auth/key-record.ts";
 import { getKey, insertKey, listKeys, revokeKey, updateKey } from "../auth/key-store.ts";
-import { errorResponse } from "../errors.ts";
+import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
-import { readBody } from "../read-body.ts";
+import { readBody } from "../../protocol/hono/read-body.ts";
 import { validate } from "../../protocol/index.ts";
 import { spendPerPeriod } from "./spend.ts";
 

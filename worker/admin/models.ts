@@ -1,10 +1,10 @@
 import { Hono } from "hono";
-import { errorResponse } from "../errors.ts";
+import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { fallbackProblem } from "../models/fallbacks.ts";
 import { deleteModel, loadCatalog, saveModel } from "../models/model-catalog.ts";
 import { ModelDefinition } from "../models/model-definition.ts";
-import { readBody } from "../read-body.ts";
+import { readBody } from "../../protocol/hono/read-body.ts";
 
 /** /admin/models: public names and aliases → deployments, on top of the MODELS var. */
 export const adminModels = new Hono<GatewayEnv>()
@@ -14,7 +14,7 @@ export const adminModels = new Hono<GatewayEnv>()
     if ("response" in parsed) return parsed.response;
     const model = { id: c.req.param("id"), ...parsed.data };
     const problem = fallbackProblem(await loadCatalog(c.env), model);
-    if (problem) return errorResponse(c, 400, problem, "invalid_request_error", {}, "invalid_fallbacks");
+    if (problem) return errorResponse(c, 400, problem, "invalid_request_error", { code: "invalid_fallbacks" });
     await saveModel(c.env.DB, model);
     return c.json(model);
   })

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { bearerToken } from "../../protocol/bearer.ts";
 import { secretsEqual } from "../auth/constant-time.ts";
-import { errorResponse } from "../errors.ts";
+import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 
 /** The admin API answers only to the ADMIN_TOKEN secret, compared in constant time. */

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type * as z from "zod";
 import type { UsageInfo } from "../../protocol/index.ts";
 import type { ApiKeyRecord } from "../auth/key-record.ts";
-import { errorResponse } from "../errors.ts";
+import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { fallbackChain } from "../models/fallbacks.ts";
 import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
@@ -13,7 +13,7 @@ import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { noteRefusal, recentlyRefused } from "../ratelimit/recent-refusals.ts";
 import type { Decision } from "../ratelimit/usage-window.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
-import { readBody } from "../read-body.ts";
+import { readBody } from "../../protocol/hono/read-body.ts";
 import { backendPool, type Outcome, type PickResult } from "../routing/backend-pool.ts";
 import { relaySse } from "./sse-relay.ts";
 import { sendUpstream } from "./upstream.ts";
@@ -50,10 +50,10 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const catalog = await loadCatalog(c.env);
   const catalogModel = resolveModel(catalog, request.model);
   if (!catalogModel || catalogModel.type !== route.modelType) {
-    return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", {}, "model_not_found");
+    return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", { code: "model_not_found" });
   }
   if (key.allowed_models && !key.allowed_models.includes(catalogModel.id) && !key.allowed_models.includes(request.model)) {
-    return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", {}, "model_not_allowed");
+    return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", { code: "model_not_allowed" });
   }
   // max_tokens is capped to, and tokens reserved for, the context the backends actually serve.
   const model = asServed(catalogModel, await loadServedContexts(c.env, catalogModel.deployment));
@@ -80,10 +80,13 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   }
   if (!decision.admitted) {
     givePickBack();
-    if (decision.reason === "revoked") return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", {}, "invalid_api_key");
+    if (decision.reason === "revoked") return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", { code: "invalid_api_key" });
     noteRefusal(key.id, decision.retryAfterSeconds);
     const headers = { ...rateLimitHeaders(decision.snapshot), "retry-after": String(decision.retryAfterSeconds) };
-    return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", headers, decision.reason === "budget" || decision.reason === "spend" ? "budget_exceeded" : "rate_limit_exceeded");
+    return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", {
+      headers,
+      code: decision.reason === "budget" || decision.reason === "spend" ? "budget_exceeded" : "rate_limit_exceeded",
+    });
   }
   const firstPick = earlyPick ?? pickBackend();
   const limitHeaders = rateLimitHeaders(decision.snapshot);
@@ -144,7 +147,9 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   if (!upstream.response) {
     c.executionCtx.waitUntil(finish(503, null, null));
     const reason = upstream.lastError ? `all backends failed (${upstream.lastError})` : `no healthy backend serves '${request.model}'`;
-    return errorResponse(c, 503, `Service unavailable: ${reason}`, "service_unavailable", { ...limitHeaders, "retry-after": String(upstream.retryAfterSeconds) });
+    return errorResponse(c, 503, `Service unavailable: ${reason}`, "service_unavailable", {
+      headers: { ...limitHeaders, "retry-after": String(upstream.retryAfterSeconds) },
+    });
   }
   const { response } = upstream;
   const answeredHeaders = { ...limitHeaders, [ANSWERING_MODEL_HEADER]: answeredAs };
@@ -173,7 +178,7 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
     result = await response.json();
   } catch (error) {
     c.executionCtx.waitUntil(finish(502, "failure", null));
-    return errorResponse(c, 502, `The backend's response broke off: ${error instanceof Error ? error.message : String(error)}`, "upstream_error", answeredHeaders);
+    return errorResponse(c, 502, `The backend's response broke off: ${error instanceof Error ? error.message : String(error)}`, "upstream_error", { headers: answeredHeaders });
   }
   result.model = answeredAs;
   const usage = result.usage ?? null;

@@ -1,32 +1,8 @@
 import * as z from "zod";
+import { LenientBackendHealth } from "../../protocol/health.ts";
 import { backendSecret, backendUrl, type BackendConfig } from "./backend.ts";
 
 const PROBE_TIMEOUT_MS = 2_000;
-
-const count = z.number().int().nonnegative();
-
-/**
- * The backend contract's GET /health: status, served model ids and load. The load fields may
- * sit at the top level or under `load`; servers that only answer 200 (vLLM) count as ready.
- */
-const HealthBody = z
-  .object({
-    status: z.string().optional(),
-    models: z.array(z.string()).optional(),
-    load: z.object({ running: count.optional(), waiting: count.optional(), free_kv_slots: count.optional() }).optional(),
-    running: count.optional(),
-    waiting: count.optional(),
-    free_kv_slots: count.optional(),
-    max_context_length: z.number().int().positive().nullish(),
-  })
-  .transform((body) => ({
-    status: body.status,
-    models: body.models,
-    running: body.load?.running ?? body.running,
-    waiting: body.load?.waiting ?? body.waiting,
-    freeKvSlots: body.load?.free_kv_slots ?? body.free_kv_slots,
-    maxContextLength: body.max_context_length ?? null,
-  }));
 
 /** GET /v1/models; vLLM adds each model's context length as max_model_len. */
 const ModelListBody = z.object({ data: z.array(z.object({ id: z.string(), max_model_len: z.number().int().positive().nullish() })) });
@@ -52,11 +28,12 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
     });
   try {
     const response = await get("/health");
-    const health = response.ok ? HealthBody.safeParse(await response.json().catch(() => ({}))) : undefined;
+    const health = response.ok ? LenientBackendHealth.safeParse(await response.json().catch(() => ({}))) : undefined;
     if (response.ok && health?.success && health.data.models) {
-      const { status, models, running, waiting, freeKvSlots, maxContextLength } = health.data;
+      const { status, models, running, waiting, free_kv_slots, max_context_length } = health.data;
       const queued = running === undefined && waiting === undefined ? null : (running ?? 0) + (waiting ?? 0);
-      return { ready: status === undefined || status === "ready" || status === "ok", models, queued, freeKvSlots: freeKvSlots ?? null, maxContextLength };
+      const ready = status === undefined || status === "ready" || status === "ok";
+      return { ready, models, queued, freeKvSlots: free_kv_slots ?? null, maxContextLength: max_context_length ?? null };
     }
     if (!response.ok && response.status !== 404) return unhealthy(`/health answered ${response.status}`);
     // Liveness without a model list (vLLM's bare 200, or no /health at all): ask /v1/models.

@@ -1,10 +1,10 @@
-/** How a fake backend behaves and what it saw; shared by the Node server and the workerd tests that steer it. */
-export interface BackendBehaviour {
-  status: "ready" | "loading";
-  running: number;
-  waiting: number;
-  free_kv_slots: number;
-  models: string[];
+import type { BackendHealth } from "../../../protocol/health.ts";
+
+/**
+ * How a fake backend behaves and what it saw; shared by the Node server and the workerd tests that steer it.
+ * Its /health answers the backend contract's body with the load set here.
+ */
+export interface BackendBehaviour extends Pick<BackendHealth, "status" | "running" | "waiting" | "free_kv_slots" | "models" | "max_context_length"> {
   /** Answer the next N inference requests with 503. */
   failNext: number;
   /** Fail the stream (drop the connection) after this many content deltas; -1 = never. */
@@ -24,8 +24,6 @@ export interface BackendBehaviour {
   streamUsage: "finish" | "chunk";
   /** Refuse chat requests with 400 context_length_exceeded, as a backend does for a prompt longer than its context. */
   refuseContext: boolean;
-  /** The context length /health reports (and /v1/models as vLLM's max_model_len); null = not reported. */
-  max_context_length: number | null;
 }
 
 export interface BackendStats {

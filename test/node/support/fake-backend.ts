@@ -1,6 +1,7 @@
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import type { AddressInfo } from "node:net";
+import type { BackendHealth } from "../../../protocol/health.ts";
 import type { BackendBehaviour, BackendStats } from "./fake-backend-contract.ts";
 
 const PROMPT_TOKENS = 10;
@@ -48,7 +49,8 @@ export function fakeBackendApp(): Hono {
   app.get("/b/:name/health", (c) => {
     const { status, running, waiting, free_kv_slots, models, healthRoute, max_context_length } = backend(c.req.param("name")).behaviour;
     if (!healthRoute) return c.notFound();
-    return c.json({ status, models, load: { running, waiting, free_kv_slots }, max_context_length });
+    const body = { status, models, running, waiting, free_kv_slots, kv_slots: 64, tokens_per_second: 0, max_context_length } satisfies BackendHealth;
+    return c.json(body);
   });
 
   app.use("/b/:name/v1/*", async (c, next) => {

@@ -1,0 +1,60 @@
+import { availableParallelism } from "node:os";
+import * as z from "zod";
+
+/** Each option's one default, shared by the schemas below and the `moxie` flags' help. */
+export const optionDefaults = {
+  executionProvider: "cpu",
+  /** Sequences run at once; each holds a KV slot of the full context. */
+  maxSeqs: 16,
+  maxQueue: 256,
+  /** Small enough that a long prompt never stalls the running decodes for long. */
+  stepTokens: 256,
+  pooling: "mean",
+  host: "127.0.0.1",
+  port: 8000,
+} as const;
+
+/** What the engine is built with: the checkpoint, how its weights and graph run, and its KV slots. */
+export const EngineOptions = z.object({
+  /** A Hugging Face checkpoint folder. */
+  model: z.string().min(1),
+  quantize: z.enum(["int8", "int4"]).optional(),
+  /** ONNX Runtime intra-op threads. */
+  threads: z.int().positive().default(() => availableParallelism()),
+  /** The same graph runs on either; CUDA needs onnxruntime-node installed with its CUDA binaries. */
+  executionProvider: z.enum(["cpu", "cuda"]).default(optionDefaults.executionProvider),
+  maxSeqs: z.int().positive().default(optionDefaults.maxSeqs),
+  /** Tokens one sequence holds, prompt + answer; defaults to the model's max_position_embeddings, capped at 4096. */
+  contextLength: z.int().positive().optional(),
+  /** Tokens one step feeds at most (the scheduler's budget, and the longest prompt piece one engine run takes). */
+  stepTokens: z.int().positive().default(optionDefaults.stepTokens),
+  /**
+   * Let ORT's idle threads spin between ops. Faster steps when the engine has the cores to itself;
+   * off by default because spinning threads steal the cores from everything else in the process and machine.
+   */
+  spinning: z.boolean().default(false),
+  /** File prefix for ONNX Runtime's per-node profile (bench/engine-profile.ts reads it). */
+  profile: z.string().optional(),
+});
+
+/** The inference thread adds its queue bound and how embeddings are pooled. */
+export const WorkerOptions = EngineOptions.extend({
+  /** Sequences that may wait for a slot; beyond it requests get 503. */
+  maxQueue: z.int().positive().default(optionDefaults.maxQueue),
+  pooling: z.enum(["mean", "last"]).default(optionDefaults.pooling),
+});
+
+/** `moxie serve` adds the HTTP side. */
+export const BackendOptions = WorkerOptions.extend({
+  host: z.string().default(optionDefaults.host),
+  port: z.int().min(0).max(65535).default(optionDefaults.port),
+  /** Model ids clients use; the first is the served name (default: the folder name). */
+  servedModelNames: z.array(z.string()).optional(),
+  /** The bearer secret clients send; unset only with insecureNoAuth on a loopback host. */
+  secret: z.string().optional(),
+  insecureNoAuth: z.boolean().default(false),
+});
+
+export type EngineOptions = z.output<typeof EngineOptions>;
+export type WorkerOptions = z.output<typeof WorkerOptions>;
+export type BackendOptions = z.output<typeof BackendOptions>;

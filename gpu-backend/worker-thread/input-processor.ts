@@ -1,0 +1,85 @@
+import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import { choiceSeed, randomSeed } from "../sampler/random.ts";
+import type { RequestSpec } from "../scheduler/sequence.ts";
+import { ChatEncodingError } from "../text/chat-error.ts";
+import { encodeChat } from "../text/chat-encoding.ts";
+import type { Tokenizer } from "../text/tokenizer.ts";
+import { RefusedError } from "./refusal.ts";
+
+/** Mistral's recommended temperature, used when a request leaves it unset. */
+const DEFAULT_TEMPERATURE = 0.7;
+
+/** A chat request as the inference thread runs it. */
+export interface ChatInput {
+  /** What the scheduler takes: the prompt, the token limit and each choice's sampling. */
+  spec: RequestSpec;
+  stops: string[];
+  /** Tokens the detokenizer continues from: the prompt when an assistant prefix is continued, else none. */
+  decodeContext: number[];
+  /** max_tokens 0: the choices end at once with finish_reason "length". */
+  finishAtOnce: boolean;
+}
+
+/**
+ * Requests → what the engine runs (vLLM's input processor): chat encoding, the context check,
+ * defaults, seeds and stop strings. Throws RefusedError for what only tokenizing can reveal.
+ */
+export class InputProcessor {
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    private readonly contextLength: number,
+  ) {}
+
+  chat(request: ChatCompletionRequest): ChatInput {
+    const prompt = this.encodeMessages(request);
+    // Prompt + max_tokens beyond the context is clamped like Mistral's API: the answer ends with finish_reason "model_length".
+    if (prompt.length >= this.contextLength) {
+      throw new RefusedError(
+        "context_length",
+        `Prompt contains ${prompt.length} tokens, too large for model with ${this.contextLength} maximum context length (the prompt must leave room for at least one generated token).`,
+        "messages",
+      );
+    }
+    const seed = request.random_seed ?? request.seed ?? randomSeed();
+    const choices = Array.from({ length: request.n }, (_, index) => ({
+      temperature: request.temperature ?? DEFAULT_TEMPERATURE,
+      topP: request.top_p,
+      seed: choiceSeed(seed, index),
+      presencePenalty: request.presence_penalty,
+      frequencyPenalty: request.frequency_penalty,
+    }));
+    const stops = request.stop == null ? [] : typeof request.stop === "string" ? [request.stop] : request.stop;
+    // Continuing an assistant prefix: decode after the prompt so the first word's space comes out right.
+    const last = request.messages[request.messages.length - 1];
+    const decodeContext = last.role === "assistant" && last.prefix ? prompt : [];
+    return {
+      spec: { prompt, maxTokens: request.max_tokens ?? undefined, choices },
+      stops,
+      decodeContext,
+      finishAtOnce: request.max_tokens === 0,
+    };
+  }
+
+  /** Each input's ids, BOS first, as the embedding pass takes them. */
+  embeddingInputs(inputs: string[]): number[][] {
+    const sequences = inputs.map((input) => this.tokenizer.encode(input, { bos: true }));
+    const tooLong = sequences.findIndex((ids) => ids.length > this.contextLength);
+    if (tooLong >= 0) {
+      throw new RefusedError(
+        "context_length",
+        `Input ${tooLong} contains ${sequences[tooLong].length} tokens, too large for model with ${this.contextLength} maximum context length.`,
+        "input",
+      );
+    }
+    return sequences;
+  }
+
+  private encodeMessages(request: ChatCompletionRequest): number[] {
+    try {
+      return encodeChat(this.tokenizer, request.messages, { safePrompt: request.safe_prompt });
+    } catch (error) {
+      if (error instanceof ChatEncodingError) throw new RefusedError("invalid_messages", error.message, "messages");
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import * as z from "zod";
+
+const count = z.int().nonnegative();
+
+/**
+ * GET /health of a moxie backend: the contract the gateway routes on. It answers 200 when the
+ * model is loaded ("ready") and 503 while it loads; the load fields are the scheduler's latest.
+ */
+export const BackendHealth = z.object({
+  status: z.enum(["ready", "loading"]),
+  /** The model ids (first the served name, then its aliases) this backend answers to. */
+  models: z.array(z.string()),
+  /** Sequences decoding now, and sequences waiting for room. */
+  running: count,
+  waiting: count,
+  /** Sequences that could still start now, and at most. */
+  free_kv_slots: count,
+  kv_slots: count,
+  tokens_per_second: z.number().nonnegative(),
+  /** Prompt + completion tokens one sequence may hold; null until the model is loaded. */
+  max_context_length: z.int().positive().nullable(),
+});
+export type BackendHealth = z.infer<typeof BackendHealth>;
+
+/**
+ * What the gateway accepts from any server in its pool: moxie's body, or the subset other servers
+ * send (vLLM's /health is a bare 200; servers may leave out the load).
+ */
+export const LenientBackendHealth = BackendHealth.partial().extend({ status: z.string().optional() });
+export type LenientBackendHealth = z.infer<typeof LenientBackendHealth>;
