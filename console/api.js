@@ -18,7 +18,9 @@ export const session = {
 /** The gateway's error, with its message (Mistral's error shape or a 422's detail list). */
 export class ApiError extends Error {
   constructor(status, body) {
-    const detail = Array.isArray(body?.detail) ? body.detail.map((item) => `${item.loc?.slice(1).join(".")}: ${item.msg}`).join("; ") : null;
+    const detail = Array.isArray(body?.detail)
+      ? body.detail.map((item) => `${item.loc?.slice(1).join(".")}: ${item.msg}`).join("; ")
+      : null;
     super(body?.message ?? detail ?? `HTTP ${status}`);
     this.status = status;
   }
@@ -28,7 +30,10 @@ export class ApiError extends Error {
 export async function admin(method, path, body) {
   const response = await fetch(`/admin${path}`, {
     method,
-    headers: { authorization: `Bearer ${session.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    headers: {
+      authorization: `Bearer ${session.token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const answer = response.status === 204 ? null : await response.json().catch(() => null);

@@ -30,18 +30,29 @@ function signInPage() {
       async onsubmit(event) {
         event.preventDefault();
         // Checked before it is kept: a wrong token is never stored.
-        const response = await fetch("/admin/keys", { headers: { authorization: `Bearer ${token.value.trim()}` } }).catch((error) => error);
+        const response = await fetch("/admin/keys", {
+          headers: { authorization: `Bearer ${token.value.trim()}` },
+        }).catch((error) => error);
         if (response instanceof Response && response.ok) {
           session.signIn(token.value.trim());
           if (!location.hash) location.hash = "#/keys";
           return render();
         }
-        const reason = response instanceof Response ? (response.status === 401 ? "That admin token is not valid." : `The gateway answered ${response.status}.`) : response.message;
+        const reason =
+          response instanceof Response
+            ? response.status === 401
+              ? "That admin token is not valid."
+              : `The gateway answered ${response.status}.`
+            : response.message;
         status.replaceChildren(notice(reason, "error"));
       },
     },
     h("h1", { tabIndex: -1 }, "Sign in"),
-    h("p", {}, "The gateway's ADMIN_TOKEN. It is kept in this tab only (sessionStorage) and sent as a bearer token to /admin."),
+    h(
+      "p",
+      {},
+      "The gateway's ADMIN_TOKEN. It is kept in this tab only (sessionStorage) and sent as a bearer token to /admin.",
+    ),
     field("Admin token", token),
     h("button", { type: "submit" }, "Sign in"),
     status,

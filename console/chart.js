@@ -21,11 +21,19 @@ export function stackedBars(title, days, series) {
   const barWidth = Math.max(2, Math.min(48, slot * 0.7));
   const y = (value) => PAD.top + plotHeight - (value / max) * plotHeight;
 
-  const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": title, class: "chart" }, svg("title", {}, title));
+  const chart = svg(
+    "svg",
+    { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-label": title, class: "chart" },
+    svg("title", {}, title),
+  );
   for (const tick of [0, 0.5, 1]) {
     chart.append(
       svg("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(max * tick), y2: y(max * tick), class: "grid-line" }),
-      svg("text", { x: PAD.left - 4, y: y(max * tick) + 4, "text-anchor": "end", class: "axis" }, formatNumber(max * tick)),
+      svg(
+        "text",
+        { x: PAD.left - 4, y: y(max * tick) + 4, "text-anchor": "end", class: "axis" },
+        formatNumber(max * tick),
+      ),
     );
   }
   days.forEach((day, index) => {
@@ -35,19 +43,46 @@ export function stackedBars(title, days, series) {
       const value = one.values[day] ?? 0;
       if (value <= 0) return;
       chart.append(
-        svg("rect", { x, y: y(base + value), width: barWidth, height: y(base) - y(base + value), fill: COLOURS[seriesIndex % COLOURS.length], "data-day": day },
-          svg("title", {}, `${day} · ${one.name}: ${formatNumber(value)}`)),
+        svg(
+          "rect",
+          {
+            x,
+            y: y(base + value),
+            width: barWidth,
+            height: y(base) - y(base + value),
+            fill: COLOURS[seriesIndex % COLOURS.length],
+            "data-day": day,
+          },
+          svg("title", {}, `${day} · ${one.name}: ${formatNumber(value)}`),
+        ),
       );
       base += value;
     });
     // Label every day when they fit, else about eight of them.
     if (days.length <= 10 || index % Math.ceil(days.length / 8) === 0) {
-      chart.append(svg("text", { x: x + barWidth / 2, y: HEIGHT - 8, "text-anchor": "middle", class: "axis" }, day.slice(5)));
+      chart.append(
+        svg("text", { x: x + barWidth / 2, y: HEIGHT - 8, "text-anchor": "middle", class: "axis" }, day.slice(5)),
+      );
     }
   });
 
-  const legend = h("ul", { class: "legend", "aria-label": "Series" },
-    series.map((one, index) => h("li", {}, svg("svg", { width: 12, height: 12, "aria-hidden": "true" }, svg("rect", { width: 12, height: 12, fill: COLOURS[index % COLOURS.length] })), " ", one.name)));
+  const legend = h(
+    "ul",
+    { class: "legend", "aria-label": "Series" },
+    series.map((one, index) =>
+      h(
+        "li",
+        {},
+        svg(
+          "svg",
+          { width: 12, height: 12, "aria-hidden": "true" },
+          svg("rect", { width: 12, height: 12, fill: COLOURS[index % COLOURS.length] }),
+        ),
+        " ",
+        one.name,
+      ),
+    ),
+  );
   return h("figure", { class: "chart-figure" }, chart, legend);
 }
 

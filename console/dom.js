@@ -10,7 +10,13 @@ export function h(tag, props = {}, ...children) {
   for (const [name, value] of Object.entries(props)) {
     if (value === undefined || value === null || value === false) continue;
     if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
-    else if (name === "class" || name.startsWith("data-") || name.startsWith("aria-") || name === "role" || name === "for") {
+    else if (
+      name === "class" ||
+      name.startsWith("data-") ||
+      name.startsWith("aria-") ||
+      name === "role" ||
+      name === "for"
+    ) {
       element.setAttribute(name, value === true ? "" : String(value));
     } else element[name] = value;
   }
@@ -44,8 +50,28 @@ export function table(caption, headings, rows) {
       "table",
       {},
       h("caption", {}, caption),
-      h("thead", {}, h("tr", {}, headings.map((heading) => h("th", { scope: "col" }, heading)))),
-      h("tbody", {}, rows.length ? rows.map((cells) => h("tr", {}, cells.map((cell) => h("td", {}, cell)))) : h("tr", {}, h("td", { colSpan: headings.length }, "None yet"))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          headings.map((heading) => h("th", { scope: "col" }, heading)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        rows.length
+          ? rows.map((cells) =>
+              h(
+                "tr",
+                {},
+                cells.map((cell) => h("td", {}, cell)),
+              ),
+            )
+          : h("tr", {}, h("td", { colSpan: headings.length }, "None yet")),
+      ),
     ),
   );
 }
@@ -68,6 +94,9 @@ export function numberOrNull(input) {
 
 /** A comma-separated input's items, or null when empty. */
 export function listOrNull(input) {
-  const items = input.value.split(",").map((item) => item.trim()).filter(Boolean);
+  const items = input.value
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
   return items.length ? items : null;
 }

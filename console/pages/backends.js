@@ -19,7 +19,11 @@ export async function backendsPage() {
   const rows = backends.map((backend) => [
     h("code", {}, backend.id),
     backend.url,
-    h("span", { class: `badge ${backend.ready ? "active" : "revoked"}` }, backend.draining ? "draining" : backend.ready ? "ready" : "down"),
+    h(
+      "span",
+      { class: `badge ${backend.ready ? "active" : "revoked"}` },
+      backend.draining ? "draining" : backend.ready ? "ready" : "down",
+    ),
     backend.models.join(", "),
     show(backend.queued),
     show(backend.inflight),
@@ -27,29 +31,84 @@ export async function backendsPage() {
     show(backend.max_context_length),
     h("span", { class: `badge circuit-${backend.circuit}` }, backend.circuit),
     backend.error ?? "",
-    h("div", { class: "actions" },
-      h("button", { type: "button", onclick: act(() => admin("POST", `/backends/${encodeURIComponent(backend.id)}/drain`, { draining: !backend.draining })) },
-        backend.draining ? "Undrain" : "Drain"),
-      h("button", { type: "button", class: "danger", "aria-label": `Remove backend ${backend.id}`, onclick: act(() => admin("DELETE", `/backends/${encodeURIComponent(backend.id)}`)) }, "Remove")),
+    h(
+      "div",
+      { class: "actions" },
+      h(
+        "button",
+        {
+          type: "button",
+          onclick: act(() =>
+            admin("POST", `/backends/${encodeURIComponent(backend.id)}/drain`, { draining: !backend.draining }),
+          ),
+        },
+        backend.draining ? "Undrain" : "Drain",
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          "aria-label": `Remove backend ${backend.id}`,
+          onclick: act(() => admin("DELETE", `/backends/${encodeURIComponent(backend.id)}`)),
+        },
+        "Remove",
+      ),
+    ),
   ]);
 
   const id = h("input", { type: "text", required: true, pattern: "[A-Za-z0-9._\\-]{1,64}" });
   const url = h("input", { type: "url", required: true, placeholder: "https://gpu0.example.com" });
   const models = h("input", { type: "text", placeholder: "what its /health reports" });
   const secret = h("input", { type: "text", placeholder: "MOXIE_BACKEND_SECRET" });
-  const add = h("form", { class: "card", onsubmit(event) {
-    event.preventDefault();
-    act(() => admin("POST", "/backends", { id: id.value, url: url.value, models: listOrNull(models) ?? [], secret_name: secret.value || null }))();
-  } },
-  h("h2", {}, "Add a backend"),
-  h("div", { class: "grid" }, field("Id", id), field("URL", url), field("Deployments", models, "comma-separated; empty = as reported"),
-    field("Secret name", secret, "the Worker secret holding its bearer token")),
-  h("button", { type: "submit" }, "Add backend"));
+  const add = h(
+    "form",
+    {
+      class: "card",
+      onsubmit(event) {
+        event.preventDefault();
+        act(() =>
+          admin("POST", "/backends", {
+            id: id.value,
+            url: url.value,
+            models: listOrNull(models) ?? [],
+            secret_name: secret.value || null,
+          }),
+        )();
+      },
+    },
+    h("h2", {}, "Add a backend"),
+    h(
+      "div",
+      { class: "grid" },
+      field("Id", id),
+      field("URL", url),
+      field("Deployments", models, "comma-separated; empty = as reported"),
+      field("Secret name", secret, "the Worker secret holding its bearer token"),
+    ),
+    h("button", { type: "submit" }, "Add backend"),
+  );
 
   page.replaceChildren(
     h("p", {}, h("button", { type: "button", onclick: act(async () => {}) }, "Refresh")),
     status,
-    table("Backends", ["Id", "URL", "State", "Deployments", "Queued", "In flight", "Free KV slots", "Context served", "Circuit", "Last error", ""], rows),
+    table(
+      "Backends",
+      [
+        "Id",
+        "URL",
+        "State",
+        "Deployments",
+        "Queued",
+        "In flight",
+        "Free KV slots",
+        "Context served",
+        "Circuit",
+        "Last error",
+        "",
+      ],
+      rows,
+    ),
     add,
   );
   return page;

@@ -12,17 +12,35 @@ const LIMITS = [
 /** Inputs for a key's limits, filled from `key` when editing. */
 function limitInputs(key) {
   const inputs = Object.fromEntries(
-    LIMITS.map(([name]) => [name, h("input", { type: "number", min: name === "max_budget" ? "0" : "1", step: name === "max_budget" ? "any" : "1", value: key?.limits[name] ?? "" })]),
+    LIMITS.map(([name]) => [
+      name,
+      h("input", {
+        type: "number",
+        min: name === "max_budget" ? "0" : "1",
+        step: name === "max_budget" ? "any" : "1",
+        value: key?.limits[name] ?? "",
+      }),
+    ]),
   );
   inputs.budget_period = h(
     "select",
     {},
-    [["", "lifetime"], ["day", "per day"], ["week", "per week"], ["month", "per month"]].map(([value, label]) =>
-      h("option", { value, selected: (key?.limits.budget_period ?? "") === value }, label),
-    ),
+    [
+      ["", "lifetime"],
+      ["day", "per day"],
+      ["week", "per week"],
+      ["month", "per month"],
+    ].map(([value, label]) => h("option", { value, selected: (key?.limits.budget_period ?? "") === value }, label)),
   );
-  inputs.models = h("input", { type: "text", value: key?.allowed_models?.join(", ") ?? "", placeholder: "every model" });
-  inputs.expires_at = h("input", { type: "datetime-local", value: key?.expires_at ? localDateTime(key.expires_at) : "" });
+  inputs.models = h("input", {
+    type: "text",
+    value: key?.allowed_models?.join(", ") ?? "",
+    placeholder: "every model",
+  });
+  inputs.expires_at = h("input", {
+    type: "datetime-local",
+    value: key?.expires_at ? localDateTime(key.expires_at) : "",
+  });
   return inputs;
 }
 
@@ -86,13 +104,26 @@ export async function keysPage(flash = null) {
           const created = await admin("POST", "/keys", { name: name.value, ...limitValues(inputs) });
           createdKeys.set(created.id, created);
           const secret = h("code", { class: "secret" }, created.key);
-          const copy = h("button", { type: "button", async onclick() {
-            await navigator.clipboard.writeText(created.key).then(() => (copy.textContent = "Copied"), () => (copy.textContent = "Select it and copy by hand"));
-          } }, "Copy");
-          const once = h("div", { class: "card once" },
+          const copy = h(
+            "button",
+            {
+              type: "button",
+              async onclick() {
+                await navigator.clipboard.writeText(created.key).then(
+                  () => (copy.textContent = "Copied"),
+                  () => (copy.textContent = "Select it and copy by hand"),
+                );
+              },
+            },
+            "Copy",
+          );
+          const once = h(
+            "div",
+            { class: "card once" },
             h("p", {}, "New key ", h("strong", {}, created.name), ": copy it now, it is shown only once."),
             h("p", { class: "secret-row" }, secret, copy),
-            h("p", {}, h("a", { href: "#/playground" }, "Try it in the playground")));
+            h("p", {}, h("a", { href: "#/playground" }, "Try it in the playground")),
+          );
           page.replaceWith(await keysPage(once));
           copy.focus();
         } catch (error) {
@@ -112,9 +143,12 @@ export async function keysPage(flash = null) {
     key.allowed_models?.join(", ") ?? "all",
     limitsText(key),
     key.expires_at ? new Date(key.expires_at).toLocaleString() : "never",
-    h("div", { class: "actions" },
+    h(
+      "div",
+      { class: "actions" },
       h("button", { type: "button", onclick: () => editor.replaceChildren(editForm(key, page)) }, "Edit"),
-      key.revoked_at ? null : revokeButton(key, page)),
+      key.revoked_at ? null : revokeButton(key, page),
+    ),
   ]);
 
   const editor = h("div");
@@ -129,16 +163,24 @@ export async function keysPage(flash = null) {
 
 /** Revoking takes two presses (no confirm() dialog): the first turns the button into a confirmation. */
 function revokeButton(key, page) {
-  const button = h("button", { type: "button", class: "danger", async onclick() {
-    if (button.dataset.armed !== "yes") {
-      button.dataset.armed = "yes";
-      button.textContent = "Confirm revoke";
-      button.setAttribute("aria-label", `Confirm revoke of key ${key.name}`);
-      return;
-    }
-    await admin("POST", `/keys/${encodeURIComponent(key.id)}/revoke`);
-    page.replaceWith(await keysPage());
-  } }, "Revoke");
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "danger",
+      async onclick() {
+        if (button.dataset.armed !== "yes") {
+          button.dataset.armed = "yes";
+          button.textContent = "Confirm revoke";
+          button.setAttribute("aria-label", `Confirm revoke of key ${key.name}`);
+          return;
+        }
+        await admin("POST", `/keys/${encodeURIComponent(key.id)}/revoke`);
+        page.replaceWith(await keysPage());
+      },
+    },
+    "Revoke",
+  );
   button.setAttribute("aria-label", `Revoke key ${key.name}`);
   return button;
 }

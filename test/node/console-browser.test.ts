@@ -43,7 +43,15 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
     gateway = await startLocalGateway({ deltas: 5, delayMs: 150 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
@@ -139,11 +147,16 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
     await page.getByLabel("Group").selectOption("key");
     await shoot("usage");
 
-    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download CSV" }).click(),
+    ]);
     const csv = await readFile(await download.path(), "utf8");
     const [header, row] = csv.trim().split("\n");
     expect(header).toBe("day,key_id,key_name,model,requests,prompt_tokens,completion_tokens,total_tokens,cost");
-    expect(row).toMatch(new RegExp(`^${today},key_[0-9a-f]+,<img src=x onerror=alert\\(1\\)>,open-mixtral-8x7b,1,10,5,15,0$`));
+    expect(row).toMatch(
+      new RegExp(`^${today},key_[0-9a-f]+,<img src=x onerror=alert\\(1\\)>,open-mixtral-8x7b,1,10,5,15,0$`),
+    );
   });
 
   it("shows backends with health, load and circuit, and the model catalog with aliases", async () => {
@@ -172,7 +185,13 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
 
   it("fits a phone's width on every page", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const [route, heading] of [["keys", "Keys"], ["usage", "Usage"], ["backends", "Backends"], ["models", "Models"], ["playground", "Playground"]]) {
+    for (const [route, heading] of [
+      ["keys", "Keys"],
+      ["usage", "Usage"],
+      ["backends", "Backends"],
+      ["models", "Models"],
+      ["playground", "Playground"],
+    ]) {
       await go(route, heading);
       // Wide tables scroll inside their own box; the page itself never scrolls sideways.
       expect(await page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { adminCall, chat, createKey, eventually, pollBackends, scenario } from "./gateway-client.ts";
 
 const usageOf = async (keyId: string) =>
-  ((await (await adminCall("GET", `/usage?key_id=${keyId}`)).json()) as { data: { model: string; requests: number }[] }).data;
+  ((await (await adminCall("GET", `/usage?key_id=${keyId}`)).json()) as { data: { model: string; requests: number }[] })
+    .data;
 
 /** Puts a chat model (deployment `deploy-<name>`, as scenario() registers) with fallbacks and a price. */
 const putModel = (id: string, name: string, extra: Record<string, unknown> = {}) =>
@@ -13,7 +14,14 @@ describe("model fallbacks", () => {
   it("answers from the fallback when every backend of the model is down, names it in a header, and records usage at its price", async () => {
     const primary = await scenario("fb-primary", 2);
     const backup = await scenario("fb-backup", 1);
-    expect((await putModel(backup.model, "fb-backup", { aliases: ["alias-fb-backup"], price_per_million_tokens: { input: 1000, output: 1000 } })).status).toBe(200);
+    expect(
+      (
+        await putModel(backup.model, "fb-backup", {
+          aliases: ["alias-fb-backup"],
+          price_per_million_tokens: { input: 1000, output: 1000 },
+        })
+      ).status,
+    ).toBe(200);
     expect((await putModel(primary.model, "fb-primary", { fallbacks: [`alias-fb-backup`] })).status).toBe(200);
     // One backend loading, the other refusing every request with 503: nothing of the primary can answer.
     await primary.backends[0].control({ status: "loading" });
@@ -24,7 +32,10 @@ describe("model fallbacks", () => {
     const response = await chat(key, { model: primary.model });
     expect(response.status).toBe(200);
     expect(response.headers.get("x-moxie-model")).toBe(backup.model);
-    expect(await response.json()).toMatchObject({ model: backup.model, choices: [{ message: { content: "word0 word1 word2 " } }] });
+    expect(await response.json()).toMatchObject({
+      model: backup.model,
+      choices: [{ message: { content: "word0 word1 word2 " } }],
+    });
     expect((await backup.backends[0].stats()).lastBody).toMatchObject({ model: "deploy-fb-backup" });
 
     const streamed = await chat(key, { model: primary.model, stream: true });
@@ -74,11 +85,30 @@ describe("model fallbacks", () => {
     const upstream = `${env.FAKE_BACKEND_URL}/b/external-upstream`;
     await fetch(`${upstream}/__control`, {
       method: "POST",
-      body: JSON.stringify({ models: ["mistral-large-latest"], secret: env.EXTERNAL_UPSTREAM_KEY, healthRoute: false, streamUsage: "chunk" }),
+      body: JSON.stringify({
+        models: ["mistral-large-latest"],
+        secret: env.EXTERNAL_UPSTREAM_KEY,
+        healthRoute: false,
+        streamUsage: "chunk",
+      }),
     });
-    expect((await adminCall("POST", "/backends", { id: "external-upstream", url: upstream, secret_name: "EXTERNAL_UPSTREAM_KEY" })).status).toBe(201);
     expect(
-      (await adminCall("PUT", "/models/mistral-large-external", { deployment: "mistral-large-latest", type: "chat", max_context_length: 131072 })).status,
+      (
+        await adminCall("POST", "/backends", {
+          id: "external-upstream",
+          url: upstream,
+          secret_name: "EXTERNAL_UPSTREAM_KEY",
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await adminCall("PUT", "/models/mistral-large-external", {
+          deployment: "mistral-large-latest",
+          type: "chat",
+          max_context_length: 131072,
+        })
+      ).status,
     ).toBe(200);
     await putModel(primary.model, "fb-external-primary", { fallbacks: ["mistral-large-external"] });
     await pollBackends();
@@ -102,14 +132,21 @@ describe("model fallbacks", () => {
     await putModel("loop-c", "fb-loop", { fallbacks: ["loop-b"] });
     const loop = await putModel("loop-a", "fb-loop", { fallbacks: ["loop-c"] });
     expect(loop.status).toBe(400);
-    expect(await loop.json()).toMatchObject({ code: "invalid_fallbacks", message: "Fallbacks loop: loop-a → loop-c → loop-b → loop-a" });
-    expect(await (await putModel("loop-self", "fb-loop", { fallbacks: ["loop-self"] })).json()).toMatchObject({ code: "invalid_fallbacks" });
+    expect(await loop.json()).toMatchObject({
+      code: "invalid_fallbacks",
+      message: "Fallbacks loop: loop-a → loop-c → loop-b → loop-a",
+    });
+    expect(await (await putModel("loop-self", "fb-loop", { fallbacks: ["loop-self"] })).json()).toMatchObject({
+      code: "invalid_fallbacks",
+    });
     expect(await (await putModel("loop-d", "fb-loop", { fallbacks: ["no-such-model"] })).json()).toMatchObject({
       message: "Model 'loop-d' falls back to 'no-such-model', which is not in the catalog",
     });
     expect((await putModel("loop-e", "fb-loop", { fallbacks: ["embed-fb-loop"] })).status).toBe(400);
     // The refused save changed nothing: loop-a still has no fallbacks.
-    const { data } = (await (await adminCall("GET", "/models")).json()) as { data: { id: string; fallbacks: string[] }[] };
+    const { data } = (await (await adminCall("GET", "/models")).json()) as {
+      data: { id: string; fallbacks: string[] }[];
+    };
     expect(data.find((model) => model.id === "loop-a")?.fallbacks).toEqual([]);
   });
 });

@@ -30,7 +30,11 @@ describe("key expiry", () => {
       const response = await chat(key, { model });
       return response.status === 401 ? response : (await response.text(), undefined);
     });
-    expect(await refused.json()).toMatchObject({ type: "authentication_error", code: "expired_api_key", message: `This API key expired at ${expiresAt}` });
+    expect(await refused.json()).toMatchObject({
+      type: "authentication_error",
+      code: "expired_api_key",
+      message: `This API key expired at ${expiresAt}`,
+    });
 
     expect((await adminCall("PATCH", `/keys/${id}`, { expires_at: null })).status).toBe(200);
     expect((await chat(key, { model })).status).toBe(200);
@@ -70,7 +74,10 @@ describe("money budgets through the gateway", () => {
     expect(Number(refused.headers.get("retry-after"))).toBeLessThanOrEqual(86_400);
 
     const spend = await eventually(async () => {
-      const body = (await (await adminCall("GET", `/keys/${id}/spend`)).json()) as { current: { spend: number }; data: { requests: number }[] };
+      const body = (await (await adminCall("GET", `/keys/${id}/spend`)).json()) as {
+        current: { spend: number };
+        data: { requests: number }[];
+      };
       return body.data[0]?.requests === 3 ? body : undefined;
     });
     const today = new Date().toISOString().slice(0, 10);
@@ -79,9 +86,19 @@ describe("money budgets through the gateway", () => {
       max_budget: 0.04,
       budget_period: "day",
       current: { period: today, start: `${today}T00:00:00.000Z`, spend: expect.closeTo(3 * cost, 9), remaining: 0 },
-      data: [{ period: today, requests: 3, prompt_tokens: 3 * PROMPT_TOKENS, completion_tokens: 3 * COMPLETION_TOKENS, spend: expect.closeTo(3 * cost, 9) }],
+      data: [
+        {
+          period: today,
+          requests: 3,
+          prompt_tokens: 3 * PROMPT_TOKENS,
+          completion_tokens: 3 * COMPLETION_TOKENS,
+          spend: expect.closeTo(3 * cost, 9),
+        },
+      ],
     });
-    const monthly = (await (await adminCall("GET", `/keys/${id}/spend?period=month`)).json()) as { data: { period: string }[] };
+    const monthly = (await (await adminCall("GET", `/keys/${id}/spend?period=month`)).json()) as {
+      data: { period: string }[];
+    };
     expect(monthly.data.map((entry) => entry.period)).toEqual([today.slice(0, 7)]);
 
     // Raising the budget lets the key go on at once.

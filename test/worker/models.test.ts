@@ -11,7 +11,12 @@ describe("GET /v1/models/{model_id}", () => {
     const byId = await get(`/v1/models/${model}`, key);
     expect(byId.status).toBe(200);
     const card = ModelCard.parse(await byId.json());
-    expect(card).toMatchObject({ id: model, aliases: ["alias-retrieve"], max_context_length: 4096, capabilities: { completion_chat: true } });
+    expect(card).toMatchObject({
+      id: model,
+      aliases: ["alias-retrieve"],
+      max_context_length: 4096,
+      capabilities: { completion_chat: true },
+    });
     const byAlias = await get("/v1/models/alias-retrieve", key);
     expect(await byAlias.json()).toEqual(card);
   });

@@ -8,7 +8,8 @@ import type { Decision } from "../../worker/ratelimit/usage-window.ts";
 
 /** The key's real Durable Object, called over RPC as the gateway calls it; time is moved with vitest's fake Date. */
 const limiterFor = (name: string) => keyLimiter(env, `spend-test-${name}`);
-const admitted = (decisions: Decision[]) => decisions.filter((decision): decision is Extract<Decision, { admitted: true }> => decision.admitted);
+const admitted = (decisions: Decision[]) =>
+  decisions.filter((decision): decision is Extract<Decision, { admitted: true }> => decision.admitted);
 
 describe("money budgets in the key's Durable Object", () => {
   afterEach(() => {
@@ -23,7 +24,11 @@ describe("money budgets in the key's Durable Object", () => {
     const admittedNow = admitted(decisions);
     expect(admittedNow).toHaveLength(4);
     const refusal = decisions.find((decision) => !decision.admitted)!;
-    expect(refusal).toMatchObject({ admitted: false, reason: "spend", snapshot: { budget: { limit: 1, remaining: 0, period: "day" } } });
+    expect(refusal).toMatchObject({
+      admitted: false,
+      reason: "spend",
+      snapshot: { budget: { limit: 1, remaining: 0, period: "day" } },
+    });
     const secondsToMidnight = (Date.parse(budgetPeriodOf("day", Date.now()).end!) - Date.now()) / 1000;
     expect(refusal.admitted ? 0 : refusal.retryAfterSeconds).toBeCloseTo(secondsToMidnight, -1);
 
@@ -57,7 +62,10 @@ describe("money budgets in the key's Durable Object", () => {
     expect(lateSunday.admitted).toBe(true);
     vi.setSystemTime(Date.parse("2026-12-07T00:00:05Z")); // Monday
     if (lateSunday.admitted) await limiter.settle(lateSunday.reservation, 10, weekly, 5);
-    expect(await limiter.reserve(weekly, 10, 0.9)).toMatchObject({ admitted: true, snapshot: { budget: { remaining: expect.closeTo(0.1, 9) } } });
+    expect(await limiter.reserve(weekly, 10, 0.9)).toMatchObject({
+      admitted: true,
+      snapshot: { budget: { remaining: expect.closeTo(0.1, 9) } },
+    });
   });
 
   it("keeps the spend across a restart of the object, and a lifetime budget never rolls over", async () => {
@@ -69,7 +77,11 @@ describe("money budgets in the key's Durable Object", () => {
     await abortAllDurableObjects();
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(Date.now() + 400 * 86_400_000);
-    expect(await limiterFor("lifetime").reserve(lifetime, 10, 0.1)).toMatchObject({ admitted: false, reason: "spend", snapshot: { budget: { remaining: 0, period: null } } });
+    expect(await limiterFor("lifetime").reserve(lifetime, 10, 0.1)).toMatchObject({
+      admitted: false,
+      reason: "spend",
+      snapshot: { budget: { remaining: 0, period: null } },
+    });
   });
 
   it("still enforces the monthly token budget beside the money budget", async () => {

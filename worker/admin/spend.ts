@@ -17,7 +17,11 @@ export interface PeriodSpend {
  * against max_budget. Requests still in flight are not recorded yet, so the limiter may hold a
  * little more than this shows.
  */
-export async function spendPerPeriod(db: D1Database, key: ApiKeyRecord, query: { period?: BudgetPeriod; since?: string; until?: string }) {
+export async function spendPerPeriod(
+  db: D1Database,
+  key: ApiKeyRecord,
+  query: { period?: BudgetPeriod; since?: string; until?: string },
+) {
   const { results } = await db
     .prepare(
       `SELECT substr(created_at, 1, 10) AS day, SUM(cost) AS spend, COUNT(*) AS requests,
@@ -31,7 +35,13 @@ export async function spendPerPeriod(db: D1Database, key: ApiKeyRecord, query: {
   const periods = new Map<string, PeriodSpend>();
   for (const row of results) {
     const bounds = budgetPeriodOf(period ?? "month", Date.parse(row.day));
-    const entry = periods.get(bounds.period) ?? { ...bounds, spend: 0, requests: 0, prompt_tokens: 0, completion_tokens: 0 };
+    const entry = periods.get(bounds.period) ?? {
+      ...bounds,
+      spend: 0,
+      requests: 0,
+      prompt_tokens: 0,
+      completion_tokens: 0,
+    };
     entry.spend += row.spend;
     entry.requests += row.requests;
     entry.prompt_tokens += row.prompt_tokens;

@@ -32,7 +32,8 @@ export function fallbackProblem(catalog: ModelDefinition[], saved: ModelDefiniti
   for (const name of saved.fallbacks) {
     const target = resolveModel(catalog, name);
     if (!target) return `Model '${saved.id}' falls back to '${name}', which is not in the catalog`;
-    if (target.type !== saved.type) return `Model '${saved.id}' (${saved.type}) falls back to '${target.id}' (${target.type})`;
+    if (target.type !== saved.type)
+      return `Model '${saved.id}' (${saved.type}) falls back to '${target.id}' (${target.type})`;
   }
   // A catalog without loops gets one only through the model saved, so only loops through it are looked for.
   const loop = loopFrom(catalog, saved, [saved.id]);

@@ -41,13 +41,21 @@ export function budgetPeriodOf(period: BudgetPeriod | null, time: number): Perio
     case null:
       return { period: "lifetime", start: null, end: null };
     case "day":
-      return { period: iso(Date.UTC(year, month, day)).slice(0, 10), start: iso(Date.UTC(year, month, day)), end: iso(Date.UTC(year, month, day + 1)) };
+      return {
+        period: iso(Date.UTC(year, month, day)).slice(0, 10),
+        start: iso(Date.UTC(year, month, day)),
+        end: iso(Date.UTC(year, month, day + 1)),
+      };
     case "week": {
       const monday = Date.UTC(year, month, day) - ((date.getUTCDay() + 6) % 7) * DAY_MS;
       return { period: `week of ${iso(monday).slice(0, 10)}`, start: iso(monday), end: iso(monday + 7 * DAY_MS) };
     }
     case "month":
-      return { period: iso(Date.UTC(year, month, 1)).slice(0, 7), start: iso(Date.UTC(year, month, 1)), end: iso(Date.UTC(year, month + 1, 1)) };
+      return {
+        period: iso(Date.UTC(year, month, 1)).slice(0, 7),
+        start: iso(Date.UTC(year, month, 1)),
+        end: iso(Date.UTC(year, month + 1, 1)),
+      };
   }
 }
 
@@ -89,13 +97,18 @@ export class SpendBudget {
 
   snapshot(limits: KeyLimits, now: number): BudgetSnapshot | null {
     const remaining = this.remaining(limits, now);
-    return remaining === null || limits.max_budget === null ? null : { limit: limits.max_budget, remaining: Math.max(0, remaining), period: limits.budget_period };
+    return remaining === null || limits.max_budget === null
+      ? null
+      : { limit: limits.max_budget, remaining: Math.max(0, remaining), period: limits.budget_period };
   }
 
   private remaining(limits: KeyLimits, now: number): number | null {
     this.roll(limits, now);
     if (limits.max_budget === null) return null;
-    const reserved = Object.values(this.state.inflight).reduce((sum, lease) => sum + (lease.period === this.state.period ? lease.reserved : 0), 0);
+    const reserved = Object.values(this.state.inflight).reduce(
+      (sum, lease) => sum + (lease.period === this.state.period ? lease.reserved : 0),
+      0,
+    );
     return limits.max_budget - this.state.spent - reserved;
   }
 
@@ -106,6 +119,7 @@ export class SpendBudget {
       this.state.period = period;
       this.state.spent = 0;
     }
-    for (const [id, lease] of Object.entries(this.state.inflight)) if (lease.at < now - LEASE_MS) delete this.state.inflight[id];
+    for (const [id, lease] of Object.entries(this.state.inflight))
+      if (lease.at < now - LEASE_MS) delete this.state.inflight[id];
   }
 }
