@@ -30,7 +30,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
   const go = async (route: string, heading: string) => {
     await page.getByRole("link", { name: heading, exact: true }).click();
     await expect.poll(() => page.locator("h1").textContent()).toBe(heading);
-    await page.waitForFunction(`!document.querySelector("main").textContent.includes("Loading…")`);
+    await expect.poll(() => page.getByText("Loading…").count()).toBe(0);
     expect(new URL(page.url()).hash).toBe(`#/${route}`);
   };
   const sendInPlayground = async (text: string) => {
@@ -199,8 +199,11 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
     }
   });
 
-  it("logged no script error or Content-Security-Policy violation, and opened no dialog", () => {
+  it("logged no script error or policy violation, opened no dialog, and refuses to run an inline script", async () => {
     expect(consoleErrors).toEqual([]);
     expect(dialogs).toEqual([]);
+    // An injected inline <script> is blocked by the Content-Security-Policy.
+    await page.addScriptTag({ content: "window.inlineScriptRan = true;" }).catch(() => undefined);
+    expect(await page.evaluate("window.inlineScriptRan === true")).toBe(false);
   });
 });
