@@ -10,6 +10,7 @@ import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { readBody } from "../../protocol/hono/read-body.ts";
 import { validate } from "../../protocol/index.ts";
 import { spendPerPeriod } from "./spend.ts";
+import { day } from "./usage.ts";
 
 const CreateKey = z.strictObject({
   name: z.string().min(1).max(200),
@@ -24,7 +25,6 @@ const CreateKey = z.strictObject({
 
 const UpdateKey = CreateKey.partial();
 
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a day as YYYY-MM-DD");
 const SpendQuery = z.strictObject({ period: BudgetPeriod.optional(), since: day.optional(), until: day.optional() });
 
 /** /admin/keys: create (the key is shown once), list, get, update limits, revoke. */

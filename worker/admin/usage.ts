@@ -3,7 +3,8 @@ import * as z from "zod";
 import { validate } from "../../protocol/index.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 
-const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a day as YYYY-MM-DD");
+/** A UTC day in a query (since, until). */
+export const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "a day as YYYY-MM-DD");
 const UsageQuery = z.strictObject({ key_id: z.string().optional(), since: day.optional(), until: day.optional() });
 
 /** /admin/usage: tokens, requests and spend (at the answering model's price) per key, model and UTC day. */
