@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { cors as honoCors } from "hono/cors";
 import type { GatewayEnv } from "../gateway-env.ts";
+import { ANSWERING_MODEL_HEADER } from "../proxy/serve-inference.ts";
 
 /** CORS for browser clients; CORS_ORIGINS is "*" or a comma-separated list of origins. */
 export function cors(): MiddlewareHandler<GatewayEnv> {
@@ -9,7 +10,7 @@ export function cors(): MiddlewareHandler<GatewayEnv> {
     return honoCors({
       origin: allowed.includes("*") ? "*" : allowed,
       allowHeaders: ["authorization", "content-type", "x-request-id"],
-      exposeHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-req-minute", "x-ratelimit-remaining-req-minute", "x-ratelimit-limit-tokens-minute", "x-ratelimit-remaining-tokens-minute", "x-ratelimit-tokens-query-cost", "x-ratelimit-limit-budget", "x-ratelimit-remaining-budget", "x-moxie-model"],
+      exposeHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-req-minute", "x-ratelimit-remaining-req-minute", "x-ratelimit-limit-tokens-minute", "x-ratelimit-remaining-tokens-minute", "x-ratelimit-tokens-query-cost", "x-ratelimit-limit-budget", "x-ratelimit-remaining-budget", ANSWERING_MODEL_HEADER],
       maxAge: 600,
     })(c, next);
   };
