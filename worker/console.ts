@@ -29,9 +29,6 @@ export async function serveConsole(c: Context<GatewayEnv>): Promise<Response> {
   const asset = await c.env.ASSETS.fetch(new URL(path, c.req.url));
   if (asset.status === 404) return errorResponse(c, 404, `No console file ${path}`, "not_found_error");
   const response = new Response(asset.body, asset);
-  // The assets' own redirects (/index.html → /) are relative to console/, so they go under /console.
-  const location = response.headers.get("location");
-  if (location?.startsWith("/")) response.headers.set("location", `/console${location}`);
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.headers.set(name, value);
   return response;
 }

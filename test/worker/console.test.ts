@@ -25,8 +25,6 @@ describe("the console's files", () => {
     expect(script.headers.get("content-type")).toContain("javascript");
     expect(script.headers.get("content-security-policy")).toContain("script-src 'self'");
     expect((await gateway("/app.js")).status).toBe(404);
-    const index = await gateway("/console/index.html", { redirect: "manual" });
-    expect([index.status, index.headers.get("location")]).toEqual([307, "/console/"]);
     expect((await gateway("/console/no-such-file.js")).status).toBe(404);
   });
 });
