@@ -54,6 +54,22 @@ describe("model fallbacks", () => {
     expect(spend.current.spend).toBeCloseTo(2 * 0.013, 9);
   });
 
+  it("answers 503 when the fallbacks cannot answer either, counted against the model asked for", async () => {
+    const primary = await scenario("fb-all-down", 1, { status: "loading" });
+    const backup = await scenario("fb-all-down-backup", 1, { status: "loading" });
+    await putModel(primary.model, "fb-all-down", { fallbacks: [backup.model] });
+    await pollBackends();
+    const { id, key } = await createKey();
+    const response = await chat(key, { model: primary.model });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("x-moxie-model")).toBeNull();
+    const usage = await eventually(async () => {
+      const rows = await usageOf(id);
+      return rows.length > 0 ? rows : undefined;
+    });
+    expect(usage).toEqual([expect.objectContaining({ model: primary.model, requests: 1 })]);
+  });
+
   it("names the model asked for when its own backends answer", async () => {
     const primary = await scenario("fb-healthy", 1);
     const backup = await scenario("fb-healthy-backup", 1);

@@ -134,7 +134,8 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
     await recordUsage(c.env.DB, {
       requestId,
       keyId: key.id,
-      model: answering.id,
+      // Nobody answered a 503: it counts against the model asked for, not the last fallback tried.
+      model: upstream.response ? answering.id : model.id,
       backendId: upstream.response ? upstream.backend.id : null,
       promptTokens,
       completionTokens,
