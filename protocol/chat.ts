@@ -103,6 +103,9 @@ export const Prediction = z.strictObject({
 });
 
 /** OpenAI's stream options, accepted so the OpenAI SDK works unchanged. */
+/** Choices one request may ask for (`n`): each runs as its own sequence, so a backend also needs that many free slots. */
+export const MAX_CHOICES = 16;
+
 export const StreamOptions = z.strictObject({
   include_usage: z.boolean().optional(),
   include_obfuscation: z.boolean().optional(),
@@ -132,7 +135,14 @@ export const ChatCompletionRequest = z.strictObject({
   parallel_tool_calls: z.boolean().default(true),
   presence_penalty: nullOrDefault(z.number().min(-2).max(2), 0),
   frequency_penalty: nullOrDefault(z.number().min(-2).max(2), 0),
-  n: nullOrDefault(z.int().min(1), 1),
+  n: nullOrDefault(
+    z
+      .int()
+      .min(1)
+      .max(MAX_CHOICES)
+      .describe(`Completions to generate for the prompt, at most ${MAX_CHOICES}; a backend refuses more than it has sequence slots (400).`),
+    1,
+  ),
   safe_prompt: z.boolean().default(false),
   prediction: Prediction.optional(),
   prompt_mode: z.literal("reasoning").nullish(),

@@ -60,16 +60,28 @@ function bound(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall): Pick<V
   };
 }
 
+/** Characters of an offending input a 422 echoes back: enough to recognise it, never an amplified copy of the request. */
+const MAX_ECHOED_INPUT = 256;
+/** Problems a 422 lists; a body wrong in thousands of places gets the first ones. */
+const MAX_DETAILS = 50;
+
+/** The input as echoed in a detail: itself when short, else the start of its JSON text, marked as cut. */
+function echoed(input: unknown): unknown {
+  const text = typeof input === "string" ? input : JSON.stringify(input);
+  if (text === undefined || text.length <= MAX_ECHOED_INPUT) return input;
+  return `${text.slice(0, MAX_ECHOED_INPUT)}… (${text.length} characters, cut)`;
+}
+
 function details(issue: z.core.$ZodIssue): ValidationErrorDetail[] {
   const loc = ["body", ...issue.path.map((key) => (typeof key === "symbol" ? String(key) : key))];
-  const withInput = "input" in issue ? { input: issue.input } : {};
+  const withInput = "input" in issue ? { input: echoed(issue.input) } : {};
   switch (issue.code) {
     case "unrecognized_keys":
       return issue.keys.map((key) => ({
         loc: [...loc, key],
         msg: "Extra inputs are not permitted",
         type: "extra_forbidden",
-        ...("input" in issue ? { input: (issue.input as Record<string, unknown>)[key] } : {}),
+        ...("input" in issue ? { input: echoed((issue.input as Record<string, unknown>)[key]) } : {}),
       }));
     case "invalid_type":
       if ("input" in issue && issue.input === undefined) return [{ loc, msg: "Field required", type: "missing" }];
@@ -100,7 +112,7 @@ function details(issue: z.core.$ZodIssue): ValidationErrorDetail[] {
  * does) so missing fields are told apart from wrong types and each detail carries its input.
  */
 export function validationErrorBody(error: z.ZodError): ValidationErrorBody {
-  return { detail: error.issues.flatMap(details) };
+  return { detail: error.issues.flatMap(details).slice(0, MAX_DETAILS) };
 }
 
 /** The 422 body for a request body that is not JSON at all, as FastAPI words it. */

@@ -3,6 +3,7 @@ export * from "./chat.ts";
 export * from "./embeddings.ts";
 export * from "./errors.ts";
 export * from "./health.ts";
+export * from "./json-depth.ts";
 export * from "./models.ts";
 export * from "./openapi.ts";
 export * from "./usage.ts";

@@ -7,3 +7,9 @@ export const UsageInfo = z.object({
   total_tokens: z.int().min(0),
 });
 export type UsageInfo = z.infer<typeof UsageInfo>;
+
+/**
+ * Response header in which a moxie backend reports the prompt's token count as soon as it is
+ * known, so a stream cut short before its usage chunk is still charged the prompt it really cost.
+ */
+export const PROMPT_TOKENS_HEADER = "x-moxie-prompt-tokens";

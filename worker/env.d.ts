@@ -16,6 +16,12 @@ declare namespace Cloudflare {
     HEALTH_POLL_SECONDS: string;
     /** How long a backend's open circuit refuses traffic before a trial request. */
     BREAKER_COOLDOWN_SECONDS: string;
+    /** A stream's headers, and then each of its chunks, must come from the backend within this. */
+    UPSTREAM_IDLE_SECONDS: string;
+    /** A non-streamed answer must be complete within this. */
+    UPSTREAM_TIMEOUT_SECONDS: string;
+    /** "true" lets the admin API register loopback backends (local setups only). */
+    ALLOW_LOOPBACK_BACKENDS: string;
     /** JSON list of statically configured backends (see worker/routing/backend.ts). */
     BACKENDS: string;
     /** JSON list of public models (see worker/models/model-definition.ts). */

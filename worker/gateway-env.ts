@@ -4,7 +4,10 @@ import type { ApiKeyRecord } from "./auth/key-record.ts";
 export interface GatewayEnv {
   Bindings: Env;
   Variables: {
+    /** The gateway's own id of the request. */
     requestId: string;
+    /** The x-request-id the client sent, if any. */
+    clientRequestId: string | null;
     apiKey: ApiKeyRecord;
   };
 }

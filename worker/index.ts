@@ -20,7 +20,7 @@ export { BackendPool } from "./routing/backend-pool.ts";
 
 const app = new Hono<GatewayEnv>();
 
-app.use(requestId(), accessLog(), cors(), bodyLimit());
+app.use(requestId(), accessLog(), cors());
 
 // Public and unauthenticated: nothing secret in either.
 app.get("/health", async (c) => {
@@ -33,7 +33,8 @@ app.route("/admin", admin);
 app.get("/console", (c) => c.redirect("/console/"));
 app.get("/console/*", serveConsole);
 
-app.use("/v1/*", apiKeyAuth());
+// Authentication comes before the body is read: an unauthenticated client gets its 401 at once.
+app.use("/v1/*", apiKeyAuth(), bodyLimit());
 app.get("/v1/models", listModels);
 app.get("/v1/models/:model_id", retrieveModel);
 app.post("/v1/chat/completions", (c) => serveInference(c, chatCompletions));

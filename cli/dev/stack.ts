@@ -82,7 +82,7 @@ export async function runDevStack(options: DevOptions): Promise<void> {
     await step("gateway", async () => {
       const envFile = join(stateDir, "gateway.env");
       const backends = [{ id: "local", url: backendUrl, models: devDeployments, secret_name: "DEV_BACKEND_SECRET" }];
-      writeFileSync(envFile, [`ADMIN_TOKEN=${adminToken}`, `DEV_BACKEND_SECRET=${backendSecret}`, `BACKENDS='${JSON.stringify(backends)}'`, ""].join("\n"), { mode: 0o600 });
+      writeFileSync(envFile, [`ADMIN_TOKEN=${adminToken}`, `DEV_BACKEND_SECRET=${backendSecret}`, `BACKENDS='${JSON.stringify(backends)}'`, "ALLOW_LOOPBACK_BACKENDS=true", ""].join("\n"), { mode: 0o600 });
       const persist = join(stateDir, "wrangler");
       const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
       const migrate = startChild("D1 migrations", wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {

@@ -6,7 +6,7 @@ import {
   type ChatCompletionResponse,
   type FinishReason,
 } from "../../protocol/chat.ts";
-import type { UsageInfo } from "../../protocol/usage.ts";
+import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/usage.ts";
 import type { ChatRun } from "../worker-thread/inference-client.ts";
 import { RefusedError } from "../worker-thread/refusal.ts";
 import type { Backend } from "./backend.ts";
@@ -36,6 +36,11 @@ export function chatCompletions(backend: Backend) {
     const refusal = unsupported(request);
     if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", { code: "unsupported_feature", param: refusal.param });
     if (!backend.client.model) return unavailable(c, "The model is still loading.");
+    // All n choices run at once, so a request for more than the slots could never start: refused before anything is built.
+    const slots = backend.client.status?.slots ?? 0;
+    if (request.n > slots) {
+      return errorResponse(c, 400, `n is ${request.n}, more choices than this backend's ${slots} sequence slots.`, "invalid_request_error", { code: "too_many_choices", param: "n" });
+    }
     let run: ChatRun;
     try {
       run = await backend.client.chat(request);
@@ -46,6 +51,7 @@ export function chatCompletions(backend: Backend) {
     const signal = c.req.raw.signal;
     if (signal.aborted) run.cancel();
     else signal.addEventListener("abort", () => run.cancel(), { once: true });
+    c.header(PROMPT_TOKENS_HEADER, String(run.promptTokens));
     const head = { id: crypto.randomUUID().replaceAll("-", ""), created: Math.floor(Date.now() / 1000), model: request.model };
     return request.stream ? stream(c, request, run, timer, head) : complete(c, request, run, timer, head);
   };

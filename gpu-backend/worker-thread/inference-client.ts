@@ -68,7 +68,7 @@ export class InferenceClient {
     const id = this.nextId++;
     return new Promise((accept, reject) => {
       this.pending.set(id, { kind: "chat", accept, reject, open: request.n });
-      this.send({ type: "chat", id, request });
+      this.handOff(id, { type: "chat", id, request });
     });
   }
 
@@ -76,7 +76,7 @@ export class InferenceClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { kind: "embed", resolve, reject });
-      this.send({ type: "embed", id, inputs });
+      this.handOff(id, { type: "embed", id, inputs });
     });
   }
 
@@ -88,6 +88,16 @@ export class InferenceClient {
     if (this.model) this.send({ type: "close" });
     else await this.worker.terminate();
     await exited;
+  }
+
+  /** Posts a request to the worker; one that cannot be posted (it does not clone) leaves nothing pending. */
+  private handOff(id: number, message: ToWorker): void {
+    try {
+      this.send(message);
+    } catch (error) {
+      this.pending.delete(id);
+      throw error;
+    }
   }
 
   private send(message: ToWorker): void {

@@ -32,12 +32,19 @@ export class InputProcessor {
 
   chat(request: ChatCompletionRequest): ChatInput {
     const prompt = this.encodeMessages(request);
-    // Prompt + max_tokens beyond the context is clamped like Mistral's API: the answer ends with finish_reason "model_length".
     if (prompt.length >= this.contextLength) {
       throw new RefusedError(
         "context_length",
         `Prompt contains ${prompt.length} tokens, too large for model with ${this.contextLength} maximum context length (the prompt must leave room for at least one generated token).`,
         "messages",
+      );
+    }
+    // Like Mistral's API, prompt + max_tokens must fit the context; max_tokens left out means "up to the context".
+    if (request.max_tokens != null && prompt.length + request.max_tokens > this.contextLength) {
+      throw new RefusedError(
+        "context_length",
+        `Prompt contains ${prompt.length} tokens and max_tokens is ${request.max_tokens}: ${prompt.length + request.max_tokens} tokens, too large for model with ${this.contextLength} maximum context length.`,
+        "max_tokens",
       );
     }
     const seed = request.random_seed ?? request.seed ?? randomSeed();

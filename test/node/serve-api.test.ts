@@ -5,7 +5,7 @@ import OpenAI from "openai";
 import type { ChatCompletionResponse } from "../../protocol/chat.ts";
 import type { EmbeddingResponse } from "../../protocol/embeddings.ts";
 import { BackendHealth } from "../../protocol/health.ts";
-import type { UsageInfo } from "../../protocol/usage.ts";
+import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/usage.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixture } from "./support/fixture.ts";
 import { serveFailure, startServe, type ServeProcess } from "./support/serve-process.ts";
@@ -75,7 +75,11 @@ async function streamChat(body: Record<string, unknown>, signal?: AbortSignal, o
   const messages = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
   for await (const { event, data } of messages) {
     expect(event).toBeUndefined();
-    if (data === "[DONE]") return chat;
+    if (data === "[DONE]") {
+      // The prompt's size is known to the gateway from the headers, before any usage arrives.
+      expect(Number(response.headers.get(PROMPT_TOKENS_HEADER))).toBe(chat.usage?.prompt_tokens);
+      return chat;
+    }
     const chunk = JSON.parse(data);
     expect(chunk.object).toBe("chat.completion.chunk");
     if (events++ === 0) expect(chunk.choices[0].delta).toEqual({ role: "assistant", content: "" });
@@ -217,9 +221,16 @@ describe("generation", () => {
     expect(closed.status).toBe(400);
   });
 
-  it("prompt + max_tokens beyond the context is clamped: the answer ends with model_length", async () => {
+  it("prompt + max_tokens beyond the context is refused with 400 and the numbers; without max_tokens it runs up to the context", async () => {
     const messages = [{ role: "user", content: "word ".repeat(4070) }];
-    const response = await complete({ messages, max_tokens: 200, temperature: 0 });
+    for (const max_tokens of [200, 1e12]) {
+      const refused = await post("/v1/chat/completions", { model, messages, max_tokens });
+      expect(refused.status).toBe(400);
+      const body = await answer(refused);
+      expect(body).toMatchObject({ object: "error", type: "invalid_request_error", code: "context_length_exceeded", param: "max_tokens" });
+      expect(body.message).toMatch(new RegExp(`Prompt contains (\\d+) tokens and max_tokens is ${max_tokens}: \\d+ tokens, too large for model with 4096 maximum context length`));
+    }
+    const response = await complete({ messages, temperature: 0 });
     expect(response.choices[0].finish_reason).toBe("model_length");
     expect(response.usage.total_tokens).toBe(4096);
   });
@@ -345,6 +356,10 @@ describe("auth and bad input", () => {
       ["/v1/chat/completions", { model, messages: question, temperature: 7 }, 422],
       ["/v1/chat/completions", { model, messages: question, max_tokens: -1 }, 422],
       ["/v1/chat/completions", { model, messages: question, n: maxSeqs + 1 }, 400],
+      // n is bounded by the protocol (16) before the backend builds anything for it.
+      ["/v1/chat/completions", { model, messages: question, n: 60_000_000 }, 422],
+      // Nesting beyond 64 levels is refused before it reaches the inference thread's hand-off.
+      ["/v1/chat/completions", `{"model": "${model}", "messages": [], "metadata": ${'{"a": '.repeat(100_000)}1${"}".repeat(100_000)}}`, 422],
       ["/v1/chat/completions", { model, messages: question, surprise: true }, 422],
       ["/v1/chat/completions", { model: "other-model", messages: question }, 404],
       ["/v1/chat/completions", { model, messages: [{ role: "assistant", content: "hi" }, { role: "assistant", content: "again" }] }, 400],

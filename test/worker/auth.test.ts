@@ -35,6 +35,10 @@ describe("API keys", () => {
     const { key } = await createKey({ models: [model] });
     expect((await chat(key, { model })).status).toBe(200);
     expect((await chat(key, { model: "alias-auth-models" })).status).toBe(200);
+    // Allowed by an alias: every name of the same model is allowed.
+    const { key: byAlias } = await createKey({ models: ["alias-auth-models"] });
+    expect((await chat(byAlias, { model })).status).toBe(200);
+    expect((await chat(byAlias, { model: other })).status).toBe(403);
     const forbidden = await chat(key, { model: other });
     expect(forbidden.status).toBe(403);
     expect(await forbidden.json()).toMatchObject({ object: "error", type: "permission_error" });
@@ -60,7 +64,7 @@ describe("admin API", () => {
 });
 
 describe("bad input", () => {
-  it("answers 400, 413, 422 and 404 in the API's error formats, echoing x-request-id", async () => {
+  it("answers 400, 413, 422 and 404 in the API's error formats, echoing x-request-id as x-client-request-id", async () => {
     const { model } = await scenario("bad-input", 1);
     const { key } = await createKey();
     const post = (body: string) =>
@@ -68,7 +72,8 @@ describe("bad input", () => {
 
     const notJson = await post("{nope");
     expect(notJson.status).toBe(400);
-    expect(notJson.headers.get("x-request-id")).toBe("req-123");
+    expect(notJson.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(notJson.headers.get("x-client-request-id")).toBe("req-123");
     expect(await notJson.json()).toMatchObject({ object: "error", code: "invalid_json" });
 
     const tooBig = await post(JSON.stringify({ model, messages: [{ role: "user", content: "x".repeat(1_100_000) }] }));
@@ -93,6 +98,9 @@ describe("bad input", () => {
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    const cors = await gateway("/v1/models", { headers: { authorization: `Bearer ${key}`, origin: "https://app.example" } });
+    const exposedHeaders = cors.headers.get("access-control-expose-headers")!.split(",").map((name) => name.trim());
+    expect(exposedHeaders).toEqual(expect.arrayContaining(["x-ratelimit-limit-tokens-month", "x-ratelimit-remaining-tokens-month", "x-ratelimit-tokens-query-cost"]));
 
     const fresh = await gateway("/health");
     expect(fresh.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);

@@ -5,6 +5,6 @@ declare namespace Cloudflare {
     FAKE_BACKEND_URL: string;
     TEST_BACKEND_SECRET: string;
     /** The secret of the stand-in external upstream (an OpenAI/Mistral-compatible API with its own key). */
-    EXTERNAL_UPSTREAM_KEY: string;
+    EXTERNAL_BACKEND_KEY: string;
   }
 }

@@ -103,7 +103,7 @@ describe("model fallbacks", () => {
       method: "POST",
       body: JSON.stringify({
         models: ["mistral-large-latest"],
-        secret: env.EXTERNAL_UPSTREAM_KEY,
+        secret: env.EXTERNAL_BACKEND_KEY,
         healthRoute: false,
         streamUsage: "chunk",
       }),
@@ -113,7 +113,7 @@ describe("model fallbacks", () => {
         await adminCall("POST", "/backends", {
           id: "external-upstream",
           url: upstream,
-          secret_name: "EXTERNAL_UPSTREAM_KEY",
+          secret_name: "EXTERNAL_BACKEND_KEY",
         })
       ).status,
     ).toBe(201);

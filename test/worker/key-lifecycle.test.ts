@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { adminCall, chat, createKey, eventually, scenario } from "./gateway-client.ts";
 
-/** The fake backend reports 10 prompt + 3 completion tokens; "Hello there" is estimated at 7 prompt tokens. */
+/** The fake backend reports 10 prompt + 3 completion tokens; "Hello there" is bounded at 11 bytes + 16 = 27 prompt tokens. */
 const PROMPT_TOKENS = 10;
 const COMPLETION_TOKENS = 3;
-const PROMPT_ESTIMATE = 7;
+const PROMPT_ESTIMATE = 27;
 
 async function pricedModel(name: string, input: number, output: number): Promise<string> {
   const { model } = await scenario(name, 1);
@@ -59,7 +59,7 @@ describe("money budgets through the gateway", () => {
     const first = await chat(key, { model, max_tokens: 5 });
     expect(first.status).toBe(200);
     expect(first.headers.get("x-ratelimit-limit-budget")).toBe("0.04");
-    // Right after admission the remaining spend holds the request's reservation: 7 prompt + 5 completion tokens.
+    // Right after admission the remaining spend holds the request's reservation: 27 prompt + 5 completion tokens.
     const reservation = (PROMPT_ESTIMATE * 1000 + 5 * 2000) / 1e6;
     expect(Number(first.headers.get("x-ratelimit-remaining-budget"))).toBeCloseTo(0.04 - reservation, 6);
 

@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { ErrorBody } from "../../protocol/index.ts";
 import { adminCall, backendStatus, chat, createKey, eventually, scenario } from "./gateway-client.ts";
 
-/** "Hello there" is estimated at ceil(11 / 4) + 4 = 7 prompt tokens; the fake backend reports 10 + 3. */
-const PROMPT_ESTIMATE = 7;
+/** "Hello there" is estimated at its 11 UTF-8 bytes + 16 = 27 prompt tokens; the fake backend reports 10 + 3. */
+const PROMPT_ESTIMATE = 27;
 const ACTUAL_TOKENS = 13;
 
 describe("per-key limits in one Durable Object", () => {
@@ -70,6 +70,35 @@ describe("per-key limits in one Durable Object", () => {
     expect(Number(tooMany.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
   });
 
+  it("reserves an upper bound on the prompt: text that tokenizes densely cannot pass the limit", async () => {
+    const { model } = await scenario("cjk", 1);
+    const { key } = await createKey({ tpm: 2000 });
+    // 400 rare CJK characters: 1,200 UTF-8 bytes, and about as many tokens (one byte-fallback token per byte).
+    const content = "龘靐齉".repeat(134).slice(0, 400);
+    const responses = await Promise.all(Array.from({ length: 10 }, () => chat(key, { model, max_tokens: 10, messages: [{ role: "user", content }] })));
+    const admitted = responses.filter((response) => response.status === 200);
+    expect(admitted).toHaveLength(1);
+    expect(Number(admitted[0].headers.get("x-ratelimit-remaining-tokens-minute"))).toBe(2000 - (1200 + 16 + 10));
+    await Promise.all(responses.map((response) => response.text()));
+  });
+
+  it("caps an unset max_tokens to what tpm or the month leaves, and refuses n × max_tokens that cannot fit", async () => {
+    const { model, backends } = await scenario("n-fit", 1);
+    for (const limits of [{ tpm: 100 }, { monthly_token_budget: 100 }]) {
+      const { key } = await createKey(limits);
+      const capped = await chat(key, { model, n: 4 });
+      expect(capped.status).toBe(200);
+      // Each of the 4 choices may generate what is left after the prompt's bound: (100 - 27) / 4.
+      expect((await backends[0].stats()).lastBody).toMatchObject({ n: 4, max_tokens: 18 });
+      expect(capped.headers.get("x-ratelimit-tokens-query-cost")).toBe("13");
+
+      const { key: fresh } = await createKey(limits);
+      const refused = await chat(fresh, { model, n: 4, max_tokens: 100 });
+      expect(refused.status).toBe(429);
+      expect(await refused.json()).toMatchObject({ code: "tpm" in limits ? "rate_limit_exceeded" : "budget_exceeded" });
+    }
+  });
+
   it("keeps the window across a restart of the limiter object", async () => {
     const { model } = await scenario("restart", 1);
     const { id, key } = await createKey({ rpm: 2 });
@@ -86,13 +115,13 @@ describe("per-key limits in one Durable Object", () => {
 
   it("stops a key at its monthly token budget", async () => {
     const { model } = await scenario("budget", 1);
-    const { key } = await createKey({ monthly_token_budget: 20 });
+    const { key } = await createKey({ monthly_token_budget: 60 });
     expect((await chat(key, { model })).status).toBe(200);
     const second = await eventually(async () => {
       const response = await chat(key, { model });
       return response.status === 200 ? response : undefined;
     });
-    expect(second.headers.get("x-ratelimit-limit-tokens-month")).toBe("20");
+    expect(second.headers.get("x-ratelimit-limit-tokens-month")).toBe("60");
     const refused = await eventually(async () => {
       const response = await chat(key, { model });
       return response.status === 429 ? response : undefined;

@@ -61,13 +61,17 @@ describe("backend pool routing", () => {
     expect(await requestsPerBackend(backends)).toEqual([0, 6, 0]);
   });
 
-  it("retries the next backend on 503 before the first byte, and opens the circuit after repeated failures", async () => {
+  it("retries the next backend on 502 before the first byte, and opens the circuit after repeated failures", async () => {
     const { model, backends } = await scenario("breaker", 2);
     const { key } = await createKey();
-    await backends[0].control({ failNext: 1000 });
+    await backends[0].control({ failNext: 1000, failStatus: 502 });
     expect(await spread(key, model, 16, "breaker")).toEqual(Array(16).fill(200));
-    // Three consecutive failures open backend 0's circuit; after that it is not tried at all.
-    expect(await requestsPerBackend(backends)).toEqual([3, 16]);
+    // Three consecutive failures open backend 0's circuit; after that it gets only a half-open trial
+    // per cooldown (1 s in tests: one on a slow machine), which fails and opens it again.
+    const [failed, served] = await requestsPerBackend(backends);
+    expect(served).toBe(16);
+    expect(failed).toBeGreaterThanOrEqual(3);
+    expect(failed).toBeLessThanOrEqual(4);
     expect(await backendStatus(backends[0].id)).toMatchObject({ circuit: "open" });
 
     // After the cooldown (1 s in tests) one trial goes through; its success closes the circuit.
@@ -77,6 +81,32 @@ describe("backend pool routing", () => {
     await spread(key, model, 8, "recovered");
     expect(await backendStatus(backends[0].id)).toMatchObject({ circuit: "closed" });
     expect((await backends[0].stats()).completed).toBeGreaterThan(0);
+  });
+
+  it("moves a request off a busy backend (503) without holding it against its circuit", async () => {
+    const { model, backends } = await scenario("busy", 2);
+    const { key } = await createKey();
+    await backends[0].control({ failNext: 1000, failStatus: 503 });
+    expect(await spread(key, model, 12, "busy")).toEqual(Array(12).fill(200));
+    expect((await backends[0].stats()).requests).toBeGreaterThan(3);
+    expect(await backendStatus(backends[0].id)).toMatchObject({ circuit: "closed", inflight: 0 });
+
+    // Every backend busy: the client gets 503 with the backends' Retry-After, and no circuit opens.
+    await backends[1].control({ failNext: 1000, failStatus: 503 });
+    const refused = await chat(key, { model });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    for (const backend of backends) expect(await backendStatus(backend.id)).toMatchObject({ circuit: "closed", inflight: 0 });
+  });
+
+  it("passes on a 500 the request caused, without retrying it or opening the circuit", async () => {
+    const { model, backends } = await scenario("poison", 2);
+    const { key } = await createKey();
+    for (const backend of backends) await backend.control({ failNext: 5, failStatus: 500 });
+    for (let attempt = 0; attempt < 5; attempt++) expect((await chat(key, { model, prompt_cache_key: "poison" })).status).toBe(500);
+    expect((await requestsPerBackend(backends)).reduce((sum, count) => sum + count, 0)).toBe(5);
+    for (const backend of backends) expect(await backendStatus(backend.id)).toMatchObject({ circuit: "closed" });
+    expect((await chat(key, { model, prompt_cache_key: "unrelated" })).status).toBe(200);
   });
 
   it("takes liveness and models from /v1/models when a backend has no /health (vLLM-style)", async () => {
@@ -96,5 +126,14 @@ describe("backend pool routing", () => {
     expect(response.status).toBe(503);
     expect(Number(response.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(await response.json()).toMatchObject({ object: "error", type: "service_unavailable" });
+
+    // Backends that fail: the client is not told which, nor how.
+    await backends[0].control({ status: "ready", failNext: 10, failStatus: 502 });
+    await adminCall("POST", "/backends", { id: "none-dead", url: "http://127.0.0.1:9/b/dead", models: ["deploy-none"] });
+    await pollBackends();
+    const failed = await chat(key, { model });
+    expect(failed.status).toBe(503);
+    const { message } = (await failed.json()) as { message: string };
+    expect(message).not.toMatch(/none-0|none-dead|127\.0\.0\.1|502|refused|connect/i);
   });
 });

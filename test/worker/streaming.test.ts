@@ -36,7 +36,10 @@ describe("proxying", () => {
     const response = await chat(key, { model: "alias-sse", stream: true }, { "x-request-id": "sse-request-1" });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("text/event-stream");
-    expect(response.headers.get("x-request-id")).toBe("sse-request-1");
+    // The request id is the gateway's own; the client's is kept beside it.
+    const requestId = response.headers.get("x-request-id");
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(response.headers.get("x-client-request-id")).toBe("sse-request-1");
 
     // Unbuffered: the first read yields the backend's first event alone, long before [DONE].
     const reader = response.body!.getReader();
@@ -53,10 +56,12 @@ describe("proxying", () => {
     expect(chunks.at(-1)!.usage).toEqual({ prompt_tokens: 10, completion_tokens: 4, total_tokens: 14 });
 
     const stats = await backends[0].stats();
-    expect(stats.lastRequestId).toBe("sse-request-1");
+    expect(stats.lastRequestId).toBe(requestId);
     expect(stats.lastBody).toMatchObject({ model: "deploy-sse", stream: true, stream_options: { include_usage: true } });
     const usage = await eventually(async () => (await usageOf(id))[0]);
     expect(usage).toMatchObject({ key_id: id, model: model, requests: 1, prompt_tokens: 10, completion_tokens: 4 });
+    const row = await env.DB.prepare("SELECT request_id, client_request_id FROM usage WHERE key_id = ?").bind(id).first();
+    expect(row).toEqual({ request_id: requestId, client_request_id: "sse-request-1" });
   });
 
   it("ends a stream as Mistral does, usage on the finish chunk, unless the client asks for OpenAI's usage chunk", async () => {
@@ -91,7 +96,8 @@ describe("proxying", () => {
     await reader.cancel();
     await eventually(async () => (await backends[0].stats()).aborted === 1);
     expect((await backends[0].stats()).completed).toBe(0);
-    expect(await usageRows(id)).toEqual([{ status: 499, prompt_tokens: 7, completion_tokens: expect.any(Number) }]);
+    // Charged the prompt tokens the backend reported in its response header, though no usage chunk came.
+    expect(await usageRows(id)).toEqual([{ status: 499, prompt_tokens: 10, completion_tokens: expect.any(Number) }]);
     // A client leaving is not the backend's fault: its slot is free and its circuit stays closed.
     expect(await backendStatus(backends[0].id)).toMatchObject({ inflight: 0, circuit: "closed" });
     await backends[0].control({ deltas: 2 });
@@ -108,17 +114,22 @@ describe("proxying", () => {
     expect(text).not.toContain("[DONE]");
     const errorEvent = text.split("\n\n").find((event) => event.startsWith("event: error"))!;
     expect(JSON.parse(errorEvent.split("data: ")[1])).toMatchObject({ object: "error", type: "upstream_error" });
-    // Without a usage chunk the key is charged the prompt estimate and the content events it was sent.
-    expect(await usageRows(id)).toEqual([{ status: 502, prompt_tokens: 7, completion_tokens: 2 }]);
+    // Without a usage chunk the key is charged the prompt the backend reported and the content events it was sent.
+    expect(await usageRows(id)).toEqual([{ status: 502, prompt_tokens: 10, completion_tokens: 2 }]);
   });
 
   it("serves non-stream completions, embeddings and the model list under public names", async () => {
     const { model, embedModel, backends } = await scenario("json", 1);
     const { key } = await createKey();
-    const completion = await chat(key, { model, max_tokens: 100_000 });
+    const completion = await chat(key, { model, max_tokens: 4000 });
     expect(ChatCompletionResponse.parse(await completion.json())).toMatchObject({ model, usage: { total_tokens: 13 } });
     expect(completion.headers.get("x-ratelimit-tokens-query-cost")).toBe("13");
-    expect((await backends[0].stats()).lastBody).toMatchObject({ model: "deploy-json", max_tokens: 4096 });
+    expect((await backends[0].stats()).lastBody).toMatchObject({ model: "deploy-json", max_tokens: 4000 });
+
+    // Like Mistral's API, max_tokens beyond the context is a 400 naming the numbers, not a silent clamp.
+    const tooLong = await chat(key, { model, max_tokens: 100_000 });
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.json()).toMatchObject({ code: "context_length_exceeded", message: expect.stringContaining("max_tokens is 100000, more than the 4096-token context") });
 
     const embedding = await gateway("/v1/embeddings", {
       method: "POST",
@@ -148,12 +159,11 @@ describe("proxying", () => {
     };
     expect(await contextOf()).toBe(2048);
 
-    const completion = await chat(key, { model, max_tokens: 100_000 });
+    expect((await chat(key, { model, max_tokens: 3000 })).status).toBe(400);
+    const completion = await chat(key, { model });
     expect(completion.status).toBe(200);
-    // Reserved: the prompt estimate (7) + max_tokens capped to the served 2048.
-    expect(completion.headers.get("x-ratelimit-remaining-tokens-minute")).toBe(String(100_000 - 7 - 2048));
-    const bodies = await Promise.all(backends.map(async (backend) => (await backend.stats()).lastBody));
-    expect(bodies.find((body) => body !== null)).toMatchObject({ max_tokens: 2048 });
+    // Reserved: the prompt estimate (27) + max_tokens up to the served 2048.
+    expect(completion.headers.get("x-ratelimit-remaining-tokens-minute")).toBe(String(100_000 - 27 - 2048));
 
     // A healthy backend that reports no context may serve the catalog's whole length.
     await backends[0].control({ max_context_length: null });

@@ -2,7 +2,9 @@ import { Hono } from "hono";
 import * as z from "zod";
 import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
+import type { ValidationErrorBody } from "../../protocol/index.ts";
 import { BackendConfig } from "../routing/backend.ts";
+import { backendUrlProblem } from "../routing/backend-url-policy.ts";
 import { backendPool } from "../routing/backend-pool.ts";
 import { deleteBackend, loadRegistry, saveBackend } from "../routing/registry.ts";
 import { readBody } from "../../protocol/hono/read-body.ts";
@@ -15,6 +17,8 @@ export const adminBackends = new Hono<GatewayEnv>()
   .post("/", async (c) => {
     const parsed = await readBody(c, BackendConfig);
     if ("response" in parsed) return parsed.response;
+    const problem = backendUrlProblem(parsed.data.url, { allowLoopback: c.env.ALLOW_LOOPBACK_BACKENDS === "true", gatewayHost: new URL(c.req.url).host });
+    if (problem) return c.json({ detail: [{ loc: ["body", "url"], msg: problem, type: "value_error", input: parsed.data.url }] } satisfies ValidationErrorBody, 422);
     await saveBackend(c.env.DB, parsed.data);
     return c.json(await reloadAndShow(c.env, parsed.data.id), 201);
   })

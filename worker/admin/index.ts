@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { adminAuth } from "../middleware/admin-auth.ts";
+import { bodyLimit } from "../middleware/body-limit.ts";
 import { adminBackends } from "./backends.ts";
 import { adminKeys } from "./keys.ts";
 import { adminModels } from "./models.ts";
@@ -8,7 +9,7 @@ import { adminUsage } from "./usage.ts";
 
 /** The admin API, mounted at /admin and guarded by ADMIN_TOKEN. */
 export const admin = new Hono<GatewayEnv>()
-  .use(adminAuth())
+  .use(adminAuth(), bodyLimit())
   .route("/keys", adminKeys)
   .route("/usage", adminUsage)
   .route("/backends", adminBackends)

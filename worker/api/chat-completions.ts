@@ -1,5 +1,4 @@
 import { ChatCompletionRequest, messageText } from "../../protocol/index.ts";
-import { DEFAULT_COMPLETION_RESERVATION } from "../ratelimit/token-estimate.ts";
 import type { InferenceRoute } from "../proxy/serve-inference.ts";
 
 /** Messages whose prefix identifies a conversation across its turns: the system prompt and the first user turn. */
@@ -10,17 +9,17 @@ export const chatCompletions: InferenceRoute<typeof ChatCompletionRequest> = {
   schema: ChatCompletionRequest,
   modelType: "chat",
   promptTexts: (request) => request.messages.map((message) => messageText(message.content)),
-  completionReservation: (request, model) =>
-    Math.min(request.max_tokens ?? DEFAULT_COMPLETION_RESERVATION, model.max_context_length) * request.n,
+  completion: (request) => ({ choices: request.n, maxTokens: request.max_tokens ?? null }),
   async affinityKey(request, key) {
     const prefix = request.prompt_cache_key ?? JSON.stringify([key.id, request.messages.slice(0, AFFINITY_MESSAGES)]);
     const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(prefix));
     return btoa(String.fromCharCode(...new Uint8Array(digest)));
   },
-  upstreamBody: (body, request, model) => ({
+  upstreamBody: (body, request, model, maxTokens) => ({
     ...body,
     model: model.deployment,
-    ...(request.max_tokens != null ? { max_tokens: Math.min(request.max_tokens, model.max_context_length) } : {}),
+    // The client's max_tokens, or the cap its key's limits set on an unset one.
+    ...(maxTokens !== null ? { max_tokens: maxTokens } : {}),
     // Mistral's API always ends a stream with usage; OpenAI-style servers (vLLM) need asking. The
     // relay drops the usage-only chunk this adds unless the client asked for it too.
     ...(request.stream ? { stream_options: { ...request.stream_options, include_usage: true } } : {}),

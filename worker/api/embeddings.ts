@@ -6,7 +6,7 @@ export const embeddings: InferenceRoute<typeof EmbeddingRequest> = {
   schema: EmbeddingRequest,
   modelType: "embedding",
   promptTexts: (request) => (typeof request.input === "string" ? [request.input] : request.input),
-  completionReservation: () => 0,
+  completion: () => ({ choices: 0, maxTokens: null }),
   affinityKey: async () => null,
   upstreamBody: (body, _request, model) => ({ ...body, model: model.deployment }),
   streams: () => false,

@@ -10,7 +10,21 @@ export function cors(): MiddlewareHandler<GatewayEnv> {
     return honoCors({
       origin: allowed.includes("*") ? "*" : allowed,
       allowHeaders: ["authorization", "content-type", "x-request-id"],
-      exposeHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-req-minute", "x-ratelimit-remaining-req-minute", "x-ratelimit-limit-tokens-minute", "x-ratelimit-remaining-tokens-minute", "x-ratelimit-tokens-query-cost", "x-ratelimit-limit-budget", "x-ratelimit-remaining-budget", ANSWERING_MODEL_HEADER],
+      exposeHeaders: [
+        "x-request-id",
+        "retry-after",
+        "x-ratelimit-limit-req-minute",
+        "x-ratelimit-remaining-req-minute",
+        "x-ratelimit-limit-tokens-minute",
+        "x-ratelimit-remaining-tokens-minute",
+        "x-ratelimit-limit-tokens-month",
+        "x-ratelimit-remaining-tokens-month",
+        "x-ratelimit-tokens-query-cost",
+        "x-client-request-id",
+        "x-ratelimit-limit-budget",
+        "x-ratelimit-remaining-budget",
+        ANSWERING_MODEL_HEADER,
+      ],
       maxAge: 600,
     })(c, next);
   };

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type * as z from "zod";
-import type { UsageInfo } from "../../protocol/index.ts";
+import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/index.ts";
 import type { ApiKeyRecord } from "../auth/key-record.ts";
 import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
@@ -14,7 +14,7 @@ import { noteRefusal, recentlyRefused } from "../ratelimit/recent-refusals.ts";
 import type { Decision } from "../ratelimit/usage-window.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
 import { readBody } from "../../protocol/hono/read-body.ts";
-import { backendPool, type Outcome, type PickResult } from "../routing/backend-pool.ts";
+import { backendPool, type Outcome, type PickedBackend, type PickResult } from "../routing/backend-pool.ts";
 import { relaySse } from "./sse-relay.ts";
 import { sendUpstream } from "./upstream.ts";
 import { recordUsage } from "./usage-record.ts";
@@ -25,12 +25,12 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
   schema: S;
   modelType: ModelDefinition["type"];
   promptTexts(request: z.output<S>): string[];
-  /** Completion tokens to reserve for the request. */
-  completionReservation(request: z.output<S>, model: ModelDefinition): number;
+  /** Choices the request generates and the max_tokens it sets for each (null: up to the context). */
+  completion(request: z.output<S>): { choices: number; maxTokens: number | null };
   /** Routing affinity for backends with a warm KV cache; null = least loaded only. */
   affinityKey(request: z.output<S>, key: ApiKeyRecord): Promise<string | null>;
-  /** The body sent to the backend: the client's own body, with the deployment name and capped values. */
-  upstreamBody(body: Record<string, unknown>, request: z.output<S>, model: ModelDefinition): Record<string, unknown>;
+  /** The body sent to the backend: the client's own body, with the deployment name and the max_tokens admitted. */
+  upstreamBody(body: Record<string, unknown>, request: z.output<S>, model: ModelDefinition, maxTokens: number | null): Record<string, unknown>;
   streams(request: z.output<S>): boolean;
   /** Whether a streaming client asked for OpenAI's usage-only chunk at the end (else it gets usage on the finish chunk only). */
   asksForUsageChunk(request: z.output<S>): boolean;
@@ -39,8 +39,22 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
 /** The response header naming the public model that answered (another than asked when a fallback did). */
 export const ANSWERING_MODEL_HEADER = "x-moxie-model";
 
-/** request → validation → model → permission → limits → routing → proxy (→ fallbacks) → settlement and usage. */
-export async function serveInference<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
+/**
+ * request → validation → model → permission → limits → routing → proxy (→ fallbacks) → settlement and usage.
+ * A client that disconnects cancels the runtime's wait for the response, and with it whatever the
+ * handler awaits at that moment: held by waitUntil, the pipeline instead runs to its end, so an
+ * admitted request is always settled.
+ */
+export function serveInference<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
+  const handled = handle(c, route);
+  c.executionCtx.waitUntil(handled.then(
+    () => undefined,
+    () => undefined,
+  ));
+  return handled;
+}
+
+async function handle<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
   const started = Date.now();
   const parsed = await readBody(c, route.schema);
   if ("response" in parsed) return parsed.response;
@@ -52,12 +66,19 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   if (!catalogModel || catalogModel.type !== route.modelType) {
     return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", { code: "model_not_found" });
   }
-  if (key.allowed_models && !key.allowed_models.includes(catalogModel.id) && !key.allowed_models.includes(request.model)) {
+  // A key allowed a model by any of its names may use it by any other.
+  if (key.allowed_models && !key.allowed_models.some((name) => resolveModel(catalog, name)?.id === catalogModel.id)) {
     return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", { code: "model_not_allowed" });
   }
-  // max_tokens is capped to, and tokens reserved for, the context the backends actually serve.
+  // max_tokens is checked against, and tokens reserved for, the context the backends actually serve.
   const model = asServed(catalogModel, await loadServedContexts(c.env, catalogModel.deployment));
 
+  const completion = route.completion(request);
+  // Like Mistral's API: max_tokens beyond the context is an error, not silently clamped (the backend checks prompt + max_tokens).
+  if (completion.maxTokens !== null && completion.maxTokens > model.max_context_length) {
+    const message = `max_tokens is ${completion.maxTokens}, more than the ${model.max_context_length}-token context of model '${request.model}' (prompt + max_tokens must fit in it)`;
+    return errorResponse(c, 400, message, "invalid_request_error", { code: "context_length_exceeded", param: "max_tokens" });
+  }
   const promptEstimate = estimatePromptTokens(route.promptTexts(request));
   const pool = backendPool(c.env);
   const affinityKey = await route.affinityKey(request, key);
@@ -67,13 +88,12 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const pickBackend = () => pool.pick(model.deployment, affinityKey, []);
   const earlyPick = recentlyRefused(key.id) ? null : pickBackend();
   const givePickBack = () => {
-    if (earlyPick) c.executionCtx.waitUntil(earlyPick.then((pick) => (pick.backend ? pool.finish(pick.backend.id, "cancelled") : undefined)).catch(() => {}));
+    if (earlyPick) c.executionCtx.waitUntil(earlyPick.then((pick) => (pick.backend ? pool.finish(pick.backend, "cancelled") : undefined)).catch(() => {}));
   };
   const limiter = keyLimiter(c.env, key.id);
   let decision: Decision;
   try {
-    const completionReservation = route.completionReservation(request, model);
-    decision = await limiter.reserve(key.limits, promptEstimate + completionReservation, costOf(model, promptEstimate, completionReservation));
+    decision = await limiter.reserve(key.limits, { prompt: promptEstimate, ...completion, context: model.max_context_length }, model);
   } catch (error) {
     givePickBack();
     throw error;
@@ -94,17 +114,46 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
   const requestId = c.var.requestId;
   const abort = new AbortController();
   c.req.raw.signal.addEventListener("abort", () => abort.abort());
+  const streams = route.streams(request);
+  /** The model whose backend answered: the one asked for, or a fallback. */
+  let answering = model;
+  /** Settles the key's reservation, releases the backend's pick and writes the usage row: once per admitted request. */
+  const settle = async (status: number, answered: { backend: PickedBackend; outcome: Outcome } | null, usage: UsageInfo | null) => {
+    const promptTokens = usage?.prompt_tokens ?? 0;
+    const completionTokens = usage?.completion_tokens ?? 0;
+    // Usage is charged at the price of the model that answered.
+    const cost = costOf(answering, promptTokens, completionTokens);
+    // Three independent books: one that fails to update must not keep the others from it.
+    const results = await Promise.allSettled([
+      limiter.settle(decision.reservation, usage?.total_tokens ?? 0, key.limits, cost),
+      answered ? pool.finish(answered.backend, answered.outcome) : undefined,
+      recordUsage(c.env.DB, {
+        requestId,
+        clientRequestId: c.var.clientRequestId,
+        keyId: key.id,
+        // Nobody answered a 503: it counts against the model asked for, not the last fallback tried.
+        model: answered ? answering.id : model.id,
+        backendId: answered?.backend.id ?? null,
+        promptTokens,
+        completionTokens,
+        cost,
+        status,
+        latencyMs: Date.now() - started,
+      }),
+    ]);
+    for (const result of results) if (result.status === "rejected") console.error(JSON.stringify({ request_id: requestId, error: `settlement failed: ${String(result.reason)}` }));
+  };
   const send = (target: ModelDefinition, pick: Promise<PickResult>) =>
     sendUpstream(c.env, pool, pick, {
       deployment: target.deployment,
       affinityKey,
       path: route.path,
-      body: route.upstreamBody(body as Record<string, unknown>, request, target),
+      body: route.upstreamBody(body as Record<string, unknown>, request, target, decision.maxTokens),
       requestId,
       signal: abort.signal,
+      deadlineMs: 1000 * Number(streams ? c.env.UPSTREAM_IDLE_SECONDS : c.env.UPSTREAM_TIMEOUT_SECONDS),
+      streams,
     });
-  /** The model whose backend answered: the one asked for, or a fallback. */
-  let answering = model;
   let upstream: Awaited<ReturnType<typeof sendUpstream>>;
   try {
     upstream = await send(model, firstPick);
@@ -113,61 +162,55 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
       if (upstream.response) {
         // The backend was right to refuse a prompt too long for it: it stays in good standing.
         await upstream.response.body?.cancel();
-        await pool.finish(upstream.backend.id, "success");
+        await pool.finish(upstream.backend, "success");
       }
       answering = asServed(fallback, await loadServedContexts(c.env, fallback.deployment));
       upstream = await send(answering, pool.pick(answering.deployment, affinityKey, []));
     }
   } catch {
     // Only a client disconnect gets here: nobody is left to answer.
-    c.executionCtx.waitUntil(limiter.settle(decision.reservation, 0, key.limits, 0));
+    c.executionCtx.waitUntil(settle(499, null, null));
     return new Response(null, { status: 499 });
   }
-  const answeredAs = answering === model ? request.model : answering.id;
-
-  const finish = async (status: number, outcome: Outcome | null, usage: UsageInfo | null) => {
-    const promptTokens = usage?.prompt_tokens ?? 0;
-    const completionTokens = usage?.completion_tokens ?? 0;
-    const cost = costOf(answering, promptTokens, completionTokens);
-    await limiter.settle(decision.reservation, usage?.total_tokens ?? 0, key.limits, cost);
-    if (upstream.response && outcome) await pool.finish(upstream.backend.id, outcome);
-    await recordUsage(c.env.DB, {
-      requestId,
-      keyId: key.id,
-      // Nobody answered a 503: it counts against the model asked for, not the last fallback tried.
-      model: upstream.response ? answering.id : model.id,
-      backendId: upstream.response ? upstream.backend.id : null,
-      promptTokens,
-      completionTokens,
-      cost,
-      status,
-      latencyMs: Date.now() - started,
-    });
-  };
+  const finish = (status: number, outcome: Outcome | null, usage: UsageInfo | null) =>
+    settle(status, upstream.response && outcome ? { backend: upstream.backend, outcome } : null, usage);
 
   if (!upstream.response) {
     c.executionCtx.waitUntil(finish(503, null, null));
-    const reason = upstream.lastError ? `all backends failed (${upstream.lastError})` : `no healthy backend serves '${request.model}'`;
+    // Which backend failed and how is the operator's business: logged, not told to the client.
+    if (upstream.lastError) console.error(JSON.stringify({ request_id: requestId, error: upstream.lastError }));
+    const reason = upstream.lastError ? "no backend could take the request" : `no healthy backend serves '${request.model}'`;
     return errorResponse(c, 503, `Service unavailable: ${reason}`, "service_unavailable", {
       headers: { ...limitHeaders, "retry-after": String(upstream.retryAfterSeconds) },
     });
   }
   const { response } = upstream;
+  const answeredAs = answering === model ? request.model : answering.id;
   const answeredHeaders = { ...limitHeaders, [ANSWERING_MODEL_HEADER]: answeredAs };
 
   if (!response.ok) {
-    // A 4xx is the request's fault, not the backend's: pass it on and keep the backend in good standing.
-    c.executionCtx.waitUntil(finish(response.status, "success", null));
+    // The backend's verdict on this request (a 4xx, or a 500 the request caused): passed on, and no
+    // mark against the backend; a 4xx even shows it in good health.
+    c.executionCtx.waitUntil(finish(response.status, response.status < 500 ? "success" : "cancelled", null));
     return new Response(response.body, { status: response.status, headers: { ...answeredHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
   }
 
-  if (route.streams(request) && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
-    const relay = relaySse(response.body, answeredAs, route.asksForUsageChunk(request), () => abort.abort());
+  if (streams && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
+    const relay = relaySse(response.body, {
+      publicModel: answeredAs,
+      clientAskedForUsage: route.asksForUsageChunk(request),
+      abortUpstream: () => abort.abort(),
+      clientGone: c.req.raw.signal,
+      idleMs: 1000 * Number(c.env.UPSTREAM_IDLE_SECONDS),
+    });
     c.executionCtx.waitUntil(
       relay.finished.then(({ outcome, usage, contentEvents }) => {
         const [status, poolOutcome] = streamEnding[outcome];
-        // A stream cut short has no usage chunk, yet the backend did the work: charge what was sent.
-        const charged = usage ?? { prompt_tokens: promptEstimate, completion_tokens: contentEvents, total_tokens: promptEstimate + contentEvents };
+        // A stream cut short has no usage chunk, yet the backend did the work: charge the prompt it
+        // reported (else the estimate, an upper bound) and the tokens sent.
+        const prompt = Number(response.headers.get(PROMPT_TOKENS_HEADER) ?? Number.NaN);
+        const promptTokens = Number.isInteger(prompt) && prompt >= 0 ? prompt : promptEstimate;
+        const charged = usage ?? { prompt_tokens: promptTokens, completion_tokens: contentEvents, total_tokens: promptTokens + contentEvents };
         return finish(status, poolOutcome, charged);
       }),
     );
@@ -179,7 +222,8 @@ export async function serveInference<S extends z.ZodType<{ model: string }>>(c: 
     result = await response.json();
   } catch (error) {
     c.executionCtx.waitUntil(finish(502, "failure", null));
-    return errorResponse(c, 502, `The backend's response broke off: ${error instanceof Error ? error.message : String(error)}`, "upstream_error", { headers: answeredHeaders });
+    console.error(JSON.stringify({ request_id: requestId, error: `backend ${upstream.backend.id} broke off: ${error instanceof Error ? error.message : String(error)}` }));
+    return errorResponse(c, 502, "The backend's response broke off", "upstream_error", { headers: answeredHeaders });
   }
   result.model = answeredAs;
   const usage = result.usage ?? null;

@@ -1,6 +1,9 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { errorBody, type UsageInfo } from "../../protocol/index.ts";
 
+/** Relayed chunks a client may leave unread (an event or a few each) before it counts as gone. */
+const MAX_UNREAD_CHUNKS = 20_000;
+
 export type StreamOutcome = "complete" | "client_aborted" | "upstream_failed";
 
 export interface RelayResult {
@@ -20,8 +23,13 @@ interface StreamChunk {
 /**
  * Passes a backend's SSE stream to the client event by event, unbuffered: each event is renamed
  * to the model the client asked for and watched for the final usage. A backend that fails or
- * stops before `[DONE]` gets the client an SSE error event and a closed stream, never a hang;
- * a client that goes away aborts the backend request so its slot is freed.
+ * stops before `[DONE]`, or sends nothing for `idleMs`, gets the client an SSE error event and a
+ * closed stream, never a hang.
+ *
+ * `finished` settles on every path, whichever comes first: the
+ * backend's stream ends, the client cancels the stream, or `clientGone` fires (the runtime may drop
+ * a disconnected client's stream without cancelling it); a client that goes away also aborts the
+ * backend request so its slot is freed.
  *
  * The gateway always asks the backend for usage (OpenAI's stream_options.include_usage). A client
  * that did not ask gets Mistral's ending instead: usage on the last chunk with a finish_reason and
@@ -31,12 +39,9 @@ interface StreamChunk {
  */
 export function relaySse(
   upstream: ReadableStream<Uint8Array>,
-  publicModel: string,
-  clientAskedForUsage: boolean,
-  abortUpstream: () => void,
+  options: { publicModel: string; clientAskedForUsage: boolean; abortUpstream: () => void; clientGone: AbortSignal; idleMs: number },
 ): { body: ReadableStream<Uint8Array>; finished: Promise<RelayResult> } {
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const writer = writable.getWriter();
+  const { publicModel, clientAskedForUsage } = options;
   const reader = upstream.getReader();
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
@@ -44,7 +49,6 @@ export function relaySse(
   let usage: UsageInfo | null = null;
   let contentEvents = 0;
   let sawDone = false;
-  let clientGone = false;
   /** A finish chunk without usage, held back in case a usage-only chunk follows. */
   let heldFinish: { eventName: string | undefined; chunk: StreamChunk } | null = null;
 
@@ -76,55 +80,81 @@ export function relaySse(
     },
   });
 
-  const leave = () => {
-    clientGone = true;
-    abortUpstream();
-    reader.cancel().catch(() => {});
+  let settle!: (result: RelayResult) => void;
+  const finished = new Promise<RelayResult>((resolve) => (settle = resolve));
+  let ended = false;
+  const end = (outcome: StreamOutcome) => {
+    if (ended) return;
+    ended = true;
+    options.clientGone.removeEventListener("abort", leave);
+    settle({ outcome, usage, contentEvents });
   };
-  // The client cancelling the response errors the writable side: stop reading the backend at once,
-  // even while waiting for its next event.
-  writer.closed.catch(leave);
+  function leave() {
+    if (ended) return;
+    end("client_aborted");
+    options.abortUpstream();
+    reader.cancel().catch(() => {});
+  }
+  if (options.clientGone.aborted) queueMicrotask(leave);
+  else options.clientGone.addEventListener("abort", leave, { once: true });
 
-  /** Relays until the backend's stream ends; returns why it ended early, if it did. */
-  const relay = async (): Promise<string | null> => {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({ start: (streamController) => void (controller = streamController), cancel: leave }, new CountQueuingStrategy({ highWaterMark: 1 }));
+  const send = () => {
+    if (pending.length > 0) controller.enqueue(encoder.encode(pending.splice(0).join("")));
+  };
+
+  /**
+   * Always has a read of the backend outstanding and never waits on the client: the runtime treats
+   * a request with nothing left to wait for as hung and cancels it, its settlement with it. What a
+   * slow client has not read yet queues here, up to MAX_UNREAD_CHUNKS; a client that far behind
+   * is treated as gone.
+   */
+  const pump = async () => {
     for (;;) {
       let chunk: ReadableStreamReadResult<Uint8Array>;
+      let idle: ReturnType<typeof setTimeout> | undefined;
       try {
-        chunk = await reader.read();
+        chunk = await Promise.race([
+          reader.read(),
+          new Promise<never>((_, reject) => (idle = setTimeout(() => reject(new IdleError()), options.idleMs))),
+        ]);
       } catch (error) {
-        return `The backend failed mid-stream: ${error instanceof Error ? error.message : String(error)}`;
+        options.abortUpstream();
+        // The network error is the operator's business: logged, not told to the client.
+        if (!(error instanceof IdleError)) console.error(JSON.stringify({ error: `backend stream failed: ${error instanceof Error ? error.message : String(error)}` }));
+        return fail(error instanceof IdleError ? `The backend sent nothing for ${options.idleMs / 1000} s` : "The backend failed mid-stream");
+      } finally {
+        if (idle !== undefined) clearTimeout(idle);
       }
-      if (chunk.done) return sawDone ? null : "The backend closed the stream before it finished";
+      if (ended) return;
+      if (chunk.done) {
+        if (!sawDone) return fail("The backend closed the stream before it finished");
+        releaseHeld();
+        send();
+        controller.close();
+        return end("complete");
+      }
       parser.feed(decoder.decode(chunk.value, { stream: true }));
-      if (!(await writePending())) return null;
+      send();
+      if ((controller.desiredSize ?? 0) < -MAX_UNREAD_CHUNKS) return leave();
     }
   };
 
-  /** Writes the events parsed so far; false when the client has gone. */
-  const writePending = async (): Promise<boolean> => {
-    try {
-      for (const event of pending.splice(0)) await writer.write(encoder.encode(event));
-      return true;
-    } catch {
-      leave();
-      return false;
-    }
+  const fail = (message: string) => {
+    if (ended) return;
+    releaseHeld();
+    pending.push(serialize("error", JSON.stringify(errorBody(message, "upstream_error", "stream_interrupted"))));
+    send();
+    controller.close();
+    end("upstream_failed");
   };
+  void pump();
 
-  const finished = (async (): Promise<RelayResult> => {
-    const failure = await relay();
-    if (!clientGone) {
-      releaseHeld();
-      await writePending();
-    }
-    if (clientGone) return { outcome: "client_aborted", usage, contentEvents };
-    if (failure) await writer.write(encoder.encode(serialize("error", JSON.stringify(errorBody(failure, "upstream_error", "stream_interrupted"))))).catch(() => {});
-    await writer.close().catch(() => {});
-    return { outcome: failure ? "upstream_failed" : "complete", usage, contentEvents };
-  })();
-
-  return { body: readable, finished };
+  return { body, finished };
 }
+
+class IdleError extends Error {}
 
 function parseChunk(data: string): StreamChunk | null {
   if (!data.startsWith("{")) return null;

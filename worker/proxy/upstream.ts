@@ -4,6 +4,14 @@ import type { BackendPool, PickedBackend, PickResult } from "../routing/backend-
 /** Retries after the first attempt, only ever before the response has started. */
 const MAX_RETRIES = 2;
 
+/**
+ * Answers that send the request to the next backend. 502 and 504 (and no answer at all) say the
+ * backend or its proxy is broken, and count against its circuit; 503 says it is busy, and does
+ * not. Any other status, a 500 included, is the backend's verdict on this request: passed on,
+ * never retried, and never held against the backend (a request that breaks one would break them all).
+ */
+const RETRIED_STATUSES = new Set([502, 503, 504]);
+
 export interface UpstreamRequest {
   deployment: string;
   affinityKey: string | null;
@@ -12,6 +20,10 @@ export interface UpstreamRequest {
   requestId: string;
   /** Aborts the backend request (client disconnect). */
   signal: AbortSignal;
+  /** How long the backend may take to answer: a stream's headers, or a whole non-streamed answer. */
+  deadlineMs: number;
+  /** Whether the answer streams: then the deadline ends with the headers (the relay watches the stream itself). */
+  streams: boolean;
 }
 
 export type UpstreamResult =
@@ -19,20 +31,31 @@ export type UpstreamResult =
   | { response: null; retryAfterSeconds: number; lastError: string | null };
 
 /**
- * Sends a request to the pool's choice, moving to the next backend on a connection failure or a
- * 5xx before any byte of the response; each failure feeds that backend's circuit breaker. The
+ * Sends a request to the pool's choice, moving to the next backend on a connection failure, a
+ * 502, 503 or 504; failures (not a busy 503) feed that backend's circuit breaker. The
  * caller reports the final outcome of the attempt that answered (pool.finish). The first pick is
  * the caller's, made while the key's limiter decided.
  */
 export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool>, firstPick: Promise<PickResult>, request: UpstreamRequest): Promise<UpstreamResult> {
   const tried: string[] = [];
   let lastError: string | null = null;
+  let retryAfterSeconds = 1;
   for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
+    // A client that has gone gets nothing more sent on its behalf.
+    if (attempt > 0) request.signal.throwIfAborted();
     const pick = attempt === 0 ? await firstPick : await pool.pick(request.deployment, request.affinityKey, tried);
-    if (!pick.backend) return { response: null, retryAfterSeconds: pick.retryAfterSeconds, lastError };
+    // Once every backend was tried, how soon they said to retry; before, how soon the pool's view may change.
+    if (!pick.backend) return { response: null, retryAfterSeconds: tried.length > 0 ? retryAfterSeconds : pick.retryAfterSeconds, lastError };
     const backend = pick.backend;
     tried.push(backend.id);
     const secret = backendSecret(env, backend);
+    const attemptSignal = new AbortController();
+    const abortAttempt = () => attemptSignal.abort(request.signal.reason);
+    request.signal.addEventListener("abort", abortAttempt, { once: true });
+    if (request.signal.aborted) abortAttempt();
+    const deadline = setTimeout(() => attemptSignal.abort(new Error(`no answer within ${request.deadlineMs / 1000} s`)), request.deadlineMs);
+    /** A non-streamed answer is still being read when this returns: its deadline stays. */
+    let bodyUnderDeadline = false;
     try {
       const response = await fetch(backendUrl(backend, request.path), {
         method: "POST",
@@ -42,19 +65,31 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
           ...(secret ? { authorization: `Bearer ${secret}` } : {}),
         },
         body: JSON.stringify(request.body),
-        signal: request.signal,
+        signal: attemptSignal.signal,
       });
-      if (response.status < 500) return { response, backend };
-      lastError = `backend ${backend.id} answered ${response.status}`;
+      if (!RETRIED_STATUSES.has(response.status)) {
+        bodyUnderDeadline = !request.streams;
+        return { response, backend };
+      }
       await response.body?.cancel();
+      lastError = `backend ${backend.id} answered ${response.status}`;
+      if (response.status === 503) {
+        // Busy (a full queue) or still loading: another backend may take it, and this one is not at fault.
+        retryAfterSeconds = Math.max(retryAfterSeconds, Number(response.headers.get("retry-after")) || 1);
+        await pool.finish(backend, "cancelled");
+        continue;
+      }
     } catch (error) {
       if (request.signal.aborted) {
-        await pool.finish(backend.id, "cancelled");
+        await pool.finish(backend, "cancelled");
         throw error;
       }
-      lastError = `backend ${backend.id} unreachable: ${error instanceof Error ? error.message : String(error)}`;
+      const reason = attemptSignal.signal.aborted ? attemptSignal.signal.reason : error;
+      lastError = `backend ${backend.id} failed: ${reason instanceof Error ? reason.message : String(reason)}`;
+    } finally {
+      if (!bodyUnderDeadline) clearTimeout(deadline);
     }
-    await pool.finish(backend.id, "failure");
+    await pool.finish(backend, "failure");
   }
-  return { response: null, retryAfterSeconds: 1, lastError };
+  return { response: null, retryAfterSeconds, lastError };
 }

@@ -1,6 +1,7 @@
 /** One finished request, as the usage table stores it. */
 export interface UsageRow {
   requestId: string;
+  clientRequestId: string | null;
   keyId: string;
   model: string;
   backendId: string | null;
@@ -15,9 +16,21 @@ export interface UsageRow {
 export async function recordUsage(db: D1Database, row: UsageRow): Promise<void> {
   await db
     .prepare(
-      `INSERT INTO usage (request_id, key_id, model, backend_id, prompt_tokens, completion_tokens, cost, status, latency_ms, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO usage (request_id, client_request_id, key_id, model, backend_id, prompt_tokens, completion_tokens, cost, status, latency_ms, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    .bind(row.requestId, row.keyId, row.model, row.backendId, row.promptTokens, row.completionTokens, row.cost, row.status, row.latencyMs, new Date().toISOString())
+    .bind(
+      row.requestId,
+      row.clientRequestId,
+      row.keyId,
+      row.model,
+      row.backendId,
+      row.promptTokens,
+      row.completionTokens,
+      row.cost,
+      row.status,
+      row.latencyMs,
+      new Date().toISOString(),
+    )
     .run();
 }

@@ -1,7 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import type { KeyLimits } from "../auth/key-record.ts";
+import { costOf, type ModelDefinition } from "../models/model-definition.ts";
 import { emptySpend, SpendBudget, type SpendState } from "./spend-budget.ts";
-import { emptyWindow, UsageWindow, type Decision, type WindowState } from "./usage-window.ts";
+import { emptyWindow, UsageWindow, type Decision, type TokenAsk, type WindowState } from "./usage-window.ts";
 
 const STATE = "window";
 const SPEND = "spend";
@@ -25,16 +26,25 @@ export class KeyLimiter extends DurableObject<Env> {
     });
   }
 
-  /** Admits a request costing `cost` tokens and an estimated `spendEstimate` in money, or says why not. */
-  reserve(limits: KeyLimits, cost: number, spendEstimate = 0): Decision {
+  /**
+   * Admits a request or says why not: the money budget first (while the period has any left), then
+   * the token window; an admitted request reserves the cost of its tokens' upper bound at `pricing`.
+   */
+  reserve(limits: KeyLimits, ask: TokenAsk, pricing: Pick<ModelDefinition, "price_per_million_tokens">): Decision {
     const now = Date.now();
     const budgetResetsInMs = this.window.data.revoked ? null : this.spend.refusal(limits, now);
     const decision: Decision =
       budgetResetsInMs === null
-        ? this.window.reserve(limits, cost, now)
-        : { admitted: false, reason: "spend", retryAfterSeconds: Math.max(1, Math.ceil(budgetResetsInMs / 1000)), snapshot: this.window.snapshot(limits, cost) };
+        ? this.window.reserve(limits, ask, now)
+        : {
+            admitted: false,
+            reason: "spend",
+            retryAfterSeconds: Math.max(1, Math.ceil(budgetResetsInMs / 1000)),
+            snapshot: this.window.snapshot(limits, ask.prompt),
+          };
     if (decision.admitted) {
-      this.spend.reserve(decision.reservation, spendEstimate, limits, now);
+      const completion = ask.choices * (decision.maxTokens ?? ask.context);
+      this.spend.reserve(decision.reservation, costOf(pricing, ask.prompt, completion), limits, now);
       this.saveUnconfirmed();
     }
     decision.snapshot.budget = this.spend.snapshot(limits, now);

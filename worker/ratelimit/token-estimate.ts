@@ -1,15 +1,14 @@
 /**
- * Token counts before the backend has tokenized anything: about 4 characters per token for
- * Mistral's tokenizer on English text. It only sizes the reservation; settlement replaces it
- * with the backend's exact usage, so the estimate never makes the minute's count inexact.
+ * An upper bound on a prompt's tokens before the backend has tokenized anything, so no prompt can
+ * be admitted for fewer tokens than it costs. Every token of Mistral's tokenizers covers at least
+ * one UTF-8 byte of the text (byte fallback), so the text's bytes bound its tokens; the instruct
+ * format adds BOS/EOS, [INST] and [/INST] and spacing around each message. It only sizes the
+ * reservation: settlement replaces it with the backend's count.
  */
-const CHARS_PER_TOKEN = 4;
-/** Role and control tokens of the instruct format, per message. */
-const PER_MESSAGE_OVERHEAD = 4;
+const PER_MESSAGE_OVERHEAD = 16;
+
+const encoder = new TextEncoder();
 
 export function estimatePromptTokens(texts: string[]): number {
-  return texts.reduce((sum, text) => sum + Math.ceil(text.length / CHARS_PER_TOKEN) + PER_MESSAGE_OVERHEAD, 0);
+  return texts.reduce((sum, text) => sum + encoder.encode(text).byteLength + PER_MESSAGE_OVERHEAD, 0);
 }
-
-/** Reserved for the completion when the request sets no max_tokens. */
-export const DEFAULT_COMPLETION_RESERVATION = 1024;

@@ -35,8 +35,21 @@ export interface LimitSnapshot {
 /** "budget": the monthly token budget; "spend": the money budget of the period. */
 export type RefusalReason = "revoked" | "concurrency" | "requests" | "tokens" | "budget" | "spend";
 
+/** What one request asks of the key's limits. */
+export interface TokenAsk {
+  /** An upper bound on the prompt's tokens. */
+  prompt: number;
+  /** Completions it generates (n; 0 for embeddings). */
+  choices: number;
+  /** The client's max_tokens per choice; null = up to the context. */
+  maxTokens: number | null;
+  /** The context the model is served with: no choice generates more. */
+  context: number;
+}
+
 export type Decision =
-  | { admitted: true; reservation: string; snapshot: LimitSnapshot }
+  /** `maxTokens`: what each choice may generate (the client's, or a cap to what the limits leave); null = up to the context. */
+  | { admitted: true; reservation: string; maxTokens: number | null; snapshot: LimitSnapshot }
   | { admitted: false; reason: RefusalReason; retryAfterSeconds: number; snapshot: LimitSnapshot };
 
 /**
@@ -54,11 +67,24 @@ export class UsageWindow {
     this.state.revoked = true;
   }
 
-  reserve(limits: KeyLimits, requestedCost: number, now: number): Decision {
+  /**
+   * Reserves the most the request can cost: the prompt's bound plus every choice's max_tokens, so
+   * no request can pass the key's limits. Left unset, max_tokens is capped to what the minute and
+   * the month leave; a request that does not fit even so (or whose own max_tokens does not) is refused.
+   */
+  reserve(limits: KeyLimits, ask: TokenAsk, now: number): Decision {
     this.prune(now);
     const remainingMonth = limits.monthly_token_budget === null ? null : limits.monthly_token_budget - this.state.monthTokens;
-    // A single request larger than a whole limit is charged the limit, so it is admissible once the window is empty.
-    const cost = Math.max(0, Math.min(requestedCost, limits.tpm ?? Infinity, Math.max(remainingMonth ?? Infinity, 0)));
+    const allowance = Math.min(limits.tpm === null ? Infinity : limits.tpm - this.tokensUsed(), remainingMonth ?? Infinity);
+    let maxTokens = ask.maxTokens;
+    let cost = ask.prompt + ask.choices * (maxTokens ?? ask.context);
+    if (maxTokens === null && ask.choices > 0 && cost > allowance) {
+      const fits = Math.min(Math.floor((allowance - ask.prompt) / ask.choices), ask.context - ask.prompt);
+      if (fits >= 1) {
+        maxTokens = fits;
+        cost = ask.prompt + ask.choices * fits;
+      }
+    }
     const refuse = (reason: RefusalReason, retryAfterMs: number): Decision => ({
       admitted: false,
       reason,
@@ -70,14 +96,14 @@ export class UsageWindow {
     if (limits.max_concurrent !== null && Object.keys(this.state.inflight).length >= limits.max_concurrent) return refuse("concurrency", 1000);
     if (limits.rpm !== null && this.state.requests.length >= limits.rpm) return refuse("requests", this.state.requests[0] + MINUTE_MS - now);
     if (limits.tpm !== null && this.tokensUsed() + cost > limits.tpm) return refuse("tokens", this.tokensFreeAt(limits.tpm - cost) - now);
-    if (remainingMonth !== null && remainingMonth <= 0) return refuse("budget", nextMonthStart(now) - now);
+    if (remainingMonth !== null && cost > remainingMonth) return refuse("budget", nextMonthStart(now) - now);
 
     const reservation = crypto.randomUUID();
     this.state.requests.push(now);
     this.state.tokens.push({ id: reservation, at: now, tokens: cost });
     this.state.inflight[reservation] = { at: now, reserved: cost };
     this.state.monthTokens += cost;
-    return { admitted: true, reservation, snapshot: this.snapshot(limits, cost) };
+    return { admitted: true, reservation, maxTokens, snapshot: this.snapshot(limits, cost) };
   }
 
   /** Replaces a reservation's estimate with the tokens actually used. */

@@ -9,9 +9,12 @@ interface LiveBackend {
   config: BackendConfig;
   health: HealthReport & { checkedAt: number };
   breaker: CircuitBreaker;
-  /** Requests this gateway has sent there and not yet finished. */
-  inflight: number;
+  /** Requests this gateway has sent there and not yet finished: pick ticket → when it was picked. */
+  inflight: Map<string, number>;
 }
+
+/** A pick never finished (its gateway died mid-request) stops counting as in flight after this. */
+const INFLIGHT_EXPIRY_MS = 10 * 60_000;
 
 /** What the admin API and /v1/models see of a backend. */
 export interface BackendStatus {
@@ -32,13 +35,15 @@ export interface BackendStatus {
 
 export interface PickedBackend {
   id: string;
+  /** Names this pick when it is finished. */
+  ticket: string;
   url: string;
   secret_name: string | null;
 }
 
 export type PickResult = { backend: PickedBackend } | { backend: null; retryAfterSeconds: number };
 
-/** How a request went: feeds the breaker, except "cancelled" (the client left), which only frees the slot. */
+/** How a request went: feeds the breaker, except "cancelled" (no verdict: the client left, or the backend was busy), which only frees the slot. */
 export type Outcome = "success" | "failure" | "cancelled";
 
 /**
@@ -63,7 +68,7 @@ export class BackendPool extends DurableObject<Env> {
         config,
         health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, checkedAt: 0 },
         breaker: previous?.breaker ?? new CircuitBreaker(Number(this.env.BREAKER_COOLDOWN_SECONDS || "10") * 1000),
-        inflight: previous?.inflight ?? 0,
+        inflight: previous?.inflight ?? new Map(),
       });
     }
     this.backends = next;
@@ -85,21 +90,21 @@ export class BackendPool extends DurableObject<Env> {
         backend.breaker.allows(now),
     );
     const chosen = chooseBackend(
-      candidates.map((backend) => ({ id: backend.config.id, load: Math.max(backend.inflight, backend.health.queued ?? 0) })),
+      candidates.map((backend) => ({ id: backend.config.id, load: Math.max(inflightCount(backend, now), backend.health.queued ?? 0) })),
       affinityKey,
     );
     if (!chosen) return { backend: null, retryAfterSeconds: Math.max(1, Math.ceil(this.pollIntervalMs() / 1000)) };
     const backend = this.backends.get(chosen.id)!;
-    backend.inflight += 1;
+    const ticket = crypto.randomUUID();
+    backend.inflight.set(ticket, now);
     backend.breaker.onDispatch(now);
-    return { backend: { id: backend.config.id, url: backend.config.url, secret_name: backend.config.secret_name } };
+    return { backend: { id: backend.config.id, ticket, url: backend.config.url, secret_name: backend.config.secret_name } };
   }
 
   /** Reports how a request picked earlier went: releases its in-flight slot and feeds the breaker. */
-  finish(id: string, outcome: Outcome): void {
-    const backend = this.backends.get(id);
-    if (!backend) return;
-    backend.inflight = Math.max(0, backend.inflight - 1);
+  finish(pick: Pick<PickedBackend, "id" | "ticket">, outcome: Outcome): void {
+    const backend = this.backends.get(pick.id);
+    if (!backend?.inflight.delete(pick.ticket)) return;
     if (outcome === "success") backend.breaker.onSuccess();
     else if (outcome === "failure") backend.breaker.onFailure(Date.now());
     else backend.breaker.onCancelled();
@@ -116,7 +121,7 @@ export class BackendPool extends DurableObject<Env> {
       queued: backend.health.queued,
       free_kv_slots: backend.health.freeKvSlots,
       max_context_length: backend.health.maxContextLength,
-      inflight: backend.inflight,
+      inflight: inflightCount(backend, now),
       circuit: backend.breaker.state(now),
       checked_at: new Date(backend.health.checkedAt).toISOString(),
       ...(backend.health.error ? { error: backend.health.error } : {}),
@@ -137,6 +142,11 @@ export class BackendPool extends DurableObject<Env> {
   private pollIntervalMs(): number {
     return Number(this.env.HEALTH_POLL_SECONDS || "5") * 1000;
   }
+}
+
+function inflightCount(backend: LiveBackend, now: number): number {
+  for (const [ticket, pickedAt] of backend.inflight) if (pickedAt < now - INFLIGHT_EXPIRY_MS) backend.inflight.delete(ticket);
+  return backend.inflight.size;
 }
 
 function servedModels(backend: LiveBackend): string[] {

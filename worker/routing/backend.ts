@@ -6,8 +6,15 @@ export const BackendConfig = z.object({
   url: z.url({ protocol: /^https?$/ }),
   /** Deployments (backend-side model ids) it serves; empty = whatever its /health or /v1/models reports. */
   models: z.array(z.string()).default([]),
-  /** Name of the Worker secret holding the backend's bearer token (wrangler secret / .dev.vars). */
-  secret_name: z.string().nullable().default(null),
+  /**
+   * Name of the Worker secret holding the backend's bearer token (wrangler secret / .dev.vars). Only
+   * names with BACKEND as a word, so no backend can be handed ADMIN_TOKEN or another secret.
+   */
+  secret_name: z
+    .string()
+    .regex(/^([A-Z0-9]+_)*BACKEND(_[A-Z0-9]+)*$/, "an upper-case secret name with BACKEND as a word, e.g. BACKEND_SECRET or GPU1_BACKEND_TOKEN")
+    .nullable()
+    .default(null),
   draining: z.boolean().default(false),
 });
 export type BackendConfig = z.infer<typeof BackendConfig>;

@@ -5,11 +5,16 @@ import type { BackendHealth } from "../../../protocol/health.ts";
  * Its /health answers the backend contract's body with the load set here.
  */
 export interface BackendBehaviour extends Pick<BackendHealth, "status" | "running" | "waiting" | "free_kv_slots" | "models" | "max_context_length"> {
-  /** Answer the next N inference requests with 503. */
+  /** Answer the next N inference requests with `failStatus`. */
   failNext: number;
+  failStatus: number;
   /** Fail the stream (drop the connection) after this many content deltas; -1 = never. */
   failAfterDeltas: number;
-  /** Content deltas per completion and the pause between them. */
+  /** Accept requests and never answer (until the client goes away). */
+  hang: boolean;
+  /** Stop sending, the connection left open, after this many content deltas; -1 = never. */
+  stallAfterDeltas: number;
+  /** Content deltas per completion and the pause between them (a non-streamed answer waits for all of them). */
   deltas: number;
   delayMs: number;
   /** Answer GET /health (false: 404, like servers that only have /v1/models). */

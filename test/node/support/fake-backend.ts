@@ -2,6 +2,7 @@ import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import type { AddressInfo } from "node:net";
 import type { BackendHealth } from "../../../protocol/health.ts";
+import { PROMPT_TOKENS_HEADER } from "../../../protocol/usage.ts";
 import type { BackendBehaviour, BackendStats } from "./fake-backend-contract.ts";
 
 const PROMPT_TOKENS = 10;
@@ -13,6 +14,9 @@ const defaults = (): BackendBehaviour => ({
   free_kv_slots: 64,
   models: ["mixtral-8x7b-instruct", "mistral-embed"],
   failNext: 0,
+  failStatus: 503,
+  hang: false,
+  stallAfterDeltas: -1,
   failAfterDeltas: -1,
   deltas: 3,
   delayMs: 5,
@@ -63,7 +67,13 @@ export function fakeBackendApp(): Hono {
       stats.lastRequestId = c.req.header("x-request-id") ?? null;
       if (behaviour.failNext > 0) {
         behaviour.failNext -= 1;
-        return c.json({ object: "error", message: "overloaded", type: "service_unavailable", param: null, code: null }, 503);
+        const status = behaviour.failStatus as 500 | 502 | 503 | 504;
+        return c.json({ object: "error", message: `failed with ${status}`, type: "backend_error", param: null, code: null }, status, status === 503 ? { "retry-after": "1" } : {});
+      }
+      if (behaviour.hang) {
+        await new Promise((resolve) => c.req.raw.signal.addEventListener("abort", resolve, { once: true }));
+        stats.aborted += 1;
+        return c.body(null, 503);
       }
     }
     await next();
@@ -103,6 +113,13 @@ export function fakeBackendApp(): Hono {
     const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: words.length, total_tokens: PROMPT_TOKENS + words.length };
     const base = { id: "cmpl-1", created: 1_700_000_000, model: body.model };
     if (!body.stream) {
+      for (let delta = 0; delta < behaviour.deltas; delta++) {
+        await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs));
+        if (c.req.raw.signal.aborted) {
+          stats.aborted += 1;
+          return c.body(null, 503);
+        }
+      }
       stats.completed += 1;
       return c.json({
         ...base,
@@ -120,6 +137,8 @@ export function fakeBackendApp(): Hono {
       ...extra,
     });
     let cancelled = false;
+    let unstall!: (value: unknown) => void;
+    const stalled = new Promise((resolve) => (unstall = resolve));
     const stream = new ReadableStream<Uint8Array>({
       async start(controller) {
         controller.enqueue(event(chunk({ role: "assistant", content: "" }, null)));
@@ -127,6 +146,7 @@ export function fakeBackendApp(): Hono {
           await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs));
           // The pause above lets the deltas sent so far reach the client before the connection drops.
           if (index === behaviour.failAfterDeltas) return controller.error(new Error("backend crashed"));
+          if (index === behaviour.stallAfterDeltas) await stalled;
           if (cancelled) return;
           controller.enqueue(event(chunk({ content: word }, null)));
         }
@@ -138,10 +158,11 @@ export function fakeBackendApp(): Hono {
       },
       cancel() {
         cancelled = true;
+        unstall(undefined);
         stats.aborted += 1;
       },
     });
-    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", [PROMPT_TOKENS_HEADER]: String(PROMPT_TOKENS) } });
   });
   return app;
 }

@@ -23,41 +23,48 @@ export interface LocalGateway {
 
 /**
  * The gateway as `wrangler dev` runs it (unstable_startWorker, migrations applied with
- * `wrangler d1 migrations apply --local`), with one fake backend registered through the admin API.
+ * `wrangler d1 migrations apply --local`), with the given vars and secrets on top of wrangler.toml's.
  */
-export async function startLocalGateway(behaviour: Partial<BackendBehaviour> = {}): Promise<LocalGateway> {
+export async function startGatewayWorker(bindings: Record<string, string>): Promise<{ url: string; dispose(): Promise<void> }> {
   // unstable_startWorker runs wrangler in this process: keep it offline too.
   Object.assign(process.env, offline);
+  const persistDir = await mkdtemp(join(tmpdir(), "moxie-gateway-"));
+  await run("node", ["node_modules/wrangler/bin/wrangler.js", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], { env: offlineEnv });
+  const worker = await unstable_startWorker({
+    config: "wrangler.toml",
+    bindings: Object.fromEntries(Object.entries(bindings).map(([name, value]) => [name, { type: "plain_text" as const, value }])),
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: persistDir, logLevel: "warn", watch: false },
+  });
+  return {
+    url: (await worker.url).origin,
+    async dispose() {
+      await worker.dispose();
+      await rm(persistDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The gateway under `wrangler dev` with one fake backend registered as `local` through the admin API. */
+export async function startLocalGateway(behaviour: Partial<BackendBehaviour> = {}): Promise<LocalGateway> {
   const adminToken = "local-admin-token";
   const backendSecret = "local-backend-secret";
   const backend: { url: string; server: ServerType } = await startFakeBackend();
   const backendUrl = `${backend.url}/b/local`;
   await fetch(`${backendUrl}/__control`, { method: "POST", body: JSON.stringify({ secret: backendSecret, ...behaviour }) });
-  const persistDir = await mkdtemp(join(tmpdir(), "moxie-gateway-"));
-  await run("node", ["node_modules/wrangler/bin/wrangler.js", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], { env: offlineEnv });
-  const worker = await unstable_startWorker({
-    config: "wrangler.toml",
-    bindings: {
-      ADMIN_TOKEN: { type: "plain_text", value: adminToken },
-      LOCAL_BACKEND_SECRET: { type: "plain_text", value: backendSecret },
-    },
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: persistDir, logLevel: "warn", watch: false },
-  });
-  const url = (await worker.url).origin;
-  const registered = await fetch(`${url}/admin/backends`, {
+  const worker = await startGatewayWorker({ ADMIN_TOKEN: adminToken, LOCAL_BACKEND_SECRET: backendSecret, ALLOW_LOOPBACK_BACKENDS: "true" });
+  const registered = await fetch(`${worker.url}/admin/backends`, {
     method: "POST",
     headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
     body: JSON.stringify({ id: "local", url: backendUrl, secret_name: "LOCAL_BACKEND_SECRET" }),
   });
   if (registered.status !== 201) throw new Error(`backend registration failed: ${registered.status} ${await registered.text()}`);
   return {
-    url,
+    url: worker.url,
     backendUrl,
     adminToken,
     async dispose() {
       await worker.dispose();
       await new Promise((resolve) => backend.server.close(resolve));
-      await rm(persistDir, { recursive: true, force: true });
     },
   };
 }
