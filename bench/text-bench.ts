@@ -7,10 +7,10 @@ import { encodeChat } from "../gpu-backend/text/chat-encoding.ts";
 import { IncrementalDetokenizer } from "../gpu-backend/text/detokenizer.ts";
 import { StopMatcher } from "../gpu-backend/text/stop-matcher.ts";
 import { loadTokenizer } from "../gpu-backend/text/tokenizer.ts";
-import { writeMixtralTokenizerFiles } from "../gpu-backend/text/tokenizer-files.ts";
+import { writeMistralTokenizerFiles } from "../gpu-backend/text/tokenizer-files.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "moxie-text-bench-"));
-await writeMixtralTokenizerFiles(dir);
+await writeMistralTokenizerFiles(dir);
 const start = performance.now();
 const tokenizer = await loadTokenizer(dir);
 const loadMs = performance.now() - start;

@@ -111,47 +111,72 @@ export const StreamOptions = z.strictObject({
   include_obfuscation: z.boolean().optional(),
 });
 
+/** OpenAI's bound on top_logprobs. */
+export const MAX_TOP_LOGPROBS = 20;
+
+/** One candidate token at a position: its text, log-probability and UTF-8 bytes (OpenAI's shape). */
+export const TopLogprob = z.object({
+  token: z.string(),
+  logprob: z.number(),
+  bytes: z.array(z.int().min(0).max(255)).nullable(),
+});
+
+export const TokenLogprob = TopLogprob.extend({ top_logprobs: z.array(TopLogprob) });
+export type TokenLogprob = z.infer<typeof TokenLogprob>;
+
+/** A choice's logprobs: one entry per generated token, in order. */
+export const ChoiceLogprobs = z.object({ content: z.array(TokenLogprob).nullable() });
+
 /**
  * POST /v1/chat/completions. Bounds and defaults follow Mistral's API reference; unknown
  * fields are refused like Mistral does. `stream_options`, `user` and `seed` (OpenAI's name for
  * random_seed) are OpenAI's, accepted as documented extensions.
  */
-export const ChatCompletionRequest = z.strictObject({
-  model: z.string().min(1),
-  messages: z.array(ChatMessage).min(1),
-  /**
-   * No default: it depends on the model. Mistral's SDK states no upper bound; 2 is OpenAI's,
-   * so no value either SDK documents as valid is refused.
-   */
-  temperature: z.number().min(0).max(2).nullish(),
-  top_p: nullOrDefault(z.number().min(0).max(1), 1),
-  max_tokens: z.int().min(0).nullish(),
-  stream: z.boolean().default(false),
-  stop: z.union([z.string(), z.array(z.string())]).nullish(),
-  random_seed: z.int().min(0).nullish(),
-  response_format: ResponseFormat.optional(),
-  tools: z.array(Tool).nullish(),
-  tool_choice: ToolChoice.default("auto"),
-  parallel_tool_calls: z.boolean().default(true),
-  presence_penalty: nullOrDefault(z.number().min(-2).max(2), 0),
-  frequency_penalty: nullOrDefault(z.number().min(-2).max(2), 0),
-  n: nullOrDefault(
-    z
-      .int()
-      .min(1)
-      .max(MAX_CHOICES)
-      .describe(`Completions to generate for the prompt, at most ${MAX_CHOICES}; a backend refuses more than it has sequence slots (400).`),
-    1,
-  ),
-  safe_prompt: z.boolean().default(false),
-  prediction: Prediction.optional(),
-  prompt_mode: z.literal("reasoning").nullish(),
-  metadata: z.record(z.string(), z.unknown()).nullish(),
-  prompt_cache_key: z.string().nullish(),
-  stream_options: StreamOptions.nullish(),
-  user: z.string().optional(),
-  seed: z.int().min(0).nullish(),
-});
+export const ChatCompletionRequest = z
+  .strictObject({
+    model: z.string().min(1),
+    messages: z.array(ChatMessage).min(1),
+    /**
+     * No default: it depends on the model. Mistral's SDK states no upper bound; 2 is OpenAI's,
+     * so no value either SDK documents as valid is refused.
+     */
+    temperature: z.number().min(0).max(2).nullish(),
+    top_p: nullOrDefault(z.number().min(0).max(1), 1),
+    max_tokens: z.int().min(0).nullish(),
+    stream: z.boolean().default(false),
+    stop: z.union([z.string(), z.array(z.string())]).nullish(),
+    random_seed: z.int().min(0).nullish(),
+    response_format: ResponseFormat.optional(),
+    tools: z.array(Tool).nullish(),
+    tool_choice: ToolChoice.default("auto"),
+    parallel_tool_calls: z.boolean().default(true),
+    presence_penalty: nullOrDefault(z.number().min(-2).max(2), 0),
+    frequency_penalty: nullOrDefault(z.number().min(-2).max(2), 0),
+    n: nullOrDefault(
+      z
+        .int()
+        .min(1)
+        .max(MAX_CHOICES)
+        .describe(`Completions to generate for the prompt, at most ${MAX_CHOICES}; a backend refuses more than it has sequence slots (400).`),
+      1,
+    ),
+    safe_prompt: z.boolean().default(false),
+    prediction: Prediction.optional(),
+    prompt_mode: z.literal("reasoning").nullish(),
+    metadata: z.record(z.string(), z.unknown()).nullish(),
+    prompt_cache_key: z.string().nullish(),
+    stream_options: StreamOptions.nullish(),
+    user: z.string().optional(),
+    seed: z.int().min(0).nullish(),
+    /** OpenAI's: the log-probability of each generated token under the model's raw distribution. */
+    logprobs: nullOrDefault(z.boolean(), false),
+    /** OpenAI's: also the most likely alternatives at each position (needs logprobs: true). */
+    top_logprobs: z.int().min(0).max(MAX_TOP_LOGPROBS).nullish(),
+  })
+  .refine((request) => request.top_logprobs == null || request.logprobs, {
+    message: "top_logprobs needs logprobs: true",
+    path: ["top_logprobs"],
+  });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
 export const FinishReason = z.enum(["stop", "length", "model_length", "error", "tool_calls"]);
@@ -161,6 +186,7 @@ export const ChatCompletionChoice = z.object({
   index: z.int().min(0),
   message: AssistantMessage,
   finish_reason: FinishReason,
+  logprobs: ChoiceLogprobs.nullish(),
 });
 
 export const ChatCompletionResponse = z.object({
@@ -183,6 +209,7 @@ export const ChatCompletionStreamChoice = z.object({
   index: z.int().min(0),
   delta: DeltaMessage,
   finish_reason: FinishReason.nullable(),
+  logprobs: ChoiceLogprobs.nullish(),
 });
 
 /** One `data:` event of a streamed completion; the last one carries `usage` (and may have no choices). */

@@ -19,6 +19,8 @@ export const BackendHealth = z.object({
   tokens_per_second: z.number().nonnegative(),
   /** Prompt + completion tokens one sequence may hold; null until the model is loaded. */
   max_context_length: z.int().positive().nullable(),
+  /** Whether the model takes tools (its tokenizer has Mistral v3's tool-call tokens); false until it is loaded. */
+  function_calling: z.boolean(),
 });
 export type BackendHealth = z.infer<typeof BackendHealth>;
 

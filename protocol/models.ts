@@ -29,12 +29,13 @@ export const ModelList = z.object({
 });
 export type ModelList = z.infer<typeof ModelList>;
 
-/** A card for a model moxie serves: chat or embeddings, nothing else (no tools, FIM, fine-tuning or vision). */
+/** A card for a model moxie serves: chat (with tools when its tokenizer has them) or embeddings; no FIM, fine-tuning or vision. */
 export function modelCard(model: {
   id: string;
   aliases: string[];
   maxContextLength: number;
   chat: boolean;
+  functionCalling: boolean;
   created: number;
   description: string | null;
 }): ModelCard {
@@ -43,7 +44,7 @@ export function modelCard(model: {
     object: "model",
     created: model.created,
     owned_by: "moxie",
-    capabilities: { completion_chat: model.chat, function_calling: false, completion_fim: false, fine_tuning: false, vision: false },
+    capabilities: { completion_chat: model.chat, function_calling: model.functionCalling, completion_fim: false, fine_tuning: false, vision: false },
     max_context_length: model.maxContextLength,
     name: model.id,
     description: model.description,

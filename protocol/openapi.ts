@@ -32,7 +32,7 @@ export function openApiDocument() {
       title: "moxie",
       version: "1",
       description:
-        "Mistral-compatible API for sparse mixture-of-experts models. Unknown request fields are refused (422) like Mistral's API; OpenAI's `stream_options`, `user` and `seed` are accepted as extensions.",
+        "Mistral-compatible API for sparse mixture-of-experts models. Unknown request fields are refused (422) like Mistral's API; OpenAI's `stream_options`, `user`, `seed`, `logprobs` and `top_logprobs` are accepted as extensions.",
     },
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],

@@ -1,7 +1,7 @@
 import { writeRandomCheckpoint } from "../../gpu-backend/engine/checkpoint/random-checkpoint.ts";
 import { presets, type PresetName } from "../../gpu-backend/engine/checkpoint/presets.ts";
 import type { TensorDtype } from "../../gpu-backend/engine/checkpoint/safetensors.ts";
-import { writeMixtralTokenizerFiles } from "../../gpu-backend/text/tokenizer-files.ts";
+import { TOKENIZER_VOCAB_SIZE, writeMistralTokenizerFiles, type TokenizerVersion } from "../../gpu-backend/text/tokenizer-files.ts";
 import { defineCommand } from "../command.ts";
 
 const dtypes = { f32: "F32", bf16: "BF16", f16: "F16" } satisfies Record<string, TensorDtype>;
@@ -14,12 +14,15 @@ export const makeCheckpoint = defineCommand({
     out: { type: "string", required: true, placeholder: "DIR", description: "folder to write" },
     seed: { type: "integer", min: 0, default: "0", description: "seed of the random weights" },
     dtype: { type: "string", choices: ["f32", "bf16", "f16"], default: "f32", description: "stored weight precision" },
+    tokenizer: { type: "string", choices: ["v1", "v3"], default: "v1", description: "Mistral tokenizer: v1 (Mixtral-8x7B) or v3 (tool calling, vocabulary 32768)" },
     "config-only": { type: "boolean", description: "write config.json and tokenizer files, no weights" },
     json: { type: "boolean", description: "print a JSON summary line" },
   },
   async run(values) {
     let last = 0;
-    writeRandomCheckpoint(values.out, presets[values.preset satisfies PresetName], {
+    const tokenizer = values.tokenizer satisfies TokenizerVersion;
+    const config = { ...presets[values.preset satisfies PresetName], vocab_size: TOKENIZER_VOCAB_SIZE[tokenizer] };
+    writeRandomCheckpoint(values.out, config, {
       seed: values.seed,
       dtype: dtypes[values.dtype],
       configOnly: values["config-only"],
@@ -29,7 +32,7 @@ export const makeCheckpoint = defineCommand({
         process.stderr.write(`make-checkpoint: ${done}/${total} tensors\n`);
       },
     });
-    await writeMixtralTokenizerFiles(values.out);
-    if (values.json) console.log(JSON.stringify({ out: values.out, preset: values.preset, dtype: values.dtype, config_only: values["config-only"] }));
+    await writeMistralTokenizerFiles(values.out, tokenizer);
+    if (values.json) console.log(JSON.stringify({ out: values.out, preset: values.preset, dtype: values.dtype, tokenizer, config_only: values["config-only"] }));
   },
 });

@@ -5,7 +5,8 @@ import { engineFromOptions, modelOptions } from "../model-options.ts";
 
 export const score = defineCommand({
   name: "score",
-  summary: "next-token argmax and logsumexp at every position of a token sequence (no tokenizer needed)",
+  summary:
+    "next-token argmax, its log-probability and logsumexp at every position of a token sequence (no tokenizer needed)",
   options: {
     ...modelOptions,
     ids: { type: "string", required: true, placeholder: "1,415,2936", description: "input token ids" },
@@ -18,7 +19,11 @@ export const score = defineCommand({
       const [{ logits }] = await engine.evaluate([ids]);
       const vocab = engine.shape.vocabSize;
       const rows = ids.map((_, t) => logits.subarray(t * vocab, (t + 1) * vocab));
-      const result: Record<string, unknown> = { argmax: rows.map(argmax), logsumexp: rows.map(logSumExp) };
+      const argmaxes = rows.map(argmax);
+      const logsumexp = rows.map(logSumExp);
+      // The argmax's log-softmax: what greedy decoding reports as each token's logprob.
+      const argmaxLogprob = rows.map((row, t) => row[argmaxes[t]] - logsumexp[t]);
+      const result: Record<string, unknown> = { argmax: argmaxes, argmax_logprob: argmaxLogprob, logsumexp };
       if (values["last-logits"]) result.last_logits = Array.from(rows[rows.length - 1]);
       console.log(JSON.stringify(result));
     } finally {

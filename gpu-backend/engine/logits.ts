@@ -1,8 +1,17 @@
-/** Indices of the k largest values, largest first. */
+/**
+ * Indices of the k largest values, largest first (ties: lower index first). One pass keeping a
+ * sorted list of k, not a sort of the whole vocabulary: it runs at every step that asks for logprobs.
+ */
 export function topK(values: ArrayLike<number>, k: number): number[] {
-  return Array.from({ length: values.length }, (_, i) => i)
-    .sort((a, b) => values[b] - values[a] || a - b)
-    .slice(0, k);
+  const best: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (best.length === k && !(values[i] > values[best[k - 1]])) continue;
+    let at = best.length;
+    while (at > 0 && values[i] > values[best[at - 1]]) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 /** log Σ exp(values), computed stably. */

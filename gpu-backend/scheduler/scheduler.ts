@@ -1,4 +1,6 @@
 import type { Engine, SlotChunk } from "../engine/engine.ts";
+import { tokenLogprobs, type TokenLogprobs } from "../sampler/logprobs.ts";
+import { maskLogits } from "../sampler/token-constraint.ts";
 import { Sequence, type FinishReason, type RequestSpec } from "./sequence.ts";
 
 export interface SchedulerConfig {
@@ -19,6 +21,8 @@ export interface StepOutput {
   sequence: Sequence;
   token: number | undefined;
   finish: FinishReason | undefined;
+  /** The token's log-probability and alternatives, when the request asked for them. */
+  logprobs?: TokenLogprobs;
 }
 
 export interface SchedulerStats {
@@ -64,7 +68,7 @@ export class Scheduler {
     const n = request.choices.length;
     if (n > this.slots) throw new TooManyChoicesError(`n = ${n} choices exceed the ${this.slots} sequences this backend runs at once.`);
     if (this.waitingCount() + n > this.config.maxWaiting + this.freeSlots.length) throw new QueueFullError("the request queue is full");
-    const sequences = request.choices.map((sampling) => new Sequence(request.prompt, request.maxTokens, sampling));
+    const sequences = request.choices.map((sampling) => new Sequence(request.prompt, request.maxTokens, sampling, request.topLogprobs));
     this.waiting.push(sequences);
     return sequences;
   }
@@ -101,16 +105,19 @@ export class Scheduler {
     if (batch.length === 0) return [];
     const logits = await this.forward(batch);
     const outputs: StepOutput[] = [];
-    batch.forEach(({ sequence, tokens }, i) => {
-      if (sequence.finish !== undefined) return;
+    for (const [i, { sequence, tokens }] of batch.entries()) {
+      if (sequence.finish !== undefined) continue;
       const row = logits[i];
-      if (row === undefined) return outputs.push(this.fail(sequence, sequence.error ?? "inference failed"));
+      if (row === undefined) {
+        outputs.push(this.fail(sequence, sequence.error ?? "inference failed"));
+        continue;
+      }
       if (sequence.prefilling) this.prefilledTokens += tokens.length;
       sequence.computed += tokens.length;
-      if (sequence.computed < sequence.total) return;
+      if (sequence.computed < sequence.total) continue;
       const choices = sequence.generated.length === 0 ? [sequence, ...this.fork(sequence)] : [sequence];
-      for (const choice of choices) outputs.push(this.sample(choice, row));
-    });
+      for (const choice of choices) outputs.push(await this.sample(choice, row));
+    }
     this.reap();
     return outputs;
   }
@@ -181,9 +188,14 @@ export class Scheduler {
     return forks;
   }
 
-  private sample(sequence: Sequence, logits: Float32Array): StepOutput {
+  /** Masks the logits if the sequence is constrained (on a copy: n choices share one row), samples, reports logprobs. */
+  private async sample(sequence: Sequence, logits: Float32Array): Promise<StepOutput> {
     try {
-      return this.advance(sequence, sequence.sampler.sample(logits));
+      const allowed = await sequence.constraint?.allowed();
+      const token = sequence.sampler.sample(allowed ? maskLogits(logits, allowed) : logits);
+      sequence.constraint?.accept(token);
+      const logprobs = sequence.topLogprobs === undefined ? undefined : tokenLogprobs(logits, token, sequence.topLogprobs);
+      return { ...this.advance(sequence, token), logprobs };
     } catch (error) {
       return this.fail(sequence, (error as Error).message);
     }

@@ -27,6 +27,7 @@ export function createApp(backend: Backend): Hono {
       kv_slots: status?.slots ?? 0,
       tokens_per_second: status?.tokensPerSecond ?? 0,
       max_context_length: model?.contextLength ?? null,
+      function_calling: model?.functionCalling ?? false,
     } satisfies BackendHealth;
     return c.json(body, model ? 200 : 503);
   });
@@ -43,7 +44,7 @@ export function createApp(backend: Backend): Hono {
     const [id, ...aliases] = backend.modelIds;
     const list: ModelList = {
       object: "list",
-      data: [modelCard({ id, aliases, maxContextLength: backend.client.model?.contextLength ?? 1, chat: true, created: started, description: null })],
+      data: [modelCard({ id, aliases, maxContextLength: backend.client.model?.contextLength ?? 1, chat: true, functionCalling: backend.client.model?.functionCalling ?? false, created: started, description: null })],
     };
     return c.json(list);
   });

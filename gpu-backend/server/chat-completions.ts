@@ -5,9 +5,12 @@ import {
   type ChatCompletionChunk,
   type ChatCompletionResponse,
   type FinishReason,
+  type TokenLogprob,
+  type ToolCall,
 } from "../../protocol/chat.ts";
 import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/usage.ts";
 import type { ChatRun } from "../worker-thread/inference-client.ts";
+import type { ModelInfo } from "../worker-thread/messages.ts";
 import { RefusedError } from "../worker-thread/refusal.ts";
 import type { Backend } from "./backend.ts";
 import { errorResponse } from "../../protocol/hono/error-response.ts";
@@ -16,12 +19,9 @@ import { unavailable, unknownModel } from "./errors.ts";
 import { refusalResponse } from "./refusal-answers.ts";
 import type { RequestTimer } from "./metrics.ts";
 
-/** What this backend cannot do, as the 400 message naming the field; undefined when it can. */
-function unsupported(request: ChatCompletionRequest): { message: string; param: string } | undefined {
-  if (request.tools?.length) return { message: "This model does not support tools (function calling).", param: "tools" };
-  if (request.response_format && request.response_format.type !== "text") {
-    return { message: `response_format ${request.response_format.type} is not supported by this backend.`, param: "response_format" };
-  }
+/** What this model cannot do, as the 400 message naming the field; undefined when it can. */
+function unsupported(request: ChatCompletionRequest, model: ModelInfo): { message: string; param: string } | undefined {
+  if (request.tools?.length && !model.functionCalling) return { message: "This model does not support tools (function calling): its tokenizer has no tool-call tokens (Mistral's v3 has).", param: "tools" };
   return undefined;
 }
 
@@ -33,14 +33,14 @@ export function chatCompletions(backend: Backend) {
     if ("response" in parsed) return parsed.response;
     const request = parsed.data;
     if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
-    const refusal = unsupported(request);
-    if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", { code: "unsupported_feature", param: refusal.param });
     if (!backend.client.model) return unavailable(c, "The model is still loading.");
     // All n choices run at once, so a request for more than the slots could never start: refused before anything is built.
     const slots = backend.client.status?.slots ?? 0;
     if (request.n > slots) {
       return errorResponse(c, 400, `n is ${request.n}, more choices than this backend's ${slots} sequence slots.`, "invalid_request_error", { code: "too_many_choices", param: "n" });
     }
+    const refusal = unsupported(request, backend.client.model);
+    if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", { code: "unsupported_feature", param: refusal.param });
     let run: ChatRun;
     try {
       run = await backend.client.chat(request);
@@ -70,10 +70,14 @@ function usage(promptTokens: number, completionTokens: number): UsageInfo {
 async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun, timer: RequestTimer, head: Head): Promise<Response> {
   const texts = Array.from({ length: request.n }, () => "");
   const finishes: FinishReason[] = Array.from({ length: request.n }, () => "error");
+  const logprobs = Array.from({ length: request.n }, (): TokenLogprob[] => []);
+  const toolCalls: (ToolCall[] | null)[] = Array.from({ length: request.n }, () => null);
   let completionTokens = 0;
   try {
     for await (const output of run.outputs) {
       texts[output.choice] += output.text;
+      if (output.logprobs) logprobs[output.choice].push(output.logprobs);
+      if (output.toolCalls) toolCalls[output.choice] = output.toolCalls;
       completionTokens += output.tokens;
       timer.tokens(output.tokens);
       if (output.finish === undefined) continue;
@@ -90,8 +94,9 @@ async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun
     model: head.model,
     choices: texts.map((content, index) => ({
       index,
-      message: { role: "assistant", content, tool_calls: null, prefix: false },
+      message: { role: "assistant", content, tool_calls: toolCalls[index], prefix: false },
       finish_reason: finishes[index],
+      logprobs: request.logprobs ? { content: logprobs[index] } : null,
     })),
     usage: usage(run.promptTokens, completionTokens),
   };
@@ -116,13 +121,16 @@ function stream(c: Context, request: ChatCompletionRequest, run: ChatRun, timer:
       for await (const output of run.outputs) {
         completionTokens += output.tokens;
         timer.tokens(output.tokens);
-        if (output.text === "" && output.finish === undefined) continue;
+        if (output.text === "" && output.finish === undefined && !output.logprobs) continue;
         if (output.finish !== undefined) {
           open.delete(output.choice);
           timer.finished(output.finish);
         }
         const last = open.size === 0 ? { usage: usage(run.promptTokens, completionTokens) } : {};
-        await send({ choices: [{ index: output.choice, delta: { content: output.text }, finish_reason: output.finish ?? null }], ...last });
+        const logprobs = output.logprobs ? { logprobs: { content: [output.logprobs] } } : {};
+        // Tool calls come whole, in the choice's last chunk, as Mistral's API streams them.
+        const delta = { content: output.text, ...(output.toolCalls ? { tool_calls: output.toolCalls } : {}) };
+        await send({ choices: [{ index: output.choice, delta, finish_reason: output.finish ?? null, ...logprobs }], ...last });
       }
     } catch {
       // The worker failed mid-stream: close each open choice with finish_reason "error".

@@ -9,6 +9,7 @@ const answers: Record<RefusalReason, { status: ContentfulStatusCode; type: strin
   context_length: { status: 400, type: "invalid_request_error", code: "context_length_exceeded" },
   invalid_messages: { status: 400, type: "invalid_request_error", code: "invalid_messages" },
   too_many_choices: { status: 400, type: "invalid_request_error", code: "too_many_choices" },
+  unsupported_schema: { status: 400, type: "invalid_request_error", code: "unsupported_schema" },
   internal: { status: 500, type: "internal_error", code: null },
 };
 

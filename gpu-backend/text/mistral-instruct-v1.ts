@@ -11,7 +11,7 @@ import type { Tokenizer } from "./tokenizer.ts";
  */
 
 /** What mistral-common joins texts with: several system prompts, same-role turns, text chunks. */
-const JOIN = "\n\n";
+export const JOIN = "\n\n";
 
 interface Turn {
   role: "user" | "assistant";
@@ -20,7 +20,7 @@ interface Turn {
 }
 
 /** The non-empty texts of a run of contents, joined (mistral-common's chunk aggregation). */
-function joinedText(contents: (MessageContent | null | undefined)[]): string {
+export function joinedText(contents: (MessageContent | null | undefined)[]): string {
   const texts = contents.flatMap((content) =>
     content == null ? [] : typeof content === "string" ? [content] : content.map((chunk) => chunk.text),
   );

@@ -30,29 +30,76 @@ export const MISTRAL_V1_CHAT_TEMPLATE = `{{- bos_token }}
     {%- endif %}
 {%- endfor %}`;
 
-const SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"] as const;
+const SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"];
+
+export type TokenizerVersion = "v1" | "v3";
 
 /**
- * The Hugging Face tokenizer.json of Mixtral's SentencePiece BPE tokenizer, built from the
+ * The pieces Mistral's tokenizer v3 (Mistral-7B-Instruct-v0.3, Mixtral-8x22B-Instruct) inserts
+ * after </s>, as its SentencePiece model numbers them: the control tokens (instructions, tools,
+ * fill-in-the-middle, then placeholders control_12 … control_748, all special) and 20 reference
+ * markers (plain added tokens), 768 in all; every v1 piece from id 3 on moves up by 768.
+ */
+function v3InsertedPieces(): { content: string; special: boolean }[] {
+  const named = [
+    "[INST]",
+    "[/INST]",
+    "[TOOL_CALLS]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[IMG]",
+    "[PREFIX]",
+    "[MIDDLE]",
+    "[SUFFIX]",
+  ];
+  const placeholders = Array.from({ length: 737 }, (_, i) => `[control_${i + 12}]`);
+  const references = Array.from({ length: 20 }, (_, i) => `[REFERENCE_DOC_${19 - i}]`);
+  return [
+    ...[...named, ...placeholders].map((content) => ({ content, special: true })),
+    ...references.map((content) => ({ content, special: false })),
+  ];
+}
+
+/** The added tokens of a version: id, spelling and whether it is a control (special) token. */
+function addedTokens(version: TokenizerVersion): { id: number; content: string; special: boolean }[] {
+  const inserted = version === "v3" ? v3InsertedPieces() : [];
+  return [...SPECIAL_TOKENS.map((content) => ({ content, special: true })), ...inserted].map((token, id) => ({
+    id,
+    ...token,
+  }));
+}
+
+/**
+ * The Hugging Face tokenizer.json of Mistral's SentencePiece BPE tokenizer, built from the v1
  * vocabulary and merges that mistral-tokenizer-js ships (its merge priorities are the merge
- * order). The pipeline is the one transformers' converter writes for it: "▁" prepended and
+ * order); v3 is the same vocabulary with its 768 control pieces inserted at id 3 (no npm package
+ * ships v3's). The pipeline is the one transformers' converter writes for it: "▁" prepended and
  * for spaces, no pre-tokenizer, byte fallback, BOS added by the post-processor.
  */
-function mixtralTokenizerJson(): object {
-  const vocab = Object.fromEntries(mistralTokenizer.vocabById.map((token, id) => [token, id]));
+function mistralTokenizerJson(version: TokenizerVersion): object {
+  const added = addedTokens(version);
+  const shift = added.length - SPECIAL_TOKENS.length;
+  const vocab = Object.fromEntries([
+    ...added.map((token) => [token.content, token.id]),
+    ...mistralTokenizer.vocabById
+      .slice(SPECIAL_TOKENS.length)
+      .map((token, i) => [token, i + SPECIAL_TOKENS.length + shift]),
+  ]);
   const merges = [...mistralTokenizer.merges].sort((a, b) => a[1] - b[1]).map(([pair]) => pair);
   return {
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: SPECIAL_TOKENS.map((content, id) => ({
+    added_tokens: added.map(({ id, content, special }) => ({
       id,
       content,
       single_word: false,
       lstrip: false,
       rstrip: false,
       normalized: false,
-      special: true,
+      special,
     })),
     normalizer: {
       type: "Sequence",
@@ -97,14 +144,15 @@ function mixtralTokenizerJson(): object {
   };
 }
 
-function mixtralTokenizerConfig(): object {
+/** tokenizer_config.json; v3 has no chat_template, as on the Hub (moxie encodes v3 chats itself: mistral-instruct-v3.ts). */
+function mistralTokenizerConfig(version: TokenizerVersion): object {
   return {
     add_bos_token: true,
     add_eos_token: false,
     added_tokens_decoder: Object.fromEntries(
-      SPECIAL_TOKENS.map((content, id) => [
+      addedTokens(version).map(({ id, content, special }) => [
         String(id),
-        { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true },
+        { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special },
       ]),
     ),
     additional_special_tokens: [],
@@ -116,13 +164,16 @@ function mixtralTokenizerConfig(): object {
     legacy: true,
     spaces_between_special_tokens: false,
     tokenizer_class: "LlamaTokenizer",
-    chat_template: MISTRAL_V1_CHAT_TEMPLATE,
+    ...(version === "v1" ? { chat_template: MISTRAL_V1_CHAT_TEMPLATE } : {}),
   };
 }
 
-/** Writes Mixtral's tokenizer.json and tokenizer_config.json into a checkpoint folder (for `moxie make-checkpoint`). */
-export async function writeMixtralTokenizerFiles(dir: string): Promise<void> {
+/** Vocabulary size of each version: v1's 32000 pieces, plus v3's 768. */
+export const TOKENIZER_VOCAB_SIZE: Record<TokenizerVersion, number> = { v1: 32000, v3: 32768 };
+
+/** Writes Mistral's tokenizer.json and tokenizer_config.json (v1: Mixtral-8x7B's; v3: with tool calling) into a checkpoint folder. */
+export async function writeMistralTokenizerFiles(dir: string, version: TokenizerVersion = "v1"): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, "tokenizer.json"), JSON.stringify(mixtralTokenizerJson()));
-  await writeFile(join(dir, "tokenizer_config.json"), JSON.stringify(mixtralTokenizerConfig(), null, 2) + "\n");
+  await writeFile(join(dir, "tokenizer.json"), JSON.stringify(mistralTokenizerJson(version)));
+  await writeFile(join(dir, "tokenizer_config.json"), JSON.stringify(mistralTokenizerConfig(version), null, 2) + "\n");
 }

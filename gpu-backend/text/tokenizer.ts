@@ -121,8 +121,13 @@ export class Tokenizer {
 
   /** The byte a byte-fallback token such as <0xF0> stands for; undefined for every other token. */
   byteValue(id: number): number | undefined {
-    const match = /^<0x([0-9A-F]{2})>$/.exec(this.plain.id_to_token(id) ?? "");
+    const match = /^<0x([0-9A-F]{2})>$/.exec(this.piece(id) ?? "");
     return match ? parseInt(match[1], 16) : undefined;
+  }
+
+  /** The vocabulary entry of an id as tokenizer.json spells it ("▁the", "<0x0A>", "</s>"). */
+  piece(id: number): string | undefined {
+    return this.specialTokens.get(id) ?? this.plain.id_to_token(id) ?? undefined;
   }
 
   /**

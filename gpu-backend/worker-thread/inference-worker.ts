@@ -1,17 +1,23 @@
 import { setImmediate as yieldToMessages } from "node:timers/promises";
 import { parentPort, workerData } from "node:worker_threads";
-import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import type { ChatCompletionRequest, FinishReason, ToolCall } from "../../protocol/chat.ts";
 import type { Engine } from "../engine/engine.ts";
+import { GrammarError, Grammars } from "../grammar/grammars.ts";
 import { loadEngine } from "../engine/load-engine.ts";
 import type { WorkerOptions } from "../options.ts";
 import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
 import type { RequestSpec, Sequence } from "../scheduler/sequence.ts";
+import type { TokenConstraint } from "../sampler/token-constraint.ts";
+import { supportsTools } from "../text/chat-encoding.ts";
 import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
-import { InputProcessor } from "./input-processor.ts";
+import { apiLogprobs } from "./api-logprobs.ts";
+import { InputProcessor, type ChatInput } from "./input-processor.ts";
 import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker } from "./messages.ts";
 import { OutputProcessor } from "./output-processor.ts";
 import { RefusedError, type Refusal } from "./refusal.ts";
 import { ThroughputMeter } from "./throughput-meter.ts";
+import { ToolCallOutput } from "./tool-call-output.ts";
+
 /** Tokens one embedding pass may take before the running sequences get their next step. */
 const EMBED_TOKENS = 2048;
 
@@ -27,6 +33,7 @@ interface Choice {
   request: number;
   index: number;
   processor: OutputProcessor;
+  tools: ToolCallOutput;
 }
 
 /**
@@ -42,6 +49,9 @@ class InferenceWorker {
   private readonly throughput = new ThroughputMeter();
   private wake: (() => void) | undefined;
   private closing = false;
+  private readonly grammars: Grammars;
+  /** Requests whose grammar is compiling; a cancel removes its id, and the compiled request is then dropped. */
+  private readonly compiling = new Set<number>();
 
   constructor(
     private readonly engine: Engine,
@@ -49,11 +59,12 @@ class InferenceWorker {
     private readonly options: WorkerOptions,
   ) {
     this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: options.stepTokens });
-    this.inputs = new InputProcessor(tokenizer, engine.shape.contextLength);
+    this.inputs = new InputProcessor(tokenizer, engine.shape.contextLength, engine.shape.vocabSize);
+    this.grammars = new Grammars(tokenizer, engine.shape.vocabSize, engine.shape.eosTokenId);
   }
 
   modelInfo(): ModelInfo {
-    return { contextLength: this.engine.shape.contextLength };
+    return { contextLength: this.engine.shape.contextLength, functionCalling: supportsTools(this.tokenizer) };
   }
 
   status(): LoadStatus {
@@ -92,12 +103,46 @@ class InferenceWorker {
     await this.engine.close();
   }
 
+  /**
+   * A request with a grammar waits for it to compile (once per schema, between steps, never
+   * inside one) before it joins the scheduler; each choice gets its own matcher.
+   */
   private chat(id: number, request: ChatCompletionRequest): void {
+    const plan = this.inputs.constraints(request);
     const input = this.inputs.chat(request);
+    const start = (matchers: (TokenConstraint | undefined)[]) => {
+      input.spec.choices.forEach((choice, index) => (choice.constraint = plan.build(matchers[index])));
+      this.start(id, input);
+    };
+    if (plan.grammar === undefined) return start([]);
+    this.compiling.add(id);
+    this.grammars
+      .compile(plan.grammar)
+      .then((compiled) => Promise.all(input.spec.choices.map(() => this.grammars.constraint(compiled))))
+      .then((matchers) => {
+        if (this.compiling.delete(id)) start(matchers);
+        else for (const matcher of matchers) matcher.release();
+      })
+      .catch((error: Error) => {
+        if (!this.compiling.delete(id) && !(error instanceof RefusedError)) return;
+        for (const choice of input.spec.choices) choice.constraint?.release();
+        if (error instanceof RefusedError) this.refuse(id, error.refusal);
+        else if (error instanceof GrammarError) this.refuse(id, { reason: "unsupported_schema", message: error.message, param: request.tools?.length ? "tools" : "response_format" });
+        else this.refuse(id, { reason: "internal", message: `Internal error: ${error.message}`, param: undefined });
+      })
+      .finally(() => this.wake?.());
+  }
+
+  private start(id: number, input: ChatInput): void {
     const sequences = this.admit(input.spec);
     this.requests.set(id, sequences);
     sequences.forEach((sequence, index) =>
-      this.choices.set(sequence, { request: id, index, processor: new OutputProcessor(this.tokenizer, input.stops, input.decodeContext) }),
+      this.choices.set(sequence, {
+        request: id,
+        index,
+        processor: new OutputProcessor(this.tokenizer, input.stops, input.decodeContext),
+        tools: new ToolCallOutput(this.inputs.toolCallsId),
+      }),
     );
     this.post({ type: "accepted", id, promptTokens: input.spec.prompt.length });
     if (input.finishAtOnce) for (const sequence of sequences) this.scheduler.abort(sequence, "length");
@@ -117,14 +162,16 @@ class InferenceWorker {
 
   /** Sequences that ended before running (max_tokens 0) report their finish now. */
   private flushAborted(sequences: Sequence[]): void {
-    const outputs = sequences.filter((sequence) => sequence.finish !== undefined).map((sequence) => this.output(sequence, undefined));
+    const outputs = sequences.filter((sequence) => sequence.finish !== undefined).map((sequence) => this.output({ sequence, token: undefined, finish: sequence.finish }));
     if (outputs.length > 0) this.post({ type: "outputs", outputs, status: this.status() });
   }
 
   private cancel(id: number): void {
+    this.compiling.delete(id);
     for (const sequence of this.requests.get(id) ?? []) {
       this.scheduler.abort(sequence, "stop");
       this.choices.delete(sequence);
+      sequence.constraint?.release();
     }
     this.requests.delete(id);
   }
@@ -154,29 +201,46 @@ class InferenceWorker {
       if (step.token !== undefined) generated++;
       if (!this.choices.has(step.sequence)) continue;
       if (step.finish === "error") console.error(`moxie serve: a sequence failed: ${step.sequence.error}`);
-      outputs.push(this.output(step.sequence, step.token));
+      outputs.push(this.output(step));
     }
     this.throughput.add(generated);
     this.post({ type: "outputs", outputs, status: this.status() });
   }
 
-  private output(sequence: Sequence, token: number | undefined): ChoiceOutput {
+  /** A step's token as text (content, or held back as a tool call), and at the end the choice's tool calls if it made any. */
+  private output({ sequence, token, logprobs }: StepOutput): ChoiceOutput {
     const choice = this.choices.get(sequence)!;
     let text = "";
     let stopped = false;
     if (token !== undefined) {
       ({ text, stopped } = choice.processor.push(token));
+      text = choice.tools.route(token, text);
       if (stopped) this.scheduler.abort(sequence, "stop");
     }
+    let finish: FinishReason | undefined = sequence.finish;
+    let toolCalls: ToolCall[] | undefined;
     if (sequence.finish !== undefined) {
-      if (!stopped) text += choice.processor.flush();
+      if (!stopped) text += choice.tools.route(undefined, choice.processor.flush());
+      const ending = choice.tools.finish();
+      if ("text" in ending) text += ending.text;
+      else ({ toolCalls } = ending);
+      if (toolCalls && finish === "stop") finish = "tool_calls";
       this.forget(choice, sequence);
     }
-    return { id: choice.request, choice: choice.index, text, tokens: token === undefined ? 0 : 1, finish: sequence.finish };
+    return {
+      id: choice.request,
+      choice: choice.index,
+      text,
+      tokens: token === undefined ? 0 : 1,
+      finish,
+      logprobs: logprobs && apiLogprobs(this.tokenizer, logprobs),
+      ...(toolCalls ? { toolCalls } : {}),
+    };
   }
 
   private forget(choice: Choice, sequence: Sequence): void {
     this.choices.delete(sequence);
+    sequence.constraint?.release();
     const remaining = this.requests.get(choice.request)?.filter((other) => this.choices.has(other));
     if (remaining?.length) this.requests.set(choice.request, remaining);
     else this.requests.delete(choice.request);

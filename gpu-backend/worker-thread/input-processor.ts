@@ -1,8 +1,10 @@
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import { ConstraintError, constraintPlan, type ConstraintPlan } from "../grammar/request-constraints.ts";
 import { choiceSeed, randomSeed } from "../sampler/random.ts";
-import type { RequestSpec } from "../scheduler/sequence.ts";
+import type { ChoiceSpec, RequestSpec } from "../scheduler/sequence.ts";
 import { ChatEncodingError } from "../text/chat-error.ts";
 import { encodeChat } from "../text/chat-encoding.ts";
+import { v3ControlIds } from "../text/mistral-instruct-v3.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
 import { RefusedError } from "./refusal.ts";
 
@@ -25,10 +27,26 @@ export interface ChatInput {
  * defaults, seeds and stop strings. Throws RefusedError for what only tokenizing can reveal.
  */
 export class InputProcessor {
+  /** The [TOOL_CALLS] token of a v3 tokenizer; undefined when the model cannot call tools. */
+  readonly toolCallsId: number | undefined;
+
   constructor(
     private readonly tokenizer: Tokenizer,
     private readonly contextLength: number,
-  ) {}
+    private readonly vocabSize: number,
+  ) {
+    this.toolCallsId = v3ControlIds(tokenizer)?.["[TOOL_CALLS]"];
+  }
+
+  /** What constrains the request's tokens (response_format, tool_choice); refused when a schema cannot be enforced. */
+  constraints(request: ChatCompletionRequest): ConstraintPlan {
+    try {
+      return constraintPlan(request, this.toolCallsId, this.vocabSize);
+    } catch (error) {
+      if (error instanceof ConstraintError) throw new RefusedError("unsupported_schema", error.message, error.param);
+      throw error;
+    }
+  }
 
   chat(request: ChatCompletionRequest): ChatInput {
     const prompt = this.encodeMessages(request);
@@ -48,7 +66,7 @@ export class InputProcessor {
       );
     }
     const seed = request.random_seed ?? request.seed ?? randomSeed();
-    const choices = Array.from({ length: request.n }, (_, index) => ({
+    const choices = Array.from({ length: request.n }, (_, index): ChoiceSpec => ({
       temperature: request.temperature ?? DEFAULT_TEMPERATURE,
       topP: request.top_p,
       seed: choiceSeed(seed, index),
@@ -60,7 +78,12 @@ export class InputProcessor {
     const last = request.messages[request.messages.length - 1];
     const decodeContext = last.role === "assistant" && last.prefix ? prompt : [];
     return {
-      spec: { prompt, maxTokens: request.max_tokens ?? undefined, choices },
+      spec: {
+        prompt,
+        maxTokens: request.max_tokens ?? undefined,
+        choices,
+        topLogprobs: request.logprobs ? (request.top_logprobs ?? 0) : undefined,
+      },
       stops,
       decodeContext,
       finishAtOnce: request.max_tokens === 0,
@@ -83,7 +106,10 @@ export class InputProcessor {
 
   private encodeMessages(request: ChatCompletionRequest): number[] {
     try {
-      return encodeChat(this.tokenizer, request.messages, { safePrompt: request.safe_prompt });
+      return encodeChat(this.tokenizer, request.messages, {
+        safePrompt: request.safe_prompt,
+        tools: request.tools ?? undefined,
+      });
     } catch (error) {
       if (error instanceof ChatEncodingError) throw new RefusedError("invalid_messages", error.message, "messages");
       throw error;

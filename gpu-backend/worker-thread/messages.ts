@@ -1,6 +1,5 @@
-import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import type { ChatCompletionRequest, FinishReason, TokenLogprob, ToolCall } from "../../protocol/chat.ts";
 import type { SchedulerStats } from "../scheduler/scheduler.ts";
-import type { FinishReason } from "../scheduler/sequence.ts";
 import type { Refusal } from "./refusal.ts";
 
 /** The scheduler's load, posted after every step; /health and /metrics read the latest one. */
@@ -12,6 +11,8 @@ export interface LoadStatus extends SchedulerStats {
 /** What the HTTP side needs to know about the loaded model. */
 export interface ModelInfo {
   contextLength: number;
+  /** Whether its chat format offers tools (Mistral's v3 tokenizer). */
+  functionCalling: boolean;
 }
 
 export type ToWorker =
@@ -27,6 +28,10 @@ export interface ChoiceOutput {
   text: string;
   tokens: number;
   finish: FinishReason | undefined;
+  /** The log-probability of the token, when the request asked for logprobs. */
+  logprobs: TokenLogprob | undefined;
+  /** The calls the choice made, on its last output (finish "tool_calls"). */
+  toolCalls?: ToolCall[];
 }
 
 export type FromWorker =

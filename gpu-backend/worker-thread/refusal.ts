@@ -1,5 +1,6 @@
 /** Why the inference thread refused a request before running it. gpu-backend/server/refusal-answers.ts maps each to HTTP. */
-export type RefusalReason = "queue_full" | "context_length" | "invalid_messages" | "too_many_choices" | "internal";
+export type RefusalReason =
+  "queue_full" | "context_length" | "invalid_messages" | "too_many_choices" | "unsupported_schema" | "internal";
 
 export interface Refusal {
   reason: RefusalReason;

@@ -58,10 +58,10 @@ describe("validationErrorBody speaks pydantic, as Mistral's 422 does", () => {
   });
 
   it("reports every problem at once", () => {
-    expect(detailOf({ model: 3, messages: [{ role: "robot", content: "x" }], logprobs: true }).map((detail) => detail.loc.join("."))).toEqual([
+    expect(detailOf({ model: 3, messages: [{ role: "robot", content: "x" }], best_of: 2 }).map((detail) => detail.loc.join("."))).toEqual([
       "body.model",
       "body.messages.0.role",
-      "body.logprobs",
+      "body.best_of",
     ]);
   });
 
@@ -83,7 +83,7 @@ describe("validationErrorBody speaks pydantic, as Mistral's 422 does", () => {
   });
 
   it.each([
-    ["unknown field", { ...valid, logprobs: true }],
+    ["unknown field", { ...valid, best_of: 2 }],
     ["several problems", { model: 3, messages: [], temperature: -1 }],
   ])("the Mistral SDK reads our 422 body (%s) as HTTPValidationError", (_, body) => {
     const text = JSON.stringify({ detail: detailOf(body) });

@@ -2,7 +2,12 @@ import { ChatMistralAI } from "@langchain/mistralai";
 import { Mistral } from "@mistralai/mistralai";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import type { AIMessageChunk } from "@langchain/core/messages";
+import { tool } from "@langchain/core/tools";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import OpenAI from "openai";
+import { zodResponseFormat } from "openai/helpers/zod";
+import * as z from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevStack, type DevStack } from "./support/dev-stack.ts";
 
@@ -126,5 +131,73 @@ describe("the local stack through the gateway", () => {
     let streamed = "";
     for await (const chunk of await chat.stream("Bonjour !")) streamed += chunk.content as string;
     expect(streamed).toBe(answer.content);
+  });
+
+  describe("structured outputs and tools through the gateway (the default model has Mistral's v3 tokenizer)", () => {
+    // Enums, booleans and bounded integers: a random-weight model closes these, while a free
+    // string would run to max_tokens.
+    const Forecast = z.object({ city: z.enum(["Paris", "Lyon", "Nice"]), days: z.number().int().min(1).max(7), metric: z.boolean() });
+    const forecastSchema = z.toJSONSchema(Forecast);
+    const ajv = new Ajv2020({ strict: false });
+    const weatherTool = {
+      type: "function" as const,
+      function: { name: "get_weather", description: "Weather forecast of a city", parameters: forecastSchema as Record<string, unknown> },
+    };
+
+    it("/v1/models says the model calls functions", async () => {
+      const cards = (await mistral.models.list()).data as { id: string; aliases: string[]; capabilities: { functionCalling: boolean } }[];
+      const card = cards.find((candidate) => candidate.id === stack.model || candidate.aliases.includes(stack.model));
+      expect(card?.capabilities.functionCalling).toBe(true);
+      expect(cards.find((candidate) => candidate.id === "mistral-embed")?.capabilities.functionCalling).toBe(false);
+    });
+
+    it("OpenAI SDK: chat.completions.parse with a zod response_format", async () => {
+      for (const seed of [1, 2, 3]) {
+        const completion = await openai.chat.completions.parse({ model: stack.model, messages, max_tokens: 200, seed, response_format: zodResponseFormat(Forecast, "forecast") });
+        const parsed = completion.choices[0].message.parsed;
+        expect(Forecast.parse(parsed)).toEqual(parsed);
+      }
+    });
+
+    it("Mistral SDK: chat.complete with a json_schema responseFormat, and with tools + toolChoice any", async () => {
+      const structured = await mistral.chat.complete({
+        model: stack.model,
+        messages,
+        maxTokens: 200,
+        randomSeed: 4,
+        responseFormat: { type: "json_schema", jsonSchema: { name: "forecast", schemaDefinition: forecastSchema, strict: true } },
+      });
+      expect(Forecast.safeParse(JSON.parse(structured.choices[0].message!.content as string)).success).toBe(true);
+
+      const called = await mistral.chat.complete({ model: stack.model, messages, maxTokens: 200, randomSeed: 5, tools: [weatherTool], toolChoice: "any", parallelToolCalls: false });
+      const [choice] = called.choices;
+      expect(choice.finishReason).toBe("tool_calls");
+      const calls = choice.message!.toolCalls!;
+      expect(calls).toHaveLength(1);
+      expect(calls[0].id).toMatch(/^[A-Za-z0-9]{9}$/);
+      expect(calls[0].function.name).toBe("get_weather");
+      const args = calls[0].function.arguments;
+      expect(ajv.validate(forecastSchema, typeof args === "string" ? JSON.parse(args) : args), ajv.errorsText()).toBe(true);
+    });
+
+    it("LangChain: ChatMistralAI.withStructuredOutput(zod) and bindTools, invoke and stream", async () => {
+      const chat = new ChatMistralAI({ apiKey: stack.apiKey, serverURL: stack.url, model: stack.model, maxTokens: 200, seed: 6 });
+      const structured = chat.withStructuredOutput(Forecast);
+      expect(Forecast.safeParse(await structured.invoke("Forecast for Paris?")).success).toBe(true);
+      let last: unknown;
+      for await (const partial of await structured.stream("Forecast for Lyon?")) last = partial;
+      expect(Forecast.safeParse(last).success).toBe(true);
+
+      const weather = tool(async () => "sunny", { name: "get_weather", description: "Weather forecast of a city", schema: Forecast });
+      const withTools = chat.bindTools([weather], { tool_choice: "any" });
+      const answer = await withTools.invoke("What is the weather in Nice?");
+      expect(answer.tool_calls).toHaveLength(1);
+      expect(answer.tool_calls![0].name).toBe("get_weather");
+      expect(Forecast.safeParse(answer.tool_calls![0].args).success).toBe(true);
+      let streamed: AIMessageChunk | undefined;
+      for await (const chunk of await withTools.stream("What is the weather in Nice?")) streamed = streamed ? streamed.concat(chunk) : chunk;
+      expect(streamed?.tool_calls?.length).toBeGreaterThan(0);
+      expect(Forecast.safeParse(streamed!.tool_calls![0].args).success).toBe(true);
+    });
   });
 });

@@ -35,7 +35,7 @@ describe("moxie tokenize", () => {
     expect(notJson.stderr).toMatch(/stdin line 2: not JSON/);
     const wrongShape = await tokenize(["--model", reference], '{"txt": "ok"}\n');
     expect(wrongShape.code).toBe(1);
-    expect(wrongShape.stderr).toMatch(/stdin line 1: expected \{"text": string\} or \{"messages": \[...\]\}/);
+    expect(wrongShape.stderr).toMatch(/stdin line 1: expected \{"text": string\} or \{"messages": \[...\], "tools"\?: \[...\]\}/);
     const tool = await tokenize(["--model", reference], JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "tool", content: "y" }] }) + "\n");
     expect(tool.code).toBe(1);
     expect(tool.stderr).toMatch(/no tool calls or tool messages/);

@@ -7,11 +7,11 @@ import * as z from "zod";
 import { ChatMessage } from "../../protocol/chat.ts";
 import { encodeChat } from "../../gpu-backend/text/chat-encoding.ts";
 import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
-import { writeMixtralTokenizerFiles } from "../../gpu-backend/text/tokenizer-files.ts";
+import { writeMistralTokenizerFiles } from "../../gpu-backend/text/tokenizer-files.ts";
 import { chatSample, golden, reference, referenceFile } from "./text-reference.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "moxie-tokenizer-files-"));
-await writeMixtralTokenizerFiles(dir);
+await writeMistralTokenizerFiles(dir);
 const generated = await loadTokenizer(dir);
 const referenceTokenizer = await loadTokenizer(reference);
 

@@ -27,6 +27,7 @@ export interface BackendStatus {
   queued: number | null;
   free_kv_slots: number | null;
   max_context_length: number | null;
+  function_calling: boolean;
   inflight: number;
   circuit: BreakerState;
   checked_at: string;
@@ -66,7 +67,7 @@ export class BackendPool extends DurableObject<Env> {
       const previous = this.backends.get(config.id);
       next.set(config.id, {
         config,
-        health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, checkedAt: 0 },
+        health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, functionCalling: false, checkedAt: 0 },
         breaker: previous?.breaker ?? new CircuitBreaker(Number(this.env.BREAKER_COOLDOWN_SECONDS || "10") * 1000),
         inflight: previous?.inflight ?? new Map(),
       });
@@ -121,6 +122,7 @@ export class BackendPool extends DurableObject<Env> {
       queued: backend.health.queued,
       free_kv_slots: backend.health.freeKvSlots,
       max_context_length: backend.health.maxContextLength,
+      function_calling: backend.health.functionCalling,
       inflight: inflightCount(backend, now),
       circuit: backend.breaker.state(now),
       checked_at: new Date(backend.health.checkedAt).toISOString(),

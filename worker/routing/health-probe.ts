@@ -16,6 +16,8 @@ export interface HealthReport {
   freeKvSlots: number | null;
   /** The longest context (prompt + completion tokens) it serves, when it reports one. */
   maxContextLength: number | null;
+  /** Whether its models take tools (moxie reports it in /health; other servers count as not). */
+  functionCalling: boolean;
   error?: string;
 }
 
@@ -30,10 +32,10 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
     const response = await get("/health");
     const health = response.ok ? LenientBackendHealth.safeParse(await response.json().catch(() => ({}))) : undefined;
     if (response.ok && health?.success && health.data.models) {
-      const { status, models, running, waiting, free_kv_slots, max_context_length } = health.data;
+      const { status, models, running, waiting, free_kv_slots, max_context_length, function_calling } = health.data;
       const queued = running === undefined && waiting === undefined ? null : (running ?? 0) + (waiting ?? 0);
       const ready = status === undefined || status === "ready" || status === "ok";
-      return { ready, models, queued, freeKvSlots: free_kv_slots ?? null, maxContextLength: max_context_length ?? null };
+      return { ready, models, queued, freeKvSlots: free_kv_slots ?? null, maxContextLength: max_context_length ?? null, functionCalling: function_calling ?? false };
     }
     if (!response.ok && response.status !== 404) return unhealthy(`/health answered ${response.status}`);
     // Liveness without a model list (vLLM's bare 200, or no /health at all): ask /v1/models.
@@ -43,12 +45,12 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
     const listed = list.success ? list.data.data : [];
     const contexts = listed.flatMap((model) => (model.max_model_len ? [model.max_model_len] : []));
     const maxContextLength = contexts.length > 0 && contexts.length === listed.length ? Math.max(...contexts) : null;
-    return { ready: true, models: listed.map((model) => model.id), queued: null, freeKvSlots: null, maxContextLength };
+    return { ready: true, models: listed.map((model) => model.id), queued: null, freeKvSlots: null, maxContextLength, functionCalling: false };
   } catch (error) {
     return unhealthy(error instanceof Error ? error.message : String(error));
   }
 }
 
 function unhealthy(error: string): HealthReport {
-  return { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, error };
+  return { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, functionCalling: false, error };
 }

@@ -53,7 +53,7 @@ export function fakeBackendApp(): Hono {
   app.get("/b/:name/health", (c) => {
     const { status, running, waiting, free_kv_slots, models, healthRoute, max_context_length } = backend(c.req.param("name")).behaviour;
     if (!healthRoute) return c.notFound();
-    const body = { status, models, running, waiting, free_kv_slots, kv_slots: 64, tokens_per_second: 0, max_context_length } satisfies BackendHealth;
+    const body = { status, models, running, waiting, free_kv_slots, kv_slots: 64, tokens_per_second: 0, max_context_length, function_calling: false } satisfies BackendHealth;
     return c.json(body);
   });
 
