@@ -1,5 +1,6 @@
 // ESLint's flat config: JavaScript's and typescript-eslint's recommended rules; Prettier owns formatting.
 import js from "@eslint/js";
+import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
@@ -14,4 +15,6 @@ export default tseslint.config(
       "@typescript-eslint/no-empty-object-type": ["error", { allowInterfaces: "with-single-extends" }],
     },
   },
+  // The console's files are ES modules that run in the browser.
+  { files: ["console/**/*.js"], languageOptions: { globals: globals.browser } },
 );

@@ -17,6 +17,7 @@ export default defineConfig({
                 FAKE_BACKEND_URL: inject("fakeBackendUrl"),
                 ADMIN_TOKEN: "test-admin-token",
                 TEST_BACKEND_SECRET: "test-backend-secret",
+                EXTERNAL_BACKEND_KEY: "test-external-upstream-key",
                 BREAKER_COOLDOWN_SECONDS: "1",
                 UPSTREAM_IDLE_SECONDS: "2",
                 UPSTREAM_TIMEOUT_SECONDS: "2",

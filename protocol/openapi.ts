@@ -2,7 +2,7 @@ import * as z from "zod";
 import { ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse } from "./chat.ts";
 import { EmbeddingRequest, EmbeddingResponse } from "./embeddings.ts";
 import { ErrorBody, ValidationErrorBody } from "./errors.ts";
-import { ModelList } from "./models.ts";
+import { ModelCard, ModelList } from "./models.ts";
 
 const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 
@@ -70,6 +70,18 @@ export function openApiDocument() {
           responses: { "200": { description: "The models served", content: json("ModelList") }, "401": errors["401"] },
         },
       },
+      "/v1/models/{model_id}": {
+        get: {
+          operationId: "retrieve_model",
+          summary: "Retrieve a model by id or alias (an alias answers with the card of its model)",
+          parameters: [{ name: "model_id", in: "path", required: true, schema: { type: "string" } }],
+          responses: {
+            "200": { description: "The model's card", content: json("ModelCard") },
+            "401": errors["401"],
+            "404": { description: "No model of that id or alias", content: json("ErrorBody") },
+          },
+        },
+      },
       "/v1/openapi.json": {
         get: {
           operationId: "openapi",
@@ -83,7 +95,7 @@ export function openApiDocument() {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API key" } },
       schemas: {
         ...components({ ChatCompletionRequest, EmbeddingRequest }, "input"),
-        ...components({ ChatCompletionResponse, ChatCompletionChunk, EmbeddingResponse, ModelList, ErrorBody, ValidationErrorBody }, "output"),
+        ...components({ ChatCompletionResponse, ChatCompletionChunk, EmbeddingResponse, ModelCard, ModelList, ErrorBody, ValidationErrorBody }, "output"),
       },
     },
   };

@@ -5,6 +5,8 @@ declare namespace Cloudflare {
   }
   interface Env {
     DB: D1Database;
+    /** The console's static files (console/), served under /console. */
+    ASSETS: Fetcher;
     KEY_LIMITER: DurableObjectNamespace<import("./ratelimit/key-limiter.ts").KeyLimiter>;
     BACKEND_POOL: DurableObjectNamespace<import("./routing/backend-pool.ts").BackendPool>;
     /** Secret: bearer token of the /admin API. */

@@ -3,7 +3,8 @@ import { openApiDocument } from "../protocol/index.ts";
 import { admin } from "./admin/index.ts";
 import { chatCompletions } from "./api/chat-completions.ts";
 import { embeddings } from "./api/embeddings.ts";
-import { listModels } from "./api/models.ts";
+import { listModels, retrieveModel } from "./api/models.ts";
+import { serveConsole } from "./console.ts";
 import { errorResponse, routeNotFound } from "../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "./gateway-env.ts";
 import { accessLog } from "./middleware/access-log.ts";
@@ -29,10 +30,13 @@ app.get("/health", async (c) => {
 app.get("/v1/openapi.json", (c) => c.json(openApiDocument()));
 
 app.route("/admin", admin);
+app.get("/console", (c) => c.redirect("/console/"));
+app.get("/console/*", serveConsole);
 
 // Authentication comes before the body is read: an unauthenticated client gets its 401 at once.
 app.use("/v1/*", apiKeyAuth(), bodyLimit());
 app.get("/v1/models", listModels);
+app.get("/v1/models/:model_id", retrieveModel);
 app.post("/v1/chat/completions", (c) => serveInference(c, chatCompletions));
 app.post("/v1/embeddings", (c) => serveInference(c, embeddings));
 

@@ -14,6 +14,10 @@ export const keys = defineCommand({
     tpm: { type: "integer", min: 1, description: "tokens per minute (create)" },
     "max-concurrent": { type: "integer", min: 1, description: "concurrent requests (create)" },
     "monthly-budget": { type: "integer", min: 1, description: "tokens per calendar month (create)" },
+    "max-budget": { type: "number", description: "spend allowed per --budget-period, in the catalog's price unit (create)" },
+    // Checked by the gateway (422): the CLI loads no gateway code, so the backend image need not ship it.
+    "budget-period": { type: "string", placeholder: "PERIOD", description: "day, week or month: period of --max-budget (create; default: the key's lifetime)" },
+    "expires-at": { type: "string", description: "ISO 8601 date-time after which the key is refused (create)", placeholder: "TIME" },
     models: { type: "string", description: "comma-separated models the key may use (create; default all)", placeholder: "a,b" },
     json: { type: "boolean", description: "print JSON" },
   },
@@ -42,6 +46,9 @@ export const keys = defineCommand({
           tpm: values.tpm,
           max_concurrent: values["max-concurrent"],
           monthly_token_budget: values["monthly-budget"],
+          max_budget: values["max-budget"],
+          budget_period: values["budget-period"],
+          expires_at: values["expires-at"],
           models: values.models?.split(",").map((model) => model.trim()).filter(Boolean),
         })) as ApiKeyRecord & { key: string };
         if (values.json) console.log(JSON.stringify({ id: created.id, key: created.key }));

@@ -14,6 +14,8 @@ export interface FakeAccount {
   queries: Map<string, string[]>;
   /** Each worker upload: the script name and the multipart metadata wrangler sent. */
   uploads: { script: string; metadata: UploadMetadata }[];
+  /** Static assets wrangler announced for a script (path → hash); this fake reports them all as already stored. */
+  assets: Map<string, Record<string, { hash: string; size: number }>>;
   /** Requests this fake does not know, so a test can show what is missing. */
   unknown: string[];
 }
@@ -57,7 +59,7 @@ function uploadMetadata(raw: Buffer, contentType: string): UploadMetadata {
 }
 
 export async function startFakeCloudflareApi(accountId: string): Promise<FakeCloudflareApi> {
-  const account: FakeAccount = { databases: [], namespaces: [], queries: new Map(), uploads: [], unknown: [] };
+  const account: FakeAccount = { databases: [], namespaces: [], queries: new Map(), uploads: [], assets: new Map(), unknown: [] };
   let counter = 0;
   const newId = () => `${(++counter).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
   const prefix = `/client/v4/accounts/${accountId}`;
@@ -123,6 +125,11 @@ export async function startFakeCloudflareApi(accountId: string): Promise<FakeClo
       return send(response, 200, { id: worker[2], default_environment: { environment: "production", script: { id: worker[2] } } });
     }
 
+    if (worker && worker[3] === "/assets-upload-session" && request.method === "POST") {
+      account.assets.set(worker[2], json().manifest);
+      // No buckets to upload: the session's token is the completion token the script upload carries.
+      return send(response, 200, { jwt: "assets-completion-token", buckets: [] });
+    }
     if (worker?.[3] === "/subdomain") return send(response, 200, { enabled: true, previews_enabled: true });
     if (worker?.[3] === "/schedules") return send(response, 200, { schedules: [] });
 

@@ -22,8 +22,13 @@ describe("gateway end to end", () => {
   });
 
   it("serves the Mistral SDK with a key made by `moxie keys create`, until `moxie keys revoke`", async () => {
-    const created = JSON.parse(await moxieKeys("create", "--name", "e2e", "--rpm", "100", "--json")) as { id: string; key: string };
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    const created = JSON.parse(
+      await moxieKeys("create", "--name", "e2e", "--rpm", "100", "--max-budget", "5", "--budget-period", "day", "--expires-at", expiresAt, "--json"),
+    ) as { id: string; key: string };
     expect(Object.keys(created)).toEqual(["id", "key"]);
+    const listed = JSON.parse(await moxieKeys("list", "--json")) as { id: string; expires_at: string; limits: Record<string, unknown> }[];
+    expect(listed.find((key) => key.id === created.id)).toMatchObject({ expires_at: expiresAt, limits: { rpm: 100, max_budget: 5, budget_period: "day" } });
     const client = new Mistral({ apiKey: created.key, serverURL: gateway.url });
 
     const completion = await client.chat.complete({ model: "mistral-small", messages: [{ role: "user", content: "Hello" }] });
@@ -48,6 +53,8 @@ describe("gateway end to end", () => {
     expect(models.data?.find((model) => "id" in model && model.id === "open-mixtral-8x7b")).toMatchObject({
       aliases: ["mistral-small", "mistral-small-latest"],
     });
+    // models.retrieve: an alias answers with the card of the model it names.
+    expect(await client.models.retrieve({ modelId: "mistral-small-latest" })).toMatchObject({ id: "open-mixtral-8x7b", maxContextLength: 32768 });
 
     expect(await moxieKeys("list")).toContain(created.id);
     expect(await moxieKeys("revoke", created.id)).toContain(`revoked ${created.id}`);

@@ -17,6 +17,7 @@ it("is OpenAPI 3.1 and names every route with its methods", () => {
     "/v1/chat/completions": ["post"],
     "/v1/embeddings": ["post"],
     "/v1/models": ["get"],
+    "/v1/models/{model_id}": ["get"],
     "/v1/openapi.json": ["get"],
   });
 });

@@ -4,5 +4,7 @@ declare namespace Cloudflare {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     FAKE_BACKEND_URL: string;
     TEST_BACKEND_SECRET: string;
+    /** The secret of the stand-in external upstream (an OpenAI/Mistral-compatible API with its own key). */
+    EXTERNAL_BACKEND_KEY: string;
   }
 }

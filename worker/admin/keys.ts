@@ -2,34 +2,45 @@ import { Hono, type Context } from "hono";
 import * as z from "zod";
 import { displayPrefix, generateApiKey, hashApiKey } from "../auth/api-key.ts";
 import { forgetCachedKeys } from "../auth/key-cache.ts";
-import { KeyLimits } from "../auth/key-record.ts";
+import { BudgetPeriod, KeyLimits, NO_LIMITS } from "../auth/key-record.ts";
 import { getKey, insertKey, listKeys, revokeKey, updateKey } from "../auth/key-store.ts";
 import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { readBody } from "../../protocol/hono/read-body.ts";
+import { validate } from "../../protocol/index.ts";
+import { spendPerPeriod } from "./spend.ts";
+import { day } from "./usage.ts";
 
 const CreateKey = z.strictObject({
   name: z.string().min(1).max(200),
   models: z.array(z.string().min(1)).min(1).nullish(),
+  /** Stored as UTC ISO 8601, whatever offset it was sent with. */
+  expires_at: z.iso
+    .datetime({ offset: true })
+    .transform((time) => new Date(time).toISOString())
+    .nullish(),
   ...KeyLimits.partial().shape,
 });
 
 const UpdateKey = CreateKey.partial();
+
+const SpendQuery = z.strictObject({ period: BudgetPeriod.optional(), since: day.optional(), until: day.optional() });
 
 /** /admin/keys: create (the key is shown once), list, get, update limits, revoke. */
 export const adminKeys = new Hono<GatewayEnv>()
   .post("/", async (c) => {
     const parsed = await readBody(c, CreateKey);
     if ("response" in parsed) return parsed.response;
-    const { name, models, ...limits } = parsed.data;
+    const { name, models, expires_at, ...limits } = parsed.data;
     const key = generateApiKey();
     const record = await insertKey(c.env.DB, {
       name,
       keyHash: await hashApiKey(key),
       keyPrefix: displayPrefix(key),
+      expiresAt: expires_at ?? null,
       allowedModels: models ?? null,
-      limits: { rpm: null, tpm: null, max_concurrent: null, monthly_token_budget: null, ...limits },
+      limits: { ...NO_LIMITS, ...limits },
     });
     return c.json({ ...record, key }, 201);
   })
@@ -41,10 +52,17 @@ export const adminKeys = new Hono<GatewayEnv>()
   .patch("/:id", async (c) => {
     const parsed = await readBody(c, UpdateKey);
     if ("response" in parsed) return parsed.response;
-    const { name, models, ...limits } = parsed.data;
-    const record = await updateKey(c.env.DB, c.req.param("id"), { name, allowedModels: models, limits });
+    const { name, models, expires_at, ...limits } = parsed.data;
+    const record = await updateKey(c.env.DB, c.req.param("id"), { name, expiresAt: expires_at, allowedModels: models, limits });
     forgetCachedKeys();
     return record ? c.json(record) : notFound(c);
+  })
+  .get("/:id/spend", async (c) => {
+    const record = await getKey(c.env.DB, c.req.param("id"));
+    if (!record) return notFound(c);
+    const query = validate(SpendQuery, c.req.query());
+    if (!query.success) return c.json(query.error, 422);
+    return c.json(await spendPerPeriod(c.env.DB, record, query.data));
   })
   .post("/:id/revoke", async (c) => {
     const record = await revokeKey(c.env.DB, c.req.param("id"));

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
+import { fallbackProblem } from "../models/fallbacks.ts";
 import { deleteModel, loadCatalog, saveModel } from "../models/model-catalog.ts";
 import { ModelDefinition } from "../models/model-definition.ts";
 import { readBody } from "../../protocol/hono/read-body.ts";
@@ -12,6 +13,8 @@ export const adminModels = new Hono<GatewayEnv>()
     const parsed = await readBody(c, ModelDefinition.omit({ id: true }));
     if ("response" in parsed) return parsed.response;
     const model = { id: c.req.param("id"), ...parsed.data };
+    const problem = fallbackProblem(await loadCatalog(c.env), model);
+    if (problem) return errorResponse(c, 400, problem, "invalid_request_error", { code: "invalid_fallbacks" });
     await saveModel(c.env.DB, model);
     return c.json(model);
   })

@@ -7,14 +7,18 @@ interface KeyRow {
   key_prefix: string;
   created_at: string;
   revoked_at: string | null;
+  expires_at: string | null;
   allowed_models: string | null;
   rpm: number | null;
   tpm: number | null;
   max_concurrent: number | null;
   monthly_token_budget: number | null;
+  max_budget: number | null;
+  budget_period: KeyLimits["budget_period"];
 }
 
-const COLUMNS = "id, name, key_prefix, created_at, revoked_at, allowed_models, rpm, tpm, max_concurrent, monthly_token_budget";
+const COLUMNS =
+  "id, name, key_prefix, created_at, revoked_at, expires_at, allowed_models, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period";
 
 function toRecord(row: KeyRow): ApiKeyRecord {
   return {
@@ -23,8 +27,16 @@ function toRecord(row: KeyRow): ApiKeyRecord {
     key_prefix: row.key_prefix,
     created_at: row.created_at,
     revoked_at: row.revoked_at,
+    expires_at: row.expires_at,
     allowed_models: row.allowed_models === null ? null : (JSON.parse(row.allowed_models) as string[]),
-    limits: { rpm: row.rpm, tpm: row.tpm, max_concurrent: row.max_concurrent, monthly_token_budget: row.monthly_token_budget },
+    limits: {
+      rpm: row.rpm,
+      tpm: row.tpm,
+      max_concurrent: row.max_concurrent,
+      monthly_token_budget: row.monthly_token_budget,
+      max_budget: row.max_budget,
+      budget_period: row.budget_period,
+    },
   };
 }
 
@@ -32,19 +44,34 @@ export interface NewKey {
   name: string;
   keyHash: string;
   keyPrefix: string;
+  expiresAt: string | null;
   allowedModels: string[] | null;
   limits: KeyLimits;
 }
 
 export async function insertKey(db: D1Database, key: NewKey): Promise<ApiKeyRecord> {
   const id = `key_${crypto.randomUUID().replace(/-/g, "")}`;
-  const { rpm, tpm, max_concurrent, monthly_token_budget } = key.limits;
+  const { rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period } = key.limits;
   const row = await db
     .prepare(
-      `INSERT INTO api_keys (id, name, key_hash, key_prefix, created_at, allowed_models, rpm, tpm, max_concurrent, monthly_token_budget)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
+      `INSERT INTO api_keys (id, name, key_hash, key_prefix, created_at, expires_at, allowed_models, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
     )
-    .bind(id, key.name, key.keyHash, key.keyPrefix, new Date().toISOString(), key.allowedModels && JSON.stringify(key.allowedModels), rpm, tpm, max_concurrent, monthly_token_budget)
+    .bind(
+      id,
+      key.name,
+      key.keyHash,
+      key.keyPrefix,
+      new Date().toISOString(),
+      key.expiresAt,
+      key.allowedModels && JSON.stringify(key.allowedModels),
+      rpm,
+      tpm,
+      max_concurrent,
+      monthly_token_budget,
+      max_budget,
+      budget_period,
+    )
     .first<KeyRow>();
   return toRecord(row!);
 }
@@ -66,6 +93,7 @@ export async function listKeys(db: D1Database): Promise<ApiKeyRecord[]> {
 
 export interface KeyChanges {
   name?: string;
+  expiresAt?: string | null;
   allowedModels?: string[] | null;
   limits?: Partial<KeyLimits>;
 }
@@ -78,6 +106,7 @@ export async function updateKey(db: D1Database, id: string, changes: KeyChanges)
     values.push(value);
   };
   if (changes.name !== undefined) set("name", changes.name);
+  if (changes.expiresAt !== undefined) set("expires_at", changes.expiresAt);
   if (changes.allowedModels !== undefined) set("allowed_models", changes.allowedModels && JSON.stringify(changes.allowedModels));
   for (const [column, value] of Object.entries(changes.limits ?? {})) if (value !== undefined) set(column, value);
   if (assignments.length === 0) return getKey(db, id);

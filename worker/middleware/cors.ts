@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { cors as honoCors } from "hono/cors";
 import type { GatewayEnv } from "../gateway-env.ts";
+import { ANSWERING_MODEL_HEADER } from "../proxy/serve-inference.ts";
 
 /** CORS for browser clients; CORS_ORIGINS is "*" or a comma-separated list of origins. */
 export function cors(): MiddlewareHandler<GatewayEnv> {
@@ -20,6 +21,9 @@ export function cors(): MiddlewareHandler<GatewayEnv> {
         "x-ratelimit-remaining-tokens-month",
         "x-ratelimit-tokens-query-cost",
         "x-client-request-id",
+        "x-ratelimit-limit-budget",
+        "x-ratelimit-remaining-budget",
+        ANSWERING_MODEL_HEADER,
       ],
       maxAge: 600,
     })(c, next);

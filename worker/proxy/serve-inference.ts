@@ -4,8 +4,9 @@ import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/index.ts";
 import type { ApiKeyRecord } from "../auth/key-record.ts";
 import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
+import { fallbackChain } from "../models/fallbacks.ts";
 import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
-import type { ModelDefinition } from "../models/model-definition.ts";
+import { costOf, type ModelDefinition } from "../models/model-definition.ts";
 import { asServed, loadServedContexts } from "../models/served-context.ts";
 import { rateLimitHeaders } from "../ratelimit/headers.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
@@ -13,7 +14,7 @@ import { noteRefusal, recentlyRefused } from "../ratelimit/recent-refusals.ts";
 import type { Decision } from "../ratelimit/usage-window.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
 import { readBody } from "../../protocol/hono/read-body.ts";
-import { backendPool, type Outcome, type PickedBackend } from "../routing/backend-pool.ts";
+import { backendPool, type Outcome, type PickedBackend, type PickResult } from "../routing/backend-pool.ts";
 import { relaySse } from "./sse-relay.ts";
 import { sendUpstream } from "./upstream.ts";
 import { recordUsage } from "./usage-record.ts";
@@ -35,8 +36,11 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
   asksForUsageChunk(request: z.output<S>): boolean;
 }
 
+/** The response header naming the public model that answered (another than asked when a fallback did). */
+export const ANSWERING_MODEL_HEADER = "x-moxie-model";
+
 /**
- * request → validation → model → permission → limits → routing → proxy → settlement and usage.
+ * request → validation → model → permission → limits → routing → proxy (→ fallbacks) → settlement and usage.
  * A client that disconnects cancels the runtime's wait for the response, and with it whatever the
  * handler awaits at that moment: held by waitUntil, the pipeline instead runs to its end, so an
  * admitted request is always settled.
@@ -89,7 +93,7 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   const limiter = keyLimiter(c.env, key.id);
   let decision: Decision;
   try {
-    decision = await limiter.reserve(key.limits, { prompt: promptEstimate, ...completion, context: model.max_context_length });
+    decision = await limiter.reserve(key.limits, { prompt: promptEstimate, ...completion, context: model.max_context_length }, model);
   } catch (error) {
     givePickBack();
     throw error;
@@ -101,7 +105,7 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
     const headers = { ...rateLimitHeaders(decision.snapshot), "retry-after": String(decision.retryAfterSeconds) };
     return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", {
       headers,
-      code: decision.reason === "budget" ? "budget_exceeded" : "rate_limit_exceeded",
+      code: decision.reason === "budget" || decision.reason === "spend" ? "budget_exceeded" : "rate_limit_exceeded",
     });
   }
   const firstPick = earlyPick ?? pickBackend();
@@ -110,40 +114,59 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   const requestId = c.var.requestId;
   const abort = new AbortController();
   c.req.raw.signal.addEventListener("abort", () => abort.abort());
-  const upstreamBody = route.upstreamBody(body as Record<string, unknown>, request, model, decision.maxTokens);
   const streams = route.streams(request);
+  /** The model whose backend answered: the one asked for, or a fallback. */
+  let answering = model;
   /** Settles the key's reservation, releases the backend's pick and writes the usage row: once per admitted request. */
   const settle = async (status: number, answered: { backend: PickedBackend; outcome: Outcome } | null, usage: UsageInfo | null) => {
+    const promptTokens = usage?.prompt_tokens ?? 0;
+    const completionTokens = usage?.completion_tokens ?? 0;
+    // Usage is charged at the price of the model that answered.
+    const cost = costOf(answering, promptTokens, completionTokens);
     // Three independent books: one that fails to update must not keep the others from it.
     const results = await Promise.allSettled([
-      limiter.settle(decision.reservation, usage?.total_tokens ?? 0),
+      limiter.settle(decision.reservation, usage?.total_tokens ?? 0, key.limits, cost),
       answered ? pool.finish(answered.backend, answered.outcome) : undefined,
       recordUsage(c.env.DB, {
         requestId,
         clientRequestId: c.var.clientRequestId,
         keyId: key.id,
-        model: model.id,
+        // Nobody answered a 503: it counts against the model asked for, not the last fallback tried.
+        model: answered ? answering.id : model.id,
         backendId: answered?.backend.id ?? null,
-        promptTokens: usage?.prompt_tokens ?? 0,
-        completionTokens: usage?.completion_tokens ?? 0,
+        promptTokens,
+        completionTokens,
+        cost,
         status,
         latencyMs: Date.now() - started,
       }),
     ]);
     for (const result of results) if (result.status === "rejected") console.error(JSON.stringify({ request_id: requestId, error: `settlement failed: ${String(result.reason)}` }));
   };
-  let upstream: Awaited<ReturnType<typeof sendUpstream>>;
-  try {
-    upstream = await sendUpstream(c.env, pool, firstPick, {
-      deployment: model.deployment,
+  const send = (target: ModelDefinition, pick: Promise<PickResult>) =>
+    sendUpstream(c.env, pool, pick, {
+      deployment: target.deployment,
       affinityKey,
       path: route.path,
-      body: upstreamBody,
+      body: route.upstreamBody(body as Record<string, unknown>, request, target, decision.maxTokens),
       requestId,
       signal: abort.signal,
       deadlineMs: 1000 * Number(streams ? c.env.UPSTREAM_IDLE_SECONDS : c.env.UPSTREAM_TIMEOUT_SECONDS),
       streams,
     });
+  let upstream: Awaited<ReturnType<typeof sendUpstream>>;
+  try {
+    upstream = await send(model, firstPick);
+    for (const fallback of fallbackChain(catalog, catalogModel)) {
+      if (!(await needsFallback(upstream, answering))) break;
+      if (upstream.response) {
+        // The backend was right to refuse a prompt too long for it: it stays in good standing.
+        await upstream.response.body?.cancel();
+        await pool.finish(upstream.backend, "success");
+      }
+      answering = asServed(fallback, await loadServedContexts(c.env, fallback.deployment));
+      upstream = await send(answering, pool.pick(answering.deployment, affinityKey, []));
+    }
   } catch {
     // Only a client disconnect gets here: nobody is left to answer.
     c.executionCtx.waitUntil(settle(499, null, null));
@@ -162,17 +185,19 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
     });
   }
   const { response } = upstream;
+  const answeredAs = answering === model ? request.model : answering.id;
+  const answeredHeaders = { ...limitHeaders, [ANSWERING_MODEL_HEADER]: answeredAs };
 
   if (!response.ok) {
     // The backend's verdict on this request (a 4xx, or a 500 the request caused): passed on, and no
     // mark against the backend; a 4xx even shows it in good health.
     c.executionCtx.waitUntil(finish(response.status, response.status < 500 ? "success" : "cancelled", null));
-    return new Response(response.body, { status: response.status, headers: { ...limitHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
+    return new Response(response.body, { status: response.status, headers: { ...answeredHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
   }
 
   if (streams && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
     const relay = relaySse(response.body, {
-      publicModel: request.model,
+      publicModel: answeredAs,
       clientAskedForUsage: route.asksForUsageChunk(request),
       abortUpstream: () => abort.abort(),
       clientGone: c.req.raw.signal,
@@ -189,7 +214,7 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
         return finish(status, poolOutcome, charged);
       }),
     );
-    return new Response(relay.body, { headers: { ...limitHeaders, "content-type": "text/event-stream", "cache-control": "no-cache" } });
+    return new Response(relay.body, { headers: { ...answeredHeaders, "content-type": "text/event-stream", "cache-control": "no-cache" } });
   }
 
   let result: { model?: string; usage?: UsageInfo };
@@ -198,12 +223,27 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   } catch (error) {
     c.executionCtx.waitUntil(finish(502, "failure", null));
     console.error(JSON.stringify({ request_id: requestId, error: `backend ${upstream.backend.id} broke off: ${error instanceof Error ? error.message : String(error)}` }));
-    return errorResponse(c, 502, "The backend's response broke off", "upstream_error", { headers: limitHeaders });
+    return errorResponse(c, 502, "The backend's response broke off", "upstream_error", { headers: answeredHeaders });
   }
-  result.model = request.model;
+  result.model = answeredAs;
   const usage = result.usage ?? null;
   c.executionCtx.waitUntil(finish(200, "success", usage));
-  return c.json(result, 200, usage ? rateLimitHeaders(decision.snapshot, usage.total_tokens) : limitHeaders);
+  return c.json(result, 200, { ...(usage ? rateLimitHeaders(decision.snapshot, usage.total_tokens) : limitHeaders), [ANSWERING_MODEL_HEADER]: answeredAs });
+}
+
+/**
+ * Whether the next fallback should be tried: no backend of the model answered before the first
+ * byte, or (when the model asks for it) its backend refused the prompt as too long for its context:
+ * moxie serve's and Mistral's code context_length_exceeded, or vLLM's "maximum context length" message.
+ */
+async function needsFallback(upstream: Awaited<ReturnType<typeof sendUpstream>>, model: ModelDefinition): Promise<boolean> {
+  if (!upstream.response) return true;
+  if (!model.fallback_on_context_overflow || upstream.response.status !== 400) return false;
+  const error = (await upstream.response
+    .clone()
+    .json()
+    .catch(() => null)) as { code?: unknown; message?: unknown } | null;
+  return error?.code === "context_length_exceeded" || (typeof error?.message === "string" && /maximum context length/i.test(error.message));
 }
 
 /** How each way a stream can end is recorded (usage status) and reported to the pool. */
@@ -218,4 +258,5 @@ const refusalMessage = {
   requests: "Requests rate limit exceeded",
   tokens: "Tokens per minute rate limit exceeded",
   budget: "Monthly token budget exhausted",
+  spend: "Spend budget of this API key exhausted for the current period",
 } as const;

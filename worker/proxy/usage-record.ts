@@ -7,6 +7,8 @@ export interface UsageRow {
   backendId: string | null;
   promptTokens: number;
   completionTokens: number;
+  /** At the price of the model that answered. */
+  cost: number;
   status: number;
   latencyMs: number;
 }
@@ -14,9 +16,21 @@ export interface UsageRow {
 export async function recordUsage(db: D1Database, row: UsageRow): Promise<void> {
   await db
     .prepare(
-      `INSERT INTO usage (request_id, client_request_id, key_id, model, backend_id, prompt_tokens, completion_tokens, status, latency_ms, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO usage (request_id, client_request_id, key_id, model, backend_id, prompt_tokens, completion_tokens, cost, status, latency_ms, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    .bind(row.requestId, row.clientRequestId, row.keyId, row.model, row.backendId, row.promptTokens, row.completionTokens, row.status, row.latencyMs, new Date().toISOString())
+    .bind(
+      row.requestId,
+      row.clientRequestId,
+      row.keyId,
+      row.model,
+      row.backendId,
+      row.promptTokens,
+      row.completionTokens,
+      row.cost,
+      row.status,
+      row.latencyMs,
+      new Date().toISOString(),
+    )
     .run();
 }

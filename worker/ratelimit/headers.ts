@@ -16,5 +16,14 @@ export function rateLimitHeaders(snapshot: LimitSnapshot, cost = snapshot.cost):
     headers["x-ratelimit-limit-tokens-month"] = String(monthly_token_budget);
     headers["x-ratelimit-remaining-tokens-month"] = String(snapshot.remainingMonthTokens);
   }
+  if (snapshot.budget) {
+    headers["x-ratelimit-limit-budget"] = String(snapshot.budget.limit);
+    headers["x-ratelimit-remaining-budget"] = String(roundMoney(snapshot.budget.remaining));
+  }
   return headers;
+}
+
+/** Spend is a sum of small float products; six decimals are finer than any price. */
+function roundMoney(amount: number): number {
+  return Math.round(amount * 1e6) / 1e6;
 }

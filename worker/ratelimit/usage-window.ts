@@ -1,4 +1,5 @@
 import type { KeyLimits } from "../auth/key-record.ts";
+import type { BudgetSnapshot } from "./spend-budget.ts";
 
 const MINUTE_MS = 60_000;
 /** A reservation never settled (the worker died mid-request) stops counting as in flight after this. */
@@ -27,9 +28,12 @@ export interface LimitSnapshot {
   remainingTokens: number | null;
   remainingMonthTokens: number | null;
   cost: number;
+  /** The money budget, when the key has one (filled in by the key's limiter). */
+  budget?: BudgetSnapshot | null;
 }
 
-export type RefusalReason = "revoked" | "concurrency" | "requests" | "tokens" | "budget";
+/** "budget": the monthly token budget; "spend": the money budget of the period. */
+export type RefusalReason = "revoked" | "concurrency" | "requests" | "tokens" | "budget" | "spend";
 
 /** What one request asks of the key's limits. */
 export interface TokenAsk {
@@ -113,7 +117,7 @@ export class UsageWindow {
     this.prune(now);
   }
 
-  private snapshot(limits: KeyLimits, cost: number): LimitSnapshot {
+  snapshot(limits: KeyLimits, cost: number): LimitSnapshot {
     return {
       limits,
       remainingRequests: limits.rpm === null ? null : Math.max(0, limits.rpm - this.state.requests.length),

@@ -157,6 +157,10 @@ describe("infra/deploy-worker.sh", () => {
       expect(recorded.sort()).toEqual(migrationFiles.sort());
 
       expect(api.account.uploads).toHaveLength(1);
+      // The console's files go up as the worker's static assets.
+      expect(Object.keys(api.account.assets.get(api.account.uploads[0].script) ?? {})).toEqual(
+        expect.arrayContaining(["/index.html", "/app.js"]),
+      );
       const { bindings, keep_bindings } = api.account.uploads[0].metadata;
       for (const db of api.account.databases) {
         const binding = wanted.find((r) => r.kind === "d1" && r.name === db.name)!.binding;

@@ -27,6 +27,8 @@ export interface BackendBehaviour extends Pick<BackendHealth, "status" | "runnin
    * stream_options.include_usage asks for it.
    */
   streamUsage: "finish" | "chunk";
+  /** Refuse chat requests with 400 context_length_exceeded, as a backend does for a prompt longer than its context. */
+  refuseContext: boolean;
 }
 
 export interface BackendStats {

@@ -24,6 +24,7 @@ const defaults = (): BackendBehaviour => ({
   secret: null,
   streamUsage: "finish",
   max_context_length: null,
+  refuseContext: false,
 });
 
 /**
@@ -104,6 +105,10 @@ export function fakeBackendApp(): Hono {
     const { behaviour, stats } = backend(c.req.param("name"));
     const body = (await c.req.json()) as { model: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
     stats.lastBody = body;
+    if (behaviour.refuseContext) {
+      const message = "Prompt contains 9000 tokens, too large for model with 4096 maximum context length";
+      return c.json({ object: "error", message, type: "invalid_request_error", param: null, code: "context_length_exceeded" }, 400);
+    }
     const words = Array.from({ length: behaviour.deltas }, (_, index) => `word${index} `);
     const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: words.length, total_tokens: PROMPT_TOKENS + words.length };
     const base = { id: "cmpl-1", created: 1_700_000_000, model: body.model };

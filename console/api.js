@@ -1,0 +1,51 @@
+// The admin API, called with the token the operator signed in with. The token lives in
+// sessionStorage only: it goes in the Authorization header, never in a cookie or a URL.
+
+const TOKEN = "moxie-admin-token";
+
+export const session = {
+  get token() {
+    return sessionStorage.getItem(TOKEN);
+  },
+  signIn(token) {
+    sessionStorage.setItem(TOKEN, token);
+  },
+  signOut() {
+    sessionStorage.removeItem(TOKEN);
+  },
+};
+
+/** The gateway's error, with its message (Mistral's error shape or a 422's detail list). */
+export class ApiError extends Error {
+  constructor(status, body) {
+    const detail = Array.isArray(body?.detail)
+      ? body.detail.map((item) => `${item.loc?.slice(1).join(".")}: ${item.msg}`).join("; ")
+      : null;
+    super(body?.message ?? detail ?? `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+/** Calls /admin/<path>; the parsed JSON answer, or throws ApiError. A 401 signs the console out. */
+export async function admin(method, path, body) {
+  const response = await fetch(`/admin${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${session.token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) {
+    if (response.status === 401) {
+      session.signOut();
+      window.dispatchEvent(new Event("moxie:signed-out"));
+    }
+    throw new ApiError(response.status, answer);
+  }
+  return answer;
+}
+
+/** Keys created in this tab, by id: the secret is shown once by the API, so the playground can only use these. */
+export const createdKeys = new Map();

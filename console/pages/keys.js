@@ -1,0 +1,213 @@
+import { admin, createdKeys } from "../api.js";
+import { field, h, listOrNull, notice, numberOrNull, table } from "../dom.js";
+
+const LIMITS = [
+  ["rpm", "Requests per minute"],
+  ["tpm", "Tokens per minute"],
+  ["max_concurrent", "Concurrent requests"],
+  ["monthly_token_budget", "Tokens per month"],
+  ["max_budget", "Spend budget"],
+];
+
+/** Inputs for a key's limits, filled from `key` when editing. */
+function limitInputs(key) {
+  const inputs = Object.fromEntries(
+    LIMITS.map(([name]) => [
+      name,
+      h("input", {
+        type: "number",
+        min: name === "max_budget" ? "0" : "1",
+        step: name === "max_budget" ? "any" : "1",
+        value: key?.limits[name] ?? "",
+      }),
+    ]),
+  );
+  inputs.budget_period = h(
+    "select",
+    {},
+    [
+      ["", "lifetime"],
+      ["day", "per day"],
+      ["week", "per week"],
+      ["month", "per month"],
+    ].map(([value, label]) => h("option", { value, selected: (key?.limits.budget_period ?? "") === value }, label)),
+  );
+  inputs.models = h("input", {
+    type: "text",
+    value: key?.allowed_models?.join(", ") ?? "",
+    placeholder: "every model",
+  });
+  inputs.expires_at = h("input", {
+    type: "datetime-local",
+    value: key?.expires_at ? localDateTime(key.expires_at) : "",
+  });
+  return inputs;
+}
+
+function limitFields(inputs) {
+  return [
+    ...LIMITS.map(([name, label]) => field(label, inputs[name], "empty = unlimited")),
+    field("Budget period", inputs.budget_period),
+    field("Allowed models", inputs.models, "comma-separated ids or aliases"),
+    field("Expires (your time zone)", inputs.expires_at, "empty = never"),
+  ];
+}
+
+function limitValues(inputs) {
+  return {
+    ...Object.fromEntries(LIMITS.map(([name]) => [name, numberOrNull(inputs[name])])),
+    budget_period: inputs.budget_period.value || null,
+    models: listOrNull(inputs.models),
+    expires_at: inputs.expires_at.value ? new Date(inputs.expires_at.value).toISOString() : null,
+  };
+}
+
+/** An ISO instant as a datetime-local value in the browser's time zone. */
+function localDateTime(iso) {
+  const date = new Date(iso);
+  return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+}
+
+function status(key) {
+  if (key.revoked_at) return "revoked";
+  if (key.expires_at && Date.parse(key.expires_at) <= Date.now()) return "expired";
+  return "active";
+}
+
+function limitsText(key) {
+  const { rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period } = key.limits;
+  const parts = [
+    rpm && `${rpm} req/min`,
+    tpm && `${tpm} tok/min`,
+    max_concurrent && `${max_concurrent} at once`,
+    monthly_token_budget && `${monthly_token_budget} tok/month`,
+    max_budget && `${max_budget} per ${budget_period ?? "lifetime"}`,
+  ].filter(Boolean);
+  return parts.length ? parts.join(", ") : "unlimited";
+}
+
+/** The keys page; `flash` (the key just created) is shown above the list. */
+export async function keysPage(flash = null) {
+  const page = h("div");
+  const { data: keys } = await admin("GET", "/keys");
+  const shown = h("div", { "aria-live": "polite" }, flash);
+
+  const name = h("input", { type: "text", required: true, maxLength: 200 });
+  const inputs = limitInputs(null);
+  const create = h(
+    "form",
+    {
+      class: "card",
+      async onsubmit(event) {
+        event.preventDefault();
+        try {
+          const created = await admin("POST", "/keys", { name: name.value, ...limitValues(inputs) });
+          createdKeys.set(created.id, created);
+          const secret = h("code", { class: "secret" }, created.key);
+          const copy = h(
+            "button",
+            {
+              type: "button",
+              async onclick() {
+                await navigator.clipboard.writeText(created.key).then(
+                  () => (copy.textContent = "Copied"),
+                  () => (copy.textContent = "Select it and copy by hand"),
+                );
+              },
+            },
+            "Copy",
+          );
+          const once = h(
+            "div",
+            { class: "card once" },
+            h("p", {}, "New key ", h("strong", {}, created.name), ": copy it now, it is shown only once."),
+            h("p", { class: "secret-row" }, secret, copy),
+            h("p", {}, h("a", { href: "#/playground" }, "Try it in the playground")),
+          );
+          page.replaceWith(await keysPage(once));
+          copy.focus();
+        } catch (error) {
+          shown.replaceChildren(notice(error.message, "error"));
+        }
+      },
+    },
+    h("h2", {}, "Create a key"),
+    h("div", { class: "grid" }, field("Name", name), ...limitFields(inputs)),
+    h("button", { type: "submit" }, "Create key"),
+  );
+
+  const rows = keys.map((key) => [
+    h("span", { class: "name" }, key.name),
+    h("code", {}, key.key_prefix, "…"),
+    h("span", { class: `badge ${status(key)}` }, status(key)),
+    key.allowed_models?.join(", ") ?? "all",
+    limitsText(key),
+    key.expires_at ? new Date(key.expires_at).toLocaleString() : "never",
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "button", onclick: () => editor.replaceChildren(editForm(key, page)) }, "Edit"),
+      key.revoked_at ? null : revokeButton(key, page),
+    ),
+  ]);
+
+  const editor = h("div");
+  page.replaceChildren(
+    shown,
+    table("API keys", ["Name", "Key", "Status", "Models", "Limits", "Expires", ""], rows),
+    editor,
+    create,
+  );
+  return page;
+}
+
+/** Revoking takes two presses (no confirm() dialog): the first turns the button into a confirmation. */
+function revokeButton(key, page) {
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "danger",
+      async onclick() {
+        if (button.dataset.armed !== "yes") {
+          button.dataset.armed = "yes";
+          button.textContent = "Confirm revoke";
+          button.setAttribute("aria-label", `Confirm revoke of key ${key.name}`);
+          return;
+        }
+        await admin("POST", `/keys/${encodeURIComponent(key.id)}/revoke`);
+        page.replaceWith(await keysPage());
+      },
+    },
+    "Revoke",
+  );
+  button.setAttribute("aria-label", `Revoke key ${key.name}`);
+  return button;
+}
+
+function editForm(key, page) {
+  const name = h("input", { type: "text", value: key.name, required: true });
+  const inputs = limitInputs(key);
+  const status = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    {
+      class: "card",
+      async onsubmit(event) {
+        event.preventDefault();
+        try {
+          await admin("PATCH", `/keys/${encodeURIComponent(key.id)}`, { name: name.value, ...limitValues(inputs) });
+          page.replaceWith(await keysPage());
+        } catch (error) {
+          status.replaceChildren(notice(error.message, "error"));
+        }
+      },
+    },
+    h("h2", {}, "Edit ", key.name),
+    h("div", { class: "grid" }, field("Name", name), ...limitFields(inputs)),
+    h("button", { type: "submit" }, "Save"),
+    status,
+  );
+  queueMicrotask(() => name.focus());
+  return form;
+}

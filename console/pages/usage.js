@@ -1,0 +1,157 @@
+import { admin } from "../api.js";
+import { formatNumber, stackedBars } from "../chart.js";
+import { field, h, table } from "../dom.js";
+
+const DAY_MS = 86_400_000;
+const METRICS = { requests: "Requests", total_tokens: "Tokens", cost: "Spend" };
+const GROUPS = { key: "per key", model: "per model" };
+
+/** The usage page: filters, the chart of the chosen metric per day, the rows, and a CSV of them. */
+export async function usagePage() {
+  const { data: keys } = await admin("GET", "/keys");
+  const keyNames = new Map(keys.map((key) => [key.id, key.name]));
+  const today = new Date().toISOString().slice(0, 10);
+  const since = h("input", {
+    type: "date",
+    value: new Date(Date.now() - 6 * DAY_MS).toISOString().slice(0, 10),
+    max: today,
+  });
+  const until = h("input", { type: "date", value: today, max: today });
+  const key = h(
+    "select",
+    {},
+    h("option", { value: "" }, "All keys"),
+    keys.map((one) => h("option", { value: one.id }, one.name)),
+  );
+  const metric = h(
+    "select",
+    {},
+    Object.entries(METRICS).map(([value, label]) => h("option", { value }, label)),
+  );
+  const group = h(
+    "select",
+    {},
+    Object.entries(GROUPS).map(([value, label]) => h("option", { value }, label)),
+  );
+  const result = h("div", { "aria-live": "polite" });
+
+  let rows = [];
+  const draw = () => {
+    const days = daysBetween(since.value, until.value);
+    const seriesName = (row) => (group.value === "key" ? (keyNames.get(row.key_id) ?? row.key_id) : row.model);
+    const series = new Map();
+    for (const row of rows) {
+      const name = seriesName(row);
+      const values = series.get(name) ?? {};
+      values[row.day] = (values[row.day] ?? 0) + row[metric.value];
+      series.set(name, values);
+    }
+    const title = `${METRICS[metric.value]} ${GROUPS[group.value]} per day, ${since.value} to ${until.value}`;
+    result.replaceChildren(
+      stackedBars(
+        title,
+        days,
+        [...series].map(([name, values]) => ({ name, values })),
+      ),
+      h(
+        "p",
+        {},
+        h(
+          "button",
+          { type: "button", onclick: () => downloadCsv(rows, keyNames, since.value, until.value) },
+          "Download CSV",
+        ),
+      ),
+      table(
+        "Usage per key, model and day",
+        ["Day", "Key", "Model", "Requests", "Prompt tokens", "Completion tokens", "Spend"],
+        rows.map((row) => [
+          row.day,
+          keyNames.get(row.key_id) ?? row.key_id,
+          row.model,
+          String(row.requests),
+          String(row.prompt_tokens),
+          String(row.completion_tokens),
+          formatNumber(row.cost ?? 0),
+        ]),
+      ),
+    );
+  };
+  const load = async () => {
+    const query = new URLSearchParams({
+      since: since.value,
+      until: until.value,
+      ...(key.value ? { key_id: key.value } : {}),
+    });
+    rows = (await admin("GET", `/usage?${query}`)).data;
+    draw();
+  };
+  const form = h(
+    "form",
+    {
+      class: "card filters",
+      async onsubmit(event) {
+        event.preventDefault();
+        await load();
+      },
+    },
+    field("From", since),
+    field("To", until),
+    field("Key", key),
+    field("Show", metric),
+    field("Group", group),
+    h("button", { type: "submit" }, "Show"),
+  );
+  metric.addEventListener("change", draw);
+  group.addEventListener("change", draw);
+  await load();
+  return h("div", {}, form, result);
+}
+
+function daysBetween(since, until) {
+  const days = [];
+  for (let time = Date.parse(since); time <= Date.parse(until) && days.length < 366; time += DAY_MS)
+    days.push(new Date(time).toISOString().slice(0, 10));
+  return days;
+}
+
+/** Quotes a CSV cell when it needs it; a leading =, +, - or @ is defused so spreadsheets do not run it as a formula. */
+function csvCell(value) {
+  let text = String(value ?? "");
+  if (/^[=+\-@]/.test(text)) text = `'${text}`;
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function downloadCsv(rows, keyNames, since, until) {
+  const header = [
+    "day",
+    "key_id",
+    "key_name",
+    "model",
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+  ];
+  const lines = [
+    header,
+    ...rows.map((row) => [
+      row.day,
+      row.key_id,
+      keyNames.get(row.key_id) ?? "",
+      row.model,
+      row.requests,
+      row.prompt_tokens,
+      row.completion_tokens,
+      row.total_tokens,
+      row.cost ?? 0,
+    ]),
+  ];
+  const blob = new Blob([lines.map((line) => line.map(csvCell).join(",")).join("\n") + "\n"], { type: "text/csv" });
+  const link = h("a", { href: URL.createObjectURL(blob), download: `moxie-usage-${since}-to-${until}.csv` });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}

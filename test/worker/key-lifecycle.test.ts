@@ -1,0 +1,114 @@
+import { describe, expect, it } from "vitest";
+import { adminCall, chat, createKey, eventually, scenario } from "./gateway-client.ts";
+
+/** The fake backend reports 10 prompt + 3 completion tokens; "Hello there" is bounded at 11 bytes + 16 = 27 prompt tokens. */
+const PROMPT_TOKENS = 10;
+const COMPLETION_TOKENS = 3;
+const PROMPT_ESTIMATE = 27;
+
+async function pricedModel(name: string, input: number, output: number): Promise<string> {
+  const { model } = await scenario(name, 1);
+  const saved = await adminCall("PUT", `/models/${model}`, {
+    deployment: `deploy-${name}`,
+    type: "chat",
+    max_context_length: 4096,
+    price_per_million_tokens: { input, output },
+  });
+  expect(saved.status).toBe(200);
+  return model;
+}
+
+describe("key expiry", () => {
+  it("refuses a key with 401 once expires_at has passed, saying it expired; lifting the expiry restores it", async () => {
+    const { model } = await scenario("expiry", 1);
+    const expiresAt = new Date(Date.now() + 1_500).toISOString();
+    const { id, key } = await createKey({ expires_at: expiresAt });
+    expect(await (await adminCall("GET", `/keys/${id}`)).json()).toMatchObject({ expires_at: expiresAt });
+    expect((await chat(key, { model })).status).toBe(200);
+
+    const refused = await eventually(async () => {
+      const response = await chat(key, { model });
+      return response.status === 401 ? response : (await response.text(), undefined);
+    });
+    expect(await refused.json()).toMatchObject({
+      type: "authentication_error",
+      code: "expired_api_key",
+      message: `This API key expired at ${expiresAt}`,
+    });
+
+    expect((await adminCall("PATCH", `/keys/${id}`, { expires_at: null })).status).toBe(200);
+    expect((await chat(key, { model })).status).toBe(200);
+  });
+
+  it("stores expires_at in UTC whatever the offset, and refuses what is not a date-time with 422", async () => {
+    const created = await adminCall("POST", "/keys", { name: "offset", expires_at: "2030-01-01T02:00:00+02:00" });
+    expect(await created.json()).toMatchObject({ expires_at: "2030-01-01T00:00:00.000Z" });
+    const bad = await adminCall("POST", "/keys", { name: "bad", expires_at: "tomorrow" });
+    expect(bad.status).toBe(422);
+    expect(await bad.json()).toMatchObject({ detail: [{ loc: ["body", "expires_at"] }] });
+  });
+});
+
+describe("money budgets through the gateway", () => {
+  it("charges usage at the model's price, shows the remaining spend, refuses with 429 budget_exceeded, and reports spend", async () => {
+    // 1000 per million input and 2000 per million output tokens: a request of 10 + 3 tokens costs 0.016.
+    const model = await pricedModel("budget-money", 1000, 2000);
+    const cost = (PROMPT_TOKENS * 1000 + COMPLETION_TOKENS * 2000) / 1e6;
+    const { id, key } = await createKey({ max_budget: 0.04, budget_period: "day" });
+
+    const first = await chat(key, { model, max_tokens: 5 });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-ratelimit-limit-budget")).toBe("0.04");
+    // Right after admission the remaining spend holds the request's reservation: 27 prompt + 5 completion tokens.
+    const reservation = (PROMPT_ESTIMATE * 1000 + 5 * 2000) / 1e6;
+    expect(Number(first.headers.get("x-ratelimit-remaining-budget"))).toBeCloseTo(0.04 - reservation, 6);
+
+    // 0.016 per request: the third is admitted at 0.032 spent and brings it to 0.048, over by less than one request.
+    const refused = await eventually(async () => {
+      const response = await chat(key, { model, max_tokens: 5 });
+      return response.status === 429 ? response : (await response.text(), undefined);
+    });
+    expect(await refused.json()).toMatchObject({ type: "rate_limited", code: "budget_exceeded" });
+    expect(refused.headers.get("x-ratelimit-remaining-budget")).toBe("0");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(Number(refused.headers.get("retry-after"))).toBeLessThanOrEqual(86_400);
+
+    const spend = await eventually(async () => {
+      const body = (await (await adminCall("GET", `/keys/${id}/spend`)).json()) as {
+        current: { spend: number };
+        data: { requests: number }[];
+      };
+      return body.data[0]?.requests === 3 ? body : undefined;
+    });
+    const today = new Date().toISOString().slice(0, 10);
+    expect(spend).toMatchObject({
+      key_id: id,
+      max_budget: 0.04,
+      budget_period: "day",
+      current: { period: today, start: `${today}T00:00:00.000Z`, spend: expect.closeTo(3 * cost, 9), remaining: 0 },
+      data: [
+        {
+          period: today,
+          requests: 3,
+          prompt_tokens: 3 * PROMPT_TOKENS,
+          completion_tokens: 3 * COMPLETION_TOKENS,
+          spend: expect.closeTo(3 * cost, 9),
+        },
+      ],
+    });
+    const monthly = (await (await adminCall("GET", `/keys/${id}/spend?period=month`)).json()) as {
+      data: { period: string }[];
+    };
+    expect(monthly.data.map((entry) => entry.period)).toEqual([today.slice(0, 7)]);
+
+    // Raising the budget lets the key go on at once.
+    await adminCall("PATCH", `/keys/${id}`, { max_budget: 1 });
+    expect((await chat(key, { model })).status).toBe(200);
+  });
+
+  it("refuses a bad budget period or a negative budget with 422, and answers 404 for an unknown key's spend", async () => {
+    expect((await adminCall("POST", "/keys", { name: "bad", max_budget: 1, budget_period: "year" })).status).toBe(422);
+    expect((await adminCall("POST", "/keys", { name: "bad", max_budget: -1 })).status).toBe(422);
+    expect((await adminCall("GET", "/keys/key_missing/spend")).status).toBe(404);
+  });
+});

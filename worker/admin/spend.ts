@@ -1,0 +1,68 @@
+import type { ApiKeyRecord, BudgetPeriod } from "../auth/key-record.ts";
+import { budgetPeriodOf } from "../ratelimit/spend-budget.ts";
+
+export interface PeriodSpend {
+  period: string;
+  start: string | null;
+  end: string | null;
+  spend: number;
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+/**
+ * A key's recorded spend (usage rows, each priced when it was recorded) per period: the key's
+ * budget_period unless another is asked for, else per month; and where the current period stands
+ * against max_budget. Requests still in flight are not recorded yet, so the limiter may hold a
+ * little more than this shows.
+ */
+export async function spendPerPeriod(
+  db: D1Database,
+  key: ApiKeyRecord,
+  query: { period?: BudgetPeriod; since?: string; until?: string },
+) {
+  const { results } = await db
+    .prepare(
+      `SELECT substr(created_at, 1, 10) AS day, SUM(cost) AS spend, COUNT(*) AS requests,
+              SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens
+       FROM usage WHERE key_id = ?1 AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR substr(created_at, 1, 10) <= ?3)
+       GROUP BY day ORDER BY day`,
+    )
+    .bind(key.id, query.since ?? null, query.until ?? null)
+    .all<{ day: string; spend: number; requests: number; prompt_tokens: number; completion_tokens: number }>();
+  const period = query.period ?? key.limits.budget_period;
+  const periods = new Map<string, PeriodSpend>();
+  for (const row of results) {
+    const bounds = budgetPeriodOf(period ?? "month", Date.parse(row.day));
+    const entry = periods.get(bounds.period) ?? {
+      ...bounds,
+      spend: 0,
+      requests: 0,
+      prompt_tokens: 0,
+      completion_tokens: 0,
+    };
+    entry.spend += row.spend;
+    entry.requests += row.requests;
+    entry.prompt_tokens += row.prompt_tokens;
+    entry.completion_tokens += row.completion_tokens;
+    periods.set(bounds.period, entry);
+  }
+  const current = budgetPeriodOf(key.limits.budget_period, Date.now());
+  const currentSpend =
+    (await db
+      .prepare("SELECT SUM(cost) AS spend FROM usage WHERE key_id = ?1 AND (?2 IS NULL OR created_at >= ?2)")
+      .bind(key.id, current.start)
+      .first<number>("spend")) ?? 0;
+  return {
+    key_id: key.id,
+    max_budget: key.limits.max_budget,
+    budget_period: key.limits.budget_period,
+    current: {
+      ...current,
+      spend: currentSpend,
+      remaining: key.limits.max_budget === null ? null : Math.max(0, key.limits.max_budget - currentSpend),
+    },
+    data: [...periods.values()],
+  };
+}
