@@ -10,7 +10,10 @@ export default tseslint.config(
   {
     rules: {
       // Unused names are already errors in tsc (noUnusedLocals, noUnusedParameters); `_`-prefixed ones are meant.
-      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" }],
+      "@typescript-eslint/no-unused-vars": [
+        "error",
+        { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none" },
+      ],
       // `interface Env extends Cloudflare.Env {}` is how workers-types lets a project name its bindings.
       "@typescript-eslint/no-empty-object-type": ["error", { allowInterfaces: "with-single-extends" }],
     },

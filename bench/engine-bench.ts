@@ -18,7 +18,8 @@ export interface EngineBenchResult {
 }
 
 /** Token ids spread over the vocabulary without a PRNG; speed does not depend on which ids. */
-export const syntheticTokens = (count: number, vocab: number, offset = 0) => Array.from({ length: count }, (_, i) => 1 + ((i * 7919 + offset * 104729) % (vocab - 1)));
+export const syntheticTokens = (count: number, vocab: number, offset = 0) =>
+  Array.from({ length: count }, (_, i) => 1 + ((i * 7919 + offset * 104729) % (vocab - 1)));
 
 /**
  * llama-bench's two figures on our engine: prefill = one prompt of `prompt` tokens in one step
@@ -46,7 +47,13 @@ export async function benchEngine(engine: OnnxEngine, options: EngineBenchOption
     const started = performance.now();
     for (let step = 0; step < options.gen; step++) {
       const stepStarted = performance.now();
-      await engine.forward(sequences.map((sequence) => ({ blocks: blocks(sequence), past: start.length + step, tokens: syntheticTokens(1, vocab, step * batch + sequence) })));
+      await engine.forward(
+        sequences.map((sequence) => ({
+          blocks: blocks(sequence),
+          past: start.length + step,
+          tokens: syntheticTokens(1, vocab, step * batch + sequence),
+        })),
+      );
       stepMs.push(performance.now() - stepStarted);
     }
     decode[String(batch)] = (batch * options.gen) / ((performance.now() - started) / 1000);

@@ -25,8 +25,17 @@ const { quantize, prompt, steps, ...values } = parseScriptArgs({
 });
 
 const dir = mkdtempSync(join(tmpdir(), "moxie-profile-"));
-const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, kvCacheSequences: 8, contextLength: prompt + steps + 2, spinning: values.spinning, profile: join(dir, "profile") });
-const tokens = (count: number, offset: number) => Array.from({ length: count }, (_, i) => 1 + ((i + offset) * 7919) % (engine.shape.vocabSize - 1));
+const engine = await loadEngine({
+  model: values.model,
+  quantize,
+  threads: values.threads,
+  kvCacheSequences: 8,
+  contextLength: prompt + steps + 2,
+  spinning: values.spinning,
+  profile: join(dir, "profile"),
+});
+const tokens = (count: number, offset: number) =>
+  Array.from({ length: count }, (_, i) => 1 + (((i + offset) * 7919) % (engine.shape.vocabSize - 1)));
 const scenarios: { name: string; runs: number }[] = [];
 const blocks = (sequence: number) => reservedBlocks(engine.shape, sequence);
 
@@ -39,7 +48,13 @@ for (const batch of [1, 8]) {
   await engine.forward(sequences.map((sequence) => ({ blocks: blocks(sequence), past: 0, tokens: [1] })));
   scenarios.push({ name: `decode start ×${batch}`, runs: 1 });
   for (let step = 0; step < steps; step++) {
-    await engine.forward(sequences.map((sequence) => ({ blocks: blocks(sequence), past: 1 + step, tokens: tokens(1, step * batch + sequence) })));
+    await engine.forward(
+      sequences.map((sequence) => ({
+        blocks: blocks(sequence),
+        past: 1 + step,
+        tokens: tokens(1, step * batch + sequence),
+      })),
+    );
   }
   scenarios.push({ name: `decode ×${batch}`, runs: steps });
 }
@@ -57,7 +72,9 @@ const file = readdirSync(dir).find((name) => name.endsWith(".json"));
 if (!file) throw new Error("ONNX Runtime wrote no profile");
 const events = JSON.parse(readFileSync(join(dir, file), "utf8")) as ProfileEvent[];
 rmSync(dir, { recursive: true, force: true });
-const runs = events.filter((event) => event.cat === "Session" && event.name === "model_run").sort((a, b) => a.ts - b.ts);
+const runs = events
+  .filter((event) => event.cat === "Session" && event.name === "model_run")
+  .sort((a, b) => a.ts - b.ts);
 const nodes = events.filter((event) => event.cat === "Node" && event.name.endsWith("_kernel_time"));
 
 let first = 0;
@@ -76,8 +93,18 @@ for (const scenario of scenarios) {
     byOp.set(`${part}:${op}`, (byOp.get(`${part}:${op}`) ?? 0) + node.dur / 1000 / mine.length);
   }
   const nodeMs = [...byPart.values()].reduce((a, b) => a + b, 0);
-  console.log(`\n## ${scenario.name} (${quantize ?? "fp32"}): ${runMs.toFixed(2)} ms per run, ${nodeMs.toFixed(2)} ms in nodes`);
-  for (const [part, ms] of [...byPart].sort((a, b) => b[1] - a[1])) console.log(`  ${part.padEnd(12)} ${ms.toFixed(2).padStart(8)} ms  ${((100 * ms) / runMs).toFixed(1)}%`);
+  console.log(
+    `\n## ${scenario.name} (${quantize ?? "fp32"}): ${runMs.toFixed(2)} ms per run, ${nodeMs.toFixed(2)} ms in nodes`,
+  );
+  for (const [part, ms] of [...byPart].sort((a, b) => b[1] - a[1]))
+    console.log(`  ${part.padEnd(12)} ${ms.toFixed(2).padStart(8)} ms  ${((100 * ms) / runMs).toFixed(1)}%`);
   console.log(`  ${"(between nodes)".padEnd(12)} ${(runMs - nodeMs).toFixed(2).padStart(8)} ms`);
-  console.log("  top ops:", [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([op, ms]) => `${op} ${ms.toFixed(2)}`).join(", "));
+  console.log(
+    "  top ops:",
+    [...byOp]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8)
+      .map(([op, ms]) => `${op} ${ms.toFixed(2)}`)
+      .join(", "),
+  );
 }

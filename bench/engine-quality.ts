@@ -20,10 +20,19 @@ const values = parseScriptArgs({
 const length = values.tokens;
 
 const logitsOf = async (quantize?: "int8" | "int4") => {
-  const engine = await loadEngine({ model: values.model, quantize, threads: values.threads, kvCacheSequences: 1, contextLength: length });
+  const engine = await loadEngine({
+    model: values.model,
+    quantize,
+    threads: values.threads,
+    kvCacheSequences: 1,
+    contextLength: length,
+  });
   const vocab = engine.shape.vocabSize;
   // Three sequences of ids spread over the vocabulary (speed and quality do not depend on a tokenizer here).
-  const sequences = [1, 2, 3].map((seed) => [1, ...Array.from({ length: length - 1 }, (_, i) => 1 + (((i + 1) * 7919 * seed) % (vocab - 1)))]);
+  const sequences = [1, 2, 3].map((seed) => [
+    1,
+    ...Array.from({ length: length - 1 }, (_, i) => 1 + (((i + 1) * 7919 * seed) % (vocab - 1))),
+  ]);
   const evaluations = await engine.evaluate(sequences);
   await engine.close();
   return { vocab, logits: Float32Array.from(evaluations.flatMap((evaluation) => Array.from(evaluation.logits))) };
@@ -33,5 +42,13 @@ const reference = await logitsOf();
 for (const quantize of ["int8", "int4"] as const) {
   const candidate = await logitsOf(quantize);
   const quality = compareLogits(reference.logits, candidate.logits, reference.vocab);
-  console.log(JSON.stringify({ model: values.model, quantize, positions: reference.logits.length / reference.vocab, top1_agreement: quality.top1Agreement, mean_kl: quality.meanKl }));
+  console.log(
+    JSON.stringify({
+      model: values.model,
+      quantize,
+      positions: reference.logits.length / reference.vocab,
+      top1_agreement: quality.top1Agreement,
+      mean_kl: quality.meanKl,
+    }),
+  );
 }

@@ -13,7 +13,11 @@ async function timeStream(url: string, authorization: string): Promise<{ firstBy
   const response = await fetch(url, {
     method: "POST",
     headers: { authorization, "content-type": "application/json" },
-    body: JSON.stringify({ model: "mixtral-8x7b-instruct", stream: true, messages: [{ role: "user", content: "Hello" }] }),
+    body: JSON.stringify({
+      model: "mixtral-8x7b-instruct",
+      stream: true,
+      messages: [{ role: "user", content: "Hello" }],
+    }),
   });
   const reader = response.body!.getReader();
   await reader.read();
@@ -22,7 +26,8 @@ async function timeStream(url: string, authorization: string): Promise<{ firstBy
   return { firstByte, total: performance.now() - started };
 }
 
-const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))];
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))];
 
 try {
   const created = await fetch(`${gateway.url}/admin/keys`, {
@@ -34,7 +39,12 @@ try {
   await fetch(`${gateway.url}/admin/models/bench`, {
     method: "PUT",
     headers: { authorization: `Bearer ${gateway.adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify({ deployment: "mixtral-8x7b-instruct", type: "chat", max_context_length: 4096, aliases: ["mixtral-8x7b-instruct"] }),
+    body: JSON.stringify({
+      deployment: "mixtral-8x7b-instruct",
+      type: "chat",
+      max_context_length: 4096,
+      aliases: ["mixtral-8x7b-instruct"],
+    }),
   });
   const targets = {
     backend: () => timeStream(`${gateway.backendUrl}/v1/chat/completions`, "Bearer local-backend-secret"),
@@ -47,7 +57,9 @@ try {
     await (await fetch(`${gateway.url}/no-such-route`)).arrayBuffer();
     baseline.push(performance.now() - started);
   }
-  console.log(`wrangler dev baseline (a 404 route) p50 ${percentile(baseline, 50).toFixed(2)} ms  p99 ${percentile(baseline, 99).toFixed(2)} ms`);
+  console.log(
+    `wrangler dev baseline (a 404 route) p50 ${percentile(baseline, 50).toFixed(2)} ms  p99 ${percentile(baseline, 99).toFixed(2)} ms`,
+  );
   for (const [name, measure] of Object.entries(targets)) {
     for (let warmup = 0; warmup < 10; warmup++) await measure();
     const samples = [];

@@ -32,23 +32,39 @@ async function session(name: string, variant: [4 | 8, number] | "gemm" | "matmul
   if (variant === "gemm") y = g.op("Gemm", [x, g.weight("w", "float32", [n, k], weight)], { transB: 1 });
   else if (variant === "matmul") {
     const transposed = new Float32Array(n * k);
-    for (let row = 0; row < n; row++) for (let column = 0; column < k; column++) transposed[column * n + row] = weight[row * k + column];
+    for (let row = 0; row < n; row++)
+      for (let column = 0; column < k; column++) transposed[column * n + row] = weight[row * k + column];
     y = g.op("MatMul", [x, g.weight("w", "float32", [k, n], transposed)]);
   } else {
     const [bits, level] = variant;
     const q = quantizeBlockwise(weight, n, k, bits);
     const codes = g.weight("codes", "uint8", [n, q.blocks, q.blobBytes], q.codes);
-    y = g.op("MatMulNBits", [x, codes, g.weight("scales", "float32", [n * q.blocks], q.scales)], { K: k, N: n, bits, block_size: 32, accuracy_level: level }, "com.microsoft");
+    y = g.op(
+      "MatMulNBits",
+      [x, codes, g.weight("scales", "float32", [n * q.blocks], q.scales)],
+      { K: k, N: n, bits, block_size: 32, accuracy_level: level },
+      "com.microsoft",
+    );
   }
   g.node("Identity", [y], {}, { outputs: ["y"] });
   g.output("y", "float32", ["M", n]);
   writeFileSync(join(dir, "m.onnx"), g.finish());
-  return InferenceSession.create(join(dir, "m.onnx"), { intraOpNumThreads: 2, logSeverityLevel: 4, extra: { session: { intra_op: { allow_spinning: "0" } } } });
+  return InferenceSession.create(join(dir, "m.onnx"), {
+    intraOpNumThreads: 2,
+    logSeverityLevel: 4,
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
+  });
 }
 
-const sessions = await Promise.all(Object.entries(variants).map(async ([name, variant]) => [name, await session(name, variant)] as const));
+const sessions = await Promise.all(
+  Object.entries(variants).map(async ([name, variant]) => [name, await session(name, variant)] as const),
+);
 for (const m of [1, 2, 8, 64, 512]) {
-  const x = new Tensor("float32", Float32Array.from({ length: m * k }, (_, i) => Math.cos(i)), [m, k]);
+  const x = new Tensor(
+    "float32",
+    Float32Array.from({ length: m * k }, (_, i) => Math.cos(i)),
+    [m, k],
+  );
   const times = new Map(sessions.map(([name]) => [name, [] as number[]]));
   for (let round = 0; round < (m >= 512 ? 5 : 20); round++) {
     for (const [name, s] of sessions) {
@@ -57,7 +73,10 @@ for (const m of [1, 2, 8, 64, 512]) {
       times.get(name)!.push(performance.now() - started);
     }
   }
-  const summary = [...times].map(([name, t]) => `${name} min ${Math.min(...t).toFixed(2)} ms median ${t.sort((a, b) => a - b)[t.length >> 1].toFixed(2)}`);
+  const summary = [...times].map(
+    ([name, t]) =>
+      `${name} min ${Math.min(...t).toFixed(2)} ms median ${t.sort((a, b) => a - b)[t.length >> 1].toFixed(2)}`,
+  );
   console.log(`M=${m}: ${summary.join(" | ")}`);
 }
 rmSync(root, { recursive: true, force: true });

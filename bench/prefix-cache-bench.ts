@@ -19,17 +19,31 @@ const values = parseScriptArgs({
     quantize: engineOptions.quantize,
     threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
     prefix: { type: "integer", min: 1, default: "2000", description: "prompt tokens of the first turn" },
-    new: { type: "integer", min: 1, default: "32", description: "tokens the second turn adds after the first turn's answer" },
+    new: {
+      type: "integer",
+      min: 1,
+      default: "32",
+      description: "tokens the second turn adds after the first turn's answer",
+    },
   },
 });
 
 const answerTokens = 8;
 const contextLength = values.prefix + answerTokens + values.new + 2;
-const engine = await loadEngine({ model: values.model, quantize: values.quantize, threads: values.threads, contextLength, kvCacheSequences: 2 });
+const engine = await loadEngine({
+  model: values.model,
+  quantize: values.quantize,
+  threads: values.threads,
+  contextLength,
+  kvCacheSequences: 2,
+});
 const greedy = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequencyPenalty: 0 };
 
 /** Milliseconds until the request's first token, then runs it to its end. */
-async function timeToFirstToken(scheduler: Scheduler, prompt: number[]): Promise<{ ms: number; generated: number[]; cached: number }> {
+async function timeToFirstToken(
+  scheduler: Scheduler,
+  prompt: number[],
+): Promise<{ ms: number; generated: number[]; cached: number }> {
   const started = performance.now();
   const [sequence] = scheduler.add({ prompt, maxTokens: answerTokens, choices: [greedy] });
   while (sequence.generated.length === 0) await scheduler.step();
@@ -39,12 +53,28 @@ async function timeToFirstToken(scheduler: Scheduler, prompt: number[]): Promise
 }
 
 // Warm-up: ONNX Runtime's first runs allocate; no figure below should pay for that.
-await timeToFirstToken(new Scheduler(engine, { maxRunning: 1, maxWaiting: 1, stepTokens: optionDefaults.stepTokens, prefixCaching: false }), syntheticTokens(300, engine.shape.vocabSize, 9));
+await timeToFirstToken(
+  new Scheduler(engine, { maxRunning: 1, maxWaiting: 1, stepTokens: optionDefaults.stepTokens, prefixCaching: false }),
+  syntheticTokens(300, engine.shape.vocabSize, 9),
+);
 const report: Record<string, unknown> = { prefix: values.prefix, new: values.new, quantize: values.quantize ?? "fp32" };
 for (const prefixCaching of [true, false]) {
-  const scheduler = new Scheduler(engine, { maxRunning: 1, maxWaiting: 1, stepTokens: optionDefaults.stepTokens, prefixCaching });
-  const first = await timeToFirstToken(scheduler, [engine.shape.bosTokenId, ...syntheticTokens(values.prefix - 1, engine.shape.vocabSize)]);
-  const secondPrompt = [engine.shape.bosTokenId, ...syntheticTokens(values.prefix - 1, engine.shape.vocabSize), ...first.generated, ...syntheticTokens(values.new, engine.shape.vocabSize, 3)];
+  const scheduler = new Scheduler(engine, {
+    maxRunning: 1,
+    maxWaiting: 1,
+    stepTokens: optionDefaults.stepTokens,
+    prefixCaching,
+  });
+  const first = await timeToFirstToken(scheduler, [
+    engine.shape.bosTokenId,
+    ...syntheticTokens(values.prefix - 1, engine.shape.vocabSize),
+  ]);
+  const secondPrompt = [
+    engine.shape.bosTokenId,
+    ...syntheticTokens(values.prefix - 1, engine.shape.vocabSize),
+    ...first.generated,
+    ...syntheticTokens(values.new, engine.shape.vocabSize, 3),
+  ];
   const second = await timeToFirstToken(scheduler, secondPrompt);
   report[prefixCaching ? "cache_on" : "cache_off"] = {
     first_ttft_ms: Math.round(first.ms),

@@ -19,7 +19,12 @@ const values = parseScriptArgs(
     options: {
       model: engineOptions.model,
       quantize: engineOptions.quantize,
-      streams: { type: "string", default: "1,8,32", placeholder: "1,8,32", description: "concurrent streams of each wave" },
+      streams: {
+        type: "string",
+        default: "1,8,32",
+        placeholder: "1,8,32",
+        description: "concurrent streams of each wave",
+      },
       gen: { type: "integer", min: 1, default: "128", description: "tokens per stream" },
       threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
       json: { type: "boolean", description: "one JSON object on stdout" },
@@ -36,7 +41,11 @@ if (values.quantize) args.push("--quantize", values.quantize);
 // The default graph cache, so a checkpoint's graph is built once across runs.
 const server = await startServe(args, { MOXIE_BACKEND_SECRET: secret, MOXIE_CACHE_DIR: cacheRoot() });
 const url = server.url;
-const model = ((await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).json()) as { data: { id: string }[] }).data[0].id;
+const model = (
+  (await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).json()) as {
+    data: { id: string }[];
+  }
+).data[0].id;
 
 interface StreamTiming {
   tokens: number;
@@ -50,11 +59,20 @@ async function stream(seed: number): Promise<StreamTiming> {
   const response = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
-    body: JSON.stringify({ model, messages: [{ role: "user", content: `Write a story about the number ${seed}.` }], max_tokens: gen, temperature: 0.7, random_seed: seed, stream: true }),
+    body: JSON.stringify({
+      model,
+      messages: [{ role: "user", content: `Write a story about the number ${seed}.` }],
+      max_tokens: gen,
+      temperature: 0.7,
+      random_seed: seed,
+      stream: true,
+    }),
   });
   const arrivals: number[] = [];
   let tokens = 0;
-  for await (const { data } of response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())) {
+  for await (const { data } of response
+    .body!.pipeThrough(new TextDecoderStream())
+    .pipeThrough(new EventSourceParserStream())) {
     if (data === "[DONE]") continue;
     const chunk = JSON.parse(data);
     if (chunk.choices[0]?.delta.content) arrivals.push(performance.now());
@@ -88,10 +106,16 @@ for (const streams of waves) {
 }
 await server.stop();
 
-if (values.json) console.log(JSON.stringify({ model: values.model, quantize: values.quantize ?? "fp32", gen, results }));
+if (values.json)
+  console.log(JSON.stringify({ model: values.model, quantize: values.quantize ?? "fp32", gen, results }));
 else {
-  console.log(`moxie serve on ${values.model} (${values.quantize ?? "fp32"}, ${values.threads} threads), ${gen} tokens per stream`);
+  console.log(
+    `moxie serve on ${values.model} (${values.quantize ?? "fp32"}, ${values.threads} threads), ${gen} tokens per stream`,
+  );
   console.log("| streams | aggregate tok/s | per stream tok/s | TTFT p50 / p99 ms | ITL p50 / p99 ms |");
   console.log("|---|---|---|---|---|");
-  for (const r of results) console.log(`| ${r.streams} | ${r.aggregate_tok_s} | ${r.per_stream_tok_s} | ${r.ttft_ms.p50} / ${r.ttft_ms.p99} | ${r.itl_ms.p50} / ${r.itl_ms.p99} |`);
+  for (const r of results)
+    console.log(
+      `| ${r.streams} | ${r.aggregate_tok_s} | ${r.per_stream_tok_s} | ${r.ttft_ms.p50} / ${r.ttft_ms.p99} | ${r.itl_ms.p50} / ${r.itl_ms.p99} |`,
+    );
 }

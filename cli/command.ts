@@ -55,11 +55,18 @@ export function defineCommand<const O extends Record<string, Option>>(command: C
 export class UsageError extends Error {}
 
 /** `program` is what the usage line runs: `moxie` for commands, the runner for a bench script. */
-export function helpText(command: Pick<Command, "name" | "summary" | "positionals" | "options">, program = "moxie"): string {
+export function helpText(
+  command: Pick<Command, "name" | "summary" | "positionals" | "options">,
+  program = "moxie",
+): string {
   const rows = Object.entries(command.options).map(([name, option]) => {
-    const placeholder = option.placeholder ?? option.choices?.join("|") ?? (option.type === "string" ? name.toUpperCase() : "N");
+    const placeholder =
+      option.placeholder ?? option.choices?.join("|") ?? (option.type === "string" ? name.toUpperCase() : "N");
     const flag = option.type === "boolean" ? `--${name}` : `--${name} ${placeholder}`;
-    const notes = [option.required ? "required" : "", option.default !== undefined ? `default ${option.default}` : ""].filter(Boolean);
+    const notes = [
+      option.required ? "required" : "",
+      option.default !== undefined ? `default ${option.default}` : "",
+    ].filter(Boolean);
     return [flag, option.description + (notes.length ? ` (${notes.join(", ")})` : "")];
   });
   rows.push(["--help", "show this help"]);
@@ -79,11 +86,19 @@ export function parseCommandArgs<O extends Record<string, Option>>(
   argv: string[],
 ): { values: Values<O>; positionals: string[] } | "help" {
   const options = Object.fromEntries(
-    Object.entries(command.options).map(([name, option]) => [name, { type: option.type === "boolean" ? "boolean" : "string", default: option.default }] as const),
+    Object.entries(command.options).map(
+      ([name, option]) =>
+        [name, { type: option.type === "boolean" ? "boolean" : "string", default: option.default }] as const,
+    ),
   );
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: "boolean" } }, strict: true, allowPositionals: command.positionals !== undefined });
+    parsed = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean" } },
+      strict: true,
+      allowPositionals: command.positionals !== undefined,
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -103,7 +118,10 @@ export function parseCommandArgs<O extends Record<string, Option>>(
  * A bench script's flags, from the same kind of table as a command's: typed values, `--help`, and
  * a usage mistake printed with the help (exit code 2), so scripts need no parsing of their own.
  */
-export function parseScriptArgs<const O extends Record<string, Option>>(script: { name: string; summary: string; options: O }, program = "npx tsx"): Values<O> {
+export function parseScriptArgs<const O extends Record<string, Option>>(
+  script: { name: string; summary: string; options: O },
+  program = "npx tsx",
+): Values<O> {
   try {
     const parsed = parseCommandArgs(script, process.argv.slice(2));
     if (parsed !== "help") return parsed.values;
@@ -118,25 +136,41 @@ export function parseScriptArgs<const O extends Record<string, Option>>(script: 
 
 function convert(name: string, option: Option, text: string): string | number {
   if (option.type === "string") {
-    if (option.choices && !option.choices.includes(text)) throw new UsageError(`--${name} must be one of ${option.choices.join(", ")}, got '${text}'`);
+    if (option.choices && !option.choices.includes(text))
+      throw new UsageError(`--${name} must be one of ${option.choices.join(", ")}, got '${text}'`);
     return text;
   }
   const number = Number(text);
   const valid = text.trim() !== "" && (option.type === "integer" ? Number.isInteger(number) : Number.isFinite(number));
-  if (!valid) throw new UsageError(`--${name} must be ${option.type === "integer" ? "an integer" : "a number"}, got '${text}'`);
-  if (option.min !== undefined && number < option.min) throw new UsageError(`--${name} must be at least ${option.min}, got '${text}'`);
-  if (option.max !== undefined && number > option.max) throw new UsageError(`--${name} must be at most ${option.max}, got '${text}'`);
+  if (!valid)
+    throw new UsageError(`--${name} must be ${option.type === "integer" ? "an integer" : "a number"}, got '${text}'`);
+  if (option.min !== undefined && number < option.min)
+    throw new UsageError(`--${name} must be at least ${option.min}, got '${text}'`);
+  if (option.max !== undefined && number > option.max)
+    throw new UsageError(`--${name} must be at most ${option.max}, got '${text}'`);
   return number;
 }
 
 /** "1,8" → [1, 8]: a comma-separated list of integers of at least `min`. */
 export function integerList(text: string, name: string, min = 0): number[] {
   const parts = text.split(",").map((part) => part.trim());
-  if (parts.some((part) => !/^\d+$/.test(part) || Number(part) < min)) throw new UsageError(`--${name} must be comma-separated integers of at least ${min}, got '${text}'`);
+  if (parts.some((part) => !/^\d+$/.test(part) || Number(part) < min))
+    throw new UsageError(`--${name} must be comma-separated integers of at least ${min}, got '${text}'`);
   return parts.map(Number);
 }
 
-const byteUnits: Record<string, number> = { "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+const byteUnits: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
 
 /**
  * "8GiB", "512MiB", "2.5GB", "1048576" → bytes. Hand-written because the usual package (bytes)
@@ -145,6 +179,7 @@ const byteUnits: Record<string, number> = { "": 1, b: 1, kb: 1e3, mb: 1e6, gb: 1
 export function byteSize(text: string, name: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const unit = byteUnits[match?.[2].toLowerCase() ?? "?"];
-  if (!match || unit === undefined || Number(match[1]) <= 0) throw new UsageError(`--${name} must be a size such as 8GiB, 512MiB or 2GB, got '${text}'`);
+  if (!match || unit === undefined || Number(match[1]) <= 0)
+    throw new UsageError(`--${name} must be a size such as 8GiB, 512MiB or 2GB, got '${text}'`);
   return Math.floor(Number(match[1]) * unit);
 }

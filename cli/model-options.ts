@@ -5,11 +5,29 @@ import type { Values } from "./command.ts";
 
 /** The flags of every command that loads a model into the engine (moxie serve too). */
 export const engineOptions = {
-  model: { type: "string", required: true, placeholder: "DIR", description: "Hugging Face checkpoint folder (config.json + safetensors)" },
-  quantize: { type: "string", choices: ["int8", "int4"], description: "weight-only quantisation of the linear layers (default: the checkpoint's weights in fp32)" },
+  model: {
+    type: "string",
+    required: true,
+    placeholder: "DIR",
+    description: "Hugging Face checkpoint folder (config.json + safetensors)",
+  },
+  quantize: {
+    type: "string",
+    choices: ["int8", "int4"],
+    description: "weight-only quantisation of the linear layers (default: the checkpoint's weights in fp32)",
+  },
   threads: { type: "integer", min: 1, description: "ONNX Runtime intra-op threads (default: all cores)" },
-  "execution-provider": { type: "string", choices: ["cpu", "cuda"], default: optionDefaults.executionProvider, description: "where ONNX Runtime runs the graph (cuda needs the CUDA install, see README)" },
-  spinning: { type: "boolean", description: "let ONNX Runtime's idle threads spin between ops: faster steps only when the engine has its cores to itself (bench/RESULTS.md)" },
+  "execution-provider": {
+    type: "string",
+    choices: ["cpu", "cuda"],
+    default: optionDefaults.executionProvider,
+    description: "where ONNX Runtime runs the graph (cuda needs the CUDA install, see README)",
+  },
+  spinning: {
+    type: "boolean",
+    description:
+      "let ONNX Runtime's idle threads spin between ops: faster steps only when the engine has its cores to itself (bench/RESULTS.md)",
+  },
 } as const;
 
 /** The flags every one-shot model command takes. */

@@ -24,7 +24,10 @@ export const EngineOptions = z.object({
   model: z.string().min(1),
   quantize: z.enum(["int8", "int4"]).optional(),
   /** ONNX Runtime intra-op threads. */
-  threads: z.int().positive().default(() => availableParallelism()),
+  threads: z
+    .int()
+    .positive()
+    .default(() => availableParallelism()),
   /** The same graph runs on either; CUDA needs onnxruntime-node installed with its CUDA binaries. */
   executionProvider: z.enum(["cpu", "cuda"]).default(optionDefaults.executionProvider),
   maxSeqs: z.int().positive().default(optionDefaults.maxSeqs),

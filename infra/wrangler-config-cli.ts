@@ -31,8 +31,12 @@ function parseIds(assignments: string[]): Map<string, string> {
 }
 
 const commands: Record<string, () => Promise<string[]>> = {
-  resources: async () => (await resources(config)).map((resource) => [resource.kind, resource.binding, resource.name, resource.configuredId ?? ""].join("\t")),
-  "durable-objects": async () => (await durableObjects(config)).map(({ binding, className }) => `${binding}\t${className}`),
+  resources: async () =>
+    (await resources(config)).map((resource) =>
+      [resource.kind, resource.binding, resource.name, resource.configuredId ?? ""].join("\t"),
+    ),
+  "durable-objects": async () =>
+    (await durableObjects(config)).map(({ binding, className }) => `${binding}\t${className}`),
   "find-d1": async () => [findD1(readFileSync(0, "utf8"), required(args[0], "find-d1 NAME")) ?? ""],
   "find-kv": async () => [findKv(readFileSync(0, "utf8"), required(args[0], "find-kv TITLE [ID]"), args[1]) ?? ""],
   "write-config": async () => {

@@ -9,7 +9,9 @@ import * as z from "zod";
 /** The parts of wrangler's resolved config read here (its published types leave Config unresolved). */
 const WorkerConfig = z.object({
   name: z.string().optional(),
-  d1_databases: z.array(z.object({ binding: z.string(), database_name: z.string().optional(), database_id: z.string().optional() })),
+  d1_databases: z.array(
+    z.object({ binding: z.string(), database_name: z.string().optional(), database_id: z.string().optional() }),
+  ),
   kv_namespaces: z.array(z.object({ binding: z.string(), id: z.string().optional() })),
   durable_objects: z.object({
     bindings: z.array(z.object({ name: z.string(), class_name: z.string(), script_name: z.string().optional() })),
@@ -66,7 +68,12 @@ export async function resources(configPath: string): Promise<Resource[]> {
       if (!db.database_name) throw new Error(`D1 binding ${db.binding} has no database_name`);
       return { kind: "d1", binding: db.binding, name: db.database_name, configuredId: db.database_id };
     }),
-    ...config.kv_namespaces.map((kv): Resource => ({ kind: "kv", binding: kv.binding, name: kvTitle(worker, kv.binding), configuredId: kv.id })),
+    ...config.kv_namespaces.map((kv): Resource => ({
+      kind: "kv",
+      binding: kv.binding,
+      name: kvTitle(worker, kv.binding),
+      configuredId: kv.id,
+    })),
   ];
 }
 
@@ -87,7 +94,8 @@ export async function durableObjects(configPath: string): Promise<{ binding: str
   }
   const own = config.durable_objects.bindings.filter((binding) => !binding.script_name);
   const missing = own.filter((binding) => !migrated.has(binding.class_name));
-  if (missing.length > 0) throw new Error(`no [[migrations]] entry creates ${missing.map((binding) => binding.class_name).join(", ")}`);
+  if (missing.length > 0)
+    throw new Error(`no [[migrations]] entry creates ${missing.map((binding) => binding.class_name).join(", ")}`);
   return own.map((binding) => ({ binding: binding.name, className: binding.class_name }));
 }
 
@@ -112,7 +120,9 @@ export async function writeDeployConfig(configPath: string, out: string, ids: Ma
   const raw = rawConfig as { d1_databases?: { binding: string }[]; kv_namespaces?: { binding: string }[] };
   const withIds = {
     ...rawConfig,
-    d1_databases: raw.d1_databases?.map((db) => (ids.has(db.binding) ? { ...db, database_id: ids.get(db.binding) } : db)),
+    d1_databases: raw.d1_databases?.map((db) =>
+      ids.has(db.binding) ? { ...db, database_id: ids.get(db.binding) } : db,
+    ),
     kv_namespaces: raw.kv_namespaces?.map((kv) => (ids.has(kv.binding) ? { ...kv, id: ids.get(kv.binding) } : kv)),
   };
   writeFileSync(out, JSON.stringify(withIds, null, 2));
@@ -131,9 +141,15 @@ export async function writeSecretsFile(
   extra: string[],
 ): Promise<{ name: string; set: boolean }[]> {
   const config = await readConfig(configPath);
-  const backends = typeof config.vars.BACKENDS === "string" ? StaticBackends.parse(JSON.parse(config.vars.BACKENDS)) : [];
+  const backends =
+    typeof config.vars.BACKENDS === "string" ? StaticBackends.parse(JSON.parse(config.vars.BACKENDS)) : [];
   const names = [
-    ...new Set([ADMIN_SECRET, ...(config.secrets?.required ?? []), ...backends.flatMap((backend) => backend.secret_name ?? []), ...extra]),
+    ...new Set([
+      ADMIN_SECRET,
+      ...(config.secrets?.required ?? []),
+      ...backends.flatMap((backend) => backend.secret_name ?? []),
+      ...extra,
+    ]),
   ];
   const present = names.filter((name) => env[name]);
   writeFileSync(out, JSON.stringify(Object.fromEntries(present.map((name) => [name, env[name]]))), { mode: 0o600 });

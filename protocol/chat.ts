@@ -157,7 +157,9 @@ export const ChatCompletionRequest = z
         .int()
         .min(1)
         .max(MAX_CHOICES)
-        .describe(`Completions to generate for the prompt, at most ${MAX_CHOICES}; a backend refuses more than it has sequence slots (400).`),
+        .describe(
+          `Completions to generate for the prompt, at most ${MAX_CHOICES}; a backend refuses more than it has sequence slots (400).`,
+        ),
       1,
     ),
     safe_prompt: z.boolean().default(false),

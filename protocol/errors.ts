@@ -10,7 +10,12 @@ export const ErrorBody = z.object({
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
-export function errorBody(message: string, type: string, code: string | null = null, param: string | null = null): ErrorBody {
+export function errorBody(
+  message: string,
+  type: string,
+  code: string | null = null,
+  param: string | null = null,
+): ErrorBody {
   return { object: "error", message, type, param, code };
 }
 
@@ -49,7 +54,10 @@ function bound(issue: z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall): Pick<V
   const limit = issue.code === "too_big" ? issue.maximum : issue.minimum;
   if (issue.origin === "number" || issue.origin === "int" || issue.origin === "bigint") {
     const relation = `${big ? "less" : "greater"} than${issue.inclusive ? " or equal to" : ""}`;
-    return { type: `${big ? "less" : "greater"}_than${issue.inclusive ? "_equal" : ""}`, msg: `Input should be ${relation} ${limit}` };
+    return {
+      type: `${big ? "less" : "greater"}_than${issue.inclusive ? "_equal" : ""}`,
+      msg: `Input should be ${relation} ${limit}`,
+    };
   }
   const unit = issue.origin === "string" ? "character" : "item";
   const plural = Number(limit) === 1 ? unit : `${unit}s`;
@@ -101,7 +109,14 @@ function details(issue: z.core.$ZodIssue): ValidationErrorDetail[] {
       // Like pydantic, one entry per alternative that failed, each at its own place.
       return issue.errors.flat().flatMap((inner) => details({ ...inner, path: [...issue.path, ...inner.path] }));
     case "invalid_value":
-      return [{ loc, msg: `Input should be ${quoted(issue.values)}`, type: issue.values.length > 1 ? "enum" : "literal_error", ...withInput }];
+      return [
+        {
+          loc,
+          msg: `Input should be ${quoted(issue.values)}`,
+          type: issue.values.length > 1 ? "enum" : "literal_error",
+          ...withInput,
+        },
+      ];
     default:
       return [{ loc, msg: issue.message, type: "value_error", ...withInput }];
   }
@@ -118,7 +133,9 @@ export function validationErrorBody(error: z.ZodError): ValidationErrorBody {
 /** The 422 body for a request body that is not JSON at all, as FastAPI words it. */
 export function invalidJsonBody(error: unknown): ValidationErrorBody {
   const reason = error instanceof Error ? error.message : String(error);
-  return { detail: [{ loc: ["body", 0], msg: "JSON decode error", type: "json_invalid", input: {}, ctx: { error: reason } }] };
+  return {
+    detail: [{ loc: ["body", 0], msg: "JSON decode error", type: "json_invalid", input: {}, ctx: { error: reason } }],
+  };
 }
 
 export type Validated<T> = { success: true; data: T } | { success: false; error: ValidationErrorBody };
@@ -126,5 +143,7 @@ export type Validated<T> = { success: true; data: T } | { success: false; error:
 /** Validates a request body: the parsed value, or the 422 body to answer with. */
 export function validate<S extends z.ZodType>(schema: S, body: unknown): Validated<z.output<S>> {
   const result = schema.safeParse(body, { reportInput: true });
-  return result.success ? { success: true, data: result.data } : { success: false, error: validationErrorBody(result.error) };
+  return result.success
+    ? { success: true, data: result.data }
+    : { success: false, error: validationErrorBody(result.error) };
 }

@@ -48,7 +48,9 @@ export function openApiDocument() {
                 "The completion; with `stream: true`, server-sent events whose `data:` lines are ChatCompletionChunk JSON, the last chunk carrying `usage`, then `data: [DONE]`",
               content: {
                 ...json("ChatCompletionResponse"),
-                "text/event-stream": { schema: { type: "string", description: "data: <ChatCompletionChunk>\\n\\n … data: [DONE]\\n\\n" } },
+                "text/event-stream": {
+                  schema: { type: "string", description: "data: <ChatCompletionChunk>\\n\\n … data: [DONE]\\n\\n" },
+                },
               },
             },
             ...errors,
@@ -87,7 +89,12 @@ export function openApiDocument() {
           operationId: "openapi",
           summary: "This document",
           security: [],
-          responses: { "200": { description: "The OpenAPI 3.1 document", content: { "application/json": { schema: { type: "object" } } } } },
+          responses: {
+            "200": {
+              description: "The OpenAPI 3.1 document",
+              content: { "application/json": { schema: { type: "object" } } },
+            },
+          },
         },
       },
     },
@@ -95,7 +102,18 @@ export function openApiDocument() {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API key" } },
       schemas: {
         ...components({ ChatCompletionRequest, EmbeddingRequest }, "input"),
-        ...components({ ChatCompletionResponse, ChatCompletionChunk, EmbeddingResponse, ModelCard, ModelList, ErrorBody, ValidationErrorBody }, "output"),
+        ...components(
+          {
+            ChatCompletionResponse,
+            ChatCompletionChunk,
+            EmbeddingResponse,
+            ModelCard,
+            ModelList,
+            ErrorBody,
+            ValidationErrorBody,
+          },
+          "output",
+        ),
       },
     },
   };

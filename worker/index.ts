@@ -25,7 +25,13 @@ app.use(requestId(), accessLog(), cors());
 // Public and unauthenticated: nothing secret in either.
 app.get("/health", async (c) => {
   const backends = await backendPool(c.env).list();
-  return c.json({ status: "ok", backends: { total: backends.length, ready: backends.filter((backend) => backend.ready && !backend.draining).length } });
+  return c.json({
+    status: "ok",
+    backends: {
+      total: backends.length,
+      ready: backends.filter((backend) => backend.ready && !backend.draining).length,
+    },
+  });
 });
 app.get("/v1/openapi.json", (c) => c.json(openApiDocument()));
 

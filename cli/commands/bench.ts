@@ -8,16 +8,29 @@ export const bench = defineCommand({
   options: {
     ...modelOptions,
     threads: { ...modelOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
-    batch: { type: "string", default: "1,8", placeholder: "1,8", description: "decode batch sizes (sequences per step)" },
+    batch: {
+      type: "string",
+      default: "1,8",
+      placeholder: "1,8",
+      description: "decode batch sizes (sequences per step)",
+    },
     prompt: { type: "integer", min: 1, default: "512", description: "prefill prompt length" },
     gen: { type: "integer", min: 1, default: "128", description: "decode steps per batch size" },
-    depth: { type: "integer", min: 0, default: "0", description: "cached tokens each sequence holds before decoding (llama-batched-bench -npp)" },
+    depth: {
+      type: "integer",
+      min: 0,
+      default: "0",
+      description: "cached tokens each sequence holds before decoding (llama-batched-bench -npp)",
+    },
   },
   async run(values) {
     const batches = integerList(values.batch, "batch", 1);
     const { prompt, gen, depth } = values;
     const started = performance.now();
-    const engine = await engineFromOptions(values, { maxSeqs: Math.max(...batches), contextLength: Math.max(prompt, depth + gen + 1, 16) });
+    const engine = await engineFromOptions(values, {
+      maxSeqs: Math.max(...batches),
+      contextLength: Math.max(prompt, depth + gen + 1, 16),
+    });
     const loadSeconds = (performance.now() - started) / 1000;
     try {
       const result = await benchEngine(engine, { batches, prompt, gen, depth });
@@ -31,7 +44,9 @@ export const bench = defineCommand({
       console.log(`prefill     ${report.prefill_tok_s.toFixed(1)} tok/s (${prompt}-token prompt)`);
       for (const [batch, speed] of Object.entries(report.decode_tok_s)) {
         const median = report.decode_median_step_tok_s[batch];
-        console.log(`decode ×${batch.padEnd(4)} ${speed.toFixed(1)} tok/s (${gen} steps after ${depth + 1} cached; median step: ${median.toFixed(1)} tok/s)`);
+        console.log(
+          `decode ×${batch.padEnd(4)} ${speed.toFixed(1)} tok/s (${gen} steps after ${depth + 1} cached; median step: ${median.toFixed(1)} tok/s)`,
+        );
       }
       console.log(`peak RSS    ${report.peak_rss_mb.toFixed(0)} MB`);
     } finally {

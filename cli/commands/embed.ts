@@ -12,8 +12,12 @@ export const embed = defineCommand({
     pooling: { type: "string", choices: ["mean", "last"], default: "mean", description: "how positions are pooled" },
   },
   async run(values) {
-    if ((values.text === undefined) === (values.ids === undefined)) throw new UsageError("give exactly one of --text and --ids");
-    const ids = values.text !== undefined ? (await loadTokenizer(values.model)).encode(values.text, { bos: true }) : integerList(values.ids!, "ids");
+    if ((values.text === undefined) === (values.ids === undefined))
+      throw new UsageError("give exactly one of --text and --ids");
+    const ids =
+      values.text !== undefined
+        ? (await loadTokenizer(values.model)).encode(values.text, { bos: true })
+        : integerList(values.ids!, "ids");
     const engine = await engineFromOptions(values, { maxSeqs: 1, contextLength: ids.length });
     try {
       const [embedding] = await engine.embed([ids], values.pooling);

@@ -12,4 +12,16 @@ import { serve } from "./serve.ts";
 import { tokenize } from "./tokenize.ts";
 
 /** Every `moxie` subcommand, in the order `moxie --help` lists them. */
-export const commands: Command[] = [dev, serve, keys, makeCheckpoint, inspect, tokenize, score, generate, embed, bench, openapi];
+export const commands: Command[] = [
+  dev,
+  serve,
+  keys,
+  makeCheckpoint,
+  inspect,
+  tokenize,
+  score,
+  generate,
+  embed,
+  bench,
+  openapi,
+];

@@ -9,18 +9,50 @@ export const serve = defineCommand({
   options: {
     ...engineOptions,
     host: { type: "string", default: optionDefaults.host, description: "address to listen on" },
-    port: { type: "integer", min: 0, max: 65535, default: String(optionDefaults.port), description: "port to listen on (0 = any free port)" },
-    "served-model-name": { type: "string", placeholder: "NAME[,ALIAS…]", description: "model id clients use (default: the folder name)" },
-    "max-seqs": { type: "integer", min: 1, default: String(optionDefaults.maxSeqs), description: "sequences decoded at once" },
-    "max-queue": { type: "integer", min: 1, default: String(optionDefaults.maxQueue), description: "sequences that may wait to start; beyond it requests get 503" },
-    context: { type: "integer", min: 2, description: "tokens per sequence, prompt + answer (default: the model's max_position_embeddings)" },
+    port: {
+      type: "integer",
+      min: 0,
+      max: 65535,
+      default: String(optionDefaults.port),
+      description: "port to listen on (0 = any free port)",
+    },
+    "served-model-name": {
+      type: "string",
+      placeholder: "NAME[,ALIAS…]",
+      description: "model id clients use (default: the folder name)",
+    },
+    "max-seqs": {
+      type: "integer",
+      min: 1,
+      default: String(optionDefaults.maxSeqs),
+      description: "sequences decoded at once",
+    },
+    "max-queue": {
+      type: "integer",
+      min: 1,
+      default: String(optionDefaults.maxQueue),
+      description: "sequences that may wait to start; beyond it requests get 503",
+    },
+    context: {
+      type: "integer",
+      min: 2,
+      description: "tokens per sequence, prompt + answer (default: the model's max_position_embeddings)",
+    },
     "kv-cache-memory": {
       type: "string",
       placeholder: "SIZE",
       description: `memory of the KV-cache pool, e.g. 8GiB (default: ${optionDefaults.kvCacheMemoryShare * 100}% of the memory free once the weights are loaded); start-up fails if one full-context sequence does not fit`,
     },
-    "no-prefix-caching": { type: "boolean", description: "do not keep finished requests' KV blocks for later requests sharing their prefix" },
-    pooling: { type: "string", choices: ["mean", "last"], default: optionDefaults.pooling, description: "embedding pooling of the final hidden states" },
+    "no-prefix-caching": {
+      type: "boolean",
+      description: "do not keep finished requests' KV blocks for later requests sharing their prefix",
+    },
+    pooling: {
+      type: "string",
+      choices: ["mean", "last"],
+      default: optionDefaults.pooling,
+      description: "embedding pooling of the final hidden states",
+    },
     "insecure-no-auth": { type: "boolean", description: "serve without MOXIE_BACKEND_SECRET (loopback hosts only)" },
   },
   async run(values) {
@@ -28,13 +60,17 @@ export const serve = defineCommand({
       model: values.model,
       host: values.host,
       port: values.port,
-      servedModelNames: values["served-model-name"]?.split(",").map((name) => name.trim()).filter(Boolean),
+      servedModelNames: values["served-model-name"]
+        ?.split(",")
+        .map((name) => name.trim())
+        .filter(Boolean),
       quantize: values.quantize,
       executionProvider: values["execution-provider"],
       maxSeqs: values["max-seqs"],
       maxQueue: values["max-queue"],
       contextLength: values.context,
-      kvCacheMemory: values["kv-cache-memory"] === undefined ? undefined : byteSize(values["kv-cache-memory"], "kv-cache-memory"),
+      kvCacheMemory:
+        values["kv-cache-memory"] === undefined ? undefined : byteSize(values["kv-cache-memory"], "kv-cache-memory"),
       prefixCaching: !values["no-prefix-caching"],
       threads: values.threads,
       spinning: values.spinning,

@@ -6,14 +6,22 @@ import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
 import { defineCommand } from "../command.ts";
 
 const TextLine = z.strictObject({ text: z.string() });
-const ChatLine = z.strictObject({ messages: z.array(ChatMessage).min(1), tools: z.array(Tool).nullish(), safe_prompt: z.boolean().default(false) });
+const ChatLine = z.strictObject({
+  messages: z.array(ChatMessage).min(1),
+  tools: z.array(Tool).nullish(),
+  safe_prompt: z.boolean().default(false),
+});
 
 export const tokenize = defineCommand({
   name: "tokenize",
-  summary: 'token ids of JSON lines on stdin: {"text": …} (BOS first) or {"messages": […], "tools"?: […]} (the chat encoding)',
+  summary:
+    'token ids of JSON lines on stdin: {"text": …} (BOS first) or {"messages": […], "tools"?: […]} (the chat encoding)',
   options: {
     model: { type: "string", required: true, placeholder: "DIR", description: "checkpoint folder with tokenizer.json" },
-    json: { type: "boolean", description: 'output is always one {"ids": […]} per line; accepted like every command\'s --json' },
+    json: {
+      type: "boolean",
+      description: 'output is always one {"ids": […]} per line; accepted like every command\'s --json',
+    },
   },
   async run({ model }) {
     const tokenizer = await loadTokenizer(model);
@@ -31,12 +39,20 @@ export const tokenize = defineCommand({
       const isChat = typeof value === "object" && value !== null && "messages" in value;
       const parsed = (isChat ? ChatLine : TextLine).safeParse(value);
       if (!parsed.success) {
-        throw new Error(`stdin line ${lineNumber}: expected {"text": string} or {"messages": [...], "tools"?: [...]}\n${z.prettifyError(parsed.error)}`);
+        throw new Error(
+          `stdin line ${lineNumber}: expected {"text": string} or {"messages": [...], "tools"?: [...]}\n${z.prettifyError(parsed.error)}`,
+        );
       }
       const request = parsed.data;
       let ids: number[];
       try {
-        ids = "text" in request ? tokenizer.encode(request.text, { bos: true }) : encodeChat(tokenizer, request.messages, { safePrompt: request.safe_prompt, tools: request.tools ?? undefined });
+        ids =
+          "text" in request
+            ? tokenizer.encode(request.text, { bos: true })
+            : encodeChat(tokenizer, request.messages, {
+                safePrompt: request.safe_prompt,
+                tools: request.tools ?? undefined,
+              });
       } catch (error) {
         throw new Error(`stdin line ${lineNumber}: ${(error as Error).message}`, { cause: error });
       }

@@ -10,7 +10,12 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-export function startChild(name: string, command: string, args: string[], options: { env: NodeJS.ProcessEnv; logFile: string }): Child {
+export function startChild(
+  name: string,
+  command: string,
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; logFile: string },
+): Child {
   const log = createWriteStream(options.logFile, { flags: "a" });
   const child = spawn(command, args, { env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   child.stdout!.pipe(log, { end: false });
@@ -42,12 +47,18 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /** Polls `url` until `isReady` accepts the response; fails early if the child exits first. */
-export async function waitUntilReady(child: Child, url: string, isReady: (response: Response) => boolean, timeoutMs: number): Promise<void> {
+export async function waitUntilReady(
+  child: Child,
+  url: string,
+  isReady: (response: Response) => boolean,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exitCode: number | null | undefined;
   void child.exited.then((code) => (exitCode = code));
   while (Date.now() < deadline) {
-    if (exitCode !== undefined) throw new Error(`${child.name} exited (code ${exitCode}) before it was ready; see ${child.logFile}`);
+    if (exitCode !== undefined)
+      throw new Error(`${child.name} exited (code ${exitCode}) before it was ready; see ${child.logFile}`);
     const response = await fetch(url, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
     if (response && isReady(response)) return;
     await new Promise((resolve) => setTimeout(resolve, 150));

@@ -14,7 +14,10 @@ export async function ensureDefaultModel(stateDir: string): Promise<{ dir: strin
   const partial = `${dir}.partial`;
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
-  await makeCheckpoint.run({ preset: "tiny", out: partial, seed: 0, dtype: "f32", tokenizer: "v3", "config-only": false, json: false }, []);
+  await makeCheckpoint.run(
+    { preset: "tiny", out: partial, seed: 0, dtype: "f32", tokenizer: "v3", "config-only": false, json: false },
+    [],
+  );
   renameSync(partial, dir);
   return { dir, created: true };
 }

@@ -55,7 +55,9 @@ export async function runDevStack(options: DevOptions): Promise<void> {
       if (options.model) return resolve(options.model);
       const { dir, created } = await ensureDefaultModel(stateDir);
       note(`${created ? "created" : "using cached"} ${dir}`);
-      note("its weights are RANDOM: answers are gibberish. Serve a real checkpoint with MOXIE_MODEL=/path/to/Mixtral-8x7B-Instruct-v0.1 npm start");
+      note(
+        "its weights are RANDOM: answers are gibberish. Serve a real checkpoint with MOXIE_MODEL=/path/to/Mixtral-8x7B-Instruct-v0.1 npm start",
+      );
       return dir;
     });
 
@@ -66,7 +68,17 @@ export async function runDevStack(options: DevOptions): Promise<void> {
     const url = `http://${host}:${options.port}`;
 
     await step("backend", async () => {
-      const args = ["serve", "--model", model, "--host", host, "--port", String(options.backendPort), "--served-model-name", devDeployments.join(",")];
+      const args = [
+        "serve",
+        "--model",
+        model,
+        "--host",
+        host,
+        "--port",
+        String(options.backendPort),
+        "--served-model-name",
+        devDeployments.join(","),
+      ];
       if (options.quantize) args.push("--quantize", options.quantize);
       if (options.threads) args.push("--threads", String(options.threads));
       const backend = startChild("backend (moxie serve)", process.execPath, [moxie, ...args], {
@@ -82,18 +94,46 @@ export async function runDevStack(options: DevOptions): Promise<void> {
     await step("gateway", async () => {
       const envFile = join(stateDir, "gateway.env");
       const backends = [{ id: "local", url: backendUrl, models: devDeployments, secret_name: "DEV_BACKEND_SECRET" }];
-      writeFileSync(envFile, [`ADMIN_TOKEN=${adminToken}`, `DEV_BACKEND_SECRET=${backendSecret}`, `BACKENDS='${JSON.stringify(backends)}'`, "ALLOW_LOOPBACK_BACKENDS=true", ""].join("\n"), { mode: 0o600 });
+      writeFileSync(
+        envFile,
+        [
+          `ADMIN_TOKEN=${adminToken}`,
+          `DEV_BACKEND_SECRET=${backendSecret}`,
+          `BACKENDS='${JSON.stringify(backends)}'`,
+          "ALLOW_LOOPBACK_BACKENDS=true",
+          "",
+        ].join("\n"),
+        { mode: 0o600 },
+      );
       const persist = join(stateDir, "wrangler");
       const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
-      const migrate = startChild("D1 migrations", wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
-        env,
-        logFile: join(stateDir, "logs", "gateway.log"),
-      });
+      const migrate = startChild(
+        "D1 migrations",
+        wrangler,
+        ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist],
+        {
+          env,
+          logFile: join(stateDir, "logs", "gateway.log"),
+        },
+      );
       if ((await migrate.exited) !== 0) throw new Error(`applying the D1 migrations failed; see ${migrate.logFile}`);
       const gateway = startChild(
         "gateway (wrangler dev)",
         wrangler,
-        ["dev", "--ip", host, "--port", String(options.port), "--persist-to", persist, "--env-file", envFile, "--show-interactive-dev-session=false", "--log-level", "warn"],
+        [
+          "dev",
+          "--ip",
+          host,
+          "--port",
+          String(options.port),
+          "--persist-to",
+          persist,
+          "--env-file",
+          envFile,
+          "--show-interactive-dev-session=false",
+          "--log-level",
+          "warn",
+        ],
         { env, logFile: join(stateDir, "logs", "gateway.log") },
       );
       children.push(gateway);
@@ -153,7 +193,9 @@ function readDevState(stateDir: string): DevState | undefined {
 }
 
 async function keyWorks(url: string, apiKey: string): Promise<boolean> {
-  const response = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } }).catch(() => undefined);
+  const response = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${apiKey}` } }).catch(
+    () => undefined,
+  );
   return response?.ok ?? false;
 }
 

@@ -30,7 +30,15 @@ export class KvPool {
    * Writes `count` new positions starting at `position` of the sequence whose blocks are `table`,
    * taking rows `first`… of the step's new keys/values ([tokens, kvHeads, headDim]).
    */
-  write(layer: number, table: number[], position: number, newKeys: Float32Array, newValues: Float32Array, first: number, count: number): void {
+  write(
+    layer: number,
+    table: number[],
+    position: number,
+    newKeys: Float32Array,
+    newValues: Float32Array,
+    first: number,
+    count: number,
+  ): void {
     const { headDim } = this;
     for (let t = 0; t < count; t++) {
       const block = table[Math.floor((position + t) / this.blockSize)];

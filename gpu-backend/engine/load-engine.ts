@@ -15,11 +15,16 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
   const config = checkpoint.config;
   const contextLength = options.contextLength ?? config.maxPositions;
   if (contextLength > config.maxPositions) {
-    throw new Error(`context length ${contextLength} exceeds the model's max_position_embeddings ${config.maxPositions}`);
+    throw new Error(
+      `context length ${contextLength} exceeds the model's max_position_embeddings ${config.maxPositions}`,
+    );
   }
   const modelPath = cachedModelGraph(checkpoint, { quantize: options.quantize });
   const weightBytes = storedBytes(checkpoint);
-  if (weightBytes > 2 ** 30) process.stderr.write(`loading the graph of a ${(weightBytes / 2 ** 20).toFixed(0)} MB checkpoint into ONNX Runtime (${options.quantize ?? "fp32"})\n`);
+  if (weightBytes > 2 ** 30)
+    process.stderr.write(
+      `loading the graph of a ${(weightBytes / 2 ** 20).toFixed(0)} MB checkpoint into ONNX Runtime (${options.quantize ?? "fp32"})\n`,
+    );
   const session = await InferenceSession.create(modelPath, {
     executionProviders: [options.executionProvider],
     intraOpNumThreads: options.threads,
@@ -44,7 +49,10 @@ function kvPoolBlocks(config: ModelConfig, contextLength: number, options: Engin
   const blockBytes = kvBytesPerToken(config) * options.blockSize;
   const blocksPerSequence = Math.ceil(contextLength / options.blockSize);
   const budget = options.kvCacheMemory ?? Math.floor(freemem() * optionDefaults.kvCacheMemoryShare);
-  const blocks = options.kvCacheSequences !== undefined ? options.kvCacheSequences * blocksPerSequence : Math.floor(budget / blockBytes);
+  const blocks =
+    options.kvCacheSequences !== undefined
+      ? options.kvCacheSequences * blocksPerSequence
+      : Math.floor(budget / blockBytes);
   if (blocks < blocksPerSequence) {
     throw new Error(
       `the KV cache (${mebibytes(budget)}) holds ${blocks * options.blockSize} tokens, less than one sequence of the ${contextLength}-token context ` +

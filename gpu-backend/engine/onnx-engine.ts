@@ -72,14 +72,17 @@ export class OnnxEngine implements Engine {
   }
 
   private checkBlock(block: number): void {
-    if (!Number.isInteger(block) || block < 0 || block >= this.shape.kvBlocks) throw new EngineInputError(`KV block ${block} does not exist (0..${this.shape.kvBlocks - 1})`);
+    if (!Number.isInteger(block) || block < 0 || block >= this.shape.kvBlocks)
+      throw new EngineInputError(`KV block ${block} does not exist (0..${this.shape.kvBlocks - 1})`);
   }
 
   private checkTokens(tokens: number[], what: string): void {
     if (tokens.length === 0) throw new EngineInputError(`${what}: no tokens`);
     for (const token of tokens) {
       if (!Number.isInteger(token) || token < 0 || token >= this.config.vocabSize) {
-        throw new EngineInputError(`${what}: token id ${token} is outside the vocabulary [0, ${this.config.vocabSize})`);
+        throw new EngineInputError(
+          `${what}: token id ${token} is outside the vocabulary [0, ${this.config.vocabSize})`,
+        );
       }
     }
   }
@@ -91,12 +94,20 @@ export class OnnxEngine implements Engine {
     chunks.forEach(({ blocks, past, tokens }, i) => {
       this.checkTokens(tokens, `sequence ${i}`);
       const end = past + tokens.length;
-      if (!Number.isInteger(past) || past < 0) throw new EngineInputError(`sequence ${i}: cached length ${past} is not a count`);
-      if (end > contextLength) throw new EngineInputError(`sequence ${i}: ${past} cached + ${tokens.length} new tokens exceed the context length ${contextLength}`);
-      if (blocks.length * blockSize < end) throw new EngineInputError(`sequence ${i}: ${blocks.length} blocks of ${blockSize} cannot hold ${end} positions`);
+      if (!Number.isInteger(past) || past < 0)
+        throw new EngineInputError(`sequence ${i}: cached length ${past} is not a count`);
+      if (end > contextLength)
+        throw new EngineInputError(
+          `sequence ${i}: ${past} cached + ${tokens.length} new tokens exceed the context length ${contextLength}`,
+        );
+      if (blocks.length * blockSize < end)
+        throw new EngineInputError(
+          `sequence ${i}: ${blocks.length} blocks of ${blockSize} cannot hold ${end} positions`,
+        );
       blocks.forEach((block) => this.checkBlock(block));
       for (let b = Math.floor(past / blockSize); b < Math.ceil(end / blockSize); b++) {
-        if (written.has(blocks[b])) throw new EngineInputError(`KV block ${blocks[b]} is written by two sequences in one step`);
+        if (written.has(blocks[b]))
+          throw new EngineInputError(`KV block ${blocks[b]} is written by two sequences in one step`);
         written.add(blocks[b]);
       }
     });
@@ -117,7 +128,12 @@ export class OnnxEngine implements Engine {
       [graphIo.unpadIndex]: int64(layout.unpadIndex),
       [graphIo.blockTables]: int64(layout.blockTables, [layout.batch, layout.tableWidth]),
       [graphIo.logitRows]: int64(rowsWanted),
-      [graphIo.attentionBias]: new Tensor("float32", layout.bias, [layout.batch, 1, layout.padded, layout.past + layout.padded]),
+      [graphIo.attentionBias]: new Tensor("float32", layout.bias, [
+        layout.batch,
+        1,
+        layout.padded,
+        layout.past + layout.padded,
+      ]),
     };
     const outputs = await this.session.run(feeds, fetch);
     return { layout, outputs };
@@ -133,10 +149,23 @@ export class OnnxEngine implements Engine {
       const results: Float32Array[] = new Array(chunks.length);
       const longest = Math.max(...chunks.map((chunk) => chunk.tokens.length));
       const keys = Math.max(...chunks.map((chunk) => chunk.past + chunk.tokens.length));
-      const stride = Math.max(1, Math.min(this.stepTokens, Math.floor(maxScoreElements / (this.config.heads * chunks.length * keys))));
+      const stride = Math.max(
+        1,
+        Math.min(this.stepTokens, Math.floor(maxScoreElements / (this.config.heads * chunks.length * keys))),
+      );
       for (let offset = 0; offset < longest; offset += stride) {
         const round = chunks.flatMap(({ blocks, past, tokens }, index) =>
-          offset < tokens.length ? [{ index, blocks, past: past + offset, tokens: tokens.slice(offset, offset + stride), last: offset + stride >= tokens.length }] : [],
+          offset < tokens.length
+            ? [
+                {
+                  index,
+                  blocks,
+                  past: past + offset,
+                  tokens: tokens.slice(offset, offset + stride),
+                  last: offset + stride >= tokens.length,
+                },
+              ]
+            : [],
         );
         const logits = await this.step(round);
         round.forEach(({ index, last }, row) => {
@@ -180,9 +209,15 @@ export class OnnxEngine implements Engine {
     return this.serial(async () => {
       sequences.forEach((tokens, i) => {
         this.checkTokens(tokens, `sequence ${i}`);
-        if (tokens.length > this.shape.maxEvaluationTokens) throw new EngineInputError(`sequence ${i}: ${tokens.length} tokens exceed the ${this.shape.maxEvaluationTokens} evaluated at once`);
+        if (tokens.length > this.shape.maxEvaluationTokens)
+          throw new EngineInputError(
+            `sequence ${i}: ${tokens.length} tokens exceed the ${this.shape.maxEvaluationTokens} evaluated at once`,
+          );
       });
-      const experts = this.config.experts > 0 ? Array.from({ length: this.config.layers }, (_, layer) => graphIo.routerLogits(layer)) : [];
+      const experts =
+        this.config.experts > 0
+          ? Array.from({ length: this.config.layers }, (_, layer) => graphIo.routerLogits(layer))
+          : [];
       const { outputs } = await this.run(
         sequences.map((tokens) => ({ past: 0, tokens, blocks: [] })),
         withLogits ? "all" : "none",
@@ -194,9 +229,13 @@ export class OnnxEngine implements Engine {
         const [from, to] = [first, first + tokens.length];
         first = to;
         return {
-          logits: withLogits ? (outputs[graphIo.logits].data as Float32Array).slice(from * vocab, to * vocab) : new Float32Array(0),
+          logits: withLogits
+            ? (outputs[graphIo.logits].data as Float32Array).slice(from * vocab, to * vocab)
+            : new Float32Array(0),
           hidden: (outputs[graphIo.hidden].data as Float32Array).slice(from * hidden, to * hidden),
-          routerLogits: experts.map((name) => (outputs[name].data as Float32Array).slice(from * expertCount, to * expertCount)),
+          routerLogits: experts.map((name) =>
+            (outputs[name].data as Float32Array).slice(from * expertCount, to * expertCount),
+          ),
         };
       });
     });

@@ -1,7 +1,11 @@
 import { logSumExp } from "./logits.ts";
 
 /** How far quantised logits are from the reference: top-1 agreement and mean KL(reference ‖ candidate) per position. */
-export function compareLogits(reference: Float32Array, candidate: Float32Array, vocab: number): { top1Agreement: number; meanKl: number } {
+export function compareLogits(
+  reference: Float32Array,
+  candidate: Float32Array,
+  vocab: number,
+): { top1Agreement: number; meanKl: number } {
   const positions = reference.length / vocab;
   let agree = 0;
   let kl = 0;

@@ -50,6 +50,19 @@ export function stepLayout(rows: StepRow[], blockSize: number, slidingWindow: nu
     offset += row.tokens.length;
     lastToken.push(offset - 1);
   });
-  return { batch, padded, past, tableWidth, total, inputIds, positions, padIndex, unpadIndex, blockTables, bias, lastToken };
+  return {
+    batch,
+    padded,
+    past,
+    tableWidth,
+    total,
+    inputIds,
+    positions,
+    padIndex,
+    unpadIndex,
+    blockTables,
+    bias,
+    lastToken,
+  };
 }
 export type StepLayout = ReturnType<typeof stepLayout>;

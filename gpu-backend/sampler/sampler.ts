@@ -44,7 +44,9 @@ export class Sampler {
     this.weights ??= new Float64Array(scores.length);
     const total = softmaxWeights(scores, this.params.temperature, this.weights);
     const u = this.random.next();
-    return this.params.topP >= 1 ? drawFrom(this.weights, total, u) : drawFromNucleus(this.weights, total, this.params.topP, u);
+    return this.params.topP >= 1
+      ? drawFrom(this.weights, total, u)
+      : drawFromNucleus(this.weights, total, this.params.topP, u);
   }
 }
 

@@ -5,5 +5,8 @@ import { createHash } from "node:crypto";
  * of the block before it and the block's own token ids, so equal keys mean equal whole prefixes.
  */
 export function blockHash(parent: string, tokens: number[]): string {
-  return createHash("sha256").update(parent).update(new Uint8Array(Int32Array.from(tokens).buffer)).digest("base64");
+  return createHash("sha256")
+    .update(parent)
+    .update(new Uint8Array(Int32Array.from(tokens).buffer))
+    .digest("base64");
 }

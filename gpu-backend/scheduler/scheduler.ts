@@ -91,9 +91,13 @@ export class Scheduler {
    */
   add(request: RequestSpec): Sequence[] {
     const n = request.choices.length;
-    if (n > this.slots) throw new TooManyChoicesError(`n = ${n} choices exceed the ${this.slots} sequences this backend runs at once.`);
-    if (this.waitingCount() + n > this.config.maxWaiting + this.freeSeats()) throw new QueueFullError("the request queue is full");
-    const sequences = request.choices.map((sampling) => new Sequence(request.prompt, request.maxTokens, sampling, request.topLogprobs));
+    if (n > this.slots)
+      throw new TooManyChoicesError(`n = ${n} choices exceed the ${this.slots} sequences this backend runs at once.`);
+    if (this.waitingCount() + n > this.config.maxWaiting + this.freeSeats())
+      throw new QueueFullError("the request queue is full");
+    const sequences = request.choices.map(
+      (sampling) => new Sequence(request.prompt, request.maxTokens, sampling, request.topLogprobs),
+    );
     this.waiting.push(sequences);
     return sequences;
   }
@@ -152,7 +156,10 @@ export class Scheduler {
         outputs.push(this.fail(sequence, sequence.error ?? "inference failed"));
         continue;
       }
-      this.prefilledTokens += Math.max(0, Math.min(sequence.prompt.length, sequence.computed + tokens.length) - sequence.computed);
+      this.prefilledTokens += Math.max(
+        0,
+        Math.min(sequence.prompt.length, sequence.computed + tokens.length) - sequence.computed,
+      );
       sequence.computed += tokens.length;
       this.kv.commit(sequence.blocks, (from, to) => sequence.tokens(from, to), sequence.computed);
       if (sequence.computed < sequence.total) continue;
@@ -205,7 +212,9 @@ export class Scheduler {
    */
   private grow(sequence: Sequence, length: number, batch: ScheduledChunk[]): boolean {
     while (!this.kv.allocate(sequence.blocks, length)) {
-      const victim = this.running.findLast((other) => other === sequence || !batch.some((chunk) => chunk.sequence === other))!;
+      const victim = this.running.findLast(
+        (other) => other === sequence || !batch.some((chunk) => chunk.sequence === other),
+      )!;
       this.preempt(victim);
       if (victim === sequence) return false;
     }
@@ -229,7 +238,11 @@ export class Scheduler {
    * itself and the others go on.
    */
   private async forward(batch: ScheduledChunk[]): Promise<(Float32Array | undefined)[]> {
-    const chunks: SequenceChunk[] = batch.map(({ sequence, tokens }) => ({ blocks: sequence.blocks.blocks, past: sequence.computed, tokens }));
+    const chunks: SequenceChunk[] = batch.map(({ sequence, tokens }) => ({
+      blocks: sequence.blocks.blocks,
+      past: sequence.computed,
+      tokens,
+    }));
     try {
       return await this.engine.forward(chunks);
     } catch (error) {
@@ -272,7 +285,8 @@ export class Scheduler {
       const allowed = await sequence.constraint?.allowed();
       const token = sequence.sampler.sample(allowed ? maskLogits(logits, allowed) : logits);
       sequence.constraint?.accept(token);
-      const logprobs = sequence.topLogprobs === undefined ? undefined : tokenLogprobs(logits, token, sequence.topLogprobs);
+      const logprobs =
+        sequence.topLogprobs === undefined ? undefined : tokenLogprobs(logits, token, sequence.topLogprobs);
       return { ...this.advance(sequence, token), logprobs };
     } catch (error) {
       return this.fail(sequence, (error as Error).message);
@@ -283,7 +297,8 @@ export class Scheduler {
     sequence.generated.push(token);
     const { eosTokenId, contextLength } = this.engine.shape;
     if (token === eosTokenId) sequence.finish = "stop";
-    else if (sequence.maxTokens !== undefined && sequence.generated.length >= sequence.maxTokens) sequence.finish = "length";
+    else if (sequence.maxTokens !== undefined && sequence.generated.length >= sequence.maxTokens)
+      sequence.finish = "length";
     else if (sequence.total >= contextLength) sequence.finish = "model_length";
     return { sequence, token, finish: sequence.finish };
   }

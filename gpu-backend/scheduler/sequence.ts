@@ -54,7 +54,9 @@ export class Sequence {
   /** Tokens [from, to) of prompt + generated. */
   tokens(from = 0, to = this.total): number[] {
     const prompt = this.prompt.slice(from, to);
-    return to <= this.prompt.length ? prompt : [...prompt, ...this.generated.slice(Math.max(0, from - this.prompt.length), to - this.prompt.length)];
+    return to <= this.prompt.length
+      ? prompt
+      : [...prompt, ...this.generated.slice(Math.max(0, from - this.prompt.length), to - this.prompt.length)];
   }
 
   /**

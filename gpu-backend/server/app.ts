@@ -46,7 +46,17 @@ export function createApp(backend: Backend): Hono {
     const [id, ...aliases] = backend.modelIds;
     const list: ModelList = {
       object: "list",
-      data: [modelCard({ id, aliases, maxContextLength: backend.client.model?.contextLength ?? 1, chat: true, functionCalling: backend.client.model?.functionCalling ?? false, created: started, description: null })],
+      data: [
+        modelCard({
+          id,
+          aliases,
+          maxContextLength: backend.client.model?.contextLength ?? 1,
+          chat: true,
+          functionCalling: backend.client.model?.functionCalling ?? false,
+          created: started,
+          description: null,
+        }),
+      ],
     };
     return c.json(list);
   });

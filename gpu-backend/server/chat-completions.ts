@@ -21,7 +21,12 @@ import type { RequestTimer } from "./metrics.ts";
 
 /** What this model cannot do, as the 400 message naming the field; undefined when it can. */
 function unsupported(request: ChatCompletionRequest, model: ModelInfo): { message: string; param: string } | undefined {
-  if (request.tools?.length && !model.functionCalling) return { message: "This model does not support tools (function calling): its tokenizer has no tool-call tokens (Mistral's v3 has).", param: "tools" };
+  if (request.tools?.length && !model.functionCalling)
+    return {
+      message:
+        "This model does not support tools (function calling): its tokenizer has no tool-call tokens (Mistral's v3 has).",
+      param: "tools",
+    };
   return undefined;
 }
 
@@ -37,10 +42,20 @@ export function chatCompletions(backend: Backend) {
     // All n choices run at once, so a request for more than the slots could never start: refused before anything is built.
     const slots = backend.client.status?.slots ?? 0;
     if (request.n > slots) {
-      return errorResponse(c, 400, `n is ${request.n}, more choices than this backend's ${slots} sequence slots.`, "invalid_request_error", { code: "too_many_choices", param: "n" });
+      return errorResponse(
+        c,
+        400,
+        `n is ${request.n}, more choices than this backend's ${slots} sequence slots.`,
+        "invalid_request_error",
+        { code: "too_many_choices", param: "n" },
+      );
     }
     const refusal = unsupported(request, backend.client.model);
-    if (refusal) return errorResponse(c, 400, refusal.message, "invalid_request_error", { code: "unsupported_feature", param: refusal.param });
+    if (refusal)
+      return errorResponse(c, 400, refusal.message, "invalid_request_error", {
+        code: "unsupported_feature",
+        param: refusal.param,
+      });
     let run: ChatRun;
     try {
       run = await backend.client.chat(request);
@@ -52,7 +67,11 @@ export function chatCompletions(backend: Backend) {
     if (signal.aborted) run.cancel();
     else signal.addEventListener("abort", () => run.cancel(), { once: true });
     c.header(PROMPT_TOKENS_HEADER, String(run.promptTokens));
-    const head = { id: crypto.randomUUID().replaceAll("-", ""), created: Math.floor(Date.now() / 1000), model: request.model };
+    const head = {
+      id: crypto.randomUUID().replaceAll("-", ""),
+      created: Math.floor(Date.now() / 1000),
+      model: request.model,
+    };
     return request.stream ? stream(c, request, run, timer, head) : complete(c, request, run, timer, head);
   };
 }
@@ -72,7 +91,13 @@ function usage(promptTokens: number, completionTokens: number, cachedTokens: num
   };
 }
 
-async function complete(c: Context, request: ChatCompletionRequest, run: ChatRun, timer: RequestTimer, head: Head): Promise<Response> {
+async function complete(
+  c: Context,
+  request: ChatCompletionRequest,
+  run: ChatRun,
+  timer: RequestTimer,
+  head: Head,
+): Promise<Response> {
   const texts = Array.from({ length: request.n }, () => "");
   const finishes: FinishReason[] = Array.from({ length: request.n }, () => "error");
   const logprobs = Array.from({ length: request.n }, (): TokenLogprob[] => []);
@@ -119,9 +144,19 @@ function stream(c: Context, request: ChatCompletionRequest, run: ChatRun, timer:
   return streamSSE(c, async (sse) => {
     sse.onAbort(() => run.cancel());
     const send = (chunk: Omit<ChatCompletionChunk, keyof Head | "object">) =>
-      sse.writeSSE({ data: JSON.stringify({ id: head.id, object: "chat.completion.chunk", created: head.created, model: head.model, ...chunk } satisfies ChatCompletionChunk) });
+      sse.writeSSE({
+        data: JSON.stringify({
+          id: head.id,
+          object: "chat.completion.chunk",
+          created: head.created,
+          model: head.model,
+          ...chunk,
+        } satisfies ChatCompletionChunk),
+      });
     const choices = Array.from({ length: request.n }, (_, index) => index);
-    await send({ choices: choices.map((index) => ({ index, delta: { role: "assistant", content: "" }, finish_reason: null })) });
+    await send({
+      choices: choices.map((index) => ({ index, delta: { role: "assistant", content: "" }, finish_reason: null })),
+    });
     const open = new Set(choices);
     let completionTokens = 0;
     let cachedTokens = 0;
@@ -139,13 +174,17 @@ function stream(c: Context, request: ChatCompletionRequest, run: ChatRun, timer:
         const logprobs = output.logprobs ? { logprobs: { content: [output.logprobs] } } : {};
         // Tool calls come whole, in the choice's last chunk, as Mistral's API streams them.
         const delta = { content: output.text, ...(output.toolCalls ? { tool_calls: output.toolCalls } : {}) };
-        await send({ choices: [{ index: output.choice, delta, finish_reason: output.finish ?? null, ...logprobs }], ...last });
+        await send({
+          choices: [{ index: output.choice, delta, finish_reason: output.finish ?? null, ...logprobs }],
+          ...last,
+        });
       }
     } catch {
       // The worker failed mid-stream: close each open choice with finish_reason "error".
       for (const index of open) await send({ choices: [{ index, delta: { content: "" }, finish_reason: "error" }] });
     }
-    if (request.stream_options?.include_usage) await send({ choices: [], usage: usage(run.promptTokens, completionTokens, cachedTokens) });
+    if (request.stream_options?.include_usage)
+      await send({ choices: [], usage: usage(run.promptTokens, completionTokens, cachedTokens) });
     await sse.writeSSE({ data: "[DONE]" });
   });
 }

@@ -19,11 +19,23 @@ export function embeddings(backend: Backend) {
     if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
     if (request.output_dtype !== "float" || request.output_dimension != null) {
       const param = request.output_dtype !== "float" ? "output_dtype" : "output_dimension";
-      return errorResponse(c, 400, `${param} is not supported by this backend: embeddings are float32 of the model's hidden size.`, "invalid_request_error", { code: "unsupported_feature", param });
+      return errorResponse(
+        c,
+        400,
+        `${param} is not supported by this backend: embeddings are float32 of the model's hidden size.`,
+        "invalid_request_error",
+        { code: "unsupported_feature", param },
+      );
     }
     const inputs = typeof request.input === "string" ? [request.input] : request.input;
     if (inputs.length > maxEmbeddingInputs) {
-      return errorResponse(c, 400, `Too many inputs: ${inputs.length}, at most ${maxEmbeddingInputs} per request.`, "invalid_request_error", { code: "too_many_inputs", param: "input" });
+      return errorResponse(
+        c,
+        400,
+        `Too many inputs: ${inputs.length}, at most ${maxEmbeddingInputs} per request.`,
+        "invalid_request_error",
+        { code: "too_many_inputs", param: "input" },
+      );
     }
     if (!backend.client.model) return unavailable(c, "The model is still loading.");
     let result;

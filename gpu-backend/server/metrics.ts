@@ -1,7 +1,9 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { LoadStatus } from "../worker-thread/messages.ts";
 
-const latencyBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+const latencyBuckets = [
+  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
+];
 
 /**
  * Prometheus metrics under vLLM's names (v1 engine), so dashboards and autoscalers written for
@@ -33,8 +35,10 @@ export class ServingMetrics {
       });
     gauge("vllm:num_requests_running", "Number of sequences in the running batch.", (load) => load.running);
     gauge("vllm:num_requests_waiting", "Number of sequences waiting to start.", (load) => load.waiting);
-    gauge("vllm:kv_cache_usage_perc", "KV-cache usage: the fraction of KV blocks held by running sequences (1 = 100%).", (load) =>
-      load.kvBlocks === 0 ? 0 : (load.kvBlocks - load.freeKvBlocks) / load.kvBlocks,
+    gauge(
+      "vllm:kv_cache_usage_perc",
+      "KV-cache usage: the fraction of KV blocks held by running sequences (1 = 100%).",
+      (load) => (load.kvBlocks === 0 ? 0 : (load.kvBlocks - load.freeKvBlocks) / load.kvBlocks),
     );
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["model_name"], registers });
     /** A counter that follows a running total in the worker's status. */
@@ -55,9 +59,21 @@ export class ServingMetrics {
     };
     // The engine's prefill work, so the n choices of a request, which share one prefill, count their prompt once.
     totalCounter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", (load) => load.prefilledTokens);
-    totalCounter("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", (load) => load.prefixCacheQueries);
-    totalCounter("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", (load) => load.prefixCacheHits);
-    totalCounter("vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.", (load) => load.preemptions);
+    totalCounter(
+      "vllm:prefix_cache_queries_total",
+      "Prefix cache queries, in terms of number of queried tokens.",
+      (load) => load.prefixCacheQueries,
+    );
+    totalCounter(
+      "vllm:prefix_cache_hits_total",
+      "Prefix cache hits, in terms of number of cached tokens.",
+      (load) => load.prefixCacheHits,
+    );
+    totalCounter(
+      "vllm:num_preemptions_total",
+      "Cumulative number of preemptions from the engine.",
+      (load) => load.preemptions,
+    );
     this.generationTokens = counter("vllm:generation_tokens_total", "Number of generation tokens processed.");
     this.requestSuccess = new Counter({
       name: "vllm:request_success_total",
@@ -65,10 +81,20 @@ export class ServingMetrics {
       labelNames: ["model_name", "finished_reason"],
       registers,
     });
-    const histogram = (name: string, help: string) => new Histogram({ name, help, labelNames: ["model_name"], buckets: latencyBuckets, registers });
-    this.timeToFirstToken = histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.");
-    this.interTokenLatency = histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.");
-    this.e2eLatency = histogram("vllm:e2e_request_latency_seconds", "Histogram of end to end request latency in seconds.");
+    const histogram = (name: string, help: string) =>
+      new Histogram({ name, help, labelNames: ["model_name"], buckets: latencyBuckets, registers });
+    this.timeToFirstToken = histogram(
+      "vllm:time_to_first_token_seconds",
+      "Histogram of time to first token in seconds.",
+    );
+    this.interTokenLatency = histogram(
+      "vllm:inter_token_latency_seconds",
+      "Histogram of inter-token latency in seconds.",
+    );
+    this.e2eLatency = histogram(
+      "vllm:e2e_request_latency_seconds",
+      "Histogram of end to end request latency in seconds.",
+    );
     this.labels = labels;
   }
 

@@ -39,7 +39,8 @@ export async function startBackend(input: z.input<typeof BackendOptions>): Promi
   }
   const model = resolve(options.model);
   if (!existsSync(join(model, "config.json"))) throw new Error(`${model} is not a model folder: it has no config.json`);
-  if (!existsSync(join(model, "tokenizer.json"))) throw new Error(`${model} has no tokenizer.json, which serving needs`);
+  if (!existsSync(join(model, "tokenizer.json")))
+    throw new Error(`${model} has no tokenizer.json, which serving needs`);
 
   const client = new InferenceClient({ ...options, model });
   const modelIds = options.servedModelNames?.length ? options.servedModelNames : [basename(model)];
@@ -65,11 +66,16 @@ export async function startBackend(input: z.input<typeof BackendOptions>): Promi
   };
 }
 
-function listen(fetch: (request: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
+function listen(
+  fetch: (request: Request) => Response | Promise<Response>,
+  hostname: string,
+  port: number,
+): Promise<ServerType> {
   return new Promise((resolveServer, reject) => {
     const server = serve({ fetch, hostname, port }, () => resolveServer(server));
     server.once("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "EADDRINUSE") reject(new Error(`port ${port} on ${hostname} is already in use (choose another with --port)`));
+      if (error.code === "EADDRINUSE")
+        reject(new Error(`port ${port} on ${hostname} is already in use (choose another with --port)`));
       else if (error.code === "EADDRNOTAVAIL") reject(new Error(`cannot listen on ${hostname}: no such local address`));
       else reject(error);
     });

@@ -23,7 +23,9 @@ export function chatFormat(tokenizer: Tokenizer): ChatFormat {
   const template = tokenizer.chatTemplate;
   if (template === undefined) return "mistral-instruct-v1";
   const instIsText = ![...tokenizer.specialTokens.values()].includes("[INST]");
-  return template.includes("[INST]") && !template.includes("<<SYS>>") && instIsText ? "mistral-instruct-v1" : "chat-template";
+  return template.includes("[INST]") && !template.includes("<<SYS>>") && instIsText
+    ? "mistral-instruct-v1"
+    : "chat-template";
 }
 
 export interface ChatEncodeOptions {
@@ -39,9 +41,13 @@ export function supportsTools(tokenizer: Tokenizer): boolean {
 
 /** The prompt ids of a conversation; throws ChatEncodingError for one the format cannot express. */
 export function encodeChat(tokenizer: Tokenizer, messages: ChatMessage[], options: ChatEncodeOptions = {}): number[] {
-  const conversation: ChatMessage[] = options.safePrompt ? [{ role: "system", content: MISTRAL_SAFE_PROMPT }, ...messages] : messages;
+  const conversation: ChatMessage[] = options.safePrompt
+    ? [{ role: "system", content: MISTRAL_SAFE_PROMPT }, ...messages]
+    : messages;
   const format = chatFormat(tokenizer);
   if (format === "mistral-instruct-v3") return encodeMistralInstructV3(tokenizer, conversation, options.tools);
   if (options.tools?.length) throw new ChatEncodingError("this model's chat format has no tools (function calling)");
-  return format === "mistral-instruct-v1" ? encodeMistralInstructV1(tokenizer, conversation) : encodeWithChatTemplate(tokenizer, conversation);
+  return format === "mistral-instruct-v1"
+    ? encodeMistralInstructV1(tokenizer, conversation)
+    : encodeWithChatTemplate(tokenizer, conversation);
 }

@@ -51,7 +51,10 @@ export function encodeWithChatTemplate(tokenizer: Tokenizer, messages: ChatMessa
   if (continuing) {
     const prefix = finalText(last).trim();
     const end = text.lastIndexOf(prefix);
-    if (prefix === "" || end < 0) throw new ChatEncodingError("the chat template does not render the prefix message's text, so it cannot be continued");
+    if (prefix === "" || end < 0)
+      throw new ChatEncodingError(
+        "the chat template does not render the prefix message's text, so it cannot be continued",
+      );
     text = text.slice(0, end + prefix.length);
   }
   return tokenizer.encodeTemplated(text);

@@ -66,7 +66,8 @@ export class IncrementalDetokenizer {
     if (after.length <= before.length) return "";
     // Byte-level BPE tokenizers (no byte-fallback tokens) carry parts of a character inside
     // ordinary tokens, which decode to U+FFFD alone: give the rest a few tokens to arrive.
-    const waiting = end - this.readOffset <= MAX_INCOMPLETE_BYTES && this.tokenizer.byteValue(this.ids[end - 1]) === undefined;
+    const waiting =
+      end - this.readOffset <= MAX_INCOMPLETE_BYTES && this.tokenizer.byteValue(this.ids[end - 1]) === undefined;
     if (!final && waiting && after.endsWith(REPLACEMENT_CHARACTER)) return "";
     this.prefixOffset = this.readOffset;
     this.readOffset = end;

@@ -39,23 +39,30 @@ function validate(messages: ChatMessage[]): void {
     throw new ChatEncodingError("a conversation of one message must be a user or system message");
   }
   if (messages.length > 1 && last.role !== "user" && !(last.role === "assistant" && last.prefix)) {
-    throw new ChatEncodingError(`the last message must be a user message or an assistant message with prefix: true, got ${last.role}`);
+    throw new ChatEncodingError(
+      `the last message must be a user message or an assistant message with prefix: true, got ${last.role}`,
+    );
   }
   messages.forEach((message, index) => {
     if (message.role === "system" && messages[index - 1]?.role === "assistant") {
       throw new ChatEncodingError(`message ${index}: a system message cannot follow an assistant message`);
     }
     if (message.role !== "assistant") return;
-    if (joinedText([message.content]) === "") throw new ChatEncodingError(`message ${index} (assistant) has no content`);
+    if (joinedText([message.content]) === "")
+      throw new ChatEncodingError(`message ${index} (assistant) has no content`);
     if (message.prefix && index !== messages.length - 1) {
-      throw new ChatEncodingError(`message ${index}: only the last message can be an assistant message with prefix: true`);
+      throw new ChatEncodingError(
+        `message ${index}: only the last message can be an assistant message with prefix: true`,
+      );
     }
   });
 }
 
 /** Merges runs of same-role messages and takes the system prompts out, as mistral-common's normaliser does. */
 function normalize(messages: ChatMessage[]): { systemPrompt: string; turns: Turn[] } {
-  const systemPrompt = joinedText(messages.filter((message) => message.role === "system").map((message) => message.content));
+  const systemPrompt = joinedText(
+    messages.filter((message) => message.role === "system").map((message) => message.content),
+  );
   const turns: Turn[] = [];
   // A system message ends a run without producing a turn, so user/system/user stays two user turns.
   let run: ChatMessage[] = [];

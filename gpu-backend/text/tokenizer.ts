@@ -5,7 +5,9 @@ import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import * as z from "zod";
 
 /** A token written as a string, or as the `{ content }` object older transformers versions save. */
-const TokenName = z.union([z.string(), z.object({ content: z.string() }).transform((token) => token.content)]).nullish();
+const TokenName = z
+  .union([z.string(), z.object({ content: z.string() }).transform((token) => token.content)])
+  .nullish();
 
 /** The fields of tokenizer_config.json that moxie reads; everything else passes through to the library. */
 export const TokenizerConfig = z.looseObject({
@@ -16,7 +18,11 @@ export const TokenizerConfig = z.looseObject({
     .union([z.string(), z.array(z.object({ name: z.string(), template: z.string() }))])
     .nullish()
     // A list holds named templates; "default" is the chat one (as transformers picks it).
-    .transform((template) => (Array.isArray(template) ? template.find((entry) => entry.name === "default")?.template : template) ?? undefined),
+    .transform(
+      (template) =>
+        (Array.isArray(template) ? template.find((entry) => entry.name === "default")?.template : template) ??
+        undefined,
+    ),
 });
 export type TokenizerConfig = z.infer<typeof TokenizerConfig>;
 
@@ -48,7 +54,15 @@ function withWordSplit(json: TokenizerJson): TokenizerJson {
   const crossesWordStart = new RegExp(`[^${WORD_START}]${WORD_START}`);
   const result = (merge: string | string[]) => (typeof merge === "string" ? merge.replace(" ", "") : merge.join(""));
   if (merges.some((merge) => crossesWordStart.test(result(merge)))) return json;
-  return { ...json, pre_tokenizer: { type: "Split", pattern: { Regex: `${WORD_START}*[^${WORD_START}]*` }, behavior: "Isolated", invert: true } };
+  return {
+    ...json,
+    pre_tokenizer: {
+      type: "Split",
+      pattern: { Regex: `${WORD_START}*[^${WORD_START}]*` },
+      behavior: "Isolated",
+      invert: true,
+    },
+  };
 }
 
 export class TokenizerError extends Error {}
@@ -82,12 +96,20 @@ export class Tokenizer {
     private readonly config: TokenizerConfig,
   ) {
     // The plain-text tokenizer does not know the special tokens as added tokens, so their spelling is never split out.
-    this.plain = new HfTokenizer(withWordSplit({ ...json, added_tokens: json.added_tokens.filter((token) => !token.special) }), config);
-    this.specialTokens = new Map(json.added_tokens.filter((token) => token.special).map((token) => [token.id, token.content]));
+    this.plain = new HfTokenizer(
+      withWordSplit({ ...json, added_tokens: json.added_tokens.filter((token) => !token.special) }),
+      config,
+    );
+    this.specialTokens = new Map(
+      json.added_tokens.filter((token) => token.special).map((token) => [token.id, token.content]),
+    );
     const idOf = (token: string | null | undefined) => {
       if (token == null) return undefined;
       const id = json.added_tokens.find((added) => added.content === token)?.id ?? this.plain.token_to_id(token);
-      if (id === undefined) throw new TokenizerError(`tokenizer_config.json names the token ${JSON.stringify(token)}, which is not in the vocabulary`);
+      if (id === undefined)
+        throw new TokenizerError(
+          `tokenizer_config.json names the token ${JSON.stringify(token)}, which is not in the vocabulary`,
+        );
       return id;
     };
     this.bosToken = config.bos_token ?? undefined;

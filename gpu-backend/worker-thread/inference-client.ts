@@ -14,7 +14,11 @@ export interface ChatRun {
 
 type Pending =
   | { kind: "chat"; accept(run: ChatRun): void; reject(error: Error): void; stream?: Readable; open: number }
-  | { kind: "embed"; resolve(result: { vectors: Float32Array[]; promptTokens: number }): void; reject(error: Error): void };
+  | {
+      kind: "embed";
+      resolve(result: { vectors: Float32Array[]; promptTokens: number }): void;
+      reject(error: Error): void;
+    };
 
 /**
  * The main thread's side of the inference worker: ONNX Runtime's run() blocks its thread for the
@@ -37,7 +41,9 @@ export class InferenceClient {
     this.worker = new Worker(new URL("./bootstrap.mjs", import.meta.url), { workerData: options });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once("error", reject);
-      this.worker.once("exit", (code) => reject(new Error(`the inference worker exited (code ${code}) before the model loaded`)));
+      this.worker.once("exit", (code) =>
+        reject(new Error(`the inference worker exited (code ${code}) before the model loaded`)),
+      );
       this.worker.on("message", (message: FromWorker) => {
         if (message.type === "ready") {
           this.model = message.model;
@@ -110,8 +116,7 @@ export class InferenceClient {
     else if (message.type === "refused") {
       const { reason, message: text, param } = message.refusal;
       this.settle(message.id)?.reject(new RefusedError(reason, text, param));
-    }
-    else if (message.type === "embedded") {
+    } else if (message.type === "embedded") {
       const pending = this.settle(message.id);
       if (pending?.kind === "embed") pending.resolve({ vectors: message.vectors, promptTokens: message.promptTokens });
     } else if (message.type === "outputs") {

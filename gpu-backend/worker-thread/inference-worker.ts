@@ -58,8 +58,18 @@ class InferenceWorker {
     private readonly tokenizer: Tokenizer,
     private readonly options: WorkerOptions,
   ) {
-    this.scheduler = new Scheduler(engine, { maxRunning: options.maxSeqs, maxWaiting: options.maxQueue, stepTokens: options.stepTokens, prefixCaching: options.prefixCaching });
-    this.inputs = new InputProcessor(tokenizer, engine.shape.contextLength, engine.shape.maxEvaluationTokens, engine.shape.vocabSize);
+    this.scheduler = new Scheduler(engine, {
+      maxRunning: options.maxSeqs,
+      maxWaiting: options.maxQueue,
+      stepTokens: options.stepTokens,
+      prefixCaching: options.prefixCaching,
+    });
+    this.inputs = new InputProcessor(
+      tokenizer,
+      engine.shape.contextLength,
+      engine.shape.maxEvaluationTokens,
+      engine.shape.vocabSize,
+    );
     this.grammars = new Grammars(tokenizer, engine.shape.vocabSize, engine.shape.eosTokenId);
   }
 
@@ -76,7 +86,13 @@ class InferenceWorker {
     try {
       if (message.type === "chat") this.chat(message.id, message.request);
       else if (message.type === "cancel") this.cancel(message.id);
-      else if (message.type === "embed") this.embedJobs.push({ id: message.id, sequences: this.inputs.embeddingInputs(message.inputs), vectors: [], done: 0 });
+      else if (message.type === "embed")
+        this.embedJobs.push({
+          id: message.id,
+          sequences: this.inputs.embeddingInputs(message.inputs),
+          vectors: [],
+          done: 0,
+        });
       else this.closing = true;
     } catch (error) {
       if (message.type !== "chat" && message.type !== "embed") throw error;
@@ -84,7 +100,11 @@ class InferenceWorker {
       else {
         console.error(error);
         this.cancel(message.id);
-        this.refuse(message.id, { reason: "internal", message: `Internal error: ${(error as Error).message}`, param: undefined });
+        this.refuse(message.id, {
+          reason: "internal",
+          message: `Internal error: ${(error as Error).message}`,
+          param: undefined,
+        });
       }
     }
     this.wake?.();
@@ -127,7 +147,12 @@ class InferenceWorker {
         if (!this.compiling.delete(id) && !(error instanceof RefusedError)) return;
         for (const choice of input.spec.choices) choice.constraint?.release();
         if (error instanceof RefusedError) this.refuse(id, error.refusal);
-        else if (error instanceof GrammarError) this.refuse(id, { reason: "unsupported_schema", message: error.message, param: request.tools?.length ? "tools" : "response_format" });
+        else if (error instanceof GrammarError)
+          this.refuse(id, {
+            reason: "unsupported_schema",
+            message: error.message,
+            param: request.tools?.length ? "tools" : "response_format",
+          });
         else this.refuse(id, { reason: "internal", message: `Internal error: ${error.message}`, param: undefined });
       })
       .finally(() => this.wake?.());
@@ -155,14 +180,17 @@ class InferenceWorker {
       return this.scheduler.add(spec);
     } catch (error) {
       if (error instanceof TooManyChoicesError) throw new RefusedError("too_many_choices", error.message, "n");
-      if (error instanceof QueueFullError) throw new RefusedError("queue_full", "The backend is overloaded: its request queue is full. Retry later.");
+      if (error instanceof QueueFullError)
+        throw new RefusedError("queue_full", "The backend is overloaded: its request queue is full. Retry later.");
       throw error;
     }
   }
 
   /** Sequences that ended before running (max_tokens 0) report their finish now. */
   private flushAborted(sequences: Sequence[]): void {
-    const outputs = sequences.filter((sequence) => sequence.finish !== undefined).map((sequence) => this.output({ sequence, token: undefined, finish: sequence.finish }));
+    const outputs = sequences
+      .filter((sequence) => sequence.finish !== undefined)
+      .map((sequence) => this.output({ sequence, token: undefined, finish: sequence.finish }));
     if (outputs.length > 0) this.post({ type: "outputs", outputs, status: this.status() });
   }
 
@@ -180,17 +208,27 @@ class InferenceWorker {
   private async embedPart(job: EmbedJob): Promise<void> {
     let end = job.done;
     let tokens = 0;
-    while (end < job.sequences.length && (end === job.done || tokens + job.sequences[end].length <= EMBED_TOKENS)) tokens += job.sequences[end++].length;
+    while (end < job.sequences.length && (end === job.done || tokens + job.sequences[end].length <= EMBED_TOKENS))
+      tokens += job.sequences[end++].length;
     try {
       job.vectors.push(...(await this.engine.embed(job.sequences.slice(job.done, end), this.options.pooling)));
     } catch (error) {
       this.embedJobs.shift();
-      return this.refuse(job.id, { reason: "internal", message: `Embedding failed: ${(error as Error).message}`, param: undefined });
+      return this.refuse(job.id, {
+        reason: "internal",
+        message: `Embedding failed: ${(error as Error).message}`,
+        param: undefined,
+      });
     }
     job.done = end;
     if (job.done < job.sequences.length) return;
     this.embedJobs.shift();
-    this.post({ type: "embedded", id: job.id, vectors: job.vectors, promptTokens: job.sequences.reduce((sum, ids) => sum + ids.length, 0) });
+    this.post({
+      type: "embedded",
+      id: job.id,
+      vectors: job.vectors,
+      promptTokens: job.sequences.reduce((sum, ids) => sum + ids.length, 0),
+    });
   }
 
   /** Turns a step's tokens into text per choice, applies stop strings, and posts it all in one message. */
@@ -260,10 +298,7 @@ async function start(): Promise<void> {
   const options = workerData as WorkerOptions;
   let worker: InferenceWorker;
   try {
-    const [engine, tokenizer] = await Promise.all([
-      loadEngine(options),
-      loadTokenizer(options.model),
-    ]);
+    const [engine, tokenizer] = await Promise.all([loadEngine(options), loadTokenizer(options.model)]);
     worker = new InferenceWorker(engine, tokenizer, options);
   } catch (error) {
     parentPort!.postMessage({ type: "failed", message: (error as Error).message } satisfies FromWorker);

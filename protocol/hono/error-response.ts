@@ -29,6 +29,9 @@ export function routeNotFound(c: Context): Response {
 export function limitBody(maxSize: number): MiddlewareHandler {
   return bodyLimit({
     maxSize,
-    onError: (c) => errorResponse(c, 413, `The request body is larger than ${maxSize} bytes.`, "invalid_request_error", { code: "body_too_large" }),
+    onError: (c) =>
+      errorResponse(c, 413, `The request body is larger than ${maxSize} bytes.`, "invalid_request_error", {
+        code: "body_too_large",
+      }),
   });
 }

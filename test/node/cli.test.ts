@@ -14,9 +14,17 @@ it("an unknown command exits 2 with the overview", async () => {
 });
 
 it("typed flags are checked before a command runs: integers, ranges and choices", async () => {
-  await expect(run("node", ["bin/moxie.js", "serve", "--model", "x", "--port", "80a"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--port must be an integer, got '80a'") });
-  await expect(run("node", ["bin/moxie.js", "serve", "--model", "x", "--port", "70000"])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--port must be at most 65535") });
-  await expect(run("node", ["bin/moxie.js", "make-checkpoint", "--preset", "huge", "--out", "/tmp/x"])).rejects.toMatchObject({
+  await expect(run("node", ["bin/moxie.js", "serve", "--model", "x", "--port", "80a"])).rejects.toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining("--port must be an integer, got '80a'"),
+  });
+  await expect(run("node", ["bin/moxie.js", "serve", "--model", "x", "--port", "70000"])).rejects.toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining("--port must be at most 65535"),
+  });
+  await expect(
+    run("node", ["bin/moxie.js", "make-checkpoint", "--preset", "huge", "--out", "/tmp/x"]),
+  ).rejects.toMatchObject({
     code: 2,
     stderr: expect.stringContaining("--preset must be one of tiny, mini, mixtral-8x7b, got 'huge'"),
   });

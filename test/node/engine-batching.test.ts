@@ -19,7 +19,8 @@ const table = (i: number) => reservedBlocks(engine.shape, i);
 it("a step mixing prefills and decodes of different lengths gives each sequence its solo logits", async () => {
   // Solo: each sequence alone on blocks 0; the decode row continues case 1 with one more token.
   const solo: Float32Array[] = [];
-  for (const ids of [cases[2], cases[3]]) [solo[solo.length]] = await engine.forward([{ blocks: table(0), past: 0, tokens: ids }]);
+  for (const ids of [cases[2], cases[3]])
+    [solo[solo.length]] = await engine.forward([{ blocks: table(0), past: 0, tokens: ids }]);
   await engine.forward([{ blocks: table(0), past: 0, tokens: cases[1] }]);
   const [decodeSolo] = await engine.forward([{ blocks: table(0), past: cases[1].length, tokens: [9] }]);
 
@@ -35,7 +36,9 @@ it("a step mixing prefills and decodes of different lengths gives each sequence 
 
   // Then a decode step over all three at once, against each continued alone.
   const histories = [cases[2], [...cases[1], 9], cases[3]];
-  const together = await engine.forward([1, 3, 2].map((i, row) => ({ blocks: table(i), past: histories[row].length, tokens: [5] })));
+  const together = await engine.forward(
+    [1, 3, 2].map((i, row) => ({ blocks: table(i), past: histories[row].length, tokens: [5] })),
+  );
   for (const [row, ids] of histories.entries()) {
     const [alone] = await engine.forward([{ blocks: table(0), past: 0, tokens: [...ids, 5] }]);
     expect(maxDifference(together[row], alone)).toBeLessThan(1e-4);
@@ -43,7 +46,13 @@ it("a step mixing prefills and decodes of different lengths gives each sequence 
 });
 
 it("prompts longer than one step's budget run in rounds with the same logits", async () => {
-  const chunked = await loadEngine({ model: fixture, threads: 1, kvCacheSequences: 2, contextLength: 64, stepTokens: 7 });
+  const chunked = await loadEngine({
+    model: fixture,
+    threads: 1,
+    kvCacheSequences: 2,
+    contextLength: 64,
+    stepTokens: 7,
+  });
   try {
     const blocks = (i: number) => reservedBlocks(chunked.shape, i);
     const [long, short] = await chunked.forward([
@@ -90,9 +99,22 @@ it("embeddings are pooled, unit-length and independent of batching", async () =>
 });
 
 it("rejects bad steps with clear errors", async () => {
-  await expect(engine.forward([{ blocks: [engine.shape.kvBlocks], past: 0, tokens: [1] }])).rejects.toThrow(/KV block \d+ does not exist/);
-  await expect(engine.forward([{ blocks: table(0), past: 0, tokens: [32000] }])).rejects.toThrow(/outside the vocabulary/);
-  await expect(engine.forward([{ blocks: table(0), past: 0, tokens: [1] }, { blocks: table(0), past: 0, tokens: [2] }])).rejects.toThrow(/written by two sequences/);
-  await expect(engine.forward([{ blocks: table(0), past: 0, tokens: new Array(65).fill(1) }])).rejects.toThrow(/context length 64/);
-  await expect(engine.forward([{ blocks: [0], past: 5, tokens: [1, 2, 3, 4] }])).rejects.toThrow(/1 blocks of 8 cannot hold 9 positions/);
+  await expect(engine.forward([{ blocks: [engine.shape.kvBlocks], past: 0, tokens: [1] }])).rejects.toThrow(
+    /KV block \d+ does not exist/,
+  );
+  await expect(engine.forward([{ blocks: table(0), past: 0, tokens: [32000] }])).rejects.toThrow(
+    /outside the vocabulary/,
+  );
+  await expect(
+    engine.forward([
+      { blocks: table(0), past: 0, tokens: [1] },
+      { blocks: table(0), past: 0, tokens: [2] },
+    ]),
+  ).rejects.toThrow(/written by two sequences/);
+  await expect(engine.forward([{ blocks: table(0), past: 0, tokens: new Array(65).fill(1) }])).rejects.toThrow(
+    /context length 64/,
+  );
+  await expect(engine.forward([{ blocks: [0], past: 5, tokens: [1, 2, 3, 4] }])).rejects.toThrow(
+    /1 blocks of 8 cannot hold 9 positions/,
+  );
 });

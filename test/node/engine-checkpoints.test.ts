@@ -54,7 +54,9 @@ async function expectMatchesReference(dir: string) {
   try {
     const vocab = checkpoint.config.vocabSize;
     const [evaluation] = await engine.evaluate([tokens]);
-    expected.forEach((row, t) => expect(maxDifference(evaluation.logits.subarray(t * vocab, (t + 1) * vocab), row)).toBeLessThan(1e-3));
+    expected.forEach((row, t) =>
+      expect(maxDifference(evaluation.logits.subarray(t * vocab, (t + 1) * vocab), row)).toBeLessThan(1e-3),
+    );
     const blocks = reservedBlocks(engine.shape, 0);
     const [prefill] = await engine.forward([{ blocks, past: 0, tokens: tokens.slice(0, 3) }]);
     expect(maxDifference(prefill, expected[2])).toBeLessThan(1e-3);
@@ -93,11 +95,22 @@ describe("against a direct float64 computation", () => {
   });
 
   it("dense MistralForCausalLM with a sliding window", async () => {
-    await expectMatchesReference(randomCheckpoint(smallConfig({ architectures: ["MistralForCausalLM"], sliding_window: 5 })));
+    await expectMatchesReference(
+      randomCheckpoint(smallConfig({ architectures: ["MistralForCausalLM"], sliding_window: 5 })),
+    );
   });
 
   it("LlamaForCausalLM with tied embeddings and an explicit head_dim", async () => {
-    await expectMatchesReference(randomCheckpoint(smallConfig({ architectures: ["LlamaForCausalLM"], tie_word_embeddings: true, head_dim: 32, num_attention_heads: 4 })));
+    await expectMatchesReference(
+      randomCheckpoint(
+        smallConfig({
+          architectures: ["LlamaForCausalLM"],
+          tie_word_embeddings: true,
+          head_dim: 32,
+          num_attention_heads: 4,
+        }),
+      ),
+    );
   });
 
   it("bf16 and f16 checkpoints", async () => {
@@ -113,12 +126,22 @@ it("a sharded checkpoint with a transformers-4 config gives the fixture's logits
   const specs = [...original.tensors.values()].map(({ name, shape }) => ({ name, shape }));
   writeSafetensors(dir, specs, (spec) => readWeight(original, spec.name), "F32", 3);
   // transformers 4 style: top-level rope_theta, torch_dtype, no head_dim key.
-  const config = smallConfig({ hidden_size: 64, intermediate_size: 128, num_local_experts: 8, vocab_size: 32000, max_position_embeddings: 4096, torch_dtype: "float32", rope_theta: 1e6 });
+  const config = smallConfig({
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_local_experts: 8,
+    vocab_size: 32000,
+    max_position_embeddings: 4096,
+    torch_dtype: "float32",
+    rope_theta: 1e6,
+  });
   for (const key of ["rope_parameters", "dtype", "head_dim"] as const) delete (config as Record<string, unknown>)[key];
   writeFileSync(join(dir, "config.json"), JSON.stringify(config));
   const sharded = await openCheckpoint(dir);
   expect(sharded.files).toHaveLength(3);
-  const [originalEngine, copy] = await Promise.all([fixture, dir].map((model) => loadEngine({ model, threads: 1, kvCacheSequences: 1, contextLength: 16 })));
+  const [originalEngine, copy] = await Promise.all(
+    [fixture, dir].map((model) => loadEngine({ model, threads: 1, kvCacheSequences: 1, contextLength: 16 })),
+  );
   const ids = [1, 415, 2936, 9060, 285, 1142];
   const [[a], [b]] = await Promise.all([originalEngine.evaluate([ids]), copy.evaluate([ids])]);
   expect(maxDifference(a.logits, b.logits)).toBeLessThan(1e-5);
@@ -145,10 +168,22 @@ describe("refuses a broken checkpoint with a message naming the problem", () => 
     const checkpoint = await openCheckpoint(dir);
     const specs = [...checkpoint.tensors.values()].map(({ name, shape }) => ({ name, shape }));
     const values = (spec: { name: string; shape: number[] }) => new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
-    writeSafetensors(dir, specs.filter((spec) => spec.name !== "model.norm.weight"), values, "F32");
+    writeSafetensors(
+      dir,
+      specs.filter((spec) => spec.name !== "model.norm.weight"),
+      values,
+      "F32",
+    );
     await expect(loadEngine({ model: dir })).rejects.toThrow(/missing tensor model\.norm\.weight/);
-    writeSafetensors(dir, specs.map((spec) => (spec.name === "model.norm.weight" ? { ...spec, shape: [63] } : spec)), values, "F32");
-    await expect(loadEngine({ model: dir })).rejects.toThrow(/tensor model\.norm\.weight has shape \[63\], expected \[64\]/);
+    writeSafetensors(
+      dir,
+      specs.map((spec) => (spec.name === "model.norm.weight" ? { ...spec, shape: [63] } : spec)),
+      values,
+      "F32",
+    );
+    await expect(loadEngine({ model: dir })).rejects.toThrow(
+      /tensor model\.norm\.weight has shape \[63\], expected \[64\]/,
+    );
   });
 
   it("a folder without config.json", async () => {

@@ -10,19 +10,43 @@ import { fixture, referenceCases } from "./support/fixture.ts";
 const cacheDir = useTempCache();
 const exec = promisify(execFile);
 const moxie = async (...args: string[]) => {
-  const { stdout } = await exec("node", ["bin/moxie.js", ...args], { env: { ...process.env, MOXIE_CACHE_DIR: cacheDir } });
-  return stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line));
+  const { stdout } = await exec("node", ["bin/moxie.js", ...args], {
+    env: { ...process.env, MOXIE_CACHE_DIR: cacheDir },
+  });
+  return stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 };
 const scratch = mkdtempSync(join(tmpdir(), "moxie-cli-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 it("score and generate reproduce transformers on the fixture (no tokenizer involved)", async () => {
   const { input_ids, argmax, greedy_new_ids } = referenceCases[1];
-  const [scored] = await moxie("score", "--model", fixture, "--ids", input_ids.join(","), "--last-logits", "--threads", "1");
+  const [scored] = await moxie(
+    "score",
+    "--model",
+    fixture,
+    "--ids",
+    input_ids.join(","),
+    "--last-logits",
+    "--threads",
+    "1",
+  );
   expect(scored.argmax).toEqual(argmax);
   expect(scored.logsumexp).toHaveLength(input_ids.length);
   expect(scored.last_logits).toHaveLength(32000);
-  const [generated] = await moxie("generate", "--model", fixture, "--ids", input_ids.join(","), "--max-tokens", "20", "--json");
+  const [generated] = await moxie(
+    "generate",
+    "--model",
+    fixture,
+    "--ids",
+    input_ids.join(","),
+    "--max-tokens",
+    "20",
+    "--json",
+  );
   expect(generated.ids).toEqual(greedy_new_ids);
 });
 
@@ -45,7 +69,13 @@ it("embed tokenizes text with the checkpoint's tokenizer", async () => {
 
 it("bench prints llama-bench's figures as one JSON line", async () => {
   const [result] = await moxie("bench", "--model", fixture, "--batch", "1,2", "--prompt", "8", "--gen", "2", "--json");
-  expect(Object.keys(result).sort()).toEqual(["decode_median_step_tok_s", "decode_tok_s", "load_s", "peak_rss_mb", "prefill_tok_s"]);
+  expect(Object.keys(result).sort()).toEqual([
+    "decode_median_step_tok_s",
+    "decode_tok_s",
+    "load_s",
+    "peak_rss_mb",
+    "prefill_tok_s",
+  ]);
   expect(Object.keys(result.decode_tok_s)).toEqual(["1", "2"]);
   expect(result.prefill_tok_s).toBeGreaterThan(0);
 });
@@ -53,6 +83,9 @@ it("bench prints llama-bench's figures as one JSON line", async () => {
 it("a broken checkpoint exits nonzero naming the problem", async () => {
   const dir = join(scratch, "config-only");
   await moxie("make-checkpoint", "--preset", "tiny", "--out", dir, "--config-only");
-  await expect(moxie("score", "--model", dir, "--ids", "1,2")).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/no model\.safetensors/) });
+  await expect(moxie("score", "--model", dir, "--ids", "1,2")).rejects.toMatchObject({
+    code: 1,
+    stderr: expect.stringMatching(/no model\.safetensors/),
+  });
   await expect(moxie("score", "--model", fixture, "--ids", "1,x")).rejects.toMatchObject({ code: 2 });
 });

@@ -7,7 +7,6 @@ import { argmax } from "../../gpu-backend/sampler/sampler.ts";
 import { maxDifference, useTempCache } from "./engine-helpers.ts";
 import { fixture, referenceCases, referenceFloats } from "./support/fixture.ts";
 
-
 useTempCache();
 let engine: OnnxEngine;
 beforeAll(async () => {
@@ -37,7 +36,9 @@ describe.each(referenceCases.map((c, i) => [i, c] as const))("fixture case %i", 
     expect(maxDifference(mean, referenceFloats(reference.final_hidden_mean_f32_b64))).toBeLessThan(1e-3);
 
     evaluation.routerLogits.forEach((logits, layer) => {
-      const chosen = Array.from({ length: tokens }, (_, t) => topK(logits.subarray(t * 8, (t + 1) * 8), 2).sort((a, b) => a - b));
+      const chosen = Array.from({ length: tokens }, (_, t) =>
+        topK(logits.subarray(t * 8, (t + 1) * 8), 2).sort((a, b) => a - b),
+      );
       const expected = reference.router_topk_per_layer[layer].map((pair) => [...pair].sort((a, b) => a - b));
       expect(chosen).toEqual(expected);
     });

@@ -11,7 +11,16 @@ const cacheDir = useTempCache();
 
 it("float32 → f16 and bf16 bits round to nearest even, with subnormals and overflow", () => {
   const values = Float32Array.from([1, -2, 65504, 1e6, 2 ** -24, 2 ** -25 * 3, 0.1, 1 + 2 ** -11]);
-  expect(Array.from(toF16(values), (bits) => bits.toString(16))).toEqual(["3c00", "c000", "7bff", "7c00", "1", "2", "2e66", "3c00"]);
+  expect(Array.from(toF16(values), (bits) => bits.toString(16))).toEqual([
+    "3c00",
+    "c000",
+    "7bff",
+    "7c00",
+    "1",
+    "2",
+    "2e66",
+    "3c00",
+  ]);
   const bf = Float32Array.from([1, -2, 0.1, 1 + 2 ** -8, 1 + 3 * 2 ** -8]);
   expect(Array.from(toBf16(bf), (bits) => bits.toString(16))).toEqual(["3f80", "c000", "3dcd", "3f80", "3f82"]);
 });

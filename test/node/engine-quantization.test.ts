@@ -30,12 +30,18 @@ it("int8 and int4 engines stay close to fp32 on the fixture inputs, through eval
   await reference.close();
   // Bounds sit near the measured figures (int8: 0.97 / 1.6e-3, int4: 0.69 / 1.3e-2): random weights give nearly
   // flat logits, so top-1 flips easily; a broken quantiser lands orders of magnitude away.
-  for (const [quantize, minAgreement, maxKl] of [["int8", 0.95, 0.01], ["int4", 0.6, 0.05]] as const) {
+  for (const [quantize, minAgreement, maxKl] of [
+    ["int8", 0.95, 0.01],
+    ["int4", 0.6, 0.05],
+  ] as const) {
     const engine = await loadEngine({ model: fixture, quantize, threads: 2, kvCacheSequences: 1, contextLength: 48 });
     const got = await engine.evaluate(cases);
-    const logits = (evaluations: { logits: Float32Array }[]) => Float32Array.from(evaluations.flatMap((e) => Array.from(e.logits)));
+    const logits = (evaluations: { logits: Float32Array }[]) =>
+      Float32Array.from(evaluations.flatMap((e) => Array.from(e.logits)));
     const quality = compareLogits(logits(expected), logits(got), 32000);
-    console.log(`${quantize} on the fixture inputs: top-1 agreement ${quality.top1Agreement.toFixed(3)}, mean KL ${quality.meanKl.toExponential(2)}`);
+    console.log(
+      `${quantize} on the fixture inputs: top-1 agreement ${quality.top1Agreement.toFixed(3)}, mean KL ${quality.meanKl.toExponential(2)}`,
+    );
     expect(quality.top1Agreement, quantize).toBeGreaterThanOrEqual(minAgreement);
     expect(quality.meanKl, quantize).toBeLessThan(maxKl);
     const [cached] = await engine.forward([{ blocks: reservedBlocks(engine.shape, 0), past: 0, tokens: cases[3] }]);

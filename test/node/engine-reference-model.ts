@@ -40,7 +40,9 @@ export function referenceLogits(checkpoint: Checkpoint, tokens: number[]): Float
     return out;
   };
   const embed = w("model.embed_tokens.weight");
-  let states = tokens.map((token) => Float64Array.from(embed.subarray(token * c.hiddenSize, (token + 1) * c.hiddenSize)));
+  let states = tokens.map((token) =>
+    Float64Array.from(embed.subarray(token * c.hiddenSize, (token + 1) * c.hiddenSize)),
+  );
   const d = c.headDim;
   for (let layer = 0; layer < c.layers; layer++) {
     const p = `model.layers.${layer}`;
@@ -71,7 +73,8 @@ export function referenceLogits(checkpoint: Checkpoint, tokens: number[]): Float
           scores.push(dot / Math.sqrt(d));
         }
         const probs = softmax(scores);
-        for (let j = first; j <= t; j++) for (let i = 0; i < d; i++) context[h * d + i] += probs[j - first] * vs[j][kv][i];
+        for (let j = first; j <= t; j++)
+          for (let i = 0; i < d; i++) context[h * d + i] += probs[j - first] * vs[j][kv][i];
       }
       const out = matvec(wo, context, c.hiddenSize);
       return x.map((v, i) => v + out[i]);
@@ -79,21 +82,35 @@ export function referenceLogits(checkpoint: Checkpoint, tokens: number[]): Float
     const mlp = (x: Float64Array, gate: Float32Array, up: Float32Array, down: Float32Array) => {
       const g = matvec(gate, x, c.ffnSize);
       const u = matvec(up, x, c.ffnSize);
-      return matvec(down, g.map((v, i) => silu(v) * u[i]), c.hiddenSize);
+      return matvec(
+        down,
+        g.map((v, i) => silu(v) * u[i]),
+        c.hiddenSize,
+      );
     };
     states = states.map((x) => {
       const normed2 = rmsNorm(x, w(`${p}.post_attention_layernorm.weight`));
       const out = new Float64Array(c.hiddenSize);
       if (c.experts > 0) {
         const probs = softmax(Array.from(matvec(w(`${p}.block_sparse_moe.gate.weight`), normed2, c.experts)));
-        const chosen = probs.map((_, e) => e).sort((a, b) => probs[b] - probs[a]).slice(0, c.expertsPerToken);
+        const chosen = probs
+          .map((_, e) => e)
+          .sort((a, b) => probs[b] - probs[a])
+          .slice(0, c.expertsPerToken);
         const total = chosen.reduce((s, e) => s + probs[e], 0);
         for (const e of chosen) {
           const q = `${p}.block_sparse_moe.experts.${e}`;
-          mlp(normed2, w(`${q}.w1.weight`), w(`${q}.w3.weight`), w(`${q}.w2.weight`)).forEach((v, i) => (out[i] += (v * probs[e]) / total));
+          mlp(normed2, w(`${q}.w1.weight`), w(`${q}.w3.weight`), w(`${q}.w2.weight`)).forEach(
+            (v, i) => (out[i] += (v * probs[e]) / total),
+          );
         }
       } else {
-        mlp(normed2, w(`${p}.mlp.gate_proj.weight`), w(`${p}.mlp.up_proj.weight`), w(`${p}.mlp.down_proj.weight`)).forEach((v, i) => (out[i] = v));
+        mlp(
+          normed2,
+          w(`${p}.mlp.gate_proj.weight`),
+          w(`${p}.mlp.up_proj.weight`),
+          w(`${p}.mlp.down_proj.weight`),
+        ).forEach((v, i) => (out[i] = v));
       }
       return x.map((v, i) => v + out[i]);
     });

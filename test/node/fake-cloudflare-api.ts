@@ -39,7 +39,9 @@ const WORKER_NOT_FOUND = 10007;
 function send(response: ServerResponse, status: number, result: unknown, extra: object = {}, code = 10000): void {
   response.writeHead(status, { "content-type": "application/json" });
   const errors = status < 400 ? [] : [{ code, message: String(result) }];
-  response.end(JSON.stringify({ success: status < 400, errors, messages: [], result: status < 400 ? result : null, ...extra }));
+  response.end(
+    JSON.stringify({ success: status < 400, errors, messages: [], result: status < 400 ? result : null, ...extra }),
+  );
 }
 
 async function body(request: IncomingMessage): Promise<Buffer> {
@@ -59,7 +61,14 @@ function uploadMetadata(raw: Buffer, contentType: string): UploadMetadata {
 }
 
 export async function startFakeCloudflareApi(accountId: string): Promise<FakeCloudflareApi> {
-  const account: FakeAccount = { databases: [], namespaces: [], queries: new Map(), uploads: [], assets: new Map(), unknown: [] };
+  const account: FakeAccount = {
+    databases: [],
+    namespaces: [],
+    queries: new Map(),
+    uploads: [],
+    assets: new Map(),
+    unknown: [],
+  };
   let counter = 0;
   const newId = () => `${(++counter).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
   const prefix = `/client/v4/accounts/${accountId}`;
@@ -71,7 +80,9 @@ export async function startFakeCloudflareApi(accountId: string): Promise<FakeClo
     const json = () => JSON.parse(raw.toString("utf8") || "{}");
     const page = Number(url.searchParams.get("page") ?? "1");
     const paged = (items: unknown[]) =>
-      send(response, 200, page === 1 ? items : [], { result_info: { page, per_page: 1000, count: items.length, total_count: items.length } });
+      send(response, 200, page === 1 ? items : [], {
+        result_info: { page, per_page: 1000, count: items.length, total_count: items.length },
+      });
 
     if (path === "/client/v4/user/tokens/verify") return send(response, 200, { id: "token", status: "active" });
     if (path === "/client/v4/user") return send(response, 200, { id: "user", email: "operator@example.com" });
@@ -91,10 +102,15 @@ export async function startFakeCloudflareApi(accountId: string): Promise<FakeClo
       if (!d1[2]) return send(response, 200, { ...database, version: "production", num_tables: 0, file_size: 0 });
       const sql = String(json().sql);
       account.queries.set(database.uuid, [...(account.queries.get(database.uuid) ?? []), sql]);
-      const applied = (account.queries.get(database.uuid) ?? [])
-        .flatMap((query) => [...query.matchAll(/INSERT INTO d1_migrations \(name\)\s*values\s*\('([^']+)'\)/gi)].map((match) => match[1]));
-      const results = /SELECT .*FROM d1_migrations/i.test(sql) ? applied.map((name, index) => ({ id: index + 1, name })) : [];
-      return send(response, 200, [{ results, success: true, meta: { duration: 1, changes: 0, rows_read: 0, rows_written: 0 } }]);
+      const applied = (account.queries.get(database.uuid) ?? []).flatMap((query) =>
+        [...query.matchAll(/INSERT INTO d1_migrations \(name\)\s*values\s*\('([^']+)'\)/gi)].map((match) => match[1]),
+      );
+      const results = /SELECT .*FROM d1_migrations/i.test(sql)
+        ? applied.map((name, index) => ({ id: index + 1, name }))
+        : [];
+      return send(response, 200, [
+        { results, success: true, meta: { duration: 1, changes: 0, rows_read: 0, rows_written: 0 } },
+      ]);
     }
 
     if (path === `${prefix}/storage/kv/namespaces` && request.method === "GET") return paged(account.namespaces);
@@ -106,7 +122,11 @@ export async function startFakeCloudflareApi(accountId: string): Promise<FakeClo
 
     if (path === `${prefix}/workers/subdomain`) return send(response, 200, { subdomain: "fake" });
     if (path === `${prefix}/workers/scripts` && request.method === "GET") {
-      return send(response, 200, [...new Set(account.uploads.map((upload) => upload.script))].map((id) => ({ id })));
+      return send(
+        response,
+        200,
+        [...new Set(account.uploads.map((upload) => upload.script))].map((id) => ({ id })),
+      );
     }
     const worker = new RegExp(`^${prefix}/workers/(services|scripts)/([^/]+)(/.*)?$`).exec(path);
     if (worker && worker[1] === "scripts" && !worker[3] && request.method === "PUT") {
@@ -120,9 +140,13 @@ export async function startFakeCloudflareApi(accountId: string): Promise<FakeClo
       });
     }
     const deployed = worker && account.uploads.some((upload) => upload.script === worker[2]);
-    if (worker && request.method === "GET" && !deployed) return send(response, 404, `no worker ${worker[2]}`, {}, WORKER_NOT_FOUND);
+    if (worker && request.method === "GET" && !deployed)
+      return send(response, 404, `no worker ${worker[2]}`, {}, WORKER_NOT_FOUND);
     if (worker && worker[1] === "services" && !worker[3]) {
-      return send(response, 200, { id: worker[2], default_environment: { environment: "production", script: { id: worker[2] } } });
+      return send(response, 200, {
+        id: worker[2],
+        default_environment: { environment: "production", script: { id: worker[2] } },
+      });
     }
 
     if (worker && worker[3] === "/assets-upload-session" && request.method === "POST") {

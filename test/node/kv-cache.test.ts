@@ -70,7 +70,11 @@ describe("KvCacheManager", () => {
 useTempCache();
 const greedy: SamplingParams = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequencyPenalty: 0 };
 const sampled = (seed: number): SamplingParams => ({ ...greedy, temperature: 1, topP: 0.9, seed });
-const spec = (prompt: number[], maxTokens: number, ...choices: SamplingParams[]): RequestSpec => ({ prompt, maxTokens, choices: choices.length > 0 ? choices : [greedy] });
+const spec = (prompt: number[], maxTokens: number, ...choices: SamplingParams[]): RequestSpec => ({
+  prompt,
+  maxTokens,
+  choices: choices.length > 0 ? choices : [greedy],
+});
 
 let engine: Engine;
 /** Every step's chunks and logits, recorded on the way through to the real engine. */
@@ -106,7 +110,9 @@ async function drain(s: Scheduler): Promise<void> {
 /** The logits the sequence sampled its first token from (the last step that fed its prompt's end). */
 function firstLogits(from: number, prompt: number[]): Float32Array {
   for (const { chunks, logits } of steps.slice(from)) {
-    const row = chunks.findIndex((chunk) => chunk.past + chunk.tokens.length === prompt.length && chunk.tokens.at(-1) === prompt.at(-1));
+    const row = chunks.findIndex(
+      (chunk) => chunk.past + chunk.tokens.length === prompt.length && chunk.tokens.at(-1) === prompt.at(-1),
+    );
     if (row >= 0) return logits[row];
   }
   throw new Error("no step ended the prompt");
@@ -160,7 +166,12 @@ describe("prefix caching through the scheduler", () => {
     await drain(s);
     // Other prompts fill the pool, so the first prompt's cached blocks are evicted and their memory rewritten.
     for (let i = 0; i < 3; i++) {
-      s.add(spec(Array.from({ length: 50 }, (_, t) => 100 + i * 50 + t), 8));
+      s.add(
+        spec(
+          Array.from({ length: 50 }, (_, t) => 100 + i * 50 + t),
+          8,
+        ),
+      );
       await drain(s);
     }
     const [again] = s.add(spec(longest, 2));
@@ -207,7 +218,9 @@ describe("prefix caching through the scheduler", () => {
 describe("admission by free blocks", () => {
   it("requests that do not fit the pool together wait or are preempted and recomputed; all finish as they would alone", async () => {
     // 32 blocks of 4 = 128 positions; four sequences of 20 + 30 tokens need 4 × 13 blocks.
-    const prompts = Array.from({ length: 4 }, (_, i) => Array.from({ length: 20 }, (_, t) => 1 + ((i * 31 + t * 7) % 300)));
+    const prompts = Array.from({ length: 4 }, (_, i) =>
+      Array.from({ length: 20 }, (_, t) => 1 + ((i * 31 + t * 7) % 300)),
+    );
     const s = scheduler({ prefixCaching: false });
     const sequences = prompts.map((prompt) => s.add(spec(prompt, 30))[0]);
     let mostRunning = 0;

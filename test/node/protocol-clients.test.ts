@@ -7,7 +7,11 @@ import OpenAI from "openai";
 import { beforeEach, describe, expect, it } from "vitest";
 import { fetcher, received } from "./protocol-fixtures.ts";
 
-const mistral = new Mistral({ apiKey: "test-key", serverURL: "http://moxie.test", httpClient: new HTTPClient({ fetcher }) });
+const mistral = new Mistral({
+  apiKey: "test-key",
+  serverURL: "http://moxie.test",
+  httpClient: new HTTPClient({ fetcher }),
+});
 const openai = new OpenAI({ apiKey: "test-key", baseURL: "http://moxie.test/v1", fetch: fetcher });
 
 beforeEach(() => {
@@ -20,7 +24,13 @@ describe("Mistral SDK", () => {
       model: "mixtral",
       messages: [
         { role: "system", content: "Be brief." },
-        { role: "user", content: [{ type: "text", text: "Weather " }, { type: "text", text: "in Paris?" }] },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "Weather " },
+            { type: "text", text: "in Paris?" },
+          ],
+        },
       ],
       stop: ["END"],
       tools: [{ type: "function", function: { name: "weather", parameters: { type: "object" } } }],
@@ -32,7 +42,11 @@ describe("Mistral SDK", () => {
   });
 
   it("chat.stream yields every chunk and the usage-only last one", async () => {
-    const stream = await mistral.chat.stream({ model: "mixtral", messages: [{ role: "user", content: "Hi" }], stop: "." });
+    const stream = await mistral.chat.stream({
+      model: "mixtral",
+      messages: [{ role: "user", content: "Hi" }],
+      stop: ".",
+    });
     const chunks = [];
     for await (const event of stream) chunks.push(event.data);
     expect(received[0]).toMatchObject({ stream: true, stop: "." });
@@ -41,23 +55,44 @@ describe("Mistral SDK", () => {
   });
 
   it("a request we refuse raises the SDK's HTTPValidationError with Mistral's detail", async () => {
-    const error = await mistral.chat.complete({ model: "mixtral", messages: [{ role: "user", content: "Hi" }], temperature: 3 }).catch((caught: unknown) => caught);
+    const error = await mistral.chat
+      .complete({ model: "mixtral", messages: [{ role: "user", content: "Hi" }], temperature: 3 })
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(errors.HTTPValidationError);
     expect((error as errors.HTTPValidationError).detail).toEqual([
-      { loc: ["body", "temperature"], msg: "Input should be less than or equal to 2", type: "less_than_equal", input: 3 },
+      {
+        loc: ["body", "temperature"],
+        msg: "Input should be less than or equal to 2",
+        type: "less_than_equal",
+        input: 3,
+      },
     ]);
   });
 
   it("embeddings.create", async () => {
-    const response = await mistral.embeddings.create({ model: "mixtral-embed", inputs: ["a", "b"], outputDtype: "float" });
-    expect(received[0]).toEqual({ model: "mixtral-embed", input: ["a", "b"], output_dtype: "float", encoding_format: "float" });
+    const response = await mistral.embeddings.create({
+      model: "mixtral-embed",
+      inputs: ["a", "b"],
+      outputDtype: "float",
+    });
+    expect(received[0]).toEqual({
+      model: "mixtral-embed",
+      input: ["a", "b"],
+      output_dtype: "float",
+      encoding_format: "float",
+    });
     expect(response.data.map((item) => item.index)).toEqual([0, 1]);
     expect(response.data[1].embedding).toEqual([0.25, -0.5, 1]);
   });
 
   it("models.list", async () => {
     const list = await mistral.models.list();
-    expect(list.data?.[0]).toMatchObject({ id: "mixtral-tiny", type: "base", maxContextLength: 4096, capabilities: { completionChat: true, functionCalling: true } });
+    expect(list.data?.[0]).toMatchObject({
+      id: "mixtral-tiny",
+      type: "base",
+      maxContextLength: 4096,
+      capabilities: { completionChat: true, functionCalling: true },
+    });
   });
 });
 
@@ -96,12 +131,20 @@ describe("OpenAI SDK, unchanged", () => {
       model: "mixtral",
       messages: [
         { role: "user", content: "Weather in Paris?" },
-        { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' } }] },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [
+            { id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' } },
+          ],
+        },
         { role: "tool", tool_call_id: "call_1", content: "22°C" },
       ],
       tools: [{ type: "function", function: { name: "weather", parameters: { type: "object" } } }],
     });
-    expect(received[0]).toMatchObject({ messages: [{}, { tool_calls: [{ id: "call_1" }] }, { tool_call_id: "call_1" }] });
+    expect(received[0]).toMatchObject({
+      messages: [{}, { tool_calls: [{ id: "call_1" }] }, { tool_call_id: "call_1" }],
+    });
     expect(response.choices[0].message.content).toBe("echo: 22°C");
   });
 });

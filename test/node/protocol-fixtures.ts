@@ -21,7 +21,13 @@ export const completion = (request: ChatCompletionRequest): ChatCompletionRespon
     object: "chat.completion",
     created: 1_700_000_000,
     model: request.model,
-    choices: [{ index: 0, message: { role: "assistant", content: `echo: ${messageText(request.messages.at(-1)?.content)}` }, finish_reason: "stop" }],
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: `echo: ${messageText(request.messages.at(-1)?.content)}` },
+        finish_reason: "stop",
+      },
+    ],
     usage,
   });
 
@@ -36,7 +42,9 @@ export const toolCallCompletion = ChatCompletionResponse.parse({
       message: {
         role: "assistant",
         content: null,
-        tool_calls: [{ id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' }, index: 0 }],
+        tool_calls: [
+          { id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' }, index: 0 },
+        ],
       },
       finish_reason: "tool_calls",
     },
@@ -52,7 +60,15 @@ export const streamChunks = (model: string): ChatCompletionChunk[] =>
     { choices: [{ index: 0, delta: { content: "jour" }, finish_reason: null }] },
     { choices: [{ index: 0, delta: { content: "" }, finish_reason: "stop" }] },
     { choices: [], usage },
-  ].map((part) => ChatCompletionChunk.parse({ id: "cmpl-3", object: "chat.completion.chunk", created: 1_700_000_002, model, ...part }));
+  ].map((part) =>
+    ChatCompletionChunk.parse({
+      id: "cmpl-3",
+      object: "chat.completion.chunk",
+      created: 1_700_000_002,
+      model,
+      ...part,
+    }),
+  );
 
 export const modelList = ModelList.parse({
   object: "list",
@@ -62,7 +78,13 @@ export const modelList = ModelList.parse({
       object: "model",
       created: 1_700_000_000,
       owned_by: "moxie",
-      capabilities: { completion_chat: true, function_calling: true, completion_fim: false, fine_tuning: false, vision: false },
+      capabilities: {
+        completion_chat: true,
+        function_calling: true,
+        completion_fim: false,
+        fine_tuning: false,
+        vision: false,
+      },
       max_context_length: 4096,
       name: "Mixtral tiny",
       description: "a small sparse mixture of experts",
@@ -79,7 +101,11 @@ export const embeddings = (request: EmbeddingRequest): EmbeddingResponse =>
     model: request.model,
     data: [request.input].flat().map((_, index) => {
       const vector = [0.25, -0.5, index];
-      return { object: "embedding", embedding: request.encoding_format === "base64" ? base64Embedding(vector) : vector, index };
+      return {
+        object: "embedding",
+        embedding: request.encoding_format === "base64" ? base64Embedding(vector) : vector,
+        index,
+      };
     }),
     usage: { prompt_tokens: 4, completion_tokens: 0, total_tokens: 4 },
   });

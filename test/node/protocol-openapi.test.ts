@@ -9,7 +9,9 @@ const document = openApiDocument();
 const refs = (value: unknown): string[] =>
   typeof value !== "object" || value === null
     ? []
-    : Object.entries(value).flatMap(([key, inner]) => (key === "$ref" && typeof inner === "string" ? [inner] : refs(inner)));
+    : Object.entries(value).flatMap(([key, inner]) =>
+        key === "$ref" && typeof inner === "string" ? [inner] : refs(inner),
+      );
 
 it("is OpenAPI 3.1 and names every route with its methods", () => {
   expect(document.openapi).toBe("3.1.0");
@@ -30,11 +32,16 @@ it("describes chat completions as JSON and as an event stream, with the error bo
 });
 
 it("has every referenced schema, generated from the zod schemas", () => {
-  const schemas = document.components.schemas as Record<string, { type?: string; properties?: Record<string, unknown>; additionalProperties?: unknown }>;
+  const schemas = document.components.schemas as Record<
+    string,
+    { type?: string; properties?: Record<string, unknown>; additionalProperties?: unknown }
+  >;
   for (const ref of refs(document)) expect(schemas).toHaveProperty(ref.replace("#/components/schemas/", ""));
   const request = schemas.ChatCompletionRequest;
   expect(request.additionalProperties).toBe(false);
-  expect(Object.keys(request.properties ?? {})).toEqual(expect.arrayContaining(["model", "messages", "stop", "tools", "stream_options", "user"]));
+  expect(Object.keys(request.properties ?? {})).toEqual(
+    expect.arrayContaining(["model", "messages", "stop", "tools", "stream_options", "user"]),
+  );
   expect(request.properties?.top_p).toMatchObject({ default: 1 });
   expect(schemas.ChatCompletionChunk.properties?.object).toEqual({ type: "string", const: "chat.completion.chunk" });
 });

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import type { SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
-import { QueueFullError, Scheduler, TooManyChoicesError, type SchedulerConfig } from "../../gpu-backend/scheduler/scheduler.ts";
+import {
+  QueueFullError,
+  Scheduler,
+  TooManyChoicesError,
+  type SchedulerConfig,
+} from "../../gpu-backend/scheduler/scheduler.ts";
 import type { RequestSpec, Sequence } from "../../gpu-backend/scheduler/sequence.ts";
 import { useTempCache } from "./engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
@@ -12,7 +17,11 @@ const longest = referenceCases[3];
 
 const greedy: SamplingParams = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequencyPenalty: 0 };
 const sampled = (seed: number): SamplingParams => ({ ...greedy, temperature: 1, topP: 0.9, seed });
-const spec = (prompt: number[], maxTokens: number | undefined, ...choices: SamplingParams[]): RequestSpec => ({ prompt, maxTokens, choices: choices.length > 0 ? choices : [greedy] });
+const spec = (prompt: number[], maxTokens: number | undefined, ...choices: SamplingParams[]): RequestSpec => ({
+  prompt,
+  maxTokens,
+  choices: choices.length > 0 ? choices : [greedy],
+});
 
 useTempCache();
 let engine: Engine;
@@ -168,7 +177,9 @@ describe("scheduler on the real engine", () => {
 
   it("a sequence the engine rejects fails alone; the others in its step go on", async () => {
     const s = scheduler();
-    const [good, bad, other] = [referenceCases[1].input_ids, [1, 999_999, 5], referenceCases[2].input_ids].map((prompt) => s.add(spec(prompt, 4))[0]);
+    const [good, bad, other] = [referenceCases[1].input_ids, [1, 999_999, 5], referenceCases[2].input_ids].map(
+      (prompt) => s.add(spec(prompt, 4))[0],
+    );
     await drain(s);
     expect(bad.finish).toBe("error");
     expect(bad.error).toBeTruthy();

@@ -19,9 +19,12 @@ let mistral: Mistral;
 let openai: OpenAI;
 
 beforeAll(async () => {
-  server = await startServe(["--model", fixture, "--max-seqs", String(maxSeqs), "--max-queue", String(maxQueue), "--threads", "1"], {
-    MOXIE_BACKEND_SECRET: secret,
-  });
+  server = await startServe(
+    ["--model", fixture, "--max-seqs", String(maxSeqs), "--max-queue", String(maxQueue), "--threads", "1"],
+    {
+      MOXIE_BACKEND_SECRET: secret,
+    },
+  );
   mistral = new Mistral({ apiKey: secret, serverURL: server.url });
   openai = new OpenAI({ apiKey: secret, baseURL: `${server.url}/v1` });
 });
@@ -32,7 +35,12 @@ afterAll(async () => {
 const auth = { authorization: `Bearer ${secret}`, "content-type": "application/json" };
 
 function post(path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
-  return fetch(`${server.url}${path}`, { method: "POST", headers: auth, body: typeof body === "string" ? body : JSON.stringify(body), ...init });
+  return fetch(`${server.url}${path}`, {
+    method: "POST",
+    headers: auth,
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...init,
+  });
 }
 
 /** GET /health, held to the gateway↔backend contract (no field missing, none extra). */
@@ -66,7 +74,11 @@ interface Chat {
 }
 
 /** A streamed chat read event by event over raw SSE: its deltas, finish reason and usage. */
-async function streamChat(body: Record<string, unknown>, signal?: AbortSignal, onChunk?: (count: number) => void): Promise<Chat> {
+async function streamChat(
+  body: Record<string, unknown>,
+  signal?: AbortSignal,
+  onChunk?: (count: number) => void,
+): Promise<Chat> {
   const response = await post("/v1/chat/completions", { model, messages: question, ...body, stream: true }, { signal });
   expect(response.status).toBe(200);
   expect(response.headers.get("content-type")).toContain("text/event-stream");
@@ -141,13 +153,21 @@ describe("official SDKs", () => {
     expect(embeddings.usage.promptTokens).toBeGreaterThan(4);
 
     const models = await mistral.models.list();
-    expect(models.data?.[0]).toMatchObject({ id: model, maxContextLength: 4096, capabilities: { completionChat: true } });
+    expect(models.data?.[0]).toMatchObject({
+      id: model,
+      maxContextLength: 4096,
+      capabilities: { completionChat: true },
+    });
   });
 
   it("OpenAI: chat.completions (stream with include_usage), embeddings (base64 decoded), models", async () => {
     const request = { model, messages: question, max_tokens: 12, temperature: 0 };
     const completion = await openai.chat.completions.create(request);
-    const stream = await openai.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+    const stream = await openai.chat.completions.create({
+      ...request,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = "";
     let usage;
     for await (const chunk of stream) {
@@ -169,7 +189,9 @@ describe("generation", () => {
     const seeded = { max_tokens: 24, random_seed: 1234, temperature: 1 };
     const alone = await complete(seeded);
     const others = Array.from({ length: 8 }, (_, i) =>
-      i % 2 ? streamChat({ max_tokens: 10 + i * 3, random_seed: i }) : complete({ max_tokens: 30 - i, random_seed: 100 + i, temperature: 0.8 }),
+      i % 2
+        ? streamChat({ max_tokens: 10 + i * 3, random_seed: i })
+        : complete({ max_tokens: 30 - i, random_seed: 100 + i, temperature: 0.8 }),
     );
     const [batched, streamed] = await Promise.all([complete(seeded), streamChat(seeded), ...others]);
     expect(batched.choices[0].message.content).toBe(alone.choices[0].message.content);
@@ -183,7 +205,8 @@ describe("generation", () => {
       const body = { max_tokens: 40, random_seed: seed, temperature: 1.2 };
       const [whole, streamed] = await Promise.all([complete(body), streamChat(body)]);
       expect(streamed.text).toBe(whole.choices[0].message.content);
-      for (const delta of streamed.deltas) expect(/[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/.test(delta), JSON.stringify(delta)).toBe(false);
+      for (const delta of streamed.deltas)
+        expect(/[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]/.test(delta), JSON.stringify(delta)).toBe(false);
     }
   });
 
@@ -227,8 +250,17 @@ describe("generation", () => {
       const refused = await post("/v1/chat/completions", { model, messages, max_tokens });
       expect(refused.status).toBe(400);
       const body = await answer(refused);
-      expect(body).toMatchObject({ object: "error", type: "invalid_request_error", code: "context_length_exceeded", param: "max_tokens" });
-      expect(body.message).toMatch(new RegExp(`Prompt contains (\\d+) tokens and max_tokens is ${max_tokens}: \\d+ tokens, too large for model with 4096 maximum context length`));
+      expect(body).toMatchObject({
+        object: "error",
+        type: "invalid_request_error",
+        code: "context_length_exceeded",
+        param: "max_tokens",
+      });
+      expect(body.message).toMatch(
+        new RegExp(
+          `Prompt contains (\\d+) tokens and max_tokens is ${max_tokens}: \\d+ tokens, too large for model with 4096 maximum context length`,
+        ),
+      );
     }
     const response = await complete({ messages, temperature: 0 });
     expect(response.choices[0].finish_reason).toBe("model_length");
@@ -236,7 +268,10 @@ describe("generation", () => {
   });
 
   it("a prompt that fills the context is refused with 400 and the numbers", async () => {
-    const response = await post("/v1/chat/completions", { model, messages: [{ role: "user", content: "word ".repeat(5000) }] });
+    const response = await post("/v1/chat/completions", {
+      model,
+      messages: [{ role: "user", content: "word ".repeat(5000) }],
+    });
     expect(response.status).toBe(400);
     const body = await answer(response);
     expect(body).toMatchObject({ object: "error", type: "invalid_request_error", code: "context_length_exceeded" });
@@ -272,9 +307,17 @@ describe("generation", () => {
 
 describe("prefix caching", () => {
   it("a second turn sharing the first's prefix reports cached prompt tokens and the same greedy answer; /metrics counts queries and hits", async () => {
-    const history = [{ role: "user" as const, content: "Describe, in as much detail as you can, the weather in Paris during each season of the year." }];
+    const history = [
+      {
+        role: "user" as const,
+        content: "Describe, in as much detail as you can, the weather in Paris during each season of the year.",
+      },
+    ];
     const request = { model, messages: history, max_tokens: 6, temperature: 0 };
-    const [queries, hits] = [await counter("vllm:prefix_cache_queries_total"), await counter("vllm:prefix_cache_hits_total")];
+    const [queries, hits] = [
+      await counter("vllm:prefix_cache_queries_total"),
+      await counter("vllm:prefix_cache_hits_total"),
+    ];
     const first = await openai.chat.completions.create(request);
     expect(first.usage?.prompt_tokens_details?.cached_tokens).toBe(0);
     const second = await openai.chat.completions.create(request);
@@ -300,7 +343,13 @@ describe("load, cancellation and back-pressure", () => {
     try {
       // Every request was accepted (its role chunk arrived); the next step admits 9 and leaves 4 waiting.
       await Promise.all(firstChunks);
-      expect(await healthUntil((load) => load.running === maxSeqs && load.waiting === maxQueue)).toMatchObject({ status: "ready", running: maxSeqs, waiting: maxQueue, free_kv_slots: 0, kv_slots: maxSeqs });
+      expect(await healthUntil((load) => load.running === maxSeqs && load.waiting === maxQueue)).toMatchObject({
+        status: "ready",
+        running: maxSeqs,
+        waiting: maxQueue,
+        free_kv_slots: 0,
+        kv_slots: maxSeqs,
+      });
 
       const refused = await post("/v1/chat/completions", { model, messages: question, max_tokens: 5 });
       expect(refused.status).toBe(503);
@@ -309,19 +358,27 @@ describe("load, cancellation and back-pressure", () => {
 
       const metrics = await fetch(`${server.url}/metrics`, { headers: auth }).then((response) => response.text());
       expect(metrics).toMatch(/vllm:num_requests_running\{model_name="mixtral-tiny"\} 9/);
-      expect(Number(/vllm:kv_cache_usage_perc\{model_name="mixtral-tiny"\} ([\d.e-]+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+      expect(
+        Number(/vllm:kv_cache_usage_perc\{model_name="mixtral-tiny"\} ([\d.e-]+)/.exec(metrics)?.[1]),
+      ).toBeGreaterThan(0);
     } finally {
       for (const controller of controllers) controller.abort();
       await Promise.all(streams);
     }
-    expect(await healthUntil((load) => load.running === 0 && load.waiting === 0)).toMatchObject({ free_kv_slots: maxSeqs });
+    expect(await healthUntil((load) => load.running === 0 && load.waiting === 0)).toMatchObject({
+      free_kv_slots: maxSeqs,
+    });
     // The aborted generations stopped early: far fewer tokens than 13 × 4000 were generated.
     expect(await counter("vllm:generation_tokens_total")).toBeLessThan(20_000);
   });
 
   it("/health answers while inference runs", async () => {
     const running = complete({ n: 4, max_tokens: 100, temperature: 1 });
-    expect(await healthUntil((load) => load.running === 4)).toMatchObject({ status: "ready", running: 4, free_kv_slots: maxSeqs - 4 });
+    expect(await healthUntil((load) => load.running === 4)).toMatchObject({
+      status: "ready",
+      running: 4,
+      free_kv_slots: maxSeqs - 4,
+    });
     await running;
   });
 });
@@ -336,8 +393,15 @@ describe("auth and bad input", () => {
       ["GET", "/nowhere"],
     ];
     for (const [method, path] of routes) {
-      for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic abc" }] as Record<string, string>[]) {
-        const response = await fetch(`${server.url}${path}`, { method, headers, body: method === "POST" ? "{}" : undefined });
+      for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic abc" }] as Record<
+        string,
+        string
+      >[]) {
+        const response = await fetch(`${server.url}${path}`, {
+          method,
+          headers,
+          body: method === "POST" ? "{}" : undefined,
+        });
         expect(response.status, `${method} ${path}`).toBe(401);
         expect(await answer(response)).toMatchObject({ object: "error", message: "Unauthorized" });
       }
@@ -345,7 +409,13 @@ describe("auth and bad input", () => {
     const unknownRoute = await fetch(`${server.url}/nowhere`, { headers: auth });
     expect(unknownRoute.status).toBe(404);
     // The same body as the gateway's (protocol/hono/error-response.ts).
-    expect(await answer(unknownRoute)).toEqual({ object: "error", message: "No route GET /nowhere.", type: "not_found_error", param: null, code: "not_found" });
+    expect(await answer(unknownRoute)).toEqual({
+      object: "error",
+      message: "No route GET /nowhere.",
+      type: "not_found_error",
+      param: null,
+      code: "not_found",
+    });
     const healthy = await fetch(`${server.url}/health`, { headers: { "x-request-id": "req-42" } });
     expect(healthy.status).toBe(200);
     expect(healthy.headers.get("x-request-id")).toBe("req-42");
@@ -376,11 +446,29 @@ describe("auth and bad input", () => {
       // n is bounded by the protocol (16) before the backend builds anything for it.
       ["/v1/chat/completions", { model, messages: question, n: 60_000_000 }, 422],
       // Nesting beyond 64 levels is refused before it reaches the inference thread's hand-off.
-      ["/v1/chat/completions", `{"model": "${model}", "messages": [], "metadata": ${'{"a": '.repeat(100_000)}1${"}".repeat(100_000)}}`, 422],
+      [
+        "/v1/chat/completions",
+        `{"model": "${model}", "messages": [], "metadata": ${'{"a": '.repeat(100_000)}1${"}".repeat(100_000)}}`,
+        422,
+      ],
       ["/v1/chat/completions", { model, messages: question, surprise: true }, 422],
       ["/v1/chat/completions", { model: "other-model", messages: question }, 404],
-      ["/v1/chat/completions", { model, messages: [{ role: "assistant", content: "hi" }, { role: "assistant", content: "again" }] }, 400],
-      ["/v1/chat/completions", { model, messages: question, tools: [{ type: "function", function: { name: "f", parameters: {} } }] }, 400],
+      [
+        "/v1/chat/completions",
+        {
+          model,
+          messages: [
+            { role: "assistant", content: "hi" },
+            { role: "assistant", content: "again" },
+          ],
+        },
+        400,
+      ],
+      [
+        "/v1/chat/completions",
+        { model, messages: question, tools: [{ type: "function", function: { name: "f", parameters: {} } }] },
+        400,
+      ],
       ["/v1/chat/completions", { model, messages: [{ role: "user", content: "x".repeat(5_000_000) }] }, 413],
       ["/v1/embeddings", { model, input: [] }, 422],
       ["/v1/embeddings", { model, input: "x", output_dimension: 8 }, 400],
@@ -390,7 +478,8 @@ describe("auth and bad input", () => {
       const response = await post(path, request);
       expect(response.status, JSON.stringify(request).slice(0, 200)).toBe(status);
       const body = await answer(response);
-      if (status === 422) expect(body.detail[0]).toMatchObject({ loc: expect.arrayContaining(["body"]), msg: expect.any(String) });
+      if (status === 422)
+        expect(body.detail[0]).toMatchObject({ loc: expect.arrayContaining(["body"]), msg: expect.any(String) });
       else expect(body).toMatchObject({ object: "error", message: expect.any(String), type: expect.any(String) });
     }
     const still = await complete({ max_tokens: 3 });

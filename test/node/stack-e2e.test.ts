@@ -66,19 +66,29 @@ describe("the local stack through the gateway", () => {
     const request = { model: stack.model, messages, max_tokens: 12, temperature: 0.7, seed: 3 };
     const complete = await openai.chat.completions.create(request);
     let streamed = "";
-    for await (const chunk of await openai.chat.completions.create({ ...request, stream: true })) streamed += chunk.choices[0]?.delta.content ?? "";
+    for await (const chunk of await openai.chat.completions.create({ ...request, stream: true }))
+      streamed += chunk.choices[0]?.delta.content ?? "";
     expect(streamed).toBe(complete.choices[0].message.content);
   });
 
   it("embeddings: array input, float and base64 give the same unit vectors", async () => {
-    const floats = await mistral.embeddings.create({ model: "mistral-embed", inputs: ["Hello", "Bonjour tout le monde"] });
+    const floats = await mistral.embeddings.create({
+      model: "mistral-embed",
+      inputs: ["Hello", "Bonjour tout le monde"],
+    });
     expect(floats.data).toHaveLength(2);
     const first = floats.data[0].embedding!;
     expect(Math.hypot(...first)).toBeCloseTo(1, 4);
     expect(floats.usage.promptTokens).toBeGreaterThan(2);
 
-    const base64 = await openai.embeddings.create({ model: "mistral-embed", input: ["Hello", "Bonjour tout le monde"], encoding_format: "base64" });
-    const decoded = new Float32Array(new Uint8Array(Buffer.from(base64.data[1].embedding as unknown as string, "base64")).buffer);
+    const base64 = await openai.embeddings.create({
+      model: "mistral-embed",
+      input: ["Hello", "Bonjour tout le monde"],
+      encoding_format: "base64",
+    });
+    const decoded = new Float32Array(
+      new Uint8Array(Buffer.from(base64.data[1].embedding as unknown as string, "base64")).buffer,
+    );
     const viaOpenAi = await openai.embeddings.create({ model: "mistral-embed", input: ["Bonjour tout le monde"] });
     expect(Array.from(decoded)).toEqual(floats.data[1].embedding!.map(Math.fround));
     expect(viaOpenAi.data[0].embedding).toEqual(floats.data[1].embedding);
@@ -103,7 +113,20 @@ describe("the local stack through the gateway", () => {
   });
 
   it("a key created with rpm 5 admits exactly 5 of 12 concurrent requests", async () => {
-    const { stdout } = await run("node", ["bin/moxie.js", "keys", "create", "--url", stack.url, "--admin-token", stack.adminToken, "--name", "rpm5", "--rpm", "5", "--json"]);
+    const { stdout } = await run("node", [
+      "bin/moxie.js",
+      "keys",
+      "create",
+      "--url",
+      stack.url,
+      "--admin-token",
+      stack.adminToken,
+      "--name",
+      "rpm5",
+      "--rpm",
+      "5",
+      "--json",
+    ]);
     const { key } = JSON.parse(stdout) as { key: string };
     const responses = await Promise.all(
       Array.from({ length: 12 }, () =>
@@ -124,7 +147,14 @@ describe("the local stack through the gateway", () => {
   });
 
   it("LangChain's ChatMistralAI invokes and streams through the gateway", async () => {
-    const chat = new ChatMistralAI({ apiKey: stack.apiKey, serverURL: stack.url, model: stack.model, maxTokens: 8, temperature: 0, seed: 1 });
+    const chat = new ChatMistralAI({
+      apiKey: stack.apiKey,
+      serverURL: stack.url,
+      model: stack.model,
+      maxTokens: 8,
+      temperature: 0,
+      seed: 1,
+    });
     const answer = await chat.invoke("Bonjour !");
     expect(typeof answer.content).toBe("string");
     expect((answer.content as string).length).toBeGreaterThan(0);
@@ -136,16 +166,28 @@ describe("the local stack through the gateway", () => {
   describe("structured outputs and tools through the gateway (the default model has Mistral's v3 tokenizer)", () => {
     // Enums, booleans and bounded integers: a random-weight model closes these, while a free
     // string would run to max_tokens.
-    const Forecast = z.object({ city: z.enum(["Paris", "Lyon", "Nice"]), days: z.number().int().min(1).max(7), metric: z.boolean() });
+    const Forecast = z.object({
+      city: z.enum(["Paris", "Lyon", "Nice"]),
+      days: z.number().int().min(1).max(7),
+      metric: z.boolean(),
+    });
     const forecastSchema = z.toJSONSchema(Forecast);
     const ajv = new Ajv2020({ strict: false });
     const weatherTool = {
       type: "function" as const,
-      function: { name: "get_weather", description: "Weather forecast of a city", parameters: forecastSchema as Record<string, unknown> },
+      function: {
+        name: "get_weather",
+        description: "Weather forecast of a city",
+        parameters: forecastSchema as Record<string, unknown>,
+      },
     };
 
     it("/v1/models says the model calls functions", async () => {
-      const cards = (await mistral.models.list()).data as { id: string; aliases: string[]; capabilities: { functionCalling: boolean } }[];
+      const cards = (await mistral.models.list()).data as {
+        id: string;
+        aliases: string[];
+        capabilities: { functionCalling: boolean };
+      }[];
       const card = cards.find((candidate) => candidate.id === stack.model || candidate.aliases.includes(stack.model));
       expect(card?.capabilities.functionCalling).toBe(true);
       expect(cards.find((candidate) => candidate.id === "mistral-embed")?.capabilities.functionCalling).toBe(false);
@@ -153,7 +195,13 @@ describe("the local stack through the gateway", () => {
 
     it("OpenAI SDK: chat.completions.parse with a zod response_format", async () => {
       for (const seed of [1, 2, 3]) {
-        const completion = await openai.chat.completions.parse({ model: stack.model, messages, max_tokens: 200, seed, response_format: zodResponseFormat(Forecast, "forecast") });
+        const completion = await openai.chat.completions.parse({
+          model: stack.model,
+          messages,
+          max_tokens: 200,
+          seed,
+          response_format: zodResponseFormat(Forecast, "forecast"),
+        });
         const parsed = completion.choices[0].message.parsed;
         expect(Forecast.parse(parsed)).toEqual(parsed);
       }
@@ -165,11 +213,22 @@ describe("the local stack through the gateway", () => {
         messages,
         maxTokens: 200,
         randomSeed: 4,
-        responseFormat: { type: "json_schema", jsonSchema: { name: "forecast", schemaDefinition: forecastSchema, strict: true } },
+        responseFormat: {
+          type: "json_schema",
+          jsonSchema: { name: "forecast", schemaDefinition: forecastSchema, strict: true },
+        },
       });
       expect(Forecast.safeParse(JSON.parse(structured.choices[0].message!.content as string)).success).toBe(true);
 
-      const called = await mistral.chat.complete({ model: stack.model, messages, maxTokens: 200, randomSeed: 5, tools: [weatherTool], toolChoice: "any", parallelToolCalls: false });
+      const called = await mistral.chat.complete({
+        model: stack.model,
+        messages,
+        maxTokens: 200,
+        randomSeed: 5,
+        tools: [weatherTool],
+        toolChoice: "any",
+        parallelToolCalls: false,
+      });
       const [choice] = called.choices;
       expect(choice.finishReason).toBe("tool_calls");
       const calls = choice.message!.toolCalls!;
@@ -177,25 +236,38 @@ describe("the local stack through the gateway", () => {
       expect(calls[0].id).toMatch(/^[A-Za-z0-9]{9}$/);
       expect(calls[0].function.name).toBe("get_weather");
       const args = calls[0].function.arguments;
-      expect(ajv.validate(forecastSchema, typeof args === "string" ? JSON.parse(args) : args), ajv.errorsText()).toBe(true);
+      expect(ajv.validate(forecastSchema, typeof args === "string" ? JSON.parse(args) : args), ajv.errorsText()).toBe(
+        true,
+      );
     });
 
     it("LangChain: ChatMistralAI.withStructuredOutput(zod) and bindTools, invoke and stream", async () => {
-      const chat = new ChatMistralAI({ apiKey: stack.apiKey, serverURL: stack.url, model: stack.model, maxTokens: 200, seed: 6 });
+      const chat = new ChatMistralAI({
+        apiKey: stack.apiKey,
+        serverURL: stack.url,
+        model: stack.model,
+        maxTokens: 200,
+        seed: 6,
+      });
       const structured = chat.withStructuredOutput(Forecast);
       expect(Forecast.safeParse(await structured.invoke("Forecast for Paris?")).success).toBe(true);
       let last: unknown;
       for await (const partial of await structured.stream("Forecast for Lyon?")) last = partial;
       expect(Forecast.safeParse(last).success).toBe(true);
 
-      const weather = tool(async () => "sunny", { name: "get_weather", description: "Weather forecast of a city", schema: Forecast });
+      const weather = tool(async () => "sunny", {
+        name: "get_weather",
+        description: "Weather forecast of a city",
+        schema: Forecast,
+      });
       const withTools = chat.bindTools([weather], { tool_choice: "any" });
       const answer = await withTools.invoke("What is the weather in Nice?");
       expect(answer.tool_calls).toHaveLength(1);
       expect(answer.tool_calls![0].name).toBe("get_weather");
       expect(Forecast.safeParse(answer.tool_calls![0].args).success).toBe(true);
       let streamed: AIMessageChunk | undefined;
-      for await (const chunk of await withTools.stream("What is the weather in Nice?")) streamed = streamed ? streamed.concat(chunk) : chunk;
+      for await (const chunk of await withTools.stream("What is the weather in Nice?"))
+        streamed = streamed ? streamed.concat(chunk) : chunk;
       expect(streamed?.tool_calls?.length).toBeGreaterThan(0);
       expect(Forecast.safeParse(streamed!.tool_calls![0].args).success).toBe(true);
     });

@@ -46,24 +46,49 @@ describe("Mistral instruct v1 (mistral-common's InstructTokenizerV1)", () => {
       tokenizer,
       messages([
         { role: "user", content: "one" },
-        { role: "user", content: [{ type: "text", text: "two" }, { type: "text", text: "three" }] },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "two" },
+            { type: "text", text: "three" },
+          ],
+        },
       ]),
     );
     expect(ids).toEqual([BOS, ...enc("[INST] one\n\ntwo\n\nthree [/INST]")]);
   });
 
   it("starts with an empty user turn when the conversation starts with the assistant", () => {
-    const ids = encodeChat(tokenizer, messages([{ role: "assistant", content: "Hello!" }, { role: "user", content: "Hi" }]));
+    const ids = encodeChat(
+      tokenizer,
+      messages([
+        { role: "assistant", content: "Hello!" },
+        { role: "user", content: "Hi" },
+      ]),
+    );
     expect(ids).toEqual([BOS, ...enc("[INST]  [/INST]"), ...enc("Hello!"), EOS, ...enc("[INST] Hi [/INST]")]);
   });
 
   it("continues a last assistant message with prefix: true instead of closing it", () => {
-    const ids = encodeChat(tokenizer, messages([{ role: "user", content: "Count" }, { role: "assistant", content: "1, 2,", prefix: true }]));
+    const ids = encodeChat(
+      tokenizer,
+      messages([
+        { role: "user", content: "Count" },
+        { role: "assistant", content: "1, 2,", prefix: true },
+      ]),
+    );
     expect(ids).toEqual([BOS, ...enc("[INST] Count [/INST]"), ...enc("1, 2,")]);
   });
 
   it("safe_prompt puts Mistral's guardrail prompt first among the system prompts", () => {
-    const ids = encodeChat(tokenizer, messages([{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }]), { safePrompt: true });
+    const ids = encodeChat(
+      tokenizer,
+      messages([
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "Hi" },
+      ]),
+      { safePrompt: true },
+    );
     expect(ids).toEqual([BOS, ...enc(`[INST] ${MISTRAL_SAFE_PROMPT}\n\nBe brief.\n\nHi [/INST]`)]);
     expect(MISTRAL_SAFE_PROMPT).toMatch(/^Always assist with care, respect, and truth\./);
   });
@@ -77,12 +102,22 @@ describe("Mistral instruct v1 (mistral-common's InstructTokenizerV1)", () => {
     refuse(
       [
         { role: "user", content: "Weather?" },
-        { role: "assistant", content: null, tool_calls: [{ id: "abc123xyz", function: { name: "weather", arguments: "{}" } }] },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: "abc123xyz", function: { name: "weather", arguments: "{}" } }],
+        },
         { role: "tool", content: "sunny", tool_call_id: "abc123xyz" },
       ],
       /no tool calls or tool messages/,
     );
-    refuse([{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello" }], /last message must be a user message or an assistant message with prefix/);
+    refuse(
+      [
+        { role: "user", content: "Hi" },
+        { role: "assistant", content: "Hello" },
+      ],
+      /last message must be a user message or an assistant message with prefix/,
+    );
     refuse([{ role: "assistant", content: "Hello" }], /one message must be a user or system message/);
     refuse(
       [
@@ -92,8 +127,23 @@ describe("Mistral instruct v1 (mistral-common's InstructTokenizerV1)", () => {
       ],
       /only the last message can be an assistant message with prefix/,
     );
-    refuse([{ role: "user", content: "a" }, { role: "assistant", content: "" }, { role: "user", content: "c" }], /has no content/);
-    refuse([{ role: "user", content: "a" }, { role: "assistant", content: "b" }, { role: "system", content: "c" }, { role: "user", content: "d" }], /system message cannot follow an assistant/);
+    refuse(
+      [
+        { role: "user", content: "a" },
+        { role: "assistant", content: "" },
+        { role: "user", content: "c" },
+      ],
+      /has no content/,
+    );
+    refuse(
+      [
+        { role: "user", content: "a" },
+        { role: "assistant", content: "b" },
+        { role: "system", content: "c" },
+        { role: "user", content: "d" },
+      ],
+      /system message cannot follow an assistant/,
+    );
   });
 });
 
@@ -113,22 +163,49 @@ describe("jinja chat_template for other tokenizers", () => {
   });
 
   it("renders the conversation and parses the special tokens the template writes", () => {
-    const ids = encodeChat(templated, messages([{ role: "system", content: "Be kind." }, { role: "user", content: "hi" }]));
-    expect(ids).toEqual([BOS, ...enc("system: Be kind."), EOS, BOS, ...enc("user: hi"), EOS, BOS, ...enc("assistant:")]);
+    const ids = encodeChat(
+      templated,
+      messages([
+        { role: "system", content: "Be kind." },
+        { role: "user", content: "hi" },
+      ]),
+    );
+    expect(ids).toEqual([
+      BOS,
+      ...enc("system: Be kind."),
+      EOS,
+      BOS,
+      ...enc("user: hi"),
+      EOS,
+      BOS,
+      ...enc("assistant:"),
+    ]);
   });
 
   it("continues a prefix message: no generation prompt, cut after its text", () => {
-    const ids = encodeChat(templated, messages([{ role: "user", content: "hi" }, { role: "assistant", content: "Sure", prefix: true }]));
+    const ids = encodeChat(
+      templated,
+      messages([
+        { role: "user", content: "hi" },
+        { role: "assistant", content: "Sure", prefix: true },
+      ]),
+    );
     expect(ids).toEqual([BOS, ...enc("user: hi"), EOS, BOS, ...enc("assistant: Sure")]);
   });
 
   it("safe_prompt adds the guardrail as a system message", () => {
     const ids = encodeChat(templated, messages([{ role: "user", content: "hi" }]), { safePrompt: true });
-    expect(ids.slice(0, 1 + enc(`system: ${MISTRAL_SAFE_PROMPT}`).length)).toEqual([BOS, ...enc(`system: ${MISTRAL_SAFE_PROMPT}`)]);
+    expect(ids.slice(0, 1 + enc(`system: ${MISTRAL_SAFE_PROMPT}`).length)).toEqual([
+      BOS,
+      ...enc(`system: ${MISTRAL_SAFE_PROMPT}`),
+    ]);
   });
 
   it("turns the template's raise_exception and parse errors into ChatEncodingError", () => {
-    const toolTurn = messages([{ role: "user", content: "x" }, { role: "tool", content: "y" }]);
+    const toolTurn = messages([
+      { role: "user", content: "x" },
+      { role: "tool", content: "y" },
+    ]);
     expect(() => encodeChat(templated, toolTurn)).toThrow(/refused the conversation: no tools here/);
     const broken = Tokenizer.fromJson(json, { chat_template: "{% for m in messages %}" });
     expect(() => encodeChat(broken, toolTurn)).toThrow(ChatEncodingError);

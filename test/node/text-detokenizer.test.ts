@@ -14,7 +14,13 @@ function stream(ids: number[], context: number[] = [], by: Tokenizer = tokenizer
 /** A string that ends inside a UTF-16 surrogate pair, or holds U+FFFD, splits a character. */
 const splitsCharacter = (text: string) => /[\uD800-\uDBFF]$|^[\uDC00-\uDFFF]|\uFFFD/.test(text);
 
-const samples = ["Ça coûte 5 € — déjà payé, merci !", "今天天气很好，我们去公园散步吧。", "Weather: ☀️ ⛅ 🌧️ ❄️ and 👩‍👩‍👧‍👦 family", "  leading spaces\n\tand tabs  ", "𓀀𓀁𓂀 Ελληνικά русский"];
+const samples = [
+  "Ça coûte 5 € — déjà payé, merci !",
+  "今天天气很好，我们去公园散步吧。",
+  "Weather: ☀️ ⛅ 🌧️ ❄️ and 👩‍👩‍👧‍👦 family",
+  "  leading spaces\n\tand tabs  ",
+  "𓀀𓀁𓂀 Ελληνικά русский",
+];
 
 describe("incremental detokenizer", () => {
   it("streams deltas that join to the full decode, for every golden line and with emoji, CJK and accents", () => {
@@ -82,7 +88,7 @@ describe("incremental detokenizer", () => {
 
   it("keeps the invariant on random token sequences rich in byte tokens (invalid UTF-8 included)", () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let round = 0; round < 300; round++) {
       const ids = Array.from({ length: 1 + Math.floor(random() * 24) }, () =>
         random() < 0.6 ? 3 + Math.floor(random() * 256) : 3 + Math.floor(random() * 31997),

@@ -2,7 +2,6 @@ import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { chatSample, golden, reference } from "./text-reference.ts";
 
-
 /** Runs `moxie tokenize` with the given stdin. */
 function tokenize(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -20,11 +19,18 @@ function tokenize(args: string[], stdin: string): Promise<{ code: number | null;
 describe("moxie tokenize", () => {
   it("writes one {ids} line per input line: text with BOS, messages with the instruct encoding", async () => {
     const lines5 = golden.slice(0, 5);
-    const input = [...lines5.map(({ text }) => JSON.stringify({ text })), "", JSON.stringify({ messages: chatSample.request.messages })].join("\n");
+    const input = [
+      ...lines5.map(({ text }) => JSON.stringify({ text })),
+      "",
+      JSON.stringify({ messages: chatSample.request.messages }),
+    ].join("\n");
     const { code, stdout, stderr } = await tokenize(["--model", reference], input + "\n");
     expect(stderr).toBe("");
     expect(code).toBe(0);
-    const lines = stdout.trim().split("\n").map((line) => JSON.parse(line));
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     expect(lines).toEqual([...lines5.map(({ ids }) => ({ ids })), { ids: chatSample.ids }]);
   });
 
@@ -35,8 +41,18 @@ describe("moxie tokenize", () => {
     expect(notJson.stderr).toMatch(/stdin line 2: not JSON/);
     const wrongShape = await tokenize(["--model", reference], '{"txt": "ok"}\n');
     expect(wrongShape.code).toBe(1);
-    expect(wrongShape.stderr).toMatch(/stdin line 1: expected \{"text": string\} or \{"messages": \[...\], "tools"\?: \[...\]\}/);
-    const tool = await tokenize(["--model", reference], JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "tool", content: "y" }] }) + "\n");
+    expect(wrongShape.stderr).toMatch(
+      /stdin line 1: expected \{"text": string\} or \{"messages": \[...\], "tools"\?: \[...\]\}/,
+    );
+    const tool = await tokenize(
+      ["--model", reference],
+      JSON.stringify({
+        messages: [
+          { role: "user", content: "x" },
+          { role: "tool", content: "y" },
+        ],
+      }) + "\n",
+    );
     expect(tool.code).toBe(1);
     expect(tool.stderr).toMatch(/no tool calls or tool messages/);
   });

@@ -27,12 +27,35 @@ describe("tokenizer from a checkpoint folder", () => {
   it("encodes word by word exactly as the library encodes the whole text at once", () => {
     // moxie adds a word split (it is ~7x faster); the library without it is the reference.
     const whole = new HfTokenizer({ ...JSON.parse(referenceFile("tokenizer.json")), added_tokens: [] }, {});
-    const pieces = ["a", "the", " ", "  ", "\n", "\t", "▁", "Ünïcødé", "今天", "🌧️", "👩‍👧", "don't", "x1", "   end", ".", "—", "\u00a0"];
+    const pieces = [
+      "a",
+      "the",
+      " ",
+      "  ",
+      "\n",
+      "\t",
+      "▁",
+      "Ünïcødé",
+      "今天",
+      "🌧️",
+      "👩‍👧",
+      "don't",
+      "x1",
+      "   end",
+      ".",
+      "—",
+      "\u00a0",
+    ];
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let round = 0; round < 300; round++) {
-      const text = Array.from({ length: 1 + Math.floor(random() * 30) }, () => pieces[Math.floor(random() * pieces.length)]).join("");
-      expect(tokenizer.encode(text), JSON.stringify(text)).toEqual(whole.encode(text, { add_special_tokens: false }).ids);
+      const text = Array.from(
+        { length: 1 + Math.floor(random() * 30) },
+        () => pieces[Math.floor(random() * pieces.length)],
+      ).join("");
+      expect(tokenizer.encode(text), JSON.stringify(text)).toEqual(
+        whole.encode(text, { add_special_tokens: false }).ids,
+      );
     }
   });
 

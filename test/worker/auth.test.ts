@@ -6,7 +6,11 @@ describe("API keys", () => {
   it("refuses a missing or wrong key with 401 in Mistral's error shape", async () => {
     const missing = await gateway("/v1/models");
     expect(missing.status).toBe(401);
-    expect(await missing.json()).toMatchObject({ object: "error", type: "authentication_error", code: "missing_api_key" });
+    expect(await missing.json()).toMatchObject({
+      object: "error",
+      type: "authentication_error",
+      code: "missing_api_key",
+    });
     const wrong = await gateway("/v1/models", { headers: { authorization: "Bearer sk-moxie-not-a-real-key" } });
     expect(wrong.status).toBe(401);
     expect(await wrong.json()).toMatchObject({ object: "error", code: "invalid_api_key" });
@@ -58,7 +62,11 @@ describe("admin API", () => {
     expect(((await invalid.json()) as ValidationErrorBody).detail[0]).toMatchObject({ loc: ["body", "rpm"] });
     const { id } = await createKey();
     const updated = await adminCall("PATCH", `/keys/${id}`, { rpm: 7, models: ["mistral-small"] });
-    expect(await updated.json()).toMatchObject({ id, allowed_models: ["mistral-small"], limits: { rpm: 7, tpm: null } });
+    expect(await updated.json()).toMatchObject({
+      id,
+      allowed_models: ["mistral-small"],
+      limits: { rpm: 7, tpm: null },
+    });
     expect((await adminCall("GET", "/keys/key_missing")).status).toBe(404);
   });
 });
@@ -68,7 +76,11 @@ describe("bad input", () => {
     const { model } = await scenario("bad-input", 1);
     const { key } = await createKey();
     const post = (body: string) =>
-      gateway("/v1/chat/completions", { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "x-request-id": "req-123" }, body });
+      gateway("/v1/chat/completions", {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", "x-request-id": "req-123" },
+        body,
+      });
 
     const notJson = await post("{nope");
     expect(notJson.status).toBe(400);
@@ -81,7 +93,10 @@ describe("bad input", () => {
 
     const invalid = await post(JSON.stringify({ model, messages: [] }));
     expect(invalid.status).toBe(422);
-    expect(((await invalid.json()) as ValidationErrorBody).detail[0]).toMatchObject({ loc: ["body", "messages"], type: "too_short" });
+    expect(((await invalid.json()) as ValidationErrorBody).detail[0]).toMatchObject({
+      loc: ["body", "messages"],
+      type: "too_short",
+    });
 
     const unknown = await post(JSON.stringify({ model: "no-such-model", messages: [{ role: "user", content: "hi" }] }));
     expect(unknown.status).toBe(404);
@@ -90,17 +105,38 @@ describe("bad input", () => {
     const noRoute = await gateway("/v1/nowhere", { headers: { authorization: `Bearer ${key}` } });
     expect(noRoute.status).toBe(404);
     // The same body as the backend's (protocol/hono/error-response.ts).
-    expect(await noRoute.json()).toEqual({ object: "error", message: "No route GET /v1/nowhere.", type: "not_found_error", param: null, code: "not_found" });
+    expect(await noRoute.json()).toEqual({
+      object: "error",
+      message: "No route GET /v1/nowhere.",
+      type: "not_found_error",
+      param: null,
+      code: "not_found",
+    });
 
     const preflight = await gateway("/v1/chat/completions", {
       method: "OPTIONS",
-      headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization" },
+      headers: {
+        origin: "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization",
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
-    const cors = await gateway("/v1/models", { headers: { authorization: `Bearer ${key}`, origin: "https://app.example" } });
-    const exposedHeaders = cors.headers.get("access-control-expose-headers")!.split(",").map((name) => name.trim());
-    expect(exposedHeaders).toEqual(expect.arrayContaining(["x-ratelimit-limit-tokens-month", "x-ratelimit-remaining-tokens-month", "x-ratelimit-tokens-query-cost"]));
+    const cors = await gateway("/v1/models", {
+      headers: { authorization: `Bearer ${key}`, origin: "https://app.example" },
+    });
+    const exposedHeaders = cors.headers
+      .get("access-control-expose-headers")!
+      .split(",")
+      .map((name) => name.trim());
+    expect(exposedHeaders).toEqual(
+      expect.arrayContaining([
+        "x-ratelimit-limit-tokens-month",
+        "x-ratelimit-remaining-tokens-month",
+        "x-ratelimit-tokens-query-cost",
+      ]),
+    );
 
     const fresh = await gateway("/health");
     expect(fresh.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);

@@ -59,25 +59,44 @@ export interface Scenario {
  * Registers `count` fake backends serving deployments unique to this scenario, so tests sharing a
  * pool never route to each other's backends.
  */
-export async function scenario(name: string, count: number, behaviour: Partial<BackendBehaviour> = {}): Promise<Scenario> {
+export async function scenario(
+  name: string,
+  count: number,
+  behaviour: Partial<BackendBehaviour> = {},
+): Promise<Scenario> {
   const deployment = `deploy-${name}`;
   const model = `model-${name}`;
   const embedModel = `embed-${name}`;
-  await expectOk(adminCall("PUT", `/models/${model}`, { deployment, type: "chat", max_context_length: 4096, aliases: [`alias-${name}`] }));
+  await expectOk(
+    adminCall("PUT", `/models/${model}`, {
+      deployment,
+      type: "chat",
+      max_context_length: 4096,
+      aliases: [`alias-${name}`],
+    }),
+  );
   await expectOk(adminCall("PUT", `/models/${embedModel}`, { deployment, type: "embedding", max_context_length: 512 }));
   const backends: FakeBackend[] = [];
   for (let index = 0; index < count; index++) {
     const backend = fakeBackend(`${name}-${index}`);
     await backend.control({ models: [deployment], secret: env.TEST_BACKEND_SECRET, ...behaviour });
     await expectOk(
-      adminCall("POST", "/backends", { id: backend.id, url: `${env.FAKE_BACKEND_URL}/b/${backend.id}`, secret_name: "TEST_BACKEND_SECRET" }),
+      adminCall("POST", "/backends", {
+        id: backend.id,
+        url: `${env.FAKE_BACKEND_URL}/b/${backend.id}`,
+        secret_name: "TEST_BACKEND_SECRET",
+      }),
     );
     backends.push(backend);
   }
   return { model, embedModel, backends };
 }
 
-export function chat(key: string, body: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Response> {
+export function chat(
+  key: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return gateway("/v1/chat/completions", {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },

@@ -23,15 +23,25 @@ describe("per-key limits in one Durable Object", () => {
     const retryAfter = Number(refusal.headers.get("retry-after"));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
-    expect((await refusal.json()) as ErrorBody).toMatchObject({ object: "error", type: "rate_limited", code: "rate_limit_exceeded" });
+    expect((await refusal.json()) as ErrorBody).toMatchObject({
+      object: "error",
+      type: "rate_limited",
+      code: "rate_limit_exceeded",
+    });
 
-    const remaining = admitted.map((response) => Number(response.headers.get("x-ratelimit-remaining-req-minute"))).sort((a, b) => a - b);
+    const remaining = admitted
+      .map((response) => Number(response.headers.get("x-ratelimit-remaining-req-minute")))
+      .sort((a, b) => a - b);
     expect(remaining).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 
     // The pool picks a backend while the limiter decides: refused requests reach no backend and give their pick back.
     const requests = await Promise.all(backends.map(async (backend) => (await backend.stats()).requests));
     expect(requests[0] + requests[1]).toBe(10);
-    await eventually(async () => (await Promise.all(backends.map((backend) => backendStatus(backend.id)))).every((status) => status.inflight === 0));
+    await eventually(async () =>
+      (await Promise.all(backends.map((backend) => backendStatus(backend.id)))).every(
+        (status) => status.inflight === 0,
+      ),
+    );
   });
 
   it("caps concurrent requests exactly while streams are open", async () => {
@@ -60,7 +70,9 @@ describe("per-key limits in one Durable Object", () => {
     const second = await eventually(async () => {
       const response = await chat(key, { model, max_tokens: 100 });
       const remaining = Number(response.headers.get("x-ratelimit-remaining-tokens-minute"));
-      return remaining === 1000 - ACTUAL_TOKENS - (PROMPT_ESTIMATE + 100) ? response : (await response.text(), undefined);
+      return remaining === 1000 - ACTUAL_TOKENS - (PROMPT_ESTIMATE + 100)
+        ? response
+        : (await response.text(), undefined);
     });
     expect(second.status).toBe(200);
     expect(second.headers.get("x-ratelimit-tokens-query-cost")).toBe(String(ACTUAL_TOKENS));
@@ -75,7 +87,9 @@ describe("per-key limits in one Durable Object", () => {
     const { key } = await createKey({ tpm: 2000 });
     // 400 rare CJK characters: 1,200 UTF-8 bytes, and about as many tokens (one byte-fallback token per byte).
     const content = "龘靐齉".repeat(134).slice(0, 400);
-    const responses = await Promise.all(Array.from({ length: 10 }, () => chat(key, { model, max_tokens: 10, messages: [{ role: "user", content }] })));
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () => chat(key, { model, max_tokens: 10, messages: [{ role: "user", content }] })),
+    );
     const admitted = responses.filter((response) => response.status === 200);
     expect(admitted).toHaveLength(1);
     expect(Number(admitted[0].headers.get("x-ratelimit-remaining-tokens-minute"))).toBe(2000 - (1200 + 16 + 10));
@@ -106,7 +120,9 @@ describe("per-key limits in one Durable Object", () => {
     expect((await chat(key, { model })).status).toBe(200);
     // Let both settlements (waitUntil) land before the objects are reset.
     await eventually(async () => {
-      const { data } = (await (await adminCall("GET", `/usage?key_id=${id}`)).json()) as { data: { requests: number }[] };
+      const { data } = (await (await adminCall("GET", `/usage?key_id=${id}`)).json()) as {
+        data: { requests: number }[];
+      };
       return data[0]?.requests === 2;
     });
     await abortAllDurableObjects();

@@ -1,12 +1,22 @@
 import { describe, expect, it } from "vitest";
-import { adminCall, backendStatus, chat, createKey, pollBackends, scenario, type FakeBackend } from "./gateway-client.ts";
+import {
+  adminCall,
+  backendStatus,
+  chat,
+  createKey,
+  pollBackends,
+  scenario,
+  type FakeBackend,
+} from "./gateway-client.ts";
 
-const requestsPerBackend = async (backends: FakeBackend[]) => Promise.all(backends.map(async (backend) => (await backend.stats()).requests));
+const requestsPerBackend = async (backends: FakeBackend[]) =>
+  Promise.all(backends.map(async (backend) => (await backend.stats()).requests));
 
 /** Sequential requests, each with its own prompt_cache_key so affinity spreads them. */
 async function spread(key: string, model: string, count: number, tag: string): Promise<number[]> {
   const statuses: number[] = [];
-  for (let index = 0; index < count; index++) statuses.push((await chat(key, { model, prompt_cache_key: `${tag}-${index}` })).status);
+  for (let index = 0; index < count; index++)
+    statuses.push((await chat(key, { model, prompt_cache_key: `${tag}-${index}` })).status);
   return statuses;
 }
 
@@ -29,7 +39,10 @@ describe("backend pool routing", () => {
       { role: "user", content: "Name a prime." },
     ];
     for (let turn = 0; turn < 6; turn++) {
-      const messages = [...conversation, ...Array.from({ length: turn }, (_, index) => ({ role: "user", content: `turn ${index}` }))];
+      const messages = [
+        ...conversation,
+        ...Array.from({ length: turn }, (_, index) => ({ role: "user", content: `turn ${index}` })),
+      ];
       expect((await chat(key, { model, messages })).status).toBe(200);
     }
     const counts = await requestsPerBackend(backends);
@@ -52,7 +65,11 @@ describe("backend pool routing", () => {
     const { model, backends } = await scenario("unhealthy", 3);
     const { key } = await createKey();
     await backends[0].control({ status: "loading" });
-    await adminCall("POST", "/backends", { id: "unhealthy-dead", url: "http://127.0.0.1:9/b/dead", models: [`deploy-unhealthy`] });
+    await adminCall("POST", "/backends", {
+      id: "unhealthy-dead",
+      url: "http://127.0.0.1:9/b/dead",
+      models: [`deploy-unhealthy`],
+    });
     await adminCall("POST", `/backends/${backends[2].id}/drain`, {});
     await pollBackends();
     expect(await backendStatus("unhealthy-dead")).toMatchObject({ ready: false, error: expect.any(String) });
@@ -96,14 +113,16 @@ describe("backend pool routing", () => {
     const refused = await chat(key, { model });
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("1");
-    for (const backend of backends) expect(await backendStatus(backend.id)).toMatchObject({ circuit: "closed", inflight: 0 });
+    for (const backend of backends)
+      expect(await backendStatus(backend.id)).toMatchObject({ circuit: "closed", inflight: 0 });
   });
 
   it("passes on a 500 the request caused, without retrying it or opening the circuit", async () => {
     const { model, backends } = await scenario("poison", 2);
     const { key } = await createKey();
     for (const backend of backends) await backend.control({ failNext: 5, failStatus: 500 });
-    for (let attempt = 0; attempt < 5; attempt++) expect((await chat(key, { model, prompt_cache_key: "poison" })).status).toBe(500);
+    for (let attempt = 0; attempt < 5; attempt++)
+      expect((await chat(key, { model, prompt_cache_key: "poison" })).status).toBe(500);
     expect((await requestsPerBackend(backends)).reduce((sum, count) => sum + count, 0)).toBe(5);
     for (const backend of backends) expect(await backendStatus(backend.id)).toMatchObject({ circuit: "closed" });
     expect((await chat(key, { model, prompt_cache_key: "unrelated" })).status).toBe(200);
@@ -112,7 +131,11 @@ describe("backend pool routing", () => {
   it("takes liveness and models from /v1/models when a backend has no /health (vLLM-style)", async () => {
     const { model, backends } = await scenario("no-health", 1, { healthRoute: false });
     await pollBackends();
-    expect(await backendStatus(backends[0].id)).toMatchObject({ ready: true, models: ["deploy-no-health"], queued: null });
+    expect(await backendStatus(backends[0].id)).toMatchObject({
+      ready: true,
+      models: ["deploy-no-health"],
+      queued: null,
+    });
     const { key } = await createKey();
     expect((await chat(key, { model })).status).toBe(200);
   });
@@ -129,7 +152,11 @@ describe("backend pool routing", () => {
 
     // Backends that fail: the client is not told which, nor how.
     await backends[0].control({ status: "ready", failNext: 10, failStatus: 502 });
-    await adminCall("POST", "/backends", { id: "none-dead", url: "http://127.0.0.1:9/b/dead", models: ["deploy-none"] });
+    await adminCall("POST", "/backends", {
+      id: "none-dead",
+      url: "http://127.0.0.1:9/b/dead",
+      models: ["deploy-none"],
+    });
     await pollBackends();
     const failed = await chat(key, { model });
     expect(failed.status).toBe(503);

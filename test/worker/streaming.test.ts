@@ -1,7 +1,16 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ChatCompletionChunk, ChatCompletionResponse, EmbeddingResponse, ModelList } from "../../protocol/index.ts";
-import { adminCall, backendStatus, chat, createKey, eventually, gateway, pollBackends, scenario } from "./gateway-client.ts";
+import {
+  adminCall,
+  backendStatus,
+  chat,
+  createKey,
+  eventually,
+  gateway,
+  pollBackends,
+  scenario,
+} from "./gateway-client.ts";
 
 interface UsageDay {
   key_id: string;
@@ -17,7 +26,11 @@ async function usageOf(keyId: string): Promise<UsageDay[]> {
 
 async function usageRows(keyId: string) {
   return eventually(async () => {
-    const { results } = await env.DB.prepare("SELECT status, prompt_tokens, completion_tokens FROM usage WHERE key_id = ?").bind(keyId).all();
+    const { results } = await env.DB.prepare(
+      "SELECT status, prompt_tokens, completion_tokens FROM usage WHERE key_id = ?",
+    )
+      .bind(keyId)
+      .all();
     return results.length ? results : undefined;
   });
 }
@@ -46,7 +59,8 @@ describe("proxying", () => {
     const first = new TextDecoder().decode((await reader.read()).value);
     expect(dataEvents(first)).toHaveLength(1);
     let text = first;
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+      text += new TextDecoder().decode(chunk.value);
 
     const events = dataEvents(text);
     expect(events.at(-1)).toBe("[DONE]");
@@ -57,10 +71,16 @@ describe("proxying", () => {
 
     const stats = await backends[0].stats();
     expect(stats.lastRequestId).toBe(requestId);
-    expect(stats.lastBody).toMatchObject({ model: "deploy-sse", stream: true, stream_options: { include_usage: true } });
+    expect(stats.lastBody).toMatchObject({
+      model: "deploy-sse",
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const usage = await eventually(async () => (await usageOf(id))[0]);
     expect(usage).toMatchObject({ key_id: id, model: model, requests: 1, prompt_tokens: 10, completion_tokens: 4 });
-    const row = await env.DB.prepare("SELECT request_id, client_request_id FROM usage WHERE key_id = ?").bind(id).first();
+    const row = await env.DB.prepare("SELECT request_id, client_request_id FROM usage WHERE key_id = ?")
+      .bind(id)
+      .first();
     expect(row).toEqual({ request_id: requestId, client_request_id: "sse-request-1" });
   });
 
@@ -129,18 +149,32 @@ describe("proxying", () => {
     // Like Mistral's API, max_tokens beyond the context is a 400 naming the numbers, not a silent clamp.
     const tooLong = await chat(key, { model, max_tokens: 100_000 });
     expect(tooLong.status).toBe(400);
-    expect(await tooLong.json()).toMatchObject({ code: "context_length_exceeded", message: expect.stringContaining("max_tokens is 100000, more than the 4096-token context") });
+    expect(await tooLong.json()).toMatchObject({
+      code: "context_length_exceeded",
+      message: expect.stringContaining("max_tokens is 100000, more than the 4096-token context"),
+    });
 
     const embedding = await gateway("/v1/embeddings", {
       method: "POST",
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
       body: JSON.stringify({ model: embedModel, input: ["a", "b"] }),
     });
-    expect(EmbeddingResponse.parse(await embedding.json())).toMatchObject({ model: embedModel, data: [{ index: 0 }, { index: 1 }] });
+    expect(EmbeddingResponse.parse(await embedding.json())).toMatchObject({
+      model: embedModel,
+      data: [{ index: 0 }, { index: 1 }],
+    });
 
-    const list = ModelList.parse(await (await gateway("/v1/models", { headers: { authorization: `Bearer ${key}` } })).json());
-    expect(list.data.find((card) => card.id === model)).toMatchObject({ aliases: ["alias-json"], max_context_length: 4096, capabilities: { completion_chat: true } });
-    expect(list.data.find((card) => card.id === embedModel)).toMatchObject({ capabilities: { completion_chat: false } });
+    const list = ModelList.parse(
+      await (await gateway("/v1/models", { headers: { authorization: `Bearer ${key}` } })).json(),
+    );
+    expect(list.data.find((card) => card.id === model)).toMatchObject({
+      aliases: ["alias-json"],
+      max_context_length: 4096,
+      capabilities: { completion_chat: true },
+    });
+    expect(list.data.find((card) => card.id === embedModel)).toMatchObject({
+      capabilities: { completion_chat: false },
+    });
     expect(list.data.some((card) => card.id === "open-mixtral-8x7b")).toBe(false);
 
     const openapi = await gateway("/v1/openapi.json");
@@ -154,7 +188,9 @@ describe("proxying", () => {
     await pollBackends();
     const { key } = await createKey({ tpm: 100_000 });
     const contextOf = async () => {
-      const list = ModelList.parse(await (await gateway("/v1/models", { headers: { authorization: `Bearer ${key}` } })).json());
+      const list = ModelList.parse(
+        await (await gateway("/v1/models", { headers: { authorization: `Bearer ${key}` } })).json(),
+      );
       return list.data.find((card) => card.id === model)?.max_context_length;
     };
     expect(await contextOf()).toBe(2048);

@@ -17,13 +17,23 @@ export const adminBackends = new Hono<GatewayEnv>()
   .post("/", async (c) => {
     const parsed = await readBody(c, BackendConfig);
     if ("response" in parsed) return parsed.response;
-    const problem = backendUrlProblem(parsed.data.url, { allowLoopback: c.env.ALLOW_LOOPBACK_BACKENDS === "true", gatewayHost: new URL(c.req.url).host });
-    if (problem) return c.json({ detail: [{ loc: ["body", "url"], msg: problem, type: "value_error", input: parsed.data.url }] } satisfies ValidationErrorBody, 422);
+    const problem = backendUrlProblem(parsed.data.url, {
+      allowLoopback: c.env.ALLOW_LOOPBACK_BACKENDS === "true",
+      gatewayHost: new URL(c.req.url).host,
+    });
+    if (problem)
+      return c.json(
+        {
+          detail: [{ loc: ["body", "url"], msg: problem, type: "value_error", input: parsed.data.url }],
+        } satisfies ValidationErrorBody,
+        422,
+      );
     await saveBackend(c.env.DB, parsed.data);
     return c.json(await reloadAndShow(c.env, parsed.data.id), 201);
   })
   .delete("/:id", async (c) => {
-    if (!(await deleteBackend(c.env.DB, c.req.param("id")))) return errorResponse(c, 404, `No registered backend '${c.req.param("id")}'`, "not_found_error");
+    if (!(await deleteBackend(c.env.DB, c.req.param("id"))))
+      return errorResponse(c, 404, `No registered backend '${c.req.param("id")}'`, "not_found_error");
     await backendPool(c.env).reload();
     return c.body(null, 204);
   })

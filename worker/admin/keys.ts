@@ -53,7 +53,12 @@ export const adminKeys = new Hono<GatewayEnv>()
     const parsed = await readBody(c, UpdateKey);
     if ("response" in parsed) return parsed.response;
     const { name, models, expires_at, ...limits } = parsed.data;
-    const record = await updateKey(c.env.DB, c.req.param("id"), { name, expiresAt: expires_at, allowedModels: models, limits });
+    const record = await updateKey(c.env.DB, c.req.param("id"), {
+      name,
+      expiresAt: expires_at,
+      allowedModels: models,
+      limits,
+    });
     forgetCachedKeys();
     return record ? c.json(record) : notFound(c);
   })

@@ -19,6 +19,7 @@ export const adminModels = new Hono<GatewayEnv>()
     return c.json(model);
   })
   .delete("/:id", async (c) => {
-    if (!(await deleteModel(c.env.DB, c.req.param("id")))) return errorResponse(c, 404, `No model '${c.req.param("id")}' saved through the admin API`, "not_found_error");
+    if (!(await deleteModel(c.env.DB, c.req.param("id"))))
+      return errorResponse(c, 404, `No model '${c.req.param("id")}' saved through the admin API`, "not_found_error");
     return c.body(null, 204);
   });

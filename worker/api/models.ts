@@ -13,7 +13,9 @@ export async function listModels(c: Context<GatewayEnv>): Promise<Response> {
   const served = servedContexts(backends);
   const list: ModelList = {
     object: "list",
-    data: catalog.filter((model) => served.has(model.deployment)).map((model) => publicCard(asServed(model, served), callsTools(backends, model.deployment))),
+    data: catalog
+      .filter((model) => served.has(model.deployment))
+      .map((model) => publicCard(asServed(model, served), callsTools(backends, model.deployment))),
   };
   return c.json(list);
 }
@@ -27,13 +29,16 @@ export async function retrieveModel(c: Context<GatewayEnv>): Promise<Response> {
   const name = c.req.param("model_id") ?? "";
   const [catalog, backends] = await Promise.all([loadCatalog(c.env), backendPool(c.env).list()]);
   const model = resolveModel(catalog, name);
-  if (!model) return errorResponse(c, 404, `Model '${name}' not found`, "invalid_request_error", { code: "model_not_found" });
+  if (!model)
+    return errorResponse(c, 404, `Model '${name}' not found`, "invalid_request_error", { code: "model_not_found" });
   return c.json(publicCard(asServed(model, servedContexts(backends)), callsTools(backends, model.deployment)));
 }
 
 /** A deployment takes tools when every healthy backend serving it says its model does. */
 function callsTools(backends: BackendStatus[], deployment: string): boolean {
-  const serving = backends.filter((backend) => backend.ready && !backend.draining && backend.models.includes(deployment));
+  const serving = backends.filter(
+    (backend) => backend.ready && !backend.draining && backend.models.includes(deployment),
+  );
   return serving.length > 0 && serving.every((backend) => backend.function_calling);
 }
 

@@ -18,7 +18,14 @@ export const KeyLimits = z.object({
 });
 export type KeyLimits = z.infer<typeof KeyLimits>;
 
-export const NO_LIMITS: KeyLimits = { rpm: null, tpm: null, max_concurrent: null, monthly_token_budget: null, max_budget: null, budget_period: null };
+export const NO_LIMITS: KeyLimits = {
+  rpm: null,
+  tpm: null,
+  max_concurrent: null,
+  monthly_token_budget: null,
+  max_budget: null,
+  budget_period: null,
+};
 
 /** A key as the gateway and the admin API see it: everything but the secret. */
 export const ApiKeyRecord = z.object({

@@ -107,7 +107,8 @@ export async function updateKey(db: D1Database, id: string, changes: KeyChanges)
   };
   if (changes.name !== undefined) set("name", changes.name);
   if (changes.expiresAt !== undefined) set("expires_at", changes.expiresAt);
-  if (changes.allowedModels !== undefined) set("allowed_models", changes.allowedModels && JSON.stringify(changes.allowedModels));
+  if (changes.allowedModels !== undefined)
+    set("allowed_models", changes.allowedModels && JSON.stringify(changes.allowedModels));
   for (const [column, value] of Object.entries(changes.limits ?? {})) if (value !== undefined) set(column, value);
   if (assignments.length === 0) return getKey(db, id);
   const row = await db

@@ -8,9 +8,11 @@ import type { GatewayEnv } from "../gateway-env.ts";
 export function adminAuth(): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
     const expected = c.env.ADMIN_TOKEN;
-    if (!expected) return errorResponse(c, 503, "The admin API is disabled: set the ADMIN_TOKEN secret", "service_unavailable");
+    if (!expected)
+      return errorResponse(c, 503, "The admin API is disabled: set the ADMIN_TOKEN secret", "service_unavailable");
     const given = bearerToken(c.req.header("authorization"));
-    if (!given || !(await secretsEqual(given, expected))) return errorResponse(c, 401, "Invalid admin token", "authentication_error");
+    if (!given || !(await secretsEqual(given, expected)))
+      return errorResponse(c, 401, "Invalid admin token", "authentication_error");
     await next();
   };
 }

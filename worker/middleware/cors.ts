@@ -6,7 +6,9 @@ import { ANSWERING_MODEL_HEADER } from "../proxy/serve-inference.ts";
 /** CORS for browser clients; CORS_ORIGINS is "*" or a comma-separated list of origins. */
 export function cors(): MiddlewareHandler<GatewayEnv> {
   return (c, next) => {
-    const allowed = c.env.CORS_ORIGINS.split(",").map((origin) => origin.trim()).filter(Boolean);
+    const allowed = c.env.CORS_ORIGINS.split(",")
+      .map((origin) => origin.trim())
+      .filter(Boolean);
     return honoCors({
       origin: allowed.includes("*") ? "*" : allowed,
       allowHeaders: ["authorization", "content-type", "x-request-id"],

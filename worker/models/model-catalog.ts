@@ -30,7 +30,9 @@ export function resolveModel(catalog: ModelDefinition[], name: string): ModelDef
 
 export async function saveModel(db: D1Database, model: ModelDefinition): Promise<void> {
   await db
-    .prepare("INSERT INTO models (id, definition, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at")
+    .prepare(
+      "INSERT INTO models (id, definition, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
+    )
     .bind(model.id, JSON.stringify(model), new Date().toISOString())
     .run();
   forgetCachedCatalog();

@@ -26,7 +26,11 @@ export const ModelDefinition = z.object({
 export type ModelDefinition = z.infer<typeof ModelDefinition>;
 
 /** What a request's tokens cost at the model's price. */
-export function costOf(model: Pick<ModelDefinition, "price_per_million_tokens">, promptTokens: number, completionTokens: number): number {
+export function costOf(
+  model: Pick<ModelDefinition, "price_per_million_tokens">,
+  promptTokens: number,
+  completionTokens: number,
+): number {
   const price = model.price_per_million_tokens;
   return (promptTokens * price.input + completionTokens * price.output) / 1_000_000;
 }

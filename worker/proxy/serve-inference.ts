@@ -30,7 +30,12 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
   /** Routing affinity for backends with a warm KV cache; null = least loaded only. */
   affinityKey(request: z.output<S>, key: ApiKeyRecord): Promise<string | null>;
   /** The body sent to the backend: the client's own body, with the deployment name and the max_tokens admitted. */
-  upstreamBody(body: Record<string, unknown>, request: z.output<S>, model: ModelDefinition, maxTokens: number | null): Record<string, unknown>;
+  upstreamBody(
+    body: Record<string, unknown>,
+    request: z.output<S>,
+    model: ModelDefinition,
+    maxTokens: number | null,
+  ): Record<string, unknown>;
   streams(request: z.output<S>): boolean;
   /** Whether a streaming client asked for OpenAI's usage-only chunk at the end (else it gets usage on the finish chunk only). */
   asksForUsageChunk(request: z.output<S>): boolean;
@@ -45,16 +50,24 @@ export const ANSWERING_MODEL_HEADER = "x-moxie-model";
  * handler awaits at that moment: held by waitUntil, the pipeline instead runs to its end, so an
  * admitted request is always settled.
  */
-export function serveInference<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
+export function serveInference<S extends z.ZodType<{ model: string }>>(
+  c: Context<GatewayEnv>,
+  route: InferenceRoute<S>,
+): Promise<Response> {
   const handled = handle(c, route);
-  c.executionCtx.waitUntil(handled.then(
-    () => undefined,
-    () => undefined,
-  ));
+  c.executionCtx.waitUntil(
+    handled.then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
   return handled;
 }
 
-async function handle<S extends z.ZodType<{ model: string }>>(c: Context<GatewayEnv>, route: InferenceRoute<S>): Promise<Response> {
+async function handle<S extends z.ZodType<{ model: string }>>(
+  c: Context<GatewayEnv>,
+  route: InferenceRoute<S>,
+): Promise<Response> {
   const started = Date.now();
   const parsed = await readBody(c, route.schema);
   if ("response" in parsed) return parsed.response;
@@ -64,11 +77,15 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   const catalog = await loadCatalog(c.env);
   const catalogModel = resolveModel(catalog, request.model);
   if (!catalogModel || catalogModel.type !== route.modelType) {
-    return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", { code: "model_not_found" });
+    return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", {
+      code: "model_not_found",
+    });
   }
   // A key allowed a model by any of its names may use it by any other.
   if (key.allowed_models && !key.allowed_models.some((name) => resolveModel(catalog, name)?.id === catalogModel.id)) {
-    return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", { code: "model_not_allowed" });
+    return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", {
+      code: "model_not_allowed",
+    });
   }
   // max_tokens is checked against, and tokens reserved for, the context the backends actually serve.
   const model = asServed(catalogModel, await loadServedContexts(c.env, catalogModel.deployment));
@@ -77,7 +94,10 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   // Like Mistral's API: max_tokens beyond the context is an error, not silently clamped (the backend checks prompt + max_tokens).
   if (completion.maxTokens !== null && completion.maxTokens > model.max_context_length) {
     const message = `max_tokens is ${completion.maxTokens}, more than the ${model.max_context_length}-token context of model '${request.model}' (prompt + max_tokens must fit in it)`;
-    return errorResponse(c, 400, message, "invalid_request_error", { code: "context_length_exceeded", param: "max_tokens" });
+    return errorResponse(c, 400, message, "invalid_request_error", {
+      code: "context_length_exceeded",
+      param: "max_tokens",
+    });
   }
   const promptEstimate = estimatePromptTokens(route.promptTexts(request));
   const pool = backendPool(c.env);
@@ -88,19 +108,27 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   const pickBackend = () => pool.pick(model.deployment, affinityKey, []);
   const earlyPick = recentlyRefused(key.id) ? null : pickBackend();
   const givePickBack = () => {
-    if (earlyPick) c.executionCtx.waitUntil(earlyPick.then((pick) => (pick.backend ? pool.finish(pick.backend, "cancelled") : undefined)).catch(() => {}));
+    if (earlyPick)
+      c.executionCtx.waitUntil(
+        earlyPick.then((pick) => (pick.backend ? pool.finish(pick.backend, "cancelled") : undefined)).catch(() => {}),
+      );
   };
   const limiter = keyLimiter(c.env, key.id);
   let decision: Decision;
   try {
-    decision = await limiter.reserve(key.limits, { prompt: promptEstimate, ...completion, context: model.max_context_length }, model);
+    decision = await limiter.reserve(
+      key.limits,
+      { prompt: promptEstimate, ...completion, context: model.max_context_length },
+      model,
+    );
   } catch (error) {
     givePickBack();
     throw error;
   }
   if (!decision.admitted) {
     givePickBack();
-    if (decision.reason === "revoked") return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", { code: "invalid_api_key" });
+    if (decision.reason === "revoked")
+      return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", { code: "invalid_api_key" });
     noteRefusal(key.id, decision.retryAfterSeconds);
     const headers = { ...rateLimitHeaders(decision.snapshot), "retry-after": String(decision.retryAfterSeconds) };
     return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", {
@@ -118,7 +146,11 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
   /** The model whose backend answered: the one asked for, or a fallback. */
   let answering = model;
   /** Settles the key's reservation, releases the backend's pick and writes the usage row: once per admitted request. */
-  const settle = async (status: number, answered: { backend: PickedBackend; outcome: Outcome } | null, usage: UsageInfo | null) => {
+  const settle = async (
+    status: number,
+    answered: { backend: PickedBackend; outcome: Outcome } | null,
+    usage: UsageInfo | null,
+  ) => {
     const promptTokens = usage?.prompt_tokens ?? 0;
     const completionTokens = usage?.completion_tokens ?? 0;
     // Usage is charged at the price of the model that answered.
@@ -141,7 +173,9 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
         latencyMs: Date.now() - started,
       }),
     ]);
-    for (const result of results) if (result.status === "rejected") console.error(JSON.stringify({ request_id: requestId, error: `settlement failed: ${String(result.reason)}` }));
+    for (const result of results)
+      if (result.status === "rejected")
+        console.error(JSON.stringify({ request_id: requestId, error: `settlement failed: ${String(result.reason)}` }));
   };
   const send = (target: ModelDefinition, pick: Promise<PickResult>) =>
     sendUpstream(c.env, pool, pick, {
@@ -179,7 +213,9 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
     c.executionCtx.waitUntil(finish(503, null, null));
     // Which backend failed and how is the operator's business: logged, not told to the client.
     if (upstream.lastError) console.error(JSON.stringify({ request_id: requestId, error: upstream.lastError }));
-    const reason = upstream.lastError ? "no backend could take the request" : `no healthy backend serves '${request.model}'`;
+    const reason = upstream.lastError
+      ? "no backend could take the request"
+      : `no healthy backend serves '${request.model}'`;
     return errorResponse(c, 503, `Service unavailable: ${reason}`, "service_unavailable", {
       headers: { ...limitHeaders, "retry-after": String(upstream.retryAfterSeconds) },
     });
@@ -192,7 +228,10 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
     // The backend's verdict on this request (a 4xx, or a 500 the request caused): passed on, and no
     // mark against the backend; a 4xx even shows it in good health.
     c.executionCtx.waitUntil(finish(response.status, response.status < 500 ? "success" : "cancelled", null));
-    return new Response(response.body, { status: response.status, headers: { ...answeredHeaders, "content-type": response.headers.get("content-type") ?? "application/json" } });
+    return new Response(response.body, {
+      status: response.status,
+      headers: { ...answeredHeaders, "content-type": response.headers.get("content-type") ?? "application/json" },
+    });
   }
 
   if (streams && response.headers.get("content-type")?.startsWith("text/event-stream") && response.body) {
@@ -210,11 +249,17 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
         // reported (else the estimate, an upper bound) and the tokens sent.
         const prompt = Number(response.headers.get(PROMPT_TOKENS_HEADER) ?? Number.NaN);
         const promptTokens = Number.isInteger(prompt) && prompt >= 0 ? prompt : promptEstimate;
-        const charged = usage ?? { prompt_tokens: promptTokens, completion_tokens: contentEvents, total_tokens: promptTokens + contentEvents };
+        const charged = usage ?? {
+          prompt_tokens: promptTokens,
+          completion_tokens: contentEvents,
+          total_tokens: promptTokens + contentEvents,
+        };
         return finish(status, poolOutcome, charged);
       }),
     );
-    return new Response(relay.body, { headers: { ...answeredHeaders, "content-type": "text/event-stream", "cache-control": "no-cache" } });
+    return new Response(relay.body, {
+      headers: { ...answeredHeaders, "content-type": "text/event-stream", "cache-control": "no-cache" },
+    });
   }
 
   let result: { model?: string; usage?: UsageInfo };
@@ -222,13 +267,21 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
     result = await response.json();
   } catch (error) {
     c.executionCtx.waitUntil(finish(502, "failure", null));
-    console.error(JSON.stringify({ request_id: requestId, error: `backend ${upstream.backend.id} broke off: ${error instanceof Error ? error.message : String(error)}` }));
+    console.error(
+      JSON.stringify({
+        request_id: requestId,
+        error: `backend ${upstream.backend.id} broke off: ${error instanceof Error ? error.message : String(error)}`,
+      }),
+    );
     return errorResponse(c, 502, "The backend's response broke off", "upstream_error", { headers: answeredHeaders });
   }
   result.model = answeredAs;
   const usage = result.usage ?? null;
   c.executionCtx.waitUntil(finish(200, "success", usage));
-  return c.json(result, 200, { ...(usage ? rateLimitHeaders(decision.snapshot, usage.total_tokens) : limitHeaders), [ANSWERING_MODEL_HEADER]: answeredAs });
+  return c.json(result, 200, {
+    ...(usage ? rateLimitHeaders(decision.snapshot, usage.total_tokens) : limitHeaders),
+    [ANSWERING_MODEL_HEADER]: answeredAs,
+  });
 }
 
 /**
@@ -236,14 +289,20 @@ async function handle<S extends z.ZodType<{ model: string }>>(c: Context<Gateway
  * byte, or (when the model asks for it) its backend refused the prompt as too long for its context:
  * moxie serve's and Mistral's code context_length_exceeded, or vLLM's "maximum context length" message.
  */
-async function needsFallback(upstream: Awaited<ReturnType<typeof sendUpstream>>, model: ModelDefinition): Promise<boolean> {
+async function needsFallback(
+  upstream: Awaited<ReturnType<typeof sendUpstream>>,
+  model: ModelDefinition,
+): Promise<boolean> {
   if (!upstream.response) return true;
   if (!model.fallback_on_context_overflow || upstream.response.status !== 400) return false;
   const error = (await upstream.response
     .clone()
     .json()
     .catch(() => null)) as { code?: unknown; message?: unknown } | null;
-  return error?.code === "context_length_exceeded" || (typeof error?.message === "string" && /maximum context length/i.test(error.message));
+  return (
+    error?.code === "context_length_exceeded" ||
+    (typeof error?.message === "string" && /maximum context length/i.test(error.message))
+  );
 }
 
 /** How each way a stream can end is recorded (usage status) and reported to the pool. */

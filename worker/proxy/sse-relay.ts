@@ -39,7 +39,13 @@ interface StreamChunk {
  */
 export function relaySse(
   upstream: ReadableStream<Uint8Array>,
-  options: { publicModel: string; clientAskedForUsage: boolean; abortUpstream: () => void; clientGone: AbortSignal; idleMs: number },
+  options: {
+    publicModel: string;
+    clientAskedForUsage: boolean;
+    abortUpstream: () => void;
+    clientGone: AbortSignal;
+    idleMs: number;
+  },
 ): { body: ReadableStream<Uint8Array>; finished: Promise<RelayResult> } {
   const { publicModel, clientAskedForUsage } = options;
   const reader = upstream.getReader();
@@ -75,7 +81,8 @@ export function relaySse(
         return;
       }
       releaseHeld();
-      if (!clientAskedForUsage && !chunk.usage && chunk.choices?.some((choice) => choice.finish_reason)) heldFinish = { eventName: event.event, chunk };
+      if (!clientAskedForUsage && !chunk.usage && chunk.choices?.some((choice) => choice.finish_reason))
+        heldFinish = { eventName: event.event, chunk };
       else pending.push(serialize(event.event, JSON.stringify(chunk)));
     },
   });
@@ -99,7 +106,10 @@ export function relaySse(
   else options.clientGone.addEventListener("abort", leave, { once: true });
 
   let controller!: ReadableStreamDefaultController<Uint8Array>;
-  const body = new ReadableStream<Uint8Array>({ start: (streamController) => void (controller = streamController), cancel: leave }, new CountQueuingStrategy({ highWaterMark: 1 }));
+  const body = new ReadableStream<Uint8Array>(
+    { start: (streamController) => void (controller = streamController), cancel: leave },
+    new CountQueuingStrategy({ highWaterMark: 1 }),
+  );
   const send = () => {
     if (pending.length > 0) controller.enqueue(encoder.encode(pending.splice(0).join("")));
   };
@@ -122,8 +132,17 @@ export function relaySse(
       } catch (error) {
         options.abortUpstream();
         // The network error is the operator's business: logged, not told to the client.
-        if (!(error instanceof IdleError)) console.error(JSON.stringify({ error: `backend stream failed: ${error instanceof Error ? error.message : String(error)}` }));
-        return fail(error instanceof IdleError ? `The backend sent nothing for ${options.idleMs / 1000} s` : "The backend failed mid-stream");
+        if (!(error instanceof IdleError))
+          console.error(
+            JSON.stringify({
+              error: `backend stream failed: ${error instanceof Error ? error.message : String(error)}`,
+            }),
+          );
+        return fail(
+          error instanceof IdleError
+            ? `The backend sent nothing for ${options.idleMs / 1000} s`
+            : "The backend failed mid-stream",
+        );
       } finally {
         if (idle !== undefined) clearTimeout(idle);
       }

@@ -36,7 +36,12 @@ export type UpstreamResult =
  * caller reports the final outcome of the attempt that answered (pool.finish). The first pick is
  * the caller's, made while the key's limiter decided.
  */
-export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool>, firstPick: Promise<PickResult>, request: UpstreamRequest): Promise<UpstreamResult> {
+export async function sendUpstream(
+  env: Env,
+  pool: DurableObjectStub<BackendPool>,
+  firstPick: Promise<PickResult>,
+  request: UpstreamRequest,
+): Promise<UpstreamResult> {
   const tried: string[] = [];
   let lastError: string | null = null;
   let retryAfterSeconds = 1;
@@ -45,7 +50,12 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
     if (attempt > 0) request.signal.throwIfAborted();
     const pick = attempt === 0 ? await firstPick : await pool.pick(request.deployment, request.affinityKey, tried);
     // Once every backend was tried, how soon they said to retry; before, how soon the pool's view may change.
-    if (!pick.backend) return { response: null, retryAfterSeconds: tried.length > 0 ? retryAfterSeconds : pick.retryAfterSeconds, lastError };
+    if (!pick.backend)
+      return {
+        response: null,
+        retryAfterSeconds: tried.length > 0 ? retryAfterSeconds : pick.retryAfterSeconds,
+        lastError,
+      };
     const backend = pick.backend;
     tried.push(backend.id);
     const secret = backendSecret(env, backend);
@@ -53,7 +63,10 @@ export async function sendUpstream(env: Env, pool: DurableObjectStub<BackendPool
     const abortAttempt = () => attemptSignal.abort(request.signal.reason);
     request.signal.addEventListener("abort", abortAttempt, { once: true });
     if (request.signal.aborted) abortAttempt();
-    const deadline = setTimeout(() => attemptSignal.abort(new Error(`no answer within ${request.deadlineMs / 1000} s`)), request.deadlineMs);
+    const deadline = setTimeout(
+      () => attemptSignal.abort(new Error(`no answer within ${request.deadlineMs / 1000} s`)),
+      request.deadlineMs,
+    );
     /** A non-streamed answer is still being read when this returns: its deadline stays. */
     let bodyUnderDeadline = false;
     try {

@@ -74,8 +74,12 @@ export class UsageWindow {
    */
   reserve(limits: KeyLimits, ask: TokenAsk, now: number): Decision {
     this.prune(now);
-    const remainingMonth = limits.monthly_token_budget === null ? null : limits.monthly_token_budget - this.state.monthTokens;
-    const allowance = Math.min(limits.tpm === null ? Infinity : limits.tpm - this.tokensUsed(), remainingMonth ?? Infinity);
+    const remainingMonth =
+      limits.monthly_token_budget === null ? null : limits.monthly_token_budget - this.state.monthTokens;
+    const allowance = Math.min(
+      limits.tpm === null ? Infinity : limits.tpm - this.tokensUsed(),
+      remainingMonth ?? Infinity,
+    );
     let maxTokens = ask.maxTokens;
     let cost = ask.prompt + ask.choices * (maxTokens ?? ask.context);
     if (maxTokens === null && ask.choices > 0 && cost > allowance) {
@@ -93,9 +97,12 @@ export class UsageWindow {
     });
 
     if (this.state.revoked) return refuse("revoked", 0);
-    if (limits.max_concurrent !== null && Object.keys(this.state.inflight).length >= limits.max_concurrent) return refuse("concurrency", 1000);
-    if (limits.rpm !== null && this.state.requests.length >= limits.rpm) return refuse("requests", this.state.requests[0] + MINUTE_MS - now);
-    if (limits.tpm !== null && this.tokensUsed() + cost > limits.tpm) return refuse("tokens", this.tokensFreeAt(limits.tpm - cost) - now);
+    if (limits.max_concurrent !== null && Object.keys(this.state.inflight).length >= limits.max_concurrent)
+      return refuse("concurrency", 1000);
+    if (limits.rpm !== null && this.state.requests.length >= limits.rpm)
+      return refuse("requests", this.state.requests[0] + MINUTE_MS - now);
+    if (limits.tpm !== null && this.tokensUsed() + cost > limits.tpm)
+      return refuse("tokens", this.tokensFreeAt(limits.tpm - cost) - now);
     if (remainingMonth !== null && cost > remainingMonth) return refuse("budget", nextMonthStart(now) - now);
 
     const reservation = crypto.randomUUID();
@@ -122,7 +129,8 @@ export class UsageWindow {
       limits,
       remainingRequests: limits.rpm === null ? null : Math.max(0, limits.rpm - this.state.requests.length),
       remainingTokens: limits.tpm === null ? null : Math.max(0, limits.tpm - this.tokensUsed()),
-      remainingMonthTokens: limits.monthly_token_budget === null ? null : Math.max(0, limits.monthly_token_budget - this.state.monthTokens),
+      remainingMonthTokens:
+        limits.monthly_token_budget === null ? null : Math.max(0, limits.monthly_token_budget - this.state.monthTokens),
       cost,
     };
   }
@@ -146,7 +154,8 @@ export class UsageWindow {
     this.state.requests = this.state.requests.filter((at) => at > since);
     // Entries of requests still in flight stay until settled, so their actual tokens land in the window.
     this.state.tokens = this.state.tokens.filter((entry) => entry.at > since || entry.id in this.state.inflight);
-    for (const [id, lease] of Object.entries(this.state.inflight)) if (lease.at < now - LEASE_MS) delete this.state.inflight[id];
+    for (const [id, lease] of Object.entries(this.state.inflight))
+      if (lease.at < now - LEASE_MS) delete this.state.inflight[id];
     const month = monthOf(now);
     if (month !== this.state.month) {
       this.state.month = month;

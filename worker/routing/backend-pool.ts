@@ -67,7 +67,15 @@ export class BackendPool extends DurableObject<Env> {
       const previous = this.backends.get(config.id);
       next.set(config.id, {
         config,
-        health: previous?.health ?? { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, functionCalling: false, checkedAt: 0 },
+        health: previous?.health ?? {
+          ready: false,
+          models: [],
+          queued: null,
+          freeKvSlots: null,
+          maxContextLength: null,
+          functionCalling: false,
+          checkedAt: 0,
+        },
         breaker: previous?.breaker ?? new CircuitBreaker(Number(this.env.BREAKER_COOLDOWN_SECONDS || "10") * 1000),
         inflight: previous?.inflight ?? new Map(),
       });
@@ -91,7 +99,10 @@ export class BackendPool extends DurableObject<Env> {
         backend.breaker.allows(now),
     );
     const chosen = chooseBackend(
-      candidates.map((backend) => ({ id: backend.config.id, load: Math.max(inflightCount(backend, now), backend.health.queued ?? 0) })),
+      candidates.map((backend) => ({
+        id: backend.config.id,
+        load: Math.max(inflightCount(backend, now), backend.health.queued ?? 0),
+      })),
       affinityKey,
     );
     if (!chosen) return { backend: null, retryAfterSeconds: Math.max(1, Math.ceil(this.pollIntervalMs() / 1000)) };
@@ -99,7 +110,9 @@ export class BackendPool extends DurableObject<Env> {
     const ticket = crypto.randomUUID();
     backend.inflight.set(ticket, now);
     backend.breaker.onDispatch(now);
-    return { backend: { id: backend.config.id, ticket, url: backend.config.url, secret_name: backend.config.secret_name } };
+    return {
+      backend: { id: backend.config.id, ticket, url: backend.config.url, secret_name: backend.config.secret_name },
+    };
   }
 
   /** Reports how a request picked earlier went: releases its in-flight slot and feeds the breaker. */
@@ -147,7 +160,8 @@ export class BackendPool extends DurableObject<Env> {
 }
 
 function inflightCount(backend: LiveBackend, now: number): number {
-  for (const [ticket, pickedAt] of backend.inflight) if (pickedAt < now - INFLIGHT_EXPIRY_MS) backend.inflight.delete(ticket);
+  for (const [ticket, pickedAt] of backend.inflight)
+    if (pickedAt < now - INFLIGHT_EXPIRY_MS) backend.inflight.delete(ticket);
   return backend.inflight.size;
 }
 

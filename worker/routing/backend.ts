@@ -12,7 +12,10 @@ export const BackendConfig = z.object({
    */
   secret_name: z
     .string()
-    .regex(/^([A-Z0-9]+_)*BACKEND(_[A-Z0-9]+)*$/, "an upper-case secret name with BACKEND as a word, e.g. BACKEND_SECRET or GPU1_BACKEND_TOKEN")
+    .regex(
+      /^([A-Z0-9]+_)*BACKEND(_[A-Z0-9]+)*$/,
+      "an upper-case secret name with BACKEND as a word, e.g. BACKEND_SECRET or GPU1_BACKEND_TOKEN",
+    )
     .nullable()
     .default(null),
   draining: z.boolean().default(false),

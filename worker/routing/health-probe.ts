@@ -5,7 +5,9 @@ import { backendSecret, backendUrl, type BackendConfig } from "./backend.ts";
 const PROBE_TIMEOUT_MS = 2_000;
 
 /** GET /v1/models; vLLM adds each model's context length as max_model_len. */
-const ModelListBody = z.object({ data: z.array(z.object({ id: z.string(), max_model_len: z.number().int().positive().nullish() })) });
+const ModelListBody = z.object({
+  data: z.array(z.object({ id: z.string(), max_model_len: z.number().int().positive().nullish() })),
+});
 
 export interface HealthReport {
   ready: boolean;
@@ -35,7 +37,14 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
       const { status, models, running, waiting, free_kv_slots, max_context_length, function_calling } = health.data;
       const queued = running === undefined && waiting === undefined ? null : (running ?? 0) + (waiting ?? 0);
       const ready = status === undefined || status === "ready" || status === "ok";
-      return { ready, models, queued, freeKvSlots: free_kv_slots ?? null, maxContextLength: max_context_length ?? null, functionCalling: function_calling ?? false };
+      return {
+        ready,
+        models,
+        queued,
+        freeKvSlots: free_kv_slots ?? null,
+        maxContextLength: max_context_length ?? null,
+        functionCalling: function_calling ?? false,
+      };
     }
     if (!response.ok && response.status !== 404) return unhealthy(`/health answered ${response.status}`);
     // Liveness without a model list (vLLM's bare 200, or no /health at all): ask /v1/models.
@@ -45,12 +54,27 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
     const listed = list.success ? list.data.data : [];
     const contexts = listed.flatMap((model) => (model.max_model_len ? [model.max_model_len] : []));
     const maxContextLength = contexts.length > 0 && contexts.length === listed.length ? Math.max(...contexts) : null;
-    return { ready: true, models: listed.map((model) => model.id), queued: null, freeKvSlots: null, maxContextLength, functionCalling: false };
+    return {
+      ready: true,
+      models: listed.map((model) => model.id),
+      queued: null,
+      freeKvSlots: null,
+      maxContextLength,
+      functionCalling: false,
+    };
   } catch (error) {
     return unhealthy(error instanceof Error ? error.message : String(error));
   }
 }
 
 function unhealthy(error: string): HealthReport {
-  return { ready: false, models: [], queued: null, freeKvSlots: null, maxContextLength: null, functionCalling: false, error };
+  return {
+    ready: false,
+    models: [],
+    queued: null,
+    freeKvSlots: null,
+    maxContextLength: null,
+    functionCalling: false,
+    error,
+  };
 }

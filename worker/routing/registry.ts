@@ -4,14 +4,18 @@ import { BackendConfig } from "./backend.ts";
 /** The backend registry: the static BACKENDS var plus rows added through the admin API (D1). */
 export async function loadRegistry(env: Env): Promise<BackendConfig[]> {
   const configured = z.array(BackendConfig).parse(JSON.parse(env.BACKENDS || "[]"));
-  const { results } = await env.DB.prepare("SELECT id, url, models, secret_name, draining FROM backends ORDER BY created_at, id").all<{
+  const { results } = await env.DB.prepare(
+    "SELECT id, url, models, secret_name, draining FROM backends ORDER BY created_at, id",
+  ).all<{
     id: string;
     url: string;
     models: string;
     secret_name: string | null;
     draining: number;
   }>();
-  const registered = results.map((row) => BackendConfig.parse({ ...row, models: JSON.parse(row.models), draining: row.draining === 1 }));
+  const registered = results.map((row) =>
+    BackendConfig.parse({ ...row, models: JSON.parse(row.models), draining: row.draining === 1 }),
+  );
   const byId = new Map([...configured, ...registered].map((backend) => [backend.id, backend]));
   return [...byId.values()];
 }
@@ -22,7 +26,14 @@ export async function saveBackend(db: D1Database, backend: BackendConfig): Promi
       `INSERT INTO backends (id, url, models, secret_name, draining, created_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET url = excluded.url, models = excluded.models, secret_name = excluded.secret_name, draining = excluded.draining`,
     )
-    .bind(backend.id, backend.url, JSON.stringify(backend.models), backend.secret_name, backend.draining ? 1 : 0, new Date().toISOString())
+    .bind(
+      backend.id,
+      backend.url,
+      JSON.stringify(backend.models),
+      backend.secret_name,
+      backend.draining ? 1 : 0,
+      new Date().toISOString(),
+    )
     .run();
 }
 

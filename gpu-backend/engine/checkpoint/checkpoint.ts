@@ -9,7 +9,10 @@ import { tensorNames } from "./tensor-names.ts";
 /** Hugging Face tensor names of the weights the graph needs, with the shape each must have. */
 export function expectedTensors(config: ModelConfig): { name: string; shape: number[] }[] {
   const { hiddenSize: h, ffnSize: f, heads, kvHeads, headDim: d, vocabSize: v, experts } = config;
-  const tensors = [{ name: tensorNames.embedding, shape: [v, h] }, { name: tensorNames.finalNorm, shape: [h] }];
+  const tensors = [
+    { name: tensorNames.embedding, shape: [v, h] },
+    { name: tensorNames.finalNorm, shape: [h] },
+  ];
   if (!config.tiedEmbeddings) tensors.push({ name: tensorNames.lmHead, shape: [v, h] });
   for (let layer = 0; layer < config.layers; layer++) {
     const names = tensorNames.layer(layer);
@@ -26,10 +29,18 @@ export function expectedTensors(config: ModelConfig): { name: string; shape: num
       tensors.push({ name: names.router, shape: [experts, h] });
       for (let e = 0; e < experts; e++) {
         const expert = names.expert(e);
-        tensors.push({ name: expert.gate, shape: [f, h] }, { name: expert.down, shape: [h, f] }, { name: expert.up, shape: [f, h] });
+        tensors.push(
+          { name: expert.gate, shape: [f, h] },
+          { name: expert.down, shape: [h, f] },
+          { name: expert.up, shape: [f, h] },
+        );
       }
     } else {
-      tensors.push({ name: names.mlp.gate, shape: [f, h] }, { name: names.mlp.up, shape: [f, h] }, { name: names.mlp.down, shape: [h, f] });
+      tensors.push(
+        { name: names.mlp.gate, shape: [f, h] },
+        { name: names.mlp.up, shape: [f, h] },
+        { name: names.mlp.down, shape: [h, f] },
+      );
     }
   }
   return tensors;
@@ -52,7 +63,8 @@ async function weightFiles(dir: string): Promise<string[]> {
     const parsed = shardIndexSchema.safeParse(JSON.parse(await readFile(indexPath, "utf8")));
     if (!parsed.success) throw new CheckpointError(`${indexPath}: ${z.prettifyError(parsed.error)}`);
     const files = [...new Set(Object.values(parsed.data.weight_map))].sort();
-    for (const file of files) if (!existsSync(join(dir, file))) throw new CheckpointError(`${indexPath}: shard ${file} is missing`);
+    for (const file of files)
+      if (!existsSync(join(dir, file))) throw new CheckpointError(`${indexPath}: shard ${file} is missing`);
     return files.map((file) => join(dir, file));
   }
   const single = join(dir, "model.safetensors");

@@ -67,15 +67,20 @@ export function normaliseConfig(raw: unknown, source = "config.json"): ModelConf
   const config = parsed.data;
   const architecture = config.architectures[0];
   if (!supportedArchitectures.includes(architecture as ModelConfig["architecture"])) {
-    throw new CheckpointError(`${source}: unsupported architecture ${architecture} (supported: ${supportedArchitectures.join(", ")})`);
+    throw new CheckpointError(
+      `${source}: unsupported architecture ${architecture} (supported: ${supportedArchitectures.join(", ")})`,
+    );
   }
   const ropeTheta = config.rope_parameters?.rope_theta ?? config.rope_theta ?? 10000;
-  const ropeType = config.rope_parameters?.rope_type ?? config.rope_scaling?.rope_type ?? config.rope_scaling?.type ?? "default";
-  if (ropeType !== "default") throw new CheckpointError(`${source}: unsupported rope type ${ropeType} (only default RoPE)`);
+  const ropeType =
+    config.rope_parameters?.rope_type ?? config.rope_scaling?.rope_type ?? config.rope_scaling?.type ?? "default";
+  if (ropeType !== "default")
+    throw new CheckpointError(`${source}: unsupported rope type ${ropeType} (only default RoPE)`);
   if (config.hidden_act !== undefined && config.hidden_act !== "silu") {
     throw new CheckpointError(`${source}: unsupported hidden_act ${config.hidden_act} (only silu)`);
   }
-  if (config.attention_bias || config.mlp_bias) throw new CheckpointError(`${source}: linear layers with biases (attention_bias/mlp_bias) are not supported`);
+  if (config.attention_bias || config.mlp_bias)
+    throw new CheckpointError(`${source}: linear layers with biases (attention_bias/mlp_bias) are not supported`);
   const dtypeName = config.dtype ?? config.torch_dtype ?? "float32";
   const dtype = dtypeNames[dtypeName as keyof typeof dtypeNames];
   if (!dtype) throw new CheckpointError(`${source}: unsupported dtype ${dtypeName} (float32, bfloat16, float16)`);
@@ -85,7 +90,10 @@ export function normaliseConfig(raw: unknown, source = "config.json"): ModelConf
   }
   const heads = config.num_attention_heads;
   const kvHeads = config.num_key_value_heads ?? heads;
-  if (heads % kvHeads !== 0) throw new CheckpointError(`${source}: num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`);
+  if (heads % kvHeads !== 0)
+    throw new CheckpointError(
+      `${source}: num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`,
+    );
   const eos = config.eos_token_id;
   return {
     architecture: architecture as ModelConfig["architecture"],

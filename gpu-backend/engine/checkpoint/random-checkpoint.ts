@@ -31,7 +31,11 @@ export interface RandomCheckpointOptions {
  * Writes config.json and random weights in the Hugging Face layout: linear weights uniform with
  * the config's initializer_range as standard deviation, norm weights 1 (as a fresh HF model has).
  */
-export function writeRandomCheckpoint(dir: string, hfConfig: Record<string, unknown>, options: RandomCheckpointOptions = {}): void {
+export function writeRandomCheckpoint(
+  dir: string,
+  hfConfig: Record<string, unknown>,
+  options: RandomCheckpointOptions = {},
+): void {
   const dtype = options.dtype ?? "F32";
   const raw: Record<string, unknown> = { ...hfConfig, torch_dtype: torchDtypes[dtype] };
   const config = normaliseConfig(raw);

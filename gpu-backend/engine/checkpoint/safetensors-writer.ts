@@ -54,7 +54,13 @@ function encode(values: Float32Array, dtype: TensorDtype): Uint8Array {
  * model-0000N-of-0000M.safetensors plus model.safetensors.index.json), producing each tensor's
  * values only when its turn comes, so a checkpoint never sits in memory whole.
  */
-export function writeSafetensors(dir: string, specs: TensorSpec[], values: (spec: TensorSpec) => Float32Array, dtype: TensorDtype, shards = 1): void {
+export function writeSafetensors(
+  dir: string,
+  specs: TensorSpec[],
+  values: (spec: TensorSpec) => Float32Array,
+  dtype: TensorDtype,
+  shards = 1,
+): void {
   const size = (spec: TensorSpec) => spec.shape.reduce((a, b) => a * b, 1) * bytesPerElement[dtype];
   const totalBytes = specs.reduce((sum, spec) => sum + size(spec), 0);
   const groups: TensorSpec[][] = Array.from({ length: shards }, () => []);
@@ -63,7 +69,11 @@ export function writeSafetensors(dir: string, specs: TensorSpec[], values: (spec
     groups[Math.min(shards - 1, Math.floor((running * shards) / totalBytes))].push(spec);
     running += size(spec);
   }
-  const names = groups.map((_, i) => (shards === 1 ? "model.safetensors" : `model-${String(i + 1).padStart(5, "0")}-of-${String(shards).padStart(5, "0")}.safetensors`));
+  const names = groups.map((_, i) =>
+    shards === 1
+      ? "model.safetensors"
+      : `model-${String(i + 1).padStart(5, "0")}-of-${String(shards).padStart(5, "0")}.safetensors`,
+  );
   const weightMap: Record<string, string> = {};
   groups.forEach((group, i) => {
     let offset = 0;

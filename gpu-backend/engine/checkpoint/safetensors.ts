@@ -31,7 +31,8 @@ export async function readSafetensorsHeader(file: string): Promise<TensorEntry[]
     await handle.read(lengthBytes, 0, 8, 0);
     const headerLength = Number(lengthBytes.readBigUInt64LE(0));
     const { size } = await handle.stat();
-    if (headerLength <= 0 || headerLength + 8 > size) throw new CheckpointError(`${file}: not a safetensors file (bad header length)`);
+    if (headerLength <= 0 || headerLength + 8 > size)
+      throw new CheckpointError(`${file}: not a safetensors file (bad header length)`);
     const headerBytes = Buffer.alloc(headerLength);
     await handle.read(headerBytes, 0, headerLength, 8);
     const header = JSON.parse(headerBytes.toString("utf8")) as Record<string, HeaderEntry>;

@@ -24,7 +24,12 @@ export const tensorNames = {
         return { prefix: expert, gate: `${expert}.w1.weight`, up: `${expert}.w3.weight`, down: `${expert}.w2.weight` };
       },
       /** The dense MLP of Mistral and Llama. */
-      mlp: { prefix: `${prefix}.mlp`, gate: `${prefix}.mlp.gate_proj.weight`, up: `${prefix}.mlp.up_proj.weight`, down: `${prefix}.mlp.down_proj.weight` },
+      mlp: {
+        prefix: `${prefix}.mlp`,
+        gate: `${prefix}.mlp.gate_proj.weight`,
+        up: `${prefix}.mlp.up_proj.weight`,
+        down: `${prefix}.mlp.down_proj.weight`,
+      },
     };
   },
 };

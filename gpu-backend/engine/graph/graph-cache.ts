@@ -16,7 +16,14 @@ export function cacheRoot(): string {
 /** Same checkpoint files (path, size, mtime), same config and options → same graph. */
 function cacheKey(checkpoint: Checkpoint, options: GraphOptions): string {
   const hash = createHash("sha256");
-  hash.update(JSON.stringify({ graphVersion, config: checkpoint.config, quantize: options.quantize ?? null, accuracyLevel: options.accuracyLevel ?? null }));
+  hash.update(
+    JSON.stringify({
+      graphVersion,
+      config: checkpoint.config,
+      quantize: options.quantize ?? null,
+      accuracyLevel: options.accuracyLevel ?? null,
+    }),
+  );
   for (const file of checkpoint.files) {
     const stat = statSync(file);
     hash.update(`${resolve(file)}:${stat.size}:${stat.mtimeMs}`);
@@ -31,7 +38,9 @@ function progressReporter(label: string): (done: number, total: number) => void 
     const now = Date.now();
     if (total < 256 * 2 ** 20 || (now - last < 2000 && done < total)) return;
     last = now;
-    process.stderr.write(`${label}: ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MB (${((100 * done) / total).toFixed(0)}%)\n`);
+    process.stderr.write(
+      `${label}: ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MB (${((100 * done) / total).toFixed(0)}%)\n`,
+    );
   };
 }
 
@@ -49,7 +58,10 @@ export function cachedModelGraph(checkpoint: Checkpoint, options: GraphOptions =
   mkdirSync(building);
   try {
     const builder = new GraphBuilder(join(building, "model.data"), "model.data");
-    buildModelGraph(checkpoint, builder, { ...options, onProgress: options.onProgress ?? progressReporter(`converting ${checkpoint.dir}`) });
+    buildModelGraph(checkpoint, builder, {
+      ...options,
+      onProgress: options.onProgress ?? progressReporter(`converting ${checkpoint.dir}`),
+    });
     writeFileSync(join(building, "model.onnx"), builder.finish());
     renameSync(building, dir);
   } catch (error) {

@@ -38,7 +38,9 @@ function ropeTables(config: ModelConfig): { cos: Float32Array; sin: Float32Array
   const half = config.headDim / 2;
   const cos = new Float32Array(config.maxPositions * half);
   const sin = new Float32Array(config.maxPositions * half);
-  const inverse = Array.from({ length: half }, (_, i) => Math.fround(1 / Math.fround(config.ropeTheta ** Math.fround((2 * i) / config.headDim))));
+  const inverse = Array.from({ length: half }, (_, i) =>
+    Math.fround(1 / Math.fround(config.ropeTheta ** Math.fround((2 * i) / config.headDim))),
+  );
   for (let position = 0; position < config.maxPositions; position++) {
     for (let i = 0; i < half; i++) {
       const angle = Math.fround(position * inverse[i]);
@@ -64,21 +66,51 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
   };
 
   /** y = x Wᵀ for an HF Linear weight [n, k]: Gemm in fp32, MatMulNBits when quantised. */
-  const linear = (x: string, name: string, weight: Float32Array, n: number, k: number, quantize = options.quantize): string => {
-    if (!quantize || k % quantBlockSize !== 0) return g.op("Gemm", [x, g.weight(name, "float32", [n, k], weight)], { transB: 1 });
+  const linear = (
+    x: string,
+    name: string,
+    weight: Float32Array,
+    n: number,
+    k: number,
+    quantize = options.quantize,
+  ): string => {
+    if (!quantize || k % quantBlockSize !== 0)
+      return g.op("Gemm", [x, g.weight(name, "float32", [n, k], weight)], { transB: 1 });
     const bits = quantizationBits[quantize];
     const q = quantizeBlockwise(weight, n, k, bits);
     const codes = g.weight(`${name}.codes`, "uint8", [n, q.blocks, q.blobBytes], q.codes);
     const scales = g.weight(`${name}.scales`, "float32", [n * q.blocks], q.scales);
-    return g.op("MatMulNBits", [x, codes, scales], { K: k, N: n, bits, block_size: quantBlockSize, accuracy_level: options.accuracyLevel ?? 4 }, "com.microsoft");
+    return g.op(
+      "MatMulNBits",
+      [x, codes, scales],
+      { K: k, N: n, bits, block_size: quantBlockSize, accuracy_level: options.accuracyLevel ?? 4 },
+      "com.microsoft",
+    );
   };
   const rmsNorm = (x: string, name: string, output?: string): string =>
-    g.node("SimplifiedLayerNormalization", [x, g.weight(name, "float32", [hiddenSize], read(name))], { axis: -1, epsilon: { float: config.rmsNormEps } }, output ? { outputs: [output] } : {})[0];
+    g.node(
+      "SimplifiedLayerNormalization",
+      [x, g.weight(name, "float32", [hiddenSize], read(name))],
+      { axis: -1, epsilon: { float: config.rmsNormEps } },
+      output ? { outputs: [output] } : {},
+    )[0];
   /** down(silu(gate x) · up x) on [rows, hidden], with gate|up fused into one projection. */
   const swiglu = (x: string, names: { prefix: string; gate: string; up: string; down: string }): string => {
-    const gateUp = linear(x, `${names.prefix}.gate_up`, concatRows(read(names.gate), read(names.up)), 2 * ffnSize, hiddenSize);
+    const gateUp = linear(
+      x,
+      `${names.prefix}.gate_up`,
+      concatRows(read(names.gate), read(names.up)),
+      2 * ffnSize,
+      hiddenSize,
+    );
     const [gate, up] = g.node("Split", [gateUp, g.ints([ffnSize, ffnSize])], { axis: -1 }, { outputs: 2 });
-    return linear(g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]), `${names.prefix}.down`, read(names.down), hiddenSize, ffnSize);
+    return linear(
+      g.op("Mul", [g.op("Mul", [gate, g.op("Sigmoid", [gate])]), up]),
+      `${names.prefix}.down`,
+      read(names.down),
+      hiddenSize,
+      ffnSize,
+    );
   };
 
   g.scope = "embedding";
@@ -102,11 +134,17 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
   const positionIds = g.op("Unsqueeze", [positions, g.ints([0])]);
   /** HF rotate_half RoPE on [T, n·headDim] → [T, n, headDim], as one contrib node (the step's tokens as one batch row at their own positions). */
   const rotate = (x: string, n: number): string => {
-    const rotated = g.op("RotaryEmbedding", [g.op("Unsqueeze", [x, g.ints([0])]), positionIds, cosCache, sinCache], { interleaved: 0, num_heads: n }, "com.microsoft");
+    const rotated = g.op(
+      "RotaryEmbedding",
+      [g.op("Unsqueeze", [x, g.ints([0])]), positionIds, cosCache, sinCache],
+      { interleaved: 0, num_heads: n },
+      "com.microsoft",
+    );
     return g.op("Reshape", [rotated, g.ints([-1, n, headDim])]);
   };
   /** [T, ...rest] → [B, L, ...rest] through the pad index. */
-  const padded = (x: string, rest: number[]): string => g.op("Reshape", [g.op("Gather", [x, padIndex]), g.op("Concat", [g.ints([-1]), dimL, g.ints(rest)], { axis: 0 })]);
+  const padded = (x: string, rest: number[]): string =>
+    g.op("Reshape", [g.op("Gather", [x, padIndex]), g.op("Concat", [g.ints([-1]), dimL, g.ints(rest)], { axis: 0 })]);
   const transposedLast = (x: string): string => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
 
   /**
@@ -119,28 +157,74 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     const names = tensorNames.layer(layer);
     const qkvWeight = concatRows(read(names.query), read(names.key), read(names.value));
     const qkv = linear(x, `${names.prefix}.self_attn.qkv`, qkvWeight, (heads + 2 * kvHeads) * headDim, hiddenSize); // [T, (heads + 2 kvHeads) · headDim]
-    const [queriesKeys, values] = g.node("Split", [qkv, g.ints([(heads + kvHeads) * headDim, kvHeads * headDim])], { axis: -1 }, { outputs: 2 });
+    const [queriesKeys, values] = g.node(
+      "Split",
+      [qkv, g.ints([(heads + kvHeads) * headDim, kvHeads * headDim])],
+      { axis: -1 },
+      { outputs: 2 },
+    );
     // Queries and keys rotate together: one RoPE node over the q|k heads.
-    const [queries, newKeys] = g.node("Split", [rotate(queriesKeys, heads + kvHeads), g.ints([heads, kvHeads])], { axis: 1 }, { outputs: [`${names.prefix}.rotated_queries`, graphIo.newKey(layer)] });
-    const newValues = g.node("Reshape", [values, g.ints([-1, kvHeads, headDim])], {}, { outputs: [graphIo.newValue(layer)] })[0];
+    const [queries, newKeys] = g.node(
+      "Split",
+      [rotate(queriesKeys, heads + kvHeads), g.ints([heads, kvHeads])],
+      { axis: 1 },
+      { outputs: [`${names.prefix}.rotated_queries`, graphIo.newKey(layer)] },
+    );
+    const newValues = g.node(
+      "Reshape",
+      [values, g.ints([-1, kvHeads, headDim])],
+      {},
+      { outputs: [graphIo.newValue(layer)] },
+    )[0];
     g.output(graphIo.newKey(layer), "float32", ["T", kvHeads, headDim]);
     g.output(graphIo.newValue(layer), "float32", ["T", kvHeads, headDim]);
 
     // Each kv head's query heads stacked as rows: [kvHeads, B, group · L, headDim].
     const scaled = g.op("Mul", [queries, g.scalar(1 / Math.sqrt(headDim))]);
-    const groupedQueries = g.op("Reshape", [g.op("Transpose", [padded(scaled, [kvHeads, group, headDim])], { perm: [2, 0, 3, 1, 4] }), g.ints([kvHeads, 0, -1, headDim])]);
+    const groupedQueries = g.op("Reshape", [
+      g.op("Transpose", [padded(scaled, [kvHeads, group, headDim])], { perm: [2, 0, 3, 1, 4] }),
+      g.ints([kvHeads, 0, -1, headDim]),
+    ]);
     const stepKeys = g.op("Transpose", [padded(newKeys, [kvHeads, headDim])], { perm: [2, 0, 1, 3] }); // [kvHeads, B, L, headDim]
     const stepValues = g.op("Transpose", [padded(newValues, [kvHeads, headDim])], { perm: [2, 0, 1, 3] });
-    const cached = (pool: string) => g.op("Reshape", [g.op("Gather", [pool, blockTables], { axis: 1 }), g.ints([kvHeads, 0, -1, headDim])]); // [kvHeads, B, P, headDim]
-    const cachedKeys = cached(g.input(graphIo.keyCache(layer), "float32", [kvHeads, "poolBlocks", "blockSize", headDim]));
-    const cachedValues = cached(g.input(graphIo.valueCache(layer), "float32", [kvHeads, "poolBlocks", "blockSize", headDim]));
+    const cached = (pool: string) =>
+      g.op("Reshape", [g.op("Gather", [pool, blockTables], { axis: 1 }), g.ints([kvHeads, 0, -1, headDim])]); // [kvHeads, B, P, headDim]
+    const cachedKeys = cached(
+      g.input(graphIo.keyCache(layer), "float32", [kvHeads, "poolBlocks", "blockSize", headDim]),
+    );
+    const cachedValues = cached(
+      g.input(graphIo.valueCache(layer), "float32", [kvHeads, "poolBlocks", "blockSize", headDim]),
+    );
 
-    const scores = g.op("Concat", [g.op("MatMul", [groupedQueries, transposedLast(cachedKeys)]), g.op("MatMul", [groupedQueries, transposedLast(stepKeys)])], { axis: -1 }); // [kvHeads, B, group · L, P + L]
-    const biased = g.op("Add", [g.op("Reshape", [scores, g.op("Concat", [g.ints([kvHeads, 0, group]), dimL, g.ints([-1])], { axis: 0 })]), bias]);
-    const probabilities = g.op("Reshape", [g.op("Softmax", [biased], { axis: -1 }), g.op("Concat", [g.ints([kvHeads, 0, -1]), dimPL], { axis: 0 })]);
-    const [cachedProbabilities, stepProbabilities] = g.node("Split", [probabilities, pastAndNew], { axis: -1 }, { outputs: 2 });
-    const context = g.op("Add", [g.op("MatMul", [cachedProbabilities, cachedValues]), g.op("MatMul", [stepProbabilities, stepValues])]); // [kvHeads, B, group · L, headDim]
-    const perToken = g.op("Transpose", [g.op("Reshape", [context, g.ints([kvHeads, 0, group, -1, headDim])])], { perm: [1, 3, 0, 2, 4] }); // [B, L, kvHeads, group, headDim]
+    const scores = g.op(
+      "Concat",
+      [
+        g.op("MatMul", [groupedQueries, transposedLast(cachedKeys)]),
+        g.op("MatMul", [groupedQueries, transposedLast(stepKeys)]),
+      ],
+      { axis: -1 },
+    ); // [kvHeads, B, group · L, P + L]
+    const biased = g.op("Add", [
+      g.op("Reshape", [scores, g.op("Concat", [g.ints([kvHeads, 0, group]), dimL, g.ints([-1])], { axis: 0 })]),
+      bias,
+    ]);
+    const probabilities = g.op("Reshape", [
+      g.op("Softmax", [biased], { axis: -1 }),
+      g.op("Concat", [g.ints([kvHeads, 0, -1]), dimPL], { axis: 0 }),
+    ]);
+    const [cachedProbabilities, stepProbabilities] = g.node(
+      "Split",
+      [probabilities, pastAndNew],
+      { axis: -1 },
+      { outputs: 2 },
+    );
+    const context = g.op("Add", [
+      g.op("MatMul", [cachedProbabilities, cachedValues]),
+      g.op("MatMul", [stepProbabilities, stepValues]),
+    ]); // [kvHeads, B, group · L, headDim]
+    const perToken = g.op("Transpose", [g.op("Reshape", [context, g.ints([kvHeads, 0, group, -1, headDim])])], {
+      perm: [1, 3, 0, 2, 4],
+    }); // [B, L, kvHeads, group, headDim]
     const flat = g.op("Gather", [g.op("Reshape", [perToken, g.ints([-1, heads * headDim])]), unpadIndex]); // [T, heads · headDim]
     return linear(flat, `${names.prefix}.self_attn.o_proj`, read(names.output), hiddenSize, heads * headDim);
   };
@@ -151,17 +235,40 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
    */
   const sparseMoe = (x: string, layer: number): string => {
     const names = tensorNames.layer(layer);
-    const router = g.node("Gemm", [x, g.weight(names.router, "float32", [experts, hiddenSize], read(names.router))], { transB: 1 }, { outputs: [graphIo.routerLogits(layer)] })[0];
+    const router = g.node(
+      "Gemm",
+      [x, g.weight(names.router, "float32", [experts, hiddenSize], read(names.router))],
+      { transB: 1 },
+      { outputs: [graphIo.routerLogits(layer)] },
+    )[0];
     g.output(graphIo.routerLogits(layer), "float32", ["T", experts]);
-    const [topValues, topIndices] = g.node("TopK", [g.op("Softmax", [router], { axis: -1 }), g.ints([expertsPerToken])], { axis: -1 }, { outputs: 2 }); // [T, k]
+    const [topValues, topIndices] = g.node(
+      "TopK",
+      [g.op("Softmax", [router], { axis: -1 }), g.ints([expertsPerToken])],
+      { axis: -1 },
+      { outputs: 2 },
+    ); // [T, k]
     const routingWeights = g.op("Div", [topValues, g.op("ReduceSum", [topValues, g.ints([-1])], { keepdims: 1 })]);
     const choices = g.op("Reshape", [topIndices, g.ints([-1])]); // [T · k] expert ids
-    const [, order] = g.node("TopK", [g.cast(choices, "float32"), g.op("Shape", [choices])], { axis: -1, largest: 0, sorted: 1 }, { outputs: 2 });
+    const [, order] = g.node(
+      "TopK",
+      [g.cast(choices, "float32"), g.op("Shape", [choices])],
+      { axis: -1, largest: 0, sorted: 1 },
+      { outputs: 2 },
+    );
     const tokenOfChoice = g.op("Div", [order, g.ints([expertsPerToken])]);
     const sortedRows = g.op("Gather", [x, tokenOfChoice]);
     const sortedWeights = g.op("Gather", [g.op("Reshape", [routingWeights, g.ints([-1])]), order]);
-    const expertIds = g.constant("int64", [experts, 1], Array.from({ length: experts }, (_, e) => e));
-    const rowsPerExpert = g.op("ReduceSum", [g.cast(g.op("Equal", [g.op("Unsqueeze", [choices, g.ints([0])]), expertIds]), "int64"), g.ints([1])], { keepdims: 0 });
+    const expertIds = g.constant(
+      "int64",
+      [experts, 1],
+      Array.from({ length: experts }, (_, e) => e),
+    );
+    const rowsPerExpert = g.op(
+      "ReduceSum",
+      [g.cast(g.op("Equal", [g.op("Unsqueeze", [choices, g.ints([0])]), expertIds]), "int64"), g.ints([1])],
+      { keepdims: 0 },
+    );
     const groups = g.node("Split", [sortedRows, rowsPerExpert], { axis: 0 }, { outputs: experts });
     const outputs = groups.map((rows, e) => swiglu(rows, names.expert(e)));
     const scaled = g.op("Mul", [g.op("Concat", outputs, { axis: 0 }), g.op("Unsqueeze", [sortedWeights, g.ints([1])])]);
@@ -187,7 +294,13 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
   // The lm_head keeps 8 bits under int4: it is one matrix and the logits are what users see.
   const headQuantize = options.quantize ? "int8" : undefined;
   if (config.tiedEmbeddings) g.node("Gemm", [rowsForLogits, embedding], { transB: 1 }, { outputs: [graphIo.logits] });
-  else g.node("Identity", [linear(rowsForLogits, "lm_head", read(tensorNames.lmHead), vocabSize, hiddenSize, headQuantize)], {}, { outputs: [graphIo.logits] });
+  else
+    g.node(
+      "Identity",
+      [linear(rowsForLogits, "lm_head", read(tensorNames.lmHead), vocabSize, hiddenSize, headQuantize)],
+      {},
+      { outputs: [graphIo.logits] },
+    );
   g.output(graphIo.logits, "float32", ["R", vocabSize]);
 }
 

@@ -6,7 +6,11 @@ const DataType = onnx.TensorProto.DataType;
 const AttributeType = onnx.AttributeProto.AttributeType;
 
 export type ElementType = "float32" | "int64" | "uint8";
-const elementTypes: Record<ElementType, number> = { float32: DataType.FLOAT, int64: DataType.INT64, uint8: DataType.UINT8 };
+const elementTypes: Record<ElementType, number> = {
+  float32: DataType.FLOAT,
+  int64: DataType.INT64,
+  uint8: DataType.UINT8,
+};
 
 export type AttributeValue = number | number[] | string | { float: number };
 
@@ -51,10 +55,17 @@ export class GraphBuilder {
   }
 
   /** Adds a node; returns its output names (`outputs` of them, or the given names). */
-  node(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, options: { outputs?: number | string[]; domain?: string } = {}): string[] {
+  node(
+    opType: string,
+    inputs: string[],
+    attributes: Record<string, AttributeValue> = {},
+    options: { outputs?: number | string[]; domain?: string } = {},
+  ): string[] {
     const id = this.counter++;
     const outputs =
-      typeof options.outputs === "object" ? options.outputs : Array.from({ length: options.outputs ?? 1 }, (_, i) => `${opType}_${id}_${i}`);
+      typeof options.outputs === "object"
+        ? options.outputs
+        : Array.from({ length: options.outputs ?? 1 }, (_, i) => `${opType}_${id}_${i}`);
     this.nodes.push({
       opType,
       domain: options.domain ?? "",
@@ -80,7 +91,8 @@ export class GraphBuilder {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const offset = this.dataOffset;
     let written = 0;
-    while (written < bytes.length) written += writeSync(this.dataFd, bytes, written, bytes.length - written, offset + written);
+    while (written < bytes.length)
+      written += writeSync(this.dataFd, bytes, written, bytes.length - written, offset + written);
     // 64-byte alignment lets ORT map tensors without realigning them.
     this.dataOffset = Math.ceil((offset + bytes.length) / 64) * 64;
     this.initializers.push({
@@ -104,7 +116,9 @@ export class GraphBuilder {
     if (existing) return existing;
     const name = `const_${this.constants.size}`;
     const rawData =
-      type === "float32" ? new Uint8Array(new Float32Array(values).buffer) : new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer);
+      type === "float32"
+        ? new Uint8Array(new Float32Array(values).buffer)
+        : new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer);
     this.initializers.push({ name, dataType: elementTypes[type], dims, rawData });
     this.constants.set(key, name);
     return name;
@@ -128,7 +142,13 @@ export class GraphBuilder {
         { domain: "", version: 21 },
         { domain: "com.microsoft", version: 1 },
       ],
-      graph: { name: "moxie", node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+      graph: {
+        name: "moxie",
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      },
     });
     return onnx.ModelProto.encode(model).finish();
   }

@@ -68,7 +68,8 @@ export function quantizeBlockwise(weight: Float32Array, n: number, k: number, bi
         if (bits === 8) codes[blob + j] = code;
         else codes[blob + (j >> 1)] |= j & 1 ? code << 4 : code;
       }
-      if (bits === 4) for (let j = end - start; j < quantBlockSize; j++) codes[blob + (j >> 1)] |= j & 1 ? zero << 4 : zero;
+      if (bits === 4)
+        for (let j = end - start; j < quantBlockSize; j++) codes[blob + (j >> 1)] |= j & 1 ? zero << 4 : zero;
       else for (let j = end - start; j < quantBlockSize; j++) codes[blob + j] = zero;
     }
   }

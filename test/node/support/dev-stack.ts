@@ -27,7 +27,17 @@ async function freePort(): Promise<number> {
 /** `npm start` as a user runs it (`moxie dev`), on free ports with its own state folder; resolves when it prints "ready". */
 export async function startDevStack(extraArgs: string[] = []): Promise<DevStack> {
   const stateDir = mkdtempSync(join(tmpdir(), "moxie-dev-"));
-  const args = ["bin/moxie.js", "dev", "--state-dir", stateDir, "--port", String(await freePort()), "--backend-port", String(await freePort()), ...extraArgs];
+  const args = [
+    "bin/moxie.js",
+    "dev",
+    "--state-dir",
+    stateDir,
+    "--port",
+    String(await freePort()),
+    "--backend-port",
+    String(await freePort()),
+    ...extraArgs,
+  ];
   const child: ChildProcess = spawn("node", args, {
     env: { ...process.env, MOXIE_MODEL: "", MOXIE_CACHE_DIR: join(stateDir, "cache") },
     stdio: ["ignore", "pipe", "pipe"],

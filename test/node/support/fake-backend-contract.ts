@@ -4,7 +4,10 @@ import type { BackendHealth } from "../../../protocol/health.ts";
  * How a fake backend behaves and what it saw; shared by the Node server and the workerd tests that steer it.
  * Its /health answers the backend contract's body with the load set here.
  */
-export interface BackendBehaviour extends Pick<BackendHealth, "status" | "running" | "waiting" | "free_kv_slots" | "models" | "max_context_length"> {
+export interface BackendBehaviour extends Pick<
+  BackendHealth,
+  "status" | "running" | "waiting" | "free_kv_slots" | "models" | "max_context_length"
+> {
   /** Answer the next N inference requests with `failStatus`. */
   failNext: number;
   failStatus: number;

@@ -37,7 +37,10 @@ export function fakeBackendApp(): Hono {
   const backend = (name: string) => {
     let entry = backends.get(name);
     if (!entry) {
-      entry = { behaviour: defaults(), stats: { requests: 0, completed: 0, aborted: 0, lastBody: null, lastRequestId: null } };
+      entry = {
+        behaviour: defaults(),
+        stats: { requests: 0, completed: 0, aborted: 0, lastBody: null, lastRequestId: null },
+      };
       backends.set(name, entry);
     }
     return entry;
@@ -51,16 +54,33 @@ export function fakeBackendApp(): Hono {
   });
   app.get("/b/:name/__state", (c) => c.json(backend(c.req.param("name")).stats));
   app.get("/b/:name/health", (c) => {
-    const { status, running, waiting, free_kv_slots, models, healthRoute, max_context_length } = backend(c.req.param("name")).behaviour;
+    const { status, running, waiting, free_kv_slots, models, healthRoute, max_context_length } = backend(
+      c.req.param("name"),
+    ).behaviour;
     if (!healthRoute) return c.notFound();
-    const body = { status, models, running, waiting, free_kv_slots, kv_slots: 64, kv_cache_blocks: 1024, free_kv_cache_blocks: 1024, tokens_per_second: 0, max_context_length, function_calling: false } satisfies BackendHealth;
+    const body = {
+      status,
+      models,
+      running,
+      waiting,
+      free_kv_slots,
+      kv_slots: 64,
+      kv_cache_blocks: 1024,
+      free_kv_cache_blocks: 1024,
+      tokens_per_second: 0,
+      max_context_length,
+      function_calling: false,
+    } satisfies BackendHealth;
     return c.json(body);
   });
 
   app.use("/b/:name/v1/*", async (c, next) => {
     const { behaviour, stats } = backend(c.req.param("name")!);
     if (behaviour.secret && c.req.header("authorization") !== `Bearer ${behaviour.secret}`) {
-      return c.json({ object: "error", message: "bad backend secret", type: "authentication_error", param: null, code: null }, 401);
+      return c.json(
+        { object: "error", message: "bad backend secret", type: "authentication_error", param: null, code: null },
+        401,
+      );
     }
     if (c.req.method === "POST") {
       stats.requests += 1;
@@ -68,7 +88,11 @@ export function fakeBackendApp(): Hono {
       if (behaviour.failNext > 0) {
         behaviour.failNext -= 1;
         const status = behaviour.failStatus as 500 | 502 | 503 | 504;
-        return c.json({ object: "error", message: `failed with ${status}`, type: "backend_error", param: null, code: null }, status, status === 503 ? { "retry-after": "1" } : {});
+        return c.json(
+          { object: "error", message: `failed with ${status}`, type: "backend_error", param: null, code: null },
+          status,
+          status === 503 ? { "retry-after": "1" } : {},
+        );
       }
       if (behaviour.hang) {
         await new Promise((resolve) => c.req.raw.signal.addEventListener("abort", resolve, { once: true }));
@@ -82,7 +106,11 @@ export function fakeBackendApp(): Hono {
   app.get("/b/:name/v1/models", (c) =>
     c.json({
       object: "list",
-      data: backend(c.req.param("name")).behaviour.models.map((id) => ({ id, object: "model", max_model_len: backend(c.req.param("name")).behaviour.max_context_length })),
+      data: backend(c.req.param("name")).behaviour.models.map((id) => ({
+        id,
+        object: "model",
+        max_model_len: backend(c.req.param("name")).behaviour.max_context_length,
+      })),
     }),
   );
 
@@ -97,20 +125,35 @@ export function fakeBackendApp(): Hono {
       object: "list",
       model: body.model,
       data: inputs.map((_, index) => ({ object: "embedding", embedding: [0.6, 0.8, 0], index })),
-      usage: { prompt_tokens: PROMPT_TOKENS * inputs.length, completion_tokens: 0, total_tokens: PROMPT_TOKENS * inputs.length },
+      usage: {
+        prompt_tokens: PROMPT_TOKENS * inputs.length,
+        completion_tokens: 0,
+        total_tokens: PROMPT_TOKENS * inputs.length,
+      },
     });
   });
 
   app.post("/b/:name/v1/chat/completions", async (c) => {
     const { behaviour, stats } = backend(c.req.param("name"));
-    const body = (await c.req.json()) as { model: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
+    const body = (await c.req.json()) as {
+      model: string;
+      stream?: boolean;
+      stream_options?: { include_usage?: boolean };
+    };
     stats.lastBody = body;
     if (behaviour.refuseContext) {
       const message = "Prompt contains 9000 tokens, too large for model with 4096 maximum context length";
-      return c.json({ object: "error", message, type: "invalid_request_error", param: null, code: "context_length_exceeded" }, 400);
+      return c.json(
+        { object: "error", message, type: "invalid_request_error", param: null, code: "context_length_exceeded" },
+        400,
+      );
     }
     const words = Array.from({ length: behaviour.deltas }, (_, index) => `word${index} `);
-    const usage = { prompt_tokens: PROMPT_TOKENS, completion_tokens: words.length, total_tokens: PROMPT_TOKENS + words.length };
+    const usage = {
+      prompt_tokens: PROMPT_TOKENS,
+      completion_tokens: words.length,
+      total_tokens: PROMPT_TOKENS + words.length,
+    };
     const base = { id: "cmpl-1", created: 1_700_000_000, model: body.model };
     if (!body.stream) {
       for (let delta = 0; delta < behaviour.deltas; delta++) {
@@ -129,7 +172,8 @@ export function fakeBackendApp(): Hono {
       });
     }
     const encoder = new TextEncoder();
-    const event = (data: unknown) => encoder.encode(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`);
+    const event = (data: unknown) =>
+      encoder.encode(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`);
     const chunk = (delta: Record<string, unknown>, finish: string | null, extra = {}) => ({
       ...base,
       object: "chat.completion.chunk",
@@ -151,7 +195,8 @@ export function fakeBackendApp(): Hono {
           controller.enqueue(event(chunk({ content: word }, null)));
         }
         controller.enqueue(event(chunk({ content: "" }, "stop", behaviour.streamUsage === "finish" ? { usage } : {})));
-        if (body.stream_options?.include_usage) controller.enqueue(event({ ...base, object: "chat.completion.chunk", choices: [], usage }));
+        if (body.stream_options?.include_usage)
+          controller.enqueue(event({ ...base, object: "chat.completion.chunk", choices: [], usage }));
         controller.enqueue(event("[DONE]"));
         stats.completed += 1;
         controller.close();
@@ -162,7 +207,13 @@ export function fakeBackendApp(): Hono {
         stats.aborted += 1;
       },
     });
-    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", [PROMPT_TOKENS_HEADER]: String(PROMPT_TOKENS) } });
+    return new Response(stream, {
+      headers: {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache",
+        [PROMPT_TOKENS_HEADER]: String(PROMPT_TOKENS),
+      },
+    });
   });
   return app;
 }

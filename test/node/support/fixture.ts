@@ -17,7 +17,9 @@ export interface ReferenceCase {
   greedy_new_ids: number[];
 }
 
-export const referenceCases = (JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: ReferenceCase[] }).cases;
+export const referenceCases = (
+  JSON.parse(readFileSync(`${fixture}/reference.json`, "utf8")) as { cases: ReferenceCase[] }
+).cases;
 
 /** A little-endian float32 array from the reference's base64. */
 export function referenceFloats(base64: string): Float32Array {

@@ -25,15 +25,29 @@ export interface LocalGateway {
  * The gateway as `wrangler dev` runs it (unstable_startWorker, migrations applied with
  * `wrangler d1 migrations apply --local`), with the given vars and secrets on top of wrangler.toml's.
  */
-export async function startGatewayWorker(bindings: Record<string, string>): Promise<{ url: string; dispose(): Promise<void> }> {
+export async function startGatewayWorker(
+  bindings: Record<string, string>,
+): Promise<{ url: string; dispose(): Promise<void> }> {
   // unstable_startWorker runs wrangler in this process: keep it offline too.
   Object.assign(process.env, offline);
   const persistDir = await mkdtemp(join(tmpdir(), "moxie-gateway-"));
-  await run("node", ["node_modules/wrangler/bin/wrangler.js", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], { env: offlineEnv });
+  await run(
+    "node",
+    ["node_modules/wrangler/bin/wrangler.js", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir],
+    { env: offlineEnv },
+  );
   const worker = await unstable_startWorker({
     config: "wrangler.toml",
-    bindings: Object.fromEntries(Object.entries(bindings).map(([name, value]) => [name, { type: "plain_text" as const, value }])),
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: persistDir, logLevel: "warn", watch: false },
+    bindings: Object.fromEntries(
+      Object.entries(bindings).map(([name, value]) => [name, { type: "plain_text" as const, value }]),
+    ),
+    dev: {
+      server: { hostname: "127.0.0.1", port: 0 },
+      inspector: false,
+      persist: persistDir,
+      logLevel: "warn",
+      watch: false,
+    },
   });
   return {
     url: (await worker.url).origin,
@@ -50,14 +64,22 @@ export async function startLocalGateway(behaviour: Partial<BackendBehaviour> = {
   const backendSecret = "local-backend-secret";
   const backend: { url: string; server: ServerType } = await startFakeBackend();
   const backendUrl = `${backend.url}/b/local`;
-  await fetch(`${backendUrl}/__control`, { method: "POST", body: JSON.stringify({ secret: backendSecret, ...behaviour }) });
-  const worker = await startGatewayWorker({ ADMIN_TOKEN: adminToken, LOCAL_BACKEND_SECRET: backendSecret, ALLOW_LOOPBACK_BACKENDS: "true" });
+  await fetch(`${backendUrl}/__control`, {
+    method: "POST",
+    body: JSON.stringify({ secret: backendSecret, ...behaviour }),
+  });
+  const worker = await startGatewayWorker({
+    ADMIN_TOKEN: adminToken,
+    LOCAL_BACKEND_SECRET: backendSecret,
+    ALLOW_LOOPBACK_BACKENDS: "true",
+  });
   const registered = await fetch(`${worker.url}/admin/backends`, {
     method: "POST",
     headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
     body: JSON.stringify({ id: "local", url: backendUrl, secret_name: "LOCAL_BACKEND_SECRET" }),
   });
-  if (registered.status !== 201) throw new Error(`backend registration failed: ${registered.status} ${await registered.text()}`);
+  if (registered.status !== 201)
+    throw new Error(`backend registration failed: ${registered.status} ${await registered.text()}`);
   return {
     url: worker.url,
     backendUrl,

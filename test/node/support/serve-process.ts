@@ -72,8 +72,14 @@ export async function startServe(args: string[], env: Record<string, string | un
 }
 
 /** Runs `moxie serve` expecting it to refuse to start: its exit code and stderr. */
-export function serveFailure(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn("node", ["bin/moxie.js", "serve", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+export function serveFailure(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn("node", ["bin/moxie.js", "serve", ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr!.on("data", (data) => (stderr += data));
   return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stderr })));
