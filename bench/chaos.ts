@@ -10,8 +10,9 @@
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { loadavg } from "node:os";
-import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
+import { parseScriptArgs } from "../cli/command.ts";
+import { SeededRandom } from "../gpu-backend/sampler/random.ts";
 import { MAX_CHOICES, MAX_JSON_DEPTH } from "../protocol/index.ts";
 import { startGatewayWorker } from "../test/node/support/local-gateway.ts";
 import { startServe, type ServeProcess } from "../test/node/support/serve-process.ts";
@@ -53,18 +54,6 @@ const ADMIN_TOKEN = "chaos-admin-token";
 const BACKEND_SECRET = "chaos-backend-secret";
 /** Slots and queue per backend; the streams above what two backends hold wait in their queues. */
 const MAX_SEQS = 8;
-
-/** A small deterministic generator (mulberry32), so a seed repeats a run's choices. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Malformed requests: what each sends, and whether the limiter admits it before a backend refuses it. */
 function malformedKinds(key: string): { name: string; admitted: boolean; init: RequestInit }[] {
@@ -171,7 +160,9 @@ type StreamEnd = "completed" | "properError" | "clientAborted" | "hung";
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
-  const next = random(options.seed);
+  // The sampler's seeded generator, so a seed repeats a run's choices.
+  const generator = new SeededRandom(options.seed);
+  const next = () => generator.next();
   const stack = await startStack();
   const admin = async (method: string, path: string, body?: unknown) =>
     (await fetch(`${stack.gateway}/admin${path}`, {
@@ -361,21 +352,31 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({
-    options: {
-      streams: { type: "string", default: "200" },
-      malformed: { type: "string", default: "1000" },
-      keys: { type: "string", default: "4" },
-      seed: { type: "string", default: "1" },
-      "hang-after": { type: "string", default: "180" },
+  const values = parseScriptArgs(
+    {
+      name: "bench/chaos.ts",
+      summary: "the real stack under concurrent streams, a killed backend, disconnects and malformed requests",
+      options: {
+        streams: { type: "integer", min: 1, default: "200", description: "concurrent streaming requests" },
+        malformed: { type: "integer", min: 0, default: "1000", description: "malformed requests interleaved" },
+        keys: { type: "integer", min: 1, default: "4", description: "API keys the streams are spread over" },
+        seed: { type: "integer", min: 0, default: "1", description: "seeds disconnects and malformed kinds" },
+        "hang-after": {
+          type: "integer",
+          min: 1,
+          default: "180",
+          description: "seconds after which a request counts as hung",
+        },
+      },
     },
-  });
+    "node --import tsx",
+  );
   const report = await runChaos({
-    streams: Number(values.streams),
-    malformed: Number(values.malformed),
-    keys: Number(values.keys),
-    seed: Number(values.seed),
-    hangAfterMs: Number(values["hang-after"]) * 1000,
+    streams: values.streams,
+    malformed: values.malformed,
+    keys: values.keys,
+    seed: values.seed,
+    hangAfterMs: values["hang-after"] * 1000,
   });
   console.log(JSON.stringify(report, null, 2));
   process.exit(0);

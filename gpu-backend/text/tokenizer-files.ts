@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import mistralTokenizer from "mistral-tokenizer-js";
+import { V3_CONTROL } from "./mistral-instruct-v3.ts";
 
 /**
  * Mistral's v1 instruct format as a jinja chat_template, for tools that read
@@ -41,19 +42,7 @@ export type TokenizerVersion = "v1" | "v3";
  * markers (plain added tokens), 768 in all; every v1 piece from id 3 on moves up by 768.
  */
 function v3InsertedPieces(): { content: string; special: boolean }[] {
-  const named = [
-    "[INST]",
-    "[/INST]",
-    "[TOOL_CALLS]",
-    "[AVAILABLE_TOOLS]",
-    "[/AVAILABLE_TOOLS]",
-    "[TOOL_RESULTS]",
-    "[/TOOL_RESULTS]",
-    "[IMG]",
-    "[PREFIX]",
-    "[MIDDLE]",
-    "[SUFFIX]",
-  ];
+  const named = [...V3_CONTROL, "[IMG]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]"];
   const placeholders = Array.from({ length: 737 }, (_, i) => `[control_${i + 12}]`);
   const references = Array.from({ length: 20 }, (_, i) => `[REFERENCE_DOC_${19 - i}]`);
   return [

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { BackendConfig } from "./backend.ts";
 import { chooseBackend } from "./choose-backend.ts";
 import { CircuitBreaker, type BreakerState } from "./circuit-breaker.ts";
-import { probeBackend, type HealthReport } from "./health-probe.ts";
+import { probeBackend, unhealthy, type HealthReport } from "./health-probe.ts";
 import { loadRegistry } from "./registry.ts";
 
 interface LiveBackend {
@@ -67,15 +67,7 @@ export class BackendPool extends DurableObject<Env> {
       const previous = this.backends.get(config.id);
       next.set(config.id, {
         config,
-        health: previous?.health ?? {
-          ready: false,
-          models: [],
-          queued: null,
-          freeKvSlots: null,
-          maxContextLength: null,
-          functionCalling: false,
-          checkedAt: 0,
-        },
+        health: previous?.health ?? { ...unhealthy(), checkedAt: 0 },
         breaker: previous?.breaker ?? new CircuitBreaker(Number(this.env.BREAKER_COOLDOWN_SECONDS || "10") * 1000),
         inflight: previous?.inflight ?? new Map(),
       });

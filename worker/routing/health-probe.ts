@@ -67,7 +67,8 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
   }
 }
 
-function unhealthy(error: string): HealthReport {
+/** A backend not (yet) known to be serving. */
+export function unhealthy(error?: string): HealthReport {
   return {
     ready: false,
     models: [],
@@ -75,6 +76,6 @@ function unhealthy(error: string): HealthReport {
     freeKvSlots: null,
     maxContextLength: null,
     functionCalling: false,
-    error,
+    ...(error === undefined ? {} : { error }),
   };
 }
