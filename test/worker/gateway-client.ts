@@ -1,6 +1,7 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { keyLimiter } from "../../worker/ratelimit/key-limiter.ts";
 import { backendPool, type BackendStatus } from "../../worker/routing/backend-pool.ts";
 import type { BackendBehaviour, BackendStats } from "../node/support/fake-backend-contract.ts";
 
@@ -127,4 +128,14 @@ export async function pollBackends(): Promise<void> {
 
 export async function backendStatus(id: string): Promise<BackendStatus> {
   return (await backendPool(env).list()).find((backend) => backend.id === id)!;
+}
+
+/**
+ * Evicts one key's limiter object, as the runtime may at any time: its next call builds a new one
+ * from what storage holds. Only this object: abortAllDurableObjects() would also reset the backend
+ * pool, and vitest-pool-workers 0.15 then hangs at teardown of any file with a failed test.
+ */
+export async function restartKeyLimiter(keyId: string): Promise<void> {
+  const aborted = runInDurableObject(keyLimiter(env, keyId), (_limiter, state) => state.abort("restarted by a test"));
+  await expect(aborted).rejects.toThrow("restarted by a test");
 }

@@ -1,13 +1,14 @@
-import { abortAllDurableObjects } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { NO_LIMITS, type KeyLimits } from "../../worker/auth/key-record.ts";
 import { keyLimiter } from "../../worker/ratelimit/key-limiter.ts";
 import { budgetPeriodOf } from "../../worker/ratelimit/spend-budget.ts";
 import type { Decision } from "../../worker/ratelimit/usage-window.ts";
+import { restartKeyLimiter } from "./gateway-client.ts";
 
 /** The key's real Durable Object, called over RPC as the gateway calls it; time is moved with vitest's fake Date. */
-const limiterFor = (name: string) => keyLimiter(env, `spend-test-${name}`);
+const keyIdOf = (name: string) => `spend-test-${name}`;
+const limiterFor = (name: string) => keyLimiter(env, keyIdOf(name));
 /** A request of `tokens` prompt tokens (no completion) priced so that it reserves `estimate` in money. */
 const reserve = (limiter: ReturnType<typeof limiterFor>, limits: KeyLimits, estimate: number, tokens = 10) =>
   limiter.reserve(
@@ -81,7 +82,7 @@ describe("money budgets in the key's Durable Object", () => {
     const first = await reserve(limiter, lifetime, 0.1, 10);
     if (first.admitted) await limiter.settle(first.reservation, 10, lifetime, 0.3);
     // Drop the in-memory object: what it reads back from storage must still refuse.
-    await abortAllDurableObjects();
+    await restartKeyLimiter(keyIdOf("lifetime"));
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(Date.now() + 400 * 86_400_000);
     expect(await reserve(limiterFor("lifetime"), lifetime, 0.1, 10)).toMatchObject({

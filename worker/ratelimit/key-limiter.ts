@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { KeyLimits } from "../auth/key-record.ts";
 import { costOf, type ModelDefinition } from "../models/model-definition.ts";
 import { emptySpend, SpendBudget, type SpendState } from "./spend-budget.ts";
-import { emptyWindow, UsageWindow, type Decision, type TokenAsk, type WindowState } from "./usage-window.ts";
+import { emptyWindow, isWindowState, UsageWindow, type Decision, type TokenAsk } from "./usage-window.ts";
 
 const STATE = "window";
 const SPEND = "spend";
@@ -19,8 +19,8 @@ export class KeyLimiter extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
-      const saved = await ctx.storage.get<WindowState>(STATE);
-      if (saved) this.window = new UsageWindow(saved);
+      const saved = await ctx.storage.get(STATE);
+      if (isWindowState(saved)) this.window = new UsageWindow(saved);
       const spent = await ctx.storage.get<SpendState>(SPEND);
       if (spent) this.spend = new SpendBudget(spent);
     });

@@ -1,24 +1,48 @@
 import type { KeyLimits } from "../auth/key-record.ts";
 import type { BudgetSnapshot } from "./spend-budget.ts";
 
+const SECOND_MS = 1000;
 const MINUTE_MS = 60_000;
 /** A reservation never settled (the worker died mid-request) stops counting as in flight after this. */
 const LEASE_MS = 10 * MINUTE_MS;
 
-/** Everything one key's limiter remembers; plain data so the Durable Object can store it as is. */
+/** What one second of the window admitted: requests, and the tokens of those requests that have settled. */
+interface SecondCount {
+  second: number;
+  requests: number;
+  tokens: number;
+}
+
+/**
+ * Everything one key's limiter remembers; plain data so the Durable Object can store it as is.
+ * Counts are kept per second rather than per request so that a decision, and the write that
+ * follows it, cost the same at 10 requests a minute as at 100,000: at most 61 seconds plus the
+ * requests in flight.
+ */
 export interface WindowState {
-  /** Admission times within the last minute. */
-  requests: number[];
-  /** Tokens charged within the last minute: reserved at admission, replaced by actual usage at settlement. */
-  tokens: { id: string; at: number; tokens: number }[];
+  /** The seconds of the last minute that admitted anything, oldest first. */
+  seconds: SecondCount[];
+  /** Reservations not yet settled: they count in full, however old, until settlement replaces them. */
   inflight: Record<string, { at: number; reserved: number }>;
+  /** The sum of `inflight`'s reservations, kept so a decision never walks them. */
+  inflightTokens: number;
   month: string;
   monthTokens: number;
   revoked: boolean;
 }
 
 export function emptyWindow(now: number): WindowState {
-  return { requests: [], tokens: [], inflight: {}, month: monthOf(now), monthTokens: 0, revoked: false };
+  return { seconds: [], inflight: {}, inflightTokens: 0, month: monthOf(now), monthTokens: 0, revoked: false };
+}
+
+/** Whether `saved` has this version's shape; a window saved by an older gateway restarts the key's minute. */
+export function isWindowState(saved: unknown): saved is WindowState {
+  return (
+    typeof saved === "object" &&
+    saved !== null &&
+    Array.isArray((saved as WindowState).seconds) &&
+    typeof (saved as WindowState).inflightTokens === "number"
+  );
 }
 
 /** What Mistral's x-ratelimit-* headers report after a decision. */
@@ -54,7 +78,8 @@ export type Decision =
 
 /**
  * Sliding-window accounting for one key: exact because one Durable Object owns the window and
- * every decision runs to completion without awaiting.
+ * every decision runs to completion without awaiting. The window slides by whole seconds: an
+ * admission counts for at least a minute and at most a minute and a second.
  */
 export class UsageWindow {
   constructor(private readonly state: WindowState) {}
@@ -74,12 +99,10 @@ export class UsageWindow {
    */
   reserve(limits: KeyLimits, ask: TokenAsk, now: number): Decision {
     this.prune(now);
+    const used = this.tokensUsed();
     const remainingMonth =
       limits.monthly_token_budget === null ? null : limits.monthly_token_budget - this.state.monthTokens;
-    const allowance = Math.min(
-      limits.tpm === null ? Infinity : limits.tpm - this.tokensUsed(),
-      remainingMonth ?? Infinity,
-    );
+    const allowance = Math.min(limits.tpm === null ? Infinity : limits.tpm - used, remainingMonth ?? Infinity);
     let maxTokens = ask.maxTokens;
     let cost = ask.prompt + ask.choices * (maxTokens ?? ask.context);
     if (maxTokens === null && ask.choices > 0 && cost > allowance) {
@@ -92,34 +115,41 @@ export class UsageWindow {
     const refuse = (reason: RefusalReason, retryAfterMs: number): Decision => ({
       admitted: false,
       reason,
-      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / SECOND_MS)),
       snapshot: this.snapshot(limits, cost),
     });
 
     if (this.state.revoked) return refuse("revoked", 0);
     if (limits.max_concurrent !== null && Object.keys(this.state.inflight).length >= limits.max_concurrent)
-      return refuse("concurrency", 1000);
-    if (limits.rpm !== null && this.state.requests.length >= limits.rpm)
-      return refuse("requests", this.state.requests[0] + MINUTE_MS - now);
-    if (limits.tpm !== null && this.tokensUsed() + cost > limits.tpm)
-      return refuse("tokens", this.tokensFreeAt(limits.tpm - cost) - now);
+      return refuse("concurrency", SECOND_MS);
+    if (limits.rpm !== null && this.requestsCounted() >= limits.rpm)
+      return refuse(
+        "requests",
+        this.expiryOnceBelow((count) => count.requests, this.requestsCounted(), limits.rpm - 1) - now,
+      );
+    if (limits.tpm !== null && used + cost > limits.tpm)
+      return refuse("tokens", this.expiryOnceBelow((count) => count.tokens, used, limits.tpm - cost) - now);
     if (remainingMonth !== null && cost > remainingMonth) return refuse("budget", nextMonthStart(now) - now);
 
     const reservation = crypto.randomUUID();
-    this.state.requests.push(now);
-    this.state.tokens.push({ id: reservation, at: now, tokens: cost });
+    this.secondOf(now).requests += 1;
     this.state.inflight[reservation] = { at: now, reserved: cost };
+    this.state.inflightTokens += cost;
     this.state.monthTokens += cost;
     return { admitted: true, reservation, maxTokens, snapshot: this.snapshot(limits, cost) };
   }
 
-  /** Replaces a reservation's estimate with the tokens actually used. */
+  /**
+   * Replaces a reservation with the tokens actually used. They count in the second the request was
+   * admitted, so a request that outlived its minute no longer weighs on the window.
+   */
   settle(reservation: string, actualTokens: number, now: number): void {
     const lease = this.state.inflight[reservation];
     if (!lease) return;
-    delete this.state.inflight[reservation];
-    const entry = this.state.tokens.find((candidate) => candidate.id === reservation);
-    if (entry) entry.tokens = actualTokens;
+    this.release(reservation);
+    const second = Math.floor(lease.at / SECOND_MS);
+    const count = this.state.seconds.find((candidate) => candidate.second === second);
+    if (count) count.tokens += actualTokens;
     if (monthOf(lease.at) === this.state.month) this.state.monthTokens += actualTokens - lease.reserved;
     this.prune(now);
   }
@@ -127,7 +157,7 @@ export class UsageWindow {
   snapshot(limits: KeyLimits, cost: number): LimitSnapshot {
     return {
       limits,
-      remainingRequests: limits.rpm === null ? null : Math.max(0, limits.rpm - this.state.requests.length),
+      remainingRequests: limits.rpm === null ? null : Math.max(0, limits.rpm - this.requestsCounted()),
       remainingTokens: limits.tpm === null ? null : Math.max(0, limits.tpm - this.tokensUsed()),
       remainingMonthTokens:
         limits.monthly_token_budget === null ? null : Math.max(0, limits.monthly_token_budget - this.state.monthTokens),
@@ -135,33 +165,57 @@ export class UsageWindow {
     };
   }
 
-  private tokensUsed(): number {
-    return this.state.tokens.reduce((sum, entry) => sum + entry.tokens, 0);
+  private requestsCounted(): number {
+    return this.state.seconds.reduce((sum, count) => sum + count.requests, 0);
   }
 
-  /** The time at which expiring entries bring the minute's token use down to `target`. */
-  private tokensFreeAt(target: number): number {
-    let used = this.tokensUsed();
-    for (const entry of this.state.tokens) {
-      used -= entry.tokens;
-      if (used <= target) return entry.at + MINUTE_MS;
+  private tokensUsed(): number {
+    return this.state.seconds.reduce((sum, count) => sum + count.tokens, this.state.inflightTokens);
+  }
+
+  /** When expiring seconds bring `total` (summed over `measure`) down to `target`; settling in-flight requests may free more sooner. */
+  private expiryOnceBelow(measure: (count: SecondCount) => number, total: number, target: number): number {
+    let left = total;
+    for (const count of this.state.seconds) {
+      left -= measure(count);
+      if (left <= target) return expiryOf(count);
     }
-    return this.state.tokens.at(-1)?.at ?? 0;
+    const newest = this.state.seconds.at(-1);
+    return newest ? expiryOf(newest) : 0;
+  }
+
+  private secondOf(now: number): SecondCount {
+    const second = Math.floor(now / SECOND_MS);
+    const newest = this.state.seconds.at(-1);
+    if (newest?.second === second) return newest;
+    const count = { second, requests: 0, tokens: 0 };
+    this.state.seconds.push(count);
+    return count;
+  }
+
+  private release(reservation: string): void {
+    this.state.inflightTokens -= this.state.inflight[reservation].reserved;
+    delete this.state.inflight[reservation];
   }
 
   private prune(now: number): void {
-    const since = now - MINUTE_MS;
-    this.state.requests = this.state.requests.filter((at) => at > since);
-    // Entries of requests still in flight stay until settled, so their actual tokens land in the window.
-    this.state.tokens = this.state.tokens.filter((entry) => entry.at > since || entry.id in this.state.inflight);
-    for (const [id, lease] of Object.entries(this.state.inflight))
-      if (lease.at < now - LEASE_MS) delete this.state.inflight[id];
+    while (this.state.seconds.length > 0 && expiryOf(this.state.seconds[0]) <= now) this.state.seconds.shift();
+    // Reservations are kept in admission order, so the expired ones are a prefix.
+    for (const id in this.state.inflight) {
+      if (this.state.inflight[id].at >= now - LEASE_MS) break;
+      this.release(id);
+    }
     const month = monthOf(now);
     if (month !== this.state.month) {
       this.state.month = month;
       this.state.monthTokens = 0;
     }
   }
+}
+
+/** A second's admissions stop counting a minute after its last millisecond. */
+function expiryOf(count: SecondCount): number {
+  return (count.second + 1) * SECOND_MS + MINUTE_MS;
 }
 
 function monthOf(time: number): string {
