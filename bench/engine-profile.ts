@@ -1,7 +1,7 @@
 /**
  * Where a step's time goes: runs prefill and decode steps with ONNX Runtime's profiler on and
  * sums node time per model part (the graph builder's scopes) and per op type, per scenario.
- *   npx tsx bench/engine-profile.ts --model DIR [--quantize int4] [--threads 2] [--prompt 512] [--steps 16] [--spinning]
+ *   npx tsx bench/engine-profile.ts --model DIR [--quantize int4] [--threads 2] [--prompt 512] [--steps 16] [--depth 0] [--spinning]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import { engineOptions } from "../cli/model-options.ts";
 import { reservedBlocks } from "../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
 
-const { quantize, prompt, steps, ...values } = parseScriptArgs({
+const { quantize, prompt, steps, depth, ...values } = parseScriptArgs({
   name: "bench/engine-profile.ts",
   summary: "ONNX Runtime's per-node profile of prefill and decode steps, summed per model part and op",
   options: {
@@ -20,6 +20,13 @@ const { quantize, prompt, steps, ...values } = parseScriptArgs({
     threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
     prompt: { type: "integer", min: 1, default: "512", description: "prefill prompt length" },
     steps: { type: "integer", min: 1, default: "16", description: "decode steps per batch size" },
+    depth: {
+      type: "integer",
+      min: 0,
+      default: "0",
+      description:
+        "cached tokens each decoding sequence attends to (their values do not change the cost, so they are not prefilled)",
+    },
     spinning: { type: "boolean", description: "let ONNX Runtime's idle threads spin" },
   },
 });
@@ -30,7 +37,7 @@ const engine = await loadEngine({
   quantize,
   threads: values.threads,
   kvCacheSequences: 8,
-  contextLength: prompt + steps + 2,
+  contextLength: Math.max(prompt, depth) + steps + 2,
   spinning: values.spinning,
   profile: join(dir, "profile"),
 });
@@ -45,18 +52,18 @@ await engine.forward([{ blocks: blocks(0), past: 0, tokens: tokens(prompt, 1) }]
 scenarios.push({ name: `prefill ${prompt}`, runs: 1 });
 for (const batch of [1, 8]) {
   const sequences = Array.from({ length: batch }, (_, sequence) => sequence);
-  await engine.forward(sequences.map((sequence) => ({ blocks: blocks(sequence), past: 0, tokens: [1] })));
+  await engine.forward(sequences.map((sequence) => ({ blocks: blocks(sequence), past: depth, tokens: [1] })));
   scenarios.push({ name: `decode start ×${batch}`, runs: 1 });
   for (let step = 0; step < steps; step++) {
     await engine.forward(
       sequences.map((sequence) => ({
         blocks: blocks(sequence),
-        past: 1 + step,
+        past: depth + 1 + step,
         tokens: tokens(1, step * batch + sequence),
       })),
     );
   }
-  scenarios.push({ name: `decode ×${batch}`, runs: steps });
+  scenarios.push({ name: `decode ×${batch} at depth ${depth}`, runs: steps });
 }
 engine.endProfiling();
 await engine.close();

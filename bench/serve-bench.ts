@@ -2,9 +2,12 @@
  * Serving benchmark: `moxie serve` as a real process, N concurrent streaming chat requests over
  * HTTP, for each N in --streams. Reports aggregate decode tok/s (generated tokens / wall time of
  * the wave), time to first token and inter-token latency (p50, p99) as clients see them.
+ * With --url it measures another OpenAI-compatible server instead (llama-server, for the
+ * side-by-side comparison), with the same client.
  *
  *   node --import tsx bench/serve-bench.ts --model DIR [--quantize int4] [--streams 1,8,32]
  *        [--gen 128] [--threads 2] [--json]
+ *   node --import tsx bench/serve-bench.ts --url http://127.0.0.1:8080 [--streams 1,8] [--gen 64]
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { integerList, parseScriptArgs } from "../cli/command.ts";
@@ -17,7 +20,13 @@ const values = parseScriptArgs(
     name: "bench/serve-bench.ts",
     summary: "moxie serve under N concurrent streaming chat requests: aggregate tok/s, TTFT and ITL",
     options: {
-      model: engineOptions.model,
+      model: { ...engineOptions.model, required: false },
+      url: {
+        type: "string",
+        placeholder: "URL",
+        description: "measure this running server instead of starting moxie serve",
+      },
+      "api-key": { type: "string", default: "bench", description: "bearer token for --url" },
       quantize: engineOptions.quantize,
       streams: {
         type: "string",
@@ -35,12 +44,18 @@ const values = parseScriptArgs(
 const waves = integerList(values.streams, "streams", 1);
 const gen = values.gen;
 
-const secret = "bench";
-const args = ["--model", values.model, "--threads", String(values.threads), "--max-seqs", String(Math.max(...waves))];
-if (values.quantize) args.push("--quantize", values.quantize);
-// The default graph cache, so a checkpoint's graph is built once across runs.
-const server = await startServe(args, { MOXIE_BACKEND_SECRET: secret, MOXIE_CACHE_DIR: cacheRoot() });
-const url = server.url;
+const secret = values["api-key"];
+async function startMoxie() {
+  if (!values.model) throw new Error("bench/serve-bench.ts: --model or --url is required");
+  const args = ["--model", values.model, "--threads", String(values.threads), "--max-seqs", String(Math.max(...waves))];
+  if (values.quantize) args.push("--quantize", values.quantize);
+  // The default graph cache, so a checkpoint's graph is built once across runs.
+  return startServe(args, { MOXIE_BACKEND_SECRET: secret, MOXIE_CACHE_DIR: cacheRoot() });
+}
+const server = values.url ? undefined : await startMoxie();
+const url = values.url ?? server!.url;
+const serverName =
+  values.url ?? `moxie serve on ${values.model} (${values.quantize ?? "fp32"}, ${values.threads} threads)`;
 const model = (
   (await (await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${secret}` } })).json()) as {
     data: { id: string }[];
@@ -64,7 +79,7 @@ async function stream(seed: number): Promise<StreamTiming> {
       messages: [{ role: "user", content: `Write a story about the number ${seed}.` }],
       max_tokens: gen,
       temperature: 0.7,
-      random_seed: seed,
+      seed,
       stream: true,
     }),
   });
@@ -78,6 +93,8 @@ async function stream(seed: number): Promise<StreamTiming> {
     if (chunk.choices[0]?.delta.content) arrivals.push(performance.now());
     if (chunk.usage) tokens = chunk.usage.completion_tokens;
   }
+  // A server that reports no usage while streaming sends one token per content chunk.
+  tokens ||= arrivals.length;
   return { tokens, firstTokenMs: arrivals[0] - started, gapsMs: arrivals.slice(1).map((at, i) => at - arrivals[i]) };
 }
 
@@ -104,14 +121,11 @@ for (const streams of waves) {
     itl_ms: { p50: round(percentile(gaps, 50)), p99: round(percentile(gaps, 99)) },
   });
 }
-await server.stop();
+await server?.stop();
 
-if (values.json)
-  console.log(JSON.stringify({ model: values.model, quantize: values.quantize ?? "fp32", gen, results }));
+if (values.json) console.log(JSON.stringify({ server: serverName, gen, results }));
 else {
-  console.log(
-    `moxie serve on ${values.model} (${values.quantize ?? "fp32"}, ${values.threads} threads), ${gen} tokens per stream`,
-  );
+  console.log(`${serverName}, ${gen} tokens per stream`);
   console.log("| streams | aggregate tok/s | per stream tok/s | TTFT p50 / p99 ms | ITL p50 / p99 ms |");
   console.log("|---|---|---|---|---|");
   for (const r of results)

@@ -31,7 +31,23 @@ export interface SequenceChunk {
   /** Positions already cached in those blocks. */
   past: number;
   tokens: number[];
+  /** Draw the next token inside the engine and return it instead of the logits. */
+  draw?: Draw;
 }
+
+/**
+ * A draw from the last position's logits that the engine makes itself, for a sequence that needs
+ * nothing else from them (no top_p, penalties, grammar or logprobs): inverse-CDF sampling of
+ * softmax(logits / temperature) at `uniform`, or the argmax when the temperature is 0.
+ */
+export interface Draw {
+  temperature: number;
+  /** In [0, 1). */
+  uniform: number;
+}
+
+/** A chunk whose logits the caller wants back (OnnxEngine's forward then returns only logits). */
+export type LogitsChunk = SequenceChunk & { draw?: undefined };
 
 export type Pooling = "mean" | "last";
 
@@ -39,10 +55,10 @@ export interface Engine {
   readonly shape: ModelShape;
   /**
    * Runs every chunk in one step (prefill and decode mixed), writes the new keys and values into
-   * their blocks, and returns each chunk's last-position logits. Writing is idempotent, so a
-   * failed step can be rerun.
+   * their blocks, and returns each chunk's last-position logits, or the token drawn for a chunk
+   * that asked for a draw. Writing is idempotent, so a failed step can be rerun.
    */
-  forward(chunks: SequenceChunk[]): Promise<Float32Array[]>;
+  forward(chunks: SequenceChunk[]): Promise<(Float32Array | number)[]>;
   /** Between steps, copies one block's keys and values (every layer) into another. */
   copyBlock(from: number, to: number): void;
   /** Pooled, L2-normalised final hidden states, one per sequence; uses no KV blocks. */

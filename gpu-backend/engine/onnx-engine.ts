@@ -1,6 +1,6 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { ModelConfig } from "./checkpoint/config.ts";
-import type { Engine, ModelShape, Pooling, SequenceChunk } from "./engine.ts";
+import type { Draw, Engine, LogitsChunk, ModelShape, Pooling, SequenceChunk } from "./engine.ts";
 import { graphIo } from "./graph/model-graph.ts";
 import { KvPool } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
@@ -12,6 +12,8 @@ export class EngineInputError extends Error {}
 const maxScoreElements = 2 ** 26;
 /** See ModelShape.maxEvaluationTokens. */
 const maxEvaluationTokens = 4096;
+/** The largest float32 below 1: a uniform rounded up to 1 would pass no token's cumulative mass. */
+const maxUniform = 1 - 2 ** -24;
 
 /** What one evaluation of whole sequences (no cache) returns, for scoring, embedding and debugging. */
 export interface Evaluation {
@@ -113,14 +115,27 @@ export class OnnxEngine implements Engine {
     });
   }
 
-  private async run(rows: StepRow[], logitRows: "last" | "all" | "none", fetch: string[]) {
+  /** `draws`: one per row when logitRows is "last" (undefined = no draw). */
+  private async run(
+    rows: StepRow[],
+    logitRows: "last" | "all" | "none",
+    fetch: string[],
+    draws: (Draw | undefined)[] = [],
+  ) {
     const layout = stepLayout(rows, this.shape.blockSize, this.config.slidingWindow);
     const int64 = (data: BigInt64Array, dims = [data.length]) => new Tensor("int64", data, dims);
     const rowsWanted =
       logitRows === "last"
         ? BigInt64Array.from(layout.lastToken, BigInt)
         : BigInt64Array.from({ length: logitRows === "all" ? layout.total : 0 }, (_, i) => BigInt(i));
+    const float = (value: (draw: Draw) => number) =>
+      new Tensor(
+        "float32",
+        Float32Array.from(rowsWanted, (_, row) => (draws[row] ? value(draws[row]) : 0)),
+      );
     const feeds: Record<string, Tensor> = {
+      [graphIo.drawScale]: float((draw) => (draw.temperature > 0 ? 1 / draw.temperature : 0)),
+      [graphIo.drawUniform]: float((draw) => Math.min(draw.uniform, maxUniform)),
       ...this.poolFeeds,
       [graphIo.inputIds]: int64(layout.inputIds),
       [graphIo.positions]: int64(layout.positions),
@@ -139,14 +154,16 @@ export class OnnxEngine implements Engine {
     return { layout, outputs };
   }
 
-  forward(chunks: SequenceChunk[]): Promise<Float32Array[]> {
+  forward(chunks: LogitsChunk[]): Promise<Float32Array[]>;
+  forward(chunks: SequenceChunk[]): Promise<(Float32Array | number)[]>;
+  forward(chunks: SequenceChunk[]): Promise<(Float32Array | number)[]> {
     return this.serial(async () => {
       if (chunks.length === 0) return [];
       this.checkChunks(chunks);
       // Long prompts go through in rounds: attention scores grow with heads × new × cached tokens
       // (32 heads × 512 new × 32k cached = 2 GiB), so a round takes at most stepTokens per
       // sequence and fewer where the scores would exceed their budget.
-      const results: Float32Array[] = new Array(chunks.length);
+      const results: (Float32Array | number)[] = new Array(chunks.length);
       const longest = Math.max(...chunks.map((chunk) => chunk.tokens.length));
       const keys = Math.max(...chunks.map((chunk) => chunk.past + chunk.tokens.length));
       const stride = Math.max(
@@ -154,33 +171,34 @@ export class OnnxEngine implements Engine {
         Math.min(this.stepTokens, Math.floor(maxScoreElements / (this.config.heads * chunks.length * keys))),
       );
       for (let offset = 0; offset < longest; offset += stride) {
-        const round = chunks.flatMap(({ blocks, past, tokens }, index) =>
-          offset < tokens.length
-            ? [
-                {
-                  index,
-                  blocks,
-                  past: past + offset,
-                  tokens: tokens.slice(offset, offset + stride),
-                  last: offset + stride >= tokens.length,
-                },
-              ]
-            : [],
-        );
-        const logits = await this.step(round);
+        const round = chunks.flatMap(({ blocks, past, tokens, draw }, index) => {
+          if (offset >= tokens.length) return [];
+          const last = offset + stride >= tokens.length;
+          const slice = tokens.slice(offset, offset + stride);
+          return [{ index, blocks, past: past + offset, tokens: slice, last, draw: last ? draw : undefined }];
+        });
+        const outputs = await this.step(round);
         round.forEach(({ index, last }, row) => {
-          if (last) results[index] = logits[row];
+          if (last) results[index] = outputs[row];
         });
       }
       return results;
     });
   }
 
-  /** One graph run: writes every chunk's new keys and values into its blocks and returns each chunk's last logits. */
-  private async step(chunks: SequenceChunk[]): Promise<Float32Array[]> {
+  /**
+   * One graph run: writes every chunk's new keys and values into its blocks and returns each
+   * chunk's last logits or drawn token. Logits are fetched only when some chunk wants them.
+   */
+  private async step(chunks: SequenceChunk[]): Promise<(Float32Array | number)[]> {
     const layers = Array.from({ length: this.config.layers }, (_, layer) => layer);
-    const fetch = [graphIo.logits, ...layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)])];
-    const { layout, outputs } = await this.run(chunks, "last", fetch);
+    const draws = chunks.map((chunk) => chunk.draw);
+    const fetch = [
+      ...(draws.every(Boolean) ? [] : [graphIo.logits]),
+      ...(draws.some(Boolean) ? [graphIo.drawnTokens] : []),
+      ...layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)]),
+    ];
+    const { outputs } = await this.run(chunks, "last", fetch, draws);
     for (const layer of layers) {
       const keys = outputs[graphIo.newKey(layer)].data as Float32Array;
       const values = outputs[graphIo.newValue(layer)].data as Float32Array;
@@ -190,9 +208,12 @@ export class OnnxEngine implements Engine {
         first += tokens.length;
       }
     }
-    const logits = outputs[graphIo.logits].data as Float32Array;
     const vocab = this.config.vocabSize;
-    return layout.lastToken.map((_, row) => logits.slice(row * vocab, (row + 1) * vocab));
+    return draws.map((draw, row) =>
+      draw
+        ? Number((outputs[graphIo.drawnTokens].data as BigInt64Array)[row])
+        : (outputs[graphIo.logits].data as Float32Array).slice(row * vocab, (row + 1) * vocab),
+    );
   }
 
   copyBlock(from: number, to: number): void {

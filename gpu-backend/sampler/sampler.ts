@@ -1,3 +1,4 @@
+import type { Draw } from "../engine/engine.ts";
 import { SeededRandom } from "./random.ts";
 
 export interface SamplingParams {
@@ -25,11 +26,28 @@ export class Sampler {
     this.random = new SeededRandom(params.seed);
   }
 
-  sample(logits: Float32Array): number {
+  /**
+   * The draw the engine can make from the logits itself (no top_p and no penalties to apply), with
+   * this step's uniform number taken from the sequence's PRNG; undefined when the logits must come here.
+   */
+  engineDraw(): Draw | undefined {
+    const { temperature, topP, presencePenalty, frequencyPenalty } = this.params;
+    if (topP < 1 || presencePenalty !== 0 || frequencyPenalty !== 0) return undefined;
+    return { temperature, uniform: temperature === 0 ? 0 : this.random.next() };
+  }
+
+  /** Samples from the logits; with `planned`, the engine draw it stands in for (same uniform number). */
+  sample(logits: Float32Array, planned?: Draw): number {
     const scores = this.penalised(logits);
-    const token = this.params.temperature === 0 ? argmax(scores) : this.draw(scores);
-    this.counts.set(token, (this.counts.get(token) ?? 0) + 1);
+    const token =
+      this.params.temperature === 0 ? argmax(scores) : this.draw(scores, planned?.uniform ?? this.random.next());
+    this.record(token);
     return token;
+  }
+
+  /** Counts a generated token for the penalties (the engine's draws included). */
+  record(token: number): void {
+    this.counts.set(token, (this.counts.get(token) ?? 0) + 1);
   }
 
   private penalised(logits: Float32Array): Float32Array {
@@ -40,10 +58,9 @@ export class Sampler {
     return scores;
   }
 
-  private draw(scores: Float32Array): number {
+  private draw(scores: Float32Array, u: number): number {
     this.weights ??= new Float64Array(scores.length);
     const total = softmaxWeights(scores, this.params.temperature, this.weights);
-    const u = this.random.next();
     return this.params.topP >= 1
       ? drawFrom(this.weights, total, u)
       : drawFromNucleus(this.weights, total, this.params.topP, u);

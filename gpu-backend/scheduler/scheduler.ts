@@ -1,4 +1,4 @@
-import type { Engine, SequenceChunk } from "../engine/engine.ts";
+import type { Draw, Engine, SequenceChunk } from "../engine/engine.ts";
 import { tokenLogprobs, type TokenLogprobs } from "../sampler/logprobs.ts";
 import { maskLogits } from "../sampler/token-constraint.ts";
 import { KvCacheManager } from "./kv-cache-manager.ts";
@@ -49,7 +49,12 @@ export interface SchedulerStats {
 interface ScheduledChunk {
   sequence: Sequence;
   tokens: number[];
+  /** Set when the engine draws the sequence's next token itself (see engineDraw). */
+  draw?: Draw;
 }
+
+/** What the engine returned for a chunk: its logits, the token it drew, or nothing (the chunk failed). */
+type ChunkResult = Float32Array | number | undefined;
 
 /**
  * Continuous batching in vLLM v1's manner: a step feeds one decode token for every running
@@ -147,11 +152,12 @@ export class Scheduler {
     this.reap();
     const batch = this.schedule();
     if (batch.length === 0) return [];
-    const logits = await this.forward(batch);
+    for (const chunk of batch) chunk.draw = this.engineDraw(chunk);
+    const results = await this.forward(batch);
     const outputs: StepOutput[] = [];
-    for (const [i, { sequence, tokens }] of batch.entries()) {
+    for (const [i, { sequence, tokens, draw }] of batch.entries()) {
       if (sequence.finish !== undefined) continue;
-      const row = logits[i];
+      const row = results[i];
       if (row === undefined) {
         outputs.push(this.fail(sequence, sequence.error ?? "inference failed"));
         continue;
@@ -164,10 +170,22 @@ export class Scheduler {
       this.kv.commit(sequence.blocks, (from, to) => sequence.tokens(from, to), sequence.computed);
       if (sequence.computed < sequence.total) continue;
       const choices = sequence.generated.length === 0 ? [sequence, ...this.fork(sequence)] : [sequence];
-      for (const choice of choices) outputs.push(await this.sample(choice, row));
+      for (const choice of choices)
+        outputs.push(await this.sample(choice, row, choice === sequence ? draw : undefined));
     }
     this.reap();
     return outputs;
+  }
+
+  /**
+   * Lets the engine draw the chunk's next token when the step ends its prompt or decodes, and
+   * nothing but the token is needed: no grammar, no logprobs, no choices waiting to share its logits.
+   */
+  private engineDraw({ sequence, tokens }: ScheduledChunk): Draw | undefined {
+    const samples = sequence.computed + tokens.length >= sequence.total;
+    const shared = this.running.some((other) => other.forkOf === sequence);
+    if (!samples || shared || sequence.constraint || sequence.topLogprobs !== undefined) return undefined;
+    return sequence.sampler.engineDraw();
   }
 
   /** Decodes first (one token each), then running prefills, then newcomers (a request's choices at once) while seats, blocks and budget last. */
@@ -237,11 +255,12 @@ export class Scheduler {
    * chunk's keys and values again is harmless), so a request that breaks the engine fails by
    * itself and the others go on.
    */
-  private async forward(batch: ScheduledChunk[]): Promise<(Float32Array | undefined)[]> {
-    const chunks: SequenceChunk[] = batch.map(({ sequence, tokens }) => ({
+  private async forward(batch: ScheduledChunk[]): Promise<ChunkResult[]> {
+    const chunks: SequenceChunk[] = batch.map(({ sequence, tokens, draw }) => ({
       blocks: sequence.blocks.blocks,
       past: sequence.computed,
       tokens,
+      draw,
     }));
     try {
       return await this.engine.forward(chunks);
@@ -250,7 +269,7 @@ export class Scheduler {
         batch[0].sequence.error = (error as Error).message;
         return [undefined];
       }
-      const rows: (Float32Array | undefined)[] = [];
+      const rows: ChunkResult[] = [];
       for (const chunk of batch) rows.push(...(await this.forward([chunk])));
       return rows;
     }
@@ -279,11 +298,19 @@ export class Scheduler {
     });
   }
 
-  /** Masks the logits if the sequence is constrained (on a copy: n choices share one row), samples, reports logprobs. */
-  private async sample(sequence: Sequence, logits: Float32Array): Promise<StepOutput> {
+  /**
+   * Takes the engine's drawn token, or masks the logits if the sequence is constrained (on a copy:
+   * n choices share one row), samples (with the uniform number of the draw it planned, if any), reports logprobs.
+   */
+  private async sample(sequence: Sequence, row: Float32Array | number, draw: Draw | undefined): Promise<StepOutput> {
+    if (typeof row === "number") {
+      sequence.sampler.record(row);
+      return this.advance(sequence, row);
+    }
+    const logits = row;
     try {
       const allowed = await sequence.constraint?.allowed();
-      const token = sequence.sampler.sample(allowed ? maskLogits(logits, allowed) : logits);
+      const token = sequence.sampler.sample(allowed ? maskLogits(logits, allowed) : logits, draw);
       sequence.constraint?.accept(token);
       const logprobs =
         sequence.topLogprobs === undefined ? undefined : tokenLogprobs(logits, token, sequence.topLogprobs);

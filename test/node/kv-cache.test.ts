@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine, SequenceChunk } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
+import type { OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
 import type { SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
 import { emptyBlockTable, KvCacheManager } from "../../gpu-backend/scheduler/kv-cache-manager.ts";
 import { Scheduler, type SchedulerConfig } from "../../gpu-backend/scheduler/scheduler.ts";
@@ -76,7 +77,7 @@ const spec = (prompt: number[], maxTokens: number, ...choices: SamplingParams[])
   choices: choices.length > 0 ? choices : [greedy],
 });
 
-let engine: Engine;
+let engine: OnnxEngine;
 /** Every step's chunks and logits, recorded on the way through to the real engine. */
 const steps: { chunks: SequenceChunk[]; logits: Float32Array[] }[] = [];
 const recording: Engine = {
@@ -84,7 +85,8 @@ const recording: Engine = {
     return engine.shape;
   },
   async forward(chunks) {
-    const logits = await engine.forward(chunks);
+    // Logits for every chunk, to compare: the scheduler samples them itself, with its planned draws' numbers.
+    const logits = await engine.forward(chunks.map((chunk) => ({ ...chunk, draw: undefined })));
     steps.push({ chunks, logits });
     return logits;
   },

@@ -17,9 +17,12 @@ export const graphIo = {
   blockTables: "block_tables", // int64 [B, blocks]: pool blocks holding each row's cached positions, in order
   attentionBias: "attention_bias", // float [B, 1, L, P+L]: 0 where a query may see a key, -1e30 elsewhere
   logitRows: "logit_rows", // int64 [R]: tokens whose logits are wanted
+  drawScale: "draw_scale", // float [R]: 1 / temperature of each logits row's draw, 0 = greedy
+  drawUniform: "draw_uniform", // float [R]: each row's uniform number in [0, 1) for its draw
   keyCache: (layer: number) => `key_cache_${layer}`, // float [kvHeads, poolBlocks, blockSize, headDim], rotated keys
   valueCache: (layer: number) => `value_cache_${layer}`,
   logits: "logits", // float [R, vocab]
+  drawnTokens: "drawn_tokens", // int64 [R]: the token drawn from each logits row
   hidden: "hidden", // float [T, hidden]: final-norm hidden states
   newKey: (layer: number) => `new_key_${layer}`, // float [T, kvHeads, headDim], rotated
   newValue: (layer: number) => `new_value_${layer}`,
@@ -302,6 +305,30 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
       { outputs: [graphIo.logits] },
     );
   g.output(graphIo.logits, "float32", ["R", vocabSize]);
+  drawTokens(g);
+}
+
+/**
+ * Draws each logits row's next token inside the graph, so a step whose sequences need nothing
+ * but the token fetches R ids instead of R × vocab logits and scans nothing in JS: the argmax
+ * where the row's scale is 0, else the first token whose cumulative softmax(logits · scale)
+ * passes uniform × total (inverse-CDF sampling, what the JS sampler does without top_p).
+ */
+function drawTokens(g: GraphBuilder): void {
+  g.scope = "draw";
+  const scale = g.input(graphIo.drawScale, "float32", ["R"]);
+  const uniform = g.input(graphIo.drawUniform, "float32", ["R"]);
+  const column = (x: string) => g.op("Unsqueeze", [x, g.ints([1])]);
+  const cumulative = g.op("CumSum", [
+    g.op("Softmax", [g.op("Mul", [graphIo.logits, column(scale)])], { axis: -1 }),
+    g.ints([1]),
+  ]); // [R, vocab]
+  const total = g.op("Gather", [cumulative, g.ints([-1])], { axis: 1 }); // [R, 1]
+  const passed = g.cast(g.op("Greater", [cumulative, g.op("Mul", [column(uniform), total])]), "float32");
+  const sampled = g.op("ArgMax", [passed], { axis: 1, keepdims: 0 });
+  const greedy = g.op("ArgMax", [graphIo.logits], { axis: 1, keepdims: 0 });
+  g.node("Where", [g.op("Equal", [scale, g.scalar(0)]), greedy, sampled], {}, { outputs: [graphIo.drawnTokens] });
+  g.output(graphIo.drawnTokens, "int64", ["R"]);
 }
 
 function concatRows(...parts: Float32Array[]): Float32Array {
