@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import * as z from "zod";
+import { quantGroupSizes } from "./engine/graph/quantize.ts";
 
 /** Each option's one default, shared by the schemas below and the `moxie` flags' help. */
 export const optionDefaults = {
@@ -23,6 +24,8 @@ export const EngineOptions = z.object({
   /** A Hugging Face checkpoint folder. */
   model: z.string().min(1),
   quantize: z.enum(["int8", "int4"]).optional(),
+  /** Weights per quantisation scale: fewer bytes per weight at larger groups, at some cost in accuracy (bench/RESULTS.md). */
+  quantGroupSize: z.literal(quantGroupSizes).default(quantGroupSizes[0]),
   /** ONNX Runtime intra-op threads. */
   threads: z
     .int()

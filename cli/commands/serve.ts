@@ -1,7 +1,7 @@
 import { optionDefaults } from "../../gpu-backend/options.ts";
 import { startBackend } from "../../gpu-backend/server/start.ts";
 import { byteSize, defineCommand } from "../command.ts";
-import { engineOptions } from "../model-options.ts";
+import { engineOptions, quantGroupSizeOf } from "../model-options.ts";
 
 export const serve = defineCommand({
   name: "serve",
@@ -65,6 +65,7 @@ export const serve = defineCommand({
         .map((name) => name.trim())
         .filter(Boolean),
       quantize: values.quantize,
+      quantGroupSize: quantGroupSizeOf(values),
       executionProvider: values["execution-provider"],
       maxSeqs: values["max-seqs"],
       maxQueue: values["max-queue"],

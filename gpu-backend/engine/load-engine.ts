@@ -19,7 +19,10 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
       `context length ${contextLength} exceeds the model's max_position_embeddings ${config.maxPositions}`,
     );
   }
-  const modelPath = cachedModelGraph(checkpoint, { quantize: options.quantize });
+  const modelPath = cachedModelGraph(checkpoint, {
+    quantize: options.quantize,
+    quantGroupSize: options.quantGroupSize,
+  });
   const weightBytes = storedBytes(checkpoint);
   if (weightBytes > 2 ** 30)
     process.stderr.write(

@@ -9,14 +9,21 @@ import { fixture, referenceCases } from "./support/fixture.ts";
 useTempCache();
 const cases = referenceCases.map((c) => c.input_ids);
 
-it("block quantisation round-trips within one quantisation step", () => {
-  const weight = Float32Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i * 1.7) * (i % 7));
-  for (const bits of [4, 8] as const) {
-    const q = quantizeBlockwise(weight, 2, 64, bits);
+it("block quantisation round-trips within one quantisation step, at every group size", () => {
+  const k = 256;
+  const weight = Float32Array.from({ length: 2 * k }, (_, i) => Math.sin(i * 1.7) * (i % 7));
+  for (const [bits, group] of [
+    [4, 32],
+    [8, 32],
+    [4, 128],
+    [8, 64],
+  ] as const) {
+    const q = quantizeBlockwise(weight, 2, k, bits, group);
+    expect([q.blocks, q.blobBytes]).toEqual([k / group, (group * bits) / 8]);
     for (let i = 0; i < weight.length; i++) {
-      const [row, column] = [Math.floor(i / 64), i % 64];
-      const block = row * q.blocks + Math.floor(column / 32);
-      const byte = q.codes[block * q.blobBytes + (bits === 8 ? column % 32 : (column % 32) >> 1)];
+      const [row, column] = [Math.floor(i / k), i % k];
+      const block = row * q.blocks + Math.floor(column / group);
+      const byte = q.codes[block * q.blobBytes + (bits === 8 ? column % group : (column % group) >> 1)];
       const code = bits === 8 ? byte : column % 2 ? byte >> 4 : byte & 15;
       const decoded = (code - (1 << (bits - 1))) * q.scales[block];
       expect(Math.abs(decoded - weight[i])).toBeLessThanOrEqual(Math.abs(q.scales[block]) + 1e-6);
@@ -30,17 +37,25 @@ it("int8 and int4 engines stay close to fp32 on the fixture inputs, through eval
   await reference.close();
   // Bounds sit near the measured figures (int8: 0.97 / 1.6e-3, int4: 0.69 / 1.3e-2): random weights give nearly
   // flat logits, so top-1 flips easily; a broken quantiser lands orders of magnitude away.
-  for (const [quantize, minAgreement, maxKl] of [
-    ["int8", 0.95, 0.01],
-    ["int4", 0.6, 0.05],
+  for (const [quantize, quantGroupSize, minAgreement, maxKl] of [
+    ["int8", 32, 0.95, 0.01],
+    ["int4", 32, 0.6, 0.05],
+    ["int4", 128, 0.6, 0.05],
   ] as const) {
-    const engine = await loadEngine({ model: fixture, quantize, threads: 2, kvCacheSequences: 1, contextLength: 48 });
+    const engine = await loadEngine({
+      model: fixture,
+      quantize,
+      quantGroupSize,
+      threads: 2,
+      kvCacheSequences: 1,
+      contextLength: 48,
+    });
     const got = await engine.evaluate(cases);
     const logits = (evaluations: { logits: Float32Array }[]) =>
       Float32Array.from(evaluations.flatMap((e) => Array.from(e.logits)));
     const quality = compareLogits(logits(expected), logits(got), 32000);
     console.log(
-      `${quantize} on the fixture inputs: top-1 agreement ${quality.top1Agreement.toFixed(3)}, mean KL ${quality.meanKl.toExponential(2)}`,
+      `${quantize} (groups of ${quantGroupSize}) on the fixture inputs: top-1 agreement ${quality.top1Agreement.toFixed(3)}, mean KL ${quality.meanKl.toExponential(2)}`,
     );
     expect(quality.top1Agreement, quantize).toBeGreaterThanOrEqual(minAgreement);
     expect(quality.meanKl, quantize).toBeLessThan(maxKl);

@@ -21,6 +21,7 @@ function cacheKey(checkpoint: Checkpoint, options: GraphOptions): string {
       graphVersion,
       config: checkpoint.config,
       quantize: options.quantize ?? null,
+      quantGroupSize: options.quantize ? (options.quantGroupSize ?? 32) : null,
       accuracyLevel: options.accuracyLevel ?? null,
     }),
   );

@@ -2,7 +2,7 @@ import { readWeight, storedBytes, type Checkpoint } from "../checkpoint/checkpoi
 import type { ModelConfig } from "../checkpoint/config.ts";
 import { tensorNames } from "../checkpoint/tensor-names.ts";
 import { GraphBuilder } from "./onnx-builder.ts";
-import { quantBlockSize, quantizationBits, quantizeBlockwise, type Quantization } from "./quantize.ts";
+import { quantizationBits, quantizeBlockwise, type QuantGroupSize, type Quantization } from "./quantize.ts";
 
 /**
  * The graph's feeds and fetches. One run serves a whole step: T new tokens from B sequences
@@ -31,6 +31,8 @@ export const graphIo = {
 
 export interface GraphOptions {
   quantize?: Quantization;
+  /** Weights per quantisation scale (default 32). */
+  quantGroupSize?: QuantGroupSize;
   /** MatMulNBits accuracy_level: 4 computes with int8 activations (about 2x faster). */
   accuracyLevel?: number;
   onProgress?: (done: number, total: number) => void;
@@ -77,16 +79,17 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     k: number,
     quantize = options.quantize,
   ): string => {
-    if (!quantize || k % quantBlockSize !== 0)
+    const groupSize = options.quantGroupSize ?? 32;
+    if (!quantize || k % groupSize !== 0)
       return g.op("Gemm", [x, g.weight(name, "float32", [n, k], weight)], { transB: 1 });
     const bits = quantizationBits[quantize];
-    const q = quantizeBlockwise(weight, n, k, bits);
+    const q = quantizeBlockwise(weight, n, k, bits, groupSize);
     const codes = g.weight(`${name}.codes`, "uint8", [n, q.blocks, q.blobBytes], q.codes);
     const scales = g.weight(`${name}.scales`, "float32", [n * q.blocks], q.scales);
     return g.op(
       "MatMulNBits",
       [x, codes, scales],
-      { K: k, N: n, bits, block_size: quantBlockSize, accuracy_level: options.accuracyLevel ?? 4 },
+      { K: k, N: n, bits, block_size: groupSize, accuracy_level: options.accuracyLevel ?? 4 },
       "com.microsoft",
     );
   };

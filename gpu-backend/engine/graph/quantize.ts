@@ -1,6 +1,8 @@
 export type Quantization = "int8" | "int4";
 export const quantizationBits: Record<Quantization, 4 | 8> = { int4: 4, int8: 8 };
-export const quantBlockSize = 32;
+/** Weights per scale: 32 is llama.cpp's Q4_0/Q8_0; 64 and 128 read fewer scale bytes per weight (GPTQ/AWQ's group size). */
+export const quantGroupSizes = [32, 64, 128] as const;
+export type QuantGroupSize = (typeof quantGroupSizes)[number];
 
 /** MatMulNBits' weight layout: packed codes [N, blocks, blob] and one scale per block. */
 export interface QuantizedWeight {
@@ -47,17 +49,23 @@ function blockScale(weight: Float32Array, start: number, end: number, bits: 4 | 
  * Symmetric block quantisation of a [N, K] row-major weight into MatMulNBits' layout. Codes carry
  * MatMulNBits' default zero point 2^(bits-1); 4-bit codes pack low nibble first.
  */
-export function quantizeBlockwise(weight: Float32Array, n: number, k: number, bits: 4 | 8): QuantizedWeight {
-  const blocks = Math.ceil(k / quantBlockSize);
-  const blobBytes = (quantBlockSize * bits) / 8;
+export function quantizeBlockwise(
+  weight: Float32Array,
+  n: number,
+  k: number,
+  bits: 4 | 8,
+  groupSize: QuantGroupSize = 32,
+): QuantizedWeight {
+  const blocks = Math.ceil(k / groupSize);
+  const blobBytes = (groupSize * bits) / 8;
   const codes = new Uint8Array(n * blocks * blobBytes);
   const scales = new Float32Array(n * blocks);
   const zero = 1 << (bits - 1);
   const maxCode = (1 << bits) - 1;
   for (let row = 0; row < n; row++) {
     for (let block = 0; block < blocks; block++) {
-      const start = row * k + block * quantBlockSize;
-      const end = Math.min(start + quantBlockSize, row * k + k);
+      const start = row * k + block * groupSize;
+      const end = Math.min(start + groupSize, row * k + k);
       const scale = blockScale(weight, start, end, bits);
       const inverse = scale === 0 ? 0 : 1 / scale;
       scales[row * blocks + block] = scale;
@@ -68,9 +76,8 @@ export function quantizeBlockwise(weight: Float32Array, n: number, k: number, bi
         if (bits === 8) codes[blob + j] = code;
         else codes[blob + (j >> 1)] |= j & 1 ? code << 4 : code;
       }
-      if (bits === 4)
-        for (let j = end - start; j < quantBlockSize; j++) codes[blob + (j >> 1)] |= j & 1 ? zero << 4 : zero;
-      else for (let j = end - start; j < quantBlockSize; j++) codes[blob + j] = zero;
+      if (bits === 4) for (let j = end - start; j < groupSize; j++) codes[blob + (j >> 1)] |= j & 1 ? zero << 4 : zero;
+      else for (let j = end - start; j < groupSize; j++) codes[blob + j] = zero;
     }
   }
   return { codes, scales, blocks, blobBytes };
