@@ -15,6 +15,12 @@ const maxEvaluationTokens = 4096;
 /** The largest float32 below 1: a uniform rounded up to 1 would pass no token's cumulative mass. */
 const maxUniform = 1 - 2 ** -24;
 
+/** 1 / temperature for the graph; 0 (the argmax) also where a tiny temperature's inverse overflows float32, as the limit is greedy. */
+function drawScale(temperature: number): number {
+  const scale = Math.fround(1 / temperature);
+  return temperature > 0 && Number.isFinite(scale) ? scale : 0;
+}
+
 /** What one evaluation of whole sequences (no cache) returns, for scoring, embedding and debugging. */
 export interface Evaluation {
   /** [tokens, vocab] logits at every position (empty when not asked for). */
@@ -134,7 +140,7 @@ export class OnnxEngine implements Engine {
         Float32Array.from(rowsWanted, (_, row) => (draws[row] ? value(draws[row]) : 0)),
       );
     const feeds: Record<string, Tensor> = {
-      [graphIo.drawScale]: float((draw) => (draw.temperature > 0 ? 1 / draw.temperature : 0)),
+      [graphIo.drawScale]: float((draw) => drawScale(draw.temperature)),
       [graphIo.drawUniform]: float((draw) => Math.min(draw.uniform, maxUniform)),
       ...this.poolFeeds,
       [graphIo.inputIds]: int64(layout.inputIds),

@@ -26,6 +26,11 @@ export class Sampler {
     this.random = new SeededRandom(params.seed);
   }
 
+  /** Temperature 0, or one so small that 1 / temperature overflows: the limit of sampling is the argmax. */
+  private get greedy(): boolean {
+    return !Number.isFinite(1 / this.params.temperature);
+  }
+
   /**
    * The draw the engine can make from the logits itself (no top_p and no penalties to apply), with
    * this step's uniform number taken from the sequence's PRNG; undefined when the logits must come here.
@@ -33,14 +38,13 @@ export class Sampler {
   engineDraw(): Draw | undefined {
     const { temperature, topP, presencePenalty, frequencyPenalty } = this.params;
     if (topP < 1 || presencePenalty !== 0 || frequencyPenalty !== 0) return undefined;
-    return { temperature, uniform: temperature === 0 ? 0 : this.random.next() };
+    return { temperature, uniform: this.greedy ? 0 : this.random.next() };
   }
 
   /** Samples from the logits; with `planned`, the engine draw it stands in for (same uniform number). */
   sample(logits: Float32Array, planned?: Draw): number {
     const scores = this.penalised(logits);
-    const token =
-      this.params.temperature === 0 ? argmax(scores) : this.draw(scores, planned?.uniform ?? this.random.next());
+    const token = this.greedy ? argmax(scores) : this.draw(scores, planned?.uniform ?? this.random.next());
     this.record(token);
     return token;
   }

@@ -54,6 +54,14 @@ describe("draws inside the engine", () => {
     expect(batched).toEqual([argmax(logits), ...drawn.slice(2, 5)]);
   });
 
+  it("draws the argmax at a temperature so small that its inverse overflows float32", async () => {
+    const [logits] = await engine.forward([chunk(0)]);
+    for (const temperature of [1e-300, 1e-39, 1e-6]) {
+      const [token] = await engine.forward([{ ...chunk(0), draw: { temperature, uniform: 0.7 } }]);
+      expect(token, String(temperature)).toBe(argmax(logits));
+    }
+  });
+
   it("returns logits for the chunks that want them and tokens for the others in one step", async () => {
     const [alone] = await engine.forward([chunk(0)]);
     const [logits, token] = await engine.forward([chunk(0), { ...chunk(1), draw: { temperature: 0, uniform: 0 } }]);

@@ -15,8 +15,10 @@ function draws(params: SamplingParams, row: Float32Array, count: number): number
 describe("sampler", () => {
   const flat = logits(0, 0, 0, 0, 0, 0, 0, 0);
 
-  it("temperature 0 is greedy", () => {
+  it("temperature 0 is greedy, and so is one whose inverse overflows (not a NaN draw)", () => {
     expect(draws({ ...base, temperature: 0 }, logits(0.1, 3, 2.9, -1), 5)).toEqual([1, 1, 1, 1, 1]);
+    expect(draws({ ...base, temperature: 1e-320 }, logits(0.1, 3, 2.9, -1), 3)).toEqual([1, 1, 1]);
+    expect(new Sampler({ ...base, temperature: 1e-320 }).engineDraw()).toEqual({ temperature: 1e-320, uniform: 0 });
   });
 
   it("the same seed gives the same draws; another seed other draws", () => {
