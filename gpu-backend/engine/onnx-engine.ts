@@ -134,14 +134,17 @@ export class OnnxEngine implements Engine {
       logitRows === "last"
         ? BigInt64Array.from(layout.lastToken, BigInt)
         : BigInt64Array.from({ length: logitRows === "all" ? layout.total : 0 }, (_, i) => BigInt(i));
-    const float = (value: (draw: Draw) => number) =>
-      new Tensor(
-        "float32",
-        Float32Array.from(rowsWanted, (_, row) => (draws[row] ? value(draws[row]) : 0)),
-      );
+    const drawing = draws.flatMap((draw, row) => (draw ? [{ draw, row }] : []));
     const feeds: Record<string, Tensor> = {
-      [graphIo.drawScale]: float((draw) => drawScale(draw.temperature)),
-      [graphIo.drawUniform]: float((draw) => Math.min(draw.uniform, maxUniform)),
+      [graphIo.drawRows]: int64(BigInt64Array.from(drawing, ({ row }) => BigInt(row))),
+      [graphIo.drawScale]: new Tensor(
+        "float32",
+        Float32Array.from(drawing, ({ draw }) => drawScale(draw.temperature)),
+      ),
+      [graphIo.drawUniform]: new Tensor(
+        "float32",
+        Float32Array.from(drawing, ({ draw }) => Math.min(draw.uniform, maxUniform)),
+      ),
       ...this.poolFeeds,
       [graphIo.inputIds]: int64(layout.inputIds),
       [graphIo.positions]: int64(layout.positions),
@@ -215,9 +218,10 @@ export class OnnxEngine implements Engine {
       }
     }
     const vocab = this.config.vocabSize;
+    let drawn = 0;
     return draws.map((draw, row) =>
       draw
-        ? Number((outputs[graphIo.drawnTokens].data as BigInt64Array)[row])
+        ? Number((outputs[graphIo.drawnTokens].data as BigInt64Array)[drawn++])
         : (outputs[graphIo.logits].data as Float32Array).slice(row * vocab, (row + 1) * vocab),
     );
   }

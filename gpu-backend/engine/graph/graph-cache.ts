@@ -7,7 +7,7 @@ import { buildModelGraph, type GraphOptions } from "./model-graph.ts";
 import { GraphBuilder } from "./onnx-builder.ts";
 
 /** Bumped whenever the graph layout changes, so stale cached graphs are rebuilt. */
-const graphVersion = 7;
+const graphVersion = 8;
 
 export function cacheRoot(): string {
   return resolve(process.env.MOXIE_CACHE_DIR ?? join(homedir(), ".cache", "moxie"));

@@ -17,12 +17,13 @@ export const graphIo = {
   blockTables: "block_tables", // int64 [B, blocks]: pool blocks holding each row's cached positions, in order
   attentionBias: "attention_bias", // float [B, 1, L, P+L]: 0 where a query may see a key, -1e30 elsewhere
   logitRows: "logit_rows", // int64 [R]: tokens whose logits are wanted
-  drawScale: "draw_scale", // float [R]: 1 / temperature of each logits row's draw, 0 = greedy
-  drawUniform: "draw_uniform", // float [R]: each row's uniform number in [0, 1) for its draw
+  drawRows: "draw_rows", // int64 [D]: the logits rows whose next token the graph draws
+  drawScale: "draw_scale", // float [D]: 1 / temperature of each draw, 0 = greedy
+  drawUniform: "draw_uniform", // float [D]: each draw's uniform number in [0, 1)
   keyCache: (layer: number) => `key_cache_${layer}`, // float [kvHeads, poolBlocks, blockSize, headDim], rotated keys
   valueCache: (layer: number) => `value_cache_${layer}`,
   logits: "logits", // float [R, vocab]
-  drawnTokens: "drawn_tokens", // int64 [R]: the token drawn from each logits row
+  drawnTokens: "drawn_tokens", // int64 [D]: the token drawn for each of draw_rows
   hidden: "hidden", // float [T, hidden]: final-norm hidden states
   newKey: (layer: number) => `new_key_${layer}`, // float [T, kvHeads, headDim], rotated
   newValue: (layer: number) => `new_value_${layer}`,
@@ -70,7 +71,7 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     return data;
   };
 
-  /** y = x Wᵀ for an HF Linear weight [n, k]: Gemm in fp32, MatMulNBits when quantised. */
+  /** y = x Wᵀ for an HF Linear weight [n, k]: Gemm in fp32, MatMulNBits when quantised; `output` names y. */
   const linear = (
     x: string,
     name: string,
@@ -78,20 +79,22 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     n: number,
     k: number,
     quantize = options.quantize,
+    output?: string,
   ): string => {
+    const outputs = output ? { outputs: [output] } : {};
     const groupSize = options.quantGroupSize ?? 32;
     if (!quantize || k % groupSize !== 0)
-      return g.op("Gemm", [x, g.weight(name, "float32", [n, k], weight)], { transB: 1 });
+      return g.node("Gemm", [x, g.weight(name, "float32", [n, k], weight)], { transB: 1 }, outputs)[0];
     const bits = quantizationBits[quantize];
     const q = quantizeBlockwise(weight, n, k, bits, groupSize);
     const codes = g.weight(`${name}.codes`, "uint8", [n, q.blocks, q.blobBytes], q.codes);
     const scales = g.weight(`${name}.scales`, "float32", [n * q.blocks], q.scales);
-    return g.op(
+    return g.node(
       "MatMulNBits",
       [x, codes, scales],
       { K: k, N: n, bits, block_size: groupSize, accuracy_level: options.accuracyLevel ?? 4 },
-      "com.microsoft",
-    );
+      { ...outputs, domain: "com.microsoft" },
+    )[0];
   };
   const rmsNorm = (x: string, name: string, output?: string): string =>
     g.node(
@@ -300,38 +303,31 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
   // The lm_head keeps 8 bits under int4: it is one matrix and the logits are what users see.
   const headQuantize = options.quantize ? "int8" : undefined;
   if (config.tiedEmbeddings) g.node("Gemm", [rowsForLogits, embedding], { transB: 1 }, { outputs: [graphIo.logits] });
-  else
-    g.node(
-      "Identity",
-      [linear(rowsForLogits, "lm_head", read(tensorNames.lmHead), vocabSize, hiddenSize, headQuantize)],
-      {},
-      { outputs: [graphIo.logits] },
-    );
+  else linear(rowsForLogits, "lm_head", read(tensorNames.lmHead), vocabSize, hiddenSize, headQuantize, graphIo.logits);
   g.output(graphIo.logits, "float32", ["R", vocabSize]);
   drawTokens(g);
 }
 
 /**
- * Draws each logits row's next token inside the graph, so a step whose sequences need nothing
- * but the token fetches R ids instead of R × vocab logits and scans nothing in JS: the argmax
- * where the row's scale is 0, else the first token whose cumulative softmax(logits · scale)
- * passes uniform × total (inverse-CDF sampling, what the JS sampler does without top_p).
+ * Draws the next token of the logits rows listed in draw_rows inside the graph, so a step whose
+ * sequences need nothing but the token fetches ids instead of vocabulary-sized logits and scans
+ * nothing in JS: the argmax where the scale is 0, else the first token whose cumulative
+ * softmax(logits · scale) passes uniform × total (inverse-CDF sampling, what the JS sampler does
+ * without top_p). Only the listed rows are touched: with none (evaluation), the block costs nothing.
  */
 function drawTokens(g: GraphBuilder): void {
   g.scope = "draw";
-  const scale = g.input(graphIo.drawScale, "float32", ["R"]);
-  const uniform = g.input(graphIo.drawUniform, "float32", ["R"]);
+  const rows = g.op("Gather", [graphIo.logits, g.input(graphIo.drawRows, "int64", ["D"])], { axis: 0 }); // [D, vocab]
+  const scale = g.input(graphIo.drawScale, "float32", ["D"]);
+  const uniform = g.input(graphIo.drawUniform, "float32", ["D"]);
   const column = (x: string) => g.op("Unsqueeze", [x, g.ints([1])]);
-  const cumulative = g.op("CumSum", [
-    g.op("Softmax", [g.op("Mul", [graphIo.logits, column(scale)])], { axis: -1 }),
-    g.ints([1]),
-  ]); // [R, vocab]
-  const total = g.op("Gather", [cumulative, g.ints([-1])], { axis: 1 }); // [R, 1]
+  const cumulative = g.op("CumSum", [g.op("Softmax", [g.op("Mul", [rows, column(scale)])], { axis: -1 }), g.ints([1])]); // [D, vocab]
+  const total = g.op("Gather", [cumulative, g.ints([-1])], { axis: 1 }); // [D, 1]
   const passed = g.cast(g.op("Greater", [cumulative, g.op("Mul", [column(uniform), total])]), "float32");
   const sampled = g.op("ArgMax", [passed], { axis: 1, keepdims: 0 });
-  const greedy = g.op("ArgMax", [graphIo.logits], { axis: 1, keepdims: 0 });
+  const greedy = g.op("ArgMax", [rows], { axis: 1, keepdims: 0 });
   g.node("Where", [g.op("Equal", [scale, g.scalar(0)]), greedy, sampled], {}, { outputs: [graphIo.drawnTokens] });
-  g.output(graphIo.drawnTokens, "int64", ["R"]);
+  g.output(graphIo.drawnTokens, "int64", ["D"]);
 }
 
 function concatRows(...parts: Float32Array[]): Float32Array {
