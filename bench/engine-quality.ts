@@ -4,11 +4,10 @@
  *   npx tsx bench/engine-quality.ts --model DIR [--threads 2] [--tokens 64] [--groups 32,128]
  */
 import { parseScriptArgs } from "../cli/command.ts";
-import { engineOptions } from "../cli/model-options.ts";
+import { engineOptions, quantGroupSizeOf } from "../cli/model-options.ts";
 import type { QuantGroupSize } from "../gpu-backend/engine/graph/quantize.ts";
 import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
 import { compareLogits } from "../gpu-backend/engine/quality.ts";
-import { EngineOptions } from "../gpu-backend/options.ts";
 
 const values = parseScriptArgs({
   name: "bench/engine-quality.ts",
@@ -20,7 +19,7 @@ const values = parseScriptArgs({
     groups: { type: "string", default: "32", description: "quantisation group sizes to measure, comma-separated" },
   },
 });
-const groups = values.groups.split(",").map((group) => EngineOptions.shape.quantGroupSize.parse(Number(group)));
+const groups = values.groups.split(",").map(quantGroupSizeOf);
 const length = values.tokens;
 
 const logitsOf = async (quantize?: "int8" | "int4", quantGroupSize?: QuantGroupSize) => {

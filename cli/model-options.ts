@@ -50,7 +50,7 @@ export async function engineFromOptions(
   return loadEngine({
     model: values.model,
     quantize: values.quantize,
-    quantGroupSize: quantGroupSizeOf(values),
+    quantGroupSize: quantGroupSizeOf(values["quant-group-size"]),
     threads: values.threads,
     executionProvider: values["execution-provider"],
     spinning: values.spinning,
@@ -60,7 +60,7 @@ export async function engineFromOptions(
   });
 }
 
-/** --quant-group-size as the engine option (the flag's choices are its allowed values). */
-export function quantGroupSizeOf(values: Pick<Values<typeof engineOptions>, "quant-group-size">) {
-  return EngineOptions.shape.quantGroupSize.parse(Number(values["quant-group-size"]));
+/** A --quant-group-size value as the engine option. */
+export function quantGroupSizeOf(text: string) {
+  return EngineOptions.shape.quantGroupSize.parse(Number(text));
 }

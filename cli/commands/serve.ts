@@ -65,7 +65,7 @@ export const serve = defineCommand({
         .map((name) => name.trim())
         .filter(Boolean),
       quantize: values.quantize,
-      quantGroupSize: quantGroupSizeOf(values),
+      quantGroupSize: quantGroupSizeOf(values["quant-group-size"]),
       executionProvider: values["execution-provider"],
       maxSeqs: values["max-seqs"],
       maxQueue: values["max-queue"],

@@ -159,8 +159,7 @@ export class OnnxEngine implements Engine {
         layout.past + layout.padded,
       ]),
     };
-    const outputs = await this.session.run(feeds, fetch);
-    return { layout, outputs };
+    return this.session.run(feeds, fetch);
   }
 
   forward(chunks: LogitsChunk[]): Promise<Float32Array[]>;
@@ -207,7 +206,7 @@ export class OnnxEngine implements Engine {
       ...(draws.some(Boolean) ? [graphIo.drawnTokens] : []),
       ...layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)]),
     ];
-    const { outputs } = await this.run(chunks, "last", fetch, draws);
+    const outputs = await this.run(chunks, "last", fetch, draws);
     for (const layer of layers) {
       const keys = outputs[graphIo.newKey(layer)].data as Float32Array;
       const values = outputs[graphIo.newValue(layer)].data as Float32Array;
@@ -249,7 +248,7 @@ export class OnnxEngine implements Engine {
         this.config.experts > 0
           ? Array.from({ length: this.config.layers }, (_, layer) => graphIo.routerLogits(layer))
           : [];
-      const { outputs } = await this.run(
+      const outputs = await this.run(
         sequences.map((tokens) => ({ past: 0, tokens, blocks: [] })),
         withLogits ? "all" : "none",
         [...(withLogits ? [graphIo.logits] : []), graphIo.hidden, ...experts],

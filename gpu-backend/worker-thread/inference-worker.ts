@@ -14,7 +14,7 @@ import { apiLogprobs } from "./api-logprobs.ts";
 import { InputProcessor, type ChatInput } from "./input-processor.ts";
 import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker } from "./messages.ts";
 import { OutputProcessor } from "./output-processor.ts";
-import { RefusedError, type Refusal } from "./refusal.ts";
+import { internalRefusal, RefusedError, type Refusal } from "./refusal.ts";
 import { ThroughputMeter } from "./throughput-meter.ts";
 import { ToolCallOutput } from "./tool-call-output.ts";
 
@@ -100,11 +100,7 @@ class InferenceWorker {
       else {
         console.error(error);
         this.cancel(message.id);
-        this.refuse(message.id, {
-          reason: "internal",
-          message: `Internal error: ${(error as Error).message}`,
-          param: undefined,
-        });
+        this.refuse(message.id, internalRefusal(error as Error));
       }
     }
     this.wake?.();
@@ -153,7 +149,7 @@ class InferenceWorker {
             message: error.message,
             param: request.tools?.length ? "tools" : "response_format",
           });
-        else this.refuse(id, { reason: "internal", message: `Internal error: ${error.message}`, param: undefined });
+        else this.refuse(id, internalRefusal(error));
       })
       .finally(() => this.wake?.());
   }

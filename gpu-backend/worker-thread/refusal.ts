@@ -18,3 +18,8 @@ export class RefusedError extends Error {
     this.refusal = { reason, message, param };
   }
 }
+
+/** An unexpected failure while taking a request in, refused as such. */
+export function internalRefusal(error: Error): Refusal {
+  return { reason: "internal", message: `Internal error: ${error.message}`, param: undefined };
+}
