@@ -49,7 +49,8 @@ const secret = values["api-key"];
 async function startMoxie() {
   if (!values.model) throw new Error("bench/serve-bench.ts: --model or --url is required");
   const args = ["--model", values.model, "--threads", String(values.threads), "--max-seqs", String(Math.max(...waves))];
-  if (values.quantize) args.push("--quantize", values.quantize, "--quant-group-size", values["quant-group-size"]);
+  if (values.quantize) args.push("--quantize", values.quantize);
+  if (values["quant-group-size"]) args.push("--quant-group-size", values["quant-group-size"]);
   // The default graph cache, so a checkpoint's graph is built once across runs.
   return startServe(args, { MOXIE_BACKEND_SECRET: secret, MOXIE_CACHE_DIR: cacheRoot() });
 }

@@ -19,9 +19,8 @@ export const engineOptions = {
   "quant-group-size": {
     type: "string",
     choices: ["32", "64", "128"],
-    default: "32",
     description:
-      "weights per scale under --quantize: 64 and 128 read fewer bytes per weight (faster decode), at some cost in accuracy",
+      "weights per scale under --quantize (default: 128 for int4, 32 for int8): larger groups read fewer bytes per weight (faster decode), at some cost in accuracy",
   },
   threads: { type: "integer", min: 1, description: "ONNX Runtime intra-op threads (default: all cores)" },
   "execution-provider": {
@@ -60,7 +59,7 @@ export async function engineFromOptions(
   });
 }
 
-/** A --quant-group-size value as the engine option. */
-export function quantGroupSizeOf(text: string) {
-  return EngineOptions.shape.quantGroupSize.parse(Number(text));
+/** A --quant-group-size value as the engine option (undefined: the precision's default). */
+export function quantGroupSizeOf(text: string | undefined) {
+  return text === undefined ? undefined : EngineOptions.shape.quantGroupSize.parse(Number(text));
 }

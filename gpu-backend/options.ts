@@ -24,8 +24,8 @@ export const EngineOptions = z.object({
   /** A Hugging Face checkpoint folder. */
   model: z.string().min(1),
   quantize: z.enum(["int8", "int4"]).optional(),
-  /** Weights per quantisation scale: fewer bytes per weight at larger groups, at some cost in accuracy (bench/RESULTS.md). */
-  quantGroupSize: z.literal(quantGroupSizes).default(quantGroupSizes[0]),
+  /** Weights per quantisation scale: fewer bytes per weight at larger groups, at some cost in accuracy (bench/RESULTS.md). Default: quantGroupSizeFor the precision. */
+  quantGroupSize: z.literal(quantGroupSizes).optional(),
   /** ONNX Runtime intra-op threads. */
   threads: z
     .int()

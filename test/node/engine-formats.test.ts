@@ -35,4 +35,9 @@ it("a converted graph is cached per checkpoint and options, and reused", async (
   expect(int8).not.toBe(fp32);
   expect(readdirSync(cacheDir).sort()).toEqual([fp32, int8].map((path) => path.split("/").at(-2)).sort());
   expect(readdirSync(join(cacheDir, fp32.split("/").at(-2)!)).sort()).toEqual(["model.data", "model.onnx"]);
+  // Without a group size each precision takes its own: 32 for int8, 128 for int4.
+  expect(cachedModelGraph(checkpoint, { quantize: "int8", quantGroupSize: 32 })).toBe(int8);
+  const int4 = cachedModelGraph(checkpoint, { quantize: "int4" });
+  expect(cachedModelGraph(checkpoint, { quantize: "int4", quantGroupSize: 128 })).toBe(int4);
+  expect(cachedModelGraph(checkpoint, { quantize: "int4", quantGroupSize: 32 })).not.toBe(int4);
 });

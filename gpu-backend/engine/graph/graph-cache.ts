@@ -5,9 +5,10 @@ import { join, resolve } from "node:path";
 import type { Checkpoint } from "../checkpoint/checkpoint.ts";
 import { buildModelGraph, type GraphOptions } from "./model-graph.ts";
 import { GraphBuilder } from "./onnx-builder.ts";
+import { quantGroupSizeFor } from "./quantize.ts";
 
 /** Bumped whenever the graph layout changes, so stale cached graphs are rebuilt. */
-const graphVersion = 8;
+const graphVersion = 9;
 
 export function cacheRoot(): string {
   return resolve(process.env.MOXIE_CACHE_DIR ?? join(homedir(), ".cache", "moxie"));
@@ -21,7 +22,7 @@ function cacheKey(checkpoint: Checkpoint, options: GraphOptions): string {
       graphVersion,
       config: checkpoint.config,
       quantize: options.quantize ?? null,
-      quantGroupSize: options.quantize ? (options.quantGroupSize ?? 32) : null,
+      quantGroupSize: options.quantize ? quantGroupSizeFor(options.quantize, options.quantGroupSize) : null,
       accuracyLevel: options.accuracyLevel ?? null,
     }),
   );

@@ -2,7 +2,13 @@ import { readWeight, storedBytes, type Checkpoint } from "../checkpoint/checkpoi
 import type { ModelConfig } from "../checkpoint/config.ts";
 import { tensorNames } from "../checkpoint/tensor-names.ts";
 import { GraphBuilder } from "./onnx-builder.ts";
-import { quantizationBits, quantizeBlockwise, type QuantGroupSize, type Quantization } from "./quantize.ts";
+import {
+  quantGroupSizeFor,
+  quantizationBits,
+  quantizeBlockwise,
+  type QuantGroupSize,
+  type Quantization,
+} from "./quantize.ts";
 
 /**
  * The graph's feeds and fetches. One run serves a whole step: T new tokens from B sequences
@@ -32,7 +38,7 @@ export const graphIo = {
 
 export interface GraphOptions {
   quantize?: Quantization;
-  /** Weights per quantisation scale (default 32). */
+  /** Weights per quantisation scale (default: quantGroupSizeFor the precision). */
   quantGroupSize?: QuantGroupSize;
   /** MatMulNBits accuracy_level: 4 computes with int8 activations (about 2x faster). */
   accuracyLevel?: number;
@@ -71,6 +77,8 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     return data;
   };
 
+  // One group size for every quantised matrix of the run, 8-bit parts of an int4 run included.
+  const groupSize = options.quantize && quantGroupSizeFor(options.quantize, options.quantGroupSize);
   /** y = x Wᵀ for an HF Linear weight [n, k]: Gemm in fp32, MatMulNBits when quantised; `output` names y. */
   const linear = (
     x: string,
@@ -82,8 +90,7 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     output?: string,
   ): string => {
     const outputs = output ? { outputs: [output] } : {};
-    const groupSize = options.quantGroupSize ?? 32;
-    if (!quantize || k % groupSize !== 0)
+    if (!quantize || groupSize === undefined || k % groupSize !== 0)
       return g.node("Gemm", [x, g.weight(name, "float32", [n, k], weight)], { transB: 1 }, outputs)[0];
     const bits = quantizationBits[quantize];
     const q = quantizeBlockwise(weight, n, k, bits, groupSize);
@@ -120,6 +127,35 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
       hiddenSize,
       ffnSize,
     );
+  };
+
+  /**
+   * q|k|v of one layer in one projection, except under int4: there the keys and values keep 8 bits
+   * (one more projection and a Concat), as llama.cpp's Q4_0 does for 8-expert models. Every later
+   * attention score reads them, and they are a small share of the bytes a token reads.
+   */
+  const queryKeyValue = (x: string, layer: number): string => {
+    const names = tensorNames.layer(layer);
+    const prefix = `${names.prefix}.self_attn`;
+    const kvWidth = 2 * kvHeads * headDim;
+    if (options.quantize !== "int4")
+      return linear(
+        x,
+        `${prefix}.qkv`,
+        concatRows(read(names.query), read(names.key), read(names.value)),
+        heads * headDim + kvWidth,
+        hiddenSize,
+      );
+    const queries = linear(x, `${prefix}.q`, read(names.query), heads * headDim, hiddenSize);
+    const keysValues = linear(
+      x,
+      `${prefix}.kv`,
+      concatRows(read(names.key), read(names.value)),
+      kvWidth,
+      hiddenSize,
+      "int8",
+    );
+    return g.op("Concat", [queries, keysValues], { axis: -1 });
   };
 
   g.scope = "embedding";
@@ -164,8 +200,7 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
    */
   const attention = (x: string, layer: number): string => {
     const names = tensorNames.layer(layer);
-    const qkvWeight = concatRows(read(names.query), read(names.key), read(names.value));
-    const qkv = linear(x, `${names.prefix}.self_attn.qkv`, qkvWeight, (heads + 2 * kvHeads) * headDim, hiddenSize); // [T, (heads + 2 kvHeads) · headDim]
+    const qkv = queryKeyValue(x, layer); // [T, (heads + 2 kvHeads) · headDim]
     const [queriesKeys, values] = g.node(
       "Split",
       [qkv, g.ints([(heads + kvHeads) * headDim, kvHeads * headDim])],

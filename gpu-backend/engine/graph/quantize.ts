@@ -3,6 +3,13 @@ export const quantizationBits: Record<Quantization, 4 | 8> = { int4: 4, int8: 8 
 /** Weights per scale: 32 is llama.cpp's Q4_0/Q8_0; 64 and 128 read fewer scale bytes per weight (GPTQ/AWQ's group size). */
 export const quantGroupSizes = [32, 64, 128] as const;
 export type QuantGroupSize = (typeof quantGroupSizes)[number];
+/**
+ * The group size when none is asked for. int4: 128, which (with the keys and values at 8 bits)
+ * reads Q4_0's bytes per weight and scores a lower KL than llama.cpp's Q4_0 on the same text
+ * (bench/RESULTS.md). int8: 32, Q8_0's block.
+ */
+export const quantGroupSizeFor = (quantize: Quantization, asked?: QuantGroupSize): QuantGroupSize =>
+  asked ?? (quantize === "int4" ? 128 : 32);
 
 /** MatMulNBits' weight layout: packed codes [N, blocks, blob] and one scale per block. */
 export interface QuantizedWeight {
