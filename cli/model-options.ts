@@ -22,6 +22,12 @@ export const engineOptions = {
     description:
       "weights per scale under --quantize (default: 128 for int4, 32 for int8): larger groups read fewer bytes per weight (faster decode), at some cost in accuracy",
   },
+  "kv-cache-dtype": {
+    type: "string",
+    choices: ["float32", "float16"],
+    default: "float32",
+    description: "what the KV cache stores: float16 holds twice the tokens in the same memory (bench/RESULTS.md)",
+  },
   threads: { type: "integer", min: 1, description: "ONNX Runtime intra-op threads (default: all cores)" },
   "execution-provider": {
     type: "string",
@@ -50,6 +56,7 @@ export async function engineFromOptions(
     model: values.model,
     quantize: values.quantize,
     quantGroupSize: quantGroupSizeOf(values["quant-group-size"]),
+    kvCacheDtype: values["kv-cache-dtype"],
     threads: values.threads,
     executionProvider: values["execution-provider"],
     spinning: values.spinning,

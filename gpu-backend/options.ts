@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import * as z from "zod";
 import { quantGroupSizes } from "./engine/graph/quantize.ts";
+import { kvCacheDtypes } from "./engine/kv-pool.ts";
 
 /** Each option's one default, shared by the schemas below and the `moxie` flags' help. */
 export const optionDefaults = {
@@ -41,6 +42,8 @@ export const EngineOptions = z.object({
   /** Sizes the KV pool for this many full-context sequences instead (one-shot commands, benchmarks, tests). */
   kvCacheSequences: z.int().positive().optional(),
   blockSize: z.int().positive().default(optionDefaults.blockSize),
+  /** float16 halves the memory per cached token; float32 keeps the model's exact arithmetic (what the fidelity tests pin). */
+  kvCacheDtype: z.enum(kvCacheDtypes).default("float32"),
   /** Tokens one step feeds at most (the scheduler's budget, and the longest prompt piece one engine run takes). */
   stepTokens: z.int().positive().default(optionDefaults.stepTokens),
   /**

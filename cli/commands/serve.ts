@@ -66,6 +66,7 @@ export const serve = defineCommand({
         .filter(Boolean),
       quantize: values.quantize,
       quantGroupSize: quantGroupSizeOf(values["quant-group-size"]),
+      kvCacheDtype: values["kv-cache-dtype"],
       executionProvider: values["execution-provider"],
       maxSeqs: values["max-seqs"],
       maxQueue: values["max-queue"],

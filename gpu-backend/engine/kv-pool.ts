@@ -1,13 +1,22 @@
+/** What the KV pool stores: float32, or float16 (half the memory per token, as vLLM and llama.cpp keep it). */
+export const kvCacheDtypes = ["float32", "float16"] as const;
+export type KvCacheDtype = (typeof kvCacheDtypes)[number];
+/** float16 values travel as their bits: Node 20 has no Float16Array, and ORT hands float16 tensors over as Uint16Array. */
+export type KvArray = Float32Array | Uint16Array;
+
+export const kvBytesPerValue: Record<KvCacheDtype, number> = { float32: 4, float16: 2 };
+
 /**
  * The KV cache's memory: per layer one key pool and one value pool of [kvHeads, blocks,
- * blockSize, headDim] floats, allocated once (untouched pages cost no memory). The graph reads
+ * blockSize, headDim] values, allocated once (untouched pages cost no memory). The graph reads
  * them in place as inputs, gathering each row's blocks by block table; only a step's new keys and
- * values are fetched and written here. On a GPU host the same layout stays on the device (see
- * bench/RESULTS.md): the pools become device buffers and the write becomes a scatter in the graph.
+ * values are fetched (already in the pool's dtype) and written here. On a GPU host the same layout
+ * stays on the device (see bench/RESULTS.md): the pools become device buffers and the write
+ * becomes a scatter in the graph.
  */
 export class KvPool {
-  readonly keys: Float32Array[];
-  readonly values: Float32Array[];
+  readonly keys: KvArray[];
+  readonly values: KvArray[];
 
   constructor(
     readonly layers: number,
@@ -15,10 +24,12 @@ export class KvPool {
     readonly blocks: number,
     readonly blockSize: number,
     readonly headDim: number,
+    readonly dtype: KvCacheDtype,
   ) {
     const size = kvHeads * blocks * blockSize * headDim;
-    this.keys = Array.from({ length: layers }, () => new Float32Array(size));
-    this.values = Array.from({ length: layers }, () => new Float32Array(size));
+    const array = () => (dtype === "float16" ? new Uint16Array(size) : new Float32Array(size));
+    this.keys = Array.from({ length: layers }, array);
+    this.values = Array.from({ length: layers }, array);
   }
 
   /** Offset of one position's head in a pool. */
@@ -28,14 +39,14 @@ export class KvPool {
 
   /**
    * Writes `count` new positions starting at `position` of the sequence whose blocks are `table`,
-   * taking rows `first`… of the step's new keys/values ([tokens, kvHeads, headDim]).
+   * taking rows `first`… of the step's new keys/values ([tokens, kvHeads, headDim], in the pool's dtype).
    */
   write(
     layer: number,
     table: number[],
     position: number,
-    newKeys: Float32Array,
-    newValues: Float32Array,
+    newKeys: KvArray,
+    newValues: KvArray,
     first: number,
     count: number,
   ): void {

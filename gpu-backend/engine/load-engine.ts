@@ -6,6 +6,7 @@ import { openCheckpoint, storedBytes } from "./checkpoint/checkpoint.ts";
 import type { ModelConfig } from "./checkpoint/config.ts";
 import { cachedModelGraph } from "./graph/graph-cache.ts";
 import { OnnxEngine } from "./onnx-engine.ts";
+import { kvBytesPerValue } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
 
 /** Opens a checkpoint, builds (or reuses) its cached ONNX graph and starts one ORT session. */
@@ -22,6 +23,7 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
   const modelPath = cachedModelGraph(checkpoint, {
     quantize: options.quantize,
     quantGroupSize: options.quantGroupSize,
+    kvCacheDtype: options.kvCacheDtype,
   });
   const weightBytes = storedBytes(checkpoint);
   if (weightBytes > 2 ** 30)
@@ -38,7 +40,13 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
     extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
   });
   const blocks = kvPoolBlocks(config, contextLength, options);
-  return new OnnxEngine(session, config, contextLength, { blocks, blockSize: options.blockSize }, options.stepTokens);
+  return new OnnxEngine(
+    session,
+    config,
+    contextLength,
+    { blocks, blockSize: options.blockSize, dtype: options.kvCacheDtype },
+    options.stepTokens,
+  );
 }
 
 /** Each layer's key (or value) pool is one typed array, which V8 caps at 4 GiB. */
@@ -49,7 +57,8 @@ const maxPoolArrayBytes = 2 ** 32;
  * start-up fails, as vLLM does), at most what one typed array per layer can hold.
  */
 function kvPoolBlocks(config: ModelConfig, contextLength: number, options: EngineOptions): number {
-  const blockBytes = kvBytesPerToken(config) * options.blockSize;
+  const tokenBytes = kvBytesPerToken(config, kvBytesPerValue[options.kvCacheDtype]);
+  const blockBytes = tokenBytes * options.blockSize;
   const blocksPerSequence = Math.ceil(contextLength / options.blockSize);
   const budget = options.kvCacheMemory ?? Math.floor(freemem() * optionDefaults.kvCacheMemoryShare);
   const blocks =
@@ -59,7 +68,7 @@ function kvPoolBlocks(config: ModelConfig, contextLength: number, options: Engin
   if (blocks < blocksPerSequence) {
     throw new Error(
       `the KV cache (${mebibytes(budget)}) holds ${blocks * options.blockSize} tokens, less than one sequence of the ${contextLength}-token context ` +
-        `(${mebibytes(blocksPerSequence * blockBytes)} at ${kvBytesPerToken(config)} bytes per token): raise --kv-cache-memory or lower --context`,
+        `(${mebibytes(blocksPerSequence * blockBytes)} at ${tokenBytes} bytes per token): raise --kv-cache-memory or lower --context`,
     );
   }
   return Math.min(blocks, Math.floor((maxPoolArrayBytes / blockBytes) * 2 * config.layers));

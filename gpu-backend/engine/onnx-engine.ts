@@ -2,7 +2,7 @@ import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { ModelConfig } from "./checkpoint/config.ts";
 import type { Draw, Engine, LogitsChunk, ModelShape, Pooling, SequenceChunk } from "./engine.ts";
 import { graphIo } from "./graph/model-graph.ts";
-import { KvPool } from "./kv-pool.ts";
+import { KvPool, kvBytesPerValue, type KvArray, type KvCacheDtype } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
 import { stepLayout, type StepRow } from "./step-layout.ts";
 
@@ -35,6 +35,7 @@ export interface Evaluation {
 export interface KvPoolSize {
   blocks: number;
   blockSize: number;
+  dtype: KvCacheDtype;
 }
 
 /** The Mixtral-family model on one ONNX Runtime session: one session.run per step. */
@@ -60,15 +61,15 @@ export class OnnxEngine implements Engine {
       maxEvaluationTokens: Math.min(contextLength, maxEvaluationTokens),
       blockSize: kv.blockSize,
       kvBlocks: kv.blocks,
-      kvBytesPerToken: kvBytesPerToken(config),
+      kvBytesPerToken: kvBytesPerToken(config, kvBytesPerValue[kv.dtype]),
       bosTokenId: config.bosTokenId,
       eosTokenId: config.eosTokenId,
     };
-    this.pool = new KvPool(layers, kvHeads, kv.blocks, kv.blockSize, headDim);
+    this.pool = new KvPool(layers, kvHeads, kv.blocks, kv.blockSize, headDim, kv.dtype);
     const dims = [kvHeads, kv.blocks, kv.blockSize, headDim];
     for (let layer = 0; layer < layers; layer++) {
-      this.poolFeeds[graphIo.keyCache(layer)] = new Tensor("float32", this.pool.keys[layer], dims);
-      this.poolFeeds[graphIo.valueCache(layer)] = new Tensor("float32", this.pool.values[layer], dims);
+      this.poolFeeds[graphIo.keyCache(layer)] = new Tensor(kv.dtype, this.pool.keys[layer], dims);
+      this.poolFeeds[graphIo.valueCache(layer)] = new Tensor(kv.dtype, this.pool.values[layer], dims);
     }
   }
 
@@ -208,8 +209,8 @@ export class OnnxEngine implements Engine {
     ];
     const outputs = await this.run(chunks, "last", fetch, draws);
     for (const layer of layers) {
-      const keys = outputs[graphIo.newKey(layer)].data as Float32Array;
-      const values = outputs[graphIo.newValue(layer)].data as Float32Array;
+      const keys = outputs[graphIo.newKey(layer)].data as KvArray;
+      const values = outputs[graphIo.newValue(layer)].data as KvArray;
       let first = 0;
       for (const { blocks, past, tokens } of chunks) {
         this.pool.write(layer, blocks, past, keys, values, first, tokens.length);

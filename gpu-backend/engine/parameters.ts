@@ -1,4 +1,5 @@
 import type { ModelConfig } from "./checkpoint/config.ts";
+import { quantGroupSizeFor, type Quantization } from "./graph/quantize.ts";
 
 /** Parameter counts from the config alone: all weights, and those one token actually uses (top-k of the experts). */
 export function parameterCounts(config: ModelConfig): { total: number; active: number } {
@@ -21,17 +22,13 @@ export function parameterCounts(config: ModelConfig): { total: number; active: n
   return { total: outside + layers * (attention + mlpTotal), active: outside + layers * (attention + mlpActive) };
 }
 
-/** Bytes of weights per precision: int4/int8 are block-32 codes plus one fp32 scale per block. */
+/** Bytes of weights per precision: int4/int8 are codes plus one fp32 scale per group of their default size. */
 export function weightBytes(parameters: number): Record<"f32" | "bf16" | "int8" | "int4", number> {
-  return {
-    f32: parameters * 4,
-    bf16: parameters * 2,
-    int8: parameters * (1 + 4 / 32),
-    int4: parameters * (0.5 + 4 / 32),
-  };
+  const quantized = (quantize: Quantization, bytes: number) => parameters * (bytes + 4 / quantGroupSizeFor(quantize));
+  return { f32: parameters * 4, bf16: parameters * 2, int8: quantized("int8", 1), int4: quantized("int4", 0.5) };
 }
 
-/** Bytes of one position's keys and values over all layers, at each cache precision (fp32 is what the engine keeps). */
-export function kvBytesPerToken(config: ModelConfig, bytesPerValue = 4): number {
+/** Bytes of one position's keys and values over all layers, at `bytesPerValue` (4: float32, 2: float16). */
+export function kvBytesPerToken(config: ModelConfig, bytesPerValue: number): number {
   return 2 * config.layers * config.kvHeads * config.headDim * bytesPerValue;
 }

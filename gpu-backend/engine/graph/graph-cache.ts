@@ -24,6 +24,7 @@ function cacheKey(checkpoint: Checkpoint, options: GraphOptions): string {
       quantize: options.quantize ?? null,
       quantGroupSize: options.quantize ? quantGroupSizeFor(options.quantize, options.quantGroupSize) : null,
       accuracyLevel: options.accuracyLevel ?? null,
+      kvCacheDtype: options.kvCacheDtype ?? "float32",
     }),
   );
   for (const file of checkpoint.files) {

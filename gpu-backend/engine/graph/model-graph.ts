@@ -1,5 +1,6 @@
 import { readWeight, storedBytes, type Checkpoint } from "../checkpoint/checkpoint.ts";
 import type { ModelConfig } from "../checkpoint/config.ts";
+import type { KvCacheDtype } from "../kv-pool.ts";
 import { tensorNames } from "../checkpoint/tensor-names.ts";
 import { GraphBuilder } from "./onnx-builder.ts";
 import {
@@ -26,12 +27,12 @@ export const graphIo = {
   drawRows: "draw_rows", // int64 [D]: the logits rows whose next token the graph draws
   drawScale: "draw_scale", // float [D]: 1 / temperature of each draw, 0 = greedy
   drawUniform: "draw_uniform", // float [D]: each draw's uniform number in [0, 1)
-  keyCache: (layer: number) => `key_cache_${layer}`, // float [kvHeads, poolBlocks, blockSize, headDim], rotated keys
+  keyCache: (layer: number) => `key_cache_${layer}`, // [kvHeads, poolBlocks, blockSize, headDim] in the cache's dtype, rotated keys
   valueCache: (layer: number) => `value_cache_${layer}`,
   logits: "logits", // float [R, vocab]
   drawnTokens: "drawn_tokens", // int64 [D]: the token drawn for each of draw_rows
   hidden: "hidden", // float [T, hidden]: final-norm hidden states
-  newKey: (layer: number) => `new_key_${layer}`, // float [T, kvHeads, headDim], rotated
+  newKey: (layer: number) => `new_key_${layer}`, // [T, kvHeads, headDim] in the cache's dtype, rotated
   newValue: (layer: number) => `new_value_${layer}`,
   routerLogits: (layer: number) => `router_logits_${layer}`, // float [T, experts]
 } as const;
@@ -42,6 +43,8 @@ export interface GraphOptions {
   quantGroupSize?: QuantGroupSize;
   /** MatMulNBits accuracy_level: 4 computes with int8 activations (about 2x faster). */
   accuracyLevel?: number;
+  /** What the KV pool stores (default float32). */
+  kvCacheDtype?: KvCacheDtype;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -187,6 +190,14 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     );
     return g.op("Reshape", [rotated, g.ints([-1, n, headDim])]);
   };
+  const half = options.kvCacheDtype === "float16";
+  const cacheType = half ? "float16" : "float32";
+  /**
+   * A float16 cache: the step's new keys or values as the output the pool stores, and back in
+   * float32 for this step's attention, so a position reads the same rounded values in the step
+   * that computes it as in every later step (prefix-cached or not, the same outputs).
+   */
+  const stored = (x: string, output: string): string => g.cast(g.cast(x, "float16", output), "float32");
   /** [T, ...rest] → [B, L, ...rest] through the pad index. */
   const padded = (x: string, rest: number[]): string =>
     g.op("Reshape", [g.op("Gather", [x, padIndex]), g.op("Concat", [g.ints([-1]), dimL, g.ints(rest)], { axis: 0 })]);
@@ -208,20 +219,22 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
       { outputs: 2 },
     );
     // Queries and keys rotate together: one RoPE node over the q|k heads.
-    const [queries, newKeys] = g.node(
+    const [queries, rotatedKeys] = g.node(
       "Split",
       [rotate(queriesKeys, heads + kvHeads), g.ints([heads, kvHeads])],
       { axis: 1 },
-      { outputs: [`${names.prefix}.rotated_queries`, graphIo.newKey(layer)] },
+      { outputs: [`${names.prefix}.rotated_queries`, half ? `${names.prefix}.rotated_keys` : graphIo.newKey(layer)] },
     );
-    const newValues = g.node(
+    const reshapedValues = g.node(
       "Reshape",
       [values, g.ints([-1, kvHeads, headDim])],
       {},
-      { outputs: [graphIo.newValue(layer)] },
+      { outputs: [half ? `${names.prefix}.new_values` : graphIo.newValue(layer)] },
     )[0];
-    g.output(graphIo.newKey(layer), "float32", ["T", kvHeads, headDim]);
-    g.output(graphIo.newValue(layer), "float32", ["T", kvHeads, headDim]);
+    const newKeys = half ? stored(rotatedKeys, graphIo.newKey(layer)) : rotatedKeys;
+    const newValues = half ? stored(reshapedValues, graphIo.newValue(layer)) : reshapedValues;
+    g.output(graphIo.newKey(layer), cacheType, ["T", kvHeads, headDim]);
+    g.output(graphIo.newValue(layer), cacheType, ["T", kvHeads, headDim]);
 
     // Each kv head's query heads stacked as rows: [kvHeads, B, group · L, headDim].
     const scaled = g.op("Mul", [queries, g.scalar(1 / Math.sqrt(headDim))]);
@@ -231,13 +244,15 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     ]);
     const stepKeys = g.op("Transpose", [padded(newKeys, [kvHeads, headDim])], { perm: [2, 0, 1, 3] }); // [kvHeads, B, L, headDim]
     const stepValues = g.op("Transpose", [padded(newValues, [kvHeads, headDim])], { perm: [2, 0, 1, 3] });
-    const cached = (pool: string) =>
-      g.op("Reshape", [g.op("Gather", [pool, blockTables], { axis: 1 }), g.ints([kvHeads, 0, -1, headDim])]); // [kvHeads, B, P, headDim]
+    const cached = (pool: string) => {
+      const blocks = g.op("Gather", [pool, blockTables], { axis: 1 });
+      return g.op("Reshape", [half ? g.cast(blocks, "float32") : blocks, g.ints([kvHeads, 0, -1, headDim])]); // [kvHeads, B, P, headDim]
+    };
     const cachedKeys = cached(
-      g.input(graphIo.keyCache(layer), "float32", [kvHeads, "poolBlocks", "blockSize", headDim]),
+      g.input(graphIo.keyCache(layer), cacheType, [kvHeads, "poolBlocks", "blockSize", headDim]),
     );
     const cachedValues = cached(
-      g.input(graphIo.valueCache(layer), "float32", [kvHeads, "poolBlocks", "blockSize", headDim]),
+      g.input(graphIo.valueCache(layer), cacheType, [kvHeads, "poolBlocks", "blockSize", headDim]),
     );
 
     const scores = g.op(

@@ -5,9 +5,10 @@ const { onnx } = onnxProto;
 const DataType = onnx.TensorProto.DataType;
 const AttributeType = onnx.AttributeProto.AttributeType;
 
-export type ElementType = "float32" | "int64" | "uint8";
+export type ElementType = "float32" | "float16" | "int64" | "uint8";
 const elementTypes: Record<ElementType, number> = {
   float32: DataType.FLOAT,
+  float16: DataType.FLOAT16,
   int64: DataType.INT64,
   uint8: DataType.UINT8,
 };
@@ -82,8 +83,8 @@ export class GraphBuilder {
     return this.node(opType, inputs, attributes, { domain })[0];
   }
 
-  cast(x: string, to: ElementType): string {
-    return this.op("Cast", [x], { to: elementTypes[to] });
+  cast(x: string, to: ElementType, output?: string): string {
+    return this.node("Cast", [x], { to: elementTypes[to] }, output ? { outputs: [output] } : {})[0];
   }
 
   /** A weight written to the external data file. */
