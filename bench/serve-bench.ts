@@ -5,8 +5,8 @@
  * With --url it measures another OpenAI-compatible server instead (llama-server, for the
  * side-by-side comparison), with the same client.
  *
- *   node --import tsx bench/serve-bench.ts --model DIR [--quantize int4] [--streams 1,8,32]
- *        [--gen 128] [--threads 2] [--json]
+ *   node --import tsx bench/serve-bench.ts --model DIR [--quantize int4] [--kv-cache-dtype float16]
+ *        [--spinning] [--streams 1,8,32] [--gen 128] [--threads 2] [--json]
  *   node --import tsx bench/serve-bench.ts --url http://127.0.0.1:8080 [--streams 1,8] [--gen 64]
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
@@ -29,6 +29,8 @@ const values = parseScriptArgs(
       "api-key": { type: "string", default: "bench", description: "bearer token for --url" },
       quantize: engineOptions.quantize,
       "quant-group-size": engineOptions["quant-group-size"],
+      "kv-cache-dtype": engineOptions["kv-cache-dtype"],
+      spinning: engineOptions.spinning,
       streams: {
         type: "string",
         default: "1,8,32",
@@ -51,6 +53,8 @@ async function startMoxie() {
   const args = ["--model", values.model, "--threads", String(values.threads), "--max-seqs", String(Math.max(...waves))];
   if (values.quantize) args.push("--quantize", values.quantize);
   if (values["quant-group-size"]) args.push("--quant-group-size", values["quant-group-size"]);
+  args.push("--kv-cache-dtype", values["kv-cache-dtype"]);
+  if (values.spinning) args.push("--spinning");
   // The default graph cache, so a checkpoint's graph is built once across runs.
   return startServe(args, { MOXIE_BACKEND_SECRET: secret, MOXIE_CACHE_DIR: cacheRoot() });
 }
