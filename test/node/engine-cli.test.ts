@@ -50,6 +50,17 @@ it("score and generate reproduce transformers on the fixture (no tokenizer invol
   expect(generated.ids).toEqual(greedy_new_ids);
 });
 
+it("with a float16 KV cache, generate still continues every fixture case as transformers does", async () => {
+  for (const { input_ids, greedy_new_ids } of referenceCases) {
+    const [generated] = await moxie(
+      "generate",
+      ...["--model", fixture, "--ids", input_ids.join(","), "--max-tokens", "20", "--json"],
+      ...["--kv-cache-dtype", "float16", "--threads", "1"],
+    );
+    expect(generated.ids).toEqual(greedy_new_ids);
+  }
+});
+
 it("inspect gives Mixtral-8x7B's parameter counts and KV bytes per token from config.json alone", async () => {
   const dir = join(scratch, "mixtral");
   await moxie("make-checkpoint", "--preset", "mixtral-8x7b", "--out", dir, "--config-only", "--json");
