@@ -190,8 +190,8 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     );
     return g.op("Reshape", [rotated, g.ints([-1, n, headDim])]);
   };
-  const half = options.kvCacheDtype === "float16";
-  const cacheType = half ? "float16" : "float32";
+  const float16Cache = options.kvCacheDtype === "float16";
+  const cacheType = float16Cache ? "float16" : "float32";
   /**
    * A float16 cache: the step's new keys or values as the output the pool stores, and back in
    * float32 for this step's attention, so a position reads the same rounded values in the step
@@ -223,16 +223,21 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
       "Split",
       [rotate(queriesKeys, heads + kvHeads), g.ints([heads, kvHeads])],
       { axis: 1 },
-      { outputs: [`${names.prefix}.rotated_queries`, half ? `${names.prefix}.rotated_keys` : graphIo.newKey(layer)] },
+      {
+        outputs: [
+          `${names.prefix}.rotated_queries`,
+          float16Cache ? `${names.prefix}.rotated_keys` : graphIo.newKey(layer),
+        ],
+      },
     );
     const reshapedValues = g.node(
       "Reshape",
       [values, g.ints([-1, kvHeads, headDim])],
       {},
-      { outputs: [half ? `${names.prefix}.new_values` : graphIo.newValue(layer)] },
+      { outputs: [float16Cache ? `${names.prefix}.new_values` : graphIo.newValue(layer)] },
     )[0];
-    const newKeys = half ? stored(rotatedKeys, graphIo.newKey(layer)) : rotatedKeys;
-    const newValues = half ? stored(reshapedValues, graphIo.newValue(layer)) : reshapedValues;
+    const newKeys = float16Cache ? stored(rotatedKeys, graphIo.newKey(layer)) : rotatedKeys;
+    const newValues = float16Cache ? stored(reshapedValues, graphIo.newValue(layer)) : reshapedValues;
     g.output(graphIo.newKey(layer), cacheType, ["T", kvHeads, headDim]);
     g.output(graphIo.newValue(layer), cacheType, ["T", kvHeads, headDim]);
 
@@ -246,7 +251,7 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     const stepValues = g.op("Transpose", [padded(newValues, [kvHeads, headDim])], { perm: [2, 0, 1, 3] });
     const cached = (pool: string) => {
       const blocks = g.op("Gather", [pool, blockTables], { axis: 1 });
-      return g.op("Reshape", [half ? g.cast(blocks, "float32") : blocks, g.ints([kvHeads, 0, -1, headDim])]); // [kvHeads, B, P, headDim]
+      return g.op("Reshape", [float16Cache ? g.cast(blocks, "float32") : blocks, g.ints([kvHeads, 0, -1, headDim])]); // [kvHeads, B, P, headDim]
     };
     const cachedKeys = cached(
       g.input(graphIo.keyCache(layer), cacheType, [kvHeads, "poolBlocks", "blockSize", headDim]),
