@@ -61,6 +61,9 @@ async function sequencesToScore(vocab: number): Promise<{ sequences: number[][];
   return { sequences, scored: [length >> 1, length - 1] };
 }
 
+/** Built (and the text tokenized) once: every engine scores the same sequences. */
+let scoring: ReturnType<typeof sequencesToScore> | undefined;
+
 const logitsOf = async (quantize?: "int8" | "int4", quantGroupSize?: QuantGroupSize) => {
   const engine = await loadEngine({
     model: values.model,
@@ -71,7 +74,8 @@ const logitsOf = async (quantize?: "int8" | "int4", quantGroupSize?: QuantGroupS
     contextLength: length,
   });
   const vocab = engine.shape.vocabSize;
-  const { sequences, scored } = await sequencesToScore(vocab);
+  scoring ??= sequencesToScore(vocab);
+  const { sequences, scored } = await scoring;
   const evaluations = await engine.evaluate(sequences);
   await engine.close();
   const [from, to] = scored;

@@ -48,11 +48,9 @@ export const modelOptions = {
   json: { type: "boolean", description: "one JSON object per line on stdout" },
 } as const;
 
-export async function engineFromOptions(
-  values: Values<typeof engineOptions>,
-  sizes: { maxSeqs: number; contextLength: number },
-): Promise<OnnxEngine> {
-  return loadEngine({
+/** The engine options the engineOptions flags set (moxie serve adds its own around them). */
+export function engineSettings(values: Values<typeof engineOptions>) {
+  return {
     model: values.model,
     quantize: values.quantize,
     quantGroupSize: quantGroupSizeOf(values["quant-group-size"]),
@@ -60,6 +58,15 @@ export async function engineFromOptions(
     threads: values.threads,
     executionProvider: values["execution-provider"],
     spinning: values.spinning,
+  };
+}
+
+export async function engineFromOptions(
+  values: Values<typeof engineOptions>,
+  sizes: { maxSeqs: number; contextLength: number },
+): Promise<OnnxEngine> {
+  return loadEngine({
+    ...engineSettings(values),
     ...sizes,
     // One-shot commands run a known number of sequences: the KV pool holds exactly those.
     kvCacheSequences: sizes.maxSeqs,

@@ -1,7 +1,7 @@
 import { optionDefaults } from "../../gpu-backend/options.ts";
 import { startBackend } from "../../gpu-backend/server/start.ts";
 import { byteSize, defineCommand } from "../command.ts";
-import { engineOptions, quantGroupSizeOf } from "../model-options.ts";
+import { engineOptions, engineSettings } from "../model-options.ts";
 
 export const serve = defineCommand({
   name: "serve",
@@ -57,25 +57,19 @@ export const serve = defineCommand({
   },
   async run(values) {
     const options = {
-      model: values.model,
+      ...engineSettings(values),
       host: values.host,
       port: values.port,
       servedModelNames: values["served-model-name"]
         ?.split(",")
         .map((name) => name.trim())
         .filter(Boolean),
-      quantize: values.quantize,
-      quantGroupSize: quantGroupSizeOf(values["quant-group-size"]),
-      kvCacheDtype: values["kv-cache-dtype"],
-      executionProvider: values["execution-provider"],
       maxSeqs: values["max-seqs"],
       maxQueue: values["max-queue"],
       contextLength: values.context,
       kvCacheMemory:
         values["kv-cache-memory"] === undefined ? undefined : byteSize(values["kv-cache-memory"], "kv-cache-memory"),
       prefixCaching: !values["no-prefix-caching"],
-      threads: values.threads,
-      spinning: values.spinning,
       pooling: values.pooling,
       secret: process.env.MOXIE_BACKEND_SECRET || undefined,
       insecureNoAuth: values["insecure-no-auth"],

@@ -183,7 +183,7 @@ export class Scheduler {
    */
   private engineDraw({ sequence, tokens }: ScheduledChunk): Draw | undefined {
     const samples = sequence.computed + tokens.length >= sequence.total;
-    const shared = this.running.some((other) => other.forkOf === sequence);
+    const shared = this.waitingChoices(sequence).length > 0;
     if (!samples || shared || sequence.constraint || sequence.topLogprobs !== undefined) return undefined;
     return sequence.sampler.engineDraw();
   }
@@ -275,15 +275,19 @@ export class Scheduler {
     }
   }
 
+  /** A request's other choices, still waiting for `sequence`'s prefill and its logits. */
+  private waitingChoices(sequence: Sequence): Sequence[] {
+    return this.running.filter((other) => other.forkOf === sequence && other.finish === undefined);
+  }
+
   /**
    * The choices waiting for `sequence`'s prefill: they share its full blocks and get a copy of its
    * partial last block. One that finds no free block for the copy prefills itself instead.
    */
   private fork(sequence: Sequence): Sequence[] {
-    const forks = this.running.filter((other) => other.forkOf === sequence && other.finish === undefined);
     const { blockSize } = this.kv;
     const full = Math.floor(sequence.computed / blockSize);
-    return forks.filter((fork) => {
+    return this.waitingChoices(sequence).filter((fork) => {
       fork.forkOf = undefined;
       this.kv.share(fork.blocks, sequence.blocks, full);
       if (sequence.computed % blockSize !== 0) {
