@@ -17,6 +17,7 @@ it("keeps the books under chaos: nothing hangs, one usage row per admitted reque
   expect(report.keySlotsFree).toBe(true);
   expect(report.backendKilledAfterMs).toBeGreaterThan(0);
   // Charged from what the backends reported; a stream cut while its request still waited in a queue
-  // is charged its prompt, which the backend never ran, so the two differ by a few prompts.
-  expect(Math.abs(report.tokensCharged - report.tokensProcessed)).toBeLessThan(0.25 * report.tokensProcessed);
+  // is charged its prompt, which the backend never ran, and a client that leaves is not charged the
+  // tokens its backend made before the cancel arrived, so the two differ by a few prompts.
+  expect(Math.abs(report.tokensCharged - report.tokensProcessed)).toBeLessThan(0.15 * report.tokensProcessed);
 }, 240_000);
