@@ -4,6 +4,8 @@ import type * as z from "zod";
 import { EngineOptions, optionDefaults } from "../options.ts";
 import { openCheckpoint, storedBytes } from "./checkpoint/checkpoint.ts";
 import type { ModelConfig } from "./checkpoint/config.ts";
+import { tensorNames } from "./checkpoint/tensor-names.ts";
+import { TensorRows } from "./checkpoint/tensor-rows.ts";
 import { cachedModelGraph } from "./graph/graph-cache.ts";
 import { OnnxEngine } from "./onnx-engine.ts";
 import { kvBytesPerValue } from "./kv-pool.ts";
@@ -36,6 +38,9 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
     interOpNumThreads: 1,
     graphOptimizationLevel: "all",
     logSeverityLevel: 4,
+    // A memory pattern is planned per set of input shapes, and a step's shapes (tokens, batch, cached
+    // length) change nearly every step: the patterns only made int4's peak RSS 50 MB higher, for no speed.
+    enableMemPattern: false,
     ...(options.profile !== undefined && { enableProfiling: true, profileFilePrefix: options.profile }),
     extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
   });
@@ -43,6 +48,7 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
   return new OnnxEngine(
     session,
     config,
+    new TensorRows(checkpoint.tensors.get(tensorNames.embedding)!),
     contextLength,
     { blocks, blockSize: options.blockSize, dtype: options.kvCacheDtype },
     options.stepTokens,

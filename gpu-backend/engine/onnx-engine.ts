@@ -1,5 +1,6 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { ModelConfig } from "./checkpoint/config.ts";
+import type { TensorRows } from "./checkpoint/tensor-rows.ts";
 import type { Draw, Engine, LogitsChunk, ModelShape, Pooling, SequenceChunk } from "./engine.ts";
 import { graphIo } from "./graph/model-graph.ts";
 import { KvPool, kvBytesPerValue, type KvArray, type KvCacheDtype } from "./kv-pool.ts";
@@ -49,6 +50,7 @@ export class OnnxEngine implements Engine {
   constructor(
     private readonly session: InferenceSession,
     readonly config: ModelConfig,
+    private readonly embedding: TensorRows,
     contextLength: number,
     kv: KvPoolSize,
     private readonly stepTokens: number,
@@ -147,7 +149,10 @@ export class OnnxEngine implements Engine {
         Float32Array.from(drawing, ({ draw }) => Math.min(draw.uniform, maxUniform)),
       ),
       ...this.poolFeeds,
-      [graphIo.inputIds]: int64(layout.inputIds),
+      [graphIo.inputsEmbeds]: new Tensor("float32", this.embedding.gather(layout.tokenIds), [
+        layout.total,
+        this.embedding.width,
+      ]),
       [graphIo.positions]: int64(layout.positions),
       [graphIo.padIndex]: int64(layout.padIndex),
       [graphIo.unpadIndex]: int64(layout.unpadIndex),
@@ -296,5 +301,6 @@ export class OnnxEngine implements Engine {
   async close(): Promise<void> {
     await this.queue;
     await this.session.release();
+    this.embedding.close();
   }
 }

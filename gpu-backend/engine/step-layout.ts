@@ -21,7 +21,7 @@ export function stepLayout(rows: StepRow[], blockSize: number, slidingWindow: nu
   const past = tableWidth * blockSize;
   const keysPerRow = past + padded;
   const total = rows.reduce((sum, row) => sum + row.tokens.length, 0);
-  const inputIds = new BigInt64Array(total);
+  const tokenIds = rows.flatMap((row) => row.tokens);
   const positions = new BigInt64Array(total);
   const padIndex = new BigInt64Array(batch * padded);
   const unpadIndex = new BigInt64Array(total);
@@ -40,7 +40,6 @@ export function stepLayout(rows: StepRow[], blockSize: number, slidingWindow: nu
       }
       const token = offset + j;
       const position = row.past + j;
-      inputIds[token] = BigInt(row.tokens[j]);
       positions[token] = BigInt(position);
       padIndex[b * padded + j] = BigInt(token);
       unpadIndex[token] = BigInt(b * padded + j);
@@ -56,7 +55,7 @@ export function stepLayout(rows: StepRow[], blockSize: number, slidingWindow: nu
     past,
     tableWidth,
     total,
-    inputIds,
+    tokenIds,
     positions,
     padIndex,
     unpadIndex,

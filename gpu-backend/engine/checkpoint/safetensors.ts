@@ -75,29 +75,37 @@ const f16Table = (() => {
   return table;
 })();
 
+/** Fills `target` from an open file at `position`, failing on a short file rather than returning zeros. */
+export function readFully(fd: number, target: Uint8Array, position: number, what: string): void {
+  let done = 0;
+  while (done < target.byteLength) {
+    const read = readSync(fd, target, done, target.byteLength - done, position + done);
+    if (read === 0) throw new CheckpointError(`truncated while reading ${what}`);
+    done += read;
+  }
+}
+
+/** Widens stored half-precision elements (F16 or BF16) into `out`. */
+export function widenToF32(raw: Uint8Array, dtype: "F16" | "BF16", out: Float32Array): void {
+  const halves = new Uint16Array(raw.buffer, raw.byteOffset, out.length);
+  if (dtype === "BF16") {
+    const words = new Uint32Array(out.buffer, out.byteOffset, out.length);
+    for (let i = 0; i < out.length; i++) words[i] = halves[i] << 16;
+  } else {
+    for (let i = 0; i < out.length; i++) out[i] = f16Table[halves[i]];
+  }
+}
+
 /** Reads one tensor from disk straight into a fresh Float32Array (one fd read, one conversion). */
 export function readTensorF32(entry: TensorEntry): Float32Array {
-  const elements = entry.byteLength / bytesPerElement[entry.dtype];
-  const out = new Float32Array(elements);
+  const out = new Float32Array(entry.byteLength / bytesPerElement[entry.dtype]);
   const raw = entry.dtype === "F32" ? new Uint8Array(out.buffer) : new Uint8Array(entry.byteLength);
   const fd = openSync(entry.file, "r");
   try {
-    let done = 0;
-    while (done < entry.byteLength) {
-      const read = readSync(fd, raw, done, entry.byteLength - done, entry.offset + done);
-      if (read === 0) throw new CheckpointError(`${entry.file}: truncated while reading ${entry.name}`);
-      done += read;
-    }
+    readFully(fd, raw, entry.offset, `${entry.file}: ${entry.name}`);
   } finally {
     closeSync(fd);
   }
-  if (entry.dtype === "F32") return out;
-  const halves = new Uint16Array(raw.buffer, raw.byteOffset, elements);
-  if (entry.dtype === "BF16") {
-    const words = new Uint32Array(out.buffer);
-    for (let i = 0; i < elements; i++) words[i] = halves[i] << 16;
-  } else {
-    for (let i = 0; i < elements; i++) out[i] = f16Table[halves[i]];
-  }
+  if (entry.dtype !== "F32") widenToF32(raw, entry.dtype, out);
   return out;
 }

@@ -17,7 +17,7 @@ import {
  * positions read straight from the per-layer block pools through each row's block table.
  */
 export const graphIo = {
-  inputIds: "input_ids", // int64 [T]
+  inputsEmbeds: "inputs_embeds", // float [T, hidden]: each token's embedding row, gathered outside the graph (TensorRows)
   positions: "positions", // int64 [T]
   padIndex: "pad_index", // int64 [B*L]: token index for each padded slot (padding points at any token)
   unpadIndex: "unpad_index", // int64 [T]: padded slot of each token
@@ -66,7 +66,7 @@ function ropeTables(config: ModelConfig): { cos: Float32Array; sin: Float32Array
   return { cos, sin, half };
 }
 
-/** Builds the whole model (embedding → decoder layers → final norm → lm_head) as one graph. */
+/** Builds the whole model from the token embeddings on (decoder layers → final norm → lm_head) as one graph. */
 export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options: GraphOptions = {}): void {
   const config = checkpoint.config;
   const { hiddenSize, heads, kvHeads, headDim, vocabSize, ffnSize, experts, expertsPerToken } = config;
@@ -162,7 +162,6 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
   };
 
   g.scope = "embedding";
-  const ids = g.input(graphIo.inputIds, "int64", ["T"]);
   const positions = g.input(graphIo.positions, "int64", ["T"]);
   const padIndex = g.input(graphIo.padIndex, "int64", ["BL"]);
   const unpadIndex = g.input(graphIo.unpadIndex, "int64", ["T"]);
@@ -340,8 +339,7 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     return g.op("ScatterND", [zeros, g.op("Unsqueeze", [tokenOfChoice, g.ints([1])]), scaled], { reduction: "add" });
   };
 
-  const embedding = g.weight(tensorNames.embedding, "float32", [vocabSize, hiddenSize], read(tensorNames.embedding));
-  let x = g.op("Gather", [embedding, ids]); // [T, hidden]
+  let x = g.input(graphIo.inputsEmbeds, "float32", ["T", hiddenSize]);
   for (let layer = 0; layer < config.layers; layer++) {
     const names = tensorNames.layer(layer);
     g.scope = "attention";
@@ -357,8 +355,11 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
   const rowsForLogits = g.op("Gather", [final, logitRows]);
   // The lm_head keeps 8 bits under int4: it is one matrix and the logits are what users see.
   const headQuantize = options.quantize ? "int8" : undefined;
-  if (config.tiedEmbeddings) g.node("Gemm", [rowsForLogits, embedding], { transB: 1 }, { outputs: [graphIo.logits] });
-  else linear(rowsForLogits, "lm_head", read(tensorNames.lmHead), vocabSize, hiddenSize, headQuantize, graphIo.logits);
+  if (config.tiedEmbeddings) {
+    const embedding = g.weight(tensorNames.embedding, "float32", [vocabSize, hiddenSize], read(tensorNames.embedding));
+    g.node("Gemm", [rowsForLogits, embedding], { transB: 1 }, { outputs: [graphIo.logits] });
+  } else
+    linear(rowsForLogits, "lm_head", read(tensorNames.lmHead), vocabSize, hiddenSize, headQuantize, graphIo.logits);
   g.output(graphIo.logits, "float32", ["R", vocabSize]);
   drawTokens(g);
 }
