@@ -155,6 +155,7 @@ function processedTokensIn(metrics: string): number {
   return counter("vllm:prompt_tokens_total") + counter("vllm:generation_tokens_total");
 }
 
+/** The same, read from a live backend. */
 async function processedTokens(backend: ServeProcess): Promise<number> {
   const metrics = await fetch(`${backend.url}/metrics`, {
     headers: { authorization: `Bearer ${BACKEND_SECRET}` },

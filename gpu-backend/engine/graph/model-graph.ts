@@ -161,7 +161,7 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
     return g.op("Concat", [queries, keysValues], { axis: -1 });
   };
 
-  g.scope = "embedding";
+  g.scope = "inputs";
   const positions = g.input(graphIo.positions, "int64", ["T"]);
   const padIndex = g.input(graphIo.padIndex, "int64", ["BL"]);
   const unpadIndex = g.input(graphIo.unpadIndex, "int64", ["T"]);
