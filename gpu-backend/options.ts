@@ -18,6 +18,8 @@ export const optionDefaults = {
   pooling: "mean",
   host: "127.0.0.1",
   port: 8000,
+  /** Seconds between SSE comments on a stream; well under the gateway's UPSTREAM_IDLE_SECONDS (60). */
+  streamKeepalive: 15,
 } as const;
 
 /** What the engine is built with: the checkpoint, how its weights and graph run, and its KV pool. */
@@ -73,6 +75,8 @@ export const BackendOptions = WorkerOptions.extend({
   /** The bearer secret clients send; unset only with insecureNoAuth on a loopback host. */
   secret: z.string().optional(),
   insecureNoAuth: z.boolean().default(false),
+  /** Seconds between the SSE comments that keep a quiet stream alive (0 = none). */
+  streamKeepalive: z.number().min(0).default(optionDefaults.streamKeepalive),
 });
 
 export type EngineOptions = z.output<typeof EngineOptions>;

@@ -53,6 +53,14 @@ export const serve = defineCommand({
       default: optionDefaults.pooling,
       description: "embedding pooling of the final hidden states",
     },
+    "stream-keepalive": {
+      type: "number",
+      min: 0,
+      placeholder: "SECONDS",
+      default: String(optionDefaults.streamKeepalive),
+      description:
+        "an SSE comment on every open stream this often, so a request that waits in the queue or prefills a long prompt does not look dead to the gateway or a proxy (0 = none)",
+    },
     "insecure-no-auth": { type: "boolean", description: "serve without MOXIE_BACKEND_SECRET (loopback hosts only)" },
   },
   async run(values) {
@@ -73,6 +81,7 @@ export const serve = defineCommand({
       pooling: values.pooling,
       secret: process.env.MOXIE_BACKEND_SECRET || undefined,
       insecureNoAuth: values["insecure-no-auth"],
+      streamKeepalive: values["stream-keepalive"],
     };
     const backend = await startBackend(options);
     console.log(`moxie serve: listening on ${backend.url}, loading ${options.model}…`);

@@ -11,4 +11,6 @@ export interface Backend {
   secret: string | undefined;
   /** Largest request body accepted, in bytes. */
   maxBodyBytes: number;
+  /** Milliseconds between the SSE comments that keep a quiet stream alive (0 = none). */
+  streamKeepaliveMs: number;
 }

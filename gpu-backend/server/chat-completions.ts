@@ -72,7 +72,9 @@ export function chatCompletions(backend: Backend) {
       created: Math.floor(Date.now() / 1000),
       model: request.model,
     };
-    return request.stream ? stream(c, request, run, timer, head) : complete(c, request, run, timer, head);
+    return request.stream
+      ? stream(c, request, run, timer, head, backend.streamKeepaliveMs)
+      : complete(c, request, run, timer, head);
   };
 }
 
@@ -140,51 +142,66 @@ async function complete(
  * its finish_reason (the very last also with usage), then `data: [DONE]`. With OpenAI's
  * stream_options.include_usage a usage-only chunk with no choices comes before [DONE], as OpenAI sends it.
  */
-function stream(c: Context, request: ChatCompletionRequest, run: ChatRun, timer: RequestTimer, head: Head): Response {
+function stream(
+  c: Context,
+  request: ChatCompletionRequest,
+  run: ChatRun,
+  timer: RequestTimer,
+  head: Head,
+  keepaliveMs: number,
+): Response {
   return streamSSE(c, async (sse) => {
     sse.onAbort(() => run.cancel());
-    const send = (chunk: Omit<ChatCompletionChunk, keyof Head | "object">) =>
-      sse.writeSSE({
-        data: JSON.stringify({
-          id: head.id,
-          object: "chat.completion.chunk",
-          created: head.created,
-          model: head.model,
-          ...chunk,
-        } satisfies ChatCompletionChunk),
-      });
-    const choices = Array.from({ length: request.n }, (_, index) => index);
-    await send({
-      choices: choices.map((index) => ({ index, delta: { role: "assistant", content: "" }, finish_reason: null })),
-    });
-    const open = new Set(choices);
-    let completionTokens = 0;
-    let cachedTokens = 0;
+    // A request waiting in the queue or prefilling a long prompt sends nothing for a while, which
+    // the gateway (UPSTREAM_IDLE_SECONDS) and proxies would take for a dead backend. Clients and
+    // SDKs skip SSE comments.
+    const keepalive = keepaliveMs > 0 ? setInterval(() => void sse.write(": keep-alive\n\n"), keepaliveMs) : undefined;
     try {
-      for await (const output of run.outputs) {
-        completionTokens += output.tokens;
-        cachedTokens = output.cachedTokens;
-        timer.tokens(output.tokens);
-        if (output.text === "" && output.finish === undefined && !output.logprobs) continue;
-        if (output.finish !== undefined) {
-          open.delete(output.choice);
-          timer.finished(output.finish);
-        }
-        const last = open.size === 0 ? { usage: usage(run.promptTokens, completionTokens, cachedTokens) } : {};
-        const logprobs = output.logprobs ? { logprobs: { content: [output.logprobs] } } : {};
-        // Tool calls come whole, in the choice's last chunk, as Mistral's API streams them.
-        const delta = { content: output.text, ...(output.toolCalls ? { tool_calls: output.toolCalls } : {}) };
-        await send({
-          choices: [{ index: output.choice, delta, finish_reason: output.finish ?? null, ...logprobs }],
-          ...last,
+      const send = (chunk: Omit<ChatCompletionChunk, keyof Head | "object">) =>
+        sse.writeSSE({
+          data: JSON.stringify({
+            id: head.id,
+            object: "chat.completion.chunk",
+            created: head.created,
+            model: head.model,
+            ...chunk,
+          } satisfies ChatCompletionChunk),
         });
+      const choices = Array.from({ length: request.n }, (_, index) => index);
+      await send({
+        choices: choices.map((index) => ({ index, delta: { role: "assistant", content: "" }, finish_reason: null })),
+      });
+      const open = new Set(choices);
+      let completionTokens = 0;
+      let cachedTokens = 0;
+      try {
+        for await (const output of run.outputs) {
+          completionTokens += output.tokens;
+          cachedTokens = output.cachedTokens;
+          timer.tokens(output.tokens);
+          if (output.text === "" && output.finish === undefined && !output.logprobs) continue;
+          if (output.finish !== undefined) {
+            open.delete(output.choice);
+            timer.finished(output.finish);
+          }
+          const last = open.size === 0 ? { usage: usage(run.promptTokens, completionTokens, cachedTokens) } : {};
+          const logprobs = output.logprobs ? { logprobs: { content: [output.logprobs] } } : {};
+          // Tool calls come whole, in the choice's last chunk, as Mistral's API streams them.
+          const delta = { content: output.text, ...(output.toolCalls ? { tool_calls: output.toolCalls } : {}) };
+          await send({
+            choices: [{ index: output.choice, delta, finish_reason: output.finish ?? null, ...logprobs }],
+            ...last,
+          });
+        }
+      } catch {
+        // The worker failed mid-stream: close each open choice with finish_reason "error".
+        for (const index of open) await send({ choices: [{ index, delta: { content: "" }, finish_reason: "error" }] });
       }
-    } catch {
-      // The worker failed mid-stream: close each open choice with finish_reason "error".
-      for (const index of open) await send({ choices: [{ index, delta: { content: "" }, finish_reason: "error" }] });
+      if (request.stream_options?.include_usage)
+        await send({ choices: [], usage: usage(run.promptTokens, completionTokens, cachedTokens) });
+      await sse.writeSSE({ data: "[DONE]" });
+    } finally {
+      clearInterval(keepalive);
     }
-    if (request.stream_options?.include_usage)
-      await send({ choices: [], usage: usage(run.promptTokens, completionTokens, cachedTokens) });
-    await sse.writeSSE({ data: "[DONE]" });
   });
 }

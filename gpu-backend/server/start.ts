@@ -45,7 +45,14 @@ export async function startBackend(input: z.input<typeof BackendOptions>): Promi
   const client = new InferenceClient({ ...options, model });
   const modelIds = options.servedModelNames?.length ? options.servedModelNames : [basename(model)];
   const metrics = new ServingMetrics(modelIds[0], () => client.status);
-  const app = createApp({ client, modelIds, metrics, secret: options.secret, maxBodyBytes: MAX_BODY_BYTES });
+  const app = createApp({
+    client,
+    modelIds,
+    metrics,
+    secret: options.secret,
+    maxBodyBytes: MAX_BODY_BYTES,
+    streamKeepaliveMs: 1000 * options.streamKeepalive,
+  });
   const server = await listen(app.fetch, options.host, options.port).catch(async (error) => {
     await client.close();
     throw error;

@@ -14,13 +14,18 @@ const secret = "test-backend-secret";
 const model = "mixtral-tiny";
 const maxSeqs = 9;
 const maxQueue = 4;
+/** Seconds between keep-alive comments: short, so the streams below that wait for a slot get some. */
+const keepalive = 0.2;
 let server: ServeProcess;
 let mistral: Mistral;
 let openai: OpenAI;
 
 beforeAll(async () => {
   server = await startServe(
-    ["--model", fixture, "--max-seqs", String(maxSeqs), "--max-queue", String(maxQueue), "--threads", "1"],
+    [
+      ...["--model", fixture, "--max-seqs", String(maxSeqs), "--max-queue", String(maxQueue), "--threads", "1"],
+      ...["--stream-keepalive", String(keepalive)],
+    ],
     {
       MOXIE_BACKEND_SECRET: secret,
     },
@@ -370,6 +375,56 @@ describe("load, cancellation and back-pressure", () => {
     });
     // The aborted generations stopped early: far fewer tokens than 13 × 4000 were generated.
     expect(await counter("vllm:generation_tokens_total")).toBeLessThan(20_000);
+  });
+
+  it("a stream waiting for a slot gets keep-alive comments, which both SDKs skip", async () => {
+    const blockers = Array.from({ length: maxSeqs }, () => new AbortController());
+    const firstChunks: Promise<void>[] = [];
+    const running = blockers.map((controller) => {
+      let seen!: () => void;
+      firstChunks.push(new Promise<void>((resolve) => (seen = resolve)));
+      return streamChat({ max_tokens: 4000, temperature: 0 }, controller.signal, seen).catch((error: Error) => error);
+    });
+    try {
+      await Promise.all(firstChunks);
+      const raw = await post("/v1/chat/completions", { model, messages: question, max_tokens: 3, stream: true });
+      const viaOpenai = openai.chat.completions.create({
+        model,
+        messages: question,
+        max_tokens: 3,
+        temperature: 0,
+        stream: true,
+      });
+      const viaMistral = mistral.chat.stream({ model, messages: question, maxTokens: 3, temperature: 0 });
+      const reader = raw.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes(": keep-alive\n\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      expect(text).toContain(": keep-alive\n\n");
+      expect(await healthUntil((load) => load.waiting === 3)).toMatchObject({ running: maxSeqs, waiting: 3 });
+      await reader.cancel();
+      // The SDK streams have waited through comments too; once the slots free up they finish.
+      await new Promise((resolve) => setTimeout(resolve, 3 * keepalive * 1000));
+      for (const controller of blockers) controller.abort();
+      let openaiText = "";
+      for await (const chunk of await viaOpenai) openaiText += chunk.choices[0]?.delta.content ?? "";
+      let mistralText = "";
+      let mistralFinish: string | null | undefined;
+      for await (const event of await viaMistral) {
+        const choice = event.data.choices[0];
+        mistralText += typeof choice?.delta.content === "string" ? choice.delta.content : "";
+        mistralFinish = choice?.finishReason ?? mistralFinish;
+      }
+      expect(openaiText.length).toBeGreaterThan(0);
+      expect(mistralText).toBe(openaiText);
+      expect(mistralFinish).toBe("length");
+    } finally {
+      for (const controller of blockers) controller.abort();
+      await Promise.all(running);
+    }
   });
 
   it("/health answers while inference runs", async () => {

@@ -41,6 +41,18 @@ describe("upstream deadlines", () => {
     ]);
   });
 
+  it("a stream whose backend sends keep-alive comments longer than the idle deadline is not cut off, and the comments reach the client", async () => {
+    const { model } = await scenario("patient", 1, { deltas: 3, keepaliveBeforeMs: 3_000 });
+    const { key } = await createKey();
+    const response = await chat(key, { model, stream: true });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toContain(": keep-alive\n\n");
+    expect(text).not.toContain("event: error");
+    expect(text).toContain('"content":"word2 "');
+    expect(text).toContain("data: [DONE]");
+  });
+
   it("a non-streamed request whose client leaves is stopped at the backend, not retried, and frees the key's slot", async () => {
     const { model, backends } = await scenario("leaver", 2, { deltas: 100, delayMs: 20 });
     const { id, key } = await createKey({ max_concurrent: 1 });

@@ -23,8 +23,8 @@ interface StreamChunk {
 /**
  * Passes a backend's SSE stream to the client event by event, unbuffered: each event is renamed
  * to the model the client asked for and watched for the final usage. A backend that fails or
- * stops before `[DONE]`, or sends nothing for `idleMs`, gets the client an SSE error event and a
- * closed stream, never a hang.
+ * stops before `[DONE]`, or sends nothing for `idleMs` (not even a keep-alive comment), gets the
+ * client an SSE error event and a closed stream, never a hang.
  *
  * `finished` settles on every path, whichever comes first: the
  * backend's stream ends, the client cancels the stream, or `clientGone` fires (the runtime may drop
@@ -64,6 +64,11 @@ export function relaySse(
   };
 
   const parser = createParser({
+    // The backend's keep-alive comments go on to the client, so its connection and any proxy on
+    // the way also see a live stream while the request waits or prefills.
+    onComment(comment: string) {
+      pending.push(`: ${comment}\n\n`);
+    },
     onEvent(event: EventSourceMessage) {
       if (event.data === "[DONE]") sawDone = true;
       const chunk = parseChunk(event.data);

@@ -17,6 +17,8 @@ export interface BackendBehaviour extends Pick<
   hang: boolean;
   /** Stop sending, the connection left open, after this many content deltas; -1 = never. */
   stallAfterDeltas: number;
+  /** Before the first content delta, send only `: keep-alive` comments, every 500 ms, for this long (as moxie serve does while a request waits). */
+  keepaliveBeforeMs: number;
   /** Content deltas per completion and the pause between them (a non-streamed answer waits for all of them). */
   deltas: number;
   delayMs: number;

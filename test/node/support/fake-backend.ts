@@ -17,6 +17,7 @@ const defaults = (): BackendBehaviour => ({
   failStatus: 503,
   hang: false,
   stallAfterDeltas: -1,
+  keepaliveBeforeMs: 0,
   failAfterDeltas: -1,
   deltas: 3,
   delayMs: 5,
@@ -186,6 +187,10 @@ export function fakeBackendApp(): Hono {
     const stream = new ReadableStream<Uint8Array>({
       async start(controller) {
         controller.enqueue(event(chunk({ role: "assistant", content: "" }, null)));
+        for (let waited = 0; waited < behaviour.keepaliveBeforeMs && !cancelled; waited += 500) {
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          controller.enqueue(encoder.encode(": keep-alive\n\n"));
+        }
         for (const [index, word] of words.entries()) {
           await new Promise((resolve) => setTimeout(resolve, behaviour.delayMs));
           // The pause above lets the deltas sent so far reach the client before the connection drops.
