@@ -111,6 +111,25 @@ async function streamChat(
   throw new Error("the stream ended without data: [DONE]");
 }
 
+/** `count` streams of up to 4000 tokens that hold their slots until stopped; `accepted` once each has its role chunk. */
+function longStreams(count: number): { accepted: Promise<unknown>; stop(): Promise<void> } {
+  const controllers = Array.from({ length: count }, () => new AbortController());
+  const firstChunks: Promise<void>[] = [];
+  const streams = controllers.map((controller) => {
+    let seen!: () => void;
+    firstChunks.push(new Promise<void>((resolve) => (seen = resolve)));
+    // Greedy: a sampled EOS would end a stream early and free its slot.
+    return streamChat({ max_tokens: 4000, temperature: 0 }, controller.signal, seen).catch((error: Error) => error);
+  });
+  return {
+    accepted: Promise.all(firstChunks),
+    async stop() {
+      for (const controller of controllers) controller.abort();
+      await Promise.all(streams);
+    },
+  };
+}
+
 async function complete(body: Record<string, unknown>): Promise<ChatCompletionResponse> {
   const response = await post("/v1/chat/completions", { model, messages: question, ...body });
   expect(response.status).toBe(200);
@@ -337,17 +356,10 @@ describe("prefix caching", () => {
 
 describe("load, cancellation and back-pressure", () => {
   it("fills every slot and the queue, answers 503 + Retry-After beyond; cancelled streams free their slots", async () => {
-    const controllers = Array.from({ length: maxSeqs + maxQueue }, () => new AbortController());
-    const firstChunks: Promise<void>[] = [];
-    const streams = controllers.map((controller) => {
-      let seen!: () => void;
-      firstChunks.push(new Promise<void>((resolve) => (seen = resolve)));
-      // Greedy: a sampled EOS would end a stream early and change the counts below.
-      return streamChat({ max_tokens: 4000, temperature: 0 }, controller.signal, seen).catch((error: Error) => error);
-    });
+    const streams = longStreams(maxSeqs + maxQueue);
     try {
       // Every request was accepted (its role chunk arrived); the next step admits 9 and leaves 4 waiting.
-      await Promise.all(firstChunks);
+      await streams.accepted;
       expect(await healthUntil((load) => load.running === maxSeqs && load.waiting === maxQueue)).toMatchObject({
         status: "ready",
         running: maxSeqs,
@@ -367,8 +379,7 @@ describe("load, cancellation and back-pressure", () => {
         Number(/vllm:kv_cache_usage_perc\{model_name="mixtral-tiny"\} ([\d.e-]+)/.exec(metrics)?.[1]),
       ).toBeGreaterThan(0);
     } finally {
-      for (const controller of controllers) controller.abort();
-      await Promise.all(streams);
+      await streams.stop();
     }
     expect(await healthUntil((load) => load.running === 0 && load.waiting === 0)).toMatchObject({
       free_kv_slots: maxSeqs,
@@ -378,15 +389,9 @@ describe("load, cancellation and back-pressure", () => {
   });
 
   it("a stream waiting for a slot gets keep-alive comments, which both SDKs skip", async () => {
-    const blockers = Array.from({ length: maxSeqs }, () => new AbortController());
-    const firstChunks: Promise<void>[] = [];
-    const running = blockers.map((controller) => {
-      let seen!: () => void;
-      firstChunks.push(new Promise<void>((resolve) => (seen = resolve)));
-      return streamChat({ max_tokens: 4000, temperature: 0 }, controller.signal, seen).catch((error: Error) => error);
-    });
+    const blockers = longStreams(maxSeqs);
     try {
-      await Promise.all(firstChunks);
+      await blockers.accepted;
       const raw = await post("/v1/chat/completions", { model, messages: question, max_tokens: 3, stream: true });
       const viaOpenai = openai.chat.completions.create({
         model,
@@ -408,7 +413,7 @@ describe("load, cancellation and back-pressure", () => {
       await reader.cancel();
       // The SDK streams have waited through comments too; once the slots free up they finish.
       await new Promise((resolve) => setTimeout(resolve, 3 * keepalive * 1000));
-      for (const controller of blockers) controller.abort();
+      await blockers.stop();
       let openaiText = "";
       for await (const chunk of await viaOpenai) openaiText += chunk.choices[0]?.delta.content ?? "";
       let mistralText = "";
@@ -422,8 +427,7 @@ describe("load, cancellation and back-pressure", () => {
       expect(mistralText).toBe(openaiText);
       expect(mistralFinish).toBe("length");
     } finally {
-      for (const controller of blockers) controller.abort();
-      await Promise.all(running);
+      await blockers.stop();
     }
   });
 
