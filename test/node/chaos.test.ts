@@ -16,8 +16,9 @@ it("keeps the books under chaos: nothing hangs, one usage row per admitted reque
   expect(report.poolInflight).toBe(0);
   expect(report.keySlotsFree).toBe(true);
   expect(report.backendKilledAfterMs).toBeGreaterThan(0);
-  // Charged from what the backends reported; a stream cut while its request still waited in a queue
-  // is charged its prompt, which the backend never ran, and a client that leaves is not charged the
-  // tokens its backend made before the cancel arrived, so the two differ by a few prompts.
+  // Charged from what the backends reported. A client that leaves while its request waits is charged
+  // the prompt, which the backend never ran; one that leaves mid-answer is not charged the tokens its
+  // backend made before the cancel arrived; a request whose backend died before answering is not
+  // charged the prompt it may have prefilled. So the two differ by a few prompts.
   expect(Math.abs(report.tokensCharged - report.tokensProcessed)).toBeLessThan(0.15 * report.tokensProcessed);
 }, 240_000);

@@ -138,6 +138,15 @@ describe("proxying", () => {
     expect(await usageRows(id)).toEqual([{ status: 502, prompt_tokens: 10, completion_tokens: 2 }]);
   });
 
+  it("does not bill a stream whose backend fails before sending any content", async () => {
+    const { model } = await scenario("early-failure", 1, { failAfterDeltas: 0 });
+    const { id, key } = await createKey();
+    const response = await chat(key, { model, stream: true });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toMatch(/event: error\ndata: .*upstream_error/);
+    expect(await usageRows(id)).toEqual([{ status: 502, prompt_tokens: 0, completion_tokens: 0 }]);
+  });
+
   it("serves non-stream completions, embeddings and the model list under public names", async () => {
     const { model, embedModel, backends } = await scenario("json", 1);
     const { key } = await createKey();

@@ -246,9 +246,12 @@ async function handle<S extends z.ZodType<{ model: string }>>(
       relay.finished.then(({ outcome, usage, contentEvents }) => {
         const [status, poolOutcome] = streamEnding[outcome];
         // A stream cut short has no usage chunk, yet the backend did the work: charge the prompt it
-        // reported (else the estimate, an upper bound) and the tokens sent.
+        // reported (else the estimate, an upper bound) and the tokens sent. A backend that failed
+        // before sending any content (it died with the request queued or prefilling) answered
+        // nothing, and a failed request is not billed. A client that leaves still pays its prompt.
         const prompt = Number(response.headers.get(PROMPT_TOKENS_HEADER) ?? Number.NaN);
-        const promptTokens = Number.isInteger(prompt) && prompt >= 0 ? prompt : promptEstimate;
+        const answeredNothing = outcome === "upstream_failed" && contentEvents === 0;
+        const promptTokens = answeredNothing ? 0 : Number.isInteger(prompt) && prompt >= 0 ? prompt : promptEstimate;
         const charged = usage ?? {
           prompt_tokens: promptTokens,
           completion_tokens: contentEvents,
