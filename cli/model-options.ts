@@ -1,3 +1,4 @@
+import { kvCacheDtypes } from "../gpu-backend/engine/kv-pool.ts";
 import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
 import { EngineOptions, optionDefaults } from "../gpu-backend/options.ts";
 import type { OnnxEngine } from "../gpu-backend/engine/onnx-engine.ts";
@@ -24,8 +25,8 @@ export const engineOptions = {
   },
   "kv-cache-dtype": {
     type: "string",
-    choices: ["float32", "float16"],
-    default: "float32",
+    choices: kvCacheDtypes,
+    default: optionDefaults.kvCacheDtype,
     description: "what the KV cache stores: float16 holds twice the tokens in the same memory (bench/RESULTS.md)",
   },
   threads: { type: "integer", min: 1, description: "ONNX Runtime intra-op threads (default: all cores)" },

@@ -18,6 +18,8 @@ export const optionDefaults = {
   pooling: "mean",
   host: "127.0.0.1",
   port: 8000,
+  /** The engine's compute precision: what vLLM's `auto` means, and what the fidelity tests pin. */
+  kvCacheDtype: "float32",
   /** Seconds between SSE comments on a stream; well under the gateway's UPSTREAM_IDLE_SECONDS (60). */
   streamKeepalive: 15,
 } as const;
@@ -45,7 +47,7 @@ export const EngineOptions = z.object({
   kvCacheSequences: z.int().positive().optional(),
   blockSize: z.int().positive().default(optionDefaults.blockSize),
   /** float16 halves the memory per cached token; float32 keeps the model's exact arithmetic (what the fidelity tests pin). */
-  kvCacheDtype: z.enum(kvCacheDtypes).default("float32"),
+  kvCacheDtype: z.enum(kvCacheDtypes).default(optionDefaults.kvCacheDtype),
   /** Tokens one step feeds at most (the scheduler's budget, and the longest prompt piece one engine run takes). */
   stepTokens: z.int().positive().default(optionDefaults.stepTokens),
   /**

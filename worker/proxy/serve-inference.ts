@@ -250,8 +250,8 @@ async function handle<S extends z.ZodType<{ model: string }>>(
         // before sending any content (it died with the request queued or prefilling) answered
         // nothing, and a failed request is not billed. A client that leaves still pays its prompt.
         const prompt = Number(response.headers.get(PROMPT_TOKENS_HEADER) ?? Number.NaN);
-        const answeredNothing = outcome === "upstream_failed" && contentEvents === 0;
-        const promptTokens = answeredNothing ? 0 : Number.isInteger(prompt) && prompt >= 0 ? prompt : promptEstimate;
+        const reported = Number.isInteger(prompt) && prompt >= 0 ? prompt : promptEstimate;
+        const promptTokens = outcome === "upstream_failed" && contentEvents === 0 ? 0 : reported;
         const charged = usage ?? {
           prompt_tokens: promptTokens,
           completion_tokens: contentEvents,

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { optionDefaults } from "../../options.ts";
 import type { Checkpoint } from "../checkpoint/checkpoint.ts";
 import { buildModelGraph, type GraphOptions } from "./model-graph.ts";
 import { GraphBuilder } from "./onnx-builder.ts";
@@ -24,7 +25,7 @@ function cacheKey(checkpoint: Checkpoint, options: GraphOptions): string {
       quantize: options.quantize ?? null,
       quantGroupSize: options.quantize ? quantGroupSizeFor(options.quantize, options.quantGroupSize) : null,
       accuracyLevel: options.accuracyLevel ?? null,
-      kvCacheDtype: options.kvCacheDtype ?? "float32",
+      kvCacheDtype: options.kvCacheDtype ?? optionDefaults.kvCacheDtype,
     }),
   );
   for (const file of checkpoint.files) {

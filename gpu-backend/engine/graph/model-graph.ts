@@ -71,7 +71,9 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
   const config = checkpoint.config;
   const { hiddenSize, heads, kvHeads, headDim, vocabSize, ffnSize, experts, expertsPerToken } = config;
   const group = heads / kvHeads;
-  const totalBytes = storedBytes(checkpoint);
+  // The token embedding is read outside the graph (TensorRows) unless the lm_head shares it.
+  const totalBytes =
+    storedBytes(checkpoint) - (config.tiedEmbeddings ? 0 : checkpoint.tensors.get(tensorNames.embedding)!.byteLength);
   let doneBytes = 0;
   const read = (name: string): Float32Array => {
     const data = readWeight(checkpoint, name);
