@@ -111,6 +111,15 @@ export const StreamOptions = z.strictObject({
   include_obfuscation: z.boolean().optional(),
 });
 
+/** Longest cache_salt: room for a tenant scope and a client's own salt. */
+export const MAX_CACHE_SALT_LENGTH = 256;
+
+/**
+ * Header the gateway sends a backend with the tenant a request belongs to (the API key's id), so
+ * the backend's scheduler shares seats fairly between tenants. Absent: one shared tenant.
+ */
+export const TENANT_HEADER = "x-moxie-tenant";
+
 /** OpenAI's bound on top_logprobs. */
 export const MAX_TOP_LOGPROBS = 20;
 
@@ -167,6 +176,12 @@ export const ChatCompletionRequest = z
     prompt_mode: z.literal("reasoning").nullish(),
     metadata: z.record(z.string(), z.unknown()).nullish(),
     prompt_cache_key: z.string().nullish(),
+    /**
+     * vLLM's: mixed into the prefix cache's block hashes, so only requests with the same salt share
+     * cached prompt blocks. The gateway sets it per tenant (the key, or the operator's cache scope)
+     * and never forwards a client's own.
+     */
+    cache_salt: z.string().min(1).max(MAX_CACHE_SALT_LENGTH).nullish(),
     stream_options: StreamOptions.nullish(),
     user: z.string().optional(),
     seed: z.int().min(0).nullish(),

@@ -1,12 +1,18 @@
-import { blockHash } from "./block-hash.ts";
+import { blockHash, rootHash } from "./block-hash.ts";
 
 /** A sequence's KV blocks in position order, and the prefix-cache keys of the full ones it has computed. */
 export interface BlockTable {
   blocks: number[];
   hashes: string[];
+  /** The parent of the first block's key: the request's cache salt, hashed (see rootHash). */
+  root: string;
 }
 
-export const emptyBlockTable = (): BlockTable => ({ blocks: [], hashes: [] });
+export const emptyBlockTable = (cacheSalt?: string): BlockTable => ({
+  blocks: [],
+  hashes: [],
+  root: rootHash(cacheSalt),
+});
 
 /**
  * The KV cache's bookkeeping, after vLLM v1's KVCacheManager: the engine's pool is cut into
@@ -51,12 +57,13 @@ export class KvCacheManager {
 
   /**
    * The cached blocks holding the longest prefix of `tokens` made of whole blocks, short of the last
-   * token (whose logits must be computed). Takes nothing: pass them to allocate().
+   * token (whose logits must be computed), under the salt whose root is given (BlockTable.root).
+   * Takes nothing: pass them to allocate().
    */
-  lookup(tokens: number[]): number[] {
+  lookup(tokens: number[], root = ""): number[] {
     if (!this.prefixCaching) return [];
     const found: number[] = [];
-    let parent = "";
+    let parent = root;
     for (let i = 0; i < Math.floor((tokens.length - 1) / this.blockSize); i++) {
       parent = blockHash(parent, tokens.slice(i * this.blockSize, (i + 1) * this.blockSize));
       const block = this.cached.get(parent);
@@ -116,7 +123,7 @@ export class KvCacheManager {
   commit(table: BlockTable, tokens: (from: number, to: number) => number[], computed: number): void {
     if (!this.prefixCaching) return;
     for (let i = table.hashes.length; i < Math.floor(computed / this.blockSize); i++) {
-      const key = blockHash(table.hashes[i - 1] ?? "", tokens(i * this.blockSize, (i + 1) * this.blockSize));
+      const key = blockHash(table.hashes[i - 1] ?? table.root, tokens(i * this.blockSize, (i + 1) * this.blockSize));
       table.hashes.push(key);
       const block = table.blocks[i];
       if (this.cached.has(key) || this.keys[block] !== undefined) continue;

@@ -1,6 +1,7 @@
 import type { Draw, Engine, SequenceChunk } from "../engine/engine.ts";
 import { tokenLogprobs, type TokenLogprobs } from "../sampler/logprobs.ts";
 import { maskLogits } from "../sampler/token-constraint.ts";
+import { nextWaiting, seatDonor, seatsByTenant, splitPrefillBudget } from "./fair-share.ts";
 import { KvCacheManager } from "./kv-cache-manager.ts";
 import { Sequence, type FinishReason, type RequestSpec } from "./sequence.ts";
 
@@ -62,7 +63,11 @@ type ChunkResult = Float32Array | number | undefined;
  * is spread over several steps under the token budget), so sequences join and leave between
  * steps without waiting for a batch to drain.
  *
- * KV memory is the KV-cache manager's blocks. A request is admitted (FIFO) when a seat is free and
+ * Tenants (API keys) share the seats and the prefill budget (fair-share.ts): the waiting request of
+ * the tenant holding the fewest seats goes first, a tenant below its share may take a seat from one
+ * above it, and within a tenant requests keep their arrival order.
+ *
+ * KV memory is the KV-cache manager's blocks. A request is admitted when a seat is free and
  * its prompt's blocks (less what the prefix cache holds) can be allocated; a running sequence
  * takes a new block when it grows into one. When none is free, the latest admitted sequence is
  * preempted: its blocks return (the full ones stay in the prefix cache) and it goes back to the
@@ -80,6 +85,8 @@ export class Scheduler {
   private readonly kv: KvCacheManager;
   private prefilledTokens = 0;
   private preemptions = 0;
+  /** Steps scheduled so far: which tenant's prefill goes first rotates with it. */
+  private turn = 0;
   readonly slots: number;
 
   constructor(
@@ -100,9 +107,7 @@ export class Scheduler {
       throw new TooManyChoicesError(`n = ${n} choices exceed the ${this.slots} sequences this backend runs at once.`);
     if (this.waitingCount() + n > this.config.maxWaiting + this.freeSeats())
       throw new QueueFullError("the request queue is full");
-    const sequences = request.choices.map(
-      (sampling) => new Sequence(request.prompt, request.maxTokens, sampling, request.topLogprobs),
-    );
+    const sequences = request.choices.map((sampling) => new Sequence(request, sampling));
     this.waiting.push(sequences);
     return sequences;
   }
@@ -188,40 +193,61 @@ export class Scheduler {
     return sequence.sampler.engineDraw();
   }
 
-  /** Decodes first (one token each), then running prefills, then newcomers (a request's choices at once) while seats, blocks and budget last. */
+  /**
+   * Decodes first (one token each), then seats for newcomers (a request's choices at once) while
+   * seats, blocks and budget last, then the rest of the budget shared between the tenants'
+   * prefills (fair-share.ts).
+   */
   private schedule(): ScheduledChunk[] {
     const batch: ScheduledChunk[] = [];
-    let budget = this.config.stepTokens;
-    const schedule = (sequence: Sequence, tokens: number[]) => {
-      batch.push({ sequence, tokens });
-      budget -= tokens.length;
-    };
     for (const sequence of [...this.running]) {
       if (sequence.prefilling || sequence.awaitsFork || !this.running.includes(sequence)) continue;
-      if (this.grow(sequence, sequence.computed + 1, batch)) schedule(sequence, sequence.pending(1));
+      if (this.grow(sequence, sequence.computed + 1, batch)) batch.push({ sequence, tokens: sequence.pending(1) });
     }
-    for (const sequence of [...this.running]) {
-      if (!sequence.prefilling || sequence.awaitsFork || budget <= 0 || !this.running.includes(sequence)) continue;
-      const tokens = sequence.pending(budget);
-      if (this.grow(sequence, sequence.computed + tokens.length, batch)) schedule(sequence, tokens);
-    }
-    while (budget > 0 && this.waiting.length > 0 && this.freeSeats() >= this.waiting[0].length) {
-      const [first, ...others] = this.waiting[0];
-      const prefix = first.computed === 0 ? this.kv.lookup(first.tokens()) : [];
-      if (!this.kv.allocate(first.blocks, first.total, prefix)) break;
-      this.waiting.shift();
-      const hit = prefix.length * this.kv.blockSize;
-      if (first.generated.length === 0) {
-        this.kv.recordLookup(first.prompt.length, hit);
-        this.prefilledTokens += hit;
-        for (const choice of [first, ...others]) choice.cachedTokens = hit;
-      }
-      first.computed = hit;
-      this.running.push(first, ...others);
-      for (const other of others) other.forkOf = first;
-      schedule(first, first.pending(budget));
+    const budget = () => this.config.stepTokens - batch.reduce((sum, chunk) => sum + chunk.tokens.length, 0);
+    while (budget() > 0 && this.admitNext(batch));
+    const prefilling = this.running.filter((sequence) => sequence.prefilling && !sequence.awaitsFork);
+    for (const [sequence, count] of splitPrefillBudget(prefilling, budget(), this.turn++)) {
+      if (!this.running.includes(sequence)) continue;
+      const tokens = sequence.pending(count);
+      if (this.grow(sequence, sequence.computed + tokens.length, batch)) batch.push({ sequence, tokens });
     }
     return batch;
+  }
+
+  /**
+   * Seats the waiting request of the tenant holding the fewest seats, its prompt's blocks taken
+   * (less what the prefix cache holds). With no seat free, a tenant holding more seats than this
+   * one will gives one up (preempted, its chunk taken out of the step), so a tenant's first token
+   * never waits for another's backlog. False when nothing more can be seated.
+   */
+  private admitNext(batch: ScheduledChunk[]): boolean {
+    const seats = seatsByTenant(this.running);
+    const next = nextWaiting(this.waiting, seats);
+    if (next < 0) return false;
+    const choices = this.waiting[next];
+    const [first, ...others] = choices;
+    if (this.freeSeats() < choices.length) {
+      const donor = seatDonor(this.running, seats, first.tenant, choices.length);
+      if (donor === undefined) return false;
+      const chunk = batch.findIndex(({ sequence }) => sequence === donor);
+      if (chunk >= 0) batch.splice(chunk, 1);
+      this.preempt(donor);
+      return true;
+    }
+    const prefix = first.computed === 0 ? this.kv.lookup(first.tokens(), first.blocks.root) : [];
+    if (!this.kv.allocate(first.blocks, first.total, prefix)) return false;
+    this.waiting.splice(next, 1);
+    const hit = prefix.length * this.kv.blockSize;
+    if (first.generated.length === 0) {
+      this.kv.recordLookup(first.prompt.length, hit);
+      this.prefilledTokens += hit;
+      for (const choice of choices) choice.cachedTokens = hit;
+    }
+    first.computed = hit;
+    this.running.push(...choices);
+    for (const other of others) other.forkOf = first;
+    return true;
   }
 
   /**

@@ -19,6 +19,10 @@ export interface RequestSpec {
   choices: ChoiceSpec[];
   /** Report each sampled token's log-probability and this many alternatives; undefined: no logprobs. */
   topLogprobs?: number;
+  /** Only requests with the same salt share prefix-cache blocks (the tenant's, set by the gateway). */
+  cacheSalt?: string;
+  /** Who the request is for: the scheduler shares seats and prefill fairly between tenants. */
+  tenant?: string;
 }
 
 /** One generated choice: its prompt, its KV blocks once admitted, and what it produced so far. */
@@ -26,8 +30,12 @@ export class Sequence {
   readonly generated: number[] = [];
   readonly sampler: Sampler;
   readonly constraint: TokenConstraint | undefined;
+  readonly prompt: number[];
+  readonly maxTokens: number | undefined;
+  readonly topLogprobs: number | undefined;
+  readonly tenant: string;
   /** KV blocks while running; empty while waiting or after release. */
-  readonly blocks: BlockTable = emptyBlockTable();
+  readonly blocks: BlockTable;
   /** Positions whose keys and values are in the blocks. */
   computed = 0;
   /** Prompt tokens found in the prefix cache when the request was admitted. */
@@ -37,12 +45,12 @@ export class Sequence {
   finish: FinishReason | undefined;
   error: string | undefined;
 
-  constructor(
-    readonly prompt: number[],
-    readonly maxTokens: number | undefined,
-    choice: ChoiceSpec,
-    readonly topLogprobs: number | undefined = undefined,
-  ) {
+  constructor(request: RequestSpec, choice: ChoiceSpec) {
+    this.prompt = request.prompt;
+    this.maxTokens = request.maxTokens;
+    this.topLogprobs = request.topLogprobs;
+    this.tenant = request.tenant ?? "";
+    this.blocks = emptyBlockTable(request.cacheSalt);
     this.sampler = new Sampler(choice);
     this.constraint = choice.constraint;
   }

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import {
   ChatCompletionRequest,
+  TENANT_HEADER,
   type ChatCompletionChunk,
   type ChatCompletionResponse,
   type FinishReason,
@@ -58,7 +59,7 @@ export function chatCompletions(backend: Backend) {
       });
     let run: ChatRun;
     try {
-      run = await backend.client.chat(request);
+      run = await backend.client.chat(request, c.req.header(TENANT_HEADER));
     } catch (error) {
       if (error instanceof RefusedError) return refusalResponse(c, error.refusal);
       throw error;

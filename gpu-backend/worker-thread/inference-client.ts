@@ -70,11 +70,11 @@ export class InferenceClient {
     this.crashed.catch(() => {});
   }
 
-  chat(request: ChatCompletionRequest): Promise<ChatRun> {
+  chat(request: ChatCompletionRequest, tenant?: string): Promise<ChatRun> {
     const id = this.nextId++;
     return new Promise((accept, reject) => {
       this.pending.set(id, { kind: "chat", accept, reject, open: request.n });
-      this.handOff(id, { type: "chat", id, request });
+      this.handOff(id, { type: "chat", id, request, tenant });
     });
   }
 

@@ -84,7 +84,7 @@ class InferenceWorker {
   /** A request refused, or one that fails unexpectedly (a bug, not bad input), is answered; the worker and the others go on. */
   receive(message: ToWorker): void {
     try {
-      if (message.type === "chat") this.chat(message.id, message.request);
+      if (message.type === "chat") this.chat(message.id, message.request, message.tenant);
       else if (message.type === "cancel") this.cancel(message.id);
       else if (message.type === "embed")
         this.embedJobs.push({
@@ -123,9 +123,9 @@ class InferenceWorker {
    * A request with a grammar waits for it to compile (once per schema, between steps, never
    * inside one) before it joins the scheduler; each choice gets its own matcher.
    */
-  private chat(id: number, request: ChatCompletionRequest): void {
+  private chat(id: number, request: ChatCompletionRequest, tenant: string | undefined): void {
     const plan = this.inputs.constraints(request);
-    const input = this.inputs.chat(request);
+    const input = this.inputs.chat(request, tenant);
     const start = (matchers: (TokenConstraint | undefined)[]) => {
       input.spec.choices.forEach((choice, index) => (choice.constraint = plan.build(matchers[index])));
       this.start(id, input);

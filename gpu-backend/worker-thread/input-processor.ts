@@ -50,7 +50,7 @@ export class InputProcessor {
     }
   }
 
-  chat(request: ChatCompletionRequest): ChatInput {
+  chat(request: ChatCompletionRequest, tenant: string | undefined): ChatInput {
     const prompt = this.encodeMessages(request);
     if (prompt.length >= this.contextLength) {
       throw new RefusedError(
@@ -85,6 +85,8 @@ export class InputProcessor {
         maxTokens: request.max_tokens ?? undefined,
         choices,
         topLogprobs: request.logprobs ? (request.top_logprobs ?? 0) : undefined,
+        cacheSalt: request.cache_salt ?? undefined,
+        tenant,
       },
       stops,
       decodeContext,

@@ -16,7 +16,8 @@ export interface ModelInfo {
 }
 
 export type ToWorker =
-  | { type: "chat"; id: number; request: ChatCompletionRequest }
+  /** `tenant`: who the request is for (the gateway's TENANT_HEADER), for fair scheduling. */
+  | { type: "chat"; id: number; request: ChatCompletionRequest; tenant?: string }
   | { type: "embed"; id: number; inputs: string[] }
   | { type: "cancel"; id: number }
   | { type: "close" };

@@ -145,6 +145,20 @@ describe("prefix caching through the scheduler", () => {
     expect(second.generated).toEqual(alone.generated);
   });
 
+  it("a cache salt keeps tenants apart: only a request with the same salt finds the blocks", async () => {
+    const s = scheduler();
+    const [owner] = s.add({ ...spec(longest, 2), cacheSalt: "tenant-a" });
+    await drain(s);
+    const [stranger] = s.add({ ...spec(longest, 2), cacheSalt: "tenant-b" });
+    const [unsalted] = s.add(spec(longest, 2));
+    await drain(s);
+    const [sameTenant] = s.add({ ...spec(longest, 2), cacheSalt: "tenant-a" });
+    await drain(s);
+    expect([owner, stranger, unsalted].map((sequence) => sequence.cachedTokens)).toEqual([0, 0, 0]);
+    expect(sameTenant.cachedTokens).toBe(Math.floor((longest.length - 1) / 4) * 4);
+    expect(sameTenant.generated).toEqual(owner.generated);
+  });
+
   it("greedy output is the same with the cache on and off, over requests that share prefixes", async () => {
     const prompts = [longest, longest.slice(0, 13), [...longest.slice(0, 9), 5, 6, 7], longest];
     const run = async (prefixCaching: boolean) => {

@@ -352,6 +352,22 @@ describe("prefix caching", () => {
     expect(await counter("vllm:prefix_cache_queries_total")).toBe(queries + 2 * first.usage!.prompt_tokens);
     expect(await counter("vllm:prefix_cache_hits_total")).toBe(hits + cached);
   });
+  it("cache_salt keeps prompts apart: another salt finds nothing cached, the same salt finds the prefix", async () => {
+    const request = {
+      model,
+      messages: [
+        { role: "user" as const, content: "Alice's account number is 4417 1234 5678 9113; what is her balance?" },
+      ],
+      max_tokens: 1,
+      temperature: 0,
+    };
+    const salted = (salt: string) => ({ ...request, cache_salt: salt }) as typeof request;
+    await openai.chat.completions.create(salted("tenant-a"));
+    const probe = await openai.chat.completions.create(salted("tenant-b"));
+    expect(probe.usage?.prompt_tokens_details?.cached_tokens).toBe(0);
+    const again = await openai.chat.completions.create(salted("tenant-a"));
+    expect(again.usage?.prompt_tokens_details?.cached_tokens).toBeGreaterThan(0);
+  });
 });
 
 describe("load, cancellation and back-pressure", () => {
