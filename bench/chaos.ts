@@ -50,7 +50,7 @@ export interface ChaosReport {
   loadAverage: number[];
 }
 
-const MODEL = "chaos-tiny";
+export const MODEL = "chaos-tiny";
 const DEPLOYMENT = "mixtral-tiny";
 const ADMIN_TOKEN = "chaos-admin-token";
 const BACKEND_SECRET = "chaos-backend-secret";
@@ -90,14 +90,26 @@ function malformedKinds(key: string): { name: string; admitted: boolean; init: R
   ];
 }
 
-interface Stack {
+/** An admin API call on the stack's gateway, answered as JSON. */
+export async function adminRequest<T>(gateway: string, method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${gateway}/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${method} /admin${path}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+export interface Stack {
   gateway: string;
   backends: ServeProcess[];
   restart(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-async function startStack(): Promise<Stack> {
+/** The gateway under `wrangler dev` in front of two `moxie serve` backends on the tiny model. */
+export async function startStack(): Promise<Stack> {
   const serveArgs = (port = "0") => [
     "--model",
     fixture,
@@ -120,22 +132,10 @@ async function startStack(): Promise<Stack> {
     BREAKER_COOLDOWN_SECONDS: "2",
     UPSTREAM_IDLE_SECONDS: "30",
   });
-  const admin = (method: string, path: string, body: unknown) =>
-    fetch(`${worker.url}/admin${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
+  const admin = (method: string, path: string, body: unknown) => adminRequest(worker.url, method, path, body);
   await admin("PUT", `/models/${MODEL}`, { deployment: DEPLOYMENT, type: "chat", max_context_length: 4096 });
-  for (const [index, backend] of backends.entries()) {
-    const response = await admin("POST", "/backends", {
-      id: `b${index}`,
-      url: backend.url,
-      secret_name: "CHAOS_BACKEND_SECRET",
-    });
-    if (response.status !== 201)
-      throw new Error(`registering b${index} failed: ${response.status} ${await response.text()}`);
-  }
+  for (const [index, backend] of backends.entries())
+    await admin("POST", "/backends", { id: `b${index}`, url: backend.url, secret_name: "CHAOS_BACKEND_SECRET" });
   return {
     gateway: worker.url,
     backends,
@@ -192,16 +192,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const generator = new SeededRandom(options.seed);
   const next = () => generator.next();
   const stack = await startStack();
-  const admin = async (method: string, path: string, body?: unknown) =>
-    (await fetch(`${stack.gateway}/admin${path}`, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then((response) => response.json())) as {
+  const admin = (method: string, path: string, body?: unknown) =>
+    adminRequest<{
       id: string;
       key: string;
       data: { requests: number; total_tokens: number; inflight: number }[];
-    };
+    }>(stack.gateway, method, path, body);
   let undocumented5xx = 0;
   let admitted = 0;
   const note5xx = (status: number) => {

@@ -90,6 +90,7 @@ export class Tokenizer {
   readonly chatTemplate: string | undefined;
   private readonly plain: HfTokenizer;
   private templated: HfTokenizer | undefined;
+  private longest: number | undefined;
 
   constructor(
     private readonly json: TokenizerJson,
@@ -128,6 +129,20 @@ export class Tokenizer {
     const config = TokenizerConfig.safeParse(tokenizerConfig);
     if (!config.success) throw new TokenizerError(`tokenizer_config.json: ${z.prettifyError(config.error)}`);
     return new Tokenizer(json.data, config.data);
+  }
+
+  /**
+   * The most UTF-16 code units one token can stand for (its piece's spelling, "▁" as a space): a
+   * text of L code units takes at least L / longestPiece tokens, so a prompt can be known to be too
+   * long for the context before it is tokenized.
+   */
+  get longestPiece(): number {
+    this.longest ??= Math.max(
+      1,
+      ...Object.keys(this.json.model.vocab ?? {}).map((piece) => piece.length),
+      ...this.json.added_tokens.map((token) => token.content.length),
+    );
+    return this.longest;
   }
 
   encode(text: string, options: EncodeOptions = {}): number[] {

@@ -1,4 +1,4 @@
-import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import { messageText, type ChatCompletionRequest } from "../../protocol/chat.ts";
 import { ConstraintError, constraintPlan, type ConstraintPlan } from "../grammar/request-constraints.ts";
 import { choiceSeed, randomSeed } from "../sampler/random.ts";
 import type { ChoiceSpec, RequestSpec } from "../scheduler/sequence.ts";
@@ -51,6 +51,7 @@ export class InputProcessor {
   }
 
   chat(request: ChatCompletionRequest, tenant: string | undefined): ChatInput {
+    this.refuseUntokenizable(request);
     const prompt = this.encodeMessages(request);
     if (prompt.length >= this.contextLength) {
       throw new RefusedError(
@@ -94,18 +95,43 @@ export class InputProcessor {
     };
   }
 
-  /** Each input's ids, BOS first, as the embedding pass takes them. */
+  /**
+   * Refuses, before tokenizing, messages whose text alone needs more tokens than the context holds
+   * (at most `longestPiece` characters per token): tokenizing costs the inference thread up to
+   * ~10 µs a character on adversarial text (one long word), and a prompt that can never fit should
+   * not cost that.
+   */
+  private refuseUntokenizable(request: ChatCompletionRequest): void {
+    const characters = request.messages.reduce((sum, message) => sum + messageText(message.content).length, 0);
+    const fewestTokens = this.fewestTokens(characters);
+    if (fewestTokens < this.contextLength) return;
+    throw new RefusedError(
+      "context_length",
+      `Prompt contains at least ${fewestTokens} tokens (${characters} characters), too large for model with ${this.contextLength} maximum context length.`,
+      "messages",
+    );
+  }
+
+  /** Each input's ids, BOS first, as the embedding pass takes them; an input that cannot fit is refused before it is tokenized. */
   embeddingInputs(inputs: string[]): number[][] {
-    const sequences = inputs.map((input) => this.tokenizer.encode(input, { bos: true }));
-    const tooLong = sequences.findIndex((ids) => ids.length > this.embeddingLength);
-    if (tooLong >= 0) {
+    const refuse = (index: number, tokens: string) => {
       throw new RefusedError(
         "context_length",
-        `Input ${tooLong} contains ${sequences[tooLong].length} tokens, too large for model with ${this.embeddingLength} maximum context length for embeddings.`,
+        `Input ${index} contains ${tokens} tokens, too large for model with ${this.embeddingLength} maximum context length for embeddings.`,
         "input",
       );
-    }
+    };
+    const hopeless = inputs.findIndex((input) => this.fewestTokens(input.length) > this.embeddingLength);
+    if (hopeless >= 0) refuse(hopeless, `at least ${this.fewestTokens(inputs[hopeless].length)}`);
+    const sequences = inputs.map((input) => this.tokenizer.encode(input, { bos: true }));
+    const tooLong = sequences.findIndex((ids) => ids.length > this.embeddingLength);
+    if (tooLong >= 0) refuse(tooLong, String(sequences[tooLong].length));
     return sequences;
+  }
+
+  /** The fewest tokens a text of this many UTF-16 code units can take. */
+  private fewestTokens(characters: number): number {
+    return Math.ceil(characters / this.tokenizer.longestPiece);
   }
 
   private encodeMessages(request: ChatCompletionRequest): number[] {

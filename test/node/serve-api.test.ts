@@ -302,6 +302,20 @@ describe("generation", () => {
     expect(body.message).toMatch(/Prompt contains \d+ tokens, too large for model with 4096 maximum context length/);
   });
 
+  it("a prompt whose characters alone exceed the context is refused before it is tokenized (a 1 MB run of one letter)", async () => {
+    for (const [path, body] of [
+      ["/v1/chat/completions", { model, messages: [{ role: "user", content: "a".repeat(1_000_000) }] }],
+      ["/v1/embeddings", { model, input: ["short", "a".repeat(1_000_000)] }],
+    ] as const) {
+      const response = await post(path, body);
+      expect(response.status).toBe(400);
+      const answered = await answer(response);
+      expect(answered).toMatchObject({ code: "context_length_exceeded" });
+      // "at least": counted from the characters (at most 16 per token), not by tokenizing.
+      expect(answered.message).toMatch(/contains at least 62500 tokens/);
+    }
+  });
+
   it("embeddings: several inputs in one pass, float and base64 little-endian float32 agree", async () => {
     const input = ["one", "two words", "three words here"];
     const floats = await embed({ input });
