@@ -178,8 +178,8 @@ export const ChatCompletionRequest = z
     prompt_cache_key: z.string().nullish(),
     /**
      * vLLM's: mixed into the prefix cache's block hashes, so only requests with the same salt share
-     * cached prompt blocks. The gateway sets it per tenant (the key, or the operator's cache scope)
-     * and never forwards a client's own.
+     * cached prompt blocks. The gateway sets it per tenant (the key, or the operator's cache scope),
+     * a client's own salt only partitioning that scope further.
      */
     cache_salt: z.string().min(1).max(MAX_CACHE_SALT_LENGTH).nullish(),
     stream_options: StreamOptions.nullish(),

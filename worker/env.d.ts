@@ -13,6 +13,8 @@ declare namespace Cloudflare {
     ADMIN_TOKEN?: string;
     CORS_ORIGINS: string;
     MAX_BODY_BYTES: string;
+    /** Concurrent requests a key without its own max_concurrent may have; empty = unlimited. */
+    DEFAULT_KEY_CONCURRENCY: string;
     HEALTH_POLL_SECONDS: string;
     /** How long a backend's open circuit refuses traffic before a trial request. */
     BREAKER_COOLDOWN_SECONDS: string;

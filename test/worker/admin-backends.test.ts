@@ -36,6 +36,23 @@ describe("registering backends through the admin API", () => {
     }
   });
 
+  it("stores one spelling of a backend URL, and refuses a query or a fragment", async () => {
+    const registered = await adminCall("POST", "/backends", {
+      id: "spelled",
+      url: "HTTPS://GPU.Example.COM:443/Base/",
+    });
+    expect(registered.status).toBe(201);
+    expect(await registered.json()).toMatchObject({ url: "https://gpu.example.com/Base" });
+    expect((await adminCall("DELETE", "/backends/spelled")).status).toBe(204);
+    for (const url of ["https://gpu.example.com/?token=1", "https://gpu.example.com/#x", "https://gpu.example.com?"]) {
+      const response = await adminCall("POST", "/backends", { id: "queried", url });
+      expect(response.status, url).toBe(422);
+      expect(await response.json()).toMatchObject({
+        detail: [{ loc: ["body", "url"], msg: expect.stringMatching(/query/) }],
+      });
+    }
+  });
+
   it("allows loopback only when ALLOW_LOOPBACK_BACKENDS says so", () => {
     const gatewayHost = "gateway.example.com";
     for (const url of ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000", "http://0.0.0.0:8000"]) {

@@ -8,6 +8,15 @@ function nested(model: string, depth: number): string {
 }
 
 describe("bad input is refused at the gateway, before any backend sees it", () => {
+  it("a 404 for an unknown model echoes only the start of a huge model name", async () => {
+    const { key } = await createKey();
+    const name = "m".repeat(5_050);
+    const response = await chat(key, { model: name });
+    expect(response.status).toBe(404);
+    const { message } = (await response.json()) as { message: string };
+    expect(message).toBe(`Model '${"m".repeat(64)}…' not found for /v1/chat/completions`);
+  });
+
   it("n above the protocol's bound (16) gets 422", async () => {
     const { model, backends } = await scenario("bad-n", 1);
     const { key } = await createKey();

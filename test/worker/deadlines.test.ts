@@ -1,5 +1,7 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import app from "../../worker/index.ts";
 import { backendStatus, chat, createKey, eventually, scenario } from "./gateway-client.ts";
 
 async function usageStatuses(keyId: string): Promise<number[]> {
@@ -77,5 +79,29 @@ describe("upstream deadlines", () => {
     expect(
       await eventually(async () => ((await usageStatuses(id)).length === 2 ? usageStatuses(id) : undefined)),
     ).toEqual([499, 200]);
+  });
+
+  it("a client that leaves before the gateway reaches the backend stops the request there too, streamed or not", async () => {
+    // Called in-process, so the client can leave at a moment of its choosing: before the handler's first await ends.
+    const { model, backends } = await scenario("early-leaver", 1, { deltas: 20, delayMs: 20 });
+    const { id, key } = await createKey();
+    for (const stream of [false, true]) {
+      const controller = new AbortController();
+      const ctx = createExecutionContext();
+      const request = new Request("http://gateway/v1/chat/completions", {
+        method: "POST",
+        signal: controller.signal,
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model, stream, messages: [{ role: "user", content: "Hello" }] }),
+      });
+      const answered = app.fetch(request, env, ctx);
+      controller.abort();
+      await (await answered).body?.cancel();
+      await waitOnExecutionContext(ctx);
+    }
+    expect((await backends[0].stats()).completed).toBe(0);
+    expect(await eventually(() => usageStatuses(id).then((statuses) => statuses.length === 2 && statuses))).toEqual([
+      499, 499,
+    ]);
   });
 });

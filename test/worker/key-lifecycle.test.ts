@@ -47,6 +47,17 @@ describe("key expiry", () => {
     expect(bad.status).toBe(422);
     expect(await bad.json()).toMatchObject({ detail: [{ loc: ["body", "expires_at"] }] });
   });
+
+  it("refuses an expires_at already past with 400, on create and on update", async () => {
+    const past = new Date(Date.now() - 60_000).toISOString();
+    const created = await adminCall("POST", "/keys", { name: "born-expired", expires_at: past });
+    expect(created.status).toBe(400);
+    expect(await created.json()).toMatchObject({ code: "invalid_expiry", param: "expires_at" });
+    const { id } = await createKey();
+    const updated = await adminCall("PATCH", `/keys/${id}`, { expires_at: past });
+    expect(updated.status).toBe(400);
+    expect(await (await adminCall("GET", `/keys/${id}`)).json()).toMatchObject({ expires_at: null });
+  });
 });
 
 describe("money budgets through the gateway", () => {
@@ -54,22 +65,23 @@ describe("money budgets through the gateway", () => {
     // 1000 per million input and 2000 per million output tokens: a request of 10 + 3 tokens costs 0.016.
     const model = await pricedModel("budget-money", 1000, 2000);
     const cost = (PROMPT_TOKENS * 1000 + COMPLETION_TOKENS * 2000) / 1e6;
-    const { id, key } = await createKey({ max_budget: 0.04, budget_period: "day" });
+    const { id, key } = await createKey({ max_budget: 0.06, budget_period: "day" });
 
     const first = await chat(key, { model, max_tokens: 5 });
     expect(first.status).toBe(200);
-    expect(first.headers.get("x-ratelimit-limit-budget")).toBe("0.04");
+    expect(first.headers.get("x-ratelimit-limit-budget")).toBe("0.06");
     // Right after admission the remaining spend holds the request's reservation: 27 prompt + 5 completion tokens.
     const reservation = (PROMPT_ESTIMATE * 1000 + 5 * 2000) / 1e6;
-    expect(Number(first.headers.get("x-ratelimit-remaining-budget"))).toBeCloseTo(0.04 - reservation, 6);
+    expect(Number(first.headers.get("x-ratelimit-remaining-budget"))).toBeCloseTo(0.06 - reservation, 6);
 
-    // 0.016 per request: the third is admitted at 0.032 spent and brings it to 0.048, over by less than one request.
+    // 0.016 per request, 0.037 reserved: the second is admitted at 0.016 spent (0.044 left), the third
+    // not at 0.032 (0.028 left): the spend never passes the budget.
     const refused = await eventually(async () => {
       const response = await chat(key, { model, max_tokens: 5 });
       return response.status === 429 ? response : (await response.text(), undefined);
     });
     expect(await refused.json()).toMatchObject({ type: "rate_limited", code: "budget_exceeded" });
-    expect(refused.headers.get("x-ratelimit-remaining-budget")).toBe("0");
+    expect(Number(refused.headers.get("x-ratelimit-remaining-budget"))).toBeCloseTo(0.06 - 2 * cost, 6);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(Number(refused.headers.get("retry-after"))).toBeLessThanOrEqual(86_400);
 
@@ -78,21 +90,26 @@ describe("money budgets through the gateway", () => {
         current: { spend: number };
         data: { requests: number }[];
       };
-      return body.data[0]?.requests === 3 ? body : undefined;
+      return body.data[0]?.requests === 2 ? body : undefined;
     });
     const today = new Date().toISOString().slice(0, 10);
     expect(spend).toMatchObject({
       key_id: id,
-      max_budget: 0.04,
+      max_budget: 0.06,
       budget_period: "day",
-      current: { period: today, start: `${today}T00:00:00.000Z`, spend: expect.closeTo(3 * cost, 9), remaining: 0 },
+      current: {
+        period: today,
+        start: `${today}T00:00:00.000Z`,
+        spend: expect.closeTo(2 * cost, 9),
+        remaining: expect.closeTo(0.06 - 2 * cost, 9),
+      },
       data: [
         {
           period: today,
-          requests: 3,
-          prompt_tokens: 3 * PROMPT_TOKENS,
-          completion_tokens: 3 * COMPLETION_TOKENS,
-          spend: expect.closeTo(3 * cost, 9),
+          requests: 2,
+          prompt_tokens: 2 * PROMPT_TOKENS,
+          completion_tokens: 2 * COMPLETION_TOKENS,
+          spend: expect.closeTo(2 * cost, 9),
         },
       ],
     });
@@ -104,6 +121,28 @@ describe("money budgets through the gateway", () => {
     // Raising the budget lets the key go on at once.
     await adminCall("PATCH", `/keys/${id}`, { max_budget: 1 });
     expect((await chat(key, { model })).status).toBe(200);
+  });
+
+  it("never lets n × max_tokens or an unset max_tokens pass the budget: 400 when it cannot fit at all, a cap when unset", async () => {
+    // 10 per million input tokens, 0.001 per completion token; the context is 4096.
+    const { model, backends } = await scenario("budget-worst", 1);
+    const priced = { deployment: "deploy-budget-worst", type: "chat", max_context_length: 4096 };
+    await adminCall("PUT", `/models/${model}`, { ...priced, price_per_million_tokens: { input: 10, output: 1000 } });
+    const { key } = await createKey({ max_budget: 1, budget_period: "day" });
+    // 16 × 100 completion tokens may cost 1.6: more than the whole budget, whatever is spent.
+    const never = await chat(key, { model, n: 16, max_tokens: 100 });
+    expect(never.status).toBe(400);
+    expect(await never.json()).toMatchObject({
+      type: "invalid_request_error",
+      code: "exceeds_key_limit",
+      message: expect.stringMatching(/may cost up to 1\.60027 .*whole budget of 1 per day: lower max_tokens or n/),
+    });
+    expect((await backends[0].stats()).requests).toBe(0);
+    // A stream with max_tokens unset may run to the context (4,069 tokens: 4.07): capped to the 999 that 1 buys.
+    const capped = await chat(key, { model, stream: true });
+    expect(capped.status).toBe(200);
+    expect(await capped.text()).toContain("[DONE]");
+    expect((await backends[0].stats()).lastBody).toMatchObject({ max_tokens: 999 });
   });
 
   it("refuses a bad budget period or a negative budget with 422, and answers 404 for an unknown key's spend", async () => {

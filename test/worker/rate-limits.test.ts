@@ -17,7 +17,8 @@ const ACTUAL_TOKENS = 13;
 describe("per-key limits in one Durable Object", () => {
   it("admits exactly L of N concurrent requests and refuses the rest with 429, Retry-After and Mistral's headers", async () => {
     const { model, backends } = await scenario("rpm-exact", 2);
-    const { key } = await createKey({ rpm: 10 });
+    // Above the gateway's default concurrency cap, so only rpm refuses.
+    const { key } = await createKey({ rpm: 10, max_concurrent: 40 });
     const responses = await Promise.all(Array.from({ length: 40 }, () => chat(key, { model, max_tokens: 5 })));
     const admitted = responses.filter((response) => response.status === 200);
     const refused = responses.filter((response) => response.status === 429);
@@ -85,9 +86,90 @@ describe("per-key limits in one Durable Object", () => {
     expect(second.status).toBe(200);
     expect(second.headers.get("x-ratelimit-tokens-query-cost")).toBe(String(ACTUAL_TOKENS));
 
-    const tooMany = await chat(key, { model, max_tokens: 990 });
+    const tooMany = await chat(key, { model, max_tokens: 970 });
     expect(tooMany.status).toBe(429);
     expect(Number(tooMany.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  });
+
+  it("answers 400, not 429 forever, to a request larger than the key's whole tpm", async () => {
+    const { model, backends } = await scenario("tpm-never", 1);
+    const { key } = await createKey({ tpm: 1000 });
+    const never = await chat(key, { model, max_tokens: 990 });
+    expect(never.status).toBe(400);
+    expect(never.headers.get("retry-after")).toBeNull();
+    expect(await never.json()).toMatchObject({
+      type: "invalid_request_error",
+      code: "exceeds_key_limit",
+      param: "max_tokens",
+      message: expect.stringMatching(/up to 1017 tokens.*1000 tokens per minute: lower max_tokens or n/),
+    });
+    expect((await backends[0].stats()).requests).toBe(0);
+    // The same key still serves what fits.
+    expect((await chat(key, { model, max_tokens: 900 })).status).toBe(200);
+  });
+
+  it("counts tools, tool calls, tool results and the response schema in the reservation", async () => {
+    const { model } = await scenario("tools-count", 1);
+    const { key } = await createKey({ tpm: 100_000 });
+    const tool = (index: number) => ({
+      type: "function",
+      function: {
+        name: `lookup_${index}`,
+        description: "Looks a record up by its id. ".repeat(10),
+        parameters: { type: "object", properties: { id: { type: "string", description: "The record's id" } } },
+      },
+    });
+    const tools = Array.from({ length: 60 }, (_, index) => tool(index));
+    const call = { id: "call00001", type: "function", function: { name: "lookup_1", arguments: '{"id": "42"}' } };
+    const schema = { name: "answer", schema: { type: "object", properties: { text: { type: "string" } } } };
+    const messages = [
+      { role: "user", content: "Hello there" },
+      { role: "assistant", content: null, tool_calls: [call] },
+      { role: "tool", tool_call_id: "call00001", name: "lookup_1", content: "found" },
+    ];
+    // Streamed, so the headers show the reservation rather than the usage.
+    const response = await chat(key, {
+      model,
+      stream: true,
+      max_tokens: 10,
+      messages,
+      tools,
+      response_format: { type: "json_schema", json_schema: schema },
+    });
+    expect(response.status).toBe(200);
+    const bytes = (text: string) => new TextEncoder().encode(text).byteLength;
+    const expected =
+      bytes("Hello there") +
+      16 +
+      bytes(call.id + call.function.name + call.function.arguments) +
+      16 +
+      bytes("call00001lookup_1found") +
+      16 +
+      tools.reduce((sum, entry) => sum + bytes(JSON.stringify(entry.function)) + 16, 0) +
+      bytes(JSON.stringify(schema)) +
+      16 +
+      10;
+    expect(expected).toBeGreaterThan(20_000);
+    expect(response.headers.get("x-ratelimit-tokens-query-cost")).toBe(String(expected));
+    expect(Number(response.headers.get("x-ratelimit-remaining-tokens-minute"))).toBe(100_000 - expected);
+    await response.text();
+  });
+
+  it("holds a key without its own max_concurrent to the gateway's DEFAULT_KEY_CONCURRENCY, and its own setting overrides it", async () => {
+    const { model } = await scenario("default-concurrency", 1, { deltas: 4, delayMs: 150 });
+    const streams = async (key: string, count: number) => {
+      const responses = await Promise.all(Array.from({ length: count }, () => chat(key, { model, stream: true })));
+      const statuses = responses.map((response) => response.status);
+      await Promise.all(responses.map((response) => response.text()));
+      return statuses;
+    };
+    // wrangler.toml sets DEFAULT_KEY_CONCURRENCY = "8".
+    const { key } = await createKey();
+    const capped = await streams(key, 12);
+    expect(capped.filter((status) => status === 200)).toHaveLength(8);
+    expect(capped.filter((status) => status === 429)).toHaveLength(4);
+    const { key: wider } = await createKey({ max_concurrent: 12 });
+    expect(await streams(wider, 12)).toEqual(Array(12).fill(200));
   });
 
   it("reserves an upper bound on the prompt: text that tokenizes densely cannot pass the limit", async () => {
@@ -114,10 +196,14 @@ describe("per-key limits in one Durable Object", () => {
       expect((await backends[0].stats()).lastBody).toMatchObject({ n: 4, max_tokens: 18 });
       expect(capped.headers.get("x-ratelimit-tokens-query-cost")).toBe("13");
 
+      // More than the whole limit: retrying can never help, so 400 rather than 429.
       const { key: fresh } = await createKey(limits);
       const refused = await chat(fresh, { model, n: 4, max_tokens: 100 });
-      expect(refused.status).toBe(429);
-      expect(await refused.json()).toMatchObject({ code: "tpm" in limits ? "rate_limit_exceeded" : "budget_exceeded" });
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({
+        code: "exceeds_key_limit",
+        message: expect.stringContaining("tpm" in limits ? "tokens per minute" : "monthly token budget"),
+      });
     }
   });
 

@@ -9,6 +9,12 @@ import {
   type FakeBackend,
 } from "./gateway-client.ts";
 
+/**
+ * A key of a fixed cache scope: prefix affinity hashes the scope with each prompt, so the spread of
+ * these tests' requests over the backends is the same on every run (a key's own id is random).
+ */
+const routingKey = () => createKey({ cache_scope: "routing-tests" });
+
 const requestsPerBackend = async (backends: FakeBackend[]) =>
   Promise.all(backends.map(async (backend) => (await backend.stats()).requests));
 
@@ -23,7 +29,7 @@ async function spread(key: string, model: string, count: number, tag: string): P
 describe("backend pool routing", () => {
   it("sends requests to the least loaded backend, by the load /health reports", async () => {
     const { model, backends } = await scenario("load", 2);
-    const { key } = await createKey();
+    const { key } = await routingKey();
     await backends[0].control({ running: 12, waiting: 8 });
     await pollBackends();
     expect(await backendStatus(backends[0].id)).toMatchObject({ ready: true, queued: 20 });
@@ -33,7 +39,7 @@ describe("backend pool routing", () => {
 
   it("keeps a conversation's prefix on one backend unless it is much busier", async () => {
     const { model, backends } = await scenario("affinity", 3);
-    const { key } = await createKey();
+    const { key } = await routingKey();
     const conversation = [
       { role: "system", content: "You are terse." },
       { role: "user", content: "Name a prime." },
@@ -63,7 +69,7 @@ describe("backend pool routing", () => {
 
   it("skips backends that are loading, unreachable or draining", async () => {
     const { model, backends } = await scenario("unhealthy", 3);
-    const { key } = await createKey();
+    const { key } = await routingKey();
     await backends[0].control({ status: "loading" });
     await adminCall("POST", "/backends", {
       id: "unhealthy-dead",
@@ -80,7 +86,7 @@ describe("backend pool routing", () => {
 
   it("retries the next backend on 502 before the first byte, and opens the circuit after repeated failures", async () => {
     const { model, backends } = await scenario("breaker", 2);
-    const { key } = await createKey();
+    const { key } = await routingKey();
     await backends[0].control({ failNext: 1000, failStatus: 502 });
     expect(await spread(key, model, 16, "breaker")).toEqual(Array(16).fill(200));
     // Three consecutive failures open backend 0's circuit; after that it gets only a half-open trial
@@ -102,7 +108,7 @@ describe("backend pool routing", () => {
 
   it("moves a request off a busy backend (503) without holding it against its circuit", async () => {
     const { model, backends } = await scenario("busy", 2);
-    const { key } = await createKey();
+    const { key } = await routingKey();
     await backends[0].control({ failNext: 1000, failStatus: 503 });
     expect(await spread(key, model, 12, "busy")).toEqual(Array(12).fill(200));
     expect((await backends[0].stats()).requests).toBeGreaterThan(3);
@@ -119,7 +125,7 @@ describe("backend pool routing", () => {
 
   it("passes on a 500 the request caused, without retrying it or opening the circuit", async () => {
     const { model, backends } = await scenario("poison", 2);
-    const { key } = await createKey();
+    const { key } = await routingKey();
     for (const backend of backends) await backend.control({ failNext: 5, failStatus: 500 });
     for (let attempt = 0; attempt < 5; attempt++)
       expect((await chat(key, { model, prompt_cache_key: "poison" })).status).toBe(500);
@@ -136,13 +142,13 @@ describe("backend pool routing", () => {
       models: ["deploy-no-health"],
       queued: null,
     });
-    const { key } = await createKey();
+    const { key } = await routingKey();
     expect((await chat(key, { model })).status).toBe(200);
   });
 
   it("answers 503 with Retry-After when no healthy backend serves the model", async () => {
     const { model, backends } = await scenario("none", 1);
-    const { key } = await createKey();
+    const { key } = await routingKey();
     await backends[0].control({ status: "loading" });
     await pollBackends();
     const response = await chat(key, { model });

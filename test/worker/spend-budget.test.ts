@@ -24,28 +24,60 @@ describe("money budgets in the key's Durable Object", () => {
     vi.useRealTimers();
   });
 
-  it("admits concurrent requests at the budget edge with no overshoot beyond one request's reservation", async () => {
+  it("admits concurrent requests only while their worst case fits what the budget leaves: no overshoot", async () => {
     const limiter = limiterFor("edge");
     const limits: KeyLimits = { ...NO_LIMITS, max_budget: 1, budget_period: "day" };
-    // Each request reserves 0.3: 0, 0.3, 0.6 and 0.9 are below 1, so exactly four are admitted (1.2 reserved).
+    // Each request reserves 0.3: three fit in 1 (0.9 reserved), a fourth would pass it.
     const decisions = await Promise.all(Array.from({ length: 50 }, () => reserve(limiter, limits, 0.3, 10)));
     const admittedNow = admitted(decisions);
-    expect(admittedNow).toHaveLength(4);
-    const refusal = decisions.find((decision) => !decision.admitted)!;
-    expect(refusal).toMatchObject({
+    expect(admittedNow).toHaveLength(3);
+    // The requests in flight hold the rest: their settlement may free it, so ask again in a second.
+    expect(decisions.find((decision) => !decision.admitted)).toMatchObject({
       admitted: false,
       reason: "spend",
-      snapshot: { budget: { limit: 1, remaining: 0, period: "day" } },
+      retryAfterSeconds: 1,
+      snapshot: { budget: { limit: 1, remaining: expect.closeTo(0.1, 9), period: "day", cost: 0.3 } },
     });
-    const secondsToMidnight = (Date.parse(budgetPeriodOf("day", Date.now()).end!) - Date.now()) / 1000;
-    expect(refusal.admitted ? 0 : refusal.retryAfterSeconds).toBeCloseTo(secondsToMidnight, -1);
 
-    // Settling two at their real cost (0.1 each) frees budget: 1 - 0.2 - 2 × 0.3 = 0.2 left, so one more fits.
+    // Two settled at their real cost (0.1 each), one still in flight: 1 - 0.2 - 0.3 = 0.5 left, so one more fits.
     await limiter.settle(admittedNow[0].reservation, 13, limits, 0.1);
     await limiter.settle(admittedNow[1].reservation, 13, limits, 0.1);
     const next = await Promise.all(Array.from({ length: 10 }, () => reserve(limiter, limits, 0.3, 10)));
     expect(admitted(next)).toHaveLength(1);
-    expect(admitted(next)[0].snapshot.budget?.remaining).toBeCloseTo(0, 9);
+    expect(admitted(next)[0].snapshot.budget?.remaining).toBeCloseTo(0.2, 9);
+
+    // Once settled spend alone leaves too little, only the next period helps.
+    await limiter.settle(admittedNow[2].reservation, 13, limits, 0.5);
+    await limiter.settle(admitted(next)[0].reservation, 13, limits, 0.1);
+    const refusal = await reserve(limiter, limits, 0.3, 10);
+    const secondsToMidnight = (Date.parse(budgetPeriodOf("day", Date.now()).end!) - Date.now()) / 1000;
+    expect(refusal.admitted ? 0 : refusal.retryAfterSeconds).toBeCloseTo(secondsToMidnight, -1);
+  });
+
+  it("reserves n × max_tokens at the output price, and an unset max_tokens as the context's remainder, capped to what is left", async () => {
+    const limiter = limiterFor("worst-case");
+    const limits: KeyLimits = { ...NO_LIMITS, max_budget: 10, budget_period: "day" };
+    // 1 per million input tokens, 1000 per million output tokens: 0.001 per completion token.
+    const pricing = { price_per_million_tokens: { input: 1, output: 1000 } };
+    const ask = (choices: number, maxTokens: number | null) =>
+      limiter.reserve(limits, { prompt: 100, choices, maxTokens, context: 32_768 }, pricing);
+
+    // n = 16 × max_tokens 1000 may cost 16.0001: more than the whole budget, so 400 at once, never 429.
+    expect(await ask(16, 1000)).toMatchObject({
+      admitted: false,
+      reason: "spend",
+      retryAfterSeconds: null,
+      snapshot: { budget: { cost: expect.closeTo(16.0001, 9) } },
+    });
+    // n = 4 × 1000 fits (4.0001), twice; a third would pass the budget.
+    const fitting = [await ask(4, 1000), await ask(4, 1000), await ask(4, 1000)];
+    expect(fitting.map((decision) => decision.admitted)).toEqual([true, true, false]);
+    // Unset, max_tokens would reserve the context's remainder (32,668 tokens, 32.67): capped to the 1.9998 left.
+    const capped = await ask(1, null);
+    expect(capped).toMatchObject({ admitted: true, maxTokens: 1999 });
+    expect(capped.snapshot.budget?.remaining).toBeCloseTo(10 - 2 * 4.0001 - (0.0001 + 1.999), 9);
+    // Nothing left for even one token: refused until the requests in flight settle.
+    expect(await ask(1, null)).toMatchObject({ admitted: false, reason: "spend", retryAfterSeconds: 1 });
   });
 
   it("starts each period at zero: a day's budget rolls over at midnight UTC, a week's on Monday", async () => {

@@ -2,7 +2,7 @@ import { Hono, type Context } from "hono";
 import * as z from "zod";
 import { displayPrefix, generateApiKey, hashApiKey } from "../auth/api-key.ts";
 import { forgetCachedKeys } from "../auth/key-cache.ts";
-import { BudgetPeriod, KeyLimits, NO_LIMITS } from "../auth/key-record.ts";
+import { BudgetPeriod, CacheScope, KeyLimits, NO_LIMITS } from "../auth/key-record.ts";
 import { getKey, insertKey, listKeys, revokeKey, updateKey } from "../auth/key-store.ts";
 import { errorResponse } from "../../protocol/hono/error-response.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
@@ -20,6 +20,7 @@ const CreateKey = z.strictObject({
     .datetime({ offset: true })
     .transform((time) => new Date(time).toISOString())
     .nullish(),
+  cache_scope: CacheScope.nullish(),
   ...KeyLimits.partial().shape,
 });
 
@@ -32,7 +33,8 @@ export const adminKeys = new Hono<GatewayEnv>()
   .post("/", async (c) => {
     const parsed = await readBody(c, CreateKey);
     if ("response" in parsed) return parsed.response;
-    const { name, models, expires_at, ...limits } = parsed.data;
+    const { name, models, expires_at, cache_scope, ...limits } = parsed.data;
+    if (expires_at && isPast(expires_at)) return expiredAlready(c, expires_at);
     const key = generateApiKey();
     const record = await insertKey(c.env.DB, {
       name,
@@ -40,6 +42,7 @@ export const adminKeys = new Hono<GatewayEnv>()
       keyPrefix: displayPrefix(key),
       expiresAt: expires_at ?? null,
       allowedModels: models ?? null,
+      cacheScope: cache_scope ?? null,
       limits: { ...NO_LIMITS, ...limits },
     });
     return c.json({ ...record, key }, 201);
@@ -52,11 +55,13 @@ export const adminKeys = new Hono<GatewayEnv>()
   .patch("/:id", async (c) => {
     const parsed = await readBody(c, UpdateKey);
     if ("response" in parsed) return parsed.response;
-    const { name, models, expires_at, ...limits } = parsed.data;
+    const { name, models, expires_at, cache_scope, ...limits } = parsed.data;
+    if (expires_at && isPast(expires_at)) return expiredAlready(c, expires_at);
     const record = await updateKey(c.env.DB, c.req.param("id"), {
       name,
       expiresAt: expires_at,
       allowedModels: models,
+      cacheScope: cache_scope,
       limits,
     });
     forgetCachedKeys();
@@ -77,6 +82,18 @@ export const adminKeys = new Hono<GatewayEnv>()
     forgetCachedKeys();
     return c.json(record);
   });
+
+function isPast(time: string): boolean {
+  return Date.parse(time) <= Date.now();
+}
+
+/** A key that would be born expired is a mistake (a wrong year or offset), not a wish: refused, not stored. */
+function expiredAlready(c: Context<GatewayEnv>, expiresAt: string): Response {
+  return errorResponse(c, 400, `expires_at ${expiresAt} is in the past`, "invalid_request_error", {
+    code: "invalid_expiry",
+    param: "expires_at",
+  });
+}
 
 function notFound(c: Context<GatewayEnv>): Response {
   return errorResponse(c, 404, `No API key '${c.req.param("id")}'`, "not_found_error");

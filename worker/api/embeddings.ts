@@ -8,7 +8,7 @@ export const embeddings: InferenceRoute<typeof EmbeddingRequest> = {
   promptTexts: (request) => (typeof request.input === "string" ? [request.input] : request.input),
   completion: () => ({ choices: 0, maxTokens: null }),
   affinityKey: async () => null,
-  upstreamBody: (body, _request, model) => ({ ...body, model: model.deployment }),
+  upstreamBody: async (body, _request, model) => ({ ...body, model: model.deployment }),
   streams: () => false,
   asksForUsageChunk: () => false,
 };

@@ -1,3 +1,5 @@
+import { sha256Hex } from "../digest.ts";
+
 /** API keys: `sk-moxie-` + 32 random bytes (base64url). Only the SHA-256 of a key is ever stored. */
 const KEY_PREFIX = "sk-moxie-";
 
@@ -11,9 +13,8 @@ export function displayPrefix(key: string): string {
   return key.slice(0, KEY_PREFIX.length + 4);
 }
 
-export async function hashApiKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
-  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+export function hashApiKey(key: string): Promise<string> {
+  return sha256Hex(key);
 }
 
 function base64Url(bytes: Uint8Array): string {

@@ -27,6 +27,12 @@ export const NO_LIMITS: KeyLimits = {
   budget_period: null,
 };
 
+/**
+ * A prefix-cache scope: keys of one scope share the backends' cached prompt blocks. No ':', which
+ * separates the scope from a client's own cache_salt, so no salt can spell another scope.
+ */
+export const CacheScope = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "letters, digits, '.', '_' or '-' (at most 128)");
+
 /** A key as the gateway and the admin API see it: everything but the secret. */
 export const ApiKeyRecord = z.object({
   id: z.string(),
@@ -38,6 +44,13 @@ export const ApiKeyRecord = z.object({
   expires_at: z.string().nullable(),
   /** Public model names (or aliases) the key may use; null = every model. */
   allowed_models: z.array(z.string()).nullable(),
+  /** The prefix-cache scope it shares with other keys; null = its own (its id). */
+  cache_scope: CacheScope.nullable(),
   limits: KeyLimits,
 });
 export type ApiKeyRecord = z.infer<typeof ApiKeyRecord>;
+
+/** The scope of a key's prefix cache: the operator's cache_scope, else the key alone. */
+export function cacheScopeOf(key: Pick<ApiKeyRecord, "id" | "cache_scope">): string {
+  return key.cache_scope ?? key.id;
+}

@@ -9,6 +9,7 @@ interface KeyRow {
   revoked_at: string | null;
   expires_at: string | null;
   allowed_models: string | null;
+  cache_scope: string | null;
   rpm: number | null;
   tpm: number | null;
   max_concurrent: number | null;
@@ -18,7 +19,7 @@ interface KeyRow {
 }
 
 const COLUMNS =
-  "id, name, key_prefix, created_at, revoked_at, expires_at, allowed_models, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period";
+  "id, name, key_prefix, created_at, revoked_at, expires_at, allowed_models, cache_scope, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period";
 
 function toRecord(row: KeyRow): ApiKeyRecord {
   return {
@@ -29,6 +30,7 @@ function toRecord(row: KeyRow): ApiKeyRecord {
     revoked_at: row.revoked_at,
     expires_at: row.expires_at,
     allowed_models: row.allowed_models === null ? null : (JSON.parse(row.allowed_models) as string[]),
+    cache_scope: row.cache_scope,
     limits: {
       rpm: row.rpm,
       tpm: row.tpm,
@@ -46,6 +48,7 @@ export interface NewKey {
   keyPrefix: string;
   expiresAt: string | null;
   allowedModels: string[] | null;
+  cacheScope: string | null;
   limits: KeyLimits;
 }
 
@@ -54,8 +57,8 @@ export async function insertKey(db: D1Database, key: NewKey): Promise<ApiKeyReco
   const { rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period } = key.limits;
   const row = await db
     .prepare(
-      `INSERT INTO api_keys (id, name, key_hash, key_prefix, created_at, expires_at, allowed_models, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
+      `INSERT INTO api_keys (id, name, key_hash, key_prefix, created_at, expires_at, allowed_models, cache_scope, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
     )
     .bind(
       id,
@@ -65,6 +68,7 @@ export async function insertKey(db: D1Database, key: NewKey): Promise<ApiKeyReco
       new Date().toISOString(),
       key.expiresAt,
       key.allowedModels && JSON.stringify(key.allowedModels),
+      key.cacheScope,
       rpm,
       tpm,
       max_concurrent,
@@ -95,6 +99,7 @@ export interface KeyChanges {
   name?: string;
   expiresAt?: string | null;
   allowedModels?: string[] | null;
+  cacheScope?: string | null;
   limits?: Partial<KeyLimits>;
 }
 
@@ -109,6 +114,7 @@ export async function updateKey(db: D1Database, id: string, changes: KeyChanges)
   if (changes.expiresAt !== undefined) set("expires_at", changes.expiresAt);
   if (changes.allowedModels !== undefined)
     set("allowed_models", changes.allowedModels && JSON.stringify(changes.allowedModels));
+  if (changes.cacheScope !== undefined) set("cache_scope", changes.cacheScope);
   for (const [column, value] of Object.entries(changes.limits ?? {})) if (value !== undefined) set(column, value);
   if (assignments.length === 0) return getKey(db, id);
   const row = await db

@@ -8,16 +8,19 @@ import { fallbackChain } from "../models/fallbacks.ts";
 import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
 import { costOf, type ModelDefinition } from "../models/model-definition.ts";
 import { asServed, loadServedContexts } from "../models/served-context.ts";
-import { rateLimitHeaders } from "../ratelimit/headers.ts";
+import { withDefaultConcurrency } from "../ratelimit/default-concurrency.ts";
+import { rateLimitHeaders, roundMoney } from "../ratelimit/headers.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { noteRefusal, recentlyRefused } from "../ratelimit/recent-refusals.ts";
-import type { Decision } from "../ratelimit/usage-window.ts";
+import type { Decision, LimitSnapshot, RefusalReason } from "../ratelimit/usage-window.ts";
 import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
 import { readBody } from "../../protocol/hono/read-body.ts";
 import { backendPool, type Outcome, type PickedBackend, type PickResult } from "../routing/backend-pool.ts";
+import { readBounded } from "../bounded-read.ts";
 import { relaySse } from "./sse-relay.ts";
 import { sendUpstream } from "./upstream.ts";
 import { recordUsage } from "./usage-record.ts";
+import { UsageScan } from "./usage-scan.ts";
 
 /** What differs between the inference routes; everything else is the one pipeline below. */
 export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
@@ -29,13 +32,14 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
   completion(request: z.output<S>): { choices: number; maxTokens: number | null };
   /** Routing affinity for backends with a warm KV cache; null = least loaded only. */
   affinityKey(request: z.output<S>, key: ApiKeyRecord): Promise<string | null>;
-  /** The body sent to the backend: the client's own body, with the deployment name and the max_tokens admitted. */
+  /** The body sent to the backend: the client's own body, with the deployment name, the max_tokens admitted and the key's cache salt. */
   upstreamBody(
     body: Record<string, unknown>,
     request: z.output<S>,
     model: ModelDefinition,
     maxTokens: number | null,
-  ): Record<string, unknown>;
+    key: ApiKeyRecord,
+  ): Promise<Record<string, unknown>>;
   streams(request: z.output<S>): boolean;
   /** Whether a streaming client asked for OpenAI's usage-only chunk at the end (else it gets usage on the finish chunk only). */
   asksForUsageChunk(request: z.output<S>): boolean;
@@ -43,6 +47,18 @@ export interface InferenceRoute<S extends z.ZodType<{ model: string }>> {
 
 /** The response header naming the public model that answered (another than asked when a fallback did). */
 export const ANSWERING_MODEL_HEADER = "x-moxie-model";
+
+/**
+ * The largest non-streamed answer the gateway buffers (n = 16 with top_logprobs can pass 25 MB);
+ * a stream is passed on unbuffered, whatever its length.
+ */
+export const MAX_BUFFERED_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/** The most of a backend's error body read to decide on a fallback. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** The most of a client's model name an error message echoes. */
+const MAX_ECHOED_NAME = 64;
 
 /**
  * request → validation → model → permission → limits → routing → proxy (→ fallbacks) → settlement and usage.
@@ -77,13 +93,12 @@ async function handle<S extends z.ZodType<{ model: string }>>(
   const catalog = await loadCatalog(c.env);
   const catalogModel = resolveModel(catalog, request.model);
   if (!catalogModel || catalogModel.type !== route.modelType) {
-    return errorResponse(c, 404, `Model '${request.model}' not found for ${route.path}`, "invalid_request_error", {
-      code: "model_not_found",
-    });
+    const message = `Model '${echoed(request.model)}' not found for ${route.path}`;
+    return errorResponse(c, 404, message, "invalid_request_error", { code: "model_not_found" });
   }
   // A key allowed a model by any of its names may use it by any other.
   if (key.allowed_models && !key.allowed_models.some((name) => resolveModel(catalog, name)?.id === catalogModel.id)) {
-    return errorResponse(c, 403, `This API key may not use model '${request.model}'`, "permission_error", {
+    return errorResponse(c, 403, `This API key may not use model '${echoed(request.model)}'`, "permission_error", {
       code: "model_not_allowed",
     });
   }
@@ -114,10 +129,11 @@ async function handle<S extends z.ZodType<{ model: string }>>(
       );
   };
   const limiter = keyLimiter(c.env, key.id);
+  const limits = withDefaultConcurrency(key.limits, c.env);
   let decision: Decision;
   try {
     decision = await limiter.reserve(
-      key.limits,
+      limits,
       { prompt: promptEstimate, ...completion, context: model.max_context_length },
       model,
     );
@@ -129,6 +145,12 @@ async function handle<S extends z.ZodType<{ model: string }>>(
     givePickBack();
     if (decision.reason === "revoked")
       return errorResponse(c, 401, "Invalid or revoked API key", "authentication_error", { code: "invalid_api_key" });
+    if (decision.retryAfterSeconds === null)
+      return errorResponse(c, 400, exceededMessage(decision.reason, decision.snapshot), "invalid_request_error", {
+        headers: rateLimitHeaders(decision.snapshot),
+        code: "exceeds_key_limit",
+        param: "max_tokens",
+      });
     noteRefusal(key.id, decision.retryAfterSeconds);
     const headers = { ...rateLimitHeaders(decision.snapshot), "retry-after": String(decision.retryAfterSeconds) };
     return errorResponse(c, 429, refusalMessage[decision.reason], "rate_limited", {
@@ -140,8 +162,10 @@ async function handle<S extends z.ZodType<{ model: string }>>(
   const limitHeaders = rateLimitHeaders(decision.snapshot);
 
   const requestId = c.var.requestId;
+  // The backend request ends when the client goes (even before this line: a signal already aborted
+  // counts) or when the gateway gives up on it (abort).
   const abort = new AbortController();
-  c.req.raw.signal.addEventListener("abort", () => abort.abort());
+  const signal = AbortSignal.any([c.req.raw.signal, abort.signal]);
   const streams = route.streams(request);
   /** The model whose backend answered: the one asked for, or a fallback. */
   let answering = model;
@@ -157,7 +181,7 @@ async function handle<S extends z.ZodType<{ model: string }>>(
     const cost = costOf(answering, promptTokens, completionTokens);
     // Three independent books: one that fails to update must not keep the others from it.
     const results = await Promise.allSettled([
-      limiter.settle(decision.reservation, usage?.total_tokens ?? 0, key.limits, cost),
+      limiter.settle(decision.reservation, usage?.total_tokens ?? 0, limits, cost),
       answered ? pool.finish(answered.backend, answered.outcome) : undefined,
       recordUsage(c.env.DB, {
         requestId,
@@ -177,14 +201,15 @@ async function handle<S extends z.ZodType<{ model: string }>>(
       if (result.status === "rejected")
         console.error(JSON.stringify({ request_id: requestId, error: `settlement failed: ${String(result.reason)}` }));
   };
-  const send = (target: ModelDefinition, pick: Promise<PickResult>) =>
+  const send = async (target: ModelDefinition, pick: Promise<PickResult>) =>
     sendUpstream(c.env, pool, pick, {
       deployment: target.deployment,
       affinityKey,
       path: route.path,
-      body: route.upstreamBody(body as Record<string, unknown>, request, target, decision.maxTokens),
+      body: await route.upstreamBody(body as Record<string, unknown>, request, target, decision.maxTokens, key),
       requestId,
-      signal: abort.signal,
+      tenant: key.id,
+      signal,
       deadlineMs: 1000 * Number(streams ? c.env.UPSTREAM_IDLE_SECONDS : c.env.UPSTREAM_TIMEOUT_SECONDS),
       streams,
     });
@@ -266,9 +291,27 @@ async function handle<S extends z.ZodType<{ model: string }>>(
   }
 
   let result: { model?: string; usage?: UsageInfo };
+  const scan = new UsageScan();
   try {
-    result = await response.json();
+    const text = await readBounded(response.body, MAX_BUFFERED_ANSWER_BYTES, (piece) => scan.feed(piece));
+    if (text === null) {
+      // The backend did generate it: the key is charged its usage, read on the way past. A 4xx, not a
+      // 502: the request asked for this size and would fail again unchanged, and SDKs retry a 5xx on
+      // their own, generating (and charging) it again; 413 names the problem, the message its fix.
+      c.executionCtx.waitUntil(finish(413, "success", scan.usage));
+      const message = `The answer is larger than the ${MAX_BUFFERED_ANSWER_BYTES / 1024 / 1024} MiB the gateway passes on unstreamed: stream it (stream: true) or ask for less (n, max_tokens, top_logprobs)`;
+      return errorResponse(c, 413, message, "invalid_request_error", {
+        headers: answeredHeaders,
+        code: "response_too_large",
+      });
+    }
+    result = JSON.parse(text);
   } catch (error) {
+    if (signal.aborted) {
+      // The client left while the answer was read: no verdict on the backend.
+      c.executionCtx.waitUntil(finish(499, "cancelled", null));
+      return new Response(null, { status: 499 });
+    }
     c.executionCtx.waitUntil(finish(502, "failure", null));
     console.error(
       JSON.stringify({
@@ -298,10 +341,9 @@ async function needsFallback(
 ): Promise<boolean> {
   if (!upstream.response) return true;
   if (!model.fallback_on_context_overflow || upstream.response.status !== 400) return false;
-  const error = (await upstream.response
-    .clone()
-    .json()
-    .catch(() => null)) as { code?: unknown; message?: unknown } | null;
+  // Read from a copy (the answer itself may still be passed on), and only so much of it.
+  const text = await readBounded(upstream.response.clone().body, MAX_ERROR_BODY_BYTES).catch(() => null);
+  const error = parseJson(text) as { code?: unknown; message?: unknown } | null;
   return (
     error?.code === "context_length_exceeded" ||
     (typeof error?.message === "string" && /maximum context length/i.test(error.message))
@@ -322,3 +364,34 @@ const refusalMessage = {
   budget: "Monthly token budget exhausted",
   spend: "Spend budget of this API key exhausted for the current period",
 } as const;
+
+function parseJson(text: string | null): unknown {
+  try {
+    return text === null ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** A client's model name as error messages echo it: cut short, so a huge name does not come back whole. */
+function echoed(name: string): string {
+  return name.length > MAX_ECHOED_NAME ? `${name.slice(0, MAX_ECHOED_NAME)}…` : name;
+}
+
+/** Why a request larger than one of its key's limits is refused for good, with the numbers. */
+function exceededMessage(reason: RefusalReason, snapshot: LimitSnapshot): string {
+  const fix =
+    "lower max_tokens or n (an unset max_tokens counts as the whole context after the prompt), or shorten the prompt";
+  const { tpm, monthly_token_budget } = snapshot.limits;
+  const tokens = `This request may use up to ${snapshot.cost} tokens (the prompt's upper bound plus n × max_tokens)`;
+  switch (reason) {
+    case "tokens":
+      return `${tokens}, more than this API key's limit of ${tpm} tokens per minute: ${fix}`;
+    case "budget":
+      return `${tokens}, more than this API key's monthly token budget of ${monthly_token_budget}: ${fix}`;
+    default: {
+      const budget = snapshot.budget;
+      return `This request may cost up to ${roundMoney(budget?.cost ?? 0)} (the prompt's upper bound plus n × max_tokens at the model's prices), more than this API key's whole budget of ${budget?.limit} per ${budget?.period ?? "lifetime"}: ${fix}`;
+    }
+  }
+}

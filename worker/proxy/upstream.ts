@@ -1,3 +1,4 @@
+import { TENANT_HEADER } from "../../protocol/index.ts";
 import { backendSecret, backendUrl } from "../routing/backend.ts";
 import type { BackendPool, PickedBackend, PickResult } from "../routing/backend-pool.ts";
 
@@ -5,12 +6,19 @@ import type { BackendPool, PickedBackend, PickResult } from "../routing/backend-
 const MAX_RETRIES = 2;
 
 /**
- * Answers that send the request to the next backend. 502 and 504 (and no answer at all) say the
- * backend or its proxy is broken, and count against its circuit; 503 says it is busy, and does
- * not. Any other status, a 500 included, is the backend's verdict on this request: passed on,
+ * How the gateway takes a backend's answer. 503 says it is busy: the next backend is tried, and it
+ * is not held against this one. These send the request on and count against the backend's circuit:
+ * 502 and 504 (and no answer at all) say the backend or its proxy is broken; 401 and 403 that it
+ * refuses the gateway's own secret (misconfigured, never the client's fault, so never passed on);
+ * a redirect that it is misconfigured or hijacked (never followed: the prompt would go to another
+ * origin). Any other status, a 500 included, is the backend's verdict on this request: passed on,
  * never retried, and never held against the backend (a request that breaks one would break them all).
  */
-const RETRIED_STATUSES = new Set([502, 503, 504]);
+function verdictOf(status: number): "answer" | "busy" | "failure" {
+  if (status === 503) return "busy";
+  if (status === 502 || status === 504 || status === 401 || status === 403) return "failure";
+  return status >= 300 && status < 400 ? "failure" : "answer";
+}
 
 export interface UpstreamRequest {
   deployment: string;
@@ -18,7 +26,9 @@ export interface UpstreamRequest {
   path: string;
   body: unknown;
   requestId: string;
-  /** Aborts the backend request (client disconnect). */
+  /** The tenant the backend's scheduler shares seats between: the API key's id. */
+  tenant: string;
+  /** Aborts the backend request: the client left, or the gateway gave up on it. */
   signal: AbortSignal;
   /** How long the backend may take to answer: a stream's headers, or a whole non-streamed answer. */
   deadlineMs: number;
@@ -31,10 +41,10 @@ export type UpstreamResult =
   | { response: null; retryAfterSeconds: number; lastError: string | null };
 
 /**
- * Sends a request to the pool's choice, moving to the next backend on a connection failure, a
- * 502, 503 or 504; failures (not a busy 503) feed that backend's circuit breaker. The
- * caller reports the final outcome of the attempt that answered (pool.finish). The first pick is
- * the caller's, made while the key's limiter decided.
+ * Sends a request to the pool's choice, moving to the next backend on a connection failure or an
+ * answer that is not the backend's verdict (see verdictOf); failures (not a busy 503) feed that
+ * backend's circuit breaker. The caller reports the final outcome of the attempt that answered
+ * (pool.finish). The first pick is the caller's, made while the key's limiter decided.
  */
 export async function sendUpstream(
   env: Env,
@@ -59,12 +69,9 @@ export async function sendUpstream(
     const backend = pick.backend;
     tried.push(backend.id);
     const secret = backendSecret(env, backend);
-    const attemptSignal = new AbortController();
-    const abortAttempt = () => attemptSignal.abort(request.signal.reason);
-    request.signal.addEventListener("abort", abortAttempt, { once: true });
-    if (request.signal.aborted) abortAttempt();
-    const deadline = setTimeout(
-      () => attemptSignal.abort(new Error(`no answer within ${request.deadlineMs / 1000} s`)),
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new Error(`no answer within ${request.deadlineMs / 1000} s`)),
       request.deadlineMs,
     );
     /** A non-streamed answer is still being read when this returns: its deadline stays. */
@@ -75,18 +82,21 @@ export async function sendUpstream(
         headers: {
           "content-type": "application/json",
           "x-request-id": request.requestId,
+          [TENANT_HEADER]: request.tenant,
           ...(secret ? { authorization: `Bearer ${secret}` } : {}),
         },
         body: JSON.stringify(request.body),
-        signal: attemptSignal.signal,
+        redirect: "manual",
+        signal: AbortSignal.any([request.signal, deadline.signal]),
       });
-      if (!RETRIED_STATUSES.has(response.status)) {
+      const verdict = verdictOf(response.status);
+      if (verdict === "answer") {
         bodyUnderDeadline = !request.streams;
         return { response, backend };
       }
       await response.body?.cancel();
       lastError = `backend ${backend.id} answered ${response.status}`;
-      if (response.status === 503) {
+      if (verdict === "busy") {
         // Busy (a full queue) or still loading: another backend may take it, and this one is not at fault.
         retryAfterSeconds = Math.max(retryAfterSeconds, Number(response.headers.get("retry-after")) || 1);
         await pool.finish(backend, "cancelled");
@@ -97,10 +107,10 @@ export async function sendUpstream(
         await pool.finish(backend, "cancelled");
         throw error;
       }
-      const reason = attemptSignal.signal.aborted ? attemptSignal.signal.reason : error;
+      const reason = deadline.signal.aborted ? deadline.signal.reason : error;
       lastError = `backend ${backend.id} failed: ${reason instanceof Error ? reason.message : String(reason)}`;
     } finally {
-      if (!bodyUnderDeadline) clearTimeout(deadline);
+      if (!bodyUnderDeadline) clearTimeout(timer);
     }
     await pool.finish(backend, "failure");
   }

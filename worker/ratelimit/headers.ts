@@ -24,6 +24,6 @@ export function rateLimitHeaders(snapshot: LimitSnapshot, cost = snapshot.cost):
 }
 
 /** Spend is a sum of small float products; six decimals are finer than any price. */
-function roundMoney(amount: number): number {
+export function roundMoney(amount: number): number {
   return Math.round(amount * 1e6) / 1e6;
 }

@@ -1,8 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
 import type { KeyLimits } from "../auth/key-record.ts";
-import { costOf, type ModelDefinition } from "../models/model-definition.ts";
 import { emptySpend, SpendBudget, type SpendState } from "./spend-budget.ts";
-import { emptyWindow, isWindowState, UsageWindow, type Decision, type TokenAsk } from "./usage-window.ts";
+import {
+  emptyWindow,
+  isWindowState,
+  refusal,
+  UsageWindow,
+  type Decision,
+  type RefusalReason,
+  type TokenAsk,
+} from "./usage-window.ts";
+import { limitExceeded, worstCase, type Pricing } from "./worst-case.ts";
 
 const STATE = "window";
 const SPEND = "spend";
@@ -27,27 +35,29 @@ export class KeyLimiter extends DurableObject<Env> {
   }
 
   /**
-   * Admits a request or says why not: the money budget first (while the period has any left), then
-   * the token window; an admitted request reserves the cost of its tokens' upper bound at `pricing`.
+   * Admits a request or says why not. It reserves its worst case (see worstCase): refused at once
+   * when that exceeds a limit on its own (retryAfterSeconds null), else when the money budget, then
+   * the token window, cannot take it now.
    */
-  reserve(limits: KeyLimits, ask: TokenAsk, pricing: Pick<ModelDefinition, "price_per_million_tokens">): Decision {
+  reserve(limits: KeyLimits, ask: TokenAsk, pricing: Pricing): Decision {
     const now = Date.now();
-    const budgetResetsInMs = this.window.data.revoked ? null : this.spend.refusal(limits, now);
-    const decision: Decision =
-      budgetResetsInMs === null
-        ? this.window.reserve(limits, ask, now)
-        : {
-            admitted: false,
-            reason: "spend",
-            retryAfterSeconds: Math.max(1, Math.ceil(budgetResetsInMs / 1000)),
-            snapshot: this.window.snapshot(limits, ask.prompt),
-          };
+    const allowance = { tokens: this.window.allowance(limits, now), money: this.spend.left(limits, now) };
+    const worst = worstCase(ask, allowance, pricing);
+    const refuse = (reason: RefusalReason, retryAfterMs: number | null) =>
+      refusal(reason, retryAfterMs, this.window.snapshot(limits, worst.tokens));
+    // A revoked key is the window's to refuse, whatever the request.
+    const exceeded = this.window.data.revoked ? null : limitExceeded(limits, worst);
+    const budgetRefusal = this.window.data.revoked || exceeded ? null : this.spend.refusal(limits, worst.cost, now);
+    const decision: Decision = exceeded
+      ? refuse(exceeded, null)
+      : budgetRefusal !== null
+        ? refuse("spend", budgetRefusal)
+        : this.window.reserve(limits, { ...ask, maxTokens: worst.maxTokens }, now);
     if (decision.admitted) {
-      const completion = ask.choices * (decision.maxTokens ?? ask.context);
-      this.spend.reserve(decision.reservation, costOf(pricing, ask.prompt, completion), limits, now);
+      this.spend.reserve(decision.reservation, worst.cost, limits, now);
       this.saveUnconfirmed();
     }
-    decision.snapshot.budget = this.spend.snapshot(limits, now);
+    decision.snapshot.budget = this.spend.snapshot(limits, now, worst.cost);
     return decision;
   }
 

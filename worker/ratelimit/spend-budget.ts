@@ -1,8 +1,11 @@
 import type { BudgetPeriod, KeyLimits } from "../auth/key-record.ts";
+import { MONEY_TOLERANCE } from "./worst-case.ts";
 
 /** A reservation never settled (the worker died mid-request) stops holding budget after this. */
 const LEASE_MS = 10 * 60_000;
 const DAY_MS = 86_400_000;
+/** How soon a request refused only because requests in flight hold the budget is told to try again. */
+const IN_FLIGHT_RETRY_MS = 1_000;
 
 /** One key's spend in its current budget period; plain data so the Durable Object can store it as is. */
 export interface SpendState {
@@ -23,6 +26,8 @@ export interface BudgetSnapshot {
   limit: number;
   remaining: number;
   period: BudgetPeriod | null;
+  /** The request's worst-case cost: what it reserved, or would have. */
+  cost: number;
 }
 
 /** A budget period: its name, where it starts and where it ends (null: a lifetime budget never rolls over). */
@@ -61,9 +66,9 @@ export function budgetPeriodOf(period: BudgetPeriod | null, time: number): Perio
 
 /**
  * A key's money budget per period, kept by the key's Durable Object beside its rate window. A request
- * is admitted while the period's settled spend plus the reservations in flight is below the budget,
- * and reserves its estimated cost; so concurrent requests at the edge overshoot by at most the last
- * one's reservation. Settlement replaces the estimate with the cost of the tokens used.
+ * is admitted only if its worst-case cost (see worstCase) fits what the period's settled spend and
+ * the reservations in flight leave, and reserves that cost; settlement replaces it with the cost of
+ * the tokens used. So spend passes the budget only by what a request costs beyond its worst case.
  */
 export class SpendBudget {
   constructor(private readonly state: SpendState) {}
@@ -72,10 +77,22 @@ export class SpendBudget {
     return this.state;
   }
 
-  /** Milliseconds until the budget allows requests again, or null when it allows them now. */
-  refusal(limits: KeyLimits, now: number): number | null {
-    const remaining = this.remaining(limits, now);
-    if (remaining === null || remaining > 0) return null;
+  /** What the period leaves after settled spend and reservations in flight; Infinity without a budget. */
+  left(limits: KeyLimits, now: number): number {
+    this.roll(limits, now);
+    if (limits.max_budget === null) return Infinity;
+    const reserved = Object.values(this.state.inflight).reduce(
+      (sum, lease) => sum + (lease.period === this.state.period ? lease.reserved : 0),
+      0,
+    );
+    return limits.max_budget - this.state.spent - reserved;
+  }
+
+  /** Milliseconds until the budget may take a request costing `cost`, or null when it takes it now. */
+  refusal(limits: KeyLimits, cost: number, now: number): number | null {
+    if (cost <= this.left(limits, now) + MONEY_TOLERANCE) return null;
+    // Requests in flight hold the rest: their settlement (to what they used) may free enough soon.
+    if (cost <= (limits.max_budget ?? Infinity) - this.state.spent + MONEY_TOLERANCE) return IN_FLIGHT_RETRY_MS;
     const { end } = budgetPeriodOf(limits.budget_period, now);
     // A lifetime budget never rolls over: only an admin raising it helps, so ask again in an hour.
     return end === null ? 3_600_000 : Date.parse(end) - now;
@@ -95,21 +112,12 @@ export class SpendBudget {
     if (lease.period === this.state.period) this.state.spent += cost;
   }
 
-  snapshot(limits: KeyLimits, now: number): BudgetSnapshot | null {
-    const remaining = this.remaining(limits, now);
-    return remaining === null || limits.max_budget === null
+  /** The budget headers' view, with `cost` the request's worst-case cost. */
+  snapshot(limits: KeyLimits, now: number, cost: number): BudgetSnapshot | null {
+    const left = this.left(limits, now);
+    return limits.max_budget === null
       ? null
-      : { limit: limits.max_budget, remaining: Math.max(0, remaining), period: limits.budget_period };
-  }
-
-  private remaining(limits: KeyLimits, now: number): number | null {
-    this.roll(limits, now);
-    if (limits.max_budget === null) return null;
-    const reserved = Object.values(this.state.inflight).reduce(
-      (sum, lease) => sum + (lease.period === this.state.period ? lease.reserved : 0),
-      0,
-    );
-    return limits.max_budget - this.state.spent - reserved;
+      : { limit: limits.max_budget, remaining: Math.max(0, left), period: limits.budget_period, cost };
   }
 
   /** Starts a new period at zero when the clock has crossed into one, and drops leases nobody will settle. */

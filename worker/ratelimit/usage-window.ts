@@ -1,5 +1,6 @@
 import type { KeyLimits } from "../auth/key-record.ts";
 import type { BudgetSnapshot } from "./spend-budget.ts";
+import { completionTokens } from "./worst-case.ts";
 
 const SECOND_MS = 1000;
 const MINUTE_MS = 60_000;
@@ -74,7 +75,14 @@ export interface TokenAsk {
 export type Decision =
   /** `maxTokens`: what each choice may generate (the client's, or a cap to what the limits leave); null = up to the context. */
   | { admitted: true; reservation: string; maxTokens: number | null; snapshot: LimitSnapshot }
-  | { admitted: false; reason: RefusalReason; retryAfterSeconds: number; snapshot: LimitSnapshot };
+  /** `retryAfterSeconds`: null when retrying can never help (a revoked key, or a request larger than the limit itself). */
+  | { admitted: false; reason: RefusalReason; retryAfterSeconds: number | null; snapshot: LimitSnapshot };
+
+/** A refusal, its wait rounded up to whole seconds (at least one); a null wait stays null. */
+export function refusal(reason: RefusalReason, retryAfterMs: number | null, snapshot: LimitSnapshot): Decision {
+  const retryAfterSeconds = retryAfterMs === null ? null : Math.max(1, Math.ceil(retryAfterMs / SECOND_MS));
+  return { admitted: false, reason, retryAfterSeconds, snapshot };
+}
 
 /**
  * Sliding-window accounting for one key: exact because one Durable Object owns the window and
@@ -92,34 +100,28 @@ export class UsageWindow {
     this.state.revoked = true;
   }
 
+  /** Tokens the minute and the month leave now; Infinity for a key with neither limit. */
+  allowance(limits: KeyLimits, now: number): number {
+    this.prune(now);
+    return Math.min(
+      limits.tpm === null ? Infinity : limits.tpm - this.tokensUsed(),
+      limits.monthly_token_budget === null ? Infinity : limits.monthly_token_budget - this.state.monthTokens,
+    );
+  }
+
   /**
-   * Reserves the most the request can cost: the prompt's bound plus every choice's max_tokens, so
-   * no request can pass the key's limits. Left unset, max_tokens is capped to what the minute and
-   * the month leave; a request that does not fit even so (or whose own max_tokens does not) is refused.
+   * Reserves the most the request can cost: the prompt's bound plus every choice's max_tokens (unset:
+   * the context's remainder), so no request can pass the key's limits; one that does not fit what
+   * they leave now is refused until it would. The key's limiter caps an unset max_tokens first (see worstCase).
    */
   reserve(limits: KeyLimits, ask: TokenAsk, now: number): Decision {
     this.prune(now);
+    const cost = ask.prompt + completionTokens(ask);
     const used = this.tokensUsed();
-    const remainingMonth =
-      limits.monthly_token_budget === null ? null : limits.monthly_token_budget - this.state.monthTokens;
-    const allowance = Math.min(limits.tpm === null ? Infinity : limits.tpm - used, remainingMonth ?? Infinity);
-    let maxTokens = ask.maxTokens;
-    let cost = ask.prompt + ask.choices * (maxTokens ?? ask.context);
-    if (maxTokens === null && ask.choices > 0 && cost > allowance) {
-      const fits = Math.min(Math.floor((allowance - ask.prompt) / ask.choices), ask.context - ask.prompt);
-      if (fits >= 1) {
-        maxTokens = fits;
-        cost = ask.prompt + ask.choices * fits;
-      }
-    }
-    const refuse = (reason: RefusalReason, retryAfterMs: number): Decision => ({
-      admitted: false,
-      reason,
-      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / SECOND_MS)),
-      snapshot: this.snapshot(limits, cost),
-    });
+    const refuse = (reason: RefusalReason, retryAfterMs: number | null) =>
+      refusal(reason, retryAfterMs, this.snapshot(limits, cost));
 
-    if (this.state.revoked) return refuse("revoked", 0);
+    if (this.state.revoked) return refuse("revoked", null);
     if (limits.max_concurrent !== null && Object.keys(this.state.inflight).length >= limits.max_concurrent)
       return refuse("concurrency", SECOND_MS);
     if (limits.rpm !== null && this.requestsCounted() >= limits.rpm)
@@ -129,14 +131,15 @@ export class UsageWindow {
       );
     if (limits.tpm !== null && used + cost > limits.tpm)
       return refuse("tokens", this.expiryOnceBelow((count) => count.tokens, used, limits.tpm - cost) - now);
-    if (remainingMonth !== null && cost > remainingMonth) return refuse("budget", nextMonthStart(now) - now);
+    if (limits.monthly_token_budget !== null && this.state.monthTokens + cost > limits.monthly_token_budget)
+      return refuse("budget", nextMonthStart(now) - now);
 
     const reservation = crypto.randomUUID();
     this.secondOf(now).requests += 1;
     this.state.inflight[reservation] = { at: now, reserved: cost };
     this.state.inflightTokens += cost;
     this.state.monthTokens += cost;
-    return { admitted: true, reservation, maxTokens, snapshot: this.snapshot(limits, cost) };
+    return { admitted: true, reservation, maxTokens: ask.maxTokens, snapshot: this.snapshot(limits, cost) };
   }
 
   /**

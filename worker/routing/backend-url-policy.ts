@@ -1,7 +1,7 @@
 /**
  * Where the admin API may point the gateway. A registered backend receives the bearer secret it
  * names and every request routed to it, so a URL must not reach the cloud's metadata service
- * (link-local), carry credentials, or loop back into this machine or the gateway itself, unless a
+ * (link-local), carry credentials or a query (API paths are appended to it), or loop back into this machine or the gateway itself, unless a
  * local setup says loopback is expected (ALLOW_LOOPBACK_BACKENDS, set by `moxie dev` and the tests).
  */
 export function backendUrlProblem(
@@ -11,6 +11,9 @@ export function backendUrlProblem(
   const parsed = new URL(url);
   if (parsed.username || parsed.password)
     return "a backend URL may not carry credentials: name a secret in secret_name instead";
+  // In the URL API's spelling, '?' and '#' appear only as a query's or a fragment's start.
+  if (/[?#]/.test(parsed.href))
+    return "a backend URL may not have a query or a fragment: the gateway appends API paths to it";
   if (parsed.host === options.gatewayHost) return "a backend URL may not point at the gateway itself";
   const host = parsed.hostname.replace(/^\[|\]$/g, "").toLowerCase();
   const ipv4 = ipv4Of(host);

@@ -3,7 +3,7 @@ import * as z from "zod";
 /** A registered backend: any server speaking the public API (moxie serve, vLLM, llama.cpp server). */
 export const BackendConfig = z.object({
   id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, '.', '_' or '-' (at most 64)"),
-  url: z.url({ protocol: /^https?$/ }),
+  url: z.url({ protocol: /^https?$/ }).transform(normalizeBackendUrl),
   /** Deployments (backend-side model ids) it serves; empty = whatever its /health or /v1/models reports. */
   models: z.array(z.string()).default([]),
   /**
@@ -29,6 +29,16 @@ export function backendSecret(env: Env, backend: Pick<BackendConfig, "secret_nam
   return typeof value === "string" ? value : undefined;
 }
 
+/** The backend's URL for an API path (the configured URL has no trailing slash: see normalizeBackendUrl). */
 export function backendUrl(backend: Pick<BackendConfig, "url">, path: string): string {
-  return backend.url.replace(/\/+$/, "") + path;
+  return backend.url + path;
+}
+
+/**
+ * One spelling per backend URL, so the registry, the admin API's checks and the pool's list agree:
+ * the URL API's (lower-case scheme and host, no default port), without trailing slashes. Credentials,
+ * a query or a fragment are kept for backendUrlProblem to refuse, never silently dropped.
+ */
+export function normalizeBackendUrl(url: string): string {
+  return new URL(url).href.replace(/\/+$/, "");
 }
