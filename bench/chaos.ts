@@ -90,6 +90,14 @@ function malformedKinds(key: string): { name: string; admitted: boolean; init: R
   ];
 }
 
+/** How long a run took since `started` (Date.now()), and the machine's load as it ended. */
+export function runFacts(started: number): { wallSeconds: number; loadAverage: number[] } {
+  return {
+    wallSeconds: Math.round((Date.now() - started) / 100) / 10,
+    loadAverage: loadavg().map((value) => Math.round(value * 100) / 100),
+  };
+}
+
 /** An admin API call on the stack's gateway, answered as JSON. */
 export async function adminRequest<T>(gateway: string, method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${gateway}/admin${path}`, {
@@ -366,8 +374,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       poolInflight,
       keySlotsFree: slotChecks.every((status) => status !== 429),
       backendKilledAfterMs: killedAt,
-      wallSeconds: Math.round((Date.now() - started) / 100) / 10,
-      loadAverage: loadavg().map((value) => Math.round(value * 100) / 100),
+      ...runFacts(started),
     };
   } finally {
     await stack.stop();

@@ -1,7 +1,8 @@
 /**
  * Constrained-decoding benchmark: `moxie serve` as a real process, decode tokens/s of the same
  * requests without and with a json_schema grammar (xgrammar mask every step), at concurrency 1
- * and N, plus what the first request of a new schema pays for its compile.
+ * and N, plus what the first request of a new schema pays for its compile (a small one, and one
+ * near the schema limits: 1,000 required bounded integers).
  *
  *   node --import tsx bench/grammar-bench.ts --model DIR [--requests 8] [--concurrency 8] [--threads 2] [--json]
  */
@@ -55,6 +56,14 @@ const schema = (variant: number) => ({
   required: ["text", "variant"],
 });
 
+/** About the largest schema SCHEMA_LIMITS allows: 1,000 required bounded integers (60 KB). */
+const largest = (() => {
+  const properties = Object.fromEntries(
+    Array.from({ length: 1000 }, (_, i) => [`p${i}`, { type: "integer", minimum: 0, maximum: 1000 + i }]),
+  );
+  return { type: "object", properties, required: Object.keys(properties) };
+})();
+
 async function complete(seed: number, body: Record<string, unknown>): Promise<{ tokens: number; ms: number }> {
   const started = performance.now();
   const response = await fetch(`${server.url}/v1/chat/completions`, {
@@ -99,6 +108,9 @@ try {
     max_tokens: 1,
     response_format: { type: "json_schema", json_schema: { name: "b", schema: schema(-1) } },
   });
+  const largeFormat = { type: "json_schema", json_schema: { name: "large", schema: largest } };
+  const largeUncached = await complete(0, { max_tokens: 1, response_format: largeFormat });
+  const largeCached = await complete(0, { max_tokens: 1, response_format: largeFormat });
   const constrained = (seed: number) => ({
     temperature: 1,
     response_format: { type: "json_schema", json_schema: { name: "b", schema: schema(seed % 2) } },
@@ -115,11 +127,21 @@ try {
       slowdown: 1 - grammar.tokPerS / plain.tokPerS,
     });
   }
-  const summary = { model, first_request_ms: uncached.ms, cached_request_ms: cached.ms, results };
+  const summary = {
+    model,
+    first_request_ms: uncached.ms,
+    cached_request_ms: cached.ms,
+    largest_schema_first_request_ms: largeUncached.ms,
+    largest_schema_cached_request_ms: largeCached.ms,
+    results,
+  };
   if (values.json) console.log(JSON.stringify(summary));
   else {
     console.log(
       `${model}: a new schema's first request ${uncached.ms.toFixed(0)} ms, the same schema cached ${cached.ms.toFixed(0)} ms`,
+    );
+    console.log(
+      `the largest schema the limits allow: first request ${largeUncached.ms.toFixed(0)} ms, cached ${largeCached.ms.toFixed(0)} ms`,
     );
     for (const row of results) {
       console.log(

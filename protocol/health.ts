@@ -24,6 +24,11 @@ export const BackendHealth = z.object({
   max_context_length: z.int().positive().nullable(),
   /** Whether the model takes tools (its tokenizer has Mistral v3's tool-call tokens); false until it is loaded. */
   function_calling: z.boolean(),
+  /**
+   * Whether constrained decoding (JSON mode, json_schema, forced tool calls) works: the grammar
+   * thread passed its self-check. False while one (re)starts after a failure.
+   */
+  grammar_ok: z.boolean(),
 });
 export type BackendHealth = z.infer<typeof BackendHealth>;
 

@@ -1,7 +1,6 @@
 import type { CompiledGrammar, GrammarCompiler, GrammarMatcher } from "@mlc-ai/web-xgrammar";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
 import type { PreparedSchema } from "./json-schema-support.ts";
-import type { Tokenizer } from "../text/tokenizer.ts";
 import { loadXGrammar } from "./xgrammar.ts";
 
 /** Compiled grammars kept for reuse; the least recently used beyond this are freed. */
@@ -9,9 +8,7 @@ const CACHE_ENTRIES = 64;
 /** JSON as Mistral's models write it (and mistral-common renders tool calls): ", " and ": ", no other whitespace. */
 const SEPARATORS: [string, string] = [", ", ": "];
 
-/** Whether text has a character below U+0020 (JSON forbids them raw in strings). */
-const hasControlCharacter = (text: string) => [...text].some((char) => char.charCodeAt(0) < 0x20);
-
+/** A schema xgrammar could not compile (in its thread, `cause` is xgrammar's error), or not within the compile budget. */
 export class GrammarError extends Error {}
 
 /**
@@ -29,7 +26,9 @@ class GrammarConstraint implements TokenConstraint {
 
   constructor(private readonly matcher: GrammarMatcher) {}
 
+  /** Asked for a mask past the end of the document, xgrammar aborts (breaking its instance): refused here instead. */
   allowed(): Promise<Int32Array> {
+    if (this.matcher.isTerminated()) return Promise.reject(new Error("the grammar's document has ended"));
     return this.matcher.getNextTokenBitmask();
   }
 
@@ -45,41 +44,29 @@ class GrammarConstraint implements TokenConstraint {
 
 /**
  * JSON-schema grammars for one model's vocabulary (xgrammar): compiled once per schema and
- * cached, so a repeated schema costs only its matcher. Compiling happens when a request
- * arrives, between scheduler steps, never inside a step.
+ * cached, so a repeated schema costs only its matcher. They live in a grammar thread
+ * (grammar-thread.ts), with the cache: xgrammar's objects cannot leave the WASM instance that made them.
  */
 export class Grammars {
   private compiler: Promise<GrammarCompiler> | undefined;
   private readonly compiled = new Map<string, Promise<CompiledGrammar>>();
 
   constructor(
-    private readonly tokenizer: Tokenizer,
-    private readonly vocabSize: number,
+    /** grammarVocabulary(): one piece per token id, "" for tokens no grammar allows. */
+    private readonly pieces: string[],
     private readonly eosId: number,
   ) {}
 
-  /**
-   * xgrammar's view of the vocabulary. Tokens given as "" are never allowed by a grammar: the
-   * control tokens; the byte-fallback tokens of non-ASCII bytes, which xgrammar 0.1.27 accepts in
-   * sequences that are not valid UTF-8 (seen as "\uFFFD\uFFFD" in a string it had bounded by
-   * maxLength); and tokens with control characters, which its bounded strings admit although
-   * JSON forbids them raw (the grammars write no whitespace but ", " and ": "). So characters
-   * with no token of their own cannot appear in constrained output.
-   */
   private compilerFor(): Promise<GrammarCompiler> {
     this.compiler ??= (async () => {
       const xgrammar = await loadXGrammar();
-      const excluded = (id: number) => {
-        const byte = this.tokenizer.byteValue(id);
-        if (byte !== undefined) return byte < 0x20 || byte >= 0x80;
-        return this.tokenizer.specialTokens.has(id) || hasControlCharacter(this.tokenizer.piece(id) ?? "");
-      };
-      const pieces = Array.from({ length: this.vocabSize }, (_, id) =>
-        excluded(id) ? "" : (this.tokenizer.piece(id) ?? ""),
+      const info = await xgrammar.TokenizerInfo.createTokenizerInfo(
+        this.pieces,
+        "byte_fallback",
+        true,
+        this.pieces.length,
+        [this.eosId],
       );
-      const info = await xgrammar.TokenizerInfo.createTokenizerInfo(pieces, "byte_fallback", true, this.vocabSize, [
-        this.eosId,
-      ]);
       return xgrammar.GrammarCompiler.createGrammarCompiler(info, false);
     })();
     return this.compiler;
@@ -107,23 +94,34 @@ export class Grammars {
     return grammar.catch((error: unknown) => {
       throw new GrammarError(
         `the JSON schema cannot be compiled to a grammar: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
       );
     });
   }
 
-  /** xgrammar's own JSON-schema grammar, with the numeric range rules replaced by exact ones (numeric-range.ts). */
+  /**
+   * xgrammar's own JSON-schema grammar, with the numeric range rules replaced by exact ones
+   * (numeric-range.ts) in one pass over its text, so the cost stays linear in the grammar's size
+   * however many ranges it has.
+   */
   private async compileNew({ prepared, closedObjects }: GrammarSpec): Promise<CompiledGrammar> {
     const compiler = await this.compilerFor();
     const schema = JSON.stringify(prepared.schema);
-    const ranges = Object.entries(prepared.ranges);
-    if (ranges.length === 0) return compiler.compileJSONSchema(schema, false, -1, SEPARATORS, closedObjects);
+    const { ranges } = prepared;
+    if (Object.keys(ranges).length === 0)
+      return compiler.compileJSONSchema(schema, false, -1, SEPARATORS, closedObjects);
     const xgrammar = await loadXGrammar();
-    let ebnf = await xgrammar.Testings._jsonSchemaToEBNF(schema, false, -1, SEPARATORS, closedObjects);
-    for (const [name, rule] of ranges) {
-      const line = new RegExp(`^defs_${name} ::= .*$`, "m");
-      if (!line.test(ebnf)) throw new Error(`xgrammar wrote no rule for the range ${name}`);
-      ebnf = ebnf.replace(line, () => `defs_${name} ::= ${rule}`);
-    }
+    const replaced = new Set<string>();
+    const ebnf = (await xgrammar.Testings._jsonSchemaToEBNF(schema, false, -1, SEPARATORS, closedObjects)).replace(
+      /^defs_(\w+) ::= .*$/gm,
+      (line, name: string) => {
+        if (!Object.hasOwn(ranges, name)) return line;
+        replaced.add(name);
+        return `defs_${name} ::= ${ranges[name]}`;
+      },
+    );
+    const missing = Object.keys(ranges).find((name) => !replaced.has(name));
+    if (missing) throw new Error(`xgrammar wrote no rule for the range ${missing}`);
     return compiler.compileGrammar(ebnf);
   }
 

@@ -1,22 +1,17 @@
 import { numericRangeRule } from "./numeric-range.ts";
+import { InvalidSchemaError, UnsupportedSchemaError } from "./schema-error.ts";
+import { checkDepth, checkSchemaBytes, SchemaTally } from "./schema-limits.ts";
+import { checkReferences } from "./schema-references.ts";
+import { checkPattern, checkSubschema } from "./schema-validity.ts";
 
 /**
  * The JSON Schema subset constrained decoding enforces. xgrammar (0.1.27) silently ignores the
  * keywords it cannot express (measured: multipleOf, not, if/then/else, uniqueItems, contains,
  * maxProperties, dependentRequired, unevaluated*), so a schema using them would yield documents
  * that fail it: such a schema is refused, naming the keyword, unless the client asked for
- * `strict: false`, which drops them.
+ * `strict: false`, which drops them. A schema that could never compile, or one past a limit, is
+ * refused either way (InvalidSchemaError).
  */
-
-export class UnsupportedSchemaError extends Error {
-  constructor(
-    readonly keyword: string,
-    readonly path: string,
-    reason = "is not supported by constrained decoding",
-  ) {
-    super(`JSON schema keyword "${keyword}" at ${path} ${reason}`);
-  }
-}
 
 /** Keywords whose value is a map of name → subschema. */
 const SCHEMA_MAPS = new Set(["properties", "$defs", "definitions", "patternProperties"]);
@@ -73,6 +68,17 @@ type Schema = Record<string, unknown>;
 const isSchema = (value: unknown): value is Schema =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
+/** How a schema is being prepared: whether unsupported keywords are refused, the ranges found, the totals counted. */
+interface Preparation {
+  strict: boolean;
+  ranges: Record<string, string>;
+  tally: SchemaTally;
+}
+
+/** Whether preparing goes on without what failed: an unsupported keyword under `strict: false`. */
+const droppable = (error: unknown, strict: boolean) =>
+  !strict && error instanceof UnsupportedSchemaError && !(error instanceof InvalidSchemaError);
+
 /** A schema ready for the grammar compiler, with the EBNF of the numeric ranges it refers to by name. */
 export interface PreparedSchema {
   schema: unknown;
@@ -95,7 +101,7 @@ function rangeName(index: number): string {
  * xgrammar's range rules admit values past the bounds. Bounds become inclusive integers: a
  * fractional or exclusive bound is moved inward to the next integer.
  */
-function numericRange(schema: Schema, path: string, ranges: Record<string, string>): Schema {
+function numericRange(schema: Schema, path: string, { ranges, tally }: Preparation): Schema {
   const bounds = BOUNDS.filter((bound) => schema[bound] !== undefined);
   if (bounds.length === 0) return schema;
   if (schema.type !== "number" && schema.type !== "integer")
@@ -106,6 +112,8 @@ function numericRange(schema: Schema, path: string, ranges: Record<string, strin
     (typeof BOUNDS)[number],
     number | undefined
   >;
+  if (minimum !== undefined && maximum !== undefined && minimum > maximum)
+    throw new InvalidSchemaError("minimum", path, "is greater than maximum");
   const low = Math.max(
     minimum === undefined ? -Infinity : Math.ceil(minimum),
     exclusiveMinimum === undefined ? -Infinity : Math.floor(exclusiveMinimum) + 1,
@@ -120,30 +128,43 @@ function numericRange(schema: Schema, path: string, ranges: Record<string, strin
       path,
       "leaves no integer in range (ranges between two integers are not supported)",
     );
+  tally.add("numericRanges", 1, bounds[0], path);
   const name = rangeName(Object.keys(ranges).length);
   ranges[name] = numericRangeRule(low, high, schema.type === "number");
   return { $ref: `#/$defs/${name}` };
 }
 
-/** The schema as the grammar compiler gets it; throws UnsupportedSchemaError unless `strict` is false. */
+/**
+ * The schema as the grammar compiler gets it; throws UnsupportedSchemaError (unless `strict` is
+ * false) and InvalidSchemaError.
+ */
 export function prepareSchema(schema: unknown, strict: boolean): PreparedSchema {
-  const ranges: Record<string, string> = {};
-  const prepared = prepareSubschema(schema, strict, "#", ranges);
-  if (Object.keys(ranges).length === 0) return { schema: prepared, ranges };
+  checkSchemaBytes(schema);
+  const preparation: Preparation = { strict, ranges: {}, tally: new SchemaTally() };
+  const prepared = prepareSubschema(schema, "#", 0, preparation);
+  const { ranges } = preparation;
   const placeholders = Object.fromEntries(Object.keys(ranges).map((name) => [name, { type: "integer" }]));
   const root = isSchema(prepared) ? prepared : {};
-  return { schema: { ...root, $defs: { ...(root.$defs as Schema | undefined), ...placeholders } }, ranges };
+  const withPlaceholders =
+    Object.keys(ranges).length === 0
+      ? prepared
+      : { ...root, $defs: { ...(root.$defs as Schema | undefined), ...placeholders } };
+  checkReferences(withPlaceholders);
+  return { schema: withPlaceholders, ranges };
 }
 
-function prepareSubschema(schema: unknown, strict: boolean, path: string, ranges: Record<string, string>): unknown {
+function prepareSubschema(schema: unknown, path: string, depth: number, preparation: Preparation): unknown {
   if (typeof schema === "boolean") return schema;
   if (!isSchema(schema)) throw new UnsupportedSchemaError("(schema)", path, "must be an object or a boolean");
+  checkDepth(depth, path);
+  const { strict, tally } = preparation;
+  const sub = (value: unknown, at: string) => prepareSubschema(value, at, depth + 1, preparation);
   const prepared: Schema = {};
   let withRanges: Schema;
   try {
-    withRanges = numericRange(schema, path, ranges);
+    withRanges = numericRange(schema, path, preparation);
   } catch (error) {
-    if (strict || !(error instanceof UnsupportedSchemaError)) throw error;
+    if (!droppable(error, strict)) throw error;
     withRanges = Object.fromEntries(
       Object.entries(schema).filter(([keyword]) => !(BOUNDS as readonly string[]).includes(keyword)),
     );
@@ -152,15 +173,17 @@ function prepareSubschema(schema: unknown, strict: boolean, path: string, ranges
     const at = `${path}/${keyword}`;
     try {
       if (SCHEMA_MAPS.has(keyword) && isSchema(value)) {
+        if (keyword === "properties") tally.add("properties", Object.keys(value).length, keyword, path);
+        if (keyword === "patternProperties") for (const name of Object.keys(value)) checkPattern(name, keyword, path);
         prepared[keyword] = Object.fromEntries(
-          Object.entries(value).map(([name, sub]) => [name, prepareSubschema(sub, strict, `${at}/${name}`, ranges)]),
+          Object.entries(value).map(([name, subschema]) => [name, sub(subschema, `${at}/${name}`)]),
         );
       } else if (SUBSCHEMAS.has(keyword)) {
-        prepared[keyword] = prepareSubschema(value, strict, at, ranges);
+        prepared[keyword] = sub(value, at);
       } else if (SCHEMA_LISTS.has(keyword) && Array.isArray(value)) {
         if (keyword === "allOf" && value.length > 1)
           throw new UnsupportedSchemaError(keyword, path, "with more than one schema is not supported");
-        prepared[keyword] = value.map((sub, i) => prepareSubschema(sub, strict, `${at}/${i}`, ranges));
+        prepared[keyword] = value.map((subschema, i) => sub(subschema, `${at}/${i}`));
       } else if (keyword === "format" && !FORMATS.has(String(value))) {
         throw new UnsupportedSchemaError(
           keyword,
@@ -168,13 +191,16 @@ function prepareSubschema(schema: unknown, strict: boolean, path: string, ranges
           `"${String(value)}" is not supported (supported: ${[...FORMATS].join(", ")})`,
         );
       } else if (PLAIN.has(keyword)) {
+        if (keyword === "pattern") checkPattern(value, keyword, path);
+        if (keyword === "enum" && Array.isArray(value)) tally.add("enumMembers", value.length, keyword, path);
         prepared[keyword] = value;
       } else {
         throw new UnsupportedSchemaError(keyword, path);
       }
     } catch (error) {
-      if (strict || !(error instanceof UnsupportedSchemaError)) throw error;
+      if (!droppable(error, strict)) throw error;
     }
   }
+  checkSubschema(prepared, path);
   return prepared;
 }

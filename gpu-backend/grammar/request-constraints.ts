@@ -1,7 +1,8 @@
 import type { ChatCompletionRequest, Tool } from "../../protocol/chat.ts";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
 import type { GrammarSpec } from "./grammars.ts";
-import { prepareSchema, UnsupportedSchemaError } from "./json-schema-support.ts";
+import { prepareSchema } from "./json-schema-support.ts";
+import { UnsupportedSchemaError } from "./schema-error.ts";
 import { responseGrammar } from "./response-format.ts";
 import { ToolCallConstraint } from "./tool-call-constraint.ts";
 

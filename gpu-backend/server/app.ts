@@ -30,6 +30,7 @@ export function createApp(backend: Backend): Hono {
       tokens_per_second: status?.tokensPerSecond ?? 0,
       max_context_length: model?.contextLength ?? null,
       function_calling: model?.functionCalling ?? false,
+      grammar_ok: status?.grammarOk ?? false,
     } satisfies BackendHealth;
     return c.json(body, model ? 200 : 503);
   });

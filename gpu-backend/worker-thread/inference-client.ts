@@ -1,9 +1,11 @@
 import { Readable } from "node:stream";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
 import type { WorkerOptions } from "../options.ts";
 import type { ChoiceOutput, FromWorker, LoadStatus, ModelInfo, ToWorker } from "./messages.ts";
+import { InputClient } from "./input-client.ts";
 import { RefusedError } from "./refusal.ts";
+import { typescriptWorker } from "./typescript-worker.ts";
 
 /** An accepted chat request: its prompt size and a stream of its choices' outputs, ended when every choice finished. */
 export interface ChatRun {
@@ -23,10 +25,11 @@ type Pending =
 /**
  * The main thread's side of the inference worker: ONNX Runtime's run() blocks its thread for the
  * whole native call, so the engine and scheduler live in one worker_thread and the HTTP server
- * here stays responsive. Load is mirrored from the worker's per-step status posts.
+ * here stays responsive. Requests are tokenized on the input thread first (input-client.ts). Load is mirrored from the worker's per-step status posts.
  */
 export class InferenceClient {
   private readonly worker: Worker;
+  private readonly inputs: InputClient;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private exited = false;
@@ -38,7 +41,7 @@ export class InferenceClient {
   private closing = false;
 
   constructor(options: WorkerOptions) {
-    this.worker = new Worker(new URL("./bootstrap.mjs", import.meta.url), { workerData: options });
+    this.worker = typescriptWorker(new URL("./inference-worker.ts", import.meta.url), { workerData: options });
     this.ready = new Promise((resolve, reject) => {
       this.worker.once("error", reject);
       this.worker.once("exit", (code) =>
@@ -46,6 +49,7 @@ export class InferenceClient {
       );
       this.worker.on("message", (message: FromWorker) => {
         if (message.type === "ready") {
+          this.inputs.start(message.model);
           this.model = message.model;
           this.status = message.status;
           resolve(message.model);
@@ -55,40 +59,47 @@ export class InferenceClient {
     });
     // Closing before the model loaded rejects `ready` with nobody left waiting: not an unhandled rejection.
     this.ready.catch(() => {});
-    this.crashed = new Promise((_, reject) => {
-      this.worker.on("error", (error) => {
-        this.failAll(error);
-        reject(error);
-      });
-      this.worker.on("exit", (code) => {
-        this.exited = true;
-        const error = new Error(`the inference worker exited (code ${code})`);
-        this.failAll(error);
-        if (!this.closing) reject(error);
-      });
-    });
+    let crash!: (error: Error) => void;
+    this.crashed = new Promise((_, reject) => (crash = reject));
     this.crashed.catch(() => {});
+    this.inputs = new InputClient(options.model, (error) => {
+      this.failAll(error);
+      if (!this.closing) crash(error);
+    });
+    this.worker.on("error", (error) => {
+      this.failAll(error);
+      crash(error);
+    });
+    this.worker.on("exit", (code) => {
+      this.exited = true;
+      this.failAll(new Error(`the inference worker exited (code ${code})`));
+      if (!this.closing) crash(new Error(`the inference worker exited (code ${code})`));
+    });
   }
 
-  chat(request: ChatCompletionRequest, tenant?: string): Promise<ChatRun> {
+  /** Tokenized on the input thread, then run on the inference thread. */
+  async chat(request: ChatCompletionRequest, tenant?: string): Promise<ChatRun> {
+    const input = await this.inputs.chat(request, tenant);
     const id = this.nextId++;
     return new Promise((accept, reject) => {
       this.pending.set(id, { kind: "chat", accept, reject, open: request.n });
-      this.handOff(id, { type: "chat", id, request, tenant });
+      this.handOff(id, { type: "chat", id, request, input });
     });
   }
 
-  embed(inputs: string[]): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
+  async embed(inputs: string[]): Promise<{ vectors: Float32Array[]; promptTokens: number }> {
+    const sequences = await this.inputs.embed(inputs);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { kind: "embed", resolve, reject });
-      this.handOff(id, { type: "embed", id, inputs });
+      this.handOff(id, { type: "embed", id, sequences });
     });
   }
 
   /** Lets the worker finish its step and release the engine; a worker still loading is stopped outright. */
   async close(): Promise<void> {
     this.closing = true;
+    await this.inputs.close();
     if (this.exited) return;
     const exited = new Promise((resolve) => this.worker.once("exit", resolve));
     if (this.model) this.send({ type: "close" });

@@ -2,7 +2,8 @@ import { setImmediate as yieldToMessages } from "node:timers/promises";
 import { parentPort, workerData } from "node:worker_threads";
 import type { ChatCompletionRequest, FinishReason, ToolCall } from "../../protocol/chat.ts";
 import type { Engine } from "../engine/engine.ts";
-import { GrammarError, Grammars } from "../grammar/grammars.ts";
+import { GrammarPool } from "../grammar/grammar-pool.ts";
+import { GrammarError } from "../grammar/grammars.ts";
 import { loadEngine } from "../engine/load-engine.ts";
 import type { WorkerOptions } from "../options.ts";
 import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
@@ -49,7 +50,7 @@ class InferenceWorker {
   private readonly throughput = new ThroughputMeter();
   private wake: (() => void) | undefined;
   private closing = false;
-  private readonly grammars: Grammars;
+  private readonly grammars: GrammarPool;
   /** Requests whose grammar is compiling; a cancel removes its id, and the compiled request is then dropped. */
   private readonly compiling = new Set<number>();
 
@@ -70,26 +71,32 @@ class InferenceWorker {
       engine.shape.maxEvaluationTokens,
       engine.shape.vocabSize,
     );
-    this.grammars = new Grammars(tokenizer, engine.shape.vocabSize, engine.shape.eosTokenId);
+    this.grammars = new GrammarPool(tokenizer, engine.shape.vocabSize, engine.shape.eosTokenId);
   }
 
   modelInfo(): ModelInfo {
-    return { contextLength: this.engine.shape.contextLength, functionCalling: supportsTools(this.tokenizer) };
+    const { contextLength, maxEvaluationTokens, vocabSize } = this.engine.shape;
+    return {
+      contextLength,
+      functionCalling: supportsTools(this.tokenizer),
+      embeddingLength: maxEvaluationTokens,
+      vocabSize,
+    };
   }
 
   status(): LoadStatus {
-    return { ...this.scheduler.stats(), tokensPerSecond: this.throughput.rate() };
+    return { ...this.scheduler.stats(), tokensPerSecond: this.throughput.rate(), grammarOk: this.grammars.healthy };
   }
 
   /** A request refused, or one that fails unexpectedly (a bug, not bad input), is answered; the worker and the others go on. */
   receive(message: ToWorker): void {
     try {
-      if (message.type === "chat") this.chat(message.id, message.request, message.tenant);
+      if (message.type === "chat") this.chat(message.id, message.request, message.input);
       else if (message.type === "cancel") this.cancel(message.id);
       else if (message.type === "embed")
         this.embedJobs.push({
           id: message.id,
-          sequences: this.inputs.embeddingInputs(message.inputs),
+          sequences: message.sequences,
           vectors: [],
           done: 0,
         });
@@ -120,12 +127,11 @@ class InferenceWorker {
   }
 
   /**
-   * A request with a grammar waits for it to compile (once per schema, between steps, never
-   * inside one) before it joins the scheduler; each choice gets its own matcher.
+   * A request with a grammar waits for it to compile (once per schema, in the grammar thread,
+   * while the steps go on) before it joins the scheduler; each choice gets its own matcher.
    */
-  private chat(id: number, request: ChatCompletionRequest, tenant: string | undefined): void {
+  private chat(id: number, request: ChatCompletionRequest, input: ChatInput): void {
     const plan = this.inputs.constraints(request);
-    const input = this.inputs.chat(request, tenant);
     const start = (matchers: (TokenConstraint | undefined)[]) => {
       input.spec.choices.forEach((choice, index) => (choice.constraint = plan.build(matchers[index])));
       this.start(id, input);
@@ -133,8 +139,7 @@ class InferenceWorker {
     if (plan.grammar === undefined) return start([]);
     this.compiling.add(id);
     this.grammars
-      .compile(plan.grammar)
-      .then((compiled) => Promise.all(input.spec.choices.map(() => this.grammars.constraint(compiled))))
+      .constraints(plan.grammar, input.spec.choices.length)
       .then((matchers) => {
         if (this.compiling.delete(id)) start(matchers);
         else for (const matcher of matchers) matcher.release();

@@ -1,11 +1,14 @@
 import type { ChatCompletionRequest, FinishReason, TokenLogprob, ToolCall } from "../../protocol/chat.ts";
 import type { SchedulerStats } from "../scheduler/scheduler.ts";
+import type { ChatInput } from "./input-processor.ts";
 import type { Refusal } from "./refusal.ts";
 
 /** The scheduler's load, posted after every step; /health and /metrics read the latest one. */
 export interface LoadStatus extends SchedulerStats {
   /** Generated tokens per second over the last few seconds. */
   tokensPerSecond: number;
+  /** Whether JSON mode works: the grammar thread passed its self-check (false while one starts). */
+  grammarOk: boolean;
 }
 
 /** What the HTTP side needs to know about the loaded model. */
@@ -13,12 +16,26 @@ export interface ModelInfo {
   contextLength: number;
   /** Whether its chat format offers tools (Mistral's v3 tokenizer). */
   functionCalling: boolean;
+  /** Longest embedding input, in tokens (ModelShape.maxEvaluationTokens). */
+  embeddingLength: number;
+  vocabSize: number;
 }
 
+/** To the input thread: the loaded model's limits (first), then requests to tokenize. */
+export type ToInputThread =
+  | { type: "model"; model: ModelInfo }
+  | { type: "chat"; id: number; request: ChatCompletionRequest; tenant: string | undefined }
+  | { type: "embed"; id: number; inputs: string[] };
+
+export type FromInputThread =
+  | { type: "chat"; id: number; input: ChatInput }
+  | { type: "embed"; id: number; sequences: number[][] }
+  | { type: "refused"; id: number; refusal: Refusal };
+
 export type ToWorker =
-  /** `tenant`: who the request is for (the gateway's TENANT_HEADER), for fair scheduling. */
-  | { type: "chat"; id: number; request: ChatCompletionRequest; tenant?: string }
-  | { type: "embed"; id: number; inputs: string[] }
+  /** A request with its input already tokenized by the input thread. */
+  | { type: "chat"; id: number; request: ChatCompletionRequest; input: ChatInput }
+  | { type: "embed"; id: number; sequences: number[][] }
   | { type: "cancel"; id: number }
   | { type: "close" };
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { UnsupportedSchemaError, prepareSchema } from "../../gpu-backend/grammar/json-schema-support.ts";
+import { prepareSchema } from "../../gpu-backend/grammar/json-schema-support.ts";
+import { UnsupportedSchemaError } from "../../gpu-backend/grammar/schema-error.ts";
 import { numericRangeRule } from "../../gpu-backend/grammar/numeric-range.ts";
 import { ToolCallConstraint } from "../../gpu-backend/grammar/tool-call-constraint.ts";
 import { loadXGrammar } from "../../gpu-backend/grammar/xgrammar.ts";

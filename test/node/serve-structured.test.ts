@@ -262,6 +262,121 @@ describe("constrained decoding", () => {
   });
 });
 
+describe("hostile schemas (issue 20)", () => {
+  const jsonSchema = (schema: unknown) => ({
+    response_format: { type: "json_schema", json_schema: { name: "s", schema, strict: false } },
+  });
+
+  async function expectRefusal(body: Record<string, unknown>, message: RegExp): Promise<void> {
+    const refused = await post(body);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({
+      type: "invalid_request_error",
+      code: "unsupported_schema",
+      param: "response_format",
+      message: expect.stringMatching(message),
+    });
+  }
+
+  it("32 schemas xgrammar aborts on are refused with 400 before compiling, and JSON mode and json_schema still work after them", async () => {
+    const aborting: [unknown, RegExp][] = [
+      [{ type: "string", pattern: "([" }, /"pattern".*not a valid regular expression/],
+      [{ $ref: "#/$defs/nope" }, /"\$ref".*points to nothing/],
+      [{ type: "array", minItems: 3, maxItems: 1 }, /"minItems".*greater than maxItems/],
+      [{ type: "string", minLength: 4, maxLength: 1 }, /"minLength".*greater than maxLength/],
+    ];
+    for (let i = 0; i < 32; i++) await expectRefusal(jsonSchema(aborting[i % 4][0]), aborting[i % 4][1]);
+    const object = await complete({ max_tokens: 8, random_seed: 1, response_format: { type: "json_object" } });
+    expect(object.choices[0].message.content).toMatch(/^\{/);
+    const person = await complete({
+      max_tokens: 200,
+      random_seed: 2,
+      response_format: { type: "json_schema", json_schema: { name: "person", schema: schemas.person } },
+    });
+    expect(
+      new Ajv({ strict: false }).validate(schemas.person, JSON.parse(person.choices[0].message.content as string)),
+    ).toBe(true);
+    const health = (await (await fetch(`${server.url}/health`)).json()) as { status: string; grammar_ok: boolean };
+    expect(health).toMatchObject({ status: "ready", grammar_ok: true });
+  });
+
+  it("a schema past a limit gets a 400 naming the limit", async () => {
+    await expectRefusal(
+      jsonSchema({ type: "string", description: "x".repeat(70_000) }),
+      /bytes as JSON, over the limit of 65536 bytes/,
+    );
+    const properties = Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [`p${i}`, true]));
+    await expectRefusal(jsonSchema({ type: "object", properties }), /limit of 1024 properties/);
+    await expectRefusal(jsonSchema({ enum: Array.from({ length: 1025 }, (_, i) => i) }), /limit of 1024 enum members/);
+    await expectRefusal(jsonSchema({ type: "string", pattern: "a".repeat(1001) }), /over the limit of 1000/);
+    const nested = (depth: number): unknown => (depth === 0 ? true : { type: "array", items: nested(depth - 1) });
+    await expectRefusal(jsonSchema(nested(40)), /subschemas deep, over the limit of 32/);
+  });
+
+  it("a schema that recurses with no way out gets a 400; a tree with optional children works", async () => {
+    await expectRefusal(jsonSchema({ $ref: "#" }), /no finite document/);
+    await expectRefusal(
+      jsonSchema({
+        $defs: { a: { $ref: "#/$defs/a" } },
+        type: "object",
+        properties: { x: { $ref: "#/$defs/a" } },
+        required: ["x"],
+      }),
+      /no finite document/,
+    );
+    const tree = {
+      $defs: {
+        node: {
+          type: "object",
+          properties: {
+            id: { type: "integer", minimum: 0, maximum: 9 },
+            children: { type: "array", maxItems: 2, items: { $ref: "#/$defs/node" } },
+          },
+          required: ["id"],
+        },
+      },
+      $ref: "#/$defs/node",
+    };
+    const completion = await complete({
+      max_tokens: 200,
+      random_seed: 4,
+      response_format: { type: "json_schema", json_schema: { name: "tree", schema: tree } },
+    });
+    const content = completion.choices[0].message.content as string;
+    expect(completion.choices[0].finish_reason, content).not.toBe("error");
+    if (completion.choices[0].finish_reason === "stop")
+      expect(new Ajv({ strict: false }).validate(tree, JSON.parse(content))).toBe(true);
+  });
+
+  it("while large schemas compile, an unconstrained request runs to its end before any of them is accepted", async () => {
+    // Three distinct schemas near the limits (1,000 required bounded integers each, about 60 KB):
+    // they compile one after another in the grammar thread, each for about a second.
+    const large = (variant: number) => {
+      const properties = Object.fromEntries(
+        Array.from({ length: 1000 }, (_, i) => [`p${i}`, { type: "integer", minimum: 0, maximum: 100 + i + variant }]),
+      );
+      return { type: "object", properties, required: Object.keys(properties) };
+    };
+    const accepted: number[] = [];
+    const grammarRequests = [1, 2, 3].map(async (variant) => {
+      const response = await post({
+        max_tokens: 1,
+        stream: true,
+        response_format: { type: "json_schema", json_schema: { name: "large", schema: large(variant) } },
+      });
+      accepted.push(variant);
+      expect(response.status).toBe(200);
+      await response.text();
+    });
+    // Only to let the large requests reach the backend first; nothing is timed.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await complete({ max_tokens: 8, random_seed: 3 });
+    expect(accepted).toEqual([]);
+    await Promise.all(grammarRequests);
+    expect(accepted).toHaveLength(3);
+  });
+});
+
 it("a v1 checkpoint (no tool-call tokens) refuses tools with a 400, and its card says function_calling: false", async () => {
   const refused = await post({
     tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }],

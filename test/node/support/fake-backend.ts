@@ -71,6 +71,7 @@ export function fakeBackendApp(): Hono {
       tokens_per_second: 0,
       max_context_length,
       function_calling: false,
+      grammar_ok: true,
     } satisfies BackendHealth;
     return c.json(body);
   });

@@ -1,0 +1,99 @@
+// The grammar threads (issue 20): xgrammar runs off the inference thread, and what breaks it
+// (aborts, a compile over budget) costs a thread, never JSON mode for later requests.
+import { describe, expect, it } from "vitest";
+import { GrammarPool } from "../../gpu-backend/grammar/grammar-pool.ts";
+import { GrammarError, type GrammarSpec } from "../../gpu-backend/grammar/grammars.ts";
+import { prepareSchema } from "../../gpu-backend/grammar/json-schema-support.ts";
+import { JSON_MODE } from "../../gpu-backend/grammar/response-format.ts";
+import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
+import { fixture } from "./support/fixture.ts";
+
+const tokenizer = await loadTokenizer(fixture);
+
+const pool = (budgetMs?: number) => new GrammarPool(tokenizer, 32000, tokenizer.eosId!, budgetMs);
+const allowedTokens = (mask: Int32Array | undefined) =>
+  Array.from({ length: mask!.length * 32 }, (_, token) => token).filter(
+    (token) => (mask![token >> 5] & (1 << (token & 31))) !== 0,
+  );
+const schemaSpec = (schema: unknown): GrammarSpec => ({ prepared: prepareSchema(schema, true), closedObjects: true });
+/** A schema as it reached xgrammar before the checks: unprepared, as the attack sent it. */
+const raw = (schema: unknown): GrammarSpec => ({ prepared: { schema, ranges: {} }, closedObjects: true });
+
+/** JSON mode masks: a few tokens may start the object, and one of them leads on. */
+async function jsonModeWorks(grammars: GrammarPool): Promise<void> {
+  const [matcher] = await grammars.constraints(JSON_MODE, 1);
+  const first = allowedTokens(await matcher.allowed());
+  expect(first.length).toBeGreaterThan(0);
+  expect(first.length).toBeLessThan(100);
+  matcher.accept(first[0]);
+  expect(allowedTokens(await matcher.allowed()).length).toBeGreaterThan(0);
+  matcher.release();
+}
+
+/** The largest schema the limits allow, near enough: 1,000 required bounded integers. */
+const bigSchema = (variant: number) => {
+  const properties = Object.fromEntries(
+    Array.from({ length: 1000 }, (_, i) => [`p${i}`, { type: "integer", minimum: 0, maximum: 1000 + i + variant }]),
+  );
+  return { type: "object", properties, required: Object.keys(properties) };
+};
+
+describe("grammar threads", () => {
+  const grammars = pool();
+
+  it("after 32 schemas that make xgrammar abort, JSON mode and json_schema still work, and so does a matcher made before", async () => {
+    const [before] = await grammars.constraints(
+      schemaSpec({ type: "object", properties: { a: { type: "integer" } } }),
+      1,
+    );
+    const aborting = [
+      { type: "string", pattern: "([" },
+      { $ref: "#/$defs/nope" },
+      { type: "array", minItems: 3, maxItems: 1 },
+      { type: "string", minLength: 5, maxLength: 1 },
+    ];
+    for (let i = 0; i < 32; i++)
+      await expect(grammars.constraints(raw(aborting[i % aborting.length]), 1)).rejects.toThrow(GrammarError);
+    await jsonModeWorks(grammars);
+    const [person] = await grammars.constraints(
+      schemaSpec({
+        type: "object",
+        properties: { age: { type: "integer", minimum: 0, maximum: 120 } },
+        required: ["age"],
+      }),
+      2,
+    );
+    expect(allowedTokens(await person.allowed()).length).toBeGreaterThan(0);
+    person.release();
+    expect(allowedTokens(await before.allowed()).length).toBeGreaterThan(0);
+    before.release();
+    expect(grammars.healthy).toBe(true);
+  });
+
+  it("a token outside the mask surfaces as an error on the next allowed()", async () => {
+    const [matcher] = await grammars.constraints(JSON_MODE, 1);
+    const mask = (await matcher.allowed())!;
+    const outside = Array.from({ length: 32000 }, (_, token) => token).find(
+      (token) => (mask[token >> 5] & (1 << (token & 31))) === 0,
+    )!;
+    matcher.accept(outside);
+    await expect(matcher.allowed()).rejects.toThrow(/does not accept token/);
+    matcher.release();
+  });
+});
+
+describe("the compile budget", () => {
+  it("a compile over it is refused, the thread is replaced, and the next grammar request works; a matcher stuck behind the runaway compile fails instead of hanging", async () => {
+    const grammars = pool(100);
+    const [live] = await grammars.constraints(JSON_MODE, 1);
+    await expect(grammars.constraints(schemaSpec(bigSchema(0)), 1)).rejects.toThrow(
+      new GrammarError("compiling the JSON schema took longer than the limit of 0.1 s"),
+    );
+    await jsonModeWorks(grammars);
+    expect(grammars.healthy).toBe(true);
+    // Its first mask came before the compile; the next waits behind it, past two budgets.
+    live.accept(allowedTokens(await live.allowed())[0]);
+    await expect(live.allowed()).rejects.toThrow(/the grammar thread failed: no grammar mask came within 0.2 s/);
+    live.release();
+  });
+});
