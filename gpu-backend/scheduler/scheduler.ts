@@ -1,6 +1,6 @@
 import type { Draw, Engine, SequenceChunk } from "../engine/engine.ts";
 import { tokenLogprobs, type TokenLogprobs } from "../sampler/logprobs.ts";
-import { maskLogits } from "../sampler/token-constraint.ts";
+import { maskLogits, type TokenConstraint } from "../sampler/token-constraint.ts";
 import { nextWaiting, seatDonor, seatsByTenant, splitPrefillBudget } from "./fair-share.ts";
 import { KvCacheManager } from "./kv-cache-manager.ts";
 import { Sequence, type FinishReason, type RequestSpec } from "./sequence.ts";
@@ -54,6 +54,20 @@ interface ScheduledChunk {
   draw?: Draw;
 }
 
+const NOT_THERE = Symbol("mask not there yet");
+type MaybeMask = Int32Array | undefined | typeof NOT_THERE;
+
+/**
+ * How long a step waits for grammar masks that are not there when its logits are: masks are
+ * computed while the engine runs, so one late by more than this is behind a compile.
+ */
+const MASK_GRACE_MS = 10;
+
+/** A deadline shared by one step's mask waits, so they wait MASK_GRACE_MS in all, not each. */
+function maskDeadline(): Promise<typeof NOT_THERE> {
+  return new Promise((resolve) => setTimeout(() => resolve(NOT_THERE), MASK_GRACE_MS));
+}
+
 /** What the engine returned for a chunk: its logits, the token it drew, or nothing (the chunk failed). */
 type ChunkResult = Float32Array | number | undefined;
 
@@ -85,6 +99,8 @@ export class Scheduler {
   private readonly kv: KvCacheManager;
   private prefilledTokens = 0;
   private preemptions = 0;
+  /** The deadline of the current step's mask waits, while one runs (see mask()). */
+  private deadline: Promise<typeof NOT_THERE> | undefined;
   /** Steps scheduled so far: which tenant's prefill goes first rotates with it. */
   private turn = 0;
   readonly slots: number;
@@ -155,11 +171,17 @@ export class Scheduler {
 
   async step(): Promise<StepOutput[]> {
     this.reap();
+    const outputs = await this.sampleDeferred();
     const batch = this.schedule();
-    if (batch.length === 0) return [];
+    if (batch.length === 0) {
+      // Only sequences waiting for a grammar mask are left: wait for the first one rather than spin.
+      const deferred = this.running.filter((sequence) => sequence.deferred && sequence.finish === undefined);
+      if (outputs.length === 0 && deferred.length > 0)
+        await Promise.race(deferred.map((sequence) => sequence.constraint!.allowed().catch(() => {})));
+      return outputs;
+    }
     for (const chunk of batch) chunk.draw = this.engineDraw(chunk);
     const results = await this.forward(batch);
-    const outputs: StepOutput[] = [];
     for (const [i, { sequence, tokens, draw }] of batch.entries()) {
       if (sequence.finish !== undefined) continue;
       const row = results[i];
@@ -175,11 +197,31 @@ export class Scheduler {
       this.kv.commit(sequence.blocks, (from, to) => sequence.tokens(from, to), sequence.computed);
       if (sequence.computed < sequence.total) continue;
       const choices = sequence.generated.length === 0 ? [sequence, ...this.fork(sequence)] : [sequence];
-      for (const choice of choices)
-        outputs.push(await this.sample(choice, row, choice === sequence ? draw : undefined));
+      for (const choice of choices) {
+        const output = await this.sample(choice, row, choice === sequence ? draw : undefined);
+        if (output) outputs.push(output);
+      }
     }
     this.reap();
     return outputs;
+  }
+
+  /** Samples the sequences whose grammar masks have come since their logits did. */
+  private async sampleDeferred(): Promise<StepOutput[]> {
+    const outputs: StepOutput[] = [];
+    for (const sequence of this.running) {
+      if (!sequence.deferred || sequence.finish !== undefined) continue;
+      const { logits, draw } = sequence.deferred;
+      const output = await this.sample(sequence, logits, draw);
+      if (output) outputs.push(output);
+    }
+    return outputs;
+  }
+
+  /** The sequence's mask, or NOT_THERE if it is not there by this step's deadline. */
+  private mask(constraint: TokenConstraint): Promise<MaybeMask> {
+    this.deadline ??= maskDeadline().finally(() => (this.deadline = undefined));
+    return Promise.race([constraint.allowed(), this.deadline]);
   }
 
   /**
@@ -201,7 +243,7 @@ export class Scheduler {
   private schedule(): ScheduledChunk[] {
     const batch: ScheduledChunk[] = [];
     for (const sequence of [...this.running]) {
-      if (sequence.prefilling || sequence.awaitsFork || !this.running.includes(sequence)) continue;
+      if (sequence.prefilling || sequence.awaitsFork || sequence.deferred || !this.running.includes(sequence)) continue;
       if (this.grow(sequence, sequence.computed + 1, batch)) batch.push({ sequence, tokens: sequence.pending(1) });
     }
     const budget = () => this.config.stepTokens - batch.reduce((sum, chunk) => sum + chunk.tokens.length, 0);
@@ -270,6 +312,8 @@ export class Scheduler {
     this.running.splice(this.running.indexOf(sequence), 1);
     this.kv.free(sequence.blocks);
     sequence.computed = 0;
+    // Recomputing gives its logits again.
+    sequence.deferred = undefined;
     for (const fork of this.running) if (fork.forkOf === sequence) fork.forkOf = undefined;
     sequence.forkOf = undefined;
     this.waiting.unshift([sequence]);
@@ -331,15 +375,26 @@ export class Scheduler {
   /**
    * Takes the engine's drawn token, or masks the logits if the sequence is constrained (on a copy:
    * n choices share one row), samples (with the uniform number of the draw it planned, if any), reports logprobs.
+   * A constrained sequence whose mask is not there yet keeps a copy of its logits for a later step
+   * (undefined), so a grammar thread busy compiling holds up only its own sequences, not the batch.
    */
-  private async sample(sequence: Sequence, row: Float32Array | number, draw: Draw | undefined): Promise<StepOutput> {
+  private async sample(
+    sequence: Sequence,
+    row: Float32Array | number,
+    draw: Draw | undefined,
+  ): Promise<StepOutput | undefined> {
     if (typeof row === "number") {
       sequence.sampler.record(row);
       return this.advance(sequence, row);
     }
     const logits = row;
     try {
-      const allowed = await sequence.constraint?.allowed();
+      const allowed = sequence.constraint && (await this.mask(sequence.constraint));
+      if (allowed === NOT_THERE) {
+        sequence.deferred = { logits: sequence.deferred?.logits === logits ? logits : Float32Array.from(logits), draw };
+        return undefined;
+      }
+      sequence.deferred = undefined;
       const token = sequence.sampler.sample(allowed ? maskLogits(logits, allowed) : logits, draw);
       sequence.constraint?.accept(token);
       const logprobs =

@@ -1,4 +1,5 @@
 import type { FinishReason as ApiFinishReason } from "../../protocol/chat.ts";
+import type { Draw } from "../engine/engine.ts";
 import { Sampler, type SamplingParams } from "../sampler/sampler.ts";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
 import { emptyBlockTable, type BlockTable } from "./kv-cache-manager.ts";
@@ -42,6 +43,11 @@ export class Sequence {
   cachedTokens = 0;
   /** The choice of the same request whose prefill this one shares instead of computing, until it is shared. */
   forkOf: Sequence | undefined;
+  /**
+   * Logits waiting for the sequence's grammar mask, which was not there when they were (its grammar
+   * thread was busy compiling): sampled once it is, and the sequence is not stepped meanwhile.
+   */
+  deferred: { logits: Float32Array; draw: Draw | undefined } | undefined;
   finish: FinishReason | undefined;
   error: string | undefined;
 

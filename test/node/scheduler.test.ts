@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine } from "../../gpu-backend/engine/engine.ts";
 import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
 import type { SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
+import type { TokenConstraint } from "../../gpu-backend/sampler/token-constraint.ts";
 import {
   QueueFullError,
   Scheduler,
@@ -202,6 +203,39 @@ describe("scheduler on the real engine", () => {
     await drain(s);
     expect(a.generated).toEqual(longest.greedy_new_ids.slice(0, 1));
     expect(b.generated).toEqual(longest.greedy_new_ids.slice(0, 1));
+  });
+
+  it("a sequence whose grammar mask is late waits alone: the others keep stepping, and its tokens are what they would be", async () => {
+    /** Allows every token, but each mask comes only when the test opens the gate. */
+    class GatedConstraint implements TokenConstraint {
+      private open = false;
+      private waiting: (() => void)[] = [];
+      allowed(): Promise<Int32Array> {
+        const mask = new Int32Array(Math.ceil(engine.shape.vocabSize / 32)).fill(-1);
+        if (this.open) return Promise.resolve(mask);
+        return new Promise((resolve) => this.waiting.push(() => resolve(mask)));
+      }
+      accept(): void {}
+      release(): void {}
+      openGate(): void {
+        this.open = true;
+        for (const resolve of this.waiting.splice(0)) resolve();
+      }
+    }
+    const gate = new GatedConstraint();
+    const s = scheduler();
+    const [gated] = s.add(spec(referenceCases[1].input_ids, 4, { ...sampled(5), constraint: gate }));
+    const [free] = s.add(spec(referenceCases[2].input_ids, 4, sampled(6)));
+    while (free.generated.length < 3) await s.step();
+    expect(gated.deferred).toBeDefined(); // prefilled, its logits waiting for the mask
+    expect(gated.generated).toHaveLength(0);
+    gate.openGate();
+    await drain(s);
+    const alone = scheduler();
+    const [solo] = alone.add(spec(referenceCases[1].input_ids, 4, sampled(5)));
+    await drain(alone);
+    expect(gated.generated).toEqual(solo.generated);
+    expect(free.generated).toHaveLength(4);
   });
 
   it("if the prefilling choice is cancelled, a waiting sibling prefills itself", async () => {
