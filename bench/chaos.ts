@@ -51,7 +51,7 @@ export interface ChaosReport {
 }
 
 export const MODEL = "chaos-tiny";
-const DEPLOYMENT = "mixtral-tiny";
+export const DEPLOYMENT = "mixtral-tiny";
 const ADMIN_TOKEN = "chaos-admin-token";
 const BACKEND_SECRET = "chaos-backend-secret";
 /** Slots and queue per backend; the streams above what two backends hold wait in their queues. */

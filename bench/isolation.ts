@@ -13,7 +13,7 @@
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { pathToFileURL } from "node:url";
 import { parseScriptArgs } from "../cli/command.ts";
-import { adminRequest, MODEL, runFacts, startStack, type Stack } from "./chaos.ts";
+import { adminRequest, DEPLOYMENT, MODEL, runFacts, startStack, type Stack } from "./chaos.ts";
 
 export interface IsolationOptions {
   /** Streams the victim runs, one after another, during each attack. */
@@ -36,6 +36,11 @@ export interface IsolationReport {
   attacks: Record<string, VictimLatency & { attackStatuses: Record<string, number> }>;
   /** Prompt tokens the attacker found cached when it resent the victim's prompt (must be 0), and the victim's own second send. */
   cacheProbe: { attackerCachedTokens: number; victimCachedTokens: number };
+  /**
+   * A key with a money budget sends concurrent requests for n choices without max_tokens (the
+   * issue's $45,935-on-$10 attack, scaled): what it spent against its budget once all settled.
+   */
+  budget: { budget: number; spent: number; admitted: number; refused: Record<string, number> };
   /** After the grammar attacks: a json_object request from the victim still answers valid JSON. */
   jsonModeAfterAttacks: boolean;
   wallSeconds: number;
@@ -195,6 +200,52 @@ function attacks(options: IsolationOptions): Record<string, Attack> {
   };
 }
 
+/** A dollar a thousand tokens, so a $1 budget holds about 1,000 tokens of the tiny model. */
+const PRICED_MODEL = "isolation-priced";
+const BUDGET = 1;
+
+async function budgetOverrun(gateway: string, concurrent: number): Promise<IsolationReport["budget"]> {
+  await adminRequest(gateway, "PUT", `/models/${PRICED_MODEL}`, {
+    deployment: DEPLOYMENT,
+    type: "chat",
+    max_context_length: 4096,
+    price_per_million_tokens: { input: 1000, output: 1000 },
+  });
+  const { id, key } = await adminRequest<{ id: string; key: string }>(gateway, "POST", "/keys", {
+    name: "budgeted",
+    max_budget: BUDGET,
+    max_concurrent: concurrent,
+  });
+  const statuses = await Promise.all(
+    Array.from({ length: concurrent }, async () => {
+      const response = await chat(gateway, key, {
+        model: PRICED_MODEL,
+        messages: [{ role: "user", content: "Tell me everything." }],
+        n: 4,
+      });
+      await response.text();
+      return response.status;
+    }),
+  );
+  const refused: Record<string, number> = {};
+  for (const status of statuses.filter((status) => status !== 200)) refused[status] = (refused[status] ?? 0) + 1;
+  // Usage rows are written after the answers: read the spend once it stops moving.
+  let spent = -1;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const current = (await adminRequest<{ current: { spend: number } }>(gateway, "GET", `/keys/${id}/spend`)).current
+      .spend;
+    if (current === spent) break;
+    spent = current;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return {
+    budget: BUDGET,
+    spent: Math.round(spent * 1e6) / 1e6,
+    admitted: statuses.filter((status) => status === 200).length,
+    refused,
+  };
+}
+
 export async function runIsolation(options: IsolationOptions): Promise<IsolationReport> {
   const started = Date.now();
   const stack: Stack = await startStack();
@@ -222,6 +273,7 @@ export async function runIsolation(options: IsolationOptions): Promise<Isolation
       attacked[name] = { ...latency, attackStatuses };
     }
 
+    const budget = await budgetOverrun(stack.gateway, options.flood);
     const probe = { messages: [{ role: "user", content: VICTIM_PROMPT }], max_tokens: 1, temperature: 0 };
     const attackerProbe = await answer(stack.gateway, attacker.key, probe);
     const victimAgain = await answer(stack.gateway, victim.key, probe);
@@ -237,6 +289,7 @@ export async function runIsolation(options: IsolationOptions): Promise<Isolation
         attackerCachedTokens: attackerProbe.body.usage?.prompt_tokens_details?.cached_tokens ?? -1,
         victimCachedTokens: victimAgain.body.usage?.prompt_tokens_details?.cached_tokens ?? -1,
       },
+      budget,
       jsonModeAfterAttacks:
         jsonMode.status === 200 && (jsonMode.body.choices?.[0].message.content ?? "").startsWith("{"),
       ...runFacts(started),

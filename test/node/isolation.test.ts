@@ -11,6 +11,9 @@ it("one key's attacks leave another's streams, cache and JSON mode intact", asyn
   expect(report.cacheProbe.attackerCachedTokens).toBe(0);
   expect(report.cacheProbe.victimCachedTokens).toBeGreaterThan(0);
   expect(report.jsonModeAfterAttacks).toBe(true);
+  // Each request reserves its worst case, so concurrent requests cannot spend past the budget.
+  expect(report.budget.spent).toBeLessThanOrEqual(report.budget.budget);
+  expect(report.budget.admitted).toBeGreaterThan(0);
   // Every schema bomb is refused up front (400), none answered or left to fail mid-stream.
   expect(report.attacks["schema bombs"].attackStatuses).toEqual({ 400: 30 });
   expect(Object.keys(report.attacks["one-character floods"].attackStatuses)).toEqual(["400"]);

@@ -9,7 +9,7 @@ import {
   TooManyChoicesError,
   type SchedulerConfig,
 } from "../../gpu-backend/scheduler/scheduler.ts";
-import type { RequestSpec, Sequence } from "../../gpu-backend/scheduler/sequence.ts";
+import type { ChoiceSpec, RequestSpec, Sequence } from "../../gpu-backend/scheduler/sequence.ts";
 import { useTempCache } from "./engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
@@ -18,7 +18,7 @@ const longest = referenceCases[3];
 
 const greedy: SamplingParams = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequencyPenalty: 0 };
 const sampled = (seed: number): SamplingParams => ({ ...greedy, temperature: 1, topP: 0.9, seed });
-const spec = (prompt: number[], maxTokens: number | undefined, ...choices: SamplingParams[]): RequestSpec => ({
+const spec = (prompt: number[], maxTokens: number | undefined, ...choices: ChoiceSpec[]): RequestSpec => ({
   prompt,
   maxTokens,
   choices: choices.length > 0 ? choices : [greedy],
