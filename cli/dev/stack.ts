@@ -106,7 +106,13 @@ export async function runDevStack(options: DevOptions): Promise<void> {
         { mode: 0o600 },
       );
       const persist = join(stateDir, "wrangler");
-      const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
+      const env = {
+        ...process.env,
+        CLOUDFLARE_CF_FETCH_ENABLED: "false",
+        WRANGLER_SEND_METRICS: "false",
+        CI: "true",
+        ...withoutWranglerInspector(process.env),
+      };
       const migrate = startChild(
         "D1 migrations",
         wrangler,
@@ -164,6 +170,24 @@ export async function runDevStack(options: DevOptions): Promise<void> {
     await stopAll(1);
   }
   await new Promise(() => {});
+}
+
+/**
+ * Turns off `wrangler dev`'s DevTools inspector proxy, which cannot take a streaming load (wrangler
+ * 4.86, see the README's "`npm start` under load"). Its InspectorProxyWorker subscribes to the
+ * worker's Network events and posts every DevTools message it gets to wrangler's Node process as a
+ * separate HTTP request, even when nobody has DevTools open and the log level drops them: one per
+ * chunk the gateway reads from a backend's stream. With 48 streams, the proxy workerd held 20,000
+ * sockets (its fd limit) within 75 s, mostly CLOSE-WAIT, and a failed post is itself "logged" by
+ * another post, so it then spins writing "Too many open files" until wrangler's Node runs out of heap.
+ * The CLI has no flag for this (the API's `dev.inspector: false`, which the tests use, has no CLI
+ * equivalent); wrangler skips its inspector in a VS Code debug terminal, recognised by this variable
+ * (miniflare reads it only together with a `--require` bootloader in NODE_OPTIONS). Breakpoints and
+ * the "d" hotkey go with it (the dev session is not interactive anyway); the worker's console.error
+ * lines still reach the log through workerd's own output.
+ */
+function withoutWranglerInspector(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env.VSCODE_INSPECTOR_OPTIONS ? {} : { VSCODE_INSPECTOR_OPTIONS: "{}" };
 }
 
 function watchForCrash(child: Child, stopping: () => boolean, stopAll: (code: number) => Promise<void>): void {

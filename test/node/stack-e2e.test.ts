@@ -9,7 +9,7 @@ import OpenAI from "openai";
 import { zodResponseFormat } from "openai/helpers/zod";
 import * as z from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevStack, type DevStack } from "./support/dev-stack.ts";
+import { socketsBelow, startDevStack, type DevStack } from "./support/dev-stack.ts";
 
 const run = promisify(execFile);
 
@@ -111,6 +111,30 @@ describe("the local stack through the gateway", () => {
     expect(response.status).toBe(401);
     expect(await response.json()).toMatchObject({ object: "error", message: expect.any(String) });
   });
+
+  // wrangler dev's inspector proxy posted each DevTools event (one per chunk the gateway read from a
+  // backend's stream) to wrangler's Node process on a connection of its own, left in CLOSE-WAIT:
+  // 48 streams took its workerd to its 20,000-descriptor limit in about a minute. moxie dev turns it off.
+  it.runIf(process.platform === "linux")(
+    "streams leave no sockets piling up in wrangler's processes",
+    async () => {
+      const before = socketsBelow(stack.pid);
+      const events = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const response = await fetch(`${stack.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
+            body: JSON.stringify({ model: stack.model, messages, max_tokens: 250, stream: true }),
+          });
+          return (await response.text()).split("\n\n").length;
+        }),
+      );
+      expect(Math.min(...events)).toBeGreaterThan(50);
+      // A few keep-alive connections may remain; a socket per streamed chunk (hundreds each) may not.
+      expect(socketsBelow(stack.pid) - before).toBeLessThan(100);
+    },
+    120_000,
+  );
 
   it("a key created with rpm 5 admits exactly 5 of 12 concurrent requests", async () => {
     const { stdout } = await run("node", [

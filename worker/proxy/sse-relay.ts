@@ -135,6 +135,8 @@ export function relaySse(
           new Promise<never>((_, reject) => (idle = setTimeout(() => reject(new IdleError()), options.idleMs))),
         ]);
       } catch (error) {
+        // A client that left cancelled this read itself (leave): nothing failed, nothing to log.
+        if (ended) return;
         options.abortUpstream();
         // The network error is the operator's business: logged, not told to the client.
         if (!(error instanceof IdleError))

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,8 @@ export interface DevStack {
   apiKey: string;
   adminToken: string;
   model: string;
+  /** The `moxie dev` process: its descendants are the backend, wrangler and wrangler's workerd processes. */
+  pid: number;
   output(): string;
   stop(): Promise<void>;
 }
@@ -50,9 +52,13 @@ export async function startDevStack(extraArgs: string[] = []): Promise<DevStack>
     child.stdout!.on("data", () => output.includes("Ctrl-C stops everything") && resolve());
     void exited.then((code) => reject(new Error(`moxie dev exited with ${code}:\n${output}`)));
   });
-  const state = JSON.parse(readFileSync(join(stateDir, "dev.json"), "utf8")) as Omit<DevStack, "output" | "stop">;
+  const state = JSON.parse(readFileSync(join(stateDir, "dev.json"), "utf8")) as Omit<
+    DevStack,
+    "pid" | "output" | "stop"
+  >;
   return {
     ...state,
+    pid: child.pid!,
     output: () => output,
     async stop() {
       child.kill("SIGINT");
@@ -60,4 +66,46 @@ export async function startDevStack(extraArgs: string[] = []): Promise<DevStack>
       rmSync(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The sockets held open by `pid` and every process below it (Linux: read from /proc). */
+export function socketsBelow(pid: number): number {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The parent is the 2nd field after the command, which is in parentheses and may hold spaces.
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  const tree = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [child, parent] of parents)
+      if (!tree.has(child) && tree.has(parent)) {
+        tree.add(child);
+        grew = true;
+      }
+  }
+  let sockets = 0;
+  for (const member of tree) {
+    try {
+      for (const fd of readdirSync(`/proc/${member}/fd`))
+        if (readlinkSafe(`/proc/${member}/fd/${fd}`).startsWith("socket:")) sockets += 1;
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return sockets;
+}
+
+function readlinkSafe(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return "";
+  }
 }
