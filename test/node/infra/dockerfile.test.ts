@@ -50,9 +50,11 @@ async function moduleGraph(entries: string[]): Promise<Metafile> {
     logLevel: "silent",
   });
   const workers = Object.keys(metafile.inputs).flatMap((path) =>
-    [...readFileSync(join(repo, path), "utf8").matchAll(/new Worker\(new URL\("(\.[^"]+)", import\.meta\.url\)/g)].map(
-      (match) => relative(repo, join(repo, dirname(path), match[1])),
-    ),
+    [
+      ...readFileSync(join(repo, path), "utf8").matchAll(
+        /(?:new Worker|typescriptWorker)\(new URL\("(\.[^"]+)", import\.meta\.url\)/g,
+      ),
+    ].map((match) => relative(repo, join(repo, dirname(path), match[1]))),
   );
   const added = workers.filter((path) => !entries.includes(path));
   return added.length === 0 ? metafile : moduleGraph([...entries, ...added]);
