@@ -1,3 +1,4 @@
+import { isSchema, type Schema } from "./schema-node.ts";
 import { numericRangeRule } from "./numeric-range.ts";
 import { InvalidSchemaError, UnsupportedSchemaError } from "./schema-error.ts";
 import { checkDepth, checkSchemaBytes, SchemaTally } from "./schema-limits.ts";
@@ -63,10 +64,6 @@ const FORMATS = new Set([
   "uuid",
 ]);
 const BOUNDS = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"] as const;
-
-type Schema = Record<string, unknown>;
-const isSchema = (value: unknown): value is Schema =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** How a schema is being prepared: whether unsupported keywords are refused, the ranges found, the totals counted. */
 interface Preparation {

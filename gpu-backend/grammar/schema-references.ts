@@ -1,3 +1,4 @@
+import { isSchema, type Schema } from "./schema-node.ts";
 import { InvalidSchemaError } from "./schema-error.ts";
 
 /**
@@ -7,10 +8,6 @@ import { InvalidSchemaError } from "./schema-error.ts";
  * object) into a grammar no token can complete, so such a schema is refused; recursion with a
  * base case (a tree whose children are optional) is fine.
  */
-
-type Schema = Record<string, unknown>;
-const isSchema = (value: unknown): value is Schema =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** The subschema a local reference ("#", "#/$defs/name", "#/properties/a/items") points to; undefined if none. */
 function resolve(root: unknown, ref: string): unknown {

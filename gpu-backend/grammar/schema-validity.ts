@@ -1,3 +1,4 @@
+import type { Schema } from "./schema-node.ts";
 import { InvalidSchemaError } from "./schema-error.ts";
 import { checkPatternLength } from "./schema-limits.ts";
 
@@ -6,8 +7,6 @@ import { checkPatternLength } from "./schema-limits.ts";
  * makes its compiler abort (measured), and an aborted WASM instance leaks until it breaks. So they
  * are refused up front, naming the keyword, and what reaches xgrammar is well-formed.
  */
-
-type Schema = Record<string, unknown>;
 
 const TYPES = new Set(["string", "number", "integer", "boolean", "object", "array", "null"]);
 const COUNTS = ["minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"];

@@ -53,8 +53,11 @@ export function splitPrefillBudget(
   turn: number,
 ): Map<Sequence, number> {
   const byTenant = new Map<string, Sequence[]>();
-  for (const sequence of prefilling)
-    byTenant.set(sequence.tenant, [...(byTenant.get(sequence.tenant) ?? []), sequence]);
+  for (const sequence of prefilling) {
+    const queue = byTenant.get(sequence.tenant);
+    if (queue) queue.push(sequence);
+    else byTenant.set(sequence.tenant, [sequence]);
+  }
   const queues = [...byTenant.values()];
   const start = queues.length === 0 ? 0 : turn % queues.length;
   let order = [...queues.slice(start), ...queues.slice(0, start)];

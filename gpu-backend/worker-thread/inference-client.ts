@@ -25,7 +25,8 @@ type Pending =
 /**
  * The main thread's side of the inference worker: ONNX Runtime's run() blocks its thread for the
  * whole native call, so the engine and scheduler live in one worker_thread and the HTTP server
- * here stays responsive. Requests are tokenized on the input thread first (input-client.ts). Load is mirrored from the worker's per-step status posts.
+ * here stays responsive. Requests are tokenized on the input thread first (input-client.ts). Load
+ * is mirrored from the worker's per-step status posts.
  */
 export class InferenceClient {
   private readonly worker: Worker;
@@ -72,8 +73,9 @@ export class InferenceClient {
     });
     this.worker.on("exit", (code) => {
       this.exited = true;
-      this.failAll(new Error(`the inference worker exited (code ${code})`));
-      if (!this.closing) crash(new Error(`the inference worker exited (code ${code})`));
+      const error = new Error(`the inference worker exited (code ${code})`);
+      this.failAll(error);
+      if (!this.closing) crash(error);
     });
   }
 
