@@ -6,7 +6,7 @@ export default defineConfig({
     projects: [
       {
         // The gateway runs inside real workerd, with real D1 and Durable Objects.
-        // Migrations are read here (Node) and applied by test/worker/apply-migrations.ts (workerd);
+        // Migrations are read here (Node) and applied by test/gateway/apply-migrations.ts (workerd);
         // the backends the gateway routes to are a real HTTP server started by the global setup.
         plugins: [
           cloudflareTest(async ({ inject }) => ({
@@ -27,10 +27,10 @@ export default defineConfig({
           })),
         ],
         test: {
-          name: "worker",
-          include: ["test/worker/**/*.test.ts"],
-          setupFiles: ["./test/worker/apply-migrations.ts"],
-          globalSetup: ["./test/node/support/worker-global-setup.ts"],
+          name: "gateway",
+          include: ["test/gateway/**/*.test.ts"],
+          setupFiles: ["./test/gateway/apply-migrations.ts"],
+          globalSetup: ["./test/node/support/gateway-global-setup.ts"],
         },
       },
       {

@@ -14,7 +14,7 @@ import { loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { parseScriptArgs } from "../cli/command.ts";
-import { SeededRandom } from "../gpu-backend/sampler/random.ts";
+import { SeededRandom } from "../backend/sampler/random.ts";
 import { MAX_CHOICES, MAX_JSON_DEPTH } from "../protocol/index.ts";
 import { startGatewayWorker } from "../test/node/support/local-gateway.ts";
 import { startServe, type ServeProcess } from "../test/node/support/serve-process.ts";

@@ -1,5 +1,5 @@
-import { reservedBlocks } from "../gpu-backend/engine/engine.ts";
-import type { OnnxEngine } from "../gpu-backend/engine/onnx-engine.ts";
+import { reservedBlocks } from "../backend/engine/engine.ts";
+import type { OnnxEngine } from "../backend/engine/onnx-engine.ts";
 
 export interface EngineBenchOptions {
   batches: number[];

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseScriptArgs } from "../cli/command.ts";
 import { engineOptions } from "../cli/model-options.ts";
-import { reservedBlocks } from "../gpu-backend/engine/engine.ts";
-import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
+import { reservedBlocks } from "../backend/engine/engine.ts";
+import { loadEngine } from "../backend/engine/load-engine.ts";
 
 const { quantize, prompt, steps, depth, ...values } = parseScriptArgs({
   name: "bench/engine-profile.ts",

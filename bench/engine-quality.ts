@@ -10,10 +10,10 @@
 import { readFileSync } from "node:fs";
 import { parseScriptArgs } from "../cli/command.ts";
 import { engineOptions, quantGroupSizeOf } from "../cli/model-options.ts";
-import { quantGroupSizeFor, type QuantGroupSize } from "../gpu-backend/engine/graph/quantize.ts";
-import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
-import { compareLogits } from "../gpu-backend/engine/quality.ts";
-import { loadTokenizer } from "../gpu-backend/text/tokenizer.ts";
+import { quantGroupSizeFor, type QuantGroupSize } from "../backend/engine/graph/quantize.ts";
+import { loadEngine } from "../backend/engine/load-engine.ts";
+import { compareLogits } from "./quality.ts";
+import { loadTokenizer } from "../backend/text/tokenizer.ts";
 
 const values = parseScriptArgs({
   name: "bench/engine-quality.ts",

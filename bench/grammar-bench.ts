@@ -8,7 +8,7 @@
  */
 import { parseScriptArgs } from "../cli/command.ts";
 import { engineOptions } from "../cli/model-options.ts";
-import { cacheRoot } from "../gpu-backend/engine/graph/graph-cache.ts";
+import { cacheRoot } from "../backend/engine/graph/graph-cache.ts";
 import { startServe } from "../test/node/support/serve-process.ts";
 
 const values = parseScriptArgs(

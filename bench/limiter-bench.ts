@@ -6,8 +6,8 @@
  *   node --import tsx bench/limiter-bench.ts [--requests 100,1000,10000] [--json]
  */
 import { parseScriptArgs } from "../cli/command.ts";
-import { NO_LIMITS, type KeyLimits } from "../worker/auth/key-record.ts";
-import { emptyWindow, UsageWindow } from "../worker/ratelimit/usage-window.ts";
+import { NO_LIMITS, type KeyLimits } from "../gateway/auth/key-record.ts";
+import { emptyWindow, UsageWindow } from "../gateway/ratelimit/usage-window.ts";
 
 const values = parseScriptArgs(
   {

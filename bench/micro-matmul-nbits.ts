@@ -8,8 +8,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InferenceSession, Tensor } from "onnxruntime-node";
-import { GraphBuilder } from "../gpu-backend/engine/graph/onnx-builder.ts";
-import { quantizeBlockwise } from "../gpu-backend/engine/graph/quantize.ts";
+import { GraphBuilder } from "../backend/engine/graph/onnx-builder.ts";
+import { quantizeBlockwise } from "../backend/engine/graph/quantize.ts";
 
 const [n, k] = [Number(process.argv[2] ?? 7168), Number(process.argv[3] ?? 1024)];
 const weight = Float32Array.from({ length: n * k }, (_, i) => Math.sin(i * 0.37) * 0.05);

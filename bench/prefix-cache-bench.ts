@@ -6,9 +6,9 @@
  */
 import { parseScriptArgs } from "../cli/command.ts";
 import { engineOptions } from "../cli/model-options.ts";
-import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
-import { Scheduler } from "../gpu-backend/scheduler/scheduler.ts";
-import { optionDefaults } from "../gpu-backend/options.ts";
+import { loadEngine } from "../backend/engine/load-engine.ts";
+import { Scheduler } from "../backend/scheduler/scheduler.ts";
+import { optionDefaults } from "../backend/options.ts";
 import { syntheticTokens } from "./engine-bench.ts";
 
 const values = parseScriptArgs({

@@ -12,7 +12,7 @@
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { integerList, parseScriptArgs } from "../cli/command.ts";
 import { engineOptions } from "../cli/model-options.ts";
-import { cacheRoot } from "../gpu-backend/engine/graph/graph-cache.ts";
+import { cacheRoot } from "../backend/engine/graph/graph-cache.ts";
 import { startServe } from "../test/node/support/serve-process.ts";
 
 const values = parseScriptArgs(

@@ -3,11 +3,11 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ChatMessage } from "../protocol/chat.ts";
-import { encodeChat } from "../gpu-backend/text/chat-encoding.ts";
-import { IncrementalDetokenizer } from "../gpu-backend/text/detokenizer.ts";
-import { StopMatcher } from "../gpu-backend/text/stop-matcher.ts";
-import { loadTokenizer } from "../gpu-backend/text/tokenizer.ts";
-import { writeMistralTokenizerFiles } from "../gpu-backend/text/tokenizer-files.ts";
+import { encodeChat } from "../backend/text/chat-encoding.ts";
+import { IncrementalDetokenizer } from "../backend/text/detokenizer.ts";
+import { StopMatcher } from "../backend/text/stop-matcher.ts";
+import { loadTokenizer } from "../backend/text/tokenizer.ts";
+import { writeMistralTokenizerFiles } from "../backend/text/tokenizer-files.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "moxie-text-bench-"));
 await writeMistralTokenizerFiles(dir);

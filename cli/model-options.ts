@@ -1,7 +1,7 @@
-import { kvCacheDtypes } from "../gpu-backend/engine/kv-pool.ts";
-import { loadEngine } from "../gpu-backend/engine/load-engine.ts";
-import { EngineOptions, optionDefaults } from "../gpu-backend/options.ts";
-import type { OnnxEngine } from "../gpu-backend/engine/onnx-engine.ts";
+import { kvCacheDtypes } from "../backend/engine/kv-pool.ts";
+import { loadEngine } from "../backend/engine/load-engine.ts";
+import { EngineOptions, optionDefaults } from "../backend/options.ts";
+import type { OnnxEngine } from "../backend/engine/onnx-engine.ts";
 import type { Values } from "./command.ts";
 
 /** The flags of every command that loads a model into the engine (moxie serve too). */

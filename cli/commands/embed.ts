@@ -1,4 +1,4 @@
-import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
+import { loadTokenizer } from "../../backend/text/tokenizer.ts";
 import { defineCommand, integerList, UsageError } from "../command.ts";
 import { engineFromOptions, modelOptions } from "../model-options.ts";
 

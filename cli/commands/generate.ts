@@ -1,5 +1,5 @@
-import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
-import { Sampler } from "../../gpu-backend/sampler/sampler.ts";
+import { reservedBlocks } from "../../backend/engine/engine.ts";
+import { Sampler } from "../../backend/sampler/sampler.ts";
 import { defineCommand, integerList } from "../command.ts";
 import { engineFromOptions, modelOptions } from "../model-options.ts";
 

@@ -1,5 +1,5 @@
-import { readModelConfig } from "../../gpu-backend/engine/checkpoint/config.ts";
-import { kvBytesPerToken, parameterCounts, weightBytes } from "../../gpu-backend/engine/parameters.ts";
+import { readModelConfig } from "../../backend/engine/checkpoint/config.ts";
+import { kvBytesPerToken, parameterCounts, weightBytes } from "../../backend/engine/parameters.ts";
 import { defineCommand } from "../command.ts";
 
 const billions = (n: number) => `${(n / 1e9).toFixed(n >= 1e10 ? 1 : 3)} B`;

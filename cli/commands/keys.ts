@@ -1,4 +1,4 @@
-import type { ApiKeyRecord } from "../../worker/auth/key-record.ts";
+import type { ApiKeyRecord } from "../../gateway/auth/key-record.ts";
 import { defineCommand, UsageError } from "../command.ts";
 
 /** `moxie keys create|list|revoke`: the gateway's admin API (/admin/keys) from the command line. */

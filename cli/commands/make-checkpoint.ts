@@ -1,11 +1,11 @@
-import { writeRandomCheckpoint } from "../../gpu-backend/engine/checkpoint/random-checkpoint.ts";
-import { presets, type PresetName } from "../../gpu-backend/engine/checkpoint/presets.ts";
-import type { TensorDtype } from "../../gpu-backend/engine/checkpoint/safetensors.ts";
+import { writeRandomCheckpoint } from "../../backend/engine/checkpoint/random-checkpoint.ts";
+import { presets, type PresetName } from "../../backend/engine/checkpoint/presets.ts";
+import type { TensorDtype } from "../../backend/engine/checkpoint/safetensors.ts";
 import {
   TOKENIZER_VOCAB_SIZE,
   writeMistralTokenizerFiles,
   type TokenizerVersion,
-} from "../../gpu-backend/text/tokenizer-files.ts";
+} from "../../backend/text/tokenizer-files.ts";
 import { defineCommand } from "../command.ts";
 
 const dtypes = { f32: "F32", bf16: "BF16", f16: "F16" } satisfies Record<string, TensorDtype>;

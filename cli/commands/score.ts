@@ -1,5 +1,5 @@
-import { logSumExp } from "../../gpu-backend/engine/logits.ts";
-import { argmax } from "../../gpu-backend/sampler/sampler.ts";
+import { logSumExp } from "../../backend/sampler/logits.ts";
+import { argmax } from "../../backend/sampler/sampler.ts";
 import { defineCommand, integerList } from "../command.ts";
 import { engineFromOptions, modelOptions } from "../model-options.ts";
 

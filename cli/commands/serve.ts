@@ -1,5 +1,5 @@
-import { optionDefaults } from "../../gpu-backend/options.ts";
-import { startBackend } from "../../gpu-backend/server/start.ts";
+import { optionDefaults } from "../../backend/options.ts";
+import { startBackend } from "../../backend/server/start.ts";
 import { byteSize, defineCommand } from "../command.ts";
 import { engineOptions, engineSettings } from "../model-options.ts";
 
@@ -102,7 +102,7 @@ export const serve = defineCommand({
       await backend.crashed;
     } catch (error) {
       await backend.close();
-      throw new Error(`the inference worker crashed: ${(error as Error).message}`, { cause: error });
+      throw new Error(`the inference thread crashed: ${(error as Error).message}`, { cause: error });
     }
   },
 });

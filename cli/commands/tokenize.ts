@@ -1,8 +1,8 @@
 import { createInterface } from "node:readline";
 import * as z from "zod";
 import { ChatMessage, Tool } from "../../protocol/chat.ts";
-import { encodeChat } from "../../gpu-backend/text/chat-encoding.ts";
-import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
+import { encodeChat } from "../../backend/text/chat-encoding.ts";
+import { loadTokenizer } from "../../backend/text/tokenizer.ts";
 import { defineCommand } from "../command.ts";
 
 const TextLine = z.strictObject({ text: z.string() });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { EngineInputError, type OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
-import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
-import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
-import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import { EngineInputError, type OnnxEngine } from "../../backend/engine/onnx-engine.ts";
+import { reservedBlocks } from "../../backend/engine/engine.ts";
+import { loadEngine } from "../../backend/engine/load-engine.ts";
+import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 const cases = referenceCases.map((c) => c.input_ids);

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { reservedBlocks, type Engine } from "../../gpu-backend/engine/engine.ts";
-import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
-import type { OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
-import { argmax, type SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
-import { Scheduler } from "../../gpu-backend/scheduler/scheduler.ts";
-import { useTempCache } from "./engine-helpers.ts";
+import { reservedBlocks, type Engine } from "../../backend/engine/engine.ts";
+import { loadEngine } from "../../backend/engine/load-engine.ts";
+import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
+import { argmax, type SamplingParams } from "../../backend/sampler/sampler.ts";
+import { Scheduler } from "../../backend/scheduler/scheduler.ts";
+import { useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 // Tokens drawn inside the graph (no logits fetched) against the logits the same step returns.

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
-import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
-import type { OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
-import { logSumExp, topK } from "../../gpu-backend/engine/logits.ts";
-import { argmax } from "../../gpu-backend/sampler/sampler.ts";
-import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import { reservedBlocks } from "../../backend/engine/engine.ts";
+import { loadEngine } from "../../backend/engine/load-engine.ts";
+import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
+import { logSumExp, topK } from "../../backend/sampler/logits.ts";
+import { argmax } from "../../backend/sampler/sampler.ts";
+import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases, referenceFloats } from "./support/fixture.ts";
 
 useTempCache();

@@ -1,9 +1,9 @@
 import { expect, it } from "vitest";
-import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
-import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
-import { compareLogits } from "../../gpu-backend/engine/quality.ts";
-import { quantizeBlockwise } from "../../gpu-backend/engine/graph/quantize.ts";
-import { useTempCache } from "./engine-helpers.ts";
+import { reservedBlocks } from "../../backend/engine/engine.ts";
+import { loadEngine } from "../../backend/engine/load-engine.ts";
+import { compareLogits } from "../../bench/quality.ts";
+import { quantizeBlockwise } from "../../backend/engine/graph/quantize.ts";
+import { useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 useTempCache();

@@ -1,9 +1,9 @@
 // What is refused before xgrammar sees a schema (issue 20): schemas it aborts on, schemas past the
 // limits, and recursion with no way out. Refused whatever `strict` says.
 import { describe, expect, it } from "vitest";
-import { prepareSchema } from "../../gpu-backend/grammar/json-schema-support.ts";
-import { InvalidSchemaError } from "../../gpu-backend/grammar/schema-error.ts";
-import { SCHEMA_LIMITS } from "../../gpu-backend/grammar/schema-limits.ts";
+import { prepareSchema } from "../../backend/grammar/json-schema-support.ts";
+import { InvalidSchemaError } from "../../backend/grammar/schema-error.ts";
+import { SCHEMA_LIMITS } from "../../backend/grammar/schema-limits.ts";
 
 /** Both strict modes refuse it with an InvalidSchemaError whose message matches. */
 function refused(schema: unknown, message: RegExp): void {

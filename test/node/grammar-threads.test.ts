@@ -1,11 +1,11 @@
 // The grammar threads (issue 20): xgrammar runs off the inference thread, and what breaks it
 // (aborts, a compile over budget) costs a thread, never JSON mode for later requests.
 import { describe, expect, it } from "vitest";
-import { GrammarPool } from "../../gpu-backend/grammar/grammar-pool.ts";
-import { GrammarError, type GrammarSpec } from "../../gpu-backend/grammar/grammars.ts";
-import { prepareSchema } from "../../gpu-backend/grammar/json-schema-support.ts";
-import { JSON_MODE } from "../../gpu-backend/grammar/response-format.ts";
-import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
+import { GrammarPool } from "../../backend/grammar/grammar-pool.ts";
+import { GrammarError, type GrammarSpec } from "../../backend/grammar/grammars.ts";
+import { prepareSchema } from "../../backend/grammar/json-schema-support.ts";
+import { JSON_MODE } from "../../backend/grammar/response-format.ts";
+import { loadTokenizer } from "../../backend/text/tokenizer.ts";
 import { fixture } from "./support/fixture.ts";
 
 const tokenizer = await loadTokenizer(fixture);

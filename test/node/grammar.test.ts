@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { prepareSchema } from "../../gpu-backend/grammar/json-schema-support.ts";
-import { UnsupportedSchemaError } from "../../gpu-backend/grammar/schema-error.ts";
-import { numericRangeRule } from "../../gpu-backend/grammar/numeric-range.ts";
-import { ToolCallConstraint } from "../../gpu-backend/grammar/tool-call-constraint.ts";
-import { loadXGrammar } from "../../gpu-backend/grammar/xgrammar.ts";
+import { prepareSchema } from "../../backend/grammar/json-schema-support.ts";
+import { UnsupportedSchemaError } from "../../backend/grammar/schema-error.ts";
+import { numericRangeRule } from "../../backend/grammar/numeric-range.ts";
+import { ToolCallConstraint } from "../../backend/grammar/tool-call-constraint.ts";
+import { loadXGrammar } from "../../backend/grammar/xgrammar.ts";
 
 const allowed = (mask: Int32Array | undefined, token: number) =>
   mask === undefined || (mask[token >> 5] & (1 << (token & 31))) !== 0;

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { reservedBlocks } from "../../gpu-backend/engine/engine.ts";
-import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
-import type { OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
-import { compareLogits } from "../../gpu-backend/engine/quality.ts";
-import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import { reservedBlocks } from "../../backend/engine/engine.ts";
+import { loadEngine } from "../../backend/engine/load-engine.ts";
+import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
+import { compareLogits } from "../../bench/quality.ts";
+import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 // --kv-cache-dtype float16 against the float32 cache, on the fixture: half the bytes, logits within float16 rounding.

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Engine, SequenceChunk } from "../../gpu-backend/engine/engine.ts";
-import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
-import type { OnnxEngine } from "../../gpu-backend/engine/onnx-engine.ts";
-import type { SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
-import { emptyBlockTable, KvCacheManager } from "../../gpu-backend/scheduler/kv-cache-manager.ts";
-import { Scheduler, type SchedulerConfig } from "../../gpu-backend/scheduler/scheduler.ts";
-import type { RequestSpec, Sequence } from "../../gpu-backend/scheduler/sequence.ts";
-import { maxDifference, useTempCache } from "./engine-helpers.ts";
+import type { Engine, SequenceChunk } from "../../backend/engine/engine.ts";
+import { loadEngine } from "../../backend/engine/load-engine.ts";
+import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
+import type { SamplingParams } from "../../backend/sampler/sampler.ts";
+import { emptyBlockTable, KvCacheManager } from "../../backend/scheduler/kv-cache-manager.ts";
+import { Scheduler, type SchedulerConfig } from "../../backend/scheduler/scheduler.ts";
+import type { RequestSpec, Sequence } from "../../backend/scheduler/sequence.ts";
+import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 // The KV-cache manager alone, then block tables, prefix caching and admission through the scheduler on the real engine.

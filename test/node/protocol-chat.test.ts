@@ -21,7 +21,7 @@ import {
   ToolMessage,
   messageText,
 } from "../../protocol/index.ts";
-import { completion, streamChunks, toolCallCompletion, usage } from "./protocol-fixtures.ts";
+import { completion, streamChunks, toolCallCompletion, usage } from "./support/protocol-fixtures.ts";
 
 /** What the SDK puts on the wire for a request given in its own (camelCase) terms. */
 const sdkWire = (request: SdkChatCompletionRequest) =>

@@ -5,7 +5,7 @@ import { HTTPClient } from "@mistralai/mistralai/lib/http.js";
 import * as errors from "@mistralai/mistralai/models/errors";
 import OpenAI from "openai";
 import { beforeEach, describe, expect, it } from "vitest";
-import { fetcher, received } from "./protocol-fixtures.ts";
+import { fetcher, received } from "./support/protocol-fixtures.ts";
 
 const mistral = new Mistral({
   apiKey: "test-key",

@@ -6,7 +6,7 @@ import {
 } from "@mistralai/mistralai/models/components";
 import { describe, expect, it } from "vitest";
 import { EmbeddingRequest, EmbeddingResponse, base64Embedding } from "../../protocol/index.ts";
-import { embeddings } from "./protocol-fixtures.ts";
+import { embeddings } from "./support/protocol-fixtures.ts";
 
 const sdkWire = (request: SdkEmbeddingRequest) =>
   JSON.parse(JSON.stringify(EmbeddingRequest$outboundSchema.parse(request)));

@@ -2,7 +2,7 @@
 import { ModelList$inboundSchema } from "@mistralai/mistralai/models/components";
 import { expect, it } from "vitest";
 import { ModelCard, ModelList } from "../../protocol/index.ts";
-import { modelList } from "./protocol-fixtures.ts";
+import { modelList } from "./support/protocol-fixtures.ts";
 
 const card = modelList.data[0];
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { choiceSeed } from "../../gpu-backend/sampler/random.ts";
-import { Sampler, type SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
+import { choiceSeed } from "../../backend/sampler/random.ts";
+import { Sampler, type SamplingParams } from "../../backend/sampler/sampler.ts";
 
 const base: SamplingParams = { temperature: 1, topP: 1, seed: 42, presencePenalty: 0, frequencyPenalty: 0 };
 

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Engine } from "../../gpu-backend/engine/engine.ts";
-import { loadEngine } from "../../gpu-backend/engine/load-engine.ts";
-import type { SamplingParams } from "../../gpu-backend/sampler/sampler.ts";
-import type { TokenConstraint } from "../../gpu-backend/sampler/token-constraint.ts";
+import type { Engine } from "../../backend/engine/engine.ts";
+import { loadEngine } from "../../backend/engine/load-engine.ts";
+import type { SamplingParams } from "../../backend/sampler/sampler.ts";
+import type { TokenConstraint } from "../../backend/sampler/token-constraint.ts";
 import {
   QueueFullError,
   Scheduler,
   TooManyChoicesError,
   type SchedulerConfig,
-} from "../../gpu-backend/scheduler/scheduler.ts";
-import type { ChoiceSpec, RequestSpec, Sequence } from "../../gpu-backend/scheduler/sequence.ts";
-import { useTempCache } from "./engine-helpers.ts";
+} from "../../backend/scheduler/scheduler.ts";
+import type { ChoiceSpec, RequestSpec, Sequence } from "../../backend/scheduler/sequence.ts";
+import { useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 // The scheduler's policies, driven against the real engine on the tiny fixture.

@@ -497,7 +497,7 @@ describe("auth and bad input", () => {
     }
     const unknownRoute = await fetch(`${server.url}/nowhere`, { headers: auth });
     expect(unknownRoute.status).toBe(404);
-    // The same body as the gateway's (protocol/hono/error-response.ts).
+    // The same body as the gateway's (protocol/http/error-response.ts).
     expect(await answer(unknownRoute)).toEqual({
       object: "error",
       message: "No route GET /nowhere.",

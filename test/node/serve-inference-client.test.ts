@@ -1,14 +1,14 @@
 import { resolve } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ChatCompletionRequest } from "../../protocol/chat.ts";
-import { WorkerOptions } from "../../gpu-backend/options.ts";
-import { InferenceClient } from "../../gpu-backend/worker-thread/inference-client.ts";
+import { InferenceOptions } from "../../backend/options.ts";
+import { InferenceClient } from "../../backend/inference/inference-client.ts";
 import { fixture } from "./support/fixture.ts";
 
 let client: InferenceClient;
 
 beforeAll(async () => {
-  client = new InferenceClient(WorkerOptions.parse({ model: resolve(fixture), threads: 1, maxSeqs: 2 }));
+  client = new InferenceClient(InferenceOptions.parse({ model: resolve(fixture), threads: 1, maxSeqs: 2 }));
   await client.ready;
 });
 afterAll(async () => {

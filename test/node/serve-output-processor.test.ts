@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
-import { OutputProcessor } from "../../gpu-backend/worker-thread/output-processor.ts";
+import { loadTokenizer } from "../../backend/text/tokenizer.ts";
+import { OutputProcessor } from "../../backend/inference/output-processor.ts";
 import { fixture } from "./support/fixture.ts";
 
 // The per-choice text pipeline of the server (detokenizer + stop strings), fed forced token ids:

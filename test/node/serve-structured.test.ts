@@ -8,8 +8,8 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChatCompletionResponse, TokenLogprob } from "../../protocol/chat.ts";
 import type { ModelList } from "../../protocol/models.ts";
-import { encodeChat } from "../../gpu-backend/text/chat-encoding.ts";
-import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
+import { encodeChat } from "../../backend/text/chat-encoding.ts";
+import { loadTokenizer } from "../../backend/text/tokenizer.ts";
 import { fixture as tinyModel } from "./support/fixture.ts";
 import { startServe, type ServeProcess } from "./support/serve-process.ts";
 

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { readSafetensorsHeader, readTensorF32, tensorDtypes } from "../../gpu-backend/engine/checkpoint/safetensors.ts";
-import { writeSafetensors } from "../../gpu-backend/engine/checkpoint/safetensors-writer.ts";
-import { TensorRows } from "../../gpu-backend/engine/checkpoint/tensor-rows.ts";
+import { readSafetensorsHeader, readTensorF32, tensorDtypes } from "../../backend/engine/checkpoint/safetensors.ts";
+import { writeSafetensors } from "../../backend/engine/checkpoint/safetensors-writer.ts";
+import { TensorRows } from "../../backend/engine/checkpoint/tensor-rows.ts";
 
 const [vocab, width] = [50, 12];
 

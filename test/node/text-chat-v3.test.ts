@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as z from "zod";
 import { ChatMessage, Tool } from "../../protocol/chat.ts";
-import { chatFormat, encodeChat, supportsTools } from "../../gpu-backend/text/chat-encoding.ts";
-import { writeMistralTokenizerFiles } from "../../gpu-backend/text/tokenizer-files.ts";
-import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
+import { chatFormat, encodeChat, supportsTools } from "../../backend/text/chat-encoding.ts";
+import { writeMistralTokenizerFiles } from "../../backend/text/tokenizer-files.ts";
+import { loadTokenizer } from "../../backend/text/tokenizer.ts";
 
 const referenceV3 = "../shared/reference/v3";
 const dir = mkdtempSync(join(tmpdir(), "moxie-v3-"));

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import * as z from "zod";
 import { ChatMessage } from "../../protocol/chat.ts";
-import { ChatEncodingError } from "../../gpu-backend/text/chat-error.ts";
-import { chatFormat, encodeChat, MISTRAL_SAFE_PROMPT } from "../../gpu-backend/text/chat-encoding.ts";
-import { loadTokenizer, Tokenizer } from "../../gpu-backend/text/tokenizer.ts";
-import { chatSample, reference, referenceFile } from "./text-reference.ts";
+import { ChatEncodingError } from "../../backend/text/chat-error.ts";
+import { chatFormat, encodeChat, MISTRAL_SAFE_PROMPT } from "../../backend/text/chat-encoding.ts";
+import { loadTokenizer, Tokenizer } from "../../backend/text/tokenizer.ts";
+import { chatSample, reference, referenceFile } from "./support/text-reference.ts";
 
 const tokenizer = await loadTokenizer(reference);
 const messages = (input: unknown[]) => z.array(ChatMessage).parse(input);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { IncrementalDetokenizer } from "../../gpu-backend/text/detokenizer.ts";
-import { loadTokenizer, Tokenizer } from "../../gpu-backend/text/tokenizer.ts";
-import { golden, reference } from "./text-reference.ts";
+import { IncrementalDetokenizer } from "../../backend/text/detokenizer.ts";
+import { loadTokenizer, Tokenizer } from "../../backend/text/tokenizer.ts";
+import { golden, reference } from "./support/text-reference.ts";
 
 const tokenizer = await loadTokenizer(reference);
 

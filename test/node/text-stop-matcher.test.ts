@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StopMatcher } from "../../gpu-backend/text/stop-matcher.ts";
+import { StopMatcher } from "../../backend/text/stop-matcher.ts";
 
 /** Pushes deltas until a stop matches; returns the shown text and the stop. */
 function run(stops: string[], deltas: string[]): { shown: string[]; stop?: string } {

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { chatSample, golden, reference } from "./text-reference.ts";
+import { chatSample, golden, reference } from "./support/text-reference.ts";
 
 /** Runs `moxie tokenize` with the given stdin. */
 function tokenize(args: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -5,10 +5,10 @@ import { Template } from "@huggingface/jinja";
 import { describe, expect, it } from "vitest";
 import * as z from "zod";
 import { ChatMessage } from "../../protocol/chat.ts";
-import { encodeChat } from "../../gpu-backend/text/chat-encoding.ts";
-import { loadTokenizer } from "../../gpu-backend/text/tokenizer.ts";
-import { writeMistralTokenizerFiles } from "../../gpu-backend/text/tokenizer-files.ts";
-import { chatSample, golden, reference, referenceFile } from "./text-reference.ts";
+import { encodeChat } from "../../backend/text/chat-encoding.ts";
+import { loadTokenizer } from "../../backend/text/tokenizer.ts";
+import { writeMistralTokenizerFiles } from "../../backend/text/tokenizer-files.ts";
+import { chatSample, golden, reference, referenceFile } from "./support/text-reference.ts";
 
 const dir = await mkdtemp(join(tmpdir(), "moxie-tokenizer-files-"));
 await writeMistralTokenizerFiles(dir);

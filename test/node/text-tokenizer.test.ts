@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { describe, expect, it } from "vitest";
-import { loadTokenizer, TokenizerError } from "../../gpu-backend/text/tokenizer.ts";
-import { golden, reference, referenceFile } from "./text-reference.ts";
+import { loadTokenizer, TokenizerError } from "../../backend/text/tokenizer.ts";
+import { golden, reference, referenceFile } from "./support/text-reference.ts";
 
 const tokenizer = await loadTokenizer(reference);
 

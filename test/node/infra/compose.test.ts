@@ -20,7 +20,7 @@ describe("infra/docker-compose.yml", () => {
     });
     expect(new Set(hostPorts).size).toBe(services.length);
     for (const [name, service] of services) {
-      expect(join("infra", service.build.context, service.build.dockerfile), name).toBe("infra/gpu-backend/Dockerfile");
+      expect(join("infra", service.build.context, service.build.dockerfile), name).toBe("infra/backend/Dockerfile");
     }
   });
 

@@ -15,7 +15,7 @@ import {
   writeDeployConfig,
   writeSecretsFile,
 } from "../../../infra/wrangler-config.ts";
-import { startFakeCloudflareApi } from "../fake-cloudflare-api.ts";
+import { startFakeCloudflareApi } from "../support/fake-cloudflare-api.ts";
 import { hasShellcheck, read, repo, run } from "./infra-files.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "moxie-infra-deploy-"));

@@ -1,5 +1,5 @@
 /**
- * infra/gpu-backend/Dockerfile: it lints, runs on a CUDA 12 image with production dependencies only, copies every
+ * infra/backend/Dockerfile: it lints, runs on a CUDA 12 image with production dependencies only, copies every
  * file the CLI loads, and its command and HEALTHCHECK run against a real backend (the fixture checkpoint on CPU).
  * No Docker engine is available here: the image itself is not built.
  */
@@ -10,7 +10,7 @@ import { dirname, join, relative } from "node:path";
 import { validate as lintDockerfile } from "dockerfile-utils";
 import { build, type Metafile } from "esbuild";
 import { describe, expect, it } from "vitest";
-import { cacheRoot } from "../../../gpu-backend/engine/graph/graph-cache.ts";
+import { cacheRoot } from "../../../backend/engine/graph/graph-cache.ts";
 import { fixture as tinyFixture } from "../support/fixture.ts";
 import { spawnServe } from "../support/serve-process.ts";
 import {
@@ -60,7 +60,7 @@ async function moduleGraph(entries: string[]): Promise<Metafile> {
   return added.length === 0 ? metafile : moduleGraph([...entries, ...added]);
 }
 
-describe("infra/gpu-backend/Dockerfile", () => {
+describe("infra/backend/Dockerfile", () => {
   it("passes the Dockerfile linter (dockerfile-utils: hadolint is not packaged for Debian)", () => {
     expect(lintDockerfile(dockerfileText)).toEqual([]);
   });
@@ -121,7 +121,7 @@ describe("infra/gpu-backend/Dockerfile", () => {
   it("copies every source file the CLI and its worker threads load, and they import only production dependencies", async () => {
     const metafile = await moduleGraph(["bin/moxie.js"]);
     const loaded = Object.keys(metafile.inputs);
-    expect(loaded).toContain("gpu-backend/worker-thread/inference-worker.ts");
+    expect(loaded).toContain("backend/inference/inference-thread.ts");
     expect(
       loaded.filter((path) => !copiedFromContext.some((entry) => path === entry || path.startsWith(`${entry}/`))),
     ).toEqual([]);

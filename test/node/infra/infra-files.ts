@@ -58,9 +58,9 @@ export async function lintShell(name: string, body: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// infra/gpu-backend/Dockerfile
+// infra/backend/Dockerfile
 
-export const dockerfileText = read("infra/gpu-backend/Dockerfile");
+export const dockerfileText = read("infra/backend/Dockerfile");
 export const dockerfile = DockerfileParser.parse(dockerfileText);
 const finalStageLine = dockerfile.getFROMs().at(-1)!.getRange().start.line;
 const finalStage = dockerfile

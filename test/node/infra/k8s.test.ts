@@ -1,6 +1,6 @@
 /** infra/k8s/: the manifests, read and checked against the image and the metrics the backend exports (no cluster here). */
 import { describe, expect, it } from "vitest";
-import { ServingMetrics } from "../../../gpu-backend/server/metrics.ts";
+import { ServingMetrics } from "../../../backend/server/metrics.ts";
 import {
   byKind,
   container,

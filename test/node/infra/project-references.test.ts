@@ -45,7 +45,7 @@ describe("what the infra files rely on in the rest of the project", () => {
     const guide = readme.slice(readme.indexOf("## Self-hosting"));
     expect(readme).toContain("## Self-hosting");
     for (const path of [
-      "infra/gpu-backend/Dockerfile",
+      "infra/backend/Dockerfile",
       "infra/docker-compose.yml",
       "infra/skypilot/serve.yaml",
       "infra/k8s",

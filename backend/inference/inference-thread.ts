@@ -1,0 +1,314 @@
+import { setImmediate as yieldToMessages } from "node:timers/promises";
+import { parentPort, workerData } from "node:worker_threads";
+import type { ChatCompletionRequest, FinishReason, ToolCall } from "../../protocol/chat.ts";
+import type { Engine } from "../engine/engine.ts";
+import { GrammarPool } from "../grammar/grammar-pool.ts";
+import { GrammarError } from "../grammar/grammars.ts";
+import { loadEngine } from "../engine/load-engine.ts";
+import type { InferenceOptions } from "../options.ts";
+import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
+import type { RequestSpec, Sequence } from "../scheduler/sequence.ts";
+import type { TokenConstraint } from "../sampler/token-constraint.ts";
+import { supportsTools } from "../text/chat-encoding.ts";
+import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
+import { apiLogprobs } from "./api-logprobs.ts";
+import { InputProcessor, type ChatInput } from "./input-processor.ts";
+import type { ChoiceOutput, FromInferenceThread, LoadStatus, ModelInfo, ToInferenceThread } from "./messages.ts";
+import { OutputProcessor } from "./output-processor.ts";
+import { internalRefusal, RefusedError, type Refusal } from "./refusal.ts";
+import { ThroughputMeter } from "./throughput-meter.ts";
+import { ToolCallOutput } from "./tool-call-output.ts";
+
+/** Tokens one embedding pass may take before the running sequences get their next step. */
+const EMBED_TOKENS = 2048;
+
+interface EmbedJob {
+  id: number;
+  sequences: number[][];
+  vectors: Float32Array[];
+  /** Inputs embedded so far. */
+  done: number;
+}
+
+interface Choice {
+  request: number;
+  index: number;
+  processor: OutputProcessor;
+  tools: ToolCallOutput;
+}
+
+/**
+ * The inference thread: owns the engine, the tokenizer and the scheduler loop. Between steps it
+ * yields to its message queue, so new requests join and cancellations land at every step.
+ */
+class InferenceThread {
+  private readonly scheduler: Scheduler;
+  private readonly inputs: InputProcessor;
+  private readonly choices = new Map<Sequence, Choice>();
+  private readonly requests = new Map<number, Sequence[]>();
+  private readonly embedJobs: EmbedJob[] = [];
+  private readonly throughput = new ThroughputMeter();
+  private wake: (() => void) | undefined;
+  private closing = false;
+  private readonly grammars: GrammarPool;
+  /** Requests whose grammar is compiling; a cancel removes its id, and the compiled request is then dropped. */
+  private readonly compiling = new Set<number>();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly tokenizer: Tokenizer,
+    private readonly options: InferenceOptions,
+  ) {
+    this.scheduler = new Scheduler(engine, {
+      maxRunning: options.maxSeqs,
+      maxWaiting: options.maxQueue,
+      stepTokens: options.stepTokens,
+      prefixCaching: options.prefixCaching,
+    });
+    this.inputs = new InputProcessor(
+      tokenizer,
+      engine.shape.contextLength,
+      engine.shape.maxEvaluationTokens,
+      engine.shape.vocabSize,
+    );
+    this.grammars = new GrammarPool(tokenizer, engine.shape.vocabSize, engine.shape.eosTokenId);
+  }
+
+  modelInfo(): ModelInfo {
+    const { contextLength, maxEvaluationTokens, vocabSize } = this.engine.shape;
+    return {
+      contextLength,
+      functionCalling: supportsTools(this.tokenizer),
+      embeddingLength: maxEvaluationTokens,
+      vocabSize,
+    };
+  }
+
+  status(): LoadStatus {
+    return { ...this.scheduler.stats(), tokensPerSecond: this.throughput.rate(), grammarOk: this.grammars.healthy };
+  }
+
+  /** A request refused, or one that fails unexpectedly (a bug, not bad input), is answered; the worker and the others go on. */
+  receive(message: ToInferenceThread): void {
+    try {
+      if (message.type === "chat") this.chat(message.id, message.request, message.input);
+      else if (message.type === "cancel") this.cancel(message.id);
+      else if (message.type === "embed")
+        this.embedJobs.push({
+          id: message.id,
+          sequences: message.sequences,
+          vectors: [],
+          done: 0,
+        });
+      else this.closing = true;
+    } catch (error) {
+      if (message.type !== "chat" && message.type !== "embed") throw error;
+      if (error instanceof RefusedError) this.refuse(message.id, error.refusal);
+      else {
+        console.error(error);
+        this.cancel(message.id);
+        this.refuse(message.id, internalRefusal(error as Error));
+      }
+    }
+    this.wake?.();
+  }
+
+  /** Embedding work and generation steps alternate, so a large embedding request cannot stall running streams. */
+  async run(): Promise<void> {
+    while (!this.closing) {
+      const embedding = this.embedJobs[0];
+      if (embedding) await this.embedPart(embedding);
+      if (this.scheduler.hasWork) this.publish(await this.scheduler.step());
+      else if (!embedding) await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+      await yieldToMessages();
+    }
+    await this.engine.close();
+  }
+
+  /**
+   * A request with a grammar waits for it to compile (once per schema, in the grammar thread,
+   * while the steps go on) before it joins the scheduler; each choice gets its own matcher.
+   */
+  private chat(id: number, request: ChatCompletionRequest, input: ChatInput): void {
+    const plan = this.inputs.constraints(request);
+    const start = (matchers: (TokenConstraint | undefined)[]) => {
+      input.spec.choices.forEach((choice, index) => (choice.constraint = plan.build(matchers[index])));
+      this.start(id, input);
+    };
+    if (plan.grammar === undefined) return start([]);
+    this.compiling.add(id);
+    this.grammars
+      .constraints(plan.grammar, input.spec.choices.length)
+      .then((matchers) => {
+        if (this.compiling.delete(id)) start(matchers);
+        else for (const matcher of matchers) matcher.release();
+      })
+      .catch((error: Error) => {
+        if (!this.compiling.delete(id) && !(error instanceof RefusedError)) return;
+        for (const choice of input.spec.choices) choice.constraint?.release();
+        if (error instanceof RefusedError) this.refuse(id, error.refusal);
+        else if (error instanceof GrammarError)
+          this.refuse(id, {
+            reason: "unsupported_schema",
+            message: error.message,
+            param: request.tools?.length ? "tools" : "response_format",
+          });
+        else this.refuse(id, internalRefusal(error));
+      })
+      .finally(() => this.wake?.());
+  }
+
+  private start(id: number, input: ChatInput): void {
+    const sequences = this.admit(input.spec);
+    this.requests.set(id, sequences);
+    sequences.forEach((sequence, index) =>
+      this.choices.set(sequence, {
+        request: id,
+        index,
+        processor: new OutputProcessor(this.tokenizer, input.stops, input.decodeContext),
+        tools: new ToolCallOutput(this.inputs.toolCallsId),
+      }),
+    );
+    this.post({ type: "accepted", id, promptTokens: input.spec.prompt.length });
+    if (input.finishAtOnce) for (const sequence of sequences) this.scheduler.abort(sequence, "length");
+    this.flushAborted(sequences);
+  }
+
+  /** Hands the request's choices to the scheduler, or refuses it for a reason the scheduler gives. */
+  private admit(spec: RequestSpec): Sequence[] {
+    try {
+      return this.scheduler.add(spec);
+    } catch (error) {
+      if (error instanceof TooManyChoicesError) throw new RefusedError("too_many_choices", error.message, "n");
+      if (error instanceof QueueFullError)
+        throw new RefusedError("queue_full", "The backend is overloaded: its request queue is full. Retry later.");
+      throw error;
+    }
+  }
+
+  /** Sequences that ended before running (max_tokens 0) report their finish now. */
+  private flushAborted(sequences: Sequence[]): void {
+    const outputs = sequences
+      .filter((sequence) => sequence.finish !== undefined)
+      .map((sequence) => this.output({ sequence, token: undefined, finish: sequence.finish }));
+    if (outputs.length > 0) this.post({ type: "outputs", outputs, status: this.status() });
+  }
+
+  private cancel(id: number): void {
+    this.compiling.delete(id);
+    for (const sequence of this.requests.get(id) ?? []) {
+      this.scheduler.abort(sequence, "stop");
+      this.choices.delete(sequence);
+      sequence.constraint?.release();
+    }
+    this.requests.delete(id);
+  }
+
+  /** Embeds the job's next inputs, as many as fit EMBED_TOKENS (at least one) in one engine pass; answers when all are done. */
+  private async embedPart(job: EmbedJob): Promise<void> {
+    let end = job.done;
+    let tokens = 0;
+    while (end < job.sequences.length && (end === job.done || tokens + job.sequences[end].length <= EMBED_TOKENS))
+      tokens += job.sequences[end++].length;
+    try {
+      job.vectors.push(...(await this.engine.embed(job.sequences.slice(job.done, end), this.options.pooling)));
+    } catch (error) {
+      this.embedJobs.shift();
+      return this.refuse(job.id, {
+        reason: "internal",
+        message: `Embedding failed: ${(error as Error).message}`,
+        param: undefined,
+      });
+    }
+    job.done = end;
+    if (job.done < job.sequences.length) return;
+    this.embedJobs.shift();
+    this.post({
+      type: "embedded",
+      id: job.id,
+      vectors: job.vectors,
+      promptTokens: job.sequences.reduce((sum, ids) => sum + ids.length, 0),
+    });
+  }
+
+  /** Turns a step's tokens into text per choice, applies stop strings, and posts it all in one message. */
+  private publish(steps: StepOutput[]): void {
+    const outputs: ChoiceOutput[] = [];
+    let generated = 0;
+    for (const step of steps) {
+      if (step.token !== undefined) generated++;
+      if (!this.choices.has(step.sequence)) continue;
+      if (step.finish === "error") console.error(`moxie serve: a sequence failed: ${step.sequence.error}`);
+      outputs.push(this.output(step));
+    }
+    this.throughput.add(generated);
+    this.post({ type: "outputs", outputs, status: this.status() });
+  }
+
+  /** A step's token as text (content, or held back as a tool call), and at the end the choice's tool calls if it made any. */
+  private output({ sequence, token, logprobs }: StepOutput): ChoiceOutput {
+    const choice = this.choices.get(sequence)!;
+    let text = "";
+    let stopped = false;
+    if (token !== undefined) {
+      ({ text, stopped } = choice.processor.push(token));
+      text = choice.tools.route(token, text);
+      if (stopped) this.scheduler.abort(sequence, "stop");
+    }
+    let finish: FinishReason | undefined = sequence.finish;
+    let toolCalls: ToolCall[] | undefined;
+    if (sequence.finish !== undefined) {
+      if (!stopped) text += choice.tools.route(undefined, choice.processor.flush());
+      const ending = choice.tools.finish();
+      if ("text" in ending) text += ending.text;
+      else ({ toolCalls } = ending);
+      if (toolCalls && finish === "stop") finish = "tool_calls";
+      this.forget(choice, sequence);
+    }
+    return {
+      id: choice.request,
+      choice: choice.index,
+      text,
+      tokens: token === undefined ? 0 : 1,
+      finish,
+      cachedTokens: sequence.cachedTokens,
+      logprobs: logprobs && apiLogprobs(this.tokenizer, logprobs),
+      ...(toolCalls ? { toolCalls } : {}),
+    };
+  }
+
+  private forget(choice: Choice, sequence: Sequence): void {
+    this.choices.delete(sequence);
+    sequence.constraint?.release();
+    const remaining = this.requests.get(choice.request)?.filter((other) => this.choices.has(other));
+    if (remaining?.length) this.requests.set(choice.request, remaining);
+    else this.requests.delete(choice.request);
+  }
+
+  private refuse(id: number, refusal: Refusal): void {
+    this.post({ type: "refused", id, refusal });
+  }
+
+  post(message: FromInferenceThread): void {
+    parentPort!.postMessage(message);
+  }
+}
+
+async function start(): Promise<void> {
+  const options = workerData as InferenceOptions;
+  let worker: InferenceThread;
+  try {
+    const [engine, tokenizer] = await Promise.all([loadEngine(options), loadTokenizer(options.model)]);
+    worker = new InferenceThread(engine, tokenizer, options);
+  } catch (error) {
+    parentPort!.postMessage({ type: "failed", message: (error as Error).message } satisfies FromInferenceThread);
+    return;
+  }
+  parentPort!.on("message", (message: ToInferenceThread) => worker.receive(message));
+  worker.post({ type: "ready", model: worker.modelInfo(), status: worker.status() });
+  await worker.run();
+  parentPort!.close();
+}
+
+await start();

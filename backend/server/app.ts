@@ -1,0 +1,75 @@
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import type { BackendHealth } from "../../protocol/health.ts";
+import { modelCard, type ModelList } from "../../protocol/models.ts";
+import { requireSecret } from "./auth.ts";
+import type { Backend } from "./backend.ts";
+import { chatCompletions } from "./chat-completions.ts";
+import { embeddings } from "./embeddings.ts";
+import { errorResponse, limitBody, routeNotFound } from "../../protocol/http/error-response.ts";
+
+/** The backend's HTTP API: Mistral's public routes plus /health (load, for the gateway's router) and /metrics. */
+export function createApp(backend: Backend): Hono {
+  const app = new Hono();
+  const started = Math.floor(Date.now() / 1000);
+  // The gateway's x-request-id comes back on the answer (a new one when absent), to trace a request across both.
+  app.use("*", requestId());
+
+  app.get("/health", (c) => {
+    const { model, status } = backend.client;
+    const body = {
+      status: model ? "ready" : "loading",
+      models: backend.modelIds,
+      running: status?.running ?? 0,
+      waiting: status?.waiting ?? 0,
+      free_kv_slots: status?.freeSlots ?? 0,
+      kv_slots: status?.slots ?? 0,
+      kv_cache_blocks: status?.kvBlocks ?? 0,
+      free_kv_cache_blocks: status?.freeKvBlocks ?? 0,
+      tokens_per_second: status?.tokensPerSecond ?? 0,
+      max_context_length: model?.contextLength ?? null,
+      function_calling: model?.functionCalling ?? false,
+      grammar_ok: status?.grammarOk ?? false,
+    } satisfies BackendHealth;
+    return c.json(body, model ? 200 : 503);
+  });
+
+  if (backend.secret !== undefined) app.use("*", requireSecret(backend.secret));
+  app.use("*", limitBody(backend.maxBodyBytes));
+
+  app.get("/metrics", async (c) => {
+    c.header("Content-Type", backend.metrics.registry.contentType);
+    return c.body(await backend.metrics.registry.metrics());
+  });
+
+  app.get("/v1/models", (c) => {
+    const [id, ...aliases] = backend.modelIds;
+    const list: ModelList = {
+      object: "list",
+      data: [
+        modelCard({
+          id,
+          aliases,
+          maxContextLength: backend.client.model?.contextLength ?? 1,
+          chat: true,
+          functionCalling: backend.client.model?.functionCalling ?? false,
+          created: started,
+          description: null,
+        }),
+      ],
+    };
+    return c.json(list);
+  });
+
+  app.post("/v1/chat/completions", chatCompletions(backend));
+  app.post("/v1/embeddings", embeddings(backend));
+
+  app.notFound(routeNotFound);
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    console.error(`request ${c.get("requestId")}:`, error);
+    return errorResponse(c, 500, "Internal error.", "internal_error");
+  });
+  return app;
+}

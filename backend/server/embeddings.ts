@@ -1,0 +1,61 @@
+import type { Context } from "hono";
+import { base64Embedding, EmbeddingRequest, type EmbeddingResponse } from "../../protocol/embeddings.ts";
+import { RefusedError } from "../inference/refusal.ts";
+import type { Backend } from "./backend.ts";
+import { errorResponse } from "../../protocol/http/error-response.ts";
+import { readBody } from "../../protocol/http/read-body.ts";
+import { unavailable, unknownModel } from "./errors.ts";
+import { refusalResponse } from "./refusal-answers.ts";
+
+/** Inputs one request may embed. */
+const maxEmbeddingInputs = 512;
+
+/** POST /v1/embeddings: pooled, L2-normalised final hidden states (the worker runs them in passes between generation steps). */
+export function embeddings(backend: Backend) {
+  return async (c: Context): Promise<Response> => {
+    const parsed = await readBody(c, EmbeddingRequest);
+    if ("response" in parsed) return parsed.response;
+    const request = parsed.data;
+    if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
+    if (request.output_dtype !== "float" || request.output_dimension != null) {
+      const param = request.output_dtype !== "float" ? "output_dtype" : "output_dimension";
+      return errorResponse(
+        c,
+        400,
+        `${param} is not supported by this backend: embeddings are float32 of the model's hidden size.`,
+        "invalid_request_error",
+        { code: "unsupported_feature", param },
+      );
+    }
+    const inputs = typeof request.input === "string" ? [request.input] : request.input;
+    if (inputs.length > maxEmbeddingInputs) {
+      return errorResponse(
+        c,
+        400,
+        `Too many inputs: ${inputs.length}, at most ${maxEmbeddingInputs} per request.`,
+        "invalid_request_error",
+        { code: "too_many_inputs", param: "input" },
+      );
+    }
+    if (!backend.client.model) return unavailable(c, "The model is still loading.");
+    let result;
+    try {
+      result = await backend.client.embed(inputs);
+    } catch (error) {
+      if (error instanceof RefusedError) return refusalResponse(c, error.refusal);
+      throw error;
+    }
+    const response: EmbeddingResponse = {
+      id: crypto.randomUUID().replaceAll("-", ""),
+      object: "list",
+      model: request.model,
+      data: result.vectors.map((vector, index) => ({
+        object: "embedding",
+        embedding: request.encoding_format === "base64" ? base64Embedding(vector) : Array.from(vector),
+        index,
+      })),
+      usage: { prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens },
+    };
+    return c.json(response);
+  };
+}

@@ -1,0 +1,125 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { LoadStatus } from "../inference/messages.ts";
+
+const latencyBuckets = [
+  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
+];
+
+/**
+ * Prometheus metrics under vLLM's names (v1 engine), so dashboards and autoscalers written for
+ * vLLM read a moxie backend unchanged. Load gauges and prefilled prompt tokens are read from the
+ * worker's latest status at scrape time; request figures are recorded as requests run.
+ */
+export class ServingMetrics {
+  readonly registry = new Registry();
+  private readonly generationTokens: Counter;
+  private readonly requestSuccess: Counter<"model_name" | "finished_reason">;
+  private readonly timeToFirstToken: Histogram;
+  private readonly interTokenLatency: Histogram;
+  private readonly e2eLatency: Histogram;
+  private readonly labels: { model_name: string };
+
+  constructor(modelName: string, status: () => LoadStatus | undefined) {
+    const labels = { model_name: modelName };
+    const registers = [this.registry];
+    const gauge = (name: string, help: string, read: (load: LoadStatus) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["model_name"],
+        registers,
+        collect() {
+          const load = status();
+          this.set(labels, load ? read(load) : 0);
+        },
+      });
+    gauge("vllm:num_requests_running", "Number of sequences in the running batch.", (load) => load.running);
+    gauge("vllm:num_requests_waiting", "Number of sequences waiting to start.", (load) => load.waiting);
+    gauge(
+      "vllm:kv_cache_usage_perc",
+      "KV-cache usage: the fraction of KV blocks held by running sequences (1 = 100%).",
+      (load) => (load.kvBlocks === 0 ? 0 : (load.kvBlocks - load.freeKvBlocks) / load.kvBlocks),
+    );
+    const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["model_name"], registers });
+    /** A counter that follows a running total in the worker's status. */
+    const totalCounter = (name: string, help: string, read: (load: LoadStatus) => number) => {
+      let counted = 0;
+      new Counter({
+        name,
+        help,
+        labelNames: ["model_name"],
+        registers,
+        collect() {
+          const load = status();
+          if (!load) return;
+          this.inc(labels, read(load) - counted);
+          counted = read(load);
+        },
+      });
+    };
+    // The engine's prefill work, so the n choices of a request, which share one prefill, count their prompt once.
+    totalCounter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", (load) => load.prefilledTokens);
+    totalCounter(
+      "vllm:prefix_cache_queries_total",
+      "Prefix cache queries, in terms of number of queried tokens.",
+      (load) => load.prefixCacheQueries,
+    );
+    totalCounter(
+      "vllm:prefix_cache_hits_total",
+      "Prefix cache hits, in terms of number of cached tokens.",
+      (load) => load.prefixCacheHits,
+    );
+    totalCounter(
+      "vllm:num_preemptions_total",
+      "Cumulative number of preemptions from the engine.",
+      (load) => load.preemptions,
+    );
+    this.generationTokens = counter("vllm:generation_tokens_total", "Number of generation tokens processed.");
+    this.requestSuccess = new Counter({
+      name: "vllm:request_success_total",
+      help: "Count of finished requests by finish reason.",
+      labelNames: ["model_name", "finished_reason"],
+      registers,
+    });
+    const histogram = (name: string, help: string) =>
+      new Histogram({ name, help, labelNames: ["model_name"], buckets: latencyBuckets, registers });
+    this.timeToFirstToken = histogram(
+      "vllm:time_to_first_token_seconds",
+      "Histogram of time to first token in seconds.",
+    );
+    this.interTokenLatency = histogram(
+      "vllm:inter_token_latency_seconds",
+      "Histogram of inter-token latency in seconds.",
+    );
+    this.e2eLatency = histogram(
+      "vllm:e2e_request_latency_seconds",
+      "Histogram of end to end request latency in seconds.",
+    );
+    this.labels = labels;
+  }
+
+  /** Starts timing one request at its arrival; the returned recorder is fed as it runs. */
+  request(): RequestTimer {
+    const started = performance.now();
+    let last: number | undefined;
+    return {
+      tokens: (count) => {
+        if (count === 0) return;
+        const now = performance.now();
+        this.generationTokens.inc(this.labels, count);
+        if (last === undefined) this.timeToFirstToken.observe(this.labels, (now - started) / 1000);
+        else this.interTokenLatency.observe(this.labels, (now - last) / 1000);
+        last = now;
+      },
+      finished: (reason) => {
+        this.requestSuccess.inc({ ...this.labels, finished_reason: reason });
+        this.e2eLatency.observe(this.labels, (performance.now() - started) / 1000);
+      },
+    };
+  }
+}
+
+export interface RequestTimer {
+  tokens(count: number): void;
+  finished(reason: string): void;
+}

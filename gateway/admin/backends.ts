@@ -1,0 +1,53 @@
+import { Hono } from "hono";
+import * as z from "zod";
+import { errorResponse } from "../../protocol/http/error-response.ts";
+import type { GatewayEnv } from "../gateway-env.ts";
+import type { ValidationErrorBody } from "../../protocol/index.ts";
+import { BackendConfig } from "../routing/backend.ts";
+import { backendUrlProblem } from "../routing/backend-url-policy.ts";
+import { backendPool } from "../routing/backend-pool.ts";
+import { deleteBackend, loadRegistry, saveBackend } from "../routing/registry.ts";
+import { readBody } from "../../protocol/http/read-body.ts";
+
+const Drain = z.strictObject({ draining: z.boolean().default(true) });
+
+/** /admin/backends: list with live health, add (or replace), remove, drain. */
+export const adminBackends = new Hono<GatewayEnv>()
+  .get("/", async (c) => c.json({ data: await backendPool(c.env).list() }))
+  .post("/", async (c) => {
+    const parsed = await readBody(c, BackendConfig);
+    if ("response" in parsed) return parsed.response;
+    const problem = backendUrlProblem(parsed.data.url, {
+      allowLoopback: c.env.ALLOW_LOOPBACK_BACKENDS === "true",
+      gatewayHost: new URL(c.req.url).host,
+    });
+    if (problem)
+      return c.json(
+        {
+          detail: [{ loc: ["body", "url"], msg: problem, type: "value_error", input: parsed.data.url }],
+        } satisfies ValidationErrorBody,
+        422,
+      );
+    await saveBackend(c.env.DB, parsed.data);
+    return c.json(await reloadAndShow(c.env, parsed.data.id), 201);
+  })
+  .delete("/:id", async (c) => {
+    if (!(await deleteBackend(c.env.DB, c.req.param("id"))))
+      return errorResponse(c, 404, `No registered backend '${c.req.param("id")}'`, "not_found_error");
+    await backendPool(c.env).reload();
+    return c.body(null, 204);
+  })
+  .post("/:id/drain", async (c) => {
+    const parsed = await readBody(c, Drain);
+    if ("response" in parsed) return parsed.response;
+    const backend = (await loadRegistry(c.env)).find((candidate) => candidate.id === c.req.param("id"));
+    if (!backend) return errorResponse(c, 404, `No backend '${c.req.param("id")}'`, "not_found_error");
+    await saveBackend(c.env.DB, { ...backend, draining: parsed.data.draining });
+    return c.json(await reloadAndShow(c.env, backend.id));
+  });
+
+async function reloadAndShow(env: Env, id: string) {
+  const pool = backendPool(env);
+  await pool.reload();
+  return (await pool.list()).find((backend) => backend.id === id);
+}
