@@ -26,7 +26,7 @@ const variants: Record<string, [bits: 4 | 8, level: number] | "gemm" | "matmul">
 async function session(name: string, variant: [4 | 8, number] | "gemm" | "matmul"): Promise<InferenceSession> {
   const dir = join(root, name.replace(/ /g, "-"));
   mkdirSync(dir);
-  const g = new GraphBuilder(join(dir, "m.data"), "m.data");
+  const g = GraphBuilder.create(join(dir, "m.data"), "m.data");
   const x = g.input("x", "float32", ["M", k]);
   let y: string;
   if (variant === "gemm") y = g.op("Gemm", [x, g.weight("w", "float32", [n, k], weight)], { transB: 1 });

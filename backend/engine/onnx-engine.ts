@@ -2,7 +2,7 @@ import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { ModelConfig } from "./checkpoint/config.ts";
 import type { TensorRows } from "./checkpoint/tensor-rows.ts";
 import type { Draw, Engine, LogitsChunk, ModelShape, Pooling, SequenceChunk } from "./engine.ts";
-import { graphIo } from "./graph/model-graph.ts";
+import { graphIo } from "./graph/graph-io.ts";
 import { KvPool, kvBytesPerValue, type KvArray, type KvCacheDtype } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
 import { stepLayout, type StepRow } from "./step-layout.ts";
@@ -177,7 +177,7 @@ export class OnnxEngine implements Engine {
       // Long prompts go through in rounds: attention scores grow with heads × new × cached tokens
       // (32 heads × 512 new × 32k cached = 2 GiB), so a round takes at most stepTokens per
       // sequence and fewer where the scores would exceed their budget.
-      const results: (Float32Array | number)[] = new Array(chunks.length);
+      const results = new Array<Float32Array | number>(chunks.length);
       const longest = Math.max(...chunks.map((chunk) => chunk.tokens.length));
       const keys = Math.max(...chunks.map((chunk) => chunk.past + chunk.tokens.length));
       const stride = Math.max(

@@ -61,7 +61,7 @@ export function cachedModelGraph(checkpoint: Checkpoint, options: GraphOptions =
   const building = `${dir}.building-${process.pid}-${Date.now()}`;
   mkdirSync(building);
   try {
-    const builder = new GraphBuilder(join(building, "model.data"), "model.data");
+    const builder = GraphBuilder.create(join(building, "model.data"), "model.data");
     buildModelGraph(checkpoint, builder, {
       ...options,
       onProgress: options.onProgress ?? progressReporter(`converting ${checkpoint.dir}`),

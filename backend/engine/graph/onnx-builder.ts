@@ -22,52 +22,77 @@ function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttribu
   return { name, type: AttributeType.INT, i: value };
 }
 
+/** A tensor of the graph, by its name; where one is made, a comment gives its shape. */
+export type Tensor = string;
+
+/** What one model accumulates while it is built, shared by every scoped view of its builder. */
+interface ModelInProgress {
+  readonly nodes: onnxProto.onnx.INodeProto[];
+  readonly initializers: onnxProto.onnx.ITensorProto[];
+  readonly inputs: onnxProto.onnx.IValueInfoProto[];
+  readonly outputs: onnxProto.onnx.IValueInfoProto[];
+  readonly dataFd: number;
+  readonly dataFileName: string;
+  dataOffset: number;
+  counter: number;
+  readonly constants: Map<string, Tensor>;
+}
+
 /**
  * Builds an ONNX graph node by node. Large weights stream straight into one external data file
  * (so the protobuf stays far below its 2 GB limit and no second copy is held in memory);
  * small constants are embedded.
  */
 export class GraphBuilder {
-  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
-  private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
-  private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
-  private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
-  private readonly dataFd: number;
-  private dataOffset = 0;
-  private counter = 0;
-  private readonly constants = new Map<string, string>();
-  /** Prefix of the next nodes' names (e.g. "attention", "moe"), so profiles attribute time to model parts. */
-  scope = "";
+  private constructor(
+    private readonly model: ModelInProgress,
+    /** Prefix of the nodes' names (e.g. "attention", "moe"), so profiles attribute time to model parts. */
+    private readonly scope: string,
+  ) {}
 
-  constructor(
-    dataPath: string,
-    private readonly dataFileName: string,
-  ) {
-    this.dataFd = openSync(dataPath, "w");
+  /** A new graph whose weights go to the file at dataPath, which the model names dataFileName. */
+  static create(dataPath: string, dataFileName: string): GraphBuilder {
+    const model: ModelInProgress = {
+      nodes: [],
+      initializers: [],
+      inputs: [],
+      outputs: [],
+      dataFd: openSync(dataPath, "w"),
+      dataFileName,
+      dataOffset: 0,
+      counter: 0,
+      constants: new Map(),
+    };
+    return new GraphBuilder(model, "");
   }
 
-  input(name: string, type: ElementType, dims: (number | string)[]): string {
-    this.inputs.push(valueInfo(name, type, dims));
+  /** The same graph, naming the nodes added through the view under `scope`. */
+  scoped(scope: string): GraphBuilder {
+    return new GraphBuilder(this.model, scope);
+  }
+
+  input(name: string, type: ElementType, dims: (number | string)[]): Tensor {
+    this.model.inputs.push(valueInfo(name, type, dims));
     return name;
   }
 
   output(name: string, type: ElementType, dims: (number | string)[]): void {
-    this.outputs.push(valueInfo(name, type, dims));
+    this.model.outputs.push(valueInfo(name, type, dims));
   }
 
   /** Adds a node; returns its output names (`outputs` of them, or the given names). */
   node(
     opType: string,
-    inputs: string[],
+    inputs: Tensor[],
     attributes: Record<string, AttributeValue> = {},
     options: { outputs?: number | string[]; domain?: string } = {},
-  ): string[] {
-    const id = this.counter++;
+  ): Tensor[] {
+    const id = this.model.counter++;
     const outputs =
       typeof options.outputs === "object"
         ? options.outputs
         : Array.from({ length: options.outputs ?? 1 }, (_, i) => `${opType}_${id}_${i}`);
-    this.nodes.push({
+    this.model.nodes.push({
       opType,
       domain: options.domain ?? "",
       name: `${this.scope}/${opType}_${id}`,
@@ -79,30 +104,30 @@ export class GraphBuilder {
   }
 
   /** Single-output shorthand for node(). */
-  op(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, domain = ""): string {
+  op(opType: string, inputs: Tensor[], attributes: Record<string, AttributeValue> = {}, domain = ""): Tensor {
     return this.node(opType, inputs, attributes, { domain })[0];
   }
 
-  cast(x: string, to: ElementType, output?: string): string {
+  cast(x: Tensor, to: ElementType, output?: string): Tensor {
     return this.node("Cast", [x], { to: elementTypes[to] }, output ? { outputs: [output] } : {})[0];
   }
 
   /** A weight written to the external data file. */
-  weight(name: string, type: ElementType, dims: number[], data: ArrayBufferView): string {
+  weight(name: string, type: ElementType, dims: number[], data: ArrayBufferView): Tensor {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const offset = this.dataOffset;
+    const offset = this.model.dataOffset;
     let written = 0;
     while (written < bytes.length)
-      written += writeSync(this.dataFd, bytes, written, bytes.length - written, offset + written);
+      written += writeSync(this.model.dataFd, bytes, written, bytes.length - written, offset + written);
     // 64-byte alignment lets ORT map tensors without realigning them.
-    this.dataOffset = Math.ceil((offset + bytes.length) / 64) * 64;
-    this.initializers.push({
+    this.model.dataOffset = Math.ceil((offset + bytes.length) / 64) * 64;
+    this.model.initializers.push({
       name,
       dataType: elementTypes[type],
       dims,
       dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
       externalData: [
-        { key: "location", value: this.dataFileName },
+        { key: "location", value: this.model.dataFileName },
         { key: "offset", value: String(offset) },
         { key: "length", value: String(bytes.length) },
       ],
@@ -111,31 +136,33 @@ export class GraphBuilder {
   }
 
   /** A small embedded constant; identical constants are shared. */
-  constant(type: "float32" | "int64", dims: number[], values: number[]): string {
-    const key = `${type}:${dims}:${values}`;
-    const existing = this.constants.get(key);
+  constant(type: "float32" | "int64", dims: number[], values: number[]): Tensor {
+    const { constants, initializers } = this.model;
+    const key = `${type}:${dims.join(",")}:${values.join(",")}`;
+    const existing = constants.get(key);
     if (existing) return existing;
-    const name = `const_${this.constants.size}`;
+    const name = `const_${constants.size}`;
     const rawData =
       type === "float32"
         ? new Uint8Array(new Float32Array(values).buffer)
         : new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer);
-    this.initializers.push({ name, dataType: elementTypes[type], dims, rawData });
-    this.constants.set(key, name);
+    initializers.push({ name, dataType: elementTypes[type], dims, rawData });
+    constants.set(key, name);
     return name;
   }
 
-  ints(values: number[]): string {
+  ints(values: number[]): Tensor {
     return this.constant("int64", [values.length], values);
   }
 
-  scalar(value: number): string {
+  scalar(value: number): Tensor {
     return this.constant("float32", [], [value]);
   }
 
   /** Closes the data file and returns the serialised model. */
   finish(): Uint8Array {
-    closeSync(this.dataFd);
+    const { nodes, initializers, inputs, outputs } = this.model;
+    closeSync(this.model.dataFd);
     const model = onnx.ModelProto.create({
       irVersion: 10,
       producerName: "moxie",
@@ -145,10 +172,10 @@ export class GraphBuilder {
       ],
       graph: {
         name: "moxie",
-        node: this.nodes,
-        initializer: this.initializers,
-        input: this.inputs,
-        output: this.outputs,
+        node: nodes,
+        initializer: initializers,
+        input: inputs,
+        output: outputs,
       },
     });
     return onnx.ModelProto.encode(model).finish();

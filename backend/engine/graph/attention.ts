@@ -1,0 +1,117 @@
+import { tensorNames } from "../checkpoint/tensor-names.ts";
+import type { GraphContext } from "./graph-context.ts";
+import { cachedKeysValues, newKeyValueNames, storeNewKeysValues, type KeysValues } from "./kv-cache.ts";
+import type { GraphBuilder, Tensor } from "./onnx-builder.ts";
+import { rotate } from "./rope.ts";
+import { padded } from "./step-inputs.ts";
+
+/**
+ * Grouped-query attention of the step's tokens x [T, hidden] over [cached ‖ new] keys. The cached
+ * keys and values are gathered from the layer's block pools by block table inside the graph (no
+ * copy in JS); the new ones come from this step.
+ */
+export function attention(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: number): Tensor {
+  const { heads, kvHeads, headDim } = ctx.config;
+  const group = heads / kvHeads;
+  const { queries, keys, values } = newHeads(g, ctx, x, layer); // [T, heads | kvHeads, headDim]
+
+  // Each kv head's query heads stacked as rows: [kvHeads, B, group · L, headDim].
+  const scaled = g.op("Mul", [queries, g.scalar(1 / Math.sqrt(headDim))]);
+  const groupedQueries = g.op("Reshape", [
+    g.op("Transpose", [padded(g, ctx.step, scaled, [kvHeads, group, headDim])], { perm: [2, 0, 3, 1, 4] }),
+    g.ints([kvHeads, 0, -1, headDim]),
+  ]);
+  const byKvHead = (y: Tensor): Tensor =>
+    g.op("Transpose", [padded(g, ctx.step, y, [kvHeads, headDim])], { perm: [2, 0, 1, 3] }); // [kvHeads, B, L, headDim]
+  const current = { keys: byKvHead(keys), values: byKvHead(values) };
+  const context = attend(g, ctx, groupedQueries, cachedKeysValues(g, ctx, layer), current); // [kvHeads, B, group · L, headDim]
+
+  const perToken = g.op("Transpose", [g.op("Reshape", [context, g.ints([kvHeads, 0, group, -1, headDim])])], {
+    perm: [1, 3, 0, 2, 4],
+  }); // [B, L, kvHeads, group, headDim]
+  const flat = g.op("Gather", [g.op("Reshape", [perToken, g.ints([-1, heads * headDim])]), ctx.step.unpadIndex]); // [T, heads · headDim]
+  const names = tensorNames.layer(layer);
+  const { weights } = ctx;
+  return weights.linear(g, flat, `${names.prefix}.self_attn.o_proj`, [names.output], weights.precision.projections); // [T, hidden]
+}
+
+/**
+ * The step's rotated queries [T, heads, headDim], and its rotated keys and values [T, kvHeads,
+ * headDim] after storing them as the graph's outputs for the pool (storeNewKeysValues).
+ */
+function newHeads(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: number): { queries: Tensor } & KeysValues {
+  const { heads, kvHeads, headDim } = ctx.config;
+  const outputNames = newKeyValueNames(ctx, layer);
+  const qkv = queryKeyValue(g, ctx, x, layer); // [T, (heads + 2 kvHeads) · headDim]
+  const [queriesKeys, values] = g.node(
+    "Split",
+    [qkv, g.ints([(heads + kvHeads) * headDim, kvHeads * headDim])],
+    { axis: -1 },
+    { outputs: 2 },
+  );
+  // Queries and keys rotate together: one RoPE node over the q|k heads.
+  const [queries, keys] = g.node(
+    "Split",
+    [rotate(g, ctx.rope, queriesKeys, heads + kvHeads), g.ints([heads, kvHeads])],
+    { axis: 1 },
+    { outputs: [`${tensorNames.layer(layer).prefix}.rotated_queries`, outputNames.key] },
+  );
+  const reshapedValues = g.node(
+    "Reshape",
+    [values, g.ints([-1, kvHeads, headDim])],
+    {},
+    { outputs: [outputNames.value] },
+  )[0];
+  return { queries, ...storeNewKeysValues(g, ctx, layer, { keys, values: reshapedValues }) };
+}
+
+/**
+ * q|k|v of one layer in one projection when they share a precision. Under int4 the keys and values
+ * keep 8 bits (PrecisionPolicy): one more projection and a Concat.
+ */
+function queryKeyValue(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: number): Tensor {
+  const names = tensorNames.layer(layer);
+  const prefix = `${names.prefix}.self_attn`;
+  const { weights } = ctx;
+  const { projections, keysValues } = weights.precision;
+  if (projections === keysValues)
+    return weights.linear(g, x, `${prefix}.qkv`, [names.query, names.key, names.value], projections);
+  const queries = weights.linear(g, x, `${prefix}.q`, [names.query], projections);
+  const kv = weights.linear(g, x, `${prefix}.kv`, [names.key, names.value], keysValues);
+  return g.op("Concat", [queries, kv], { axis: -1 });
+}
+
+/**
+ * softmax(q·kᵀ + bias)·v over the cached and the current keys and values, [kvHeads, B, ·, headDim]
+ * each. Scores against both parts are concatenated for one softmax, so the cached keys are never
+ * concatenated with the new ones.
+ */
+function attend(g: GraphBuilder, ctx: GraphContext, queries: Tensor, cached: KeysValues, current: KeysValues): Tensor {
+  const { heads, kvHeads } = ctx.config;
+  const group = heads / kvHeads;
+  const { bias, dimL, dimPL, pastAndNew } = ctx.step;
+  const transposedLast = (x: Tensor): Tensor => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
+  const scores = g.op(
+    "Concat",
+    [g.op("MatMul", [queries, transposedLast(cached.keys)]), g.op("MatMul", [queries, transposedLast(current.keys)])],
+    { axis: -1 },
+  ); // [kvHeads, B, group · L, P + L]
+  const biased = g.op("Add", [
+    g.op("Reshape", [scores, g.op("Concat", [g.ints([kvHeads, 0, group]), dimL, g.ints([-1])], { axis: 0 })]),
+    bias,
+  ]);
+  const probabilities = g.op("Reshape", [
+    g.op("Softmax", [biased], { axis: -1 }),
+    g.op("Concat", [g.ints([kvHeads, 0, -1]), dimPL], { axis: 0 }),
+  ]);
+  const [cachedProbabilities, currentProbabilities] = g.node(
+    "Split",
+    [probabilities, pastAndNew],
+    { axis: -1 },
+    { outputs: 2 },
+  );
+  return g.op("Add", [
+    g.op("MatMul", [cachedProbabilities, cached.values]),
+    g.op("MatMul", [currentProbabilities, current.values]),
+  ]); // [kvHeads, B, group · L, headDim]
+}

@@ -1,0 +1,25 @@
+/**
+ * The graph's feeds and fetches. One run serves a whole step: T new tokens from B sequences
+ * (rows), each row padded to L tokens for attention, attending to P = blocks × blockSize cached
+ * positions read straight from the per-layer block pools through each row's block table.
+ */
+export const graphIo = {
+  inputsEmbeds: "inputs_embeds", // float [T, hidden]: each token's embedding row, gathered outside the graph (TensorRows)
+  positions: "positions", // int64 [T]
+  padIndex: "pad_index", // int64 [B*L]: token index for each padded slot (padding points at any token)
+  unpadIndex: "unpad_index", // int64 [T]: padded slot of each token
+  blockTables: "block_tables", // int64 [B, blocks]: pool blocks holding each row's cached positions, in order
+  attentionBias: "attention_bias", // float [B, 1, L, P+L]: 0 where a query may see a key, -1e30 elsewhere
+  logitRows: "logit_rows", // int64 [R]: tokens whose logits are wanted
+  drawRows: "draw_rows", // int64 [D]: the logits rows whose next token the graph draws
+  drawScale: "draw_scale", // float [D]: 1 / temperature of each draw, 0 = greedy
+  drawUniform: "draw_uniform", // float [D]: each draw's uniform number in [0, 1)
+  keyCache: (layer: number) => `key_cache_${layer}`, // [kvHeads, poolBlocks, blockSize, headDim] in the cache's dtype, rotated keys
+  valueCache: (layer: number) => `value_cache_${layer}`,
+  logits: "logits", // float [R, vocab]
+  drawnTokens: "drawn_tokens", // int64 [D]: the token drawn for each of draw_rows
+  hidden: "hidden", // float [T, hidden]: final-norm hidden states
+  newKey: (layer: number) => `new_key_${layer}`, // [T, kvHeads, headDim] in the cache's dtype, rotated
+  newValue: (layer: number) => `new_value_${layer}`,
+  routerLogits: (layer: number) => `router_logits_${layer}`, // float [T, experts]
+} as const;
