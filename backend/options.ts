@@ -1,7 +1,19 @@
 import { availableParallelism } from "node:os";
 import * as z from "zod";
-import { quantGroupSizes } from "./engine/graph/quantize.ts";
-import { kvCacheDtypes } from "./engine/kv-pool.ts";
+
+/** Weight-only quantisation of the linear layers (MatMulNBits); unset keeps the checkpoint's weights in fp32. */
+export const Quantization = z.enum(["int8", "int4"]);
+/** Weights per quantisation scale: 32 is llama.cpp's Q4_0/Q8_0; 64 and 128 read fewer scale bytes per weight (GPTQ/AWQ's group size). */
+export const QuantGroupSize = z.literal([32, 64, 128]);
+/** What the KV pool stores. */
+export const KvCacheDtype = z.enum(["float32", "float16"]);
+export const ExecutionProvider = z.enum(["cpu", "cuda"]);
+/** How an embedding pools the final hidden states of its tokens. */
+export const Pooling = z.enum(["mean", "last"]);
+export type Quantization = z.infer<typeof Quantization>;
+export type QuantGroupSize = z.infer<typeof QuantGroupSize>;
+export type KvCacheDtype = z.infer<typeof KvCacheDtype>;
+export type Pooling = z.infer<typeof Pooling>;
 
 /** Each option's one default, shared by the schemas below and the `moxie` flags' help. */
 export const optionDefaults = {
@@ -28,16 +40,16 @@ export const optionDefaults = {
 export const EngineOptions = z.object({
   /** A Hugging Face checkpoint folder. */
   model: z.string().min(1),
-  quantize: z.enum(["int8", "int4"]).optional(),
+  quantize: Quantization.optional(),
   /** Weights per quantisation scale: fewer bytes per weight at larger groups, at some cost in accuracy (bench/RESULTS.md). Default: quantGroupSizeFor the precision. */
-  quantGroupSize: z.literal(quantGroupSizes).optional(),
+  quantGroupSize: QuantGroupSize.optional(),
   /** ONNX Runtime intra-op threads. */
   threads: z
     .int()
     .positive()
     .default(() => availableParallelism()),
   /** The same graph runs on either; CUDA needs onnxruntime-node installed with its CUDA binaries. */
-  executionProvider: z.enum(["cpu", "cuda"]).default(optionDefaults.executionProvider),
+  executionProvider: ExecutionProvider.default(optionDefaults.executionProvider),
   maxSeqs: z.int().positive().default(optionDefaults.maxSeqs),
   /** Tokens one sequence holds, prompt + answer; defaults to the model's max_position_embeddings. */
   contextLength: z.int().positive().optional(),
@@ -47,7 +59,7 @@ export const EngineOptions = z.object({
   kvCacheSequences: z.int().positive().optional(),
   blockSize: z.int().positive().default(optionDefaults.blockSize),
   /** float16 halves the memory per cached token; float32 keeps the model's exact arithmetic (what the fidelity tests pin). */
-  kvCacheDtype: z.enum(kvCacheDtypes).default(optionDefaults.kvCacheDtype),
+  kvCacheDtype: KvCacheDtype.default(optionDefaults.kvCacheDtype),
   /** Tokens one step feeds at most (the scheduler's budget, and the longest prompt piece one engine run takes). */
   stepTokens: z.int().positive().default(optionDefaults.stepTokens),
   /**
@@ -63,7 +75,7 @@ export const EngineOptions = z.object({
 export const InferenceOptions = EngineOptions.extend({
   /** Sequences that may wait to start; beyond it requests get 503. */
   maxQueue: z.int().positive().default(optionDefaults.maxQueue),
-  pooling: z.enum(["mean", "last"]).default(optionDefaults.pooling),
+  pooling: Pooling.default(optionDefaults.pooling),
   /** Keep finished sequences' full KV blocks for later requests with the same prefix (vLLM's automatic prefix caching). */
   prefixCaching: z.boolean().default(true),
 });

@@ -10,7 +10,8 @@
 import { readFileSync } from "node:fs";
 import { parseScriptArgs } from "../cli/command.ts";
 import { engineOptions, quantGroupSizeOf } from "../cli/model-options.ts";
-import { quantGroupSizeFor, type QuantGroupSize } from "../backend/engine/graph/quantize.ts";
+import { quantGroupSizeFor } from "../backend/engine/graph/quantize.ts";
+import { Quantization, type QuantGroupSize } from "../backend/options.ts";
 import { loadEngine } from "../backend/engine/load-engine.ts";
 import { compareLogits } from "./quality.ts";
 import { loadTokenizer } from "../backend/text/tokenizer.ts";
@@ -64,7 +65,7 @@ async function sequencesToScore(vocab: number): Promise<{ sequences: number[][];
 /** Built (and the text tokenized) once: every engine scores the same sequences. */
 let scoring: ReturnType<typeof sequencesToScore> | undefined;
 
-const logitsOf = async (quantize?: "int8" | "int4", quantGroupSize?: QuantGroupSize) => {
+const logitsOf = async (quantize?: Quantization, quantGroupSize?: QuantGroupSize) => {
   const engine = await loadEngine({
     model: values.model,
     quantize,
@@ -84,7 +85,7 @@ const logitsOf = async (quantize?: "int8" | "int4", quantGroupSize?: QuantGroupS
 };
 
 const reference = await logitsOf();
-for (const quantize of values.quantize ? [values.quantize] : (["int8", "int4"] as const))
+for (const quantize of values.quantize ? [values.quantize] : Quantization.options)
   for (const group of groups) {
     const candidate = await logitsOf(quantize, group);
     const quality = compareLogits(reference.logits, candidate.logits, reference.vocab);

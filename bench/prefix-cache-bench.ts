@@ -7,9 +7,9 @@
 import { parseScriptArgs } from "../cli/command.ts";
 import { engineOptions } from "../cli/model-options.ts";
 import { loadEngine } from "../backend/engine/load-engine.ts";
-import { Scheduler } from "../backend/scheduler/scheduler.ts";
+import { EngineCore } from "../backend/inference/engine-core.ts";
 import { optionDefaults } from "../backend/options.ts";
-import { syntheticTokens } from "./engine-bench.ts";
+import { syntheticTokens } from "../cli/engine-bench.ts";
 
 const values = parseScriptArgs({
   name: "bench/prefix-cache-bench.ts",
@@ -41,31 +41,31 @@ const greedy = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequency
 
 /** Milliseconds until the request's first token, then runs it to its end. */
 async function timeToFirstToken(
-  scheduler: Scheduler,
+  core: EngineCore,
   prompt: number[],
 ): Promise<{ ms: number; generated: number[]; cached: number }> {
   const started = performance.now();
-  const [sequence] = scheduler.add({ prompt, maxTokens: answerTokens, choices: [greedy] });
-  while (sequence.generated.length === 0) await scheduler.step();
+  const [sequence] = core.scheduler.add({ prompt, maxTokens: answerTokens, choices: [greedy] });
+  while (sequence.generated.length === 0) await core.step();
   const ms = performance.now() - started;
-  while (scheduler.hasWork) await scheduler.step();
+  while (core.scheduler.hasWork) await core.step();
   return { ms, generated: sequence.generated, cached: sequence.cachedTokens };
 }
 
 // Warm-up: ONNX Runtime's first runs allocate; no figure below should pay for that.
 await timeToFirstToken(
-  new Scheduler(engine, { maxRunning: 1, maxWaiting: 1, stepTokens: optionDefaults.stepTokens, prefixCaching: false }),
+  new EngineCore(engine, { maxRunning: 1, maxWaiting: 1, stepTokens: optionDefaults.stepTokens, prefixCaching: false }),
   syntheticTokens(300, engine.shape.vocabSize, 9),
 );
 const report: Record<string, unknown> = { prefix: values.prefix, new: values.new, quantize: values.quantize ?? "fp32" };
 for (const prefixCaching of [true, false]) {
-  const scheduler = new Scheduler(engine, {
+  const core = new EngineCore(engine, {
     maxRunning: 1,
     maxWaiting: 1,
     stepTokens: optionDefaults.stepTokens,
     prefixCaching,
   });
-  const first = await timeToFirstToken(scheduler, [
+  const first = await timeToFirstToken(core, [
     engine.shape.bosTokenId,
     ...syntheticTokens(values.prefix - 1, engine.shape.vocabSize),
   ]);
@@ -75,7 +75,7 @@ for (const prefixCaching of [true, false]) {
     ...first.generated,
     ...syntheticTokens(values.new, engine.shape.vocabSize, 3),
   ];
-  const second = await timeToFirstToken(scheduler, secondPrompt);
+  const second = await timeToFirstToken(core, secondPrompt);
   report[prefixCaching ? "cache_on" : "cache_off"] = {
     first_ttft_ms: Math.round(first.ms),
     second_ttft_ms: Math.round(second.ms),

@@ -21,7 +21,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(overview());
     return 0;
   }
-  const command = commands.find((candidate) => candidate.name === name) as Command | undefined;
+  const command = commands.find((candidate): candidate is Command => candidate.name === name);
   if (!command) {
     console.error(`moxie: unknown command '${name}'\n\n${overview()}`);
     return 2;

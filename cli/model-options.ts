@@ -1,6 +1,12 @@
-import { kvCacheDtypes } from "../backend/engine/kv-pool.ts";
 import { loadEngine } from "../backend/engine/load-engine.ts";
-import { EngineOptions, optionDefaults } from "../backend/options.ts";
+import {
+  ExecutionProvider,
+  KvCacheDtype,
+  optionDefaults,
+  Pooling,
+  QuantGroupSize,
+  Quantization,
+} from "../backend/options.ts";
 import type { OnnxEngine } from "../backend/engine/onnx-engine.ts";
 import type { Values } from "./command.ts";
 
@@ -14,25 +20,25 @@ export const engineOptions = {
   },
   quantize: {
     type: "string",
-    choices: ["int8", "int4"],
+    choices: Quantization.options,
     description: "weight-only quantisation of the linear layers (default: the checkpoint's weights in fp32)",
   },
   "quant-group-size": {
     type: "string",
-    choices: ["32", "64", "128"],
+    choices: [...QuantGroupSize.values].map(String),
     description:
       "weights per scale under --quantize (default: 128 for int4, 32 for int8): larger groups read fewer bytes per weight (faster decode), at some cost in accuracy",
   },
   "kv-cache-dtype": {
     type: "string",
-    choices: kvCacheDtypes,
+    choices: KvCacheDtype.options,
     default: optionDefaults.kvCacheDtype,
     description: "what the KV cache stores: float16 holds twice the tokens in the same memory (bench/RESULTS.md)",
   },
   threads: { type: "integer", min: 1, description: "ONNX Runtime intra-op threads (default: all cores)" },
   "execution-provider": {
     type: "string",
-    choices: ["cpu", "cuda"],
+    choices: ExecutionProvider.options,
     default: optionDefaults.executionProvider,
     description: "where ONNX Runtime runs the graph (cuda needs the CUDA install, see README)",
   },
@@ -41,6 +47,14 @@ export const engineOptions = {
     description:
       "let ONNX Runtime's idle threads spin between ops: faster steps only when the engine has its cores to itself (bench/RESULTS.md)",
   },
+} as const;
+
+/** How `moxie embed` and `moxie serve` pool an embedding's positions. */
+export const poolingOption = {
+  type: "string",
+  choices: Pooling.options,
+  default: optionDefaults.pooling,
+  description: "embedding pooling of the final hidden states",
 } as const;
 
 /** The flags every one-shot model command takes. */
@@ -76,5 +90,5 @@ export async function engineFromOptions(
 
 /** A --quant-group-size value as the engine option (undefined: the precision's default). */
 export function quantGroupSizeOf(text: string | undefined) {
-  return text === undefined ? undefined : EngineOptions.shape.quantGroupSize.parse(Number(text));
+  return text === undefined ? undefined : QuantGroupSize.parse(Number(text));
 }

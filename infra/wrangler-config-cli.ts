@@ -37,8 +37,9 @@ const commands: Record<string, () => Promise<string[]>> = {
     ),
   "durable-objects": async () =>
     (await durableObjects(config)).map(({ binding, className }) => `${binding}\t${className}`),
-  "find-d1": async () => [findD1(readFileSync(0, "utf8"), required(args[0], "find-d1 NAME")) ?? ""],
-  "find-kv": async () => [findKv(readFileSync(0, "utf8"), required(args[0], "find-kv TITLE [ID]"), args[1]) ?? ""],
+  "find-d1": () => Promise.resolve([findD1(readFileSync(0, "utf8"), required(args[0], "find-d1 NAME")) ?? ""]),
+  "find-kv": () =>
+    Promise.resolve([findKv(readFileSync(0, "utf8"), required(args[0], "find-kv TITLE [ID]"), args[1]) ?? ""]),
   "write-config": async () => {
     await writeDeployConfig(config, required(args[0], "write-config OUT [BINDING=ID…]"), parseIds(args.slice(1)));
     return [];

@@ -28,6 +28,12 @@ const WorkerConfig = z.object({
   vars: z.record(z.string(), z.unknown()),
 });
 
+/** wrangler.toml as written, of which only the bindings that get ids are read; the rest is kept as it is. */
+const RawBindings = z.looseObject({
+  d1_databases: z.array(z.looseObject({ binding: z.string() })).optional(),
+  kv_namespaces: z.array(z.looseObject({ binding: z.string() })).optional(),
+});
+
 /** Statically configured backends (the BACKENDS var) name the Worker secrets holding their tokens. */
 const StaticBackends = z.array(z.object({ secret_name: z.string().nullish() }));
 
@@ -115,15 +121,19 @@ export function findKv(listJson: string, title: string, configuredId: string | u
  * so that relative paths (main, migrations_dir) keep their meaning.
  */
 export async function writeDeployConfig(configPath: string, out: string, ids: Map<string, string>): Promise<void> {
-  const { experimental_readRawConfig } = await import("wrangler");
-  const { rawConfig } = experimental_readRawConfig({ config: configPath });
-  const raw = rawConfig as { d1_databases?: { binding: string }[]; kv_namespaces?: { binding: string }[] };
+  // wrangler's published declarations leave this function's type unresolved: it is named here.
+  const wrangler = (await import("wrangler")) as unknown as {
+    experimental_readRawConfig(args: { config: string }): { rawConfig: unknown };
+  };
+  const rawConfig = RawBindings.parse(wrangler.experimental_readRawConfig({ config: configPath }).rawConfig);
   const withIds = {
     ...rawConfig,
-    d1_databases: raw.d1_databases?.map((db) =>
+    d1_databases: rawConfig.d1_databases?.map((db) =>
       ids.has(db.binding) ? { ...db, database_id: ids.get(db.binding) } : db,
     ),
-    kv_namespaces: raw.kv_namespaces?.map((kv) => (ids.has(kv.binding) ? { ...kv, id: ids.get(kv.binding) } : kv)),
+    kv_namespaces: rawConfig.kv_namespaces?.map((kv) =>
+      ids.has(kv.binding) ? { ...kv, id: ids.get(kv.binding) } : kv,
+    ),
   };
   writeFileSync(out, JSON.stringify(withIds, null, 2));
 }

@@ -24,6 +24,70 @@ const errors = {
   "503": { description: "No backend can take the request now", content: json("ErrorBody") },
 };
 
+/** The routes: chat completions, embeddings, models and this document. */
+const paths = {
+  "/v1/chat/completions": {
+    post: {
+      operationId: "chat_completion",
+      summary: "Chat completion",
+      requestBody: { required: true, content: json("ChatCompletionRequest") },
+      responses: {
+        "200": {
+          description:
+            "The completion; with `stream: true`, server-sent events whose `data:` lines are ChatCompletionChunk JSON, the last chunk carrying `usage`, then `data: [DONE]`",
+          content: {
+            ...json("ChatCompletionResponse"),
+            "text/event-stream": {
+              schema: { type: "string", description: "data: <ChatCompletionChunk>\\n\\n … data: [DONE]\\n\\n" },
+            },
+          },
+        },
+        ...errors,
+      },
+    },
+  },
+  "/v1/embeddings": {
+    post: {
+      operationId: "embeddings",
+      summary: "Embeddings",
+      requestBody: { required: true, content: json("EmbeddingRequest") },
+      responses: { "200": { description: "The embeddings", content: json("EmbeddingResponse") }, ...errors },
+    },
+  },
+  "/v1/models": {
+    get: {
+      operationId: "list_models",
+      summary: "List models",
+      responses: { "200": { description: "The models served", content: json("ModelList") }, "401": errors["401"] },
+    },
+  },
+  "/v1/models/{model_id}": {
+    get: {
+      operationId: "retrieve_model",
+      summary: "Retrieve a model by id or alias (an alias answers with the card of its model)",
+      parameters: [{ name: "model_id", in: "path", required: true, schema: { type: "string" } }],
+      responses: {
+        "200": { description: "The model's card", content: json("ModelCard") },
+        "401": errors["401"],
+        "404": { description: "No model of that id or alias", content: json("ErrorBody") },
+      },
+    },
+  },
+  "/v1/openapi.json": {
+    get: {
+      operationId: "openapi",
+      summary: "This document",
+      security: [],
+      responses: {
+        "200": {
+          description: "The OpenAPI 3.1 document",
+          content: { "application/json": { schema: { type: "object" } } },
+        },
+      },
+    },
+  },
+};
+
 /** The OpenAPI 3.1 description of the public API, generated from the protocol's zod schemas. */
 export function openApiDocument() {
   return {
@@ -36,68 +100,7 @@ export function openApiDocument() {
     },
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],
-    paths: {
-      "/v1/chat/completions": {
-        post: {
-          operationId: "chat_completion",
-          summary: "Chat completion",
-          requestBody: { required: true, content: json("ChatCompletionRequest") },
-          responses: {
-            "200": {
-              description:
-                "The completion; with `stream: true`, server-sent events whose `data:` lines are ChatCompletionChunk JSON, the last chunk carrying `usage`, then `data: [DONE]`",
-              content: {
-                ...json("ChatCompletionResponse"),
-                "text/event-stream": {
-                  schema: { type: "string", description: "data: <ChatCompletionChunk>\\n\\n … data: [DONE]\\n\\n" },
-                },
-              },
-            },
-            ...errors,
-          },
-        },
-      },
-      "/v1/embeddings": {
-        post: {
-          operationId: "embeddings",
-          summary: "Embeddings",
-          requestBody: { required: true, content: json("EmbeddingRequest") },
-          responses: { "200": { description: "The embeddings", content: json("EmbeddingResponse") }, ...errors },
-        },
-      },
-      "/v1/models": {
-        get: {
-          operationId: "list_models",
-          summary: "List models",
-          responses: { "200": { description: "The models served", content: json("ModelList") }, "401": errors["401"] },
-        },
-      },
-      "/v1/models/{model_id}": {
-        get: {
-          operationId: "retrieve_model",
-          summary: "Retrieve a model by id or alias (an alias answers with the card of its model)",
-          parameters: [{ name: "model_id", in: "path", required: true, schema: { type: "string" } }],
-          responses: {
-            "200": { description: "The model's card", content: json("ModelCard") },
-            "401": errors["401"],
-            "404": { description: "No model of that id or alias", content: json("ErrorBody") },
-          },
-        },
-      },
-      "/v1/openapi.json": {
-        get: {
-          operationId: "openapi",
-          summary: "This document",
-          security: [],
-          responses: {
-            "200": {
-              description: "The OpenAPI 3.1 document",
-              content: { "application/json": { schema: { type: "object" } } },
-            },
-          },
-        },
-      },
-    },
+    paths,
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API key" } },
       schemas: {

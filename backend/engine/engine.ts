@@ -1,3 +1,5 @@
+import type { Pooling } from "../options.ts";
+
 /**
  * The engine's interface to the scheduler (vLLM v1 style: the scheduler decides what runs,
  * the engine only runs it). Keys and values live in a pool of fixed-size blocks; the scheduler's
@@ -48,8 +50,6 @@ export interface Draw {
 
 /** A chunk whose logits the caller wants back (OnnxEngine's forward then returns only logits). */
 export type LogitsChunk = SequenceChunk & { draw?: undefined };
-
-export type Pooling = "mean" | "last";
 
 export interface Engine {
   readonly shape: ModelShape;

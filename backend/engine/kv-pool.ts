@@ -1,9 +1,9 @@
-/** What the KV pool stores: float32, or float16 (half the memory per token, as vLLM and llama.cpp keep it). */
-export const kvCacheDtypes = ["float32", "float16"] as const;
-export type KvCacheDtype = (typeof kvCacheDtypes)[number];
+import type { KvCacheDtype } from "../options.ts";
+
 /** float16 values travel as their bits: Node 20 has no Float16Array, and ORT hands float16 tensors over as Uint16Array. */
 export type KvArray = Float32Array | Uint16Array;
 
+/** What the KV pool stores: float32, or float16 (half the memory per token, as vLLM and llama.cpp keep it). */
 export const kvBytesPerValue: Record<KvCacheDtype, number> = { float32: 4, float16: 2 };
 
 /**

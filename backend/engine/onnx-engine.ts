@@ -1,9 +1,10 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { ModelConfig } from "./checkpoint/config.ts";
 import type { TensorRows } from "./checkpoint/tensor-rows.ts";
-import type { Draw, Engine, LogitsChunk, ModelShape, Pooling, SequenceChunk } from "./engine.ts";
+import type { Draw, Engine, LogitsChunk, ModelShape, SequenceChunk } from "./engine.ts";
 import { graphIo } from "./graph/graph-io.ts";
-import { KvPool, kvBytesPerValue, type KvArray, type KvCacheDtype } from "./kv-pool.ts";
+import type { KvCacheDtype, Pooling } from "../options.ts";
+import { KvPool, kvBytesPerValue, type KvArray } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
 import { stepLayout, type StepRow } from "./step-layout.ts";
 

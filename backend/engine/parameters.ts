@@ -1,5 +1,6 @@
 import type { ModelConfig } from "./checkpoint/config.ts";
-import { quantGroupSizeFor, type Quantization } from "./graph/quantize.ts";
+import type { Quantization } from "../options.ts";
+import { quantGroupSizeFor } from "./graph/quantize.ts";
 
 /** Parameter counts from the config alone: all weights, and those one token actually uses (top-k of the experts). */
 export function parameterCounts(config: ModelConfig): { total: number; active: number } {

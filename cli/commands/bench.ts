@@ -1,4 +1,4 @@
-import { benchEngine } from "../../bench/engine-bench.ts";
+import { benchEngine } from "../engine-bench.ts";
 import { defineCommand, integerList } from "../command.ts";
 import { engineFromOptions, modelOptions } from "../model-options.ts";
 

@@ -1,6 +1,6 @@
 import { loadTokenizer } from "../../backend/text/tokenizer.ts";
 import { defineCommand, integerList, UsageError } from "../command.ts";
-import { engineFromOptions, modelOptions } from "../model-options.ts";
+import { engineFromOptions, modelOptions, poolingOption } from "../model-options.ts";
 
 export const embed = defineCommand({
   name: "embed",
@@ -9,7 +9,7 @@ export const embed = defineCommand({
     ...modelOptions,
     text: { type: "string", placeholder: "TEXT", description: "text to embed (needs the checkpoint's tokenizer.json)" },
     ids: { type: "string", placeholder: "1,415,2936", description: "token ids to embed instead of text" },
-    pooling: { type: "string", choices: ["mean", "last"], default: "mean", description: "how positions are pooled" },
+    pooling: poolingOption,
   },
   async run(values) {
     if ((values.text === undefined) === (values.ids === undefined))

@@ -5,7 +5,8 @@ export const openapi = defineCommand({
   name: "openapi",
   summary: "print the OpenAPI 3.1 document of the public API (generated from protocol/)",
   options: {},
-  async run() {
+  run() {
     console.log(JSON.stringify(openApiDocument(), null, 2));
+    return Promise.resolve();
   },
 });

@@ -1,7 +1,7 @@
 import { optionDefaults } from "../../backend/options.ts";
 import { startBackend } from "../../backend/server/start.ts";
 import { byteSize, defineCommand } from "../command.ts";
-import { engineOptions, engineSettings } from "../model-options.ts";
+import { engineOptions, engineSettings, poolingOption } from "../model-options.ts";
 
 export const serve = defineCommand({
   name: "serve",
@@ -47,12 +47,7 @@ export const serve = defineCommand({
       type: "boolean",
       description: "do not keep finished requests' KV blocks for later requests sharing their prefix",
     },
-    pooling: {
-      type: "string",
-      choices: ["mean", "last"],
-      default: optionDefaults.pooling,
-      description: "embedding pooling of the final hidden states",
-    },
+    pooling: poolingOption,
     "stream-keepalive": {
       type: "number",
       min: 0,
@@ -89,8 +84,8 @@ export const serve = defineCommand({
       await backend.close();
       process.exit(0);
     };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    process.once("SIGINT", () => void stop());
+    process.once("SIGTERM", () => void stop());
     try {
       await backend.ready;
     } catch (error) {

@@ -27,8 +27,8 @@ export function startChild(
 ): Child {
   const log = cappedLog(options.logFile, options.maxLogBytes ?? MAX_LOG_BYTES, name);
   const child = spawn(command, args, { env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  child.stdout!.pipe(log, { end: false });
-  child.stderr!.pipe(log, { end: false });
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return {
     name,
@@ -43,8 +43,8 @@ export function startChild(
         clearTimeout(forced);
       }
       // What the pipes still hold after the exit is not written after the end.
-      child.stdout!.unpipe(log);
-      child.stderr!.unpipe(log);
+      child.stdout.unpipe(log);
+      child.stderr.unpipe(log);
       log.end();
     },
   };

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { MAX_BUFFERED_ANSWER_BYTES } from "../../gateway/proxy/serve-inference.ts";
+import { MAX_BUFFERED_ANSWER_BYTES } from "../../gateway/proxy/respond.ts";
 import { adminCall, backendStatus, chat, createKey, eventually, scenario } from "./gateway-client.ts";
 
 /** Stands in for backends at `origin` (what the shared fake backend cannot do), passing every other fetch through. */

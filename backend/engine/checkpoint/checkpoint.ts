@@ -83,7 +83,9 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
     const entry = tensors.get(name);
     if (!entry) throw new CheckpointError(`${dir}: missing tensor ${name}`);
     if (entry.shape.join(",") !== shape.join(",")) {
-      throw new CheckpointError(`${dir}: tensor ${name} has shape [${entry.shape}], expected [${shape}]`);
+      throw new CheckpointError(
+        `${dir}: tensor ${name} has shape [${entry.shape.join(",")}], expected [${shape.join(",")}]`,
+      );
     }
   }
   return { dir, config, tensors, files };

@@ -16,7 +16,8 @@ export class TensorRows {
   private readonly fd: number;
 
   constructor(private readonly entry: TensorEntry) {
-    if (entry.shape.length !== 2) throw new Error(`${entry.name}: rows need a 2-D tensor, not [${entry.shape}]`);
+    if (entry.shape.length !== 2)
+      throw new Error(`${entry.name}: rows need a 2-D tensor, not [${entry.shape.join(",")}]`);
     this.width = entry.shape[1];
     this.rowBytes = this.width * bytesPerElement[entry.dtype];
     this.fd = openSync(entry.file, "r");

@@ -1,6 +1,6 @@
 import type { Checkpoint } from "../checkpoint/checkpoint.ts";
 import { tensorNames } from "../checkpoint/tensor-names.ts";
-import type { KvCacheDtype } from "../kv-pool.ts";
+import type { KvCacheDtype } from "../../options.ts";
 import { attention } from "./attention.ts";
 import { drawTokens } from "./draw-tokens.ts";
 import type { GraphContext } from "./graph-context.ts";

@@ -1,8 +1,6 @@
-export type Quantization = "int8" | "int4";
+import type { QuantGroupSize, Quantization } from "../../options.ts";
+
 export const quantizationBits: Record<Quantization, 4 | 8> = { int4: 4, int8: 8 };
-/** Weights per scale: 32 is llama.cpp's Q4_0/Q8_0; 64 and 128 read fewer scale bytes per weight (GPTQ/AWQ's group size). */
-export const quantGroupSizes = [32, 64, 128] as const;
-export type QuantGroupSize = (typeof quantGroupSizes)[number];
 /**
  * The group size when none is asked for. int4: 128, which (with the keys and values at 8 bits)
  * reads Q4_0's bytes per weight and scores a lower KL than llama.cpp's Q4_0 on the same text

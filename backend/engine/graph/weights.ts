@@ -1,13 +1,8 @@
 import { readWeight, storedBytes, type Checkpoint } from "../checkpoint/checkpoint.ts";
 import { tensorNames } from "../checkpoint/tensor-names.ts";
 import type { GraphBuilder, Tensor } from "./onnx-builder.ts";
-import {
-  quantGroupSizeFor,
-  quantizationBits,
-  quantizeBlockwise,
-  type QuantGroupSize,
-  type Quantization,
-} from "./quantize.ts";
+import type { QuantGroupSize, Quantization } from "../../options.ts";
+import { quantGroupSizeFor, quantizationBits, quantizeBlockwise } from "./quantize.ts";
 
 export interface WeightOptions {
   quantize?: Quantization;

@@ -133,3 +133,7 @@ export const invocations: Invocation[] = [
   ...moxieArgv(task.run).map((argv) => ({ where: "skypilot run", argv })),
   ...(container.args ? [{ where: "k8s Deployment args", argv: container.args }] : []),
 ];
+
+/** How a GPU install gets the CUDA provider: a plain install (allowScripts denies onnxruntime-node's script), then that script run for CUDA 12. */
+export const CUDA_PROVIDER_INSTALL =
+  /npm ci --omit=dev[\s\S]*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/;

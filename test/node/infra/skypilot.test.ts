@@ -1,6 +1,6 @@
 /** infra/skypilot/serve.yaml: read against SkyServe's schema, its scripts linted (no SkyPilot here). */
 import { describe, expect, it } from "vitest";
-import { flagValue, lintShell, moxieArgv, task } from "./infra-files.ts";
+import { CUDA_PROVIDER_INSTALL, flagValue, lintShell, moxieArgv, task } from "./infra-files.ts";
 
 /** The keys SkyPilot's task, service and replica-policy schemas accept (sky/utils/schemas.py). */
 const skypilotKeys = {
@@ -70,7 +70,7 @@ describe("infra/skypilot/serve.yaml", () => {
 
   it("installs Node 20 and the project with the CUDA provider, and its scripts pass bash -n and shellcheck", async () => {
     expect(task.setup).toMatch(/setup_20\.x/);
-    expect(task.setup).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --omit=dev/);
+    expect(task.setup).toMatch(CUDA_PROVIDER_INSTALL);
     await lintShell("skypilot-setup.sh", task.setup);
     await lintShell("skypilot-run.sh", task.run);
   });

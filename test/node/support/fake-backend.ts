@@ -77,7 +77,7 @@ export function fakeBackendApp(): Hono {
   });
 
   app.use("/b/:name/v1/*", async (c, next) => {
-    const { behaviour, stats } = backend(c.req.param("name")!);
+    const { behaviour, stats } = backend(c.req.param("name"));
     if (behaviour.secret && c.req.header("authorization") !== `Bearer ${behaviour.secret}`) {
       return c.json(
         { object: "error", message: "bad backend secret", type: "authentication_error", param: null, code: null },
@@ -118,7 +118,7 @@ export function fakeBackendApp(): Hono {
 
   app.post("/b/:name/v1/embeddings", async (c) => {
     const { stats } = backend(c.req.param("name"));
-    const body = (await c.req.json()) as { model: string; input: string | string[] };
+    const body = (await c.req.json<{ model: string; input: string | string[] }>());
     stats.lastBody = body;
     stats.completed += 1;
     const inputs = typeof body.input === "string" ? [body.input] : body.input;
@@ -137,11 +137,11 @@ export function fakeBackendApp(): Hono {
 
   app.post("/b/:name/v1/chat/completions", async (c) => {
     const { behaviour, stats } = backend(c.req.param("name"));
-    const body = (await c.req.json()) as {
+    const body = (await c.req.json<{
       model: string;
       stream?: boolean;
       stream_options?: { include_usage?: boolean };
-    };
+    }>());
     stats.lastBody = body;
     if (behaviour.refuseContext) {
       const message = "Prompt contains 9000 tokens, too large for model with 4096 maximum context length";

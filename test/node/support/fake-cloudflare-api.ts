@@ -73,7 +73,7 @@ export async function startFakeCloudflareApi(accountId: string): Promise<FakeClo
   const newId = () => `${(++counter).toString(16).padStart(8, "0")}-0000-4000-8000-000000000000`;
   const prefix = `/client/v4/accounts/${accountId}`;
 
-  const server: Server = createServer(async (request, response) => {
+  const handle = async (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? "/", "http://fake");
     const path = url.pathname;
     const raw = await body(request);
@@ -159,7 +159,8 @@ export async function startFakeCloudflareApi(accountId: string): Promise<FakeClo
 
     account.unknown.push(`${request.method} ${path}`);
     return send(response, 404, `fake Cloudflare API: no ${request.method} ${path}`);
-  });
+  };
+  const server: Server = createServer((request, response) => void handle(request, response));
   await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
   const { port } = server.address() as AddressInfo;
   return {
