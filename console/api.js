@@ -1,12 +1,15 @@
 // The admin API, called with the token the operator signed in with. The token lives in
 // sessionStorage only: it goes in the Authorization header, never in a cookie or a URL.
 
+/** @import { CreatedKey, ErrorBody, ValidationErrorBody } from "./types.js" */
+
 const TOKEN = "moxie-admin-token";
 
 export const session = {
   get token() {
     return sessionStorage.getItem(TOKEN);
   },
+  /** @param {string} token */
   signIn(token) {
     sessionStorage.setItem(TOKEN, token);
   },
@@ -17,6 +20,10 @@ export const session = {
 
 /** The gateway's error, with its message (Mistral's error shape or a 422's detail list). */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {Partial<ErrorBody & ValidationErrorBody> | null} body
+   */
   constructor(status, body) {
     const detail = Array.isArray(body?.detail)
       ? body.detail.map((item) => `${item.loc?.slice(1).join(".")}: ${item.msg}`).join("; ")
@@ -26,7 +33,13 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls /admin/<path>; the parsed JSON answer, or throws ApiError. A 401 signs the console out. */
+/**
+ * Calls /admin/<path>; the parsed JSON answer, or throws ApiError. A 401 signs the console out.
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<any>} whatever JSON the route answers: each page declares the shape it reads (types.js)
+ */
 export async function admin(method, path, body) {
   const response = await fetch(`/admin${path}`, {
     method,
@@ -47,5 +60,16 @@ export async function admin(method, path, body) {
   return answer;
 }
 
-/** Keys created in this tab, by id: the secret is shown once by the API, so the playground can only use these. */
+/**
+ * Keys created in this tab, by id: the secret is shown once by the API, so the playground can only use these.
+ * @type {Map<string, CreatedKey>}
+ */
 export const createdKeys = new Map();
+
+/**
+ * What a failed action shows: the error's message (everything the console catches is an Error).
+ * @param {unknown} error
+ */
+export function errorMessage(error) {
+  return error instanceof Error ? error.message : String(error);
+}

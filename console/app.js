@@ -1,7 +1,7 @@
 // The console: a sign-in form, then one page per hash route (#/keys, #/usage, …), each rendered
 // into <main> from the admin API. Links and buttons are real <a>/<button> elements, so the keyboard
 // (Tab, Enter, Space) reaches everything; after a route change focus moves to the page's heading.
-import { session } from "./api.js";
+import { errorMessage, session } from "./api.js";
 import { field, h, notice } from "./dom.js";
 import { backendsPage } from "./pages/backends.js";
 import { keysPage } from "./pages/keys.js";
@@ -9,6 +9,7 @@ import { modelsPage } from "./pages/models.js";
 import { playgroundPage } from "./pages/playground.js";
 import { usagePage } from "./pages/usage.js";
 
+/** @type {Record<string, [title: string, page: () => Promise<Node>]>} */
 const pages = {
   keys: ["Keys", keysPage],
   usage: ["Usage", usagePage],
@@ -17,8 +18,10 @@ const pages = {
   playground: ["Playground", playgroundPage],
 };
 
-const main = document.getElementById("main");
-const nav = document.getElementById("nav");
+// index.html has these elements.
+const main = /** @type {HTMLElement} */ (document.getElementById("main"));
+const nav = /** @type {HTMLElement} */ (document.getElementById("nav"));
+const signOut = /** @type {HTMLButtonElement} */ (document.getElementById("sign-out"));
 
 function signInPage() {
   const token = h("input", { type: "password", autocomplete: "current-password", required: true, autofocus: true });
@@ -83,11 +86,11 @@ async function render() {
   try {
     body.replaceChildren(await page());
   } catch (error) {
-    body.replaceChildren(notice(error.message, "error"));
+    body.replaceChildren(notice(errorMessage(error), "error"));
   }
 }
 
-document.getElementById("sign-out").addEventListener("click", () => {
+signOut.addEventListener("click", () => {
   session.signOut();
   render();
 });

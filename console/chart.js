@@ -8,9 +8,14 @@ const WIDTH = 640;
 const HEIGHT = 240;
 const PAD = { left: 48, right: 8, top: 8, bottom: 28 };
 
+/** @typedef {{ name: string, values: Record<string, number> }} Series One colour: its value per day. */
+
 /**
  * days: ["2026-12-01", …]; series: [{ name, values: { [day]: number } }]. Each bar has a <title>
  * (the tooltip, and what a screen reader reads); the legend names every series as text.
+ * @param {string} title
+ * @param {string[]} days
+ * @param {Series[]} series
  */
 export function stackedBars(title, days, series) {
   const totals = days.map((day) => series.reduce((sum, one) => sum + (one.values[day] ?? 0), 0));
@@ -19,7 +24,7 @@ export function stackedBars(title, days, series) {
   const plotHeight = HEIGHT - PAD.top - PAD.bottom;
   const slot = plotWidth / Math.max(1, days.length);
   const barWidth = Math.max(2, Math.min(48, slot * 0.7));
-  const y = (value) => PAD.top + plotHeight - (value / max) * plotHeight;
+  const y = (/** @type {number} */ value) => PAD.top + plotHeight - (value / max) * plotHeight;
 
   const chart = svg(
     "svg",
@@ -86,6 +91,7 @@ export function stackedBars(title, days, series) {
   return h("figure", { class: "chart-figure" }, chart, legend);
 }
 
+/** @param {number} value */
 export function formatNumber(value) {
   if (value === 0) return "0";
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString("en");

@@ -1,15 +1,30 @@
 // Builds the console's DOM. Text always goes in as text nodes (never innerHTML), so a key named
 // "<img src=x onerror=…>" shows as those characters and runs nothing.
 
+/** A child: a node, or text; null, undefined and false add nothing. */
+/** @typedef {Node | string | number | false | null | undefined} Child */
+
+/**
+ * An element's properties (typed as the element's own, so listeners get their event's type) and
+ * the attributes h() sets by name ("class", "for", data-/aria- names).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @typedef {Partial<HTMLElementTagNameMap[K]> & Record<string, unknown>} Props
+ */
+
 /**
  * h("button", { type: "button", onclick: f }, "Revoke"): an element with properties (on* are
  * listeners, "class" and data-/aria- names are attributes) and children (strings become text).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Props<K>} [props]
+ * @param {...(Child | Child[])} children
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function h(tag, props = {}, ...children) {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(props)) {
     if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), /** @type {EventListener} */ (value));
     else if (
       name === "class" ||
       name.startsWith("data-") ||
@@ -18,7 +33,7 @@ export function h(tag, props = {}, ...children) {
       name === "for"
     ) {
       element.setAttribute(name, value === true ? "" : String(value));
-    } else element[name] = value;
+    } else Object.assign(element, { [name]: value });
   }
   append(element, children);
   return element;
@@ -26,7 +41,14 @@ export function h(tag, props = {}, ...children) {
 
 const SVG = "http://www.w3.org/2000/svg";
 
-/** An SVG element with attributes; text children become text nodes. */
+/**
+ * An SVG element with attributes; text children become text nodes.
+ * @template {keyof SVGElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, string | number>} [attributes]
+ * @param {...(Child | Child[])} children
+ * @returns {SVGElementTagNameMap[K]}
+ */
 export function svg(tag, attributes = {}, ...children) {
   const element = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
@@ -34,6 +56,10 @@ export function svg(tag, attributes = {}, ...children) {
   return element;
 }
 
+/**
+ * @param {Element} element
+ * @param {(Child | Child[])[]} children
+ */
 function append(element, children) {
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
@@ -41,7 +67,12 @@ function append(element, children) {
   }
 }
 
-/** A table with a header row; each row is a list of cells (strings or nodes). Scrolls sideways on a phone. */
+/**
+ * A table with a header row; each row is a list of cells (strings or nodes). Scrolls sideways on a phone.
+ * @param {string} caption
+ * @param {string[]} headings
+ * @param {Child[][]} rows
+ */
 export function table(caption, headings, rows) {
   return h(
     "div",
@@ -76,23 +107,38 @@ export function table(caption, headings, rows) {
   );
 }
 
-/** A labelled form field. */
+/**
+ * A labelled form field.
+ * @param {string} label
+ * @param {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} input
+ * @param {string} [hint]
+ */
 export function field(label, input, hint) {
   input.id ||= `field-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
   return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hint ? h("small", {}, hint) : null);
 }
 
-/** A status line that screen readers announce. */
+/**
+ * A status line that screen readers announce.
+ * @param {string} text
+ * @param {"info" | "error"} [kind]
+ */
 export function notice(text, kind = "info") {
   return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }
 
-/** A number input's value, or null when empty. */
+/**
+ * A number input's value, or null when empty.
+ * @param {HTMLInputElement} input
+ */
 export function numberOrNull(input) {
   return input.value.trim() === "" ? null : Number(input.value);
 }
 
-/** A comma-separated input's items, or null when empty. */
+/**
+ * A comma-separated input's items, or null when empty.
+ * @param {HTMLInputElement} input
+ */
 export function listOrNull(input) {
   const items = input.value
     .split(",")

@@ -1,8 +1,15 @@
 // Reads a server-sent event stream from a fetch response. Hand-written: a dozen lines, where a
 // library would need a build step or a CDN that the console's Content-Security-Policy refuses.
 
-/** Calls onEvent({ event, data }) for each event of the response's body, as it arrives. */
+/** @typedef {{ event: string, data: string }} ServerSentEvent */
+
+/**
+ * Calls onEvent({ event, data }) for each event of the response's body, as it arrives.
+ * @param {Response} response
+ * @param {(event: ServerSentEvent) => void} onEvent
+ */
 export async function readEvents(response, onEvent) {
+  if (!response.body) throw new Error("The answer has no body.");
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {

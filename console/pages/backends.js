@@ -1,19 +1,21 @@
-import { admin } from "../api.js";
+import { admin, errorMessage } from "../api.js";
 import { field, h, listOrNull, notice, table } from "../dom.js";
+/** @import { Backend, List } from "../types.js" */
 
-const show = (value) => (value === null || value === undefined ? "–" : String(value));
+const show = (/** @type {unknown} */ value) => (value === null || value === undefined ? "–" : String(value));
 
 /** Backends: live health and load from the pool, context served, circuit; add, drain, remove. */
 export async function backendsPage() {
   const page = h("div");
+  /** @type {List<Backend>} */
   const { data: backends } = await admin("GET", "/backends");
   const status = h("div", { "aria-live": "polite" });
-  const act = (work) => async () => {
+  const act = (/** @type {() => Promise<unknown>} */ work) => async () => {
     try {
       await work();
       page.replaceWith(await backendsPage());
     } catch (error) {
-      status.replaceChildren(notice(error.message, "error"));
+      status.replaceChildren(notice(errorMessage(error), "error"));
     }
   };
   const rows = backends.map((backend) => [

@@ -1,6 +1,15 @@
-import { admin, createdKeys } from "../api.js";
+import { admin, createdKeys, errorMessage } from "../api.js";
 import { field, h, listOrNull, notice, numberOrNull, table } from "../dom.js";
+/** @import { ApiKey, CreatedKey, List } from "../types.js" */
 
+/** @typedef {Exclude<keyof ApiKey["limits"], "budget_period">} NumberLimit */
+/**
+ * @typedef {Record<NumberLimit, HTMLInputElement> & {
+ *   budget_period: HTMLSelectElement, models: HTMLInputElement, expires_at: HTMLInputElement
+ * }} LimitInputs
+ */
+
+/** @type {[NumberLimit, string][]} */
 const LIMITS = [
   ["rpm", "Requests per minute"],
   ["tpm", "Tokens per minute"],
@@ -9,41 +18,50 @@ const LIMITS = [
   ["max_budget", "Spend budget"],
 ];
 
-/** Inputs for a key's limits, filled from `key` when editing. */
+/**
+ * Inputs for a key's limits, filled from `key` when editing.
+ * @param {ApiKey | null} key
+ * @returns {LimitInputs}
+ */
 function limitInputs(key) {
-  const inputs = Object.fromEntries(
-    LIMITS.map(([name]) => [
-      name,
-      h("input", {
-        type: "number",
-        min: name === "max_budget" ? "0" : "1",
-        step: name === "max_budget" ? "any" : "1",
-        value: key?.limits[name] ?? "",
-      }),
-    ]),
+  const numbers = /** @type {Record<NumberLimit, HTMLInputElement>} */ (
+    Object.fromEntries(
+      LIMITS.map(([name]) => [
+        name,
+        h("input", {
+          type: "number",
+          min: name === "max_budget" ? "0" : "1",
+          step: name === "max_budget" ? "any" : "1",
+          value: String(key?.limits[name] ?? ""),
+        }),
+      ]),
+    )
   );
-  inputs.budget_period = h(
-    "select",
-    {},
-    [
-      ["", "lifetime"],
-      ["day", "per day"],
-      ["week", "per week"],
-      ["month", "per month"],
-    ].map(([value, label]) => h("option", { value, selected: (key?.limits.budget_period ?? "") === value }, label)),
-  );
-  inputs.models = h("input", {
-    type: "text",
-    value: key?.allowed_models?.join(", ") ?? "",
-    placeholder: "every model",
-  });
-  inputs.expires_at = h("input", {
-    type: "datetime-local",
-    value: key?.expires_at ? localDateTime(key.expires_at) : "",
-  });
-  return inputs;
+  return {
+    ...numbers,
+    budget_period: h(
+      "select",
+      {},
+      [
+        ["", "lifetime"],
+        ["day", "per day"],
+        ["week", "per week"],
+        ["month", "per month"],
+      ].map(([value, label]) => h("option", { value, selected: (key?.limits.budget_period ?? "") === value }, label)),
+    ),
+    models: h("input", {
+      type: "text",
+      value: key?.allowed_models?.join(", ") ?? "",
+      placeholder: "every model",
+    }),
+    expires_at: h("input", {
+      type: "datetime-local",
+      value: key?.expires_at ? localDateTime(key.expires_at) : "",
+    }),
+  };
 }
 
+/** @param {LimitInputs} inputs */
 function limitFields(inputs) {
   return [
     ...LIMITS.map(([name, label]) => field(label, inputs[name], "empty = unlimited")),
@@ -53,6 +71,7 @@ function limitFields(inputs) {
   ];
 }
 
+/** @param {LimitInputs} inputs */
 function limitValues(inputs) {
   return {
     ...Object.fromEntries(LIMITS.map(([name]) => [name, numberOrNull(inputs[name])])),
@@ -62,18 +81,23 @@ function limitValues(inputs) {
   };
 }
 
-/** An ISO instant as a datetime-local value in the browser's time zone. */
+/**
+ * An ISO instant as a datetime-local value in the browser's time zone.
+ * @param {string} iso
+ */
 function localDateTime(iso) {
   const date = new Date(iso);
   return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
 
+/** @param {ApiKey} key */
 function status(key) {
   if (key.revoked_at) return "revoked";
   if (key.expires_at && Date.parse(key.expires_at) <= Date.now()) return "expired";
   return "active";
 }
 
+/** @param {ApiKey} key */
 function limitsText(key) {
   const { rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period } = key.limits;
   const parts = [
@@ -86,9 +110,13 @@ function limitsText(key) {
   return parts.length ? parts.join(", ") : "unlimited";
 }
 
-/** The keys page; `flash` (the key just created) is shown above the list. */
+/**
+ * The keys page; `flash` (the key just created) is shown above the list.
+ * @param {Node | null} [flash]
+ */
 export async function keysPage(flash = null) {
   const page = h("div");
+  /** @type {List<ApiKey>} */
   const { data: keys } = await admin("GET", "/keys");
   const shown = h("div", { "aria-live": "polite" }, flash);
 
@@ -101,6 +129,7 @@ export async function keysPage(flash = null) {
       async onsubmit(event) {
         event.preventDefault();
         try {
+          /** @type {CreatedKey} */
           const created = await admin("POST", "/keys", { name: name.value, ...limitValues(inputs) });
           createdKeys.set(created.id, created);
           const secret = h("code", { class: "secret" }, created.key);
@@ -127,7 +156,7 @@ export async function keysPage(flash = null) {
           page.replaceWith(await keysPage(once));
           copy.focus();
         } catch (error) {
-          shown.replaceChildren(notice(error.message, "error"));
+          shown.replaceChildren(notice(errorMessage(error), "error"));
         }
       },
     },
@@ -161,7 +190,11 @@ export async function keysPage(flash = null) {
   return page;
 }
 
-/** Revoking takes two presses (no confirm() dialog): the first turns the button into a confirmation. */
+/**
+ * Revoking takes two presses (no confirm() dialog): the first turns the button into a confirmation.
+ * @param {ApiKey} key
+ * @param {HTMLElement} page
+ */
 function revokeButton(key, page) {
   const button = h(
     "button",
@@ -185,6 +218,10 @@ function revokeButton(key, page) {
   return button;
 }
 
+/**
+ * @param {ApiKey} key
+ * @param {HTMLElement} page
+ */
 function editForm(key, page) {
   const name = h("input", { type: "text", value: key.name, required: true });
   const inputs = limitInputs(key);
@@ -199,7 +236,7 @@ function editForm(key, page) {
           await admin("PATCH", `/keys/${encodeURIComponent(key.id)}`, { name: name.value, ...limitValues(inputs) });
           page.replaceWith(await keysPage());
         } catch (error) {
-          status.replaceChildren(notice(error.message, "error"));
+          status.replaceChildren(notice(errorMessage(error), "error"));
         }
       },
     },

@@ -1,9 +1,11 @@
-import { admin } from "../api.js";
+import { admin, errorMessage } from "../api.js";
 import { field, h, listOrNull, notice, numberOrNull, table } from "../dom.js";
+/** @import { List, Model } from "../types.js" */
 
 /** The catalog: public ids, aliases, deployments, prices and fallbacks; add a model or override one. */
 export async function modelsPage() {
   const page = h("div");
+  /** @type {List<Model>} */
   const { data: models } = await admin("GET", "/models");
   const status = h("div", { "aria-live": "polite" });
   const rows = models.map((model) => [
@@ -46,7 +48,7 @@ export async function modelsPage() {
           });
           page.replaceWith(await modelsPage());
         } catch (error) {
-          status.replaceChildren(notice(error.message, "error"));
+          status.replaceChildren(notice(errorMessage(error), "error"));
         }
       },
     },

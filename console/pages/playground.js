@@ -1,6 +1,9 @@
-import { admin, createdKeys } from "../api.js";
+import { admin, createdKeys, errorMessage } from "../api.js";
 import { field, h, notice } from "../dom.js";
 import { readEvents } from "../sse.js";
+/** @import { List, Model } from "../types.js" */
+
+/** @typedef {{ role: "user" | "assistant", content: string }} Turn */
 
 /**
  * Chat with a model through the public API, as a client would: the API key is needed (the admin
@@ -8,6 +11,7 @@ import { readEvents } from "../sse.js";
  * curl and SDK snippets show the same request, with the key left as $MOXIE_API_KEY.
  */
 export async function playgroundPage() {
+  /** @type {List<Model>} */
   const { data: models } = await admin("GET", "/models");
   const model = h(
     "select",
@@ -33,9 +37,10 @@ export async function playgroundPage() {
   const curl = h("pre", { class: "snippet" });
   const sdk = h("pre", { class: "snippet" });
   const send = h("button", { type: "submit" }, "Send");
+  /** @type {Turn[]} */
   const history = [];
 
-  const request = (messages) => ({
+  const request = (/** @type {Turn[]} */ messages) => ({
     model: model.value,
     messages,
     temperature: Number(temperature.value),
@@ -65,6 +70,7 @@ for await (const event of stream) process.stdout.write(event.data.choices[0]?.de
         event.preventDefault();
         const key = keyChoice.value || pasted.value.trim();
         if (!key) return meta.replaceChildren(notice("Choose or paste an API key.", "error"));
+        /** @type {Turn} */
         const userTurn = { role: "user", content: message.value };
         const answer = h("p", { class: "turn assistant", "data-role": "assistant" });
         transcript.append(h("p", { class: "turn user", "data-role": "user" }, userTurn.content), answer);
@@ -101,7 +107,7 @@ for await (const event of stream) process.stdout.write(event.data.choices[0]?.de
           message.value = "";
           showSnippets();
         } catch (error) {
-          meta.replaceChildren(notice(error.message, "error"));
+          meta.replaceChildren(notice(errorMessage(error), "error"));
         } finally {
           send.disabled = false;
           message.focus();

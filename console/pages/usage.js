@@ -1,6 +1,7 @@
 import { admin } from "../api.js";
 import { formatNumber, stackedBars } from "../chart.js";
 import { field, h, table } from "../dom.js";
+/** @import { ApiKey, List, UsageRow } from "../types.js" */
 
 const DAY_MS = 86_400_000;
 const METRICS = { requests: "Requests", total_tokens: "Tokens", cost: "Spend" };
@@ -8,6 +9,7 @@ const GROUPS = { key: "per key", model: "per model" };
 
 /** The usage page: filters, the chart of the chosen metric per day, the rows, and a CSV of them. */
 export async function usagePage() {
+  /** @type {List<ApiKey>} */
   const { data: keys } = await admin("GET", "/keys");
   const keyNames = new Map(keys.map((key) => [key.id, key.name]));
   const today = new Date().toISOString().slice(0, 10);
@@ -35,18 +37,24 @@ export async function usagePage() {
   );
   const result = h("div", { "aria-live": "polite" });
 
+  /** @type {UsageRow[]} */
   let rows = [];
   const draw = () => {
+    // The selects offer only METRICS' and GROUPS' keys.
+    const shown = /** @type {keyof typeof METRICS} */ (metric.value);
+    const grouping = /** @type {keyof typeof GROUPS} */ (group.value);
     const days = daysBetween(since.value, until.value);
-    const seriesName = (row) => (group.value === "key" ? (keyNames.get(row.key_id) ?? row.key_id) : row.model);
+    const seriesName = (/** @type {UsageRow} */ row) =>
+      grouping === "key" ? (keyNames.get(row.key_id) ?? row.key_id) : row.model;
+    /** @type {Map<string, Record<string, number>>} */
     const series = new Map();
     for (const row of rows) {
       const name = seriesName(row);
       const values = series.get(name) ?? {};
-      values[row.day] = (values[row.day] ?? 0) + row[metric.value];
+      values[row.day] = (values[row.day] ?? 0) + row[shown];
       series.set(name, values);
     }
-    const title = `${METRICS[metric.value]} ${GROUPS[group.value]} per day, ${since.value} to ${until.value}`;
+    const title = `${METRICS[shown]} ${GROUPS[grouping]} per day, ${since.value} to ${until.value}`;
     result.replaceChildren(
       stackedBars(
         title,
@@ -108,6 +116,10 @@ export async function usagePage() {
   return h("div", {}, form, result);
 }
 
+/**
+ * @param {string} since
+ * @param {string} until
+ */
 function daysBetween(since, until) {
   const days = [];
   for (let time = Date.parse(since); time <= Date.parse(until) && days.length < 366; time += DAY_MS)
@@ -115,13 +127,22 @@ function daysBetween(since, until) {
   return days;
 }
 
-/** Quotes a CSV cell when it needs it; a leading =, +, - or @ is defused so spreadsheets do not run it as a formula. */
+/**
+ * Quotes a CSV cell when it needs it; a leading =, +, - or @ is defused so spreadsheets do not run it as a formula.
+ * @param {unknown} value
+ */
 function csvCell(value) {
   let text = String(value ?? "");
   if (/^[=+\-@]/.test(text)) text = `'${text}`;
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/**
+ * @param {UsageRow[]} rows
+ * @param {Map<string, string>} keyNames
+ * @param {string} since
+ * @param {string} until
+ */
 function downloadCsv(rows, keyNames, since, until) {
   const header = [
     "day",

@@ -1,0 +1,48 @@
+// The shapes of the admin API's answers that the console reads, for tsc only (JSDoc; the browser
+// never loads this file). Where the gateway has a zod schema the type is taken from it, so a changed
+// field breaks the console's type-check rather than a page.
+
+/** @typedef {import("../gateway/auth/key-record.ts").ApiKeyRecord} ApiKey */
+/** @typedef {ApiKey & { key: string }} CreatedKey The answer to creating a key: the only time its secret is shown. */
+/** @typedef {import("../gateway/models/model-definition.ts").ModelDefinition} Model */
+/** @typedef {import("../protocol/errors.ts").ErrorBody} ErrorBody */
+/** @typedef {import("../protocol/errors.ts").ValidationErrorBody} ValidationErrorBody */
+
+/**
+ * @template T
+ * @typedef {{ data: T[] }} List A list answer (GET /admin/keys, /backends, /models, /usage).
+ */
+
+/**
+ * GET /admin/backends: BackendStatus in gateway/routing/backend-pool.ts (an interface beside the
+ * pool's Durable Object, whose Workers types the browser's program cannot load).
+ * @typedef {object} Backend
+ * @property {string} id
+ * @property {string} url
+ * @property {boolean} draining
+ * @property {boolean} ready
+ * @property {string[]} models
+ * @property {number | null} queued
+ * @property {number | null} free_kv_slots
+ * @property {number | null} max_context_length
+ * @property {boolean} function_calling
+ * @property {number} inflight
+ * @property {"closed" | "open" | "half-open"} circuit
+ * @property {string} checked_at
+ * @property {string} [error]
+ */
+
+/**
+ * GET /admin/usage: one row per key, model and UTC day (the SQL query in gateway/admin/usage.ts).
+ * @typedef {object} UsageRow
+ * @property {string} key_id
+ * @property {string} day
+ * @property {string} model
+ * @property {number} requests
+ * @property {number} prompt_tokens
+ * @property {number} completion_tokens
+ * @property {number} total_tokens
+ * @property {number} cost
+ */
+
+export {};
