@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { errorResponse } from "../protocol/http/error-response.ts";
+import { answerError, apiErrors } from "./api-errors.ts";
 import type { GatewayEnv } from "./gateway-env.ts";
 
 /**
@@ -27,7 +27,7 @@ const SECURITY_HEADERS = {
 export async function serveConsole(c: Context<GatewayEnv>): Promise<Response> {
   const path = c.req.path.slice("/console".length) || "/";
   const asset = await c.env.ASSETS.fetch(new URL(path, c.req.url));
-  if (asset.status === 404) return errorResponse(c, 404, `No console file ${path}`, "not_found_error");
+  if (asset.status === 404) return answerError(c, apiErrors.consoleFileNotFound(path));
   const response = new Response(asset.body, asset);
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.headers.set(name, value);
   return response;

@@ -11,23 +11,7 @@ declare namespace Cloudflare {
     BACKEND_POOL: DurableObjectNamespace<import("./routing/backend-pool.ts").BackendPool>;
     /** Secret: bearer token of the /admin API. */
     ADMIN_TOKEN?: string;
-    CORS_ORIGINS: string;
-    MAX_BODY_BYTES: string;
-    /** Concurrent requests a key without its own max_concurrent may have; empty = unlimited. */
-    DEFAULT_KEY_CONCURRENCY: string;
-    HEALTH_POLL_SECONDS: string;
-    /** How long a backend's open circuit refuses traffic before a trial request. */
-    BREAKER_COOLDOWN_SECONDS: string;
-    /** A stream's headers, and then each of its chunks, must come from the backend within this. */
-    UPSTREAM_IDLE_SECONDS: string;
-    /** A non-streamed answer must be complete within this. */
-    UPSTREAM_TIMEOUT_SECONDS: string;
-    /** "true" lets the admin API register loopback backends (local setups only). */
-    ALLOW_LOOPBACK_BACKENDS: string;
-    /** JSON list of statically configured backends (see gateway/routing/backend.ts). */
-    BACKENDS: string;
-    /** JSON list of public models (see gateway/models/model-definition.ts). */
-    MODELS: string;
+    // The vars (wrangler.toml [vars]) are not typed here: they are read only through gatewayConfig (config.ts).
   }
 }
 interface Env extends Cloudflare.Env {}

@@ -5,7 +5,8 @@ import { chatCompletions } from "./api/chat-completions.ts";
 import { embeddings } from "./api/embeddings.ts";
 import { listModels, retrieveModel } from "./api/models.ts";
 import { serveConsole } from "./console.ts";
-import { errorResponse, routeNotFound } from "../protocol/http/error-response.ts";
+import { routeNotFound } from "../protocol/http/error-response.ts";
+import { answerError, apiErrors } from "./api-errors.ts";
 import type { GatewayEnv } from "./gateway-env.ts";
 import { accessLog } from "./middleware/access-log.ts";
 import { apiKeyAuth } from "./middleware/api-key-auth.ts";
@@ -49,7 +50,7 @@ app.post("/v1/embeddings", (c) => serveInference(c, embeddings));
 app.notFound(routeNotFound);
 app.onError((error, c) => {
   console.error(JSON.stringify({ request_id: c.var.requestId, error: error.message }));
-  return errorResponse(c, 500, "Internal gateway error", "internal_error");
+  return answerError(c, apiErrors.internal());
 });
 
 export default app;

@@ -10,6 +10,17 @@ export const ErrorBody = z.object({
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
+/**
+ * An error body as any server of the gateway's pool may send it: ErrorBody, or the looser shape of
+ * other OpenAI-compatible servers (vLLM's `code` is the HTTP status, a number). Only the fields a
+ * reader decides on are checked.
+ */
+export const LenientErrorBody = z.looseObject({
+  message: z.string().optional(),
+  code: z.union([z.string(), z.number()]).nullish(),
+});
+export type LenientErrorBody = z.infer<typeof LenientErrorBody>;
+
 export function errorBody(
   message: string,
   type: string,

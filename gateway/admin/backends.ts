@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import * as z from "zod";
-import { errorResponse } from "../../protocol/http/error-response.ts";
+import { answerError, apiErrors } from "../api-errors.ts";
+import { gatewayConfig } from "../config.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import type { ValidationErrorBody } from "../../protocol/index.ts";
 import { BackendConfig } from "../routing/backend.ts";
@@ -18,7 +19,7 @@ export const adminBackends = new Hono<GatewayEnv>()
     const parsed = await readBody(c, BackendConfig);
     if ("response" in parsed) return parsed.response;
     const problem = backendUrlProblem(parsed.data.url, {
-      allowLoopback: c.env.ALLOW_LOOPBACK_BACKENDS === "true",
+      allowLoopback: gatewayConfig(c.env).allowLoopbackBackends,
       gatewayHost: new URL(c.req.url).host,
     });
     if (problem)
@@ -33,7 +34,7 @@ export const adminBackends = new Hono<GatewayEnv>()
   })
   .delete("/:id", async (c) => {
     if (!(await deleteBackend(c.env.DB, c.req.param("id"))))
-      return errorResponse(c, 404, `No registered backend '${c.req.param("id")}'`, "not_found_error");
+      return answerError(c, apiErrors.registeredBackendNotFound(c.req.param("id")));
     await backendPool(c.env).reload();
     return c.body(null, 204);
   })
@@ -41,7 +42,7 @@ export const adminBackends = new Hono<GatewayEnv>()
     const parsed = await readBody(c, Drain);
     if ("response" in parsed) return parsed.response;
     const backend = (await loadRegistry(c.env)).find((candidate) => candidate.id === c.req.param("id"));
-    if (!backend) return errorResponse(c, 404, `No backend '${c.req.param("id")}'`, "not_found_error");
+    if (!backend) return answerError(c, apiErrors.backendNotFound(c.req.param("id")));
     await saveBackend(c.env.DB, { ...backend, draining: parsed.data.draining });
     return c.json(await reloadAndShow(c.env, backend.id));
   });

@@ -4,7 +4,7 @@ import { displayPrefix, generateApiKey, hashApiKey } from "../auth/api-key.ts";
 import { forgetCachedKeys } from "../auth/key-cache.ts";
 import { BudgetPeriod, CacheScope, KeyLimits, NO_LIMITS } from "../auth/key-record.ts";
 import { getKey, insertKey, listKeys, revokeKey, updateKey } from "../auth/key-store.ts";
-import { errorResponse } from "../../protocol/http/error-response.ts";
+import { answerError, apiErrors } from "../api-errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { readBody } from "../../protocol/http/read-body.ts";
@@ -34,7 +34,7 @@ export const adminKeys = new Hono<GatewayEnv>()
     const parsed = await readBody(c, CreateKey);
     if ("response" in parsed) return parsed.response;
     const { name, models, expires_at, cache_scope, ...limits } = parsed.data;
-    if (expires_at && isPast(expires_at)) return expiredAlready(c, expires_at);
+    if (expires_at && isPast(expires_at)) return answerError(c, apiErrors.invalidExpiry(expires_at));
     const key = generateApiKey();
     const record = await insertKey(c.env.DB, {
       name,
@@ -56,7 +56,7 @@ export const adminKeys = new Hono<GatewayEnv>()
     const parsed = await readBody(c, UpdateKey);
     if ("response" in parsed) return parsed.response;
     const { name, models, expires_at, cache_scope, ...limits } = parsed.data;
-    if (expires_at && isPast(expires_at)) return expiredAlready(c, expires_at);
+    if (expires_at && isPast(expires_at)) return answerError(c, apiErrors.invalidExpiry(expires_at));
     const record = await updateKey(c.env.DB, c.req.param("id"), {
       name,
       expiresAt: expires_at,
@@ -87,14 +87,6 @@ function isPast(time: string): boolean {
   return Date.parse(time) <= Date.now();
 }
 
-/** A key that would be born expired is a mistake (a wrong year or offset), not a wish: refused, not stored. */
-function expiredAlready(c: Context<GatewayEnv>, expiresAt: string): Response {
-  return errorResponse(c, 400, `expires_at ${expiresAt} is in the past`, "invalid_request_error", {
-    code: "invalid_expiry",
-    param: "expires_at",
-  });
-}
-
 function notFound(c: Context<GatewayEnv>): Response {
-  return errorResponse(c, 404, `No API key '${c.req.param("id")}'`, "not_found_error");
+  return answerError(c, apiErrors.keyNotFound(String(c.req.param("id"))));
 }

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { errorResponse } from "../../protocol/http/error-response.ts";
+import { answerError, apiErrors } from "../api-errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { fallbackProblem } from "../models/fallbacks.ts";
 import { deleteModel, loadCatalog, saveModel } from "../models/model-catalog.ts";
@@ -14,12 +14,12 @@ export const adminModels = new Hono<GatewayEnv>()
     if ("response" in parsed) return parsed.response;
     const model = { id: c.req.param("id"), ...parsed.data };
     const problem = fallbackProblem(await loadCatalog(c.env), model);
-    if (problem) return errorResponse(c, 400, problem, "invalid_request_error", { code: "invalid_fallbacks" });
+    if (problem) return answerError(c, apiErrors.invalidFallbacks(problem));
     await saveModel(c.env.DB, model);
     return c.json(model);
   })
   .delete("/:id", async (c) => {
     if (!(await deleteModel(c.env.DB, c.req.param("id"))))
-      return errorResponse(c, 404, `No model '${c.req.param("id")}' saved through the admin API`, "not_found_error");
+      return answerError(c, apiErrors.savedModelNotFound(c.req.param("id")));
     return c.body(null, 204);
   });

@@ -7,8 +7,8 @@ export const embeddings: InferenceRoute<typeof EmbeddingRequest> = {
   modelType: "embedding",
   promptTexts: (request) => (typeof request.input === "string" ? [request.input] : request.input),
   completion: () => ({ choices: 0, maxTokens: null }),
-  affinityKey: async () => null,
-  upstreamBody: async (body, _request, model) => ({ ...body, model: model.deployment }),
+  affinityKey: () => Promise.resolve(null),
+  upstreamBody: (body, _request, model) => Promise.resolve({ ...body, model: model.deployment }),
   streams: () => false,
   asksForUsageChunk: () => false,
 };

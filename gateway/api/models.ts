@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { modelCard, type ModelList } from "../../protocol/index.ts";
-import { errorResponse } from "../../protocol/http/error-response.ts";
+import { answerError, apiErrors } from "../api-errors.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
 import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
 import type { ModelDefinition } from "../models/model-definition.ts";
@@ -29,8 +29,7 @@ export async function retrieveModel(c: Context<GatewayEnv>): Promise<Response> {
   const name = c.req.param("model_id") ?? "";
   const [catalog, backends] = await Promise.all([loadCatalog(c.env), backendPool(c.env).list()]);
   const model = resolveModel(catalog, name);
-  if (!model)
-    return errorResponse(c, 404, `Model '${name}' not found`, "invalid_request_error", { code: "model_not_found" });
+  if (!model) return answerError(c, apiErrors.modelNotFound(name));
   return c.json(publicCard(asServed(model, servedContexts(backends)), callsTools(backends, model.deployment)));
 }
 

@@ -1,14 +1,13 @@
 import type { MiddlewareHandler } from "hono";
 import { cors as honoCors } from "hono/cors";
+import { gatewayConfig } from "../config.ts";
 import type { GatewayEnv } from "../gateway-env.ts";
-import { ANSWERING_MODEL_HEADER } from "../proxy/serve-inference.ts";
+import { ANSWERING_MODEL_HEADER } from "../proxy/respond.ts";
 
 /** CORS for browser clients; CORS_ORIGINS is "*" or a comma-separated list of origins. */
 export function cors(): MiddlewareHandler<GatewayEnv> {
   return (c, next) => {
-    const allowed = c.env.CORS_ORIGINS.split(",")
-      .map((origin) => origin.trim())
-      .filter(Boolean);
+    const allowed = gatewayConfig(c.env).corsOrigins;
     return honoCors({
       origin: allowed.includes("*") ? "*" : allowed,
       allowHeaders: ["authorization", "content-type", "x-request-id"],

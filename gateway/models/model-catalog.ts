@@ -1,4 +1,4 @@
-import * as z from "zod";
+import { gatewayConfig } from "../config.ts";
 import { ModelDefinition } from "./model-definition.ts";
 
 /** Models change rarely; an isolate re-reads the admin-managed ones after this long. */
@@ -10,7 +10,7 @@ let cached: { models: ModelDefinition[]; expires: number } | undefined;
 export async function loadCatalog(env: Env): Promise<ModelDefinition[]> {
   const now = Date.now();
   if (cached && cached.expires > now) return cached.models;
-  const configured = z.array(ModelDefinition).parse(JSON.parse(env.MODELS || "[]"));
+  const configured = gatewayConfig(env).models;
   const { results } = await env.DB.prepare("SELECT definition FROM models ORDER BY id").all<{ definition: string }>();
   const saved = results.map((row) => ModelDefinition.parse(JSON.parse(row.definition)));
   const byId = new Map([...configured, ...saved].map((model) => [model.id, model]));

@@ -1,24 +1,10 @@
 import { TENANT_HEADER } from "../../protocol/index.ts";
 import { backendSecret, backendUrl } from "../routing/backend.ts";
 import type { BackendPool, PickedBackend, PickResult } from "../routing/backend-pool.ts";
+import { verdictOf } from "./backend-verdict.ts";
 
 /** Retries after the first attempt, only ever before the response has started. */
 const MAX_RETRIES = 2;
-
-/**
- * How the gateway takes a backend's answer. 503 says it is busy: the next backend is tried, and it
- * is not held against this one. These send the request on and count against the backend's circuit:
- * 502 and 504 (and no answer at all) say the backend or its proxy is broken; 401 and 403 that it
- * refuses the gateway's own secret (misconfigured, never the client's fault, so never passed on);
- * a redirect that it is misconfigured or hijacked (never followed: the prompt would go to another
- * origin). Any other status, a 500 included, is the backend's verdict on this request: passed on,
- * never retried, and never held against the backend (a request that breaks one would break them all).
- */
-function verdictOf(status: number): "answer" | "busy" | "failure" {
-  if (status === 503) return "busy";
-  if (status === 502 || status === 504 || status === 401 || status === 403) return "failure";
-  return status >= 300 && status < 400 ? "failure" : "answer";
-}
 
 export interface UpstreamRequest {
   deployment: string;
@@ -97,7 +83,7 @@ export async function sendUpstream(
       await response.body?.cancel();
       lastError = `backend ${backend.id} answered ${response.status}`;
       if (verdict === "busy") {
-        // Busy (a full queue) or still loading: another backend may take it, and this one is not at fault.
+        // Not this backend's fault (saysBusy): no mark against it, and the next one is tried.
         retryAfterSeconds = Math.max(retryAfterSeconds, Number(response.headers.get("retry-after")) || 1);
         await pool.finish(backend, "cancelled");
         continue;
@@ -107,7 +93,7 @@ export async function sendUpstream(
         await pool.finish(backend, "cancelled");
         throw error;
       }
-      const reason = deadline.signal.aborted ? deadline.signal.reason : error;
+      const reason: unknown = deadline.signal.aborted ? deadline.signal.reason : error;
       lastError = `backend ${backend.id} failed: ${reason instanceof Error ? reason.message : String(reason)}`;
     } finally {
       if (!bodyUnderDeadline) clearTimeout(timer);

@@ -26,7 +26,7 @@ export class KeyLimiter extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.blockConcurrencyWhile(async () => {
+    void ctx.blockConcurrencyWhile(async () => {
       const saved = await ctx.storage.get(STATE);
       if (isWindowState(saved)) this.window = new UsageWindow(saved);
       const spent = await ctx.storage.get<SpendState>(SPEND);

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { gatewayConfig } from "../config.ts";
 import type { BackendConfig } from "./backend.ts";
 import { chooseBackend } from "./choose-backend.ts";
 import { CircuitBreaker, type BreakerState } from "./circuit-breaker.ts";
@@ -56,7 +57,7 @@ export class BackendPool extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.blockConcurrencyWhile(() => this.reload());
+    void ctx.blockConcurrencyWhile(() => this.reload());
   }
 
   /** Re-reads the registry and polls every backend now; the admin API calls it after each change. */
@@ -68,8 +69,8 @@ export class BackendPool extends DurableObject<Env> {
       next.set(config.id, {
         config,
         health: previous?.health ?? { ...unhealthy(), checkedAt: 0 },
-        breaker: previous?.breaker ?? new CircuitBreaker(Number(this.env.BREAKER_COOLDOWN_SECONDS || "10") * 1000),
-        inflight: previous?.inflight ?? new Map(),
+        breaker: previous?.breaker ?? new CircuitBreaker(gatewayConfig(this.env).breakerCooldownMs),
+        inflight: previous?.inflight ?? new Map<string, number>(),
       });
     }
     this.backends = next;
@@ -147,7 +148,7 @@ export class BackendPool extends DurableObject<Env> {
   }
 
   private pollIntervalMs(): number {
-    return Number(this.env.HEALTH_POLL_SECONDS || "5") * 1000;
+    return gatewayConfig(this.env).healthPollMs;
   }
 }
 

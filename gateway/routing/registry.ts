@@ -1,9 +1,9 @@
-import * as z from "zod";
+import { gatewayConfig } from "../config.ts";
 import { BackendConfig } from "./backend.ts";
 
 /** The backend registry: the static BACKENDS var plus rows added through the admin API (D1). */
 export async function loadRegistry(env: Env): Promise<BackendConfig[]> {
-  const configured = z.array(BackendConfig).parse(JSON.parse(env.BACKENDS || "[]"));
+  const configured = gatewayConfig(env).backends;
   const { results } = await env.DB.prepare(
     "SELECT id, url, models, secret_name, draining FROM backends ORDER BY created_at, id",
   ).all<{
@@ -14,7 +14,7 @@ export async function loadRegistry(env: Env): Promise<BackendConfig[]> {
     draining: number;
   }>();
   const registered = results.map((row) =>
-    BackendConfig.parse({ ...row, models: JSON.parse(row.models), draining: row.draining === 1 }),
+    BackendConfig.parse({ ...row, models: JSON.parse(row.models) as unknown, draining: row.draining === 1 }),
   );
   const byId = new Map([...configured, ...registered].map((backend) => [backend.id, backend]));
   return [...byId.values()];
