@@ -39,7 +39,7 @@ export class GrammarPool {
     return this.thread.healthy;
   }
 
-  /** One matcher per choice of the grammar of `spec`. Rejects with GrammarError if it cannot be compiled in time. */
+  /** One matcher per choice of the grammar of `spec`. Rejects with a RequestError if it cannot be compiled in time. */
   constraints(spec: GrammarSpec, count: number): Promise<TokenConstraint[]> {
     const compiled = this.queue.then(() => {
       if (!this.thread.usable) this.thread = this.start();

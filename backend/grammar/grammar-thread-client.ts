@@ -1,8 +1,9 @@
 import type { Worker } from "node:worker_threads";
+import { RequestError } from "../request-error.ts";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
 import { typescriptWorker } from "../inference/typescript-worker.ts";
 import type { FromGrammarThread, GrammarThreadData, ToGrammarThread } from "./grammar-messages.ts";
-import { GrammarError, type GrammarSpec } from "./grammars.ts";
+import type { GrammarSpec } from "./grammars.ts";
 import { RemoteConstraint, type MatcherHost } from "./remote-constraint.ts";
 
 /**
@@ -29,6 +30,11 @@ function quiet<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
+/** A schema that cannot be compiled (in time) refuses its request, naming the field it came from. */
+function refusal(spec: GrammarSpec, message: string): RequestError {
+  return new RequestError("unsupported_schema", message, spec.param);
+}
+
 /**
  * The inference thread's side of one grammar thread (grammar-thread.ts). A thread that timed out,
  * whose xgrammar aborted, or that crashed is retired: it takes no new work, and ends once its
@@ -39,7 +45,7 @@ export class GrammarThread implements MatcherHost {
   /** Resolves once the thread's JSON-mode self-check passed. */
   readonly ready: Promise<void>;
   private passed = false;
-  private readonly compiles = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  private readonly compiles = new Map<number, { spec: GrammarSpec; resolve(): void; reject(error: Error): void }>();
   /** Each live matcher's callers waiting for masks, in order. */
   private readonly masks = new Map<number, Waiter[]>();
   private nextId = 1;
@@ -96,7 +102,8 @@ export class GrammarThread implements MatcherHost {
 
   /**
    * `count` matchers of the grammar of `spec`, compiled (or found in the thread's cache) within
-   * the budget. Rejects with GrammarError if xgrammar fails or runs over the budget.
+   * the budget. A schema xgrammar fails on or runs over the budget with refuses the request
+   * (RequestError, unsupported_schema naming `spec.param`).
    */
   async constraints(spec: GrammarSpec, count: number): Promise<TokenConstraint[]> {
     const { budgetMs } = this;
@@ -115,10 +122,11 @@ export class GrammarThread implements MatcherHost {
         // xgrammar cannot be interrupted: a compile over budget costs the thread it runs on.
         const timer = setTimeout(() => {
           settle();
-          reject(new GrammarError(`compiling the JSON schema took longer than the limit of ${budgetMs / 1000} s`));
+          reject(refusal(spec, `compiling the JSON schema took longer than the limit of ${budgetMs / 1000} s`));
           this.retire();
         }, budgetMs);
         this.compiles.set(id, {
+          spec,
           resolve: () => (settle(), resolve()),
           reject: (error) => (settle(), reject(error)),
         });
@@ -154,7 +162,7 @@ export class GrammarThread implements MatcherHost {
 
   /** Forgets a matcher; a mask still coming for it fails with `error`. Whether it was live. */
   private drop(matcher: number, error = new Error("the grammar matcher was released")): boolean {
-    for (const { reject } of this.masks.get(matcher) ?? []) reject(error);
+    for (const waiter of this.masks.get(matcher) ?? []) waiter.reject(error);
     return this.masks.delete(matcher);
   }
 
@@ -176,7 +184,8 @@ export class GrammarThread implements MatcherHost {
   private receive(message: Exclude<FromGrammarThread, { type: "ready" }>): void {
     if (message.type === "compiled") this.compiles.get(message.id)?.resolve();
     else if (message.type === "failed") {
-      this.compiles.get(message.id)?.reject(new GrammarError(message.message));
+      const compile = this.compiles.get(message.id);
+      compile?.reject(refusal(compile.spec, message.message));
       // xgrammar leaks what an abort left behind and breaks after a few dozen: never reuse that instance.
       if (message.aborted) this.retire();
     } else {
@@ -200,7 +209,7 @@ export class GrammarThread implements MatcherHost {
   private crash(error: Error): void {
     if (this.failure) return;
     this.failure = new Error(`the grammar thread failed: ${error.message}`);
-    for (const { reject } of this.compiles.values()) reject(this.failure);
+    for (const compile of this.compiles.values()) compile.reject(this.failure);
     for (const matcher of [...this.masks.keys()]) this.drop(matcher, this.failure);
     this.retire();
   }

@@ -8,9 +8,6 @@ const CACHE_ENTRIES = 64;
 /** JSON as Mistral's models write it (and mistral-common renders tool calls): ", " and ": ", no other whitespace. */
 const SEPARATORS: [string, string] = [", ", ": "];
 
-/** A schema xgrammar could not compile (in its thread, `cause` is xgrammar's error), or not within the compile budget. */
-export class GrammarError extends Error {}
-
 /**
  * A JSON grammar to compile: a prepared schema, and whether objects are closed to properties it
  * does not name (xgrammar's strict mode; JSON mode's open object is the exception).
@@ -18,6 +15,8 @@ export class GrammarError extends Error {}
 export interface GrammarSpec {
   prepared: PreparedSchema;
   closedObjects: boolean;
+  /** The request field the schema comes from: one that cannot be compiled refuses the request, naming it. */
+  param: "response_format" | "tools";
 }
 
 /** A sequence's grammar state: the mask of the tokens that can continue a valid document. */
@@ -91,8 +90,9 @@ export class Grammars {
         () => {},
       );
     }
+    // `cause` is xgrammar's own error: the grammar thread tells an abort by it.
     return grammar.catch((error: unknown) => {
-      throw new GrammarError(
+      throw new Error(
         `the JSON schema cannot be compiled to a grammar: ${error instanceof Error ? error.message : String(error)}`,
         { cause: error },
       );

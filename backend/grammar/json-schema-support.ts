@@ -1,3 +1,4 @@
+import { RequestError } from "../request-error.ts";
 import { isSchema, type Schema } from "./schema-node.ts";
 import { numericRangeRule } from "./numeric-range.ts";
 import { InvalidSchemaError, UnsupportedSchemaError } from "./schema-error.ts";
@@ -148,6 +149,25 @@ export function prepareSchema(schema: unknown, strict: boolean): PreparedSchema 
       : { ...root, $defs: { ...(root.$defs as Schema | undefined), ...placeholders } };
   checkReferences(withPlaceholders);
   return { schema: withPlaceholders, ranges };
+}
+
+/**
+ * prepareSchema for the schema of a request field: a schema it refuses refuses the request (400
+ * unsupported_schema), naming the field; `describe` words the message for the field.
+ */
+export function prepareRequestSchema(
+  schema: unknown,
+  strict: boolean,
+  param: string,
+  describe = (message: string) => message,
+): PreparedSchema {
+  try {
+    return prepareSchema(schema, strict);
+  } catch (error) {
+    if (error instanceof UnsupportedSchemaError)
+      throw new RequestError("unsupported_schema", describe(error.message), param);
+    throw error;
+  }
 }
 
 function prepareSubschema(schema: unknown, path: string, depth: number, preparation: Preparation): unknown {

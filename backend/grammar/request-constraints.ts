@@ -1,20 +1,10 @@
 import type { ChatCompletionRequest, Tool } from "../../protocol/chat.ts";
+import { RequestError } from "../request-error.ts";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
 import type { GrammarSpec } from "./grammars.ts";
-import { prepareSchema } from "./json-schema-support.ts";
-import { UnsupportedSchemaError } from "./schema-error.ts";
+import { prepareRequestSchema } from "./json-schema-support.ts";
 import { responseGrammar } from "./response-format.ts";
 import { ToolCallConstraint } from "./tool-call-constraint.ts";
-
-/** A request the constraints cannot serve as asked; answered with a 400 naming `param`. */
-export class ConstraintError extends Error {
-  constructor(
-    message: string,
-    readonly param: string,
-  ) {
-    super(message);
-  }
-}
 
 /** What restricts a request's tokens: a grammar to compile (if any), and how each choice's constraint is made from its matcher. */
 export interface ConstraintPlan {
@@ -39,13 +29,10 @@ function toolCallsGrammar(tools: Tool[], parallel: boolean): GrammarSpec {
     items: { anyOf: tools.map(call) },
   };
   const strict = tools.every((tool) => tool.function.strict !== false);
-  try {
-    return { prepared: prepareSchema(schema, strict), closedObjects: true };
-  } catch (error) {
-    if (error instanceof UnsupportedSchemaError)
-      throw new ConstraintError(error.message.replace("at #/items/anyOf", "in the parameters of tool"), "tools");
-    throw error;
-  }
+  const prepared = prepareRequestSchema(schema, strict, "tools", (message) =>
+    message.replace("at #/items/anyOf", "in the parameters of tool"),
+  );
+  return { prepared, closedObjects: true, param: "tools" };
 }
 
 /**
@@ -53,24 +40,19 @@ function toolCallsGrammar(tools: Tool[], parallel: boolean): GrammarSpec {
  * tool_choice (auto: the model decides, and a call it starts follows the tools' schemas; none:
  * [TOOL_CALLS] is masked; any/required: it is forced, then the call is constrained; a named
  * function: forced and constrained to that function). `toolCallsId` is the [TOOL_CALLS] token of
- * a v3 tokenizer. Throws ConstraintError.
+ * a v3 tokenizer. Refuses a request the constraints cannot serve as asked (RequestError, 400 naming the field).
  */
 export function constraintPlan(
   request: ChatCompletionRequest,
   toolCallsId: number | undefined,
   vocabSize: number,
 ): ConstraintPlan {
-  let response: GrammarSpec | undefined;
-  try {
-    response = responseGrammar(request.response_format);
-  } catch (error) {
-    if (error instanceof UnsupportedSchemaError) throw new ConstraintError(error.message, "response_format");
-    throw error;
-  }
+  const response = responseGrammar(request.response_format);
   const tools = request.tools ?? [];
   const choice = request.tool_choice;
   if (tools.length === 0 || toolCallsId === undefined) {
-    if (choice !== "auto" && choice !== "none") throw new ConstraintError("tool_choice needs tools", "tool_choice");
+    if (choice !== "auto" && choice !== "none")
+      throw new RequestError("unsupported_schema", "tool_choice needs tools", "tool_choice");
     return { grammar: response, build: (matcher) => matcher };
   }
   // A JSON response format already masks [TOOL_CALLS] (a control token no grammar produces).
@@ -79,7 +61,8 @@ export function constraintPlan(
       ? { grammar: response, build: (matcher) => matcher }
       : { grammar: undefined, build: () => new ToolCallConstraint(toolCallsId, vocabSize, "ban", undefined) };
   if (response)
-    throw new ConstraintError(
+    throw new RequestError(
+      "unsupported_schema",
       "response_format json modes cannot be combined with tools unless tool_choice is none",
       "response_format",
     );
@@ -87,7 +70,8 @@ export function constraintPlan(
   if (typeof choice === "object") {
     offered = tools.filter((tool) => tool.function.name === choice.function.name);
     if (offered.length === 0)
-      throw new ConstraintError(
+      throw new RequestError(
+        "unsupported_schema",
         `tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not among the tools`,
         "tool_choice",
       );

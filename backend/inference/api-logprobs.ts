@@ -17,7 +17,7 @@ function tokenEntry(tokenizer: Tokenizer, id: number): { token: string; bytes: n
   return { token, bytes: [...new TextEncoder().encode(token)] };
 }
 
-/** The scheduler's logprobs of one position in the API's shape. */
+/** A step's logprobs of one position (the model runner's) in the API's shape. */
 export function apiLogprobs(tokenizer: Tokenizer, logprobs: TokenLogprobs): TokenLogprob {
   return {
     ...tokenEntry(tokenizer, logprobs.token),

@@ -2,9 +2,9 @@ import { Readable } from "node:stream";
 import type { Worker } from "node:worker_threads";
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
 import type { InferenceOptions } from "../options.ts";
+import { RequestError } from "../request-error.ts";
 import type { ChoiceOutput, FromInferenceThread, LoadStatus, ModelInfo, ToInferenceThread } from "./messages.ts";
 import { InputClient } from "./input-client.ts";
-import { RefusedError } from "./refusal.ts";
 import { typescriptWorker } from "./typescript-worker.ts";
 
 /** An accepted chat request: its prompt size and a stream of its choices' outputs, ended when every choice finished. */
@@ -126,10 +126,8 @@ export class InferenceClient {
   private receive(message: Exclude<FromInferenceThread, { type: "ready" | "failed" }>): void {
     if ("status" in message) this.status = message.status;
     if (message.type === "accepted") this.accepted(message.id, message.promptTokens);
-    else if (message.type === "refused") {
-      const { reason, message: text, param } = message.refusal;
-      this.settle(message.id)?.reject(new RefusedError(reason, text, param));
-    } else if (message.type === "embedded") {
+    else if (message.type === "refused") this.settle(message.id)?.reject(RequestError.from(message.error));
+    else if (message.type === "embedded") {
       const pending = this.settle(message.id);
       if (pending?.kind === "embed") pending.resolve({ vectors: message.vectors, promptTokens: message.promptTokens });
     } else if (message.type === "outputs") {

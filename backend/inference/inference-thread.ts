@@ -3,19 +3,19 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { ChatCompletionRequest, FinishReason, ToolCall } from "../../protocol/chat.ts";
 import type { Engine } from "../engine/engine.ts";
 import { GrammarPool } from "../grammar/grammar-pool.ts";
-import { GrammarError } from "../grammar/grammars.ts";
 import { loadEngine } from "../engine/load-engine.ts";
 import type { InferenceOptions } from "../options.ts";
-import { QueueFullError, Scheduler, TooManyChoicesError, type StepOutput } from "../scheduler/scheduler.ts";
-import type { RequestSpec, Sequence } from "../scheduler/sequence.ts";
+import { asRequestError, RequestError } from "../request-error.ts";
+import type { Scheduler, StepOutput } from "../scheduler/scheduler.ts";
+import type { Sequence } from "../scheduler/sequence.ts";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
 import { supportsTools } from "../text/chat-encoding.ts";
 import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
 import { apiLogprobs } from "./api-logprobs.ts";
+import { EngineCore } from "./engine-core.ts";
 import { InputProcessor, type ChatInput } from "./input-processor.ts";
 import type { ChoiceOutput, FromInferenceThread, LoadStatus, ModelInfo, ToInferenceThread } from "./messages.ts";
 import { OutputProcessor } from "./output-processor.ts";
-import { internalRefusal, RefusedError, type Refusal } from "./refusal.ts";
 import { ThroughputMeter } from "./throughput-meter.ts";
 import { ToolCallOutput } from "./tool-call-output.ts";
 
@@ -38,11 +38,13 @@ interface Choice {
 }
 
 /**
- * The inference thread: owns the engine, the tokenizer and the scheduler loop. Between steps it
- * yields to its message queue, so new requests join and cancellations land at every step.
+ * The inference thread: owns the engine, the tokenizer and the step loop (EngineCore: the scheduler
+ * plans, the model runner executes). Between steps it yields to its message queue, so new requests
+ * join and cancellations land at every step.
  */
 class InferenceThread {
   private readonly scheduler: Scheduler;
+  private readonly core: EngineCore;
   private readonly inputs: InputProcessor;
   private readonly choices = new Map<Sequence, Choice>();
   private readonly requests = new Map<number, Sequence[]>();
@@ -59,12 +61,13 @@ class InferenceThread {
     private readonly tokenizer: Tokenizer,
     private readonly options: InferenceOptions,
   ) {
-    this.scheduler = new Scheduler(engine, {
+    this.core = new EngineCore(engine, {
       maxRunning: options.maxSeqs,
       maxWaiting: options.maxQueue,
       stepTokens: options.stepTokens,
       prefixCaching: options.prefixCaching,
     });
+    this.scheduler = this.core.scheduler;
     this.inputs = new InputProcessor(
       tokenizer,
       engine.shape.contextLength,
@@ -88,7 +91,7 @@ class InferenceThread {
     return { ...this.scheduler.stats(), tokensPerSecond: this.throughput.rate(), grammarOk: this.grammars.healthy };
   }
 
-  /** A request refused, or one that fails unexpectedly (a bug, not bad input), is answered; the worker and the others go on. */
+  /** Each message in turn; a request that fails is answered (fail()), and the worker and the others go on. */
   receive(message: ToInferenceThread): void {
     try {
       if (message.type === "chat") this.chat(message.id, message.request, message.input);
@@ -103,12 +106,7 @@ class InferenceThread {
       else this.closing = true;
     } catch (error) {
       if (message.type !== "chat" && message.type !== "embed") throw error;
-      if (error instanceof RefusedError) this.refuse(message.id, error.refusal);
-      else {
-        console.error(error);
-        this.cancel(message.id);
-        this.refuse(message.id, internalRefusal(error as Error));
-      }
+      this.fail(message.id, error);
     }
     this.wake?.();
   }
@@ -118,7 +116,7 @@ class InferenceThread {
     while (!this.closing) {
       const embedding = this.embedJobs[0];
       if (embedding) await this.embedPart(embedding);
-      if (this.scheduler.hasWork) this.publish(await this.scheduler.step());
+      if (this.scheduler.hasWork) this.publish(await this.core.step());
       else if (!embedding) await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
       await yieldToMessages();
@@ -140,27 +138,25 @@ class InferenceThread {
     this.compiling.add(id);
     this.grammars
       .constraints(plan.grammar, input.spec.choices.length)
-      .then((matchers) => {
-        if (this.compiling.delete(id)) start(matchers);
-        else for (const matcher of matchers) matcher.release();
-      })
+      .then(
+        (matchers) => {
+          if (this.compiling.delete(id)) start(matchers);
+          else for (const matcher of matchers) matcher.release();
+        },
+        (error: Error) => {
+          // A request cancelled while its grammar compiled is answered by nobody.
+          if (this.compiling.delete(id)) throw error;
+        },
+      )
       .catch((error: Error) => {
-        if (!this.compiling.delete(id) && !(error instanceof RefusedError)) return;
         for (const choice of input.spec.choices) choice.constraint?.release();
-        if (error instanceof RefusedError) this.refuse(id, error.refusal);
-        else if (error instanceof GrammarError)
-          this.refuse(id, {
-            reason: "unsupported_schema",
-            message: error.message,
-            param: request.tools?.length ? "tools" : "response_format",
-          });
-        else this.refuse(id, internalRefusal(error));
+        this.fail(id, error);
       })
       .finally(() => this.wake?.());
   }
 
   private start(id: number, input: ChatInput): void {
-    const sequences = this.admit(input.spec);
+    const sequences = this.scheduler.add(input.spec);
     this.requests.set(id, sequences);
     sequences.forEach((sequence, index) =>
       this.choices.set(sequence, {
@@ -173,18 +169,6 @@ class InferenceThread {
     this.post({ type: "accepted", id, promptTokens: input.spec.prompt.length });
     if (input.finishAtOnce) for (const sequence of sequences) this.scheduler.abort(sequence, "length");
     this.flushAborted(sequences);
-  }
-
-  /** Hands the request's choices to the scheduler, or refuses it for a reason the scheduler gives. */
-  private admit(spec: RequestSpec): Sequence[] {
-    try {
-      return this.scheduler.add(spec);
-    } catch (error) {
-      if (error instanceof TooManyChoicesError) throw new RefusedError("too_many_choices", error.message, "n");
-      if (error instanceof QueueFullError)
-        throw new RefusedError("queue_full", "The backend is overloaded: its request queue is full. Retry later.");
-      throw error;
-    }
   }
 
   /** Sequences that ended before running (max_tokens 0) report their finish now. */
@@ -215,11 +199,7 @@ class InferenceThread {
       job.vectors.push(...(await this.engine.embed(job.sequences.slice(job.done, end), this.options.pooling)));
     } catch (error) {
       this.embedJobs.shift();
-      return this.refuse(job.id, {
-        reason: "internal",
-        message: `Embedding failed: ${(error as Error).message}`,
-        param: undefined,
-      });
+      return this.refuse(job.id, new RequestError("internal", `Embedding failed: ${(error as Error).message}`));
     }
     job.done = end;
     if (job.done < job.sequences.length) return;
@@ -286,8 +266,17 @@ class InferenceThread {
     else this.requests.delete(choice.request);
   }
 
-  private refuse(id: number, refusal: Refusal): void {
-    this.post({ type: "refused", id, refusal });
+  /** A request refused, or one that fails unexpectedly (a bug, not bad input: logged, and what it started is dropped), is answered. */
+  private fail(id: number, error: unknown): void {
+    if (!(error instanceof RequestError)) {
+      console.error(error);
+      this.cancel(id);
+    }
+    this.refuse(id, asRequestError(error));
+  }
+
+  private refuse(id: number, error: RequestError): void {
+    this.post({ type: "refused", id, error: error.data });
   }
 
   post(message: FromInferenceThread): void {

@@ -1,8 +1,8 @@
 import type { Worker } from "node:worker_threads";
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
+import { RequestError } from "../request-error.ts";
 import type { ChatInput } from "./input-processor.ts";
 import type { FromInputThread, ModelInfo, ToInputThread } from "./messages.ts";
-import { RefusedError } from "./refusal.ts";
 import { typescriptWorker } from "./typescript-worker.ts";
 
 type Answer = Exclude<FromInputThread, { type: "refused" }>;
@@ -18,10 +18,8 @@ export class InputClient {
     this.thread.on("message", (message: FromInputThread) => {
       const pending = this.pending.get(message.id);
       this.pending.delete(message.id);
-      if (message.type === "refused") {
-        const { reason, message: text, param } = message.refusal;
-        pending?.reject(new RefusedError(reason, text, param));
-      } else pending?.resolve(message);
+      if (message.type === "refused") pending?.reject(RequestError.from(message.error));
+      else pending?.resolve(message);
     });
     this.thread.on("error", (error) => this.failAll(error, onCrash));
     this.thread.on("exit", (code) => this.failAll(new Error(`the input thread exited (code ${code})`), onCrash));
@@ -54,8 +52,9 @@ export class InputClient {
       try {
         this.post(message(id));
       } catch (error) {
+        // The executor's throw rejects the promise.
         this.pending.delete(id);
-        reject(error as Error);
+        throw error;
       }
     });
   }
@@ -65,7 +64,7 @@ export class InputClient {
   }
 
   private failAll(error: Error, onCrash: (error: Error) => void): void {
-    for (const { reject } of this.pending.values()) reject(error);
+    for (const pending of this.pending.values()) pending.reject(error);
     this.pending.clear();
     onCrash(error);
   }

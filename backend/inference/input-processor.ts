@@ -1,12 +1,11 @@
 import { messageText, type ChatCompletionRequest } from "../../protocol/chat.ts";
-import { ConstraintError, constraintPlan, type ConstraintPlan } from "../grammar/request-constraints.ts";
+import { constraintPlan, type ConstraintPlan } from "../grammar/request-constraints.ts";
+import { RequestError } from "../request-error.ts";
 import { choiceSeed, randomSeed } from "../sampler/random.ts";
 import type { ChoiceSpec, RequestSpec } from "../scheduler/sequence.ts";
-import { ChatEncodingError } from "../text/chat-error.ts";
 import { encodeChat } from "../text/chat-encoding.ts";
 import { v3ControlIds } from "../text/mistral-instruct-v3.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
-import { RefusedError } from "./refusal.ts";
 
 /** Mistral's recommended temperature, used when a request leaves it unset. */
 const DEFAULT_TEMPERATURE = 0.7;
@@ -24,7 +23,7 @@ export interface ChatInput {
 
 /**
  * Requests → what the engine runs (vLLM's input processor): chat encoding, the context check,
- * defaults, seeds and stop strings. Throws RefusedError for what only tokenizing can reveal.
+ * defaults, seeds and stop strings. Throws RequestError for what only tokenizing can reveal.
  */
 export class InputProcessor {
   /** The [TOOL_CALLS] token of a v3 tokenizer; undefined when the model cannot call tools. */
@@ -42,19 +41,14 @@ export class InputProcessor {
 
   /** What constrains the request's tokens (response_format, tool_choice); refused when a schema cannot be enforced. */
   constraints(request: ChatCompletionRequest): ConstraintPlan {
-    try {
-      return constraintPlan(request, this.toolCallsId, this.vocabSize);
-    } catch (error) {
-      if (error instanceof ConstraintError) throw new RefusedError("unsupported_schema", error.message, error.param);
-      throw error;
-    }
+    return constraintPlan(request, this.toolCallsId, this.vocabSize);
   }
 
   chat(request: ChatCompletionRequest, tenant: string | undefined): ChatInput {
     this.refuseUntokenizable(request);
     const prompt = this.encodeMessages(request);
     if (prompt.length >= this.contextLength) {
-      throw new RefusedError(
+      throw new RequestError(
         "context_length",
         `Prompt contains ${prompt.length} tokens, too large for model with ${this.contextLength} maximum context length (the prompt must leave room for at least one generated token).`,
         "messages",
@@ -62,7 +56,7 @@ export class InputProcessor {
     }
     // Like Mistral's API, prompt + max_tokens must fit the context; max_tokens left out means "up to the context".
     if (request.max_tokens != null && prompt.length + request.max_tokens > this.contextLength) {
-      throw new RefusedError(
+      throw new RequestError(
         "context_length",
         `Prompt contains ${prompt.length} tokens and max_tokens is ${request.max_tokens}: ${prompt.length + request.max_tokens} tokens, too large for model with ${this.contextLength} maximum context length.`,
         "max_tokens",
@@ -105,7 +99,7 @@ export class InputProcessor {
     const characters = request.messages.reduce((sum, message) => sum + messageText(message.content).length, 0);
     const fewestTokens = this.fewestTokens(characters);
     if (fewestTokens < this.contextLength) return;
-    throw new RefusedError(
+    throw new RequestError(
       "context_length",
       `Prompt contains at least ${fewestTokens} tokens (${characters} characters), too large for model with ${this.contextLength} maximum context length.`,
       "messages",
@@ -115,7 +109,7 @@ export class InputProcessor {
   /** Each input's ids, BOS first, as the embedding pass takes them; an input that cannot fit is refused before it is tokenized. */
   embeddingInputs(inputs: string[]): number[][] {
     const refuse = (index: number, tokens: string) => {
-      throw new RefusedError(
+      throw new RequestError(
         "context_length",
         `Input ${index} contains ${tokens} tokens, too large for model with ${this.embeddingLength} maximum context length for embeddings.`,
         "input",
@@ -135,14 +129,9 @@ export class InputProcessor {
   }
 
   private encodeMessages(request: ChatCompletionRequest): number[] {
-    try {
-      return encodeChat(this.tokenizer, request.messages, {
-        safePrompt: request.safe_prompt,
-        tools: request.tools ?? undefined,
-      });
-    } catch (error) {
-      if (error instanceof ChatEncodingError) throw new RefusedError("invalid_messages", error.message, "messages");
-      throw error;
-    }
+    return encodeChat(this.tokenizer, request.messages, {
+      safePrompt: request.safe_prompt,
+      tools: request.tools ?? undefined,
+    });
   }
 }

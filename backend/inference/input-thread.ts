@@ -1,8 +1,8 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { asRequestError } from "../request-error.ts";
 import { loadTokenizer } from "../text/tokenizer.ts";
 import { InputProcessor } from "./input-processor.ts";
 import type { FromInputThread, ToInputThread } from "./messages.ts";
-import { internalRefusal, RefusedError } from "./refusal.ts";
 
 /**
  * The input thread: tokenizes requests (chat encoding, embedding inputs) off the inference thread,
@@ -20,8 +20,7 @@ function answer(message: Exclude<ToInputThread, { type: "model" }>): FromInputTh
       ? { type: "chat", id: message.id, input: processor.chat(message.request, message.tenant) }
       : { type: "embed", id: message.id, sequences: processor.embeddingInputs(message.inputs) };
   } catch (error) {
-    const refusal = error instanceof RefusedError ? error.refusal : internalRefusal(error as Error);
-    return { type: "refused", id: message.id, refusal };
+    return { type: "refused", id: message.id, error: asRequestError(error).data };
   }
 }
 

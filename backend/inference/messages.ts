@@ -1,7 +1,7 @@
 import type { ChatCompletionRequest, FinishReason, TokenLogprob, ToolCall } from "../../protocol/chat.ts";
+import type { RequestErrorData } from "../request-error.ts";
 import type { SchedulerStats } from "../scheduler/scheduler.ts";
 import type { ChatInput } from "./input-processor.ts";
-import type { Refusal } from "./refusal.ts";
 
 /** The scheduler's load, posted after every step; /health and /metrics read the latest one. */
 export interface LoadStatus extends SchedulerStats {
@@ -30,7 +30,7 @@ export type ToInputThread =
 export type FromInputThread =
   | { type: "chat"; id: number; input: ChatInput }
   | { type: "embed"; id: number; sequences: number[][] }
-  | { type: "refused"; id: number; refusal: Refusal };
+  | { type: "refused"; id: number; error: RequestErrorData };
 
 export type ToInferenceThread =
   /** A request with its input already tokenized by the input thread. */
@@ -58,6 +58,6 @@ export type FromInferenceThread =
   | { type: "ready"; model: ModelInfo; status: LoadStatus }
   | { type: "failed"; message: string }
   | { type: "accepted"; id: number; promptTokens: number }
-  | { type: "refused"; id: number; refusal: Refusal }
+  | { type: "refused"; id: number; error: RequestErrorData }
   | { type: "outputs"; outputs: ChoiceOutput[]; status: LoadStatus }
   | { type: "embedded"; id: number; vectors: Float32Array[]; promptTokens: number };

@@ -1,4 +1,5 @@
 import { randomInt } from "node:crypto";
+import * as z from "zod";
 import type { ToolCall } from "../../protocol/chat.ts";
 
 const ID_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -8,6 +9,14 @@ export function toolCallId(): string {
   return Array.from({ length: 9 }, () => ID_CHARACTERS[randomInt(ID_CHARACTERS.length)]).join("");
 }
 
+/** One call as the model writes it after [TOOL_CALLS]. */
+const ModelToolCall = z.object({
+  name: z.string(),
+  arguments: z.custom<object>((value) => typeof value === "object" && value !== null),
+});
+/** The model writes a list of calls, or sometimes a single call. */
+const ModelToolCalls = z.union([z.array(ModelToolCall), ModelToolCall]);
+
 /** A parsed call list: the model's [{"name", "arguments"}] as the API's tool calls; undefined if it is not one. */
 function parseCalls(text: string): ToolCall[] | undefined {
   let value: unknown;
@@ -16,17 +25,11 @@ function parseCalls(text: string): ToolCall[] | undefined {
   } catch {
     return undefined;
   }
-  const calls = Array.isArray(value) ? value : [value];
-  const valid = calls.every(
-    (call) =>
-      typeof call === "object" &&
-      call !== null &&
-      typeof call.name === "string" &&
-      typeof call.arguments === "object" &&
-      call.arguments !== null,
-  );
-  if (!valid || calls.length === 0) return undefined;
-  return calls.map((call: { name: string; arguments: object }, index) => ({
+  const parsed = ModelToolCalls.safeParse(value);
+  if (!parsed.success) return undefined;
+  const calls = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
+  if (calls.length === 0) return undefined;
+  return calls.map((call, index) => ({
     id: toolCallId(),
     type: "function" as const,
     function: { name: call.name, arguments: JSON.stringify(call.arguments) },

@@ -1,6 +1,6 @@
 /**
  * A per-sequence logits processor that restricts which tokens may come next (a grammar, a forced
- * token). The scheduler masks the logits of only the sequences that have one, so unconstrained
+ * token). The model runner masks the logits of only the sequences that have one, so unconstrained
  * sequences in the same batch pay nothing.
  */
 export interface TokenConstraint {

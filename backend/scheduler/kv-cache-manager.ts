@@ -41,7 +41,7 @@ export class KvCacheManager {
     readonly prefixCaching: boolean,
   ) {
     this.references = new Int32Array(blocks);
-    this.keys = new Array(blocks).fill(undefined);
+    this.keys = new Array<string | undefined>(blocks).fill(undefined);
     this.empty = Array.from({ length: blocks }, (_, i) => blocks - 1 - i);
   }
 

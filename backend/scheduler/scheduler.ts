@@ -1,24 +1,25 @@
-import type { Draw, Engine, SequenceChunk } from "../engine/engine.ts";
-import { tokenLogprobs, type TokenLogprobs } from "../sampler/logprobs.ts";
-import { maskLogits, type TokenConstraint } from "../sampler/token-constraint.ts";
+import type { Draw, ModelShape } from "../engine/engine.ts";
+import { RequestError } from "../request-error.ts";
+import type { TokenLogprobs } from "../sampler/logprobs.ts";
 import { nextWaiting, seatDonor, seatsByTenant, splitPrefillBudget } from "./fair-share.ts";
 import { KvCacheManager } from "./kv-cache-manager.ts";
+import type { ModelRunnerOutput, Sampled } from "./model-runner-output.ts";
+import type { BlockCopy, ScheduledChunk, SchedulerOutput } from "./scheduler-output.ts";
 import { Sequence, type FinishReason, type RequestSpec } from "./sequence.ts";
+
+/** What the scheduler knows of the model: its KV pool's blocks, and when a sequence must end. */
+export type SchedulerShape = Pick<ModelShape, "kvBlocks" | "blockSize" | "eosTokenId" | "contextLength">;
 
 export interface SchedulerConfig {
   /** Sequences running at once (vLLM's max_num_seqs). */
   maxRunning: number;
-  /** Sequences allowed to wait for a seat; beyond it `add` throws QueueFullError. */
+  /** Sequences allowed to wait for a seat; beyond it `add` refuses the request (queue_full). */
   maxWaiting: number;
   /** Tokens one step may feed: decodes first, then prefill chunks of newcomers share the rest. */
   stepTokens: number;
   /** Keep finished sequences' full KV blocks for later requests with the same prefix (vLLM's automatic prefix caching). */
   prefixCaching: boolean;
 }
-
-export class QueueFullError extends Error {}
-/** A request wants more choices than sequences run at once: its n choices run together, so it could never start. */
-export class TooManyChoicesError extends Error {}
 
 /** What a step did to one sequence: a new token, a finish, or both. */
 export interface StepOutput {
@@ -47,35 +48,15 @@ export interface SchedulerStats {
   preemptions: number;
 }
 
-interface ScheduledChunk {
-  sequence: Sequence;
-  tokens: number[];
-  /** Set when the engine draws the sequence's next token itself (see engineDraw). */
-  draw?: Draw;
-}
-
-const NOT_THERE = Symbol("mask not there yet");
-type MaybeMask = Int32Array | undefined | typeof NOT_THERE;
-
-/**
- * How long a step waits for grammar masks that are not there when its logits are: masks are
- * computed while the engine runs, so one late by more than this is behind a compile.
- */
-const MASK_GRACE_MS = 10;
-
-/** A deadline shared by one step's mask waits, so they wait MASK_GRACE_MS in all, not each. */
-function maskDeadline(): Promise<typeof NOT_THERE> {
-  return new Promise((resolve) => setTimeout(() => resolve(NOT_THERE), MASK_GRACE_MS));
-}
-
-/** What the engine returned for a chunk: its logits, the token it drew, or nothing (the chunk failed). */
-type ChunkResult = Float32Array | number | undefined;
-
 /**
  * Continuous batching in vLLM v1's manner: a step feeds one decode token for every running
  * sequence plus chunks of prompts (newcomers join while the others decode, and a long prompt
  * is spread over several steps under the token budget), so sequences join and leave between
  * steps without waiting for a batch to drain.
+ *
+ * The scheduler plans and keeps the books; it never runs the model. A step (EngineCore.step) is
+ * schedule() → the model runner executes the plan (forward, grammar masks, sampling) → update(),
+ * which advances the sequences by what the runner returned and decides their finishes.
  *
  * Tenants (API keys) share the seats and the prefill budget (fair-share.ts): the waiting request of
  * the tenant holding the fewest seats goes first, a tenant below its share may take a seat from one
@@ -88,8 +69,8 @@ type ChunkResult = Float32Array | number | undefined;
  * head of the queue to be recomputed, as vLLM does, so no sequence fails for lack of blocks.
  *
  * A request's n choices share one prefill, as in vLLM: they are admitted together, choice 0
- * prefills, and when its prefill ends the others share its full blocks, get a copy of its last
- * partial block, and sample their first token from the same logits.
+ * prefills, and in the step its prefill ends the others share its full blocks, get a copy of its
+ * last partial block, and sample their first token from the same logits.
  */
 export class Scheduler {
   /** Requests waiting for a seat and blocks, each as its choices. */
@@ -99,18 +80,16 @@ export class Scheduler {
   private readonly kv: KvCacheManager;
   private prefilledTokens = 0;
   private preemptions = 0;
-  /** The deadline of the current step's mask waits, while one runs (see mask()). */
-  private deadline: Promise<typeof NOT_THERE> | undefined;
   /** Steps scheduled so far: which tenant's prefill goes first rotates with it. */
   private turn = 0;
   readonly slots: number;
 
   constructor(
-    private readonly engine: Engine,
+    private readonly shape: SchedulerShape,
     private readonly config: SchedulerConfig,
   ) {
     this.slots = config.maxRunning;
-    this.kv = new KvCacheManager(engine.shape.kvBlocks, engine.shape.blockSize, config.prefixCaching);
+    this.kv = new KvCacheManager(shape.kvBlocks, shape.blockSize, config.prefixCaching);
   }
 
   /**
@@ -119,10 +98,15 @@ export class Scheduler {
    */
   add(request: RequestSpec): Sequence[] {
     const n = request.choices.length;
+    // Its n choices run together, so a request for more choices than seats could never start.
     if (n > this.slots)
-      throw new TooManyChoicesError(`n = ${n} choices exceed the ${this.slots} sequences this backend runs at once.`);
+      throw new RequestError(
+        "too_many_choices",
+        `n is ${n}, more choices than this backend's ${this.slots} sequence slots.`,
+        "n",
+      );
     if (this.waitingCount() + n > this.config.maxWaiting + this.freeSeats())
-      throw new QueueFullError("the request queue is full");
+      throw new RequestError("queue_full", "The backend is overloaded: its request queue is full. Retry later.");
     const sequences = request.choices.map((sampling) => new Sequence(request, sampling));
     this.waiting.push(sequences);
     return sequences;
@@ -169,92 +153,57 @@ export class Scheduler {
     };
   }
 
-  async step(): Promise<StepOutput[]> {
-    this.reap();
-    const outputs = await this.sampleDeferred();
-    const batch = this.schedule();
-    if (batch.length === 0) {
-      // Only sequences waiting for a grammar mask are left: wait for the first one rather than spin.
-      const deferred = this.running.filter((sequence) => sequence.deferred && sequence.finish === undefined);
-      if (outputs.length === 0 && deferred.length > 0)
-        await Promise.race(deferred.map((sequence) => sequence.constraint!.allowed().catch(() => {})));
-      return outputs;
-    }
-    for (const chunk of batch) chunk.draw = this.engineDraw(chunk);
-    const results = await this.forward(batch);
-    for (const [i, { sequence, tokens, draw }] of batch.entries()) {
-      if (sequence.finish !== undefined) continue;
-      const row = results[i];
-      if (row === undefined) {
-        outputs.push(this.fail(sequence, sequence.error ?? "inference failed"));
-        continue;
-      }
-      this.prefilledTokens += Math.max(
-        0,
-        Math.min(sequence.prompt.length, sequence.computed + tokens.length) - sequence.computed,
-      );
-      sequence.computed += tokens.length;
-      this.kv.commit(sequence.blocks, (from, to) => sequence.tokens(from, to), sequence.computed);
-      if (sequence.computed < sequence.total) continue;
-      const choices = sequence.generated.length === 0 ? [sequence, ...this.fork(sequence)] : [sequence];
-      for (const choice of choices) {
-        const output = await this.sample(choice, row, choice === sequence ? draw : undefined);
-        if (output) outputs.push(output);
-      }
-    }
-    this.reap();
-    return outputs;
+  /** The running sequences whose logits wait for their grammar mask (Sequence.deferred). */
+  deferred(): Sequence[] {
+    return this.running.filter((sequence) => sequence.deferred && sequence.finish === undefined);
   }
 
-  /** Samples the sequences whose grammar masks have come since their logits did. */
-  private async sampleDeferred(): Promise<StepOutput[]> {
-    const outputs: StepOutput[] = [];
-    for (const sequence of this.running) {
-      if (!sequence.deferred || sequence.finish !== undefined) continue;
-      const { logits, draw } = sequence.deferred;
-      const output = await this.sample(sequence, logits, draw);
-      if (output) outputs.push(output);
-    }
-    return outputs;
+  /**
+   * A step's first plan: no forward, only the logits that waited for a grammar mask, sampled again
+   * before schedule(), since a sequence that gets its token now decodes in the same step.
+   */
+  scheduleResumed(): SchedulerOutput {
+    return { resumed: this.deferred(), chunks: [], copies: [] };
   }
 
-  /** The sequence's mask, or NOT_THERE if it is not there by this step's deadline. */
-  private mask(constraint: TokenConstraint): Promise<MaybeMask> {
-    this.deadline ??= maskDeadline().finally(() => (this.deadline = undefined));
-    return Promise.race([constraint.allowed(), this.deadline]);
+  /**
+   * Plans a step's forward: decodes first (one token each), then seats for newcomers (a request's
+   * choices at once) while seats, blocks and budget last, then the rest of the budget shared
+   * between the tenants' prefills (fair-share.ts); then the engine's draws, and the forks of the
+   * prefills that end.
+   */
+  schedule(): SchedulerOutput {
+    const chunks: ScheduledChunk[] = [];
+    for (const sequence of [...this.running]) {
+      if (sequence.prefilling || sequence.awaitsFork || sequence.deferred || !this.running.includes(sequence)) continue;
+      if (this.grow(sequence, sequence.computed + 1, chunks)) chunks.push(this.chunk(sequence, 1));
+    }
+    const budget = () => this.config.stepTokens - chunks.reduce((sum, chunk) => sum + chunk.tokens.length, 0);
+    while (budget() > 0 && this.admitNext(chunks));
+    const prefilling = this.running.filter((sequence) => sequence.prefilling && !sequence.awaitsFork);
+    for (const [sequence, count] of splitPrefillBudget(prefilling, budget(), this.turn++)) {
+      if (!this.running.includes(sequence)) continue;
+      const chunk = this.chunk(sequence, count);
+      if (this.grow(sequence, sequence.computed + chunk.tokens.length, chunks)) chunks.push(chunk);
+    }
+    for (const chunk of chunks) chunk.draw = this.engineDraw(chunk);
+    return { resumed: [], chunks, copies: chunks.flatMap((chunk) => this.fork(chunk)) };
+  }
+
+  /** The sequence's next `budget` pending tokens, as a chunk. */
+  private chunk(sequence: Sequence, budget: number): ScheduledChunk {
+    const tokens = sequence.pending(budget);
+    return { sequence, tokens, samples: sequence.computed + tokens.length >= sequence.total, forks: [] };
   }
 
   /**
    * Lets the engine draw the chunk's next token when the step ends its prompt or decodes, and
    * nothing but the token is needed: no grammar, no logprobs, no choices waiting to share its logits.
    */
-  private engineDraw({ sequence, tokens }: ScheduledChunk): Draw | undefined {
-    const samples = sequence.computed + tokens.length >= sequence.total;
+  private engineDraw({ sequence, samples }: ScheduledChunk): Draw | undefined {
     const shared = this.waitingChoices(sequence).length > 0;
     if (!samples || shared || sequence.constraint || sequence.topLogprobs !== undefined) return undefined;
     return sequence.sampler.engineDraw();
-  }
-
-  /**
-   * Decodes first (one token each), then seats for newcomers (a request's choices at once) while
-   * seats, blocks and budget last, then the rest of the budget shared between the tenants'
-   * prefills (fair-share.ts).
-   */
-  private schedule(): ScheduledChunk[] {
-    const batch: ScheduledChunk[] = [];
-    for (const sequence of [...this.running]) {
-      if (sequence.prefilling || sequence.awaitsFork || sequence.deferred || !this.running.includes(sequence)) continue;
-      if (this.grow(sequence, sequence.computed + 1, batch)) batch.push({ sequence, tokens: sequence.pending(1) });
-    }
-    const budget = () => this.config.stepTokens - batch.reduce((sum, chunk) => sum + chunk.tokens.length, 0);
-    while (budget() > 0 && this.admitNext(batch));
-    const prefilling = this.running.filter((sequence) => sequence.prefilling && !sequence.awaitsFork);
-    for (const [sequence, count] of splitPrefillBudget(prefilling, budget(), this.turn++)) {
-      if (!this.running.includes(sequence)) continue;
-      const tokens = sequence.pending(count);
-      if (this.grow(sequence, sequence.computed + tokens.length, batch)) batch.push({ sequence, tokens });
-    }
-    return batch;
   }
 
   /**
@@ -263,7 +212,7 @@ export class Scheduler {
    * one will gives one up (preempted, its chunk taken out of the step), so a tenant's first token
    * never waits for another's backlog. False when nothing more can be seated.
    */
-  private admitNext(batch: ScheduledChunk[]): boolean {
+  private admitNext(chunks: ScheduledChunk[]): boolean {
     const seats = seatsByTenant(this.running);
     const next = nextWaiting(this.waiting, seats);
     if (next < 0) return false;
@@ -272,8 +221,8 @@ export class Scheduler {
     if (this.freeSeats() < choices.length) {
       const donor = seatDonor(this.running, seats, first.tenant, choices.length);
       if (donor === undefined) return false;
-      const chunk = batch.findIndex(({ sequence }) => sequence === donor);
-      if (chunk >= 0) batch.splice(chunk, 1);
+      const chunk = chunks.findIndex(({ sequence }) => sequence === donor);
+      if (chunk >= 0) chunks.splice(chunk, 1);
       this.preempt(donor);
       return true;
     }
@@ -294,12 +243,12 @@ export class Scheduler {
 
   /**
    * Makes the sequence's blocks hold `length` positions, preempting the latest admitted sequences
-   * not yet in this step's batch while blocks are short; false when the sequence itself had to go.
+   * not yet in this step's chunks while blocks are short; false when the sequence itself had to go.
    */
-  private grow(sequence: Sequence, length: number, batch: ScheduledChunk[]): boolean {
+  private grow(sequence: Sequence, length: number, chunks: ScheduledChunk[]): boolean {
     while (!this.kv.allocate(sequence.blocks, length)) {
       const victim = this.running.findLast(
-        (other) => other === sequence || !batch.some((chunk) => chunk.sequence === other),
+        (other) => other === sequence || !chunks.some((chunk) => chunk.sequence === other),
       )!;
       this.preempt(victim);
       if (victim === sequence) return false;
@@ -320,94 +269,94 @@ export class Scheduler {
     this.preemptions++;
   }
 
-  /**
-   * One engine call for the whole batch. If it throws, each chunk is retried alone (writing a
-   * chunk's keys and values again is harmless), so a request that breaks the engine fails by
-   * itself and the others go on.
-   */
-  private async forward(batch: ScheduledChunk[]): Promise<ChunkResult[]> {
-    const chunks: SequenceChunk[] = batch.map(({ sequence, tokens, draw }) => ({
-      blocks: sequence.blocks.blocks,
-      past: sequence.computed,
-      tokens,
-      draw,
-    }));
-    try {
-      return await this.engine.forward(chunks);
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0].sequence.error = (error as Error).message;
-        return [undefined];
-      }
-      const rows: ChunkResult[] = [];
-      for (const chunk of batch) rows.push(...(await this.forward([chunk])));
-      return rows;
-    }
-  }
-
   /** A request's other choices, still waiting for `sequence`'s prefill and its logits. */
   private waitingChoices(sequence: Sequence): Sequence[] {
     return this.running.filter((other) => other.forkOf === sequence && other.finish === undefined);
   }
 
   /**
-   * The choices waiting for `sequence`'s prefill: they share its full blocks and get a copy of its
-   * partial last block. One that finds no free block for the copy prefills itself instead.
+   * When the chunk ends the prefill of a request's first choice, the choices waiting for it become
+   * its forks: they share its full blocks and get a copy of its partial last block (returned: the
+   * runner makes it once the forward has written the block). One that finds no free block for the
+   * copy prefills itself instead. update() takes the forks back if the chunk comes to nothing.
    */
-  private fork(sequence: Sequence): Sequence[] {
+  private fork(chunk: ScheduledChunk): BlockCopy[] {
+    const { sequence } = chunk;
+    if (!chunk.samples || sequence.generated.length > 0) return [];
     const { blockSize } = this.kv;
-    const full = Math.floor(sequence.computed / blockSize);
-    return this.waitingChoices(sequence).filter((fork) => {
+    const computed = sequence.computed + chunk.tokens.length;
+    const full = Math.floor(computed / blockSize);
+    const copies: BlockCopy[] = [];
+    for (const fork of this.waitingChoices(sequence)) {
       fork.forkOf = undefined;
       this.kv.share(fork.blocks, sequence.blocks, full);
-      if (sequence.computed % blockSize !== 0) {
-        if (!this.kv.allocate(fork.blocks, sequence.computed)) {
+      if (computed % blockSize !== 0) {
+        if (!this.kv.allocate(fork.blocks, computed)) {
           this.kv.free(fork.blocks);
-          return false;
+          continue;
         }
-        this.engine.copyBlock(sequence.blocks.blocks[full], fork.blocks.blocks[full]);
+        copies.push({ from: sequence.blocks.blocks[full], to: fork.blocks.blocks[full] });
       }
-      fork.computed = sequence.computed;
-      return true;
-    });
+      fork.computed = computed;
+      chunk.forks.push(fork);
+    }
+    return copies;
   }
 
   /**
-   * Takes the engine's drawn token, or masks the logits if the sequence is constrained (on a copy:
-   * n choices share one row), samples (with the uniform number of the draw it planned, if any), reports logprobs.
-   * A constrained sequence whose mask is not there yet keeps a copy of its logits for a later step
-   * (undefined), so a grammar thread busy compiling holds up only its own sequences, not the batch.
+   * Advances the sequences by what the runner made of the plan (vLLM's update_from_output): the
+   * positions computed, their full blocks committed to the prefix cache, the sampled tokens and the
+   * finishes they bring. A chunk the engine failed fails its sequence alone; one that came to
+   * nothing leaves its forks to prefill themselves.
    */
-  private async sample(
-    sequence: Sequence,
-    row: Float32Array | number,
-    draw: Draw | undefined,
-  ): Promise<StepOutput | undefined> {
-    if (typeof row === "number") {
-      sequence.sampler.record(row);
-      return this.advance(sequence, row);
-    }
-    const logits = row;
-    try {
-      const allowed = sequence.constraint && (await this.mask(sequence.constraint));
-      if (allowed === NOT_THERE) {
-        sequence.deferred = { logits: sequence.deferred?.logits === logits ? logits : Float32Array.from(logits), draw };
-        return undefined;
+  update(plan: SchedulerOutput, output: ModelRunnerOutput): StepOutput[] {
+    const outputs: StepOutput[] = [];
+    const record = (sequence: Sequence) => {
+      const step = this.record(sequence, output.sampled.get(sequence));
+      if (step) outputs.push(step);
+    };
+    plan.resumed.forEach(record);
+    for (const [i, chunk] of plan.chunks.entries()) {
+      const result = output.chunks[i];
+      if (result === "ran") {
+        this.commit(chunk);
+        [chunk.sequence, ...chunk.forks].forEach(record);
+        continue;
       }
-      sequence.deferred = undefined;
-      const token = sequence.sampler.sample(allowed ? maskLogits(logits, allowed) : logits, draw);
-      sequence.constraint?.accept(token);
-      const logprobs =
-        sequence.topLogprobs === undefined ? undefined : tokenLogprobs(logits, token, sequence.topLogprobs);
-      return { ...this.advance(sequence, token), logprobs };
-    } catch (error) {
-      return this.fail(sequence, (error as Error).message);
+      this.unfork(chunk);
+      if (result !== "skipped") outputs.push(this.fail(chunk.sequence, result.error));
     }
+    return outputs;
+  }
+
+  /** Counts the chunk's positions as computed (its prompt tokens as prefilled), and its full blocks into the prefix cache. */
+  private commit({ sequence, tokens }: ScheduledChunk): void {
+    this.prefilledTokens += Math.max(
+      0,
+      Math.min(sequence.prompt.length, sequence.computed + tokens.length) - sequence.computed,
+    );
+    sequence.computed += tokens.length;
+    this.kv.commit(sequence.blocks, (from, to) => sequence.tokens(from, to), sequence.computed);
+  }
+
+  /** The forks of a chunk that came to nothing lose the blocks they shared: they prefill themselves. */
+  private unfork({ forks }: ScheduledChunk): void {
+    for (const fork of forks) {
+      this.kv.free(fork.blocks);
+      fork.computed = 0;
+    }
+  }
+
+  /** Records what the sequence sampled, if anything: its token and the finish it brings, or its failure. */
+  private record(sequence: Sequence, sampled: Sampled | undefined): StepOutput | undefined {
+    if (sampled === undefined) return undefined;
+    if ("error" in sampled) return this.fail(sequence, sampled.error);
+    return { ...this.advance(sequence, sampled.token), logprobs: sampled.logprobs };
   }
 
   private advance(sequence: Sequence, token: number): StepOutput {
     sequence.generated.push(token);
-    const { eosTokenId, contextLength } = this.engine.shape;
+    const { eosTokenId, contextLength } = this.shape;
     if (token === eosTokenId) sequence.finish = "stop";
     else if (sequence.maxTokens !== undefined && sequence.generated.length >= sequence.maxTokens)
       sequence.finish = "length";
@@ -421,8 +370,11 @@ export class Scheduler {
     return { sequence, token: undefined, finish: "error" };
   }
 
-  /** Frees the blocks of finished sequences (their full blocks stay in the prefix cache). */
-  private reap(): void {
+  /**
+   * Frees the blocks of finished sequences (their full blocks stay in the prefix cache): at the
+   * start of a step (aborted since the last) and at its end.
+   */
+  freeFinished(): void {
     for (let i = this.running.length - 1; i >= 0; i--) {
       const sequence = this.running[i];
       if (sequence.finish === undefined) continue;

@@ -45,7 +45,8 @@ export class Sequence {
   forkOf: Sequence | undefined;
   /**
    * Logits waiting for the sequence's grammar mask, which was not there when they were (its grammar
-   * thread was busy compiling): sampled once it is, and the sequence is not stepped meanwhile.
+   * thread was busy compiling): the model runner samples them once it is, and the scheduler plans
+   * nothing for the sequence meanwhile.
    */
   deferred: { logits: Float32Array; draw: Draw | undefined } | undefined;
   finish: FinishReason | undefined;

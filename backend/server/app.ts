@@ -7,7 +7,9 @@ import { requireSecret } from "./auth.ts";
 import type { Backend } from "./backend.ts";
 import { chatCompletions } from "./chat-completions.ts";
 import { embeddings } from "./embeddings.ts";
-import { errorResponse, limitBody, routeNotFound } from "../../protocol/http/error-response.ts";
+import { limitBody, routeNotFound } from "../../protocol/http/error-response.ts";
+import { RequestError } from "../request-error.ts";
+import { requestErrorResponse } from "./request-error-answers.ts";
 
 /** The backend's HTTP API: Mistral's public routes plus /health (load, for the gateway's router) and /metrics. */
 export function createApp(backend: Backend): Hono {
@@ -66,10 +68,12 @@ export function createApp(backend: Backend): Hono {
   app.post("/v1/embeddings", embeddings(backend));
 
   app.notFound(routeNotFound);
+  // A refusal thrown anywhere in a route is answered by its reason; anything else is a bug, logged.
   app.onError((error, c) => {
     if (error instanceof HTTPException) return error.getResponse();
+    if (error instanceof RequestError) return requestErrorResponse(c, error);
     console.error(`request ${c.get("requestId")}:`, error);
-    return errorResponse(c, 500, "Internal error.", "internal_error");
+    return requestErrorResponse(c, new RequestError("internal", "Internal error."));
   });
   return app;
 }

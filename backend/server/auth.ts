@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import { bearerToken } from "../../protocol/bearer.ts";
-import { errorResponse } from "../../protocol/http/error-response.ts";
+import { RequestError } from "../request-error.ts";
 
 /**
  * `Authorization: Bearer <secret>` on every route it guards. Hand-written rather than hono's
@@ -16,7 +16,7 @@ export function requireSecret(secret: string): MiddlewareHandler {
     const given = bearerToken(c.req.header("authorization"));
     if (given === undefined || !timingSafeEqual(sha256(given), expected)) {
       c.header("WWW-Authenticate", 'Bearer error="invalid_token"');
-      return errorResponse(c, 401, "Unauthorized", "invalid_request_error", { code: "unauthorized" });
+      throw new RequestError("unauthorized", "Unauthorized");
     }
     await next();
   };

@@ -12,23 +12,20 @@ import {
 import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/usage.ts";
 import type { ChatRun } from "../inference/inference-client.ts";
 import type { ModelInfo } from "../inference/messages.ts";
-import { RefusedError } from "../inference/refusal.ts";
+import { RequestError } from "../request-error.ts";
 import type { Backend } from "./backend.ts";
-import { errorResponse } from "../../protocol/http/error-response.ts";
 import { readBody } from "../../protocol/http/read-body.ts";
-import { unavailable, unknownModel } from "./errors.ts";
-import { refusalResponse } from "./refusal-answers.ts";
+import { modelLoading, unknownModel } from "./errors.ts";
 import type { RequestTimer } from "./metrics.ts";
 
-/** What this model cannot do, as the 400 message naming the field; undefined when it can. */
-function unsupported(request: ChatCompletionRequest, model: ModelInfo): { message: string; param: string } | undefined {
+/** Refuses what this model cannot do, naming the field. */
+function refuseUnsupported(request: ChatCompletionRequest, model: ModelInfo): void {
   if (request.tools?.length && !model.functionCalling)
-    return {
-      message:
-        "This model does not support tools (function calling): its tokenizer has no tool-call tokens (Mistral's v3 has).",
-      param: "tools",
-    };
-  return undefined;
+    throw new RequestError(
+      "unsupported_feature",
+      "This model does not support tools (function calling): its tokenizer has no tool-call tokens (Mistral's v3 has).",
+      "tools",
+    );
 }
 
 /** POST /v1/chat/completions: Mistral's chat API, streamed (SSE) or not. */
@@ -38,32 +35,10 @@ export function chatCompletions(backend: Backend) {
     const parsed = await readBody(c, ChatCompletionRequest);
     if ("response" in parsed) return parsed.response;
     const request = parsed.data;
-    if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
-    if (!backend.client.model) return unavailable(c, "The model is still loading.");
-    // All n choices run at once, so a request for more than the slots could never start: refused before anything is built.
-    const slots = backend.client.status?.slots ?? 0;
-    if (request.n > slots) {
-      return errorResponse(
-        c,
-        400,
-        `n is ${request.n}, more choices than this backend's ${slots} sequence slots.`,
-        "invalid_request_error",
-        { code: "too_many_choices", param: "n" },
-      );
-    }
-    const refusal = unsupported(request, backend.client.model);
-    if (refusal)
-      return errorResponse(c, 400, refusal.message, "invalid_request_error", {
-        code: "unsupported_feature",
-        param: refusal.param,
-      });
-    let run: ChatRun;
-    try {
-      run = await backend.client.chat(request, c.req.header(TENANT_HEADER));
-    } catch (error) {
-      if (error instanceof RefusedError) return refusalResponse(c, error.refusal);
-      throw error;
-    }
+    if (!backend.modelIds.includes(request.model)) throw unknownModel(request.model);
+    if (!backend.client.model) throw modelLoading();
+    refuseUnsupported(request, backend.client.model);
+    const run = await backend.client.chat(request, c.req.header(TENANT_HEADER));
     const signal = c.req.raw.signal;
     if (signal.aborted) run.cancel();
     else signal.addEventListener("abort", () => run.cancel(), { once: true });
@@ -120,7 +95,7 @@ async function complete(
       timer.finished(output.finish);
     }
   } catch (error) {
-    return errorResponse(c, 500, `Inference failed: ${(error as Error).message}`, "internal_error");
+    throw new RequestError("internal", `Inference failed: ${(error as Error).message}`);
   }
   const response: ChatCompletionResponse = {
     id: head.id,

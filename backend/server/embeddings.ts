@@ -1,11 +1,9 @@
 import type { Context } from "hono";
 import { base64Embedding, EmbeddingRequest, type EmbeddingResponse } from "../../protocol/embeddings.ts";
-import { RefusedError } from "../inference/refusal.ts";
+import { RequestError } from "../request-error.ts";
 import type { Backend } from "./backend.ts";
-import { errorResponse } from "../../protocol/http/error-response.ts";
 import { readBody } from "../../protocol/http/read-body.ts";
-import { unavailable, unknownModel } from "./errors.ts";
-import { refusalResponse } from "./refusal-answers.ts";
+import { modelLoading, unknownModel } from "./errors.ts";
 
 /** Inputs one request may embed. */
 const maxEmbeddingInputs = 512;
@@ -16,35 +14,24 @@ export function embeddings(backend: Backend) {
     const parsed = await readBody(c, EmbeddingRequest);
     if ("response" in parsed) return parsed.response;
     const request = parsed.data;
-    if (!backend.modelIds.includes(request.model)) return unknownModel(c, request.model);
+    if (!backend.modelIds.includes(request.model)) throw unknownModel(request.model);
     if (request.output_dtype !== "float" || request.output_dimension != null) {
       const param = request.output_dtype !== "float" ? "output_dtype" : "output_dimension";
-      return errorResponse(
-        c,
-        400,
+      throw new RequestError(
+        "unsupported_feature",
         `${param} is not supported by this backend: embeddings are float32 of the model's hidden size.`,
-        "invalid_request_error",
-        { code: "unsupported_feature", param },
+        param,
       );
     }
     const inputs = typeof request.input === "string" ? [request.input] : request.input;
-    if (inputs.length > maxEmbeddingInputs) {
-      return errorResponse(
-        c,
-        400,
+    if (inputs.length > maxEmbeddingInputs)
+      throw new RequestError(
+        "too_many_inputs",
         `Too many inputs: ${inputs.length}, at most ${maxEmbeddingInputs} per request.`,
-        "invalid_request_error",
-        { code: "too_many_inputs", param: "input" },
+        "input",
       );
-    }
-    if (!backend.client.model) return unavailable(c, "The model is still loading.");
-    let result;
-    try {
-      result = await backend.client.embed(inputs);
-    } catch (error) {
-      if (error instanceof RefusedError) return refusalResponse(c, error.refusal);
-      throw error;
-    }
+    if (!backend.client.model) throw modelLoading();
+    const result = await backend.client.embed(inputs);
     const response: EmbeddingResponse = {
       id: crypto.randomUUID().replaceAll("-", ""),
       object: "list",

@@ -1,15 +1,11 @@
-import type { Context } from "hono";
-import { errorResponse } from "../../protocol/http/error-response.ts";
+import { RequestError } from "../request-error.ts";
 
 /** The model is still loading (or the backend is shutting down): retry soon. */
-export function unavailable(c: Context, message: string): Response {
-  return errorResponse(c, 503, message, "service_unavailable", { code: "overloaded", headers: { "Retry-After": "1" } });
+export function modelLoading(): RequestError {
+  return new RequestError("loading", "The model is still loading.");
 }
 
 /** A request for a model this backend does not serve. */
-export function unknownModel(c: Context, model: string): Response {
-  return errorResponse(c, 404, `The model \`${model}\` does not exist on this backend.`, "invalid_request_error", {
-    code: "model_not_found",
-    param: "model",
-  });
+export function unknownModel(model: string): RequestError {
+  return new RequestError("model_not_found", `The model \`${model}\` does not exist on this backend.`, "model");
 }

@@ -1,5 +1,5 @@
 import type { ChatMessage, Tool } from "../../protocol/chat.ts";
-import { ChatEncodingError } from "./chat-error.ts";
+import { chatEncodingError } from "./chat-error.ts";
 import { encodeWithChatTemplate } from "./chat-template.ts";
 import { encodeMistralInstructV1 } from "./mistral-instruct-v1.ts";
 import { encodeMistralInstructV3, v3ControlIds } from "./mistral-instruct-v3.ts";
@@ -39,14 +39,14 @@ export function supportsTools(tokenizer: Tokenizer): boolean {
   return chatFormat(tokenizer) === "mistral-instruct-v3";
 }
 
-/** The prompt ids of a conversation; throws ChatEncodingError for one the format cannot express. */
+/** The prompt ids of a conversation; throws a RequestError (invalid_messages) for one the format cannot express. */
 export function encodeChat(tokenizer: Tokenizer, messages: ChatMessage[], options: ChatEncodeOptions = {}): number[] {
   const conversation: ChatMessage[] = options.safePrompt
     ? [{ role: "system", content: MISTRAL_SAFE_PROMPT }, ...messages]
     : messages;
   const format = chatFormat(tokenizer);
   if (format === "mistral-instruct-v3") return encodeMistralInstructV3(tokenizer, conversation, options.tools);
-  if (options.tools?.length) throw new ChatEncodingError("this model's chat format has no tools (function calling)");
+  if (options.tools?.length) throw chatEncodingError("this model's chat format has no tools (function calling)");
   return format === "mistral-instruct-v1"
     ? encodeMistralInstructV1(tokenizer, conversation)
     : encodeWithChatTemplate(tokenizer, conversation);

@@ -1,6 +1,6 @@
 import { Template } from "@huggingface/jinja";
 import type { ChatMessage } from "../../protocol/chat.ts";
-import { ChatEncodingError } from "./chat-error.ts";
+import { chatEncodingError } from "./chat-error.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** Parsed templates, by source: a server renders the same one for every request. */
@@ -12,7 +12,7 @@ function compile(source: string): Template {
     try {
       template = new Template(source);
     } catch (error) {
-      throw new ChatEncodingError(`the tokenizer's chat_template does not parse: ${(error as Error).message}`);
+      throw chatEncodingError(`the tokenizer's chat_template does not parse: ${(error as Error).message}`);
     }
     parsed.set(source, template);
   }
@@ -33,7 +33,7 @@ function finalText(message: ChatMessage): string {
  * continue_final_message does it: rendered without a generation prompt, cut after its text.
  */
 export function encodeWithChatTemplate(tokenizer: Tokenizer, messages: ChatMessage[]): number[] {
-  if (tokenizer.chatTemplate === undefined) throw new ChatEncodingError("the tokenizer has no chat_template");
+  if (tokenizer.chatTemplate === undefined) throw chatEncodingError("the tokenizer has no chat_template");
   const last = messages.at(-1);
   const continuing = last?.role === "assistant" && last.prefix;
   let text: string;
@@ -46,15 +46,13 @@ export function encodeWithChatTemplate(tokenizer: Tokenizer, messages: ChatMessa
       add_generation_prompt: !continuing,
     });
   } catch (error) {
-    throw new ChatEncodingError(`the chat template refused the conversation: ${(error as Error).message}`);
+    throw chatEncodingError(`the chat template refused the conversation: ${(error as Error).message}`);
   }
   if (continuing) {
     const prefix = finalText(last).trim();
     const end = text.lastIndexOf(prefix);
     if (prefix === "" || end < 0)
-      throw new ChatEncodingError(
-        "the chat template does not render the prefix message's text, so it cannot be continued",
-      );
+      throw chatEncodingError("the chat template does not render the prefix message's text, so it cannot be continued");
     text = text.slice(0, end + prefix.length);
   }
   return tokenizer.encodeTemplated(text);

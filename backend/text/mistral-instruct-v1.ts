@@ -1,5 +1,5 @@
 import type { ChatMessage, MessageContent } from "../../protocol/chat.ts";
-import { ChatEncodingError } from "./chat-error.ts";
+import { chatEncodingError } from "./chat-error.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /**
@@ -28,32 +28,29 @@ export function joinedText(contents: (MessageContent | null | undefined)[]): str
 }
 
 function validate(messages: ChatMessage[]): void {
-  if (messages.length === 0) throw new ChatEncodingError("the conversation must have at least one message");
+  if (messages.length === 0) throw chatEncodingError("the conversation must have at least one message");
   for (const message of messages) {
     if (message.role === "tool" || (message.role === "assistant" && message.tool_calls?.length)) {
-      throw new ChatEncodingError("this model's chat format (Mistral instruct v1) has no tool calls or tool messages");
+      throw chatEncodingError("this model's chat format (Mistral instruct v1) has no tool calls or tool messages");
     }
   }
   const last = messages[messages.length - 1];
   if (messages.length === 1 && last.role !== "user" && last.role !== "system") {
-    throw new ChatEncodingError("a conversation of one message must be a user or system message");
+    throw chatEncodingError("a conversation of one message must be a user or system message");
   }
   if (messages.length > 1 && last.role !== "user" && !(last.role === "assistant" && last.prefix)) {
-    throw new ChatEncodingError(
+    throw chatEncodingError(
       `the last message must be a user message or an assistant message with prefix: true, got ${last.role}`,
     );
   }
   messages.forEach((message, index) => {
     if (message.role === "system" && messages[index - 1]?.role === "assistant") {
-      throw new ChatEncodingError(`message ${index}: a system message cannot follow an assistant message`);
+      throw chatEncodingError(`message ${index}: a system message cannot follow an assistant message`);
     }
     if (message.role !== "assistant") return;
-    if (joinedText([message.content]) === "")
-      throw new ChatEncodingError(`message ${index} (assistant) has no content`);
+    if (joinedText([message.content]) === "") throw chatEncodingError(`message ${index} (assistant) has no content`);
     if (message.prefix && index !== messages.length - 1) {
-      throw new ChatEncodingError(
-        `message ${index}: only the last message can be an assistant message with prefix: true`,
-      );
+      throw chatEncodingError(`message ${index}: only the last message can be an assistant message with prefix: true`);
     }
   });
 }
@@ -89,7 +86,7 @@ function normalize(messages: ChatMessage[]): { systemPrompt: string; turns: Turn
 export function encodeMistralInstructV1(tokenizer: Tokenizer, messages: ChatMessage[]): number[] {
   const { bosId, eosId } = tokenizer;
   if (bosId === undefined || eosId === undefined) {
-    throw new ChatEncodingError("the tokenizer has no BOS or EOS token, which Mistral's instruct format needs");
+    throw chatEncodingError("the tokenizer has no BOS or EOS token, which Mistral's instruct format needs");
   }
   validate(messages);
   const { systemPrompt, turns } = normalize(messages);

@@ -1,5 +1,5 @@
 import type { ChatMessage, Tool, ToolCall } from "../../protocol/chat.ts";
-import { ChatEncodingError } from "./chat-error.ts";
+import { chatEncodingError } from "./chat-error.ts";
 import { JOIN, joinedText } from "./mistral-instruct-v1.ts";
 import { pythonJson } from "./python-json.ts";
 import type { Tokenizer } from "./tokenizer.ts";
@@ -47,25 +47,23 @@ function jsonValue(text: string): unknown {
 function validate(messages: ChatMessage[]): void {
   const last = messages[messages.length - 1];
   if (last.role === "system" && messages.length > 1)
-    throw new ChatEncodingError(
+    throw chatEncodingError(
       "the last message must be a user or tool message, or an assistant message with prefix: true, got system",
     );
   if (last.role === "assistant" && !last.prefix)
-    throw new ChatEncodingError(
+    throw chatEncodingError(
       "the last message must be a user or tool message, or an assistant message with prefix: true, got assistant",
     );
   messages.forEach((message, index) => {
     if (message.role === "tool" && !message.tool_call_id)
-      throw new ChatEncodingError(`message ${index} (tool) needs the tool_call_id it answers`);
+      throw chatEncodingError(`message ${index} (tool) needs the tool_call_id it answers`);
     if (message.role !== "assistant") return;
     if (!message.tool_calls?.length && joinedText([message.content]) === "")
-      throw new ChatEncodingError(`message ${index} (assistant) has neither content nor tool calls`);
+      throw chatEncodingError(`message ${index} (assistant) has neither content nor tool calls`);
     if (message.prefix && index !== messages.length - 1)
-      throw new ChatEncodingError(
-        `message ${index}: only the last message can be an assistant message with prefix: true`,
-      );
+      throw chatEncodingError(`message ${index}: only the last message can be an assistant message with prefix: true`);
     if (message.prefix && message.tool_calls?.length)
-      throw new ChatEncodingError(`message ${index}: an assistant message with prefix: true cannot have tool calls`);
+      throw chatEncodingError(`message ${index}: an assistant message with prefix: true cannot have tool calls`);
   });
 }
 
@@ -126,7 +124,7 @@ export function encodeMistralInstructV3(tokenizer: Tokenizer, messages: ChatMess
   const control = v3ControlIds(tokenizer);
   const { bosId, eosId } = tokenizer;
   if (!control || bosId === undefined || eosId === undefined)
-    throw new ChatEncodingError("the tokenizer lacks the BOS, EOS or control tokens of Mistral's v3 format");
+    throw chatEncodingError("the tokenizer lacks the BOS, EOS or control tokens of Mistral's v3 format");
   validate(messages);
   const { systemPrompt, turns } = normalize(messages);
   const lastUser = turns.findLastIndex((turn) => turn.role === "user");

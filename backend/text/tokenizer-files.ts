@@ -70,11 +70,11 @@ function addedTokens(version: TokenizerVersion): { id: number; content: string; 
 function mistralTokenizerJson(version: TokenizerVersion): object {
   const added = addedTokens(version);
   const shift = added.length - SPECIAL_TOKENS.length;
-  const vocab = Object.fromEntries([
-    ...added.map((token) => [token.content, token.id]),
+  const vocab = Object.fromEntries<number>([
+    ...added.map((token): [string, number] => [token.content, token.id]),
     ...mistralTokenizer.vocabById
       .slice(SPECIAL_TOKENS.length)
-      .map((token, i) => [token, i + SPECIAL_TOKENS.length + shift]),
+      .map((token, i): [string, number] => [token, i + SPECIAL_TOKENS.length + shift]),
   ]);
   const merges = [...mistralTokenizer.merges].sort((a, b) => a[1] - b[1]).map(([pair]) => pair);
   return {

@@ -3,7 +3,7 @@ import { reservedBlocks, type Engine } from "../../backend/engine/engine.ts";
 import { loadEngine } from "../../backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
 import { argmax, type SamplingParams } from "../../backend/sampler/sampler.ts";
-import { Scheduler } from "../../backend/scheduler/scheduler.ts";
+import { EngineCore } from "../../backend/inference/engine-core.ts";
 import { useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
@@ -69,7 +69,7 @@ describe("draws inside the engine", () => {
     expect(token).toBe(argmax(alone));
   });
 
-  it("gives a seeded request the same tokens whether the engine draws them or the scheduler samples the logits", async () => {
+  it("gives a seeded request the same tokens whether the engine draws them or the model runner samples the logits", async () => {
     const logitsOnly: Engine = {
       shape: engine.shape,
       forward: (chunks) => engine.forward(chunks.map((c) => ({ ...c, draw: undefined }))),
@@ -79,12 +79,16 @@ describe("draws inside the engine", () => {
     };
     const choice: SamplingParams = { temperature: 0.9, topP: 1, seed: 42, presencePenalty: 0, frequencyPenalty: 0 };
     const generate = async (target: Engine) => {
-      const scheduler = new Scheduler(target, { maxRunning: 4, maxWaiting: 4, stepTokens: 64, prefixCaching: false });
+      const core = new EngineCore(target, { maxRunning: 4, maxWaiting: 4, stepTokens: 64, prefixCaching: false });
       const sequences = [
-        ...scheduler.add({ prompt, maxTokens: 12, choices: [choice] }),
-        ...scheduler.add({ prompt: referenceCases[1].input_ids, maxTokens: 12, choices: [{ ...choice, seed: 7 }] }),
+        ...core.scheduler.add({ prompt, maxTokens: 12, choices: [choice] }),
+        ...core.scheduler.add({
+          prompt: referenceCases[1].input_ids,
+          maxTokens: 12,
+          choices: [{ ...choice, seed: 7 }],
+        }),
       ];
-      while (scheduler.hasWork) await scheduler.step();
+      while (core.scheduler.hasWork) await core.step();
       return sequences.map((sequence) => sequence.generated);
     };
     const [inGraph, inScheduler] = [await generate(engine), await generate(logitsOnly)];

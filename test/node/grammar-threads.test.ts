@@ -2,7 +2,7 @@
 // (aborts, a compile over budget) costs a thread, never JSON mode for later requests.
 import { describe, expect, it } from "vitest";
 import { GrammarPool } from "../../backend/grammar/grammar-pool.ts";
-import { GrammarError, type GrammarSpec } from "../../backend/grammar/grammars.ts";
+import type { GrammarSpec } from "../../backend/grammar/grammars.ts";
 import { prepareSchema } from "../../backend/grammar/json-schema-support.ts";
 import { JSON_MODE } from "../../backend/grammar/response-format.ts";
 import { loadTokenizer } from "../../backend/text/tokenizer.ts";
@@ -15,9 +15,19 @@ const allowedTokens = (mask: Int32Array | undefined) =>
   Array.from({ length: mask!.length * 32 }, (_, token) => token).filter(
     (token) => (mask![token >> 5] & (1 << (token & 31))) !== 0,
   );
-const schemaSpec = (schema: unknown): GrammarSpec => ({ prepared: prepareSchema(schema, true), closedObjects: true });
+const schemaSpec = (schema: unknown): GrammarSpec => ({
+  prepared: prepareSchema(schema, true),
+  closedObjects: true,
+  param: "response_format",
+});
 /** A schema as it reached xgrammar before the checks: unprepared, as the attack sent it. */
-const raw = (schema: unknown): GrammarSpec => ({ prepared: { schema, ranges: {} }, closedObjects: true });
+const raw = (schema: unknown): GrammarSpec => ({
+  prepared: { schema, ranges: {} },
+  closedObjects: true,
+  param: "tools",
+});
+/** How a schema xgrammar cannot compile refuses its request. */
+const unsupportedTools = expect.objectContaining({ reason: "unsupported_schema", param: "tools" });
 
 /** JSON mode masks: a few tokens may start the object, and one of them leads on. */
 async function jsonModeWorks(grammars: GrammarPool): Promise<void> {
@@ -45,7 +55,7 @@ describe("grammar threads", () => {
       { type: "string", minLength: 5, maxLength: 1 },
     ];
     for (let i = 0; i < 32; i++)
-      await expect(grammars.constraints(raw(aborting[i % aborting.length]), 1)).rejects.toThrow(GrammarError);
+      await expect(grammars.constraints(raw(aborting[i % aborting.length]), 1)).rejects.toThrow(unsupportedTools);
     await jsonModeWorks(grammars);
     const [person] = await grammars.constraints(
       schemaSpec({
@@ -86,6 +96,7 @@ describe("the compile budget", () => {
       {
         prepared: { schema: { type: "object", properties, required: Object.keys(properties) }, ranges: {} },
         closedObjects: true,
+        param: "response_format",
       },
       1,
     );
@@ -95,7 +106,11 @@ describe("the compile budget", () => {
     live.accept(allowedTokens(first)[0]);
     const stuck = live.allowed();
     await expect(runaway).rejects.toThrow(
-      new GrammarError("compiling the JSON schema took longer than the limit of 0.5 s"),
+      expect.objectContaining({
+        reason: "unsupported_schema",
+        message: "compiling the JSON schema took longer than the limit of 0.5 s",
+        param: "response_format",
+      }),
     );
     await expect(stuck).rejects.toThrow(/the grammar thread failed: no grammar mask came within 1 s/);
     await jsonModeWorks(grammars);

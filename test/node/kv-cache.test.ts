@@ -4,7 +4,8 @@ import { loadEngine } from "../../backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
 import type { SamplingParams } from "../../backend/sampler/sampler.ts";
 import { emptyBlockTable, KvCacheManager } from "../../backend/scheduler/kv-cache-manager.ts";
-import { Scheduler, type SchedulerConfig } from "../../backend/scheduler/scheduler.ts";
+import { EngineCore } from "../../backend/inference/engine-core.ts";
+import type { SchedulerConfig } from "../../backend/scheduler/scheduler.ts";
 import type { RequestSpec, Sequence } from "../../backend/scheduler/sequence.ts";
 import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
@@ -85,7 +86,7 @@ const recording: Engine = {
     return engine.shape;
   },
   async forward(chunks) {
-    // Logits for every chunk, to compare: the scheduler samples them itself, with its planned draws' numbers.
+    // Logits for every chunk, to compare: the model runner samples them itself, with its planned draws' numbers.
     const logits = await engine.forward(chunks.map((chunk) => ({ ...chunk, draw: undefined })));
     steps.push({ chunks, logits });
     return logits;
@@ -101,12 +102,12 @@ beforeAll(async () => {
 });
 afterAll(() => engine.close());
 
-function scheduler(config: Partial<SchedulerConfig> = {}): Scheduler {
-  return new Scheduler(recording, { maxRunning: 4, maxWaiting: 16, stepTokens: 64, prefixCaching: true, ...config });
+function engineCore(config: Partial<SchedulerConfig> = {}): EngineCore {
+  return new EngineCore(recording, { maxRunning: 4, maxWaiting: 16, stepTokens: 64, prefixCaching: true, ...config });
 }
 
-async function drain(s: Scheduler): Promise<void> {
-  while (s.hasWork) await s.step();
+async function drain(s: EngineCore): Promise<void> {
+  while (s.scheduler.hasWork) await s.step();
 }
 
 /** The logits the sequence sampled its first token from (the last step that fed its prompt's end). */
@@ -122,23 +123,26 @@ function firstLogits(from: number, prompt: number[]): Float32Array {
 
 describe("prefix caching through the scheduler", () => {
   it("a second request sharing a prefix reuses its blocks, reports cached tokens and gets a cold run's logits", async () => {
-    const s = scheduler();
-    const [first] = s.add(spec(longest, 3));
+    const s = engineCore();
+    const [first] = s.scheduler.add(spec(longest, 3));
     await drain(s);
     expect(first.cachedTokens).toBe(0);
 
     const mark = steps.length;
     const turn = [...longest, ...first.generated, 7, 8, 9];
-    const [second] = s.add(spec(turn, 3));
+    const [second] = s.scheduler.add(spec(turn, 3));
     await drain(s);
     const reused = Math.floor((longest.length + first.generated.length - 1) / 4) * 4;
     expect(second.cachedTokens).toBe(reused);
     expect(steps[mark].chunks[0].past).toBe(reused); // only the rest was prefilled
-    expect(s.stats()).toMatchObject({ prefixCacheQueries: longest.length + turn.length, prefixCacheHits: reused });
+    expect(s.scheduler.stats()).toMatchObject({
+      prefixCacheQueries: longest.length + turn.length,
+      prefixCacheHits: reused,
+    });
 
-    const cold = scheduler({ prefixCaching: false });
+    const cold = engineCore({ prefixCaching: false });
     const coldMark = steps.length;
-    const [alone] = cold.add(spec(turn, 3));
+    const [alone] = cold.scheduler.add(spec(turn, 3));
     await drain(cold);
     expect(alone.cachedTokens).toBe(0);
     expect(maxDifference(firstLogits(mark, turn), firstLogits(coldMark, turn))).toBeLessThan(1e-4);
@@ -146,13 +150,13 @@ describe("prefix caching through the scheduler", () => {
   });
 
   it("a cache salt keeps tenants apart: only a request with the same salt finds the blocks", async () => {
-    const s = scheduler();
-    const [owner] = s.add({ ...spec(longest, 2), cacheSalt: "tenant-a" });
+    const s = engineCore();
+    const [owner] = s.scheduler.add({ ...spec(longest, 2), cacheSalt: "tenant-a" });
     await drain(s);
-    const [stranger] = s.add({ ...spec(longest, 2), cacheSalt: "tenant-b" });
-    const [unsalted] = s.add(spec(longest, 2));
+    const [stranger] = s.scheduler.add({ ...spec(longest, 2), cacheSalt: "tenant-b" });
+    const [unsalted] = s.scheduler.add(spec(longest, 2));
     await drain(s);
-    const [sameTenant] = s.add({ ...spec(longest, 2), cacheSalt: "tenant-a" });
+    const [sameTenant] = s.scheduler.add({ ...spec(longest, 2), cacheSalt: "tenant-a" });
     await drain(s);
     expect([owner, stranger, unsalted].map((sequence) => sequence.cachedTokens)).toEqual([0, 0, 0]);
     expect(sameTenant.cachedTokens).toBe(Math.floor((longest.length - 1) / 4) * 4);
@@ -162,13 +166,13 @@ describe("prefix caching through the scheduler", () => {
   it("greedy output is the same with the cache on and off, over requests that share prefixes", async () => {
     const prompts = [longest, longest.slice(0, 13), [...longest.slice(0, 9), 5, 6, 7], longest];
     const run = async (prefixCaching: boolean) => {
-      const s = scheduler({ prefixCaching });
+      const s = engineCore({ prefixCaching });
       const sequences: Sequence[] = [];
       for (const prompt of prompts) {
-        sequences.push(...s.add(spec(prompt, 5)));
+        sequences.push(...s.scheduler.add(spec(prompt, 5)));
         await drain(s);
       }
-      return { tokens: sequences.map((sequence) => sequence.generated), hits: s.stats().prefixCacheHits };
+      return { tokens: sequences.map((sequence) => sequence.generated), hits: s.scheduler.stats().prefixCacheHits };
     };
     const [on, off] = [await run(true), await run(false)];
     expect(on.tokens).toEqual(off.tokens);
@@ -177,12 +181,12 @@ describe("prefix caching through the scheduler", () => {
   });
 
   it("eviction under pressure leaves no stale block reachable: a request after eviction matches a cold run", async () => {
-    const s = scheduler();
-    const [first] = s.add(spec(longest, 2));
+    const s = engineCore();
+    const [first] = s.scheduler.add(spec(longest, 2));
     await drain(s);
     // Other prompts fill the pool, so the first prompt's cached blocks are evicted and their memory rewritten.
     for (let i = 0; i < 3; i++) {
-      s.add(
+      s.scheduler.add(
         spec(
           Array.from({ length: 50 }, (_, t) => 100 + i * 50 + t),
           8,
@@ -190,29 +194,29 @@ describe("prefix caching through the scheduler", () => {
       );
       await drain(s);
     }
-    const [again] = s.add(spec(longest, 2));
+    const [again] = s.scheduler.add(spec(longest, 2));
     await drain(s);
     expect(again.cachedTokens).toBe(0);
     expect(again.generated).toEqual(first.generated);
   });
 
   it("a cancelled sequence's blocks return to the pool; its full blocks stay cached", async () => {
-    const s = scheduler();
-    const [sequence] = s.add(spec(longest, 40));
+    const s = engineCore();
+    const [sequence] = s.scheduler.add(spec(longest, 40));
     for (let i = 0; i < 3; i++) await s.step();
-    expect(s.stats().freeKvBlocks).toBeLessThan(s.stats().kvBlocks);
-    s.abort(sequence, "stop");
+    expect(s.scheduler.stats().freeKvBlocks).toBeLessThan(s.scheduler.stats().kvBlocks);
+    s.scheduler.abort(sequence, "stop");
     await s.step();
-    expect(s.stats()).toMatchObject({ running: 0, freeKvBlocks: s.stats().kvBlocks });
-    const [again] = s.add(spec(longest, 1));
+    expect(s.scheduler.stats()).toMatchObject({ running: 0, freeKvBlocks: s.scheduler.stats().kvBlocks });
+    const [again] = s.scheduler.add(spec(longest, 1));
     await drain(s);
     expect(again.cachedTokens).toBeGreaterThan(0);
   });
 
   it("a request's n choices share their prompt's full blocks and copy only the partial last block", async () => {
-    const s = scheduler();
+    const s = engineCore();
     const prompt = longest.slice(0, 14);
-    const choices = s.add(spec(prompt, 4, sampled(1), sampled(2), sampled(3)));
+    const choices = s.scheduler.add(spec(prompt, 4, sampled(1), sampled(2), sampled(3)));
     await s.step();
     const full = Math.floor(prompt.length / 4);
     for (const choice of choices.slice(1)) {
@@ -220,11 +224,11 @@ describe("prefix caching through the scheduler", () => {
       expect(choice.blocks.blocks[full]).not.toBe(choices[0].blocks.blocks[full]);
     }
     // One prompt's blocks plus a partial block per extra choice.
-    expect(s.stats().kvBlocks - s.stats().freeKvBlocks).toBe(full + 1 + 2);
+    expect(s.scheduler.stats().kvBlocks - s.scheduler.stats().freeKvBlocks).toBe(full + 1 + 2);
     await drain(s);
     for (const [i, choice] of choices.entries()) {
-      const alone = scheduler({ prefixCaching: false });
-      const [solo] = alone.add(spec(prompt, 4, sampled(i + 1)));
+      const alone = engineCore({ prefixCaching: false });
+      const [solo] = alone.scheduler.add(spec(prompt, 4, sampled(i + 1)));
       await drain(alone);
       expect(choice.generated).toEqual(solo.generated);
     }
@@ -237,20 +241,20 @@ describe("admission by free blocks", () => {
     const prompts = Array.from({ length: 4 }, (_, i) =>
       Array.from({ length: 20 }, (_, t) => 1 + ((i * 31 + t * 7) % 300)),
     );
-    const s = scheduler({ prefixCaching: false });
-    const sequences = prompts.map((prompt) => s.add(spec(prompt, 30))[0]);
+    const s = engineCore({ prefixCaching: false });
+    const sequences = prompts.map((prompt) => s.scheduler.add(spec(prompt, 30))[0]);
     let mostRunning = 0;
-    while (s.hasWork) {
+    while (s.scheduler.hasWork) {
       await s.step();
-      mostRunning = Math.max(mostRunning, s.stats().running);
-      expect(s.stats().freeKvBlocks).toBeGreaterThanOrEqual(0);
+      mostRunning = Math.max(mostRunning, s.scheduler.stats().running);
+      expect(s.scheduler.stats().freeKvBlocks).toBeGreaterThanOrEqual(0);
     }
     expect(sequences.map((sequence) => sequence.finish)).toEqual(["length", "length", "length", "length"]);
-    expect(s.stats().preemptions).toBeGreaterThan(0);
+    expect(s.scheduler.stats().preemptions).toBeGreaterThan(0);
     expect(mostRunning).toBeLessThanOrEqual(4);
     for (const [i, prompt] of prompts.entries()) {
-      const alone = scheduler({ prefixCaching: false });
-      const [solo] = alone.add(spec(prompt, 30));
+      const alone = engineCore({ prefixCaching: false });
+      const [solo] = alone.scheduler.add(spec(prompt, 30));
       await drain(alone);
       expect(sequences[i].generated).toEqual(solo.generated);
     }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as z from "zod";
 import { ChatMessage } from "../../protocol/chat.ts";
-import { ChatEncodingError } from "../../backend/text/chat-error.ts";
 import { chatFormat, encodeChat, MISTRAL_SAFE_PROMPT } from "../../backend/text/chat-encoding.ts";
 import { loadTokenizer, Tokenizer } from "../../backend/text/tokenizer.ts";
 import { chatSample, reference, referenceFile } from "./support/text-reference.ts";
@@ -11,6 +10,8 @@ const messages = (input: unknown[]) => z.array(ChatMessage).parse(input);
 const enc = (text: string) => tokenizer.encode(text);
 const BOS = 1;
 const EOS = 2;
+/** How a conversation the chat format cannot express is refused. */
+const invalidMessages = expect.objectContaining({ reason: "invalid_messages", param: "messages" });
 
 describe("Mistral instruct v1 (mistral-common's InstructTokenizerV1)", () => {
   it("picks the v1 format for Mixtral's tokenizer", () => {
@@ -96,7 +97,7 @@ describe("Mistral instruct v1 (mistral-common's InstructTokenizerV1)", () => {
   it("refuses what v1 cannot express, with a message saying why", () => {
     const refuse = (input: unknown[], why: RegExp) => {
       const run = () => encodeChat(tokenizer, messages(input));
-      expect(run).toThrow(ChatEncodingError);
+      expect(run).toThrow(invalidMessages);
       expect(run).toThrow(why);
     };
     refuse(
@@ -201,13 +202,13 @@ describe("jinja chat_template for other tokenizers", () => {
     ]);
   });
 
-  it("turns the template's raise_exception and parse errors into ChatEncodingError", () => {
+  it("turns the template's raise_exception and parse errors into invalid_messages refusals", () => {
     const toolTurn = messages([
       { role: "user", content: "x" },
       { role: "tool", content: "y" },
     ]);
     expect(() => encodeChat(templated, toolTurn)).toThrow(/refused the conversation: no tools here/);
     const broken = Tokenizer.fromJson(json, { chat_template: "{% for m in messages %}" });
-    expect(() => encodeChat(broken, toolTurn)).toThrow(ChatEncodingError);
+    expect(() => encodeChat(broken, toolTurn)).toThrow(invalidMessages);
   });
 });

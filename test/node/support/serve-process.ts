@@ -28,7 +28,7 @@ export async function spawnServe(args: string[], env: Record<string, string | un
   });
   let stdout = "";
   let stderr = "";
-  child.stderr!.on("data", (data) => (stderr += data));
+  child.stderr.on("data", (data) => (stderr += data));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -38,7 +38,7 @@ export async function spawnServe(args: string[], env: Record<string, string | un
     if (ownCache) rmSync(cache, { recursive: true, force: true });
   };
   const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", (data) => {
+    child.stdout.on("data", (data) => {
       stdout += data;
       const match = /listening on (http:\/\/\S+?),/.exec(stdout);
       if (match) resolve(match[1]);
@@ -81,6 +81,6 @@ export function serveFailure(
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
-  child.stderr!.on("data", (data) => (stderr += data));
+  child.stderr.on("data", (data) => (stderr += data));
   return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stderr })));
 }
