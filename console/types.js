@@ -13,24 +13,7 @@
  * @typedef {{ data: T[] }} List A list answer (GET /admin/keys, /backends, /models, /usage).
  */
 
-/**
- * GET /admin/backends: BackendStatus in gateway/routing/backend-pool.ts (an interface beside the
- * pool's Durable Object, whose Workers types the browser's program cannot load).
- * @typedef {object} Backend
- * @property {string} id
- * @property {string} url
- * @property {boolean} draining
- * @property {boolean} ready
- * @property {string[]} models
- * @property {number | null} queued
- * @property {number | null} free_kv_slots
- * @property {number | null} max_context_length
- * @property {boolean} function_calling
- * @property {number} inflight
- * @property {"closed" | "open" | "half-open"} circuit
- * @property {string} checked_at
- * @property {string} [error]
- */
+/** @typedef {import("../protocol/health.ts").BackendStatus} Backend GET /admin/backends */
 
 /**
  * GET /admin/usage: one row per key, model and UTC day (the SQL query in gateway/admin/usage.ts).

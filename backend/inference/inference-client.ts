@@ -1,9 +1,10 @@
+import type { LoadReport } from "../../protocol/health.ts";
 import { Readable } from "node:stream";
 import type { Worker } from "node:worker_threads";
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
 import type { InferenceOptions } from "../options.ts";
 import { RequestError } from "../request-error.ts";
-import type { ChoiceOutput, FromInferenceThread, LoadStatus, ModelInfo, ToInferenceThread } from "./messages.ts";
+import type { ChoiceOutput, FromInferenceThread, ModelInfo, ToInferenceThread } from "./messages.ts";
 import { InputClient } from "./input-client.ts";
 import { typescriptWorker } from "./typescript-worker.ts";
 
@@ -34,7 +35,7 @@ export class InferenceClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private exited = false;
-  status: LoadStatus | undefined;
+  status: LoadReport | undefined;
   model: ModelInfo | undefined;
   readonly ready: Promise<ModelInfo>;
   /** Rejects if the worker dies unasked (a crash): the process should then exit and be restarted. */

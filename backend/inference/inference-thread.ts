@@ -1,3 +1,4 @@
+import type { LoadReport } from "../../protocol/health.ts";
 import { setImmediate as yieldToMessages } from "node:timers/promises";
 import { parentPort, workerData } from "node:worker_threads";
 import type { ChatCompletionRequest, FinishReason, ToolCall } from "../../protocol/chat.ts";
@@ -14,7 +15,7 @@ import { loadTokenizer, type Tokenizer } from "../text/tokenizer.ts";
 import { apiLogprobs } from "./api-logprobs.ts";
 import { EngineCore } from "./engine-core.ts";
 import { InputProcessor, type ChatInput } from "./input-processor.ts";
-import type { ChoiceOutput, FromInferenceThread, LoadStatus, ModelInfo, ToInferenceThread } from "./messages.ts";
+import type { ChoiceOutput, FromInferenceThread, ModelInfo, ToInferenceThread } from "./messages.ts";
 import { OutputProcessor } from "./output-processor.ts";
 import { ThroughputMeter } from "./throughput-meter.ts";
 import { ToolCallOutput } from "./tool-call-output.ts";
@@ -87,8 +88,9 @@ class InferenceThread {
     };
   }
 
-  status(): LoadStatus {
-    return { ...this.scheduler.stats(), tokensPerSecond: this.throughput.rate(), grammarOk: this.grammars.healthy };
+  /** The load report, posted after every step; /health and /metrics read the latest one. */
+  status(): LoadReport {
+    return { ...this.scheduler.stats(), tokens_per_second: this.throughput.rate(), grammar_ok: this.grammars.healthy };
   }
 
   /** Each message in turn; a request that fails is answered (fail()), and the worker and the others go on. */

@@ -1,15 +1,7 @@
+import type { LoadReport } from "../../protocol/health.ts";
 import type { ChatCompletionRequest, FinishReason, TokenLogprob, ToolCall } from "../../protocol/chat.ts";
 import type { RequestErrorData } from "../request-error.ts";
-import type { SchedulerStats } from "../scheduler/scheduler.ts";
 import type { ChatInput } from "./input-processor.ts";
-
-/** The scheduler's load, posted after every step; /health and /metrics read the latest one. */
-export interface LoadStatus extends SchedulerStats {
-  /** Generated tokens per second over the last few seconds. */
-  tokensPerSecond: number;
-  /** Whether JSON mode works: the grammar thread passed its self-check (false while one starts). */
-  grammarOk: boolean;
-}
 
 /** What the HTTP side needs to know about the loaded model. */
 export interface ModelInfo {
@@ -55,9 +47,9 @@ export interface ChoiceOutput {
 }
 
 export type FromInferenceThread =
-  | { type: "ready"; model: ModelInfo; status: LoadStatus }
+  | { type: "ready"; model: ModelInfo; status: LoadReport }
   | { type: "failed"; message: string }
   | { type: "accepted"; id: number; promptTokens: number }
   | { type: "refused"; id: number; error: RequestErrorData }
-  | { type: "outputs"; outputs: ChoiceOutput[]; status: LoadStatus }
+  | { type: "outputs"; outputs: ChoiceOutput[]; status: LoadReport }
   | { type: "embedded"; id: number; vectors: Float32Array[]; promptTokens: number };

@@ -1,3 +1,4 @@
+import type { LoadReport } from "../../protocol/health.ts";
 import type { Draw, ModelShape } from "../engine/engine.ts";
 import { RequestError } from "../request-error.ts";
 import type { TokenLogprobs } from "../sampler/logprobs.ts";
@@ -30,23 +31,8 @@ export interface StepOutput {
   logprobs?: TokenLogprobs;
 }
 
-export interface SchedulerStats {
-  running: number;
-  waiting: number;
-  /** Sequences that could still start now (max running minus running). */
-  freeSlots: number;
-  slots: number;
-  kvBlocks: number;
-  /** KV blocks free or only held by the prefix cache. */
-  freeKvBlocks: number;
-  /** Prompt tokens since the start: prefilled or found in the prefix cache (as vLLM counts them); a request's n choices count once. */
-  prefilledTokens: number;
-  /** Prompt tokens looked up in the prefix cache, and those found there. */
-  prefixCacheQueries: number;
-  prefixCacheHits: number;
-  /** Sequences sent back to the queue to free KV blocks for others. */
-  preemptions: number;
-}
+/** The scheduler's part of the load report: all of it but the throughput and the grammar state. */
+export type SchedulerStats = Omit<LoadReport, "tokens_per_second" | "grammar_ok">;
 
 /**
  * Continuous batching in vLLM v1's manner: a step feeds one decode token for every running
@@ -142,13 +128,13 @@ export class Scheduler {
     return {
       running: this.running.length,
       waiting: this.waitingCount(),
-      freeSlots: this.freeSeats(),
-      slots: this.slots,
-      kvBlocks: this.kv.blocks,
-      freeKvBlocks: this.kv.freeBlocks,
-      prefilledTokens: this.prefilledTokens,
-      prefixCacheQueries: this.kv.queries,
-      prefixCacheHits: this.kv.hits,
+      free_kv_slots: this.freeSeats(),
+      kv_slots: this.slots,
+      kv_cache_blocks: this.kv.blocks,
+      free_kv_cache_blocks: this.kv.freeBlocks,
+      prefilled_tokens: this.prefilledTokens,
+      prefix_cache_queries: this.kv.queries,
+      prefix_cache_hits: this.kv.hits,
       preemptions: this.preemptions,
     };
   }

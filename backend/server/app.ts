@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
-import type { BackendHealth } from "../../protocol/health.ts";
+import { IDLE_LOAD, type BackendHealth } from "../../protocol/health.ts";
 import { modelCard, type ModelList } from "../../protocol/models.ts";
 import { requireSecret } from "./auth.ts";
 import type { Backend } from "./backend.ts";
@@ -23,16 +23,9 @@ export function createApp(backend: Backend): Hono {
     const body = {
       status: model ? "ready" : "loading",
       models: backend.modelIds,
-      running: status?.running ?? 0,
-      waiting: status?.waiting ?? 0,
-      free_kv_slots: status?.freeSlots ?? 0,
-      kv_slots: status?.slots ?? 0,
-      kv_cache_blocks: status?.kvBlocks ?? 0,
-      free_kv_cache_blocks: status?.freeKvBlocks ?? 0,
-      tokens_per_second: status?.tokensPerSecond ?? 0,
+      ...(status ?? IDLE_LOAD),
       max_context_length: model?.contextLength ?? null,
       function_calling: model?.functionCalling ?? false,
-      grammar_ok: status?.grammarOk ?? false,
     } satisfies BackendHealth;
     return c.json(body, model ? 200 : 503);
   });

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { LoadStatus } from "../inference/messages.ts";
+import type { LoadReport } from "../../protocol/health.ts";
 
 const latencyBuckets = [
   0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
@@ -19,10 +19,10 @@ export class ServingMetrics {
   private readonly e2eLatency: Histogram;
   private readonly labels: { model_name: string };
 
-  constructor(modelName: string, status: () => LoadStatus | undefined) {
+  constructor(modelName: string, status: () => LoadReport | undefined) {
     const labels = { model_name: modelName };
     const registers = [this.registry];
-    const gauge = (name: string, help: string, read: (load: LoadStatus) => number) =>
+    const gauge = (name: string, help: string, read: (load: LoadReport) => number) =>
       new Gauge({
         name,
         help,
@@ -38,11 +38,12 @@ export class ServingMetrics {
     gauge(
       "vllm:kv_cache_usage_perc",
       "KV-cache usage: the fraction of KV blocks held by running sequences (1 = 100%).",
-      (load) => (load.kvBlocks === 0 ? 0 : (load.kvBlocks - load.freeKvBlocks) / load.kvBlocks),
+      (load) =>
+        load.kv_cache_blocks === 0 ? 0 : (load.kv_cache_blocks - load.free_kv_cache_blocks) / load.kv_cache_blocks,
     );
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["model_name"], registers });
     /** A counter that follows a running total in the worker's status. */
-    const totalCounter = (name: string, help: string, read: (load: LoadStatus) => number) => {
+    const totalCounter = (name: string, help: string, read: (load: LoadReport) => number) => {
       let counted = 0;
       new Counter({
         name,
@@ -58,16 +59,16 @@ export class ServingMetrics {
       });
     };
     // The engine's prefill work, so the n choices of a request, which share one prefill, count their prompt once.
-    totalCounter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", (load) => load.prefilledTokens);
+    totalCounter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", (load) => load.prefilled_tokens);
     totalCounter(
       "vllm:prefix_cache_queries_total",
       "Prefix cache queries, in terms of number of queried tokens.",
-      (load) => load.prefixCacheQueries,
+      (load) => load.prefix_cache_queries,
     );
     totalCounter(
       "vllm:prefix_cache_hits_total",
       "Prefix cache hits, in terms of number of cached tokens.",
-      (load) => load.prefixCacheHits,
+      (load) => load.prefix_cache_hits,
     );
     totalCounter(
       "vllm:num_preemptions_total",

@@ -5,7 +5,8 @@ import type { GatewayEnv } from "../gateway-env.ts";
 import { loadCatalog, resolveModel } from "../models/model-catalog.ts";
 import type { ModelDefinition } from "../models/model-definition.ts";
 import { asServed, servedContexts } from "../models/served-context.ts";
-import { backendPool, type BackendStatus } from "../routing/backend-pool.ts";
+import type { BackendStatus } from "../../protocol/health.ts";
+import { backendPool } from "../routing/backend-pool.ts";
 
 /** GET /v1/models: the public models whose deployment at least one healthy backend serves, with the context it is served with. */
 export async function listModels(c: Context<GatewayEnv>): Promise<Response> {

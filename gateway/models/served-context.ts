@@ -1,4 +1,5 @@
-import { backendPool, type BackendStatus } from "../routing/backend-pool.ts";
+import type { BackendStatus } from "../../protocol/health.ts";
+import { backendPool } from "../routing/backend-pool.ts";
 import type { ModelDefinition } from "./model-definition.ts";
 
 /** How long an isolate trusts the pool's view; the pool itself only re-polls every few seconds. */

@@ -1,9 +1,10 @@
+import type { BackendStatus, HealthReport } from "../../protocol/health.ts";
 import { DurableObject } from "cloudflare:workers";
 import { gatewayConfig } from "../config.ts";
 import type { BackendConfig } from "./backend.ts";
 import { chooseBackend } from "./choose-backend.ts";
-import { CircuitBreaker, type BreakerState } from "./circuit-breaker.ts";
-import { probeBackend, unhealthy, type HealthReport } from "./health-probe.ts";
+import { CircuitBreaker } from "./circuit-breaker.ts";
+import { probeBackend, unhealthy } from "./health-probe.ts";
 import { loadRegistry } from "./registry.ts";
 
 interface LiveBackend {
@@ -16,24 +17,6 @@ interface LiveBackend {
 
 /** A pick never finished (its gateway died mid-request) stops counting as in flight after this. */
 const INFLIGHT_EXPIRY_MS = 10 * 60_000;
-
-/** What the admin API and /v1/models see of a backend. */
-export interface BackendStatus {
-  id: string;
-  url: string;
-  draining: boolean;
-  ready: boolean;
-  /** Deployments it serves: configured ones, else those it reports. */
-  models: string[];
-  queued: number | null;
-  free_kv_slots: number | null;
-  max_context_length: number | null;
-  function_calling: boolean;
-  inflight: number;
-  circuit: BreakerState;
-  checked_at: string;
-  error?: string;
-}
 
 export interface PickedBackend {
   id: string;
@@ -119,21 +102,19 @@ export class BackendPool extends DurableObject<Env> {
 
   list(): BackendStatus[] {
     const now = Date.now();
-    return [...this.backends.values()].map((backend) => ({
-      id: backend.config.id,
-      url: backend.config.url,
-      draining: backend.config.draining,
-      ready: backend.health.ready,
-      models: servedModels(backend),
-      queued: backend.health.queued,
-      free_kv_slots: backend.health.freeKvSlots,
-      max_context_length: backend.health.maxContextLength,
-      function_calling: backend.health.functionCalling,
-      inflight: inflightCount(backend, now),
-      circuit: backend.breaker.state(now),
-      checked_at: new Date(backend.health.checkedAt).toISOString(),
-      ...(backend.health.error ? { error: backend.health.error } : {}),
-    }));
+    return [...this.backends.values()].map((backend) => {
+      const { checkedAt, ...health } = backend.health;
+      return {
+        id: backend.config.id,
+        url: backend.config.url,
+        draining: backend.config.draining,
+        ...health,
+        models: servedModels(backend),
+        inflight: inflightCount(backend, now),
+        circuit: backend.breaker.state(now),
+        checked_at: new Date(checkedAt).toISOString(),
+      };
+    });
   }
 
   private async poll(): Promise<void> {

@@ -1,6 +1,7 @@
+import type { BackendStatus } from "../../protocol/health.ts";
 /** Consecutive failures that open the circuit. */
 const FAILURE_THRESHOLD = 3;
-export type BreakerState = "closed" | "open" | "half-open";
+export type BreakerState = BackendStatus["circuit"];
 
 /** Per-backend circuit breaker: closed → open after repeated failures → half-open trial → closed or open again. */
 export class CircuitBreaker {

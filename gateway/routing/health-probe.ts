@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { LenientBackendHealth } from "../../protocol/health.ts";
+import { LenientBackendHealth, type HealthReport } from "../../protocol/health.ts";
 import { readBounded } from "../bounded-read.ts";
 import { backendSecret, backendUrl, type BackendConfig } from "./backend.ts";
 
@@ -11,20 +11,6 @@ const MAX_PROBE_BODY_BYTES = 1024 * 1024;
 const ModelListBody = z.object({
   data: z.array(z.object({ id: z.string(), max_model_len: z.number().int().positive().nullish() })),
 });
-
-export interface HealthReport {
-  ready: boolean;
-  /** Deployments the backend says it serves. */
-  models: string[];
-  /** Requests running plus waiting at the backend, when it reports them. */
-  queued: number | null;
-  freeKvSlots: number | null;
-  /** The longest context (prompt + completion tokens) it serves, when it reports one. */
-  maxContextLength: number | null;
-  /** Whether its models take tools (moxie reports it in /health; other servers count as not). */
-  functionCalling: boolean;
-  error?: string;
-}
 
 export async function probeBackend(env: Env, backend: BackendConfig): Promise<HealthReport> {
   const secret = backendSecret(env, backend);
@@ -48,9 +34,9 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
         ready,
         models,
         queued,
-        freeKvSlots: free_kv_slots ?? null,
-        maxContextLength: max_context_length ?? null,
-        functionCalling: function_calling ?? false,
+        free_kv_slots: free_kv_slots ?? null,
+        max_context_length: max_context_length ?? null,
+        function_calling: function_calling ?? false,
       };
     }
     if (!response.ok && response.status !== 404) return unhealthy(`/health answered ${response.status}`);
@@ -65,9 +51,9 @@ export async function probeBackend(env: Env, backend: BackendConfig): Promise<He
       ready: true,
       models: listed.map((model) => model.id),
       queued: null,
-      freeKvSlots: null,
-      maxContextLength,
-      functionCalling: false,
+      free_kv_slots: null,
+      max_context_length: maxContextLength,
+      function_calling: false,
     };
   } catch (error) {
     return unhealthy(error instanceof Error ? error.message : String(error));
@@ -80,9 +66,9 @@ export function unhealthy(error?: string): HealthReport {
     ready: false,
     models: [],
     queued: null,
-    freeKvSlots: null,
-    maxContextLength: null,
-    functionCalling: false,
+    free_kv_slots: null,
+    max_context_length: null,
+    function_calling: false,
     ...(error === undefined ? {} : { error }),
   };
 }

@@ -59,7 +59,7 @@ describe("admin API", () => {
   it("validates admin bodies and updates limits", async () => {
     const invalid = await adminCall("POST", "/keys", { name: "x", rpm: -1 });
     expect(invalid.status).toBe(422);
-    expect(((await invalid.json<ValidationErrorBody>())).detail[0]).toMatchObject({ loc: ["body", "rpm"] });
+    expect((await invalid.json<ValidationErrorBody>()).detail[0]).toMatchObject({ loc: ["body", "rpm"] });
     const { id } = await createKey();
     const updated = await adminCall("PATCH", `/keys/${id}`, { rpm: 7, models: ["mistral-small"] });
     expect(await updated.json()).toMatchObject({
@@ -93,7 +93,7 @@ describe("bad input", () => {
 
     const invalid = await post(JSON.stringify({ model, messages: [] }));
     expect(invalid.status).toBe(422);
-    expect(((await invalid.json<ValidationErrorBody>())).detail[0]).toMatchObject({
+    expect((await invalid.json<ValidationErrorBody>()).detail[0]).toMatchObject({
       loc: ["body", "messages"],
       type: "too_short",
     });
@@ -140,7 +140,7 @@ describe("bad input", () => {
 
     const fresh = await gateway("/health");
     expect(fresh.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-    const health = (await fresh.json<{ status: string; backends: { total: number; ready: number } }>());
+    const health = await fresh.json<{ status: string; backends: { total: number; ready: number } }>();
     expect(health.status).toBe("ok");
     expect(health.backends.ready).toBeGreaterThanOrEqual(1);
   });

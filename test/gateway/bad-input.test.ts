@@ -13,7 +13,7 @@ describe("bad input is refused at the gateway, before any backend sees it", () =
     const name = "m".repeat(5_050);
     const response = await chat(key, { model: name });
     expect(response.status).toBe(404);
-    const { message } = (await response.json<{ message: string }>());
+    const { message } = await response.json<{ message: string }>();
     expect(message).toBe(`Model '${"m".repeat(64)}…' not found for /v1/chat/completions`);
   });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { adminCall, chat, createKey, eventually, pollBackends, scenario } from "./gateway-client.ts";
 
 const usageOf = async (keyId: string) =>
-  ((await (await adminCall("GET", `/usage?key_id=${keyId}`)).json<{ data: { model: string; requests: number }[] }>()))
+  (await (await adminCall("GET", `/usage?key_id=${keyId}`)).json<{ data: { model: string; requests: number }[] }>())
     .data;
 
 /** Puts a chat model (deployment `deploy-<name>`, as scenario() registers) with fallbacks and a price. */
@@ -50,7 +50,7 @@ describe("model fallbacks", () => {
       return rows[0]?.requests === 2 ? rows : undefined;
     });
     expect(usage).toEqual([expect.objectContaining({ model: backup.model, requests: 2 })]);
-    const spend = (await (await adminCall("GET", `/keys/${id}/spend`)).json<{ current: { spend: number } }>());
+    const spend = await (await adminCall("GET", `/keys/${id}/spend`)).json<{ current: { spend: number } }>();
     expect(spend.current.spend).toBeCloseTo(2 * 0.013, 9);
   });
 
@@ -160,9 +160,11 @@ describe("model fallbacks", () => {
     });
     expect((await putModel("loop-e", "fb-loop", { fallbacks: ["embed-fb-loop"] })).status).toBe(400);
     // The refused save changed nothing: loop-a still has no fallbacks.
-    const { data } = (await (await adminCall("GET", "/models")).json<{
+    const { data } = await (
+      await adminCall("GET", "/models")
+    ).json<{
       data: { id: string; fallbacks: string[] }[];
-    }>());
+    }>();
     expect(data.find((model) => model.id === "loop-a")?.fallbacks).toEqual([]);
   });
 });

@@ -2,7 +2,8 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import { keyLimiter } from "../../gateway/ratelimit/key-limiter.ts";
-import { backendPool, type BackendStatus } from "../../gateway/routing/backend-pool.ts";
+import type { BackendStatus } from "../../protocol/health.ts";
+import { backendPool } from "../../gateway/routing/backend-pool.ts";
 import type { BackendBehaviour, BackendStats } from "../node/support/fake-backend-contract.ts";
 
 /** Helpers shared by the gateway tests: every call goes through the real worker entry point. */

@@ -86,10 +86,12 @@ describe("money budgets through the gateway", () => {
     expect(Number(refused.headers.get("retry-after"))).toBeLessThanOrEqual(86_400);
 
     const spend = await eventually(async () => {
-      const body = (await (await adminCall("GET", `/keys/${id}/spend`)).json<{
+      const body = await (
+        await adminCall("GET", `/keys/${id}/spend`)
+      ).json<{
         current: { spend: number };
         data: { requests: number }[];
-      }>());
+      }>();
       return body.data[0]?.requests === 2 ? body : undefined;
     });
     const today = new Date().toISOString().slice(0, 10);
@@ -113,9 +115,11 @@ describe("money budgets through the gateway", () => {
         },
       ],
     });
-    const monthly = (await (await adminCall("GET", `/keys/${id}/spend?period=month`)).json<{
+    const monthly = await (
+      await adminCall("GET", `/keys/${id}/spend?period=month`)
+    ).json<{
       data: { period: string }[];
-    }>());
+    }>();
     expect(monthly.data.map((entry) => entry.period)).toEqual([today.slice(0, 7)]);
 
     // Raising the budget lets the key go on at once.

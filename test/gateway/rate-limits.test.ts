@@ -32,7 +32,7 @@ describe("per-key limits in one Durable Object", () => {
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     // The window slides by whole seconds, so an admission counts for up to 61 s.
     expect(retryAfter).toBeLessThanOrEqual(61);
-    expect((await refusal.json<ErrorBody>())).toMatchObject({
+    expect(await refusal.json<ErrorBody>()).toMatchObject({
       object: "error",
       type: "rate_limited",
       code: "rate_limit_exceeded",
@@ -214,9 +214,11 @@ describe("per-key limits in one Durable Object", () => {
     expect((await chat(key, { model })).status).toBe(200);
     // Let both settlements (waitUntil) land before the object is evicted.
     await eventually(async () => {
-      const { data } = (await (await adminCall("GET", `/usage?key_id=${id}`)).json<{
+      const { data } = await (
+        await adminCall("GET", `/usage?key_id=${id}`)
+      ).json<{
         data: { requests: number }[];
-      }>());
+      }>();
       return data[0]?.requests === 2;
     });
     await restartKeyLimiter(id);

@@ -166,7 +166,7 @@ describe("backend pool routing", () => {
     await pollBackends();
     const failed = await chat(key, { model });
     expect(failed.status).toBe(503);
-    const { message } = (await failed.json<{ message: string }>());
+    const { message } = await failed.json<{ message: string }>();
     expect(message).not.toMatch(/none-0|none-dead|127\.0\.0\.1|502|refused|connect/i);
   });
 });

@@ -21,7 +21,7 @@ interface UsageDay {
 }
 
 async function usageOf(keyId: string): Promise<UsageDay[]> {
-  return ((await (await adminCall("GET", `/usage?key_id=${keyId}`)).json<{ data: UsageDay[] }>())).data;
+  return (await (await adminCall("GET", `/usage?key_id=${keyId}`)).json<{ data: UsageDay[] }>()).data;
 }
 
 async function usageRows(keyId: string) {

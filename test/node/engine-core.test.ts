@@ -109,7 +109,7 @@ describe("the step loop on the real engine", () => {
     const core = engineCore({ stepTokens: 5 });
     const choices = core.scheduler.add(spec(longest.input_ids, 6, ...seeds));
     await drain(core);
-    expect(core.scheduler.stats().prefilledTokens).toBe(longest.input_ids.length);
+    expect(core.scheduler.stats().prefilled_tokens).toBe(longest.input_ids.length);
     expect(new Set(choices.map((choice) => choice.generated.join())).size).toBe(3);
     for (const [i, sampling] of seeds.entries()) {
       const alone = engineCore();

@@ -136,8 +136,8 @@ describe("prefix caching through the scheduler", () => {
     expect(second.cachedTokens).toBe(reused);
     expect(steps[mark].chunks[0].past).toBe(reused); // only the rest was prefilled
     expect(s.scheduler.stats()).toMatchObject({
-      prefixCacheQueries: longest.length + turn.length,
-      prefixCacheHits: reused,
+      prefix_cache_queries: longest.length + turn.length,
+      prefix_cache_hits: reused,
     });
 
     const cold = engineCore({ prefixCaching: false });
@@ -172,7 +172,7 @@ describe("prefix caching through the scheduler", () => {
         sequences.push(...s.scheduler.add(spec(prompt, 5)));
         await drain(s);
       }
-      return { tokens: sequences.map((sequence) => sequence.generated), hits: s.scheduler.stats().prefixCacheHits };
+      return { tokens: sequences.map((sequence) => sequence.generated), hits: s.scheduler.stats().prefix_cache_hits };
     };
     const [on, off] = [await run(true), await run(false)];
     expect(on.tokens).toEqual(off.tokens);
@@ -204,10 +204,10 @@ describe("prefix caching through the scheduler", () => {
     const s = engineCore();
     const [sequence] = s.scheduler.add(spec(longest, 40));
     for (let i = 0; i < 3; i++) await s.step();
-    expect(s.scheduler.stats().freeKvBlocks).toBeLessThan(s.scheduler.stats().kvBlocks);
+    expect(s.scheduler.stats().free_kv_cache_blocks).toBeLessThan(s.scheduler.stats().kv_cache_blocks);
     s.scheduler.abort(sequence, "stop");
     await s.step();
-    expect(s.scheduler.stats()).toMatchObject({ running: 0, freeKvBlocks: s.scheduler.stats().kvBlocks });
+    expect(s.scheduler.stats()).toMatchObject({ running: 0, free_kv_cache_blocks: s.scheduler.stats().kv_cache_blocks });
     const [again] = s.scheduler.add(spec(longest, 1));
     await drain(s);
     expect(again.cachedTokens).toBeGreaterThan(0);
@@ -224,7 +224,7 @@ describe("prefix caching through the scheduler", () => {
       expect(choice.blocks.blocks[full]).not.toBe(choices[0].blocks.blocks[full]);
     }
     // One prompt's blocks plus a partial block per extra choice.
-    expect(s.scheduler.stats().kvBlocks - s.scheduler.stats().freeKvBlocks).toBe(full + 1 + 2);
+    expect(s.scheduler.stats().kv_cache_blocks - s.scheduler.stats().free_kv_cache_blocks).toBe(full + 1 + 2);
     await drain(s);
     for (const [i, choice] of choices.entries()) {
       const alone = engineCore({ prefixCaching: false });
@@ -247,7 +247,7 @@ describe("admission by free blocks", () => {
     while (s.scheduler.hasWork) {
       await s.step();
       mostRunning = Math.max(mostRunning, s.scheduler.stats().running);
-      expect(s.scheduler.stats().freeKvBlocks).toBeGreaterThanOrEqual(0);
+      expect(s.scheduler.stats().free_kv_cache_blocks).toBeGreaterThanOrEqual(0);
     }
     expect(sequences.map((sequence) => sequence.finish)).toEqual(["length", "length", "length", "length"]);
     expect(s.scheduler.stats().preemptions).toBeGreaterThan(0);

@@ -86,7 +86,7 @@ describe("scheduling", () => {
     const running = await drain(core);
     expect(Math.max(...running)).toBe(2);
     expect(sequences.map((sequence) => sequence.generated.length)).toEqual([3, 4, 5, 6, 7]);
-    expect(core.scheduler.stats()).toMatchObject({ running: 0, waiting: 0, freeSlots: 2 });
+    expect(core.scheduler.stats()).toMatchObject({ running: 0, waiting: 0, free_kv_slots: 2 });
   });
 
   it("a request's n choices share one prefill and its partial last block; each samples as it would alone with its own seed", async () => {
@@ -94,7 +94,7 @@ describe("scheduling", () => {
     const core = engineCore({ stepTokens: 5 });
     const choices = core.scheduler.add(spec(medium, 6, ...seeds));
     await drain(core);
-    expect(core.scheduler.stats().prefilledTokens).toBe(medium.length);
+    expect(core.scheduler.stats().prefilled_tokens).toBe(medium.length);
     expect(new Set(choices.map((choice) => choice.generated.join())).size).toBe(3);
     for (const [i, sampling] of seeds.entries())
       expect(choices[i].generated).toEqual(await alone(spec(medium, 6, sampling)));
@@ -106,7 +106,7 @@ describe("scheduling", () => {
     const pair = core.scheduler.add(spec(short, 2, sampled(1), sampled(2)));
     const [later] = core.scheduler.add(spec([1], 2));
     await core.step();
-    expect(core.scheduler.stats()).toMatchObject({ running: slots - 1, waiting: 3, freeSlots: 1 });
+    expect(core.scheduler.stats()).toMatchObject({ running: slots - 1, waiting: 3, free_kv_slots: 1 });
     await drain(core);
     expect([...pair, later].map((sequence) => sequence.generated.length)).toEqual([2, 2, 2]);
     const tooMany = spec([1], 1, ...Array.from({ length: slots + 1 }, () => greedy));
@@ -195,7 +195,7 @@ describe("scheduling", () => {
     core.scheduler.abort(first, "stop");
     await drain(core);
     expect(second.generated).toEqual(await alone(spec(long, 4, sampled(2))));
-    expect(core.scheduler.stats().prefilledTokens).toBe(5 + long.length);
+    expect(core.scheduler.stats().prefilled_tokens).toBe(5 + long.length);
   });
 
   it("the queue holds at most maxWaiting sequences beyond the free slots", async () => {
@@ -203,7 +203,7 @@ describe("scheduling", () => {
     for (let i = 0; i < slots + 2; i++) core.scheduler.add(spec([1, 5], 3));
     expect(refusal(() => core.scheduler.add(spec([1], 1)))).toBe("queue_full");
     await core.step();
-    expect(core.scheduler.stats()).toMatchObject({ running: slots, waiting: 2, freeSlots: 0 });
+    expect(core.scheduler.stats()).toMatchObject({ running: slots, waiting: 2, free_kv_slots: 0 });
     expect(refusal(() => core.scheduler.add(spec([1], 1)))).toBe("queue_full");
     await drain(core);
   });
@@ -212,14 +212,14 @@ describe("scheduling", () => {
     const core = engineCore({ prefixCaching: false });
     const [sequence] = core.scheduler.add(spec(long, undefined));
     await core.step();
-    expect(core.scheduler.stats().freeSlots).toBe(slots - 1);
-    expect(core.scheduler.stats().freeKvBlocks).toBeLessThan(core.scheduler.stats().kvBlocks);
+    expect(core.scheduler.stats().free_kv_slots).toBe(slots - 1);
+    expect(core.scheduler.stats().free_kv_cache_blocks).toBeLessThan(core.scheduler.stats().kv_cache_blocks);
     core.scheduler.abort(sequence, "stop");
     await core.step();
     expect(core.scheduler.stats()).toMatchObject({
       running: 0,
-      freeSlots: slots,
-      freeKvBlocks: core.scheduler.stats().kvBlocks,
+      free_kv_slots: slots,
+      free_kv_cache_blocks: core.scheduler.stats().kv_cache_blocks,
     });
   });
 
@@ -239,7 +239,7 @@ describe("scheduling", () => {
     expect(bad.error).toBeTruthy();
     expect(good.generated).toHaveLength(4);
     expect(other.generated).toHaveLength(4);
-    expect(core.scheduler.stats().freeSlots).toBe(slots);
+    expect(core.scheduler.stats().free_kv_slots).toBe(slots);
   });
 
   it("requests that do not fit the KV pool together are preempted and recomputed; all finish as they would alone", async () => {
@@ -296,7 +296,7 @@ describe("the scheduler alone: plans in, runner outputs back", () => {
     expect(outputs).toEqual([{ sequence: first, token: undefined, finish: "error" }]);
     expect(first.error).toBe("engine broke");
     s.freeFinished();
-    expect(s.stats().freeKvBlocks).toBe(s.stats().kvBlocks);
+    expect(s.stats().free_kv_cache_blocks).toBe(s.stats().kv_cache_blocks);
     const next = s.schedule();
     expect(next.chunks.map(({ sequence, tokens }) => [sequence, tokens])).toEqual([[second, prompt(6)]]);
   });

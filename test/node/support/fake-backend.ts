@@ -1,7 +1,7 @@
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import type { AddressInfo } from "node:net";
-import type { BackendHealth } from "../../../protocol/health.ts";
+import { IDLE_LOAD, type BackendHealth } from "../../../protocol/health.ts";
 import { PROMPT_TOKENS_HEADER } from "../../../protocol/usage.ts";
 import type { BackendBehaviour, BackendStats } from "./fake-backend-contract.ts";
 
@@ -62,16 +62,16 @@ export function fakeBackendApp(): Hono {
     const body = {
       status,
       models,
+      ...IDLE_LOAD,
       running,
       waiting,
       free_kv_slots,
       kv_slots: 64,
       kv_cache_blocks: 1024,
       free_kv_cache_blocks: 1024,
-      tokens_per_second: 0,
+      grammar_ok: true,
       max_context_length,
       function_calling: false,
-      grammar_ok: true,
     } satisfies BackendHealth;
     return c.json(body);
   });
@@ -118,7 +118,7 @@ export function fakeBackendApp(): Hono {
 
   app.post("/b/:name/v1/embeddings", async (c) => {
     const { stats } = backend(c.req.param("name"));
-    const body = (await c.req.json<{ model: string; input: string | string[] }>());
+    const body = await c.req.json<{ model: string; input: string | string[] }>();
     stats.lastBody = body;
     stats.completed += 1;
     const inputs = typeof body.input === "string" ? [body.input] : body.input;
@@ -137,11 +137,11 @@ export function fakeBackendApp(): Hono {
 
   app.post("/b/:name/v1/chat/completions", async (c) => {
     const { behaviour, stats } = backend(c.req.param("name"));
-    const body = (await c.req.json<{
+    const body = await c.req.json<{
       model: string;
       stream?: boolean;
       stream_options?: { include_usage?: boolean };
-    }>());
+    }>();
     stats.lastBody = body;
     if (behaviour.refuseContext) {
       const message = "Prompt contains 9000 tokens, too large for model with 4096 maximum context length";
