@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseScriptArgs } from "../cli/command.ts";
-import { engineOptions } from "../cli/model-options.ts";
+import { engineOptions, measurementOptions } from "../cli/model-options.ts";
 import { reservedBlocks } from "../backend/engine/engine.ts";
 import { loadEngine } from "../backend/engine/load-engine.ts";
 
@@ -17,13 +17,10 @@ const { quantize, prompt, steps, depth, ...values } = parseScriptArgs({
   options: {
     model: engineOptions.model,
     quantize: engineOptions.quantize,
-    threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
-    prompt: { type: "integer", min: 1, default: "512", description: "prefill prompt length" },
+    ...measurementOptions,
     steps: { type: "integer", min: 1, default: "16", description: "decode steps per batch size" },
     depth: {
-      type: "integer",
-      min: 0,
-      default: "0",
+      ...measurementOptions.depth,
       description:
         "cached tokens each decoding sequence attends to (their values do not change the cost, so they are not prefilled)",
     },

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseScriptArgs } from "../cli/command.ts";
-import { engineOptions, quantGroupSizeOf } from "../cli/model-options.ts";
+import { engineOptions, measurementOptions, quantGroupSizeOf } from "../cli/model-options.ts";
 import { quantGroupSizeFor } from "../backend/engine/graph/quantize.ts";
 import { Quantization, type QuantGroupSize } from "../backend/options.ts";
 import { loadEngine } from "../backend/engine/load-engine.ts";
@@ -21,7 +21,7 @@ const values = parseScriptArgs({
   summary: "top-1 agreement and mean KL of int8 and int4 against fp32",
   options: {
     model: engineOptions.model,
-    threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
+    threads: measurementOptions.threads,
     tokens: { type: "integer", min: 2, default: "64", description: "tokens per sequence" },
     quantize: { ...engineOptions.quantize, description: "measure only this precision (default: int8 and int4)" },
     groups: {

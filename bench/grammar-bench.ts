@@ -7,7 +7,7 @@
  *   node --import tsx bench/grammar-bench.ts --model DIR [--requests 8] [--concurrency 8] [--threads 2] [--json]
  */
 import { parseScriptArgs } from "../cli/command.ts";
-import { engineOptions } from "../cli/model-options.ts";
+import { engineOptions, measurementOptions } from "../cli/model-options.ts";
 import { cacheRoot } from "../backend/engine/graph/graph-cache.ts";
 import { startServe } from "../test/node/support/serve-process.ts";
 
@@ -24,7 +24,7 @@ const values = parseScriptArgs(
         default: "8",
         description: "requests at once in the batched measurement",
       },
-      threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
+      threads: measurementOptions.threads,
       json: { type: "boolean", description: "one JSON object on stdout" },
     },
   },

@@ -5,7 +5,7 @@
  *   npx tsx bench/prefix-cache-bench.ts --model DIR [--quantize int4] [--threads 2] [--prefix 2000] [--new 32]
  */
 import { parseScriptArgs } from "../cli/command.ts";
-import { engineOptions } from "../cli/model-options.ts";
+import { engineOptions, measurementOptions } from "../cli/model-options.ts";
 import { loadEngine } from "../backend/engine/load-engine.ts";
 import { EngineCore } from "../backend/inference/engine-core.ts";
 import { optionDefaults } from "../backend/options.ts";
@@ -17,7 +17,7 @@ const values = parseScriptArgs({
   options: {
     model: engineOptions.model,
     quantize: engineOptions.quantize,
-    threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
+    threads: measurementOptions.threads,
     prefix: { type: "integer", min: 1, default: "2000", description: "prompt tokens of the first turn" },
     new: {
       type: "integer",

@@ -11,7 +11,7 @@
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { integerList, parseScriptArgs } from "../cli/command.ts";
-import { engineOptions } from "../cli/model-options.ts";
+import { engineOptions, measurementOptions } from "../cli/model-options.ts";
 import { cacheRoot } from "../backend/engine/graph/graph-cache.ts";
 import { startServe } from "../test/node/support/serve-process.ts";
 
@@ -38,7 +38,7 @@ const values = parseScriptArgs(
         description: "concurrent streams of each wave",
       },
       gen: { type: "integer", min: 1, default: "128", description: "tokens per stream" },
-      threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
+      threads: measurementOptions.threads,
       json: { type: "boolean", description: "one JSON object on stdout" },
     },
   },

@@ -57,6 +57,18 @@ export const poolingOption = {
   description: "embedding pooling of the final hidden states",
 } as const;
 
+/** The flags of the engine's measurements (moxie bench, bench/): two threads, as the anchors in ../shared are measured. */
+export const measurementOptions = {
+  threads: { ...engineOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
+  prompt: { type: "integer", min: 1, default: "512", description: "prefill prompt length" },
+  depth: {
+    type: "integer",
+    min: 0,
+    default: "0",
+    description: "cached tokens each sequence holds before decoding (llama-batched-bench -npp)",
+  },
+} as const;
+
 /** The flags every one-shot model command takes. */
 export const modelOptions = {
   ...engineOptions,

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { LoadReport } from "../../protocol/health.ts";
+import { IDLE_LOAD, type LoadReport } from "../../protocol/health.ts";
 
 const latencyBuckets = [
   0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80,
@@ -22,17 +22,14 @@ export class ServingMetrics {
   constructor(modelName: string, status: () => LoadReport | undefined) {
     const labels = { model_name: modelName };
     const registers = [this.registry];
-    const gauge = (name: string, help: string, read: (load: LoadReport) => number) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ["model_name"],
-        registers,
-        collect() {
-          const load = status();
-          this.set(labels, load ? read(load) : 0);
-        },
+    const load = () => status() ?? IDLE_LOAD;
+    const described = (name: string, help: string) => ({ name, help, labelNames: ["model_name"] as const, registers });
+    const gauge = (name: string, help: string, read: (load: LoadReport) => number) => {
+      const metric: Gauge<"model_name"> = new Gauge({
+        ...described(name, help),
+        collect: () => metric.set(labels, read(load())),
       });
+    };
     gauge("vllm:num_requests_running", "Number of sequences in the running batch.", (load) => load.running);
     gauge("vllm:num_requests_waiting", "Number of sequences waiting to start.", (load) => load.waiting);
     gauge(
@@ -41,20 +38,16 @@ export class ServingMetrics {
       (load) =>
         load.kv_cache_blocks === 0 ? 0 : (load.kv_cache_blocks - load.free_kv_cache_blocks) / load.kv_cache_blocks,
     );
-    const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["model_name"], registers });
-    /** A counter that follows a running total in the worker's status. */
+    const counter = (name: string, help: string) => new Counter(described(name, help));
+    /** A counter that follows a running total of the load report. */
     const totalCounter = (name: string, help: string, read: (load: LoadReport) => number) => {
       let counted = 0;
-      new Counter({
-        name,
-        help,
-        labelNames: ["model_name"],
-        registers,
-        collect() {
-          const load = status();
-          if (!load) return;
-          this.inc(labels, read(load) - counted);
-          counted = read(load);
+      const metric: Counter<"model_name"> = new Counter({
+        ...described(name, help),
+        collect: () => {
+          const total = read(load());
+          metric.inc(labels, total - counted);
+          counted = total;
         },
       });
     };

@@ -1,27 +1,20 @@
 import { benchEngine } from "../engine-bench.ts";
 import { defineCommand, integerList } from "../command.ts";
-import { engineFromOptions, modelOptions } from "../model-options.ts";
+import { engineFromOptions, measurementOptions, modelOptions } from "../model-options.ts";
 
 export const bench = defineCommand({
   name: "bench",
   summary: "prefill and decode speed of the engine (llama-bench's pp/tg figures), peak RSS and load time",
   options: {
     ...modelOptions,
-    threads: { ...modelOptions.threads, default: "2", description: "ONNX Runtime intra-op threads" },
+    ...measurementOptions,
     batch: {
       type: "string",
       default: "1,8",
       placeholder: "1,8",
       description: "decode batch sizes (sequences per step)",
     },
-    prompt: { type: "integer", min: 1, default: "512", description: "prefill prompt length" },
     gen: { type: "integer", min: 1, default: "128", description: "decode steps per batch size" },
-    depth: {
-      type: "integer",
-      min: 0,
-      default: "0",
-      description: "cached tokens each sequence holds before decoding (llama-batched-bench -npp)",
-    },
   },
   async run(values) {
     const batches = integerList(values.batch, "batch", 1);

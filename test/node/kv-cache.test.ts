@@ -207,7 +207,10 @@ describe("prefix caching through the scheduler", () => {
     expect(s.scheduler.stats().free_kv_cache_blocks).toBeLessThan(s.scheduler.stats().kv_cache_blocks);
     s.scheduler.abort(sequence, "stop");
     await s.step();
-    expect(s.scheduler.stats()).toMatchObject({ running: 0, free_kv_cache_blocks: s.scheduler.stats().kv_cache_blocks });
+    expect(s.scheduler.stats()).toMatchObject({
+      running: 0,
+      free_kv_cache_blocks: s.scheduler.stats().kv_cache_blocks,
+    });
     const [again] = s.scheduler.add(spec(longest, 1));
     await drain(s);
     expect(again.cachedTokens).toBeGreaterThan(0);
