@@ -160,15 +160,17 @@ export class Scheduler {
    */
   schedule(): SchedulerOutput {
     const chunks: ScheduledChunk[] = [];
+    // A sequence that ended since the last step (aborted, or finished on a late mask's token) is not fed again.
+    const live = (sequence: Sequence) => sequence.finish === undefined && this.running.includes(sequence);
     for (const sequence of [...this.running]) {
-      if (sequence.prefilling || sequence.awaitsFork || sequence.deferred || !this.running.includes(sequence)) continue;
+      if (sequence.prefilling || sequence.awaitsFork || sequence.deferred || !live(sequence)) continue;
       if (this.grow(sequence, sequence.computed + 1, chunks)) chunks.push(this.chunk(sequence, 1));
     }
     const budget = () => this.config.stepTokens - chunks.reduce((sum, chunk) => sum + chunk.tokens.length, 0);
     while (budget() > 0 && this.admitNext(chunks));
-    const prefilling = this.running.filter((sequence) => sequence.prefilling && !sequence.awaitsFork);
+    const prefilling = this.running.filter((sequence) => sequence.prefilling && !sequence.awaitsFork && live(sequence));
     for (const [sequence, count] of splitPrefillBudget(prefilling, budget(), this.turn++)) {
-      if (!this.running.includes(sequence)) continue;
+      if (!live(sequence)) continue;
       const chunk = this.chunk(sequence, count);
       if (this.grow(sequence, sequence.computed + chunk.tokens.length, chunks)) chunks.push(chunk);
     }

@@ -188,6 +188,31 @@ describe("scheduling", () => {
     expect(free.generated).toHaveLength(4);
   });
 
+  it("a sequence that ends on its late mask's token is not fed again: the step runs only the others", async () => {
+    const engine = new FakeEngine({ contextLength });
+    const core = engineCore({}, engine);
+    const everyToken = new Int32Array(Math.ceil(engine.shape.vocabSize / 32)).fill(-1);
+    let opened = false;
+    /** Its masks never come until the gate opens (one that did not come stays pending). */
+    const late: TokenConstraint = {
+      allowed: () => (opened ? Promise.resolve(everyToken) : new Promise(() => {})),
+      accept: () => {},
+      release: () => {},
+    };
+    const [gated] = core.scheduler.add(spec(short, 1, { ...sampled(5), constraint: late }));
+    const [free] = core.scheduler.add(spec(medium, 8, sampled(6)));
+    const gatedBlocks = gated.blocks.blocks;
+    while (free.generated.length < 2) await core.step();
+    expect(gated.deferred).toBeDefined();
+    opened = true;
+    await drain(core);
+    expect(gated.finish).toBe("length");
+    expect(free.generated).toHaveLength(8);
+    // Its prompt ran once; the token it ended on was never fed.
+    const fed = engine.steps.flat().filter((chunk) => chunk.blocks === gatedBlocks);
+    expect(fed.map((chunk) => chunk.tokens)).toEqual([short]);
+  });
+
   it("if the prefilling choice is cancelled, a waiting sibling prefills itself", async () => {
     const core = engineCore({ stepTokens: 5 });
     const [first, second] = core.scheduler.add(spec(long, 4, sampled(1), sampled(2)));
