@@ -2,23 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine } from "../../backend/engine/engine.ts";
 import { loadEngine } from "../../backend/engine/load-engine.ts";
 import { EngineCore } from "../../backend/inference/engine-core.ts";
-import type { SamplingParams } from "../../backend/sampler/sampler.ts";
 import type { SchedulerConfig } from "../../backend/scheduler/scheduler.ts";
-import type { ChoiceSpec, RequestSpec, Sequence } from "../../backend/scheduler/sequence.ts";
+import type { Sequence } from "../../backend/scheduler/sequence.ts";
 import { useTempCache } from "./support/engine-helpers.ts";
+import { sampled, spec } from "./support/request-specs.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 // The step loop (schedule → execute → update) on the real engine and the tiny fixture: what only
 // real numerics show. The scheduling policies are tested against a fake engine in scheduler.test.ts.
 const longest = referenceCases[3];
-
-const greedy: SamplingParams = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequencyPenalty: 0 };
-const sampled = (seed: number): SamplingParams => ({ ...greedy, temperature: 1, topP: 0.9, seed });
-const spec = (prompt: number[], maxTokens: number | undefined, ...choices: ChoiceSpec[]): RequestSpec => ({
-  prompt,
-  maxTokens,
-  choices: choices.length > 0 ? choices : [greedy],
-});
 
 useTempCache();
 let engine: Engine;

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { EngineCore } from "../../backend/inference/engine-core.ts";
 import { RequestError } from "../../backend/request-error.ts";
-import type { SamplingParams } from "../../backend/sampler/sampler.ts";
 import type { TokenConstraint } from "../../backend/sampler/token-constraint.ts";
 import { Scheduler, type SchedulerConfig } from "../../backend/scheduler/scheduler.ts";
-import type { ChoiceSpec, RequestSpec } from "../../backend/scheduler/sequence.ts";
+import type { RequestSpec } from "../../backend/scheduler/sequence.ts";
 import { FakeEngine, fakeGreedy } from "./support/fake-engine.ts";
+import { greedy, sampled, spec } from "./support/request-specs.ts";
 
 // The scheduler's policies, driven through the step loop (EngineCore) against a fake engine: no
 // model, milliseconds a test. What needs the real numerics is in engine-core.test.ts.
@@ -13,14 +13,6 @@ const prompt = (length: number, offset = 0) => Array.from({ length }, (_, i) => 
 const short = prompt(6);
 const medium = prompt(17, 1);
 const long = prompt(40, 2);
-
-const greedy: SamplingParams = { temperature: 0, topP: 1, seed: 0, presencePenalty: 0, frequencyPenalty: 0 };
-const sampled = (seed: number): SamplingParams => ({ ...greedy, temperature: 1, topP: 0.9, seed });
-const spec = (prompt: number[], maxTokens: number | undefined, ...choices: ChoiceSpec[]): RequestSpec => ({
-  prompt,
-  maxTokens,
-  choices: choices.length > 0 ? choices : [greedy],
-});
 
 const slots = 4;
 const contextLength = 64;
