@@ -146,3 +146,33 @@ export function listOrNull(input) {
     .filter(Boolean);
   return items.length ? items : null;
 }
+
+/**
+ * A button that acts on its second press (no confirm() dialog): the first turns it into a
+ * confirmation. confirmingButton("Revoke", "key alpha", …) reads "Revoke", then "Confirm revoke".
+ * @param {string} label what it does
+ * @param {string} subject what it acts on, for its accessible name
+ * @param {() => Promise<void>} action
+ */
+export function confirmingButton(label, subject, action) {
+  const verb = label.toLowerCase();
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "danger",
+      async onclick() {
+        if (button.dataset.armed !== "yes") {
+          button.dataset.armed = "yes";
+          button.textContent = `Confirm ${verb}`;
+          button.setAttribute("aria-label", `Confirm ${verb} of ${subject}`);
+          return;
+        }
+        await action();
+      },
+    },
+    label,
+  );
+  button.setAttribute("aria-label", `${label} ${subject}`);
+  return button;
+}

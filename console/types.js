@@ -5,6 +5,11 @@
 /** @typedef {import("../gateway/auth/key-record.ts").ApiKeyRecord} ApiKey */
 /** @typedef {ApiKey & { key: string }} CreatedKey The answer to creating a key: the only time its secret is shown. */
 /** @typedef {import("../gateway/models/model-definition.ts").ModelDefinition} Model */
+/**
+ * GET /admin/models: a catalog model, where it comes from (the MODELS var, saved over it, or saved
+ * only: only saved ones can be deleted) and whether a healthy backend serves its deployment now.
+ * @typedef {Model & { source: "configured" | "override" | "added", served: boolean }} CatalogModel
+ */
 /** @typedef {import("../protocol/errors.ts").ErrorBody} ErrorBody */
 /** @typedef {import("../protocol/errors.ts").ValidationErrorBody} ValidationErrorBody */
 

@@ -1,5 +1,5 @@
 import { admin, createdKeys, errorMessage } from "../api.js";
-import { field, h, listOrNull, notice, numberOrNull, table } from "../dom.js";
+import { confirmingButton, field, h, listOrNull, notice, numberOrNull, table } from "../dom.js";
 /** @import { ApiKey, CreatedKey, List } from "../types.js" */
 
 /** @typedef {Exclude<keyof ApiKey["limits"], "budget_period">} NumberLimit */
@@ -191,31 +191,14 @@ export async function keysPage(flash = null) {
 }
 
 /**
- * Revoking takes two presses (no confirm() dialog): the first turns the button into a confirmation.
  * @param {ApiKey} key
  * @param {HTMLElement} page
  */
 function revokeButton(key, page) {
-  const button = h(
-    "button",
-    {
-      type: "button",
-      class: "danger",
-      async onclick() {
-        if (button.dataset.armed !== "yes") {
-          button.dataset.armed = "yes";
-          button.textContent = "Confirm revoke";
-          button.setAttribute("aria-label", `Confirm revoke of key ${key.name}`);
-          return;
-        }
-        await admin("POST", `/keys/${encodeURIComponent(key.id)}/revoke`);
-        page.replaceWith(await keysPage());
-      },
-    },
-    "Revoke",
-  );
-  button.setAttribute("aria-label", `Revoke key ${key.name}`);
-  return button;
+  return confirmingButton("Revoke", `key ${key.name}`, async () => {
+    await admin("POST", `/keys/${encodeURIComponent(key.id)}/revoke`);
+    page.replaceWith(await keysPage());
+  });
 }
 
 /**

@@ -19,6 +19,12 @@ export async function loadCatalog(env: Env): Promise<ModelDefinition[]> {
   return models;
 }
 
+/** The ids of the models saved through the admin API (overrides of the MODELS var, or additions to it). */
+export async function savedModelIds(db: D1Database): Promise<Set<string>> {
+  const { results } = await db.prepare("SELECT id FROM models").all<{ id: string }>();
+  return new Set(results.map((row) => row.id));
+}
+
 function forgetCachedCatalog(): void {
   cached = undefined;
 }

@@ -168,7 +168,30 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
     await go("models", "Models");
     const model = page.locator("tr", { has: page.getByText("open-mixtral-8x7b", { exact: true }) });
     expect(await model.textContent()).toContain("mistral-small, mistral-small-latest");
+    expect(await model.textContent()).toContain("configured");
     await shoot("models");
+  });
+
+  it("edits a model from its stored values: a new price keeps its aliases, and resetting the override brings back the configured one", async () => {
+    await go("models", "Models");
+    const row = () => page.locator("tr", { has: page.getByText("open-mixtral-8x7b", { exact: true }) });
+    // Typing an existing id loads its values, as Edit does.
+    await page.getByLabel("Id", { exact: true }).fill("open-mixtral-8x7b");
+    await page.getByLabel("Id", { exact: true }).blur();
+    expect(await page.getByLabel("Aliases").inputValue()).toBe("mistral-small, mistral-small-latest");
+    expect(await page.getByLabel("Deployment").inputValue()).toBe("mixtral-8x7b-instruct");
+    await page.getByLabel("Input price").fill("2.5");
+    await page.getByRole("button", { name: "Save model" }).click();
+    await expect.poll(async () => row().textContent()).toContain("2.5 / 0");
+    expect(await row().textContent()).toContain("mistral-small, mistral-small-latest");
+    expect(await row().textContent()).toContain("override");
+    await page.getByRole("button", { name: "Edit model open-mixtral-8x7b" }).click();
+    expect(await page.getByLabel("Input price").inputValue()).toBe("2.5");
+    await page.getByRole("button", { name: "Reset model open-mixtral-8x7b" }).click();
+    await page.getByRole("button", { name: "Confirm reset of model open-mixtral-8x7b" }).click();
+    await expect.poll(async () => row().textContent()).toContain("configured");
+    expect(await row().textContent()).toContain("0 / 0");
+    await shoot("models-edited");
   });
 
   it("revokes the key, after which the playground's next request is refused", async () => {
