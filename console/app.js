@@ -73,7 +73,14 @@ async function render() {
     main.querySelector("input")?.focus();
     return;
   }
-  const [title, page] = pages[route] ?? pages.keys;
+  const known = pages[route];
+  if (!known) {
+    // An unknown route says so, rather than showing another page under its address.
+    document.title = "Not found · moxie console";
+    main.replaceChildren(h("h1", {}, "Not found"), notice(`There is no page '${route}'.`, "error"));
+    return;
+  }
+  const [title, page] = known;
   document.title = `${title} · moxie console`;
   for (const link of nav.querySelectorAll("a")) {
     if (link.getAttribute("href") === `#/${route}`) link.setAttribute("aria-current", "page");

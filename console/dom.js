@@ -107,6 +107,9 @@ export function table(caption, headings, rows) {
   );
 }
 
+/** Fields made so far: each gets an id of its own, so two forms with the same labels (a key's edit form beside the create form) never share one. */
+let fields = 0;
+
 /**
  * A labelled form field.
  * @param {string} label
@@ -114,7 +117,7 @@ export function table(caption, headings, rows) {
  * @param {string} [hint]
  */
 export function field(label, input, hint) {
-  input.id ||= `field-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
+  input.id ||= `field-${++fields}-${label.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
   return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hint ? h("small", {}, hint) : null);
 }
 

@@ -194,6 +194,17 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env.CI)("the operator's consol
     await shoot("models-edited");
   });
 
+  it("gives every field an id of its own with a key's edit form open, and says so for an unknown route", async () => {
+    await go("keys", "Keys");
+    await page.getByRole("button", { name: "Edit", exact: true }).first().click();
+    await expect.poll(() => page.getByRole("heading", { name: /^Edit / }).count()).toBe(1);
+    const ids = await page.evaluate<string[]>("[...document.querySelectorAll('[id]')].map((element) => element.id)");
+    expect(new Set(ids).size).toBe(ids.length);
+    await page.evaluate("location.hash = '#/no-such-page'");
+    await expect.poll(() => page.locator("h1").textContent()).toBe("Not found");
+    expect(await page.getByRole("alert").textContent()).toContain("no-such-page");
+  });
+
   it("revokes the key, after which the playground's next request is refused", async () => {
     await go("keys", "Keys");
     const revoke = page.getByRole("button", { name: `Revoke key ${XSS_NAME}` });
