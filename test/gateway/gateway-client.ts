@@ -21,6 +21,8 @@ export function adminCall(method: string, path: string, body?: unknown, token = 
   });
 }
 
+export { eventually } from "../node/support/eventually.ts";
+
 export interface CreatedKey {
   id: string;
   key: string;
@@ -104,17 +106,6 @@ export function chat(
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
     body: JSON.stringify({ messages: [{ role: "user", content: "Hello there" }], ...body }),
   });
-}
-
-/** Polls until `check` returns a value (for work the gateway finishes in waitUntil). */
-export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function expectOk(response: Promise<Response>): Promise<void> {

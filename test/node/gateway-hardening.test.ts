@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "./support/eventually.ts";
 import type { BackendBehaviour } from "./support/fake-backend-contract.ts";
 import { startLocalGateway, type LocalGateway } from "./support/local-gateway.ts";
 
@@ -32,15 +33,6 @@ describe("gateway hardening under wrangler dev", () => {
       body: JSON.stringify({ model: "mistral-small", messages: [{ role: "user", content: "Hello" }], ...body }),
       signal,
     });
-  const eventually = async <T>(check: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await check();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error("condition not met in time");
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  };
   const usageRequests = async (keyId: string) =>
     (await admin("GET", `/usage?key_id=${keyId}`)).data.reduce((sum, row) => sum + row.requests, 0);
   const poolInflight = async () =>
@@ -61,9 +53,8 @@ describe("gateway hardening under wrangler dev", () => {
         controller.abort();
       }),
     );
-    expect(await eventually(async () => (await usageRequests(id)) === streams && (await poolInflight()) === 0)).toBe(
-      true,
-    );
+    const settled = async () => (await usageRequests(id)) === streams && (await poolInflight()) === 0;
+    expect(await eventually(settled, 15_000, 100)).toBe(true);
     await control({ deltas: 2, delayMs: 1 });
     // Every concurrency slot came back: the same number of requests is admitted at once again.
     const again = await Promise.all(Array.from({ length: streams }, () => chat(key, {})));
