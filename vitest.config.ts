@@ -22,6 +22,7 @@ export default defineConfig({
                 UPSTREAM_IDLE_SECONDS: "2",
                 UPSTREAM_TIMEOUT_SECONDS: "2",
                 ALLOW_LOOPBACK_BACKENDS: "true",
+                OTEL_EXPORTER_OTLP_ENDPOINT: `${inject("fakeBackendUrl")}/otlp`,
               },
             },
           })),

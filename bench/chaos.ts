@@ -36,8 +36,10 @@ export interface ChaosReport {
   malformed: { sent: number; properErrors: number; hung: number };
   /** Answers with a 5xx status other than the documented 503s (must be 0). */
   undocumented5xx: number;
-  /** Usage rows written against the requests the limiter admitted (must be equal). */
+  /** Usage rows, request-log rows (distinct request ids) and the gateway's request counter against the requests the limiter admitted (all must be equal). */
   usageRows: number;
+  logRows: number;
+  countedRequests: number;
   admitted: number;
   /** Tokens the keys were charged (usage rows) against the tokens the backends report processing. */
   tokensCharged: number;
@@ -107,6 +109,33 @@ export async function adminRequest<T>(gateway: string, method: string, path: str
   });
   if (!response.ok) throw new Error(`${method} /admin${path}: ${response.status} ${await response.text()}`);
   return (await response.json()) as T;
+}
+
+/** The distinct request ids the request log holds for these keys, every page read. */
+async function loggedRequestIds(gateway: string, keys: { id: string }[]): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const key of keys) {
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const page: { data: { request_id: string }[]; next_cursor: string | null } = await adminRequest(
+        gateway,
+        "GET",
+        `/logs?key_id=${key.id}&limit=200${cursor ? `&cursor=${cursor}` : ""}`,
+      );
+      for (const row of page.data) ids.add(row.request_id);
+      cursor = page.next_cursor;
+    }
+  }
+  return ids;
+}
+
+/** The requests for MODEL the gateway's Prometheus counter holds, over every label set. */
+async function countedByMetrics(gateway: string): Promise<number> {
+  const response = await fetch(`${gateway}/admin/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  return (await response.text())
+    .split("\n")
+    .filter((line) => line.startsWith(`litellm_proxy_total_requests_metric_total{requested_model="${MODEL}"`))
+    .reduce((sum, line) => sum + Number(line.split(" ").pop()), 0);
 }
 
 export interface Stack {
@@ -320,11 +349,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // Drain: settlements run after the answers; wait until the books stop moving.
     let usageRows = 0;
+    let logRows = 0;
+    let countedRequests = 0;
     for (let attempt = 0; attempt < 100; attempt++) {
       usageRows = 0;
       for (const key of keys)
         usageRows += (await admin("GET", `/usage?key_id=${key.id}`)).data.reduce((sum, row) => sum + row.requests, 0);
-      if (usageRows >= admitted) break;
+      logRows = (await loggedRequestIds(stack.gateway, keys)).size;
+      countedRequests = await countedByMetrics(stack.gateway);
+      if (usageRows >= admitted && logRows >= admitted && countedRequests >= admitted) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     let tokensCharged = 0;
@@ -368,6 +401,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       },
       undocumented5xx,
       usageRows,
+      logRows,
+      countedRequests,
       admitted,
       tokensCharged,
       tokensProcessed,

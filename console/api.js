@@ -1,7 +1,7 @@
 // The admin API, called with the token the operator signed in with. The token lives in
 // sessionStorage only: it goes in the Authorization header, never in a cookie or a URL.
 
-/** @import { CreatedKey, ErrorBody, ValidationErrorBody } from "./types.js" */
+/** @import { ErrorBody, ValidationErrorBody } from "./types.js" */
 
 const TOKEN = "moxie-admin-token";
 
@@ -61,10 +61,11 @@ export async function admin(method, path, body) {
 }
 
 /**
- * Keys created in this tab, by id: the secret is shown once by the API, so the playground can only use these.
- * @type {Map<string, CreatedKey>}
+ * API key secrets this tab knows, by key id: those it created (the API shows a secret once) and
+ * those the operator typed into the playground. Kept in memory only: gone with the tab or a reload.
+ * @type {Map<string, string>}
  */
-export const createdKeys = new Map();
+export const keySecrets = new Map();
 
 /**
  * What a failed action shows: the error's message (everything the console catches is an Error).

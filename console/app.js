@@ -4,7 +4,9 @@
 import { errorMessage, session } from "./api.js";
 import { field, h, notice } from "./dom.js";
 import { backendsPage } from "./pages/backends.js";
+import { dashboardPage } from "./pages/dashboard.js";
 import { keysPage } from "./pages/keys.js";
+import { logsPage } from "./pages/logs.js";
 import { modelsPage } from "./pages/models.js";
 import { playgroundPage } from "./pages/playground.js";
 import { usagePage } from "./pages/usage.js";
@@ -13,6 +15,8 @@ import { usagePage } from "./pages/usage.js";
 const pages = {
   keys: ["Keys", keysPage],
   usage: ["Usage", usagePage],
+  dashboard: ["Dashboard", dashboardPage],
+  logs: ["Logs", logsPage],
   backends: ["Backends", backendsPage],
   models: ["Models", modelsPage],
   playground: ["Playground", playgroundPage],

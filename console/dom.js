@@ -63,20 +63,55 @@ export function svg(tag, attributes = {}, ...children) {
 function append(element, children) {
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
-    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    element.append(textOrNode(child));
   }
 }
+
+/** @param {Node | string | number} child */
+function textOrNode(child) {
+  return child instanceof Node ? child : document.createTextNode(String(child));
+}
+
+/**
+ * @typedef {object} TableOptions
+ * @property {boolean} [stackOnPhone] on a phone, show each row as a card of "heading: value" lines
+ *   instead of a table that scrolls sideways (for wide tables whose last columns hold the actions)
+ */
 
 /**
  * A table with a header row; each row is a list of cells (strings or nodes). Scrolls sideways on a phone.
  * @param {string} caption
  * @param {string[]} headings
  * @param {Child[][]} rows
+ * @param {TableOptions} [options]
  */
-export function table(caption, headings, rows) {
-  return h(
+export function table(caption, headings, rows, options) {
+  const shown = liveTable(caption, headings, options);
+  shown.update(rows.map((cells, index) => ({ key: String(index), cells })));
+  return shown.element;
+}
+
+/** @typedef {{ key: string, cells: Child[] }} KeyedRow A row and what identifies it from one update to the next. */
+
+/**
+ * A table that a live page updates in place: rows are matched by key, and a cell given the very
+ * node it already shows is left alone, so a focused button, or one armed for confirmation, stays as it is.
+ * @param {string} caption
+ * @param {string[]} headings
+ * @param {TableOptions} [options]
+ */
+export function liveTable(caption, headings, options = {}) {
+  const body = h("tbody");
+  /** @type {Map<string, HTMLTableRowElement>} */
+  const shown = new Map();
+  const element = h(
     "div",
-    { class: "table-wrap", role: "region", "aria-label": caption, tabIndex: 0 },
+    {
+      class: options.stackOnPhone ? "table-wrap stack-on-phone" : "table-wrap",
+      role: "region",
+      "aria-label": caption,
+      tabIndex: 0,
+    },
     h(
       "table",
       {},
@@ -90,21 +125,47 @@ export function table(caption, headings, rows) {
           headings.map((heading) => h("th", { scope: "col" }, heading)),
         ),
       ),
-      h(
-        "tbody",
-        {},
-        rows.length
-          ? rows.map((cells) =>
-              h(
-                "tr",
-                {},
-                cells.map((cell) => h("td", {}, cell)),
-              ),
-            )
-          : h("tr", {}, h("td", { colSpan: headings.length }, "None yet")),
-      ),
+      body,
     ),
   );
+  return {
+    element,
+    /** @param {KeyedRow[]} rows */
+    update(rows) {
+      const keys = new Set(rows.map((row) => row.key));
+      for (const [key, row] of shown) {
+        if (keys.has(key)) continue;
+        row.remove();
+        shown.delete(key);
+      }
+      body.querySelector("tr.empty")?.remove();
+      /** @type {Element | null} */
+      let previous = null;
+      for (const { key, cells } of rows) {
+        const row =
+          shown.get(key) ??
+          h(
+            "tr",
+            {},
+            // Each cell names its column, which a row shown as a card writes before its value.
+            cells.map((_, index) => h("td", { "data-label": headings[index] })),
+          );
+        shown.set(key, row);
+        cells.forEach((cell, index) => {
+          const td = row.cells[index];
+          if (!(cell instanceof Node && td.firstChild === cell && td.childNodes.length === 1))
+            td.replaceChildren(...(cell === null || cell === undefined || cell === false ? [] : [textOrNode(cell)]));
+        });
+        // Moved only when out of place: moving a row would take the focus from a button in it.
+        /** @type {Element | null} */
+        const wanted = previous ? previous.nextElementSibling : body.firstElementChild;
+        if (wanted !== row) body.insertBefore(row, wanted);
+        previous = row;
+      }
+      if (rows.length === 0)
+        body.append(h("tr", { class: "empty" }, h("td", { colSpan: headings.length }, "None yet")));
+    },
+  };
 }
 
 /** Fields made so far: each gets an id of its own, so two forms with the same labels (a key's edit form beside the create form) never share one. */

@@ -101,6 +101,7 @@ export const apiErrors = {
     error({
       status: 503,
       type: "service_unavailable",
+      code: "no_backend_available",
       message: `Service unavailable: ${anyTried ? "no backend could take the request" : `no healthy backend serves '${model}'`}`,
     }),
   /**
@@ -114,7 +115,13 @@ export const apiErrors = {
       code: "response_too_large",
       message: `The answer is larger than the ${maxBytes / 1024 / 1024} MiB the gateway passes on unstreamed: stream it (stream: true) or ask for less (n, max_tokens, top_logprobs)`,
     }),
-  answerBrokeOff: () => error({ status: 502, type: "upstream_error", message: "The backend's response broke off" }),
+  answerBrokeOff: () =>
+    error({
+      status: 502,
+      type: "upstream_error",
+      code: "upstream_broke_off",
+      message: "The backend's response broke off",
+    }),
   /** Sent as a stream's last event: its 200 is long gone. */
   streamInterrupted: (message: string) =>
     error({ status: 502, type: "upstream_error", code: "stream_interrupted", message }),
@@ -126,6 +133,8 @@ export const apiErrors = {
       message: "The admin API is disabled: set the ADMIN_TOKEN secret",
     }),
   invalidAdminToken: () => error({ status: 401, type: "authentication_error", message: "Invalid admin token" }),
+  loggedRequestNotFound: (id: string) =>
+    error({ status: 404, type: "not_found_error", message: `No logged request '${echoed(id)}'` }),
   keyNotFound: (id: string) => error({ status: 404, type: "not_found_error", message: `No API key '${id}'` }),
   backendNotFound: (id: string) => error({ status: 404, type: "not_found_error", message: `No backend '${id}'` }),
   /** Only backends added through the admin API can be removed through it. */
@@ -150,6 +159,8 @@ export const apiErrors = {
 
 /** The answer to an error: Mistral's error body, with `headers` (rate limits, retry-after, the answering model). */
 export function answerError(c: Context, error: ApiError, headers: Record<string, string> = {}): Response {
+  // For the refusal counter (middleware/refusal-counter.ts).
+  c.set("errorCode", error.code);
   return errorResponse(c, error.status, error.message, error.type, { code: error.code, param: error.param, headers });
 }
 

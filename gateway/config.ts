@@ -9,6 +9,9 @@ const unsetIfEmpty = (value: unknown) => (value === "" ? undefined : value);
 const seconds = (fallback: number) =>
   z.preprocess(unsetIfEmpty, z.coerce.number().positive().default(fallback)).transform((value) => value * 1000);
 
+/** A count var: a positive integer. */
+const count = (fallback: number) => z.preprocess(unsetIfEmpty, z.coerce.number().int().positive().default(fallback));
+
 /** A JSON list var, each item checked against `item`. */
 const jsonList = <T extends z.ZodType>(item: T) =>
   z.preprocess(
@@ -64,6 +67,16 @@ const GatewayConfig = z
     BACKENDS: jsonList(BackendConfig),
     /** Public models (see gateway/models/model-definition.ts). */
     MODELS: jsonList(ModelDefinition),
+    /** "false" turns the request log off (usage rows are still written). */
+    REQUEST_LOG: z.preprocess(unsetIfEmpty, z.enum(["true", "false"]).default("true")),
+    /** The request log keeps rows this many days, and at most LOG_MAX_ROWS of them. */
+    LOG_RETENTION_DAYS: z.preprocess(unsetIfEmpty, z.coerce.number().positive().default(14)),
+    LOG_MAX_ROWS: count(500_000),
+    /** Bodies (keys with log_bodies only) are kept this many hours, and for at most the newest LOG_MAX_BODIES rows. */
+    LOG_BODY_RETENTION_HOURS: z.preprocess(unsetIfEmpty, z.coerce.number().positive().default(24)),
+    LOG_MAX_BODIES: count(10_000),
+    /** OTLP/HTTP collector the gateway sends its spans to (`/v1/traces` is appended); unset = none. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(unsetIfEmpty, z.url().optional()),
   })
   .transform((vars) => ({
     corsOrigins: vars.CORS_ORIGINS.split(",")
@@ -78,8 +91,31 @@ const GatewayConfig = z
     allowLoopbackBackends: vars.ALLOW_LOOPBACK_BACKENDS === "true",
     backends: vars.BACKENDS,
     models: vars.MODELS,
+    requestLog: vars.REQUEST_LOG === "true" ? logRetention(vars) : null,
+    otlpTracesUrl: vars.OTEL_EXPORTER_OTLP_ENDPOINT
+      ? `${vars.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, "")}/v1/traces`
+      : null,
   }));
 export type GatewayConfig = z.output<typeof GatewayConfig>;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The request log's bounds; the bodies' never exceed the rows'. */
+function logRetention(vars: {
+  LOG_RETENTION_DAYS: number;
+  LOG_MAX_ROWS: number;
+  LOG_BODY_RETENTION_HOURS: number;
+  LOG_MAX_BODIES: number;
+}) {
+  const retentionMs = vars.LOG_RETENTION_DAYS * DAY_MS;
+  return {
+    retentionMs,
+    maxRows: vars.LOG_MAX_ROWS,
+    bodyRetentionMs: Math.min(retentionMs, (vars.LOG_BODY_RETENTION_HOURS * DAY_MS) / 24),
+    maxBodies: Math.min(vars.LOG_MAX_ROWS, vars.LOG_MAX_BODIES),
+  };
+}
+export type LogRetention = ReturnType<typeof logRetention>;
 
 /** Parsed once per isolate: the env object is the same for every request an isolate serves. */
 const parsed = new WeakMap<Env, GatewayConfig>();

@@ -9,6 +9,8 @@ declare namespace Cloudflare {
     ASSETS: Fetcher;
     KEY_LIMITER: DurableObjectNamespace<import("./ratelimit/key-limiter.ts").KeyLimiter>;
     BACKEND_POOL: DurableObjectNamespace<import("./routing/backend-pool.ts").BackendPool>;
+    REQUEST_ANALYTICS: AnalyticsEngineDataset;
+    GATEWAY_METRICS: DurableObjectNamespace<import("./metrics/gateway-metrics.ts").GatewayMetrics>;
     /** Secret: bearer token of the /admin API. */
     ADMIN_TOKEN?: string;
     // The vars (wrangler.toml [vars]) are not typed here: they are read only through gatewayConfig (config.ts).

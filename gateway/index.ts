@@ -12,16 +12,19 @@ import { accessLog } from "./middleware/access-log.ts";
 import { apiKeyAuth } from "./middleware/api-key-auth.ts";
 import { bodyLimit } from "./middleware/body-limit.ts";
 import { cors } from "./middleware/cors.ts";
+import { refusalCounter } from "./middleware/refusal-counter.ts";
 import { requestId } from "./middleware/request-id.ts";
+import { traceContext } from "./tracing/trace-context.ts";
 import { serveInference } from "./proxy/serve-inference.ts";
 import { backendPool } from "./routing/backend-pool.ts";
 
 export { KeyLimiter } from "./ratelimit/key-limiter.ts";
 export { BackendPool } from "./routing/backend-pool.ts";
+export { GatewayMetrics } from "./metrics/gateway-metrics.ts";
 
 const app = new Hono<GatewayEnv>();
 
-app.use(requestId(), accessLog(), cors());
+app.use(requestId(), traceContext(), accessLog(), cors());
 
 // Public and unauthenticated: nothing secret in either.
 app.get("/health", async (c) => {
@@ -41,7 +44,7 @@ app.get("/console", (c) => c.redirect("/console/"));
 app.get("/console/*", serveConsole);
 
 // Authentication comes before the body is read: an unauthenticated client gets its 401 at once.
-app.use("/v1/*", apiKeyAuth(), bodyLimit());
+app.use("/v1/*", refusalCounter(), apiKeyAuth(), bodyLimit());
 app.get("/v1/models", listModels);
 app.get("/v1/models/:model_id", retrieveModel);
 app.post("/v1/chat/completions", (c) => serveInference(c, chatCompletions));

@@ -4,6 +4,7 @@ import type { Worker } from "node:worker_threads";
 import type { ChatCompletionRequest } from "../../protocol/chat.ts";
 import type { InferenceOptions } from "../options.ts";
 import { RequestError } from "../request-error.ts";
+import type { FinishedTimeline } from "../scheduler/request-timeline.ts";
 import type { ChoiceOutput, FromInferenceThread, ModelInfo, ToInferenceThread } from "./messages.ts";
 import { InputClient } from "./input-client.ts";
 import { typescriptWorker } from "./typescript-worker.ts";
@@ -12,11 +13,19 @@ import { typescriptWorker } from "./typescript-worker.ts";
 export interface ChatRun {
   promptTokens: number;
   outputs: AsyncIterable<ChoiceOutput>;
+  /** When it reached each phase on the inference thread, once every choice finished (not when cancelled or failed). */
+  timeline: FinishedTimeline | undefined;
   cancel(): void;
 }
 
 type Pending =
-  | { kind: "chat"; accept(run: ChatRun): void; reject(error: Error): void; stream?: Readable; open: number }
+  | {
+      kind: "chat";
+      accept(run: ChatRun): void;
+      reject(error: Error): void;
+      run?: ChatRun & { outputs: Readable };
+      open: number;
+    }
   | {
       kind: "embed";
       resolve(result: { vectors: Float32Array[]; promptTokens: number }): void;
@@ -140,25 +149,27 @@ export class InferenceClient {
     const pending = this.pending.get(id);
     if (pending?.kind !== "chat") return;
     const stream = new Readable({ objectMode: true, read() {} });
-    pending.stream = stream;
-    pending.accept({
+    pending.run = {
       promptTokens,
       outputs: stream,
+      timeline: undefined,
       cancel: () => {
         if (!this.pending.delete(id)) return;
         this.send({ type: "cancel", id });
         stream.push(null);
       },
-    });
+    };
+    pending.accept(pending.run);
   }
 
   private deliver(output: ChoiceOutput): void {
     const pending = this.pending.get(output.id);
-    if (pending?.kind !== "chat" || !pending.stream) return;
-    pending.stream.push(output);
+    if (pending?.kind !== "chat" || !pending.run) return;
+    pending.run.timeline ??= output.timeline;
+    pending.run.outputs.push(output);
     if (output.finish !== undefined && --pending.open === 0) {
       this.pending.delete(output.id);
-      pending.stream.push(null);
+      pending.run.outputs.push(null);
     }
   }
 
@@ -172,7 +183,7 @@ export class InferenceClient {
   private failAll(error: Error): void {
     for (const [id, pending] of this.pending) {
       this.pending.delete(id);
-      if (pending.kind === "chat" && pending.stream) pending.stream.destroy(error);
+      if (pending.kind === "chat" && pending.run) pending.run.outputs.destroy(error);
       else pending.reject(error);
     }
   }

@@ -7,6 +7,7 @@ import { GrammarPool } from "../grammar/grammar-pool.ts";
 import { loadEngine } from "../engine/load-engine.ts";
 import type { InferenceOptions } from "../options.ts";
 import { asRequestError, RequestError } from "../request-error.ts";
+import { epochMs, type FinishedTimeline, type RequestTimeline } from "../scheduler/request-timeline.ts";
 import type { Scheduler, StepOutput } from "../scheduler/scheduler.ts";
 import type { Sequence } from "../scheduler/sequence.ts";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
@@ -131,10 +132,11 @@ class InferenceThread {
    * while the steps go on) before it joins the scheduler; each choice gets its own matcher.
    */
   private chat(id: number, request: ChatCompletionRequest, input: ChatInput): void {
+    const arrived = epochMs();
     const plan = this.inputs.constraints(request);
-    const start = (matchers: (TokenConstraint | undefined)[]) => {
+    const start = (matchers: (TokenConstraint | undefined)[], grammar?: RequestTimeline["grammar"]) => {
       input.spec.choices.forEach((choice, index) => (choice.constraint = plan.build(matchers[index])));
-      this.start(id, input);
+      this.start(id, input, grammar);
     };
     if (plan.grammar === undefined) return start([]);
     this.compiling.add(id);
@@ -142,7 +144,7 @@ class InferenceThread {
       .constraints(plan.grammar, input.spec.choices.length)
       .then(
         (matchers) => {
-          if (this.compiling.delete(id)) start(matchers);
+          if (this.compiling.delete(id)) start(matchers, { start: arrived, end: epochMs() });
           else for (const matcher of matchers) matcher.release();
         },
         (error: Error) => {
@@ -157,8 +159,9 @@ class InferenceThread {
       .finally(() => this.wake?.());
   }
 
-  private start(id: number, input: ChatInput): void {
+  private start(id: number, input: ChatInput, grammar: RequestTimeline["grammar"]): void {
     const sequences = this.scheduler.add(input.spec);
+    sequences[0].timeline.grammar = grammar;
     this.requests.set(id, sequences);
     sequences.forEach((sequence, index) =>
       this.choices.set(sequence, {
@@ -240,13 +243,14 @@ class InferenceThread {
     }
     let finish: FinishReason | undefined = sequence.finish;
     let toolCalls: ToolCall[] | undefined;
+    let timeline: FinishedTimeline | undefined;
     if (sequence.finish !== undefined) {
       if (!stopped) text += choice.tools.route(undefined, choice.processor.flush());
       const ending = choice.tools.finish();
       if ("text" in ending) text += ending.text;
       else ({ toolCalls } = ending);
       if (toolCalls && finish === "stop") finish = "tool_calls";
-      this.forget(choice, sequence);
+      if (this.forget(choice, sequence)) timeline = { ...sequence.timeline, finished: epochMs() };
     }
     return {
       id: choice.request,
@@ -257,15 +261,18 @@ class InferenceThread {
       cachedTokens: sequence.cachedTokens,
       logprobs: logprobs && apiLogprobs(this.tokenizer, logprobs),
       ...(toolCalls ? { toolCalls } : {}),
+      ...(timeline ? { timeline } : {}),
     };
   }
 
-  private forget(choice: Choice, sequence: Sequence): void {
+  /** Drops a finished choice; whether it was its request's last. */
+  private forget(choice: Choice, sequence: Sequence): boolean {
     this.choices.delete(sequence);
     sequence.constraint?.release();
     const remaining = this.requests.get(choice.request)?.filter((other) => this.choices.has(other));
     if (remaining?.length) this.requests.set(choice.request, remaining);
     else this.requests.delete(choice.request);
+    return !remaining?.length;
   }
 
   /** A request refused, or one that fails unexpectedly (a bug, not bad input: logged, and what it started is dropped), is answered. */

@@ -1,6 +1,7 @@
 import type { LoadReport } from "../../protocol/health.ts";
 import type { ChatCompletionRequest, FinishReason, TokenLogprob, ToolCall } from "../../protocol/chat.ts";
 import type { RequestErrorData } from "../request-error.ts";
+import type { FinishedTimeline } from "../scheduler/request-timeline.ts";
 import type { ChatInput } from "./input-processor.ts";
 
 /** What the HTTP side needs to know about the loaded model. */
@@ -44,6 +45,8 @@ export interface ChoiceOutput {
   logprobs: TokenLogprob | undefined;
   /** The calls the choice made, on its last output (finish "tool_calls"). */
   toolCalls?: ToolCall[];
+  /** On the request's last output: when it reached each phase, for its trace. */
+  timeline?: FinishedTimeline;
 }
 
 export type FromInferenceThread =

@@ -5,6 +5,7 @@ import type { TokenLogprobs } from "../sampler/logprobs.ts";
 import { nextWaiting, seatDonor, seatsByTenant, splitPrefillBudget } from "./fair-share.ts";
 import { KvCacheManager } from "./kv-cache-manager.ts";
 import type { ModelRunnerOutput, Sampled } from "./model-runner-output.ts";
+import { epochMs, type RequestTimeline } from "./request-timeline.ts";
 import type { BlockCopy, ScheduledChunk, SchedulerOutput } from "./scheduler-output.ts";
 import { Sequence, type FinishReason, type RequestSpec } from "./sequence.ts";
 
@@ -93,7 +94,8 @@ export class Scheduler {
       );
     if (this.waitingCount() + n > this.config.maxWaiting + this.freeSeats())
       throw new RequestError("queue_full", "The backend is overloaded: its request queue is full. Retry later.");
-    const sequences = request.choices.map((sampling) => new Sequence(request, sampling));
+    const timeline: RequestTimeline = { queued: epochMs() };
+    const sequences = request.choices.map((sampling) => new Sequence(request, sampling, timeline));
     this.waiting.push(sequences);
     return sequences;
   }
@@ -224,6 +226,7 @@ export class Scheduler {
       for (const choice of choices) choice.cachedTokens = hit;
     }
     first.computed = hit;
+    first.timeline.scheduled ??= epochMs();
     this.running.push(...choices);
     for (const other of others) other.forkOf = first;
     return true;
@@ -344,6 +347,7 @@ export class Scheduler {
 
   private advance(sequence: Sequence, token: number): StepOutput {
     sequence.generated.push(token);
+    sequence.timeline.firstToken ??= epochMs();
     const { eosTokenId, contextLength } = this.shape;
     if (token === eosTokenId) sequence.finish = "stop";
     else if (sequence.maxTokens !== undefined && sequence.generated.length >= sequence.maxTokens)

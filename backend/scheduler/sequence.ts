@@ -3,6 +3,7 @@ import type { Draw } from "../engine/engine.ts";
 import { Sampler, type SamplingParams } from "../sampler/sampler.ts";
 import type { TokenConstraint } from "../sampler/token-constraint.ts";
 import { emptyBlockTable, type BlockTable } from "./kv-cache-manager.ts";
+import type { RequestTimeline } from "./request-timeline.ts";
 
 /** The API's finish reasons but tool_calls, which the output side decides from what was generated. */
 export type FinishReason = Exclude<ApiFinishReason, "tool_calls">;
@@ -52,7 +53,12 @@ export class Sequence {
   finish: FinishReason | undefined;
   error: string | undefined;
 
-  constructor(request: RequestSpec, choice: ChoiceSpec) {
+  constructor(
+    request: RequestSpec,
+    choice: ChoiceSpec,
+    /** Its request's, shared with the request's other choices. */
+    readonly timeline: RequestTimeline,
+  ) {
     this.prompt = request.prompt;
     this.maxTokens = request.maxTokens;
     this.topLogprobs = request.topLogprobs;

@@ -10,6 +10,7 @@ import { embeddings } from "./embeddings.ts";
 import { limitBody, routeNotFound } from "../../protocol/http/error-response.ts";
 import { RequestError } from "../request-error.ts";
 import { requestErrorResponse } from "./request-error-answers.ts";
+import { traced } from "./tracing.ts";
 
 /** The backend's HTTP API: Mistral's public routes plus /health (load, for the gateway's router) and /metrics. */
 export function createApp(backend: Backend): Hono {
@@ -57,8 +58,8 @@ export function createApp(backend: Backend): Hono {
     return c.json(list);
   });
 
-  app.post("/v1/chat/completions", chatCompletions(backend));
-  app.post("/v1/embeddings", embeddings(backend));
+  app.post("/v1/chat/completions", traced(backend.tracing, "chat"), chatCompletions(backend));
+  app.post("/v1/embeddings", traced(backend.tracing, "embeddings"), embeddings(backend));
 
   app.notFound(routeNotFound);
   // A refusal thrown anywhere in a route is answered by its reason; anything else is a bug, logged.

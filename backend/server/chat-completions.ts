@@ -17,6 +17,7 @@ import type { Backend } from "./backend.ts";
 import { readBody } from "../../protocol/http/read-body.ts";
 import { modelLoading, unknownModel } from "./errors.ts";
 import type { RequestTimer } from "./metrics.ts";
+import type { RequestSpan } from "./request-span.ts";
 
 /** Refuses what this model cannot do, naming the field. */
 function refuseUnsupported(request: ChatCompletionRequest, model: ModelInfo): void {
@@ -32,9 +33,11 @@ function refuseUnsupported(request: ChatCompletionRequest, model: ModelInfo): vo
 export function chatCompletions(backend: Backend) {
   return async (c: Context): Promise<Response> => {
     const timer = backend.metrics.request();
+    const span = c.get("span");
     const parsed = await readBody(c, ChatCompletionRequest);
     if ("response" in parsed) return parsed.response;
     const request = parsed.data;
+    span.request({ model: request.model, stream: request.stream, choices: request.n });
     if (!backend.modelIds.includes(request.model)) throw unknownModel(request.model);
     if (!backend.client.model) throw modelLoading();
     refuseUnsupported(request, backend.client.model);
@@ -49,8 +52,8 @@ export function chatCompletions(backend: Backend) {
       model: request.model,
     };
     return request.stream
-      ? stream(c, request, run, timer, head, backend.streamKeepaliveMs)
-      : complete(c, request, run, timer, head);
+      ? stream(c, request, run, timer, span, head, backend.streamKeepaliveMs)
+      : complete(c, request, run, timer, span, head);
   };
 }
 
@@ -74,6 +77,7 @@ async function complete(
   request: ChatCompletionRequest,
   run: ChatRun,
   timer: RequestTimer,
+  span: RequestSpan,
   head: Head,
 ): Promise<Response> {
   const texts = Array.from({ length: request.n }, () => "");
@@ -110,6 +114,7 @@ async function complete(
     })),
     usage: usage(run.promptTokens, completionTokens, cachedTokens),
   };
+  span.finish({ responseId: head.id, usage: response.usage, finishes, timeline: run.timeline });
   return c.json(response);
 }
 
@@ -123,6 +128,7 @@ function stream(
   request: ChatCompletionRequest,
   run: ChatRun,
   timer: RequestTimer,
+  span: RequestSpan,
   head: Head,
   keepaliveMs: number,
 ): Response {
@@ -132,6 +138,12 @@ function stream(
     // the gateway (UPSTREAM_IDLE_SECONDS) and proxies would take for a dead backend. Clients and
     // SDKs skip SSE comments.
     const keepalive = keepaliveMs > 0 ? setInterval(() => void sse.write(": keep-alive\n\n"), keepaliveMs) : undefined;
+    const choices = Array.from({ length: request.n }, (_, index) => index);
+    const open = new Set(choices);
+    // A choice that never finishes (the client went away, the worker failed) ended in error.
+    const finishes = choices.map((): FinishReason => "error");
+    let completionTokens = 0;
+    let cachedTokens = 0;
     try {
       const send = (chunk: Omit<ChatCompletionChunk, keyof Head | "object">) =>
         sse.writeSSE({
@@ -143,13 +155,9 @@ function stream(
             ...chunk,
           } satisfies ChatCompletionChunk),
         });
-      const choices = Array.from({ length: request.n }, (_, index) => index);
       await send({
         choices: choices.map((index) => ({ index, delta: { role: "assistant", content: "" }, finish_reason: null })),
       });
-      const open = new Set(choices);
-      let completionTokens = 0;
-      let cachedTokens = 0;
       try {
         for await (const output of run.outputs) {
           completionTokens += output.tokens;
@@ -158,6 +166,7 @@ function stream(
           if (output.text === "" && output.finish === undefined && !output.logprobs) continue;
           if (output.finish !== undefined) {
             open.delete(output.choice);
+            finishes[output.choice] = output.finish;
             timer.finished(output.finish);
           }
           const last = open.size === 0 ? { usage: usage(run.promptTokens, completionTokens, cachedTokens) } : {};
@@ -178,6 +187,8 @@ function stream(
       await sse.writeSSE({ data: "[DONE]" });
     } finally {
       clearInterval(keepalive);
+      const total = usage(run.promptTokens, completionTokens, cachedTokens);
+      span.finish({ responseId: head.id, usage: total, finishes, timeline: run.timeline });
     }
   });
 }

@@ -14,6 +14,8 @@ export function embeddings(backend: Backend) {
     const parsed = await readBody(c, EmbeddingRequest);
     if ("response" in parsed) return parsed.response;
     const request = parsed.data;
+    const span = c.get("span");
+    span.request({ model: request.model });
     if (!backend.modelIds.includes(request.model)) throw unknownModel(request.model);
     if (request.output_dtype !== "float" || request.output_dimension != null) {
       const param = request.output_dtype !== "float" ? "output_dtype" : "output_dimension";
@@ -43,6 +45,7 @@ export function embeddings(backend: Backend) {
       })),
       usage: { prompt_tokens: result.promptTokens, completion_tokens: 0, total_tokens: result.promptTokens },
     };
+    span.finish({ responseId: response.id, usage: response.usage });
     return c.json(response);
   };
 }

@@ -7,6 +7,7 @@ import { BackendOptions } from "../options.ts";
 import { InferenceClient } from "../inference/inference-client.ts";
 import { createApp } from "./app.ts";
 import { ServingMetrics } from "./metrics.ts";
+import { Tracing } from "./tracing.ts";
 
 /** Bodies above this are refused with 413 (a full 32k-token context is well under 1 MB of text). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -45,16 +46,19 @@ export async function startBackend(input: z.input<typeof BackendOptions>): Promi
   const client = new InferenceClient({ ...options, model });
   const modelIds = options.servedModelNames?.length ? options.servedModelNames : [basename(model)];
   const metrics = new ServingMetrics(modelIds[0], () => client.status);
+  const tracing = Tracing.fromEnv();
   const app = createApp({
     client,
     modelIds,
     metrics,
+    tracing,
     secret: options.secret,
     maxBodyBytes: MAX_BODY_BYTES,
     streamKeepaliveMs: 1000 * options.streamKeepalive,
   });
   const server = await listen(app.fetch, options.host, options.port).catch(async (error) => {
     await client.close();
+    await tracing?.shutdown();
     throw error;
   });
   const { port } = server.address() as AddressInfo;
@@ -63,12 +67,16 @@ export async function startBackend(input: z.input<typeof BackendOptions>): Promi
     url: `http://${host}:${port}`,
     ready: client.ready.then(() => undefined),
     crashed: client.crashed,
-    /** Stops listening and stops the worker; requests still running end with an error, then their connections close. */
+    /**
+     * Stops listening and stops the worker; requests still running end with an error, then their
+     * connections close, and the spans not yet exported are.
+     */
     async close() {
       const closed = new Promise((done) => server.close(done));
       await client.close();
       if ("closeAllConnections" in server) server.closeAllConnections();
       await closed;
+      await tracing?.shutdown();
     },
   };
 }

@@ -227,6 +227,7 @@ function usage({ url, apiKey, model }: DevState, stateFile: string, seconds: num
   return `
 moxie is ready in ${seconds.toFixed(1)} s — ${url}
 API key (dev): ${apiKey}   (also in ${stateFile})
+Console:       ${url}/console   (sign in with the admin token: "adminToken" in ${stateFile})
 
 Stream a chat completion:
   curl -N ${url}/v1/chat/completions \\

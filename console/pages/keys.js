@@ -1,6 +1,7 @@
-import { admin, createdKeys, errorMessage } from "../api.js";
+import { admin, errorMessage, keySecrets } from "../api.js";
 import { confirmingButton, field, h, listOrNull, notice, numberOrNull, table } from "../dom.js";
-/** @import { ApiKey, CreatedKey, List } from "../types.js" */
+import { formatMoney, formatTime } from "../format.js";
+/** @import { ApiKey, CreatedKey, List, ListedKey } from "../types.js" */
 
 /** @typedef {Exclude<keyof ApiKey["limits"], "budget_period">} NumberLimit */
 /**
@@ -15,7 +16,7 @@ const LIMITS = [
   ["tpm", "Tokens per minute"],
   ["max_concurrent", "Concurrent requests"],
   ["monthly_token_budget", "Tokens per month"],
-  ["max_budget", "Spend budget"],
+  ["max_budget", "Spend budget (USD)"],
 ];
 
 /**
@@ -63,12 +64,27 @@ function limitInputs(key) {
 
 /** @param {LimitInputs} inputs */
 function limitFields(inputs) {
+  const expires = field("Expires (your time zone)", inputs.expires_at, "empty = never");
+  // Said as soon as a past time is picked, not only when the form is sent.
+  const warning = h("small", { class: "error-text", "aria-live": "polite" });
+  inputs.expires_at.addEventListener("input", () => (warning.textContent = expiryProblem(inputs.expires_at) ?? ""));
+  expires.append(warning);
   return [
     ...LIMITS.map(([name, label]) => field(label, inputs[name], "empty = unlimited")),
     field("Budget period", inputs.budget_period),
     field("Allowed models", inputs.models, "comma-separated ids or aliases"),
-    field("Expires (your time zone)", inputs.expires_at, "empty = never"),
+    expires,
   ];
+}
+
+/**
+ * Why the expiry cannot be sent, or null: the gateway refuses a time already past (400 invalid_expiry),
+ * so the form says so before sending.
+ * @param {HTMLInputElement} input
+ */
+function expiryProblem(input) {
+  if (!input.value || new Date(input.value).getTime() > Date.now()) return null;
+  return `${input.value.replace("T", " ")} is in the past: a key must expire later, or never (leave it empty).`;
 }
 
 /** @param {LimitInputs} inputs */
@@ -90,6 +106,17 @@ function localDateTime(iso) {
   return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
 }
 
+/** The budget period a key's spend is counted in, as its Spend column names it. */
+const PERIOD_NAMES = { day: "today (UTC)", week: "this week (UTC)", month: "this month (UTC)", lifetime: "lifetime" };
+
+/**
+ * A time in a cell, with the exact instant as its tooltip.
+ * @param {string} iso
+ */
+function time(iso) {
+  return h("time", { dateTime: iso, title: iso }, formatTime(iso));
+}
+
 /** @param {ApiKey} key */
 function status(key) {
   if (key.revoked_at) return "revoked";
@@ -105,7 +132,7 @@ function limitsText(key) {
     tpm && `${tpm} tok/min`,
     max_concurrent && `${max_concurrent} at once`,
     monthly_token_budget && `${monthly_token_budget} tok/month`,
-    max_budget && `${max_budget} per ${budget_period ?? "lifetime"}`,
+    max_budget && `${formatMoney(max_budget)} per ${budget_period ?? "lifetime"}`,
   ].filter(Boolean);
   return parts.length ? parts.join(", ") : "unlimited";
 }
@@ -116,7 +143,7 @@ function limitsText(key) {
  */
 export async function keysPage(flash = null) {
   const page = h("div");
-  /** @type {List<ApiKey>} */
+  /** @type {List<ListedKey>} */
   const { data: keys } = await admin("GET", "/keys");
   const shown = h("div", { "aria-live": "polite" }, flash);
 
@@ -128,10 +155,15 @@ export async function keysPage(flash = null) {
       class: "card",
       async onsubmit(event) {
         event.preventDefault();
+        const problem = expiryProblem(inputs.expires_at);
+        if (problem) {
+          shown.replaceChildren(notice(problem, "error"));
+          return inputs.expires_at.focus();
+        }
         try {
           /** @type {CreatedKey} */
           const created = await admin("POST", "/keys", { name: name.value, ...limitValues(inputs) });
-          createdKeys.set(created.id, created);
+          keySecrets.set(created.id, created.key);
           const secret = h("code", { class: "secret" }, created.key);
           const copy = h(
             "button",
@@ -166,12 +198,22 @@ export async function keysPage(flash = null) {
   );
 
   const rows = keys.map((key) => [
-    h("span", { class: "name" }, key.name),
-    h("code", {}, key.key_prefix, "…"),
+    h("div", { class: "stack" }, h("span", { class: "name" }, key.name), h("code", {}, key.key_prefix, "…")),
     h("span", { class: `badge ${status(key)}` }, status(key)),
-    key.allowed_models?.join(", ") ?? "all",
+    h("span", { class: "wrap" }, key.allowed_models?.join(", ") ?? "all"),
     limitsText(key),
-    key.expires_at ? new Date(key.expires_at).toLocaleString() : "never",
+    time(key.created_at),
+    key.last_used_at ? time(key.last_used_at) : h("span", { class: "muted" }, "never"),
+    key.expires_at ? time(key.expires_at) : "never",
+    h(
+      "div",
+      { class: "stack" },
+      formatMoney(key.current_spend.spend),
+      h("small", { class: "muted" }, PERIOD_NAMES[key.limits.budget_period ?? "lifetime"]),
+    ),
+    key.current_spend.remaining === null
+      ? h("span", { class: "muted" }, "no budget")
+      : `${formatMoney(key.current_spend.remaining)} of ${formatMoney(key.limits.max_budget ?? 0)}`,
     h(
       "div",
       { class: "actions" },
@@ -183,7 +225,12 @@ export async function keysPage(flash = null) {
   const editor = h("div");
   page.replaceChildren(
     shown,
-    table("API keys", ["Name", "Key", "Status", "Models", "Limits", "Expires", ""], rows),
+    table(
+      "API keys",
+      ["Key", "Status", "Models", "Limits", "Created", "Last used", "Expires", "Spend", "Remaining", ""],
+      rows,
+      { stackOnPhone: true },
+    ),
     editor,
     create,
   );
@@ -215,6 +262,11 @@ function editForm(key, page) {
       class: "card",
       async onsubmit(event) {
         event.preventDefault();
+        const problem = expiryProblem(inputs.expires_at);
+        if (problem) {
+          status.replaceChildren(notice(problem, "error"));
+          return inputs.expires_at.focus();
+        }
         try {
           await admin("PATCH", `/keys/${encodeURIComponent(key.id)}`, { name: name.value, ...limitValues(inputs) });
           page.replaceWith(await keysPage());

@@ -1,10 +1,17 @@
 import { admin } from "../api.js";
-import { formatNumber, stackedBars } from "../chart.js";
-import { field, h, table } from "../dom.js";
+import { stackedBars } from "../chart.js";
+import { field, h, notice, table } from "../dom.js";
+import { formatMoney, formatNumber } from "../format.js";
 /** @import { ApiKey, List, UsageRow } from "../types.js" */
 
 const DAY_MS = 86_400_000;
-const METRICS = { requests: "Requests", total_tokens: "Tokens", cost: "Spend" };
+const METRICS = { requests: "Requests", total_tokens: "Tokens", cost: "Spend (USD)" };
+/** How each metric reads on the chart's axis: counts in whole numbers, spend in dollars. */
+const SCALES = {
+  requests: { format: formatNumber, integer: true },
+  total_tokens: { format: formatNumber, integer: true },
+  cost: { format: formatMoney, integer: false },
+};
 const GROUPS = { key: "per key", model: "per model" };
 
 /** The usage page: filters, the chart of the chosen metric per day, the rows, and a CSV of them. */
@@ -56,11 +63,14 @@ export async function usagePage() {
     }
     const title = `${METRICS[shown]} ${GROUPS[grouping]} per day, ${since.value} to ${until.value}`;
     result.replaceChildren(
-      stackedBars(
-        title,
-        days,
-        [...series].map(([name, values]) => ({ name, values })),
-      ),
+      rows.length
+        ? stackedBars(
+            title,
+            days,
+            [...series].map(([name, values]) => ({ name, values })),
+            SCALES[shown],
+          )
+        : notice(`No usage from ${since.value} to ${until.value}.`),
       h(
         "p",
         {},
@@ -80,12 +90,23 @@ export async function usagePage() {
           String(row.requests),
           String(row.prompt_tokens),
           String(row.completion_tokens),
-          formatNumber(row.cost ?? 0),
+          formatMoney(row.cost ?? 0),
         ]),
       ),
     );
   };
   const load = async () => {
+    // An inverted range would ask for nothing and draw an empty chart: said instead.
+    if (since.value > until.value) {
+      rows = [];
+      result.replaceChildren(
+        notice(
+          `"From" (${since.value}) is after "To" (${until.value}): choose a range that starts before it ends.`,
+          "error",
+        ),
+      );
+      return since.focus();
+    }
     const query = new URLSearchParams({
       since: since.value,
       until: until.value,
@@ -110,8 +131,9 @@ export async function usagePage() {
     field("Group", group),
     h("button", { type: "submit" }, "Show"),
   );
-  metric.addEventListener("change", draw);
-  group.addEventListener("change", draw);
+  const redraw = () => rows.length > 0 && draw();
+  metric.addEventListener("change", redraw);
+  group.addEventListener("change", redraw);
   await load();
   return h("div", {}, form, result);
 }

@@ -7,14 +7,15 @@ import type { ValidationErrorBody } from "../../protocol/index.ts";
 import { BackendConfig } from "../routing/backend.ts";
 import { backendUrlProblem } from "../routing/backend-url-policy.ts";
 import { backendPool } from "../routing/backend-pool.ts";
-import { deleteBackend, loadRegistry, saveBackend } from "../routing/registry.ts";
+import { deleteBackend, loadRegistry, registeredBackendIds, saveBackend } from "../routing/registry.ts";
 import { readBody } from "../../protocol/http/read-body.ts";
+import { sourceOf } from "./source.ts";
 
 const Drain = z.strictObject({ draining: z.boolean().default(true) });
 
 /** /admin/backends: list with live health, add (or replace), remove, drain. */
 export const adminBackends = new Hono<GatewayEnv>()
-  .get("/", async (c) => c.json({ data: await backendPool(c.env).list() }))
+  .get("/", async (c) => c.json({ data: await listBackends(c.env) }))
   .post("/", async (c) => {
     const parsed = await readBody(c, BackendConfig);
     if ("response" in parsed) return parsed.response;
@@ -47,8 +48,17 @@ export const adminBackends = new Hono<GatewayEnv>()
     return c.json(await reloadAndShow(c.env, backend.id));
   });
 
+/**
+ * The pool's live view of each backend, with where it comes from: a backend of the BACKENDS var
+ * (`configured`) cannot be removed through the API, so the console offers Remove only on the others.
+ */
+async function listBackends(env: Env) {
+  const [backends, saved] = await Promise.all([backendPool(env).list(), registeredBackendIds(env.DB)]);
+  const configured = new Set(gatewayConfig(env).backends.map((backend) => backend.id));
+  return backends.map((backend) => ({ ...backend, source: sourceOf(backend.id, configured, saved) }));
+}
+
 async function reloadAndShow(env: Env, id: string) {
-  const pool = backendPool(env);
-  await pool.reload();
-  return (await pool.list()).find((backend) => backend.id === id);
+  await backendPool(env).reload();
+  return (await listBackends(env)).find((backend) => backend.id === id);
 }

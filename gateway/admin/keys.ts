@@ -9,7 +9,7 @@ import type { GatewayEnv } from "../gateway-env.ts";
 import { keyLimiter } from "../ratelimit/key-limiter.ts";
 import { readBody } from "../../protocol/http/read-body.ts";
 import { validate } from "../../protocol/index.ts";
-import { spendPerPeriod } from "./spend.ts";
+import { spendPerPeriod, withActivity } from "./spend.ts";
 import { day } from "./usage.ts";
 
 const CreateKey = z.strictObject({
@@ -21,6 +21,8 @@ const CreateKey = z.strictObject({
     .transform((time) => new Date(time).toISOString())
     .nullish(),
   cache_scope: CacheScope.nullish(),
+  /** Keep this key's bodies in the request log (off unless asked; see LOG_BODY_RETENTION_HOURS). */
+  log_bodies: z.boolean().optional(),
   ...KeyLimits.partial().shape,
 });
 
@@ -33,7 +35,7 @@ export const adminKeys = new Hono<GatewayEnv>()
   .post("/", async (c) => {
     const parsed = await readBody(c, CreateKey);
     if ("response" in parsed) return parsed.response;
-    const { name, models, expires_at, cache_scope, ...limits } = parsed.data;
+    const { name, models, expires_at, cache_scope, log_bodies, ...limits } = parsed.data;
     if (expires_at && isPast(expires_at)) return answerError(c, apiErrors.invalidExpiry(expires_at));
     const key = generateApiKey();
     const record = await insertKey(c.env.DB, {
@@ -43,25 +45,28 @@ export const adminKeys = new Hono<GatewayEnv>()
       expiresAt: expires_at ?? null,
       allowedModels: models ?? null,
       cacheScope: cache_scope ?? null,
+      logBodies: log_bodies ?? false,
       limits: { ...NO_LIMITS, ...limits },
     });
     return c.json({ ...record, key }, 201);
   })
-  .get("/", async (c) => c.json({ data: await listKeys(c.env.DB) }))
+  // Listed and read with their last use and current spend, so the console's table needs one request.
+  .get("/", async (c) => c.json({ data: await withActivity(c.env.DB, await listKeys(c.env.DB)) }))
   .get("/:id", async (c) => {
     const record = await getKey(c.env.DB, c.req.param("id"));
-    return record ? c.json(record) : notFound(c);
+    return record ? c.json((await withActivity(c.env.DB, [record]))[0]) : notFound(c);
   })
   .patch("/:id", async (c) => {
     const parsed = await readBody(c, UpdateKey);
     if ("response" in parsed) return parsed.response;
-    const { name, models, expires_at, cache_scope, ...limits } = parsed.data;
+    const { name, models, expires_at, cache_scope, log_bodies, ...limits } = parsed.data;
     if (expires_at && isPast(expires_at)) return answerError(c, apiErrors.invalidExpiry(expires_at));
     const record = await updateKey(c.env.DB, c.req.param("id"), {
       name,
       expiresAt: expires_at,
       allowedModels: models,
       cacheScope: cache_scope,
+      logBodies: log_bodies,
       limits,
     });
     forgetCachedKeys();

@@ -8,6 +8,7 @@ import { ModelDefinition } from "../models/model-definition.ts";
 import { servedContexts } from "../models/served-context.ts";
 import { backendPool } from "../routing/backend-pool.ts";
 import { readBody } from "../../protocol/http/read-body.ts";
+import { sourceOf } from "./source.ts";
 
 /** /admin/models: public names and aliases → deployments, on top of the MODELS var. */
 export const adminModels = new Hono<GatewayEnv>()
@@ -19,11 +20,10 @@ export const adminModels = new Hono<GatewayEnv>()
     ]);
     const configured = new Set(gatewayConfig(c.env).models.map((model) => model.id));
     const served = servedContexts(backends);
-    const sourceOf = (id: string) => (!saved.has(id) ? "configured" : configured.has(id) ? "override" : "added");
     // Where each model comes from (the operator can only delete what was saved), and whether a healthy backend serves it now.
     const data = catalog.map((model) => ({
       ...model,
-      source: sourceOf(model.id),
+      source: sourceOf(model.id, configured, saved),
       served: served.has(model.deployment),
     }));
     return c.json({ data });

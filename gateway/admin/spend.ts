@@ -1,5 +1,6 @@
 import type { ApiKeyRecord, BudgetPeriod } from "../auth/key-record.ts";
 import { budgetPeriodOf } from "../ratelimit/spend-budget.ts";
+import type { KeyActivity } from "./key-activity.ts";
 
 export interface PeriodSpend {
   period: string;
@@ -48,21 +49,51 @@ export async function spendPerPeriod(
     entry.completion_tokens += row.completion_tokens;
     periods.set(bounds.period, entry);
   }
-  const current = budgetPeriodOf(key.limits.budget_period, Date.now());
-  const currentSpend =
-    (await db
-      .prepare("SELECT SUM(cost) AS spend FROM usage WHERE key_id = ?1 AND (?2 IS NULL OR created_at >= ?2)")
-      .bind(key.id, current.start)
-      .first<number>("spend")) ?? 0;
+  const [{ current_spend }] = await withActivity(db, [key]);
   return {
     key_id: key.id,
     max_budget: key.limits.max_budget,
     budget_period: key.limits.budget_period,
-    current: {
-      ...current,
-      spend: currentSpend,
-      remaining: key.limits.max_budget === null ? null : Math.max(0, key.limits.max_budget - currentSpend),
-    },
+    current: current_spend,
     data: [...periods.values()],
   };
+}
+
+/**
+ * Each key with its activity, in one query whatever the number of keys: every key's period start
+ * goes in as one JSON object (key id → start), so the usage index (key_id, created_at) answers
+ * both the latest row and the period's sum per key. Requests still in flight are not recorded
+ * yet, so the key's limiter may hold a little more than this shows.
+ */
+export async function withActivity(
+  db: D1Database,
+  keys: ApiKeyRecord[],
+  now = Date.now(),
+): Promise<(ApiKeyRecord & KeyActivity)[]> {
+  const periods = new Map(keys.map((key) => [key.id, budgetPeriodOf(key.limits.budget_period, now)]));
+  const starts = Object.fromEntries([...periods].map(([id, period]) => [id, period.start]));
+  const { results } = await db
+    .prepare(
+      `SELECT w.key AS key_id,
+              (SELECT MAX(created_at) FROM usage WHERE key_id = w.key) AS last_used_at,
+              (SELECT TOTAL(cost) FROM usage WHERE key_id = w.key AND (w.value IS NULL OR created_at >= w.value)) AS spend
+       FROM json_each(?1) AS w`,
+    )
+    .bind(JSON.stringify(starts))
+    .all<{ key_id: string; last_used_at: string | null; spend: number }>();
+  const byKey = new Map(results.map((row) => [row.key_id, row]));
+  return keys.map((key) => {
+    const row = byKey.get(key.id);
+    const spend = row?.spend ?? 0;
+    const budget = key.limits.max_budget;
+    return {
+      ...key,
+      last_used_at: row?.last_used_at ?? null,
+      current_spend: {
+        ...periods.get(key.id)!,
+        spend,
+        remaining: budget === null ? null : Math.max(0, budget - spend),
+      },
+    };
+  });
 }

@@ -46,6 +46,8 @@ export const ApiKeyRecord = z.object({
   allowed_models: z.array(z.string()).nullable(),
   /** The prefix-cache scope it shares with other keys; null = its own (its id). */
   cache_scope: CacheScope.nullable(),
+  /** Whether the request log keeps this key's request and response bodies (see gateway/logs/). */
+  log_bodies: z.boolean(),
   limits: KeyLimits,
 });
 export type ApiKeyRecord = z.infer<typeof ApiKeyRecord>;

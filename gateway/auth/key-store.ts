@@ -10,6 +10,7 @@ interface KeyRow {
   expires_at: string | null;
   allowed_models: string | null;
   cache_scope: string | null;
+  log_bodies: number;
   rpm: number | null;
   tpm: number | null;
   max_concurrent: number | null;
@@ -19,7 +20,7 @@ interface KeyRow {
 }
 
 const COLUMNS =
-  "id, name, key_prefix, created_at, revoked_at, expires_at, allowed_models, cache_scope, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period";
+  "id, name, key_prefix, created_at, revoked_at, expires_at, allowed_models, cache_scope, log_bodies, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period";
 
 function toRecord(row: KeyRow): ApiKeyRecord {
   return {
@@ -31,6 +32,7 @@ function toRecord(row: KeyRow): ApiKeyRecord {
     expires_at: row.expires_at,
     allowed_models: row.allowed_models === null ? null : (JSON.parse(row.allowed_models) as string[]),
     cache_scope: row.cache_scope,
+    log_bodies: row.log_bodies === 1,
     limits: {
       rpm: row.rpm,
       tpm: row.tpm,
@@ -49,6 +51,7 @@ export interface NewKey {
   expiresAt: string | null;
   allowedModels: string[] | null;
   cacheScope: string | null;
+  logBodies: boolean;
   limits: KeyLimits;
 }
 
@@ -57,8 +60,8 @@ export async function insertKey(db: D1Database, key: NewKey): Promise<ApiKeyReco
   const { rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period } = key.limits;
   const row = await db
     .prepare(
-      `INSERT INTO api_keys (id, name, key_hash, key_prefix, created_at, expires_at, allowed_models, cache_scope, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
+      `INSERT INTO api_keys (id, name, key_hash, key_prefix, created_at, expires_at, allowed_models, cache_scope, log_bodies, rpm, tpm, max_concurrent, monthly_token_budget, max_budget, budget_period)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${COLUMNS}`,
     )
     .bind(
       id,
@@ -69,6 +72,7 @@ export async function insertKey(db: D1Database, key: NewKey): Promise<ApiKeyReco
       key.expiresAt,
       key.allowedModels && JSON.stringify(key.allowedModels),
       key.cacheScope,
+      Number(key.logBodies),
       rpm,
       tpm,
       max_concurrent,
@@ -100,6 +104,7 @@ export interface KeyChanges {
   expiresAt?: string | null;
   allowedModels?: string[] | null;
   cacheScope?: string | null;
+  logBodies?: boolean;
   limits?: Partial<KeyLimits>;
 }
 
@@ -115,6 +120,7 @@ export async function updateKey(db: D1Database, id: string, changes: KeyChanges)
   if (changes.allowedModels !== undefined)
     set("allowed_models", changes.allowedModels && JSON.stringify(changes.allowedModels));
   if (changes.cacheScope !== undefined) set("cache_scope", changes.cacheScope);
+  if (changes.logBodies !== undefined) set("log_bodies", Number(changes.logBodies));
   for (const [column, value] of Object.entries(changes.limits ?? {})) if (value !== undefined) set(column, value);
   if (assignments.length === 0) return getKey(db, id);
   const row = await db

@@ -1,6 +1,6 @@
 import * as z from "zod";
 
-/** Prices per million tokens, in the unit key budgets (max_budget) are set in. */
+/** Prices per million tokens in US dollars, the unit key budgets (max_budget) are set in and the console shows. */
 export const ModelPrice = z.strictObject({
   input: z.number().nonnegative(),
   output: z.number().nonnegative(),

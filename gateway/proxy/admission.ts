@@ -16,7 +16,8 @@ import { estimatePromptTokens } from "../ratelimit/token-estimate.ts";
 import type { Decision, LimitSnapshot, TokenAsk } from "../ratelimit/usage-window.ts";
 import { backendPool, type BackendPool, type PickResult } from "../routing/backend-pool.ts";
 import type { InferenceRoute, RouteSchema } from "./serve-inference.ts";
-import { settler, type Settlement } from "./settlement.ts";
+import { MAX_LOGGED_BODY_CHARS } from "../logs/logged-request.ts";
+import { settler, type ForwardingTrail, type Settlement } from "./settlement.ts";
 
 /** A request the gateway took on: what forwarding and answering it need, and its one settlement. */
 export interface Admission<S extends RouteSchema> {
@@ -38,7 +39,9 @@ export interface Admission<S extends RouteSchema> {
   maxTokens: number | null;
   /** The key's limits as the reservation left them, for the rate-limit headers. */
   snapshot: LimitSnapshot;
-  /** Settles the key's reservation, releases the backend's pick and writes the usage row: once per admitted request. */
+  /** Backends tried and fallbacks moved to, counted as forwarding goes. */
+  trail: ForwardingTrail;
+  /** Settles the key's reservation, releases the backend's pick and writes the usage and log rows: once per admitted request. */
   settle: (settlement: Settlement) => Promise<void>;
 }
 
@@ -75,6 +78,8 @@ export async function admit<S extends RouteSchema>(
   const reserved = await reserve(c, model, ask, affinityKey);
   if (reserved instanceof Response) return reserved;
   const { pool, limiter, limits, decision } = reserved;
+  c.set("admitted", true);
+  const trail = { attempts: 0, fallbacks: 0 };
   return {
     request,
     body: body as Record<string, unknown>,
@@ -87,7 +92,19 @@ export async function admit<S extends RouteSchema>(
     promptEstimate,
     maxTokens: decision.maxTokens,
     snapshot: decision.snapshot,
-    settle: settler(c, { asked: model, pool, limiter, limits, reservation: decision.reservation, started }),
+    trail,
+    settle: settler(c, {
+      asked: model,
+      askedAs: request.model,
+      streams: route.streams(request),
+      pool,
+      limiter,
+      limits,
+      reservation: decision.reservation,
+      started,
+      trail,
+      requestBody: key.log_bodies ? JSON.stringify(body).slice(0, MAX_LOGGED_BODY_CHARS) : null,
+    }),
   };
 }
 

@@ -4,6 +4,7 @@ import type { GatewayEnv } from "../gateway-env.ts";
 import type { ModelDefinition } from "../models/model-definition.ts";
 import { asServed, loadServedContexts } from "../models/served-context.ts";
 import type { PickResult } from "../routing/backend-pool.ts";
+import { traceparentOf } from "../tracing/trace-context.ts";
 import type { Admission } from "./admission.ts";
 import { refusesPromptAsTooLong } from "./backend-verdict.ts";
 import type { InferenceRoute, RouteSchema } from "./serve-inference.ts";
@@ -38,6 +39,7 @@ export async function forwardWithFallbacks<S extends RouteSchema>(
         await pool.finish(upstream.backend, "success");
       }
       model = asServed(fallback, await loadServedContexts(c.env, fallback.deployment));
+      admission.trail.fallbacks += 1;
       upstream = await send(model, pool.pick(model.deployment, admission.affinityKey, []));
     }
     return { upstream, model };
@@ -60,7 +62,7 @@ async function needsFallback(upstream: UpstreamResult, model: ModelDefinition): 
 function sender<S extends RouteSchema>(
   c: Context<GatewayEnv>,
   route: InferenceRoute<S>,
-  { request, body, key, pool, affinityKey, maxTokens }: Admission<S>,
+  { request, body, key, pool, affinityKey, maxTokens, trail }: Admission<S>,
   gatewayAbort: AbortSignal,
 ) {
   const config = gatewayConfig(c.env);
@@ -75,7 +77,9 @@ function sender<S extends RouteSchema>(
       path: route.path,
       body: await route.upstreamBody(body, request, target, maxTokens, key),
       requestId: c.var.requestId,
+      traceparent: traceparentOf(c.var.trace),
       tenant: key.id,
+      trail,
       signal,
       deadlineMs: streams ? config.upstreamIdleMs : config.upstreamTimeoutMs,
       streams,

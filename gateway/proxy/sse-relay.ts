@@ -1,5 +1,6 @@
 import type { UsageInfo } from "../../protocol/index.ts";
 import { apiErrors, bodyOf } from "../api-errors.ts";
+import type { BodyCapture } from "../logs/logged-request.ts";
 import { IdleError, readWithin } from "./idle-watchdog.ts";
 import { SseRewriter } from "./sse-rewriter.ts";
 
@@ -14,6 +15,9 @@ export interface RelayResult {
   usage: UsageInfo | null;
   /** Events that carried content: about one token each, what a stream cut short is charged. */
   contentEvents: number;
+  finishReason: string | null;
+  /** When the first content went to the client; null when none did. */
+  firstContentAt: number | null;
 }
 
 export interface RelayOptions {
@@ -23,6 +27,8 @@ export interface RelayOptions {
   abortUpstream: () => void;
   clientGone: AbortSignal;
   idleMs: number;
+  /** Keeps what the client is sent (the key logs bodies). */
+  capture: BodyCapture | null;
 }
 
 /**
@@ -53,6 +59,7 @@ class SseRelay {
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private settle!: (result: RelayResult) => void;
   private ended = false;
+  private firstContentAt: number | null = null;
 
   constructor(
     upstream: ReadableStream<Uint8Array>,
@@ -130,14 +137,17 @@ class SseRelay {
 
   private send(): void {
     const text = this.rewriter.take();
-    if (text) this.controller.enqueue(this.encoder.encode(text));
+    if (!text) return;
+    if (this.firstContentAt === null && this.rewriter.contentEvents > 0) this.firstContentAt = Date.now();
+    this.options.capture?.add(text);
+    this.controller.enqueue(this.encoder.encode(text));
   }
 
   private end(outcome: StreamOutcome): void {
     if (this.ended) return;
     this.ended = true;
     this.options.clientGone.removeEventListener("abort", this.leave);
-    const { usage, contentEvents } = this.rewriter;
-    this.settle({ outcome, usage, contentEvents });
+    const { usage, contentEvents, finishReason } = this.rewriter;
+    this.settle({ outcome, usage, contentEvents, finishReason, firstContentAt: this.firstContentAt });
   }
 }

@@ -22,6 +22,8 @@ export class SseRewriter {
   usage: UsageInfo | null = null;
   /** Events that carried content: about one token each. */
   contentEvents = 0;
+  /** The last finish_reason a choice reported. */
+  finishReason: string | null = null;
   /** Whether the backend sent `[DONE]`: only then did its stream finish. */
   sawDone = false;
   private pending: string[] = [];
@@ -75,6 +77,7 @@ export class SseRewriter {
     }
     if (chunk.usage) this.usage = chunk.usage;
     if (chunk.choices?.some((choice) => choice.delta?.content)) this.contentEvents += 1;
+    for (const choice of chunk.choices ?? []) if (choice.finish_reason) this.finishReason = choice.finish_reason;
     if (typeof chunk.model === "string") chunk.model = this.publicModel;
     if (!this.clientAskedForUsage && chunk.usage && chunk.choices?.length === 0) {
       if (this.heldFinish && !this.heldFinish.chunk.usage) this.heldFinish.chunk.usage = chunk.usage;

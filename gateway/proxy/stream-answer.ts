@@ -1,7 +1,10 @@
 import { PROMPT_TOKENS_HEADER, type UsageInfo } from "../../protocol/index.ts";
+import { apiErrors } from "../api-errors.ts";
 import { gatewayConfig } from "../config.ts";
 import type { Answer, Answering } from "./respond.ts";
 import { relaySse, type RelayResult } from "./sse-relay.ts";
+
+const STREAM_INTERRUPTED = apiErrors.streamInterrupted("").code;
 
 /** How each way a stream can end is recorded (usage status) and reported to the pool. */
 const streamEnding = {
@@ -23,10 +26,15 @@ export function streamAnswer(
     abortUpstream: options.abortUpstream,
     clientGone: c.req.raw.signal,
     idleMs: gatewayConfig(c.env).upstreamIdleMs,
+    capture: answering.capture,
   });
   const settlement = relay.finished.then((result) => {
     const [status, outcome] = streamEnding[result.outcome];
-    return answering.settled(status, outcome, charged(result, response, options.promptEstimate));
+    return answering.settled(status, outcome, charged(result, response, options.promptEstimate), {
+      finishReason: result.finishReason,
+      firstContentAt: result.firstContentAt,
+      errorCode: result.outcome === "upstream_failed" ? STREAM_INTERRUPTED : null,
+    });
   });
   return {
     response: new Response(relay.body, {

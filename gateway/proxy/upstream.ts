@@ -2,6 +2,7 @@ import { TENANT_HEADER } from "../../protocol/index.ts";
 import { backendSecret, backendUrl } from "../routing/backend.ts";
 import type { BackendPool, PickedBackend, PickResult } from "../routing/backend-pool.ts";
 import { verdictOf } from "./backend-verdict.ts";
+import type { ForwardingTrail } from "./settlement.ts";
 
 /** Retries after the first attempt, only ever before the response has started. */
 const MAX_RETRIES = 2;
@@ -12,6 +13,8 @@ export interface UpstreamRequest {
   path: string;
   body: unknown;
   requestId: string;
+  /** The gateway's span, which the backend's continues. */
+  traceparent: string;
   /** The tenant the backend's scheduler shares seats between: the API key's id. */
   tenant: string;
   /** Aborts the backend request: the client left, or the gateway gave up on it. */
@@ -20,6 +23,8 @@ export interface UpstreamRequest {
   deadlineMs: number;
   /** Whether the answer streams: then the deadline ends with the headers (the relay watches the stream itself). */
   streams: boolean;
+  /** Counts each backend tried. */
+  trail: ForwardingTrail;
 }
 
 export type UpstreamResult =
@@ -54,6 +59,7 @@ export async function sendUpstream(
       };
     const backend = pick.backend;
     tried.push(backend.id);
+    request.trail.attempts += 1;
     const secret = backendSecret(env, backend);
     const deadline = new AbortController();
     const timer = setTimeout(
@@ -68,6 +74,7 @@ export async function sendUpstream(
         headers: {
           "content-type": "application/json",
           "x-request-id": request.requestId,
+          traceparent: request.traceparent,
           [TENANT_HEADER]: request.tenant,
           ...(secret ? { authorization: `Bearer ${secret}` } : {}),
         },

@@ -13,8 +13,8 @@ export interface UsageRow {
   latencyMs: number;
 }
 
-export async function recordUsage(db: D1Database, row: UsageRow): Promise<void> {
-  await db
+export function usageStatement(db: D1Database, row: UsageRow): D1PreparedStatement {
+  return db
     .prepare(
       `INSERT INTO usage (request_id, client_request_id, key_id, model, backend_id, prompt_tokens, completion_tokens, cost, status, latency_ms, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -31,6 +31,5 @@ export async function recordUsage(db: D1Database, row: UsageRow): Promise<void> 
       row.status,
       row.latencyMs,
       new Date().toISOString(),
-    )
-    .run();
+    );
 }

@@ -41,3 +41,9 @@ export async function deleteBackend(db: D1Database, id: string): Promise<boolean
   const { meta } = await db.prepare("DELETE FROM backends WHERE id = ?").bind(id).run();
   return meta.changes > 0;
 }
+
+/** Ids of the backends saved through the admin API (those DELETE can remove). */
+export async function registeredBackendIds(db: D1Database): Promise<Set<string>> {
+  const { results } = await db.prepare("SELECT id FROM backends").all<{ id: string }>();
+  return new Set(results.map((row) => row.id));
+}

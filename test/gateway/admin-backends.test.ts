@@ -22,6 +22,17 @@ describe("registering backends through the admin API", () => {
     expect((await adminCall("DELETE", "/backends/named")).status).toBe(204);
   });
 
+  it("marks a registered backend as added, the one kind DELETE removes; an unknown one is 404", async () => {
+    const registered = await adminCall("POST", "/backends", { id: "removable", url: "https://gpu.example.com" });
+    expect(await registered.json()).toMatchObject({ id: "removable", source: "added" });
+    const { data } = await (await adminCall("GET", "/backends")).json<{ data: { id: string; source: string }[] }>();
+    expect(data.find((backend) => backend.id === "removable")?.source).toBe("added");
+    expect((await adminCall("DELETE", "/backends/removable")).status).toBe(204);
+    const again = await adminCall("DELETE", "/backends/removable");
+    expect(again.status).toBe(404);
+    expect(await again.json()).toMatchObject({ message: "No registered backend 'removable'" });
+  });
+
   it("refuses link-local, credential-carrying and self-pointing URLs", async () => {
     for (const url of [
       "http://169.254.169.254/latest",

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { budgetPeriodOf } from "../../gateway/ratelimit/spend-budget.ts";
 import { adminCall, chat, createKey, eventually, scenario } from "./gateway-client.ts";
 
 /** The fake backend reports 10 prompt + 3 completion tokens; "Hello there" is bounded at 11 bytes + 16 = 27 prompt tokens. */
@@ -125,6 +126,39 @@ describe("money budgets through the gateway", () => {
     // Raising the budget lets the key go on at once.
     await adminCall("PATCH", `/keys/${id}`, { max_budget: 1 });
     expect((await chat(key, { model })).status).toBe(200);
+  });
+
+  it("lists each key with its last use, its spend in the current period and what its budget leaves", async () => {
+    const model = await pricedModel("budget-listed", 1000, 2000);
+    const cost = (PROMPT_TOKENS * 1000 + COMPLETION_TOKENS * 2000) / 1e6;
+    const budgeted = await createKey({ max_budget: 1, budget_period: "week" });
+    const unused = await createKey();
+    const sent = new Date().toISOString();
+    expect((await chat(budgeted.key, { model, max_tokens: 5 })).status).toBe(200);
+
+    type Listed = { id: string; last_used_at: string | null; current_spend: Record<string, unknown> };
+    const listed = await eventually(async () => {
+      const { data } = await (await adminCall("GET", "/keys")).json<{ data: Listed[] }>();
+      const entry = data.find((key) => key.id === budgeted.id);
+      return entry?.last_used_at ? { entry, data } : undefined;
+    });
+    expect(listed.entry.last_used_at! >= sent).toBe(true);
+    const monday = budgetPeriodOf("week", Date.now());
+    expect(listed.entry.current_spend).toEqual({
+      ...monday,
+      spend: expect.closeTo(cost, 9),
+      remaining: expect.closeTo(1 - cost, 9),
+    });
+    // A key without requests or a budget: never used, nothing spent in its lifetime, nothing to remain.
+    expect(listed.data.find((key) => key.id === unused.id)).toMatchObject({
+      last_used_at: null,
+      current_spend: { period: "lifetime", start: null, spend: 0, remaining: null },
+    });
+    // One key reads the same as in the list.
+    expect(await (await adminCall("GET", `/keys/${budgeted.id}`)).json()).toMatchObject({
+      last_used_at: listed.entry.last_used_at,
+      current_spend: { spend: expect.closeTo(cost, 9) },
+    });
   });
 
   it("never lets n × max_tokens or an unset max_tokens pass the budget: 400 when it cannot fit at all, a cap when unset", async () => {

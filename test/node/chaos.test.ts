@@ -3,7 +3,7 @@ import { runChaos } from "../../bench/chaos.ts";
 
 // bench/chaos.ts at CI size: the real stack (wrangler dev + two moxie serve on the tiny model), one
 // backend SIGKILLed mid-way and restarted, random disconnects and malformed requests interleaved.
-it("keeps the books under chaos: nothing hangs, one usage row per admitted request, every slot comes back", async () => {
+it("keeps the books under chaos: nothing hangs, one usage row, one log row and one count per admitted request, every slot comes back", async () => {
   const report = await runChaos({ streams: 16, malformed: 60, keys: 2, seed: 7, hangAfterMs: 60_000 });
   console.log(JSON.stringify(report));
   expect(report.streams.hung).toBe(0);
@@ -13,6 +13,8 @@ it("keeps the books under chaos: nothing hangs, one usage row per admitted reque
   expect(report.malformed.properErrors).toBe(60);
   expect(report.undocumented5xx).toBe(0);
   expect(report.usageRows).toBe(report.admitted);
+  expect(report.logRows).toBe(report.admitted);
+  expect(report.countedRequests).toBe(report.admitted);
   expect(report.poolInflight).toBe(0);
   expect(report.keySlotsFree).toBe(true);
   expect(report.backendKilledAfterMs).toBeGreaterThan(0);

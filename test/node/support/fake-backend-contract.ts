@@ -42,4 +42,6 @@ export interface BackendStats {
   aborted: number;
   lastBody: Record<string, unknown> | null;
   lastRequestId: string | null;
+  /** The W3C trace context the last request came with. */
+  lastTraceparent: string | null;
 }

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import type { AddressInfo } from "node:net";
 import { IDLE_LOAD, type BackendHealth } from "../../../protocol/health.ts";
 import { PROMPT_TOKENS_HEADER } from "../../../protocol/usage.ts";
+import { collectSpans, type CollectedSpan, type OtlpTraces } from "./otlp-spans.ts";
 import type { BackendBehaviour, BackendStats } from "./fake-backend-contract.ts";
 
 const PROMPT_TOKENS = 10;
@@ -40,7 +41,7 @@ export function fakeBackendApp(): Hono {
     if (!entry) {
       entry = {
         behaviour: defaults(),
-        stats: { requests: 0, completed: 0, aborted: 0, lastBody: null, lastRequestId: null },
+        stats: { requests: 0, completed: 0, aborted: 0, lastBody: null, lastRequestId: null, lastTraceparent: null },
       };
       backends.set(name, entry);
     }
@@ -54,6 +55,13 @@ export function fakeBackendApp(): Hono {
     return c.json(entry.behaviour);
   });
   app.get("/b/:name/__state", (c) => c.json(backend(c.req.param("name")).stats));
+  // An OTLP/HTTP receiver (JSON encoding) for the spans the gateway exports.
+  const spans: CollectedSpan[] = [];
+  app.post("/otlp/v1/traces", async (c) => {
+    spans.push(...collectSpans(await c.req.json<OtlpTraces>()));
+    return c.json({});
+  });
+  app.get("/otlp/spans", (c) => c.json(spans.filter((span) => span.traceId === c.req.query("trace_id"))));
   app.get("/b/:name/health", (c) => {
     const { status, running, waiting, free_kv_slots, models, healthRoute, max_context_length } = backend(
       c.req.param("name"),
@@ -87,6 +95,7 @@ export function fakeBackendApp(): Hono {
     if (c.req.method === "POST") {
       stats.requests += 1;
       stats.lastRequestId = c.req.header("x-request-id") ?? null;
+      stats.lastTraceparent = c.req.header("traceparent") ?? null;
       if (behaviour.failNext > 0) {
         behaviour.failNext -= 1;
         const status = behaviour.failStatus as 500 | 502 | 503 | 504;

@@ -15,7 +15,7 @@ export const offlineEnv = { ...process.env, ...offline };
 export interface LocalGateway {
   /** The worker's origin. */
   url: string;
-  /** The fake backend registered as `local`, at `${backendUrl}`. */
+  /** The fake backend configured as `local`, at `${backendUrl}`. */
   backendUrl: string;
   adminToken: string;
   dispose(): Promise<void>;
@@ -58,8 +58,14 @@ export async function startGatewayWorker(
   };
 }
 
-/** The gateway under `wrangler dev` with one fake backend registered as `local` through the admin API. */
-export async function startLocalGateway(behaviour: Partial<BackendBehaviour> = {}): Promise<LocalGateway> {
+/**
+ * The gateway under `wrangler dev` (with `vars` on top) and one fake backend configured as `local`
+ * in the BACKENDS var, as `moxie dev` configures its backend.
+ */
+export async function startLocalGateway(
+  behaviour: Partial<BackendBehaviour> = {},
+  vars: Record<string, string> = {},
+): Promise<LocalGateway> {
   const adminToken = "local-admin-token";
   const backendSecret = "local-backend-secret";
   const backend: { url: string; server: ServerType } = await startFakeBackend();
@@ -72,14 +78,9 @@ export async function startLocalGateway(behaviour: Partial<BackendBehaviour> = {
     ADMIN_TOKEN: adminToken,
     LOCAL_BACKEND_SECRET: backendSecret,
     ALLOW_LOOPBACK_BACKENDS: "true",
+    BACKENDS: JSON.stringify([{ id: "local", url: backendUrl, secret_name: "LOCAL_BACKEND_SECRET" }]),
+    ...vars,
   });
-  const registered = await fetch(`${worker.url}/admin/backends`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify({ id: "local", url: backendUrl, secret_name: "LOCAL_BACKEND_SECRET" }),
-  });
-  if (registered.status !== 201)
-    throw new Error(`backend registration failed: ${registered.status} ${await registered.text()}`);
   return {
     url: worker.url,
     backendUrl,
