@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { basename, join, resolve } from "node:path";
 import { serve, type ServerType } from "@hono/node-server";
 import type * as z from "zod";
+import { modelSource } from "../engine/checkpoint/model-source.ts";
 import { BackendOptions } from "../options.ts";
 import { InferenceClient } from "../inference/inference-client.ts";
 import { createApp } from "./app.ts";
@@ -39,9 +40,13 @@ export async function startBackend(input: z.input<typeof BackendOptions>): Promi
     );
   }
   const model = resolve(options.model);
-  if (!existsSync(join(model, "config.json"))) throw new Error(`${model} is not a model folder: it has no config.json`);
-  if (!existsSync(join(model, "tokenizer.json")))
-    throw new Error(`${model} has no tokenizer.json, which serving needs`);
+  // A GGUF file carries its config and tokenizer; a checkpoint folder needs both files.
+  if (modelSource(model).kind === "safetensors") {
+    if (!existsSync(join(model, "config.json")))
+      throw new Error(`${model} is not a model folder: it has no config.json`);
+    if (!existsSync(join(model, "tokenizer.json")))
+      throw new Error(`${model} has no tokenizer.json, which serving needs`);
+  }
 
   const client = new InferenceClient({ ...options, model });
   const modelIds = options.servedModelNames?.length ? options.servedModelNames : [basename(model)];

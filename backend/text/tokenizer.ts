@@ -3,6 +3,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import * as z from "zod";
+import { readGguf } from "../engine/checkpoint/gguf/gguf-file.ts";
+import { modelSource } from "../engine/checkpoint/model-source.ts";
+import { ggufTokenizerFiles } from "./gguf-tokenizer.ts";
 
 /** A token written as a string, or as the `{ content }` object older transformers versions save. */
 const TokenName = z
@@ -178,11 +181,19 @@ export class Tokenizer {
   }
 }
 
-/** Reads tokenizer.json (required) and tokenizer_config.json (optional) from a checkpoint folder. */
-export async function loadTokenizer(dir: string): Promise<Tokenizer> {
-  const jsonPath = join(dir, "tokenizer.json");
-  if (!existsSync(jsonPath)) throw new TokenizerError(`${dir} has no tokenizer.json`);
-  const configPath = join(dir, "tokenizer_config.json");
+/**
+ * The tokenizer of what `--model` names: a checkpoint folder's tokenizer.json (required) and
+ * tokenizer_config.json (optional), or the vocabulary inside a GGUF file.
+ */
+export async function loadTokenizer(path: string): Promise<Tokenizer> {
+  const source = modelSource(path);
+  if (source.kind === "gguf") {
+    const { tokenizerJson, tokenizerConfig } = ggufTokenizerFiles(readGguf(source.file));
+    return Tokenizer.fromJson(tokenizerJson, tokenizerConfig);
+  }
+  const jsonPath = join(source.dir, "tokenizer.json");
+  if (!existsSync(jsonPath)) throw new TokenizerError(`${source.dir} has no tokenizer.json`);
+  const configPath = join(source.dir, "tokenizer_config.json");
   const readJson = async (path: string) => {
     try {
       return JSON.parse(await readFile(path, "utf8")) as unknown;

@@ -7,7 +7,7 @@ export const embed = defineCommand({
   summary: "pooled, L2-normalised final hidden state of a text (or of token ids)",
   options: {
     ...modelOptions,
-    text: { type: "string", placeholder: "TEXT", description: "text to embed (needs the checkpoint's tokenizer.json)" },
+    text: { type: "string", placeholder: "TEXT", description: "text to embed (needs the checkpoint's tokenizer)" },
     ids: { type: "string", placeholder: "1,415,2936", description: "token ids to embed instead of text" },
     pooling: poolingOption,
   },

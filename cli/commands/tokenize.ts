@@ -17,7 +17,12 @@ export const tokenize = defineCommand({
   summary:
     'token ids of JSON lines on stdin: {"text": …} (BOS first) or {"messages": […], "tools"?: […]} (the chat encoding)',
   options: {
-    model: { type: "string", required: true, placeholder: "DIR", description: "checkpoint folder with tokenizer.json" },
+    model: {
+      type: "string",
+      required: true,
+      placeholder: "DIR",
+      description: "checkpoint folder with tokenizer.json, or a .gguf file (its vocabulary)",
+    },
     json: {
       type: "boolean",
       description: 'output is always one {"ids": […]} per line; accepted like every command\'s --json',

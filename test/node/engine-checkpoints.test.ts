@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -186,7 +186,9 @@ describe("refuses a broken checkpoint with a message naming the problem", () => 
     );
   });
 
-  it("a folder without config.json", async () => {
-    await expect(loadEngine({ model: join(root, "nowhere") })).rejects.toThrow(/config\.json: not found/);
+  it("a folder without config.json, and a path that does not exist", async () => {
+    mkdirSync(join(root, "empty"));
+    await expect(loadEngine({ model: join(root, "empty") })).rejects.toThrow(/config\.json: not found/);
+    await expect(loadEngine({ model: join(root, "nowhere") })).rejects.toThrow(/nowhere: no such file or folder/);
   });
 });

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { readSafetensorsHeader, readTensorF32, tensorDtypes } from "../../backend/engine/checkpoint/safetensors.ts";
+import { readSafetensorsHeader, tensorDtypes } from "../../backend/engine/checkpoint/safetensors.ts";
+import { readTensorF32 } from "../../backend/engine/checkpoint/tensor-data.ts";
 import { writeSafetensors } from "../../backend/engine/checkpoint/safetensors-writer.ts";
 import { TensorRows } from "../../backend/engine/checkpoint/tensor-rows.ts";
 

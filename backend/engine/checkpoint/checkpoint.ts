@@ -3,7 +3,10 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import * as z from "zod";
 import { CheckpointError, readModelConfig, type ModelConfig } from "./config.ts";
-import { readSafetensorsHeader, readTensorF32, type TensorEntry } from "./safetensors.ts";
+import { readSafetensorsHeader, type TensorEntry } from "./safetensors.ts";
+import { readTensorF32 } from "./tensor-data.ts";
+import { ggufCheckpoint } from "./gguf/gguf-checkpoint.ts";
+import { modelSource } from "./model-source.ts";
 import { tensorNames } from "./tensor-names.ts";
 
 /** Hugging Face tensor names of the weights the graph needs, with the shape each must have. */
@@ -50,6 +53,7 @@ const shardIndexSchema = z.object({ weight_map: z.record(z.string(), z.string())
 
 /** A checkpoint folder: its config and where every needed tensor is, validated before anything heavy runs. */
 export interface Checkpoint {
+  /** The folder, or the GGUF file. */
   dir: string;
   config: ModelConfig;
   tensors: Map<string, TensorEntry>;
@@ -74,20 +78,34 @@ async function weightFiles(dir: string): Promise<string[]> {
   return shards.map((file) => join(dir, file));
 }
 
-export async function openCheckpoint(dir: string): Promise<Checkpoint> {
-  const config = await readModelConfig(dir);
-  const files = await weightFiles(dir);
-  const tensors = new Map<string, TensorEntry>();
-  for (const file of files) for (const entry of await readSafetensorsHeader(file)) tensors.set(entry.name, entry);
+/**
+ * The checkpoint `--model` names: a Hugging Face folder (config.json and safetensors) or a GGUF
+ * file. Either way every tensor the graph needs is checked for presence and shape up front, so
+ * metadata that contradicts the tensors fails here, naming the tensor.
+ */
+export async function openCheckpoint(path: string): Promise<Checkpoint> {
+  const source = modelSource(path);
+  const { dir, config, tensors, files } =
+    source.kind === "gguf"
+      ? { dir: source.file, files: [source.file], ...ggufCheckpoint(source.file) }
+      : await safetensorsCheckpoint(source.dir);
   for (const { name, shape } of expectedTensors(config)) {
     const entry = tensors.get(name);
     if (!entry) throw new CheckpointError(`${dir}: missing tensor ${name}`);
     if (entry.shape.join(",") !== shape.join(",")) {
       throw new CheckpointError(
-        `${dir}: tensor ${name} has shape [${entry.shape.join(",")}], expected [${shape.join(",")}]`,
+        `${dir}: tensor ${name} has shape [${entry.shape.join(",")}], expected [${shape.join(",")}] from the model's config`,
       );
     }
   }
+  return { dir, config, tensors, files };
+}
+
+async function safetensorsCheckpoint(dir: string) {
+  const config = await readModelConfig(dir);
+  const files = await weightFiles(dir);
+  const tensors = new Map<string, TensorEntry>();
+  for (const file of files) for (const entry of await readSafetensorsHeader(file)) tensors.set(entry.name, entry);
   return { dir, config, tensors, files };
 }
 

@@ -1,20 +1,27 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { CheckpointError } from "./config.ts";
+import type { GgmlQuantType } from "./gguf/ggml-types.ts";
 
 export const tensorDtypes = ["F32", "F16", "BF16"] as const;
 export type TensorDtype = (typeof tensorDtypes)[number];
 export const bytesPerElement: Record<TensorDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
-/** Where one tensor's bytes live on disk. */
+/** Where one tensor's bytes live on disk: a safetensors float tensor, or a GGUF tensor of any type moxie reads. */
 export interface TensorEntry {
   name: string;
   file: string;
-  dtype: TensorDtype;
+  dtype: TensorDtype | GgmlQuantType;
+  /** As Hugging Face orders it: [rows, cols] for a matrix. */
   shape: number[];
   /** Absolute byte offset in the file. */
   offset: number;
   byteLength: number;
+  /**
+   * GGUF's attn_q and attn_k rows are interleaved within each head for llama.cpp's rotary layout;
+   * the number of heads to undo it over when reading (see tensor-data.ts).
+   */
+  permutedHeads?: number;
 }
 
 interface HeaderEntry {
@@ -75,6 +82,11 @@ const f16Table = (() => {
   return table;
 })();
 
+/** A half-precision bit pattern's value. */
+export function f16ToF32(bits: number): number {
+  return f16Table[bits];
+}
+
 /** Fills `target` from an open file at `position`, failing on a short file rather than returning zeros. */
 export function readFully(fd: number, target: Uint8Array, position: number, what: string): void {
   let done = 0;
@@ -94,18 +106,4 @@ export function widenToF32(raw: Uint8Array, dtype: "F16" | "BF16", out: Float32A
   } else {
     for (let i = 0; i < out.length; i++) out[i] = f16Table[halves[i]];
   }
-}
-
-/** Reads one tensor from disk straight into a fresh Float32Array (one fd read, one conversion). */
-export function readTensorF32(entry: TensorEntry): Float32Array {
-  const out = new Float32Array(entry.byteLength / bytesPerElement[entry.dtype]);
-  const raw = entry.dtype === "F32" ? new Uint8Array(out.buffer) : new Uint8Array(entry.byteLength);
-  const fd = openSync(entry.file, "r");
-  try {
-    readFully(fd, raw, entry.offset, `${entry.file}: ${entry.name}`);
-  } finally {
-    closeSync(fd);
-  }
-  if (entry.dtype !== "F32") widenToF32(raw, entry.dtype, out);
-  return out;
 }

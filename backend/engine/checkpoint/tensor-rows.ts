@@ -1,5 +1,6 @@
 import { closeSync, openSync } from "node:fs";
-import { bytesPerElement, readFully, widenToF32, type TensorEntry } from "./safetensors.ts";
+import { readFully, type TensorEntry } from "./safetensors.ts";
+import { decodeF32, rowBytes } from "./tensor-data.ts";
 
 /**
  * Rows of a 2-D checkpoint tensor read on demand with pread, for the token embedding. Inside the
@@ -19,24 +20,21 @@ export class TensorRows {
     if (entry.shape.length !== 2)
       throw new Error(`${entry.name}: rows need a 2-D tensor, not [${entry.shape.join(",")}]`);
     this.width = entry.shape[1];
-    this.rowBytes = this.width * bytesPerElement[entry.dtype];
+    this.rowBytes = rowBytes(entry);
     this.fd = openSync(entry.file, "r");
   }
 
-  /** The rows of `ids`, one after another, as float32 [ids.length, width]. Ids are checked by the caller. */
+  /**
+   * The rows of `ids`, one after another, as float32 [ids.length, width]: widened, or dequantised
+   * row by row (a quantised embedding is never expanded whole). Ids are checked by the caller.
+   */
   gather(ids: readonly number[]): Float32Array {
     const { dtype, offset, name } = this.entry;
     const out = new Float32Array(ids.length * this.width);
-    const raw = new Uint8Array(dtype === "F32" ? 0 : this.rowBytes);
+    const raw = new Uint8Array(this.rowBytes);
     for (let i = 0; i < ids.length; i++) {
-      const row = out.subarray(i * this.width, (i + 1) * this.width);
-      const position = offset + ids[i] * this.rowBytes;
-      if (dtype === "F32")
-        readFully(this.fd, new Uint8Array(row.buffer, row.byteOffset, this.rowBytes), position, name);
-      else {
-        readFully(this.fd, raw, position, name);
-        widenToF32(raw, dtype, row);
-      }
+      readFully(this.fd, raw, offset + ids[i] * this.rowBytes, name);
+      decodeF32(dtype, raw, out.subarray(i * this.width, (i + 1) * this.width));
     }
     return out;
   }

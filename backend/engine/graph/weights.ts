@@ -3,6 +3,8 @@ import { tensorNames } from "../checkpoint/tensor-names.ts";
 import type { GraphBuilder, Tensor } from "./onnx-builder.ts";
 import type { QuantGroupSize, Quantization } from "../../options.ts";
 import { quantGroupSizeFor, quantizationBits, quantizeBlockwise } from "./quantize.ts";
+import { encodeNative, nativeLayoutKey } from "./native-quant.ts";
+import type { TensorEntry } from "../checkpoint/safetensors.ts";
 
 export interface WeightOptions {
   quantize?: Quantization;
@@ -67,8 +69,7 @@ export class ModelWeights {
   /** A checkpoint tensor as float32, counted towards the progress. */
   read(name: string): Float32Array {
     const data = readWeight(this.checkpoint, name);
-    this.doneBytes += this.checkpoint.tensors.get(name)!.byteLength;
-    this.options.onProgress?.(this.doneBytes, this.totalBytes);
+    this.count(this.entry(name));
     return data;
   }
 
@@ -80,13 +81,22 @@ export class ModelWeights {
   /**
    * y = x Wᵀ, where W [n, k] is the HF Linear weights `from` stacked by rows (one projection for
    * several): a Gemm in float32, MatMulNBits when quantised and k is a whole number of groups.
+   * A GGUF's quantised parts keep the file's own quantisation, exactly (native-quant.ts); parts
+   * held in different layouts (Q4_K queries, Q6_K values) are projected apart and concatenated.
    * The weight is stored under `name`; `output` names y.
    */
   linear(g: GraphBuilder, x: Tensor, name: string, from: string[], precision: Precision, output?: string): Tensor {
-    const k = this.shape(from[0])[1];
-    const n = from.reduce((rows, part) => rows + this.shape(part)[0], 0);
-    const weight = from.length === 1 ? this.read(from[0]) : concatRows(from.map((part) => this.read(part)));
     const outputs = output ? { outputs: [output] } : {};
+    const parts = from.map((part) => this.entry(part));
+    const runs = layoutRuns(parts);
+    if (runs.length > 1) {
+      const pieces = runs.map((run, index) => this.linear(g, x, `${name}.${index}`, run, precision));
+      return g.node("Concat", pieces, { axis: -1 }, outputs)[0];
+    }
+    if (nativeLayoutKey(parts[0]) !== null) return this.nativeLinear(g, x, name, parts, outputs);
+    const k = parts[0].shape[1];
+    const n = parts.reduce((rows, part) => rows + part.shape[0], 0);
+    const weight = from.length === 1 ? this.read(from[0]) : concatRows(from.map((part) => this.read(part)));
     const groupSize = this.groupSize;
     if (precision === "float32" || groupSize === undefined || k % groupSize !== 0)
       return g.node("Gemm", [x, g.weight(name, "float32", [n, k], weight)], { transB: 1 }, outputs)[0];
@@ -102,9 +112,63 @@ export class ModelWeights {
     )[0];
   }
 
+  /** y = x Wᵀ for GGUF-quantised parts: MatMulNBits with the file's codes, plus Σx·correction where needed. */
+  private nativeLinear(
+    g: GraphBuilder,
+    x: Tensor,
+    name: string,
+    parts: TensorEntry[],
+    outputs: { outputs?: string[] },
+  ) {
+    const q = encodeNative(parts);
+    for (const part of parts) this.count(part);
+    const k = parts[0].shape[1];
+    const n = parts.reduce((rows, part) => rows + part.shape[0], 0);
+    const inputs = [
+      x,
+      g.weight(`${name}.codes`, "uint8", [n, q.blocks, q.blobBytes], q.codes),
+      g.weight(`${name}.scales`, "float32", [n * q.blocks], q.scales),
+    ];
+    const attributes = {
+      K: k,
+      N: n,
+      bits: q.bits,
+      block_size: q.block,
+      accuracy_level: this.options.accuracyLevel ?? 4,
+    };
+    if (!q.correction) return g.node("MatMulNBits", inputs, attributes, { ...outputs, domain: "com.microsoft" })[0];
+    const product = g.op("MatMulNBits", inputs, attributes, "com.microsoft"); // [T, n]
+    const blockSums = g.op("ReduceSum", [g.op("Reshape", [x, g.ints([-1, q.blocks, q.block])]), g.ints([-1])], {
+      keepdims: 0,
+    }); // [T, blocks]
+    const correction = g.weight(`${name}.correction`, "float32", [n, q.blocks], q.correction);
+    return g.node("Add", [product, g.op("Gemm", [blockSums, correction], { transB: 1 })], {}, outputs)[0];
+  }
+
+  private entry(name: string): TensorEntry {
+    return this.checkpoint.tensors.get(name)!;
+  }
+
+  private count(entry: TensorEntry): void {
+    this.doneBytes += entry.byteLength;
+    this.options.onProgress?.(this.doneBytes, this.totalBytes);
+  }
+
   private shape(name: string): number[] {
     return this.checkpoint.tensors.get(name)!.shape;
   }
+}
+
+/** The parts in runs of one layout (consecutive, as the rows stack). */
+function layoutRuns(parts: TensorEntry[]): string[][] {
+  const runs: { key: string | null; names: string[] }[] = [];
+  for (const part of parts) {
+    const key = nativeLayoutKey(part);
+    const last = runs[runs.length - 1];
+    if (last && last.key === key) last.names.push(part.name);
+    else runs.push({ key, names: [part.name] });
+  }
+  return runs.map((run) => run.names);
 }
 
 function concatRows(parts: Float32Array[]): Float32Array {

@@ -1,0 +1,101 @@
+import { blockDecoder, subBlock } from "../checkpoint/gguf/ggml-blocks.ts";
+import { ggmlTypes, isQuantized, type GgmlQuantType } from "../checkpoint/gguf/ggml-types.ts";
+import type { TensorEntry } from "../checkpoint/safetensors.ts";
+import { readStored, rowBytes } from "../checkpoint/tensor-data.ts";
+
+/**
+ * A GGUF matrix in MatMulNBits' layout, holding exactly the values ggml's dequantisation gives.
+ * MatMulNBits computes s·(code − 2^(bits−1)) per block; a ggml sub-block is s·q + c. So q is stored
+ * as code = q + offset (4 bits when q fits, else 8), and what that leaves, c + s·(2^(bits−1) − offset),
+ * goes to `correction`, added as Σ(x over the block)·correction by a small Gemm. Types with no c and
+ * a centred q (Q4_0, Q8_0, Q5_0, Q6_K) need none.
+ */
+export interface NativeWeight {
+  bits: 4 | 8;
+  block: number;
+  blocks: number;
+  blobBytes: number;
+  codes: Uint8Array;
+  scales: Float32Array;
+  /** [rows, blocks], or null when every block's is 0. */
+  correction: Float32Array | null;
+}
+
+/** 4 bits for the types whose codes are nibbles, 8 for the rest; with the offset that makes q a code. */
+const layouts: Record<GgmlQuantType, { bits: 4 | 8; offset: number }> = {
+  Q4_0: { bits: 4, offset: 8 },
+  Q4_1: { bits: 4, offset: 0 },
+  Q4_K: { bits: 4, offset: 0 },
+  Q5_0: { bits: 8, offset: 128 },
+  Q5_1: { bits: 8, offset: 128 },
+  Q5_K: { bits: 8, offset: 128 },
+  Q8_0: { bits: 8, offset: 128 },
+  Q6_K: { bits: 8, offset: 128 },
+};
+
+/** The MatMulNBits layout a tensor is held in ("4/32", "8/16" …); null for a float one. Parts with the same key stack into one matrix. */
+export function nativeLayoutKey(entry: TensorEntry): string | null {
+  return isQuantized(entry.dtype) ? `${layouts[entry.dtype].bits}/${subBlock[entry.dtype]}` : null;
+}
+
+/** The parts (rows stacked in order, all of one layout key) as one MatMulNBits weight. */
+export function encodeNative(parts: TensorEntry[]): NativeWeight {
+  const first = parts[0].dtype as GgmlQuantType;
+  const { bits } = layouts[first];
+  const block = subBlock[first];
+  const k = parts[0].shape[1];
+  const rows = parts.reduce((sum, part) => sum + part.shape[0], 0);
+  const blocks = k / block;
+  const blobBytes = (block * bits) / 8;
+  const weight: NativeWeight = {
+    bits,
+    block,
+    blocks,
+    blobBytes,
+    codes: new Uint8Array(rows * blocks * blobBytes),
+    scales: new Float32Array(rows * blocks),
+    correction: new Float32Array(rows * blocks),
+  };
+  let row = 0;
+  let corrected = false;
+  for (const part of parts) {
+    corrected = encodePart(part, weight, row) || corrected;
+    row += part.shape[0];
+  }
+  if (!corrected) weight.correction = null;
+  return weight;
+}
+
+/** Writes one part's rows from `firstRow` on; whether any block needed a correction. */
+function encodePart(part: TensorEntry, weight: NativeWeight, firstRow: number): boolean {
+  const type = part.dtype as GgmlQuantType;
+  const { offset } = layouts[type];
+  const zero = 1 << (weight.bits - 1);
+  const { block: elements, bytes } = ggmlTypes[type];
+  const { block: decoded, decode } = blockDecoder(type);
+  const raw = readStored(part);
+  const perRow = rowBytes(part) / bytes;
+  const { sub } = decoded;
+  const correction = weight.correction!;
+  let corrected = false;
+  for (let r = 0; r < part.shape[0]; r++) {
+    const row = firstRow + r;
+    for (let b = 0; b < perRow; b++) {
+      decode(raw, (r * perRow + b) * bytes);
+      for (let j = 0; j < elements / sub; j++) {
+        const index = row * weight.blocks + (b * elements) / sub + j;
+        const scale = decoded.scales[j];
+        weight.scales[index] = scale;
+        correction[index] = decoded.offsets[j] + scale * (zero - offset);
+        corrected ||= correction[index] !== 0;
+        const blob = index * weight.blobBytes;
+        for (let i = 0; i < sub; i++) {
+          const code = decoded.codes[j * sub + i] + offset;
+          if (weight.bits === 8) weight.codes[blob + i] = code;
+          else weight.codes[blob + (i >> 1)] |= i & 1 ? code << 4 : code;
+        }
+      }
+    }
+  }
+  return corrected;
+}

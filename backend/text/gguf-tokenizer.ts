@@ -1,0 +1,194 @@
+import * as z from "zod";
+import type { GgufFile } from "../engine/checkpoint/gguf/gguf-file.ts";
+import { TokenizerError } from "./tokenizer.ts";
+
+/** llama.cpp's token types (llama_token_type), as `tokenizer.ggml.token_type` stores them. */
+const TokenType = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
+
+const TokenId = z.int().nonnegative().optional();
+
+/** The keys of a SentencePiece ("llama") vocabulary, as llama.cpp's convert_hf_to_gguf.py writes them. */
+const SpmMetadata = z.object({
+  "tokenizer.ggml.tokens": z.array(z.string()).min(1),
+  "tokenizer.ggml.scores": z.array(z.number()).optional(),
+  "tokenizer.ggml.token_type": z.array(z.int()).optional(),
+  "tokenizer.ggml.bos_token_id": TokenId,
+  "tokenizer.ggml.eos_token_id": TokenId,
+  "tokenizer.ggml.unknown_token_id": TokenId,
+  "tokenizer.ggml.padding_token_id": TokenId,
+  "tokenizer.ggml.add_bos_token": z.boolean().optional(),
+  "tokenizer.ggml.add_eos_token": z.boolean().optional(),
+  "tokenizer.ggml.add_space_prefix": z.boolean().optional(),
+  "tokenizer.chat_template": z.string().optional(),
+});
+type SpmMetadata = z.infer<typeof SpmMetadata>;
+
+/** The two files of a Hugging Face tokenizer, parsed, as `Tokenizer.fromJson` takes them. */
+export interface TokenizerFiles {
+  tokenizerJson: object;
+  tokenizerConfig: object;
+}
+
+/**
+ * The Hugging Face tokenizer.json and tokenizer_config.json of the vocabulary a GGUF file carries,
+ * as transformers' converter writes them for the same SentencePiece model (LlamaConverter), so the
+ * chat encoding, detokenizer and stop matching work on a GGUF exactly as on its checkpoint folder.
+ * Only SentencePiece BPE ("llama": Mistral, Mixtral, Llama 2) is read; the other models are refused.
+ */
+export function ggufTokenizerFiles(gguf: Pick<GgufFile, "file" | "metadata">): TokenizerFiles {
+  const model = gguf.metadata.get("tokenizer.ggml.model");
+  if (model === undefined) throw new TokenizerError(`${gguf.file} has no tokenizer (no tokenizer.ggml.model)`);
+  if (model !== "llama")
+    throw new TokenizerError(
+      `${gguf.file}: its tokenizer model ${JSON.stringify(model)} is not supported; moxie reads SentencePiece vocabularies (tokenizer.ggml.model "llama": Mistral, Mixtral, Llama 2), not byte-level BPE ("gpt2", as Llama 3) or others`,
+    );
+  const parsed = SpmMetadata.safeParse(Object.fromEntries(gguf.metadata));
+  if (!parsed.success) throw new TokenizerError(`${gguf.file}: ${z.prettifyError(parsed.error)}`);
+  return spmTokenizerFiles(gguf.file, parsed.data);
+}
+
+function spmTokenizerFiles(file: string, metadata: SpmMetadata): TokenizerFiles {
+  const pieces = metadata["tokenizer.ggml.tokens"];
+  // Without scores or types llama.cpp takes 0 and "normal" for every token.
+  const scores = metadata["tokenizer.ggml.scores"] ?? pieces.map(() => 0);
+  const types: readonly number[] = metadata["tokenizer.ggml.token_type"] ?? pieces.map(() => TokenType.normal);
+  for (const [key, values] of [
+    ["scores", scores],
+    ["token_type", types],
+  ] as const)
+    if (values.length !== pieces.length)
+      throw new TokenizerError(
+        `${file}: tokenizer.ggml.${key} has ${values.length} entries for ${pieces.length} tokens`,
+      );
+  const vocab = new Map<string, number>();
+  pieces.forEach((piece, id) => {
+    if (vocab.has(piece))
+      throw new TokenizerError(`${file}: tokenizer.ggml.tokens holds ${JSON.stringify(piece)} twice`);
+    vocab.set(piece, id);
+  });
+  // llama.cpp's defaults for a SentencePiece vocabulary when the file names none.
+  const tokenOf = (key: string, id: number | undefined) => {
+    if (id === undefined) return undefined;
+    if (id >= pieces.length)
+      throw new TokenizerError(`${file}: ${key} ${id} is past the vocabulary (${pieces.length})`);
+    return pieces[id];
+  };
+  const bos = tokenOf("tokenizer.ggml.bos_token_id", metadata["tokenizer.ggml.bos_token_id"] ?? 1);
+  const eos = tokenOf("tokenizer.ggml.eos_token_id", metadata["tokenizer.ggml.eos_token_id"] ?? 2);
+  const unk = tokenOf("tokenizer.ggml.unknown_token_id", metadata["tokenizer.ggml.unknown_token_id"] ?? 0);
+  const pad = tokenOf("tokenizer.ggml.padding_token_id", metadata["tokenizer.ggml.padding_token_id"]);
+  const addBos = metadata["tokenizer.ggml.add_bos_token"] ?? true;
+  const addEos = metadata["tokenizer.ggml.add_eos_token"] ?? false;
+  const addSpacePrefix = metadata["tokenizer.ggml.add_space_prefix"] ?? true;
+
+  // Control and unknown pieces are special tokens, user-defined ones plain added tokens (matched in text).
+  const named = new Set([bos, eos, unk, pad]);
+  const added = pieces.flatMap((content, id) => {
+    const special = types[id] === TokenType.control || types[id] === TokenType.unknown || named.has(content);
+    if (!special && types[id] !== TokenType.userDefined) return [];
+    return [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special }];
+  });
+
+  const tokenizerJson = {
+    version: "1.0",
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: {
+      type: "Sequence",
+      normalizers: [
+        ...(addSpacePrefix ? [{ type: "Prepend", prepend: "▁" }] : []),
+        { type: "Replace", pattern: { String: " " }, content: "▁" },
+      ],
+    },
+    pre_tokenizer: null,
+    post_processor: postProcessor(addBos ? bos : undefined, addEos ? eos : undefined, vocab),
+    decoder: {
+      type: "Sequence",
+      decoders: [
+        { type: "Replace", pattern: { String: "▁" }, content: " " },
+        { type: "ByteFallback" },
+        { type: "Fuse" },
+        ...(addSpacePrefix ? [{ type: "Strip", content: " ", start: 1, stop: 0 }] : []),
+      ],
+    },
+    model: {
+      type: "BPE",
+      dropout: null,
+      unk_token: unk ?? null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: types.includes(TokenType.byte),
+      ignore_merges: false,
+      vocab: Object.fromEntries(vocab),
+      merges: sentencePieceMerges(pieces, scores),
+    },
+  };
+  const tokenizerConfig = {
+    add_bos_token: addBos,
+    add_eos_token: addEos,
+    added_tokens_decoder: Object.fromEntries(
+      added.map(({ id, content, special }) => [
+        String(id),
+        { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special },
+      ]),
+    ),
+    additional_special_tokens: [],
+    bos_token: bos ?? null,
+    eos_token: eos ?? null,
+    unk_token: unk ?? null,
+    pad_token: pad ?? null,
+    clean_up_tokenization_spaces: false,
+    legacy: true,
+    spaces_between_special_tokens: false,
+    tokenizer_class: "LlamaTokenizer",
+    ...(metadata["tokenizer.chat_template"] !== undefined
+      ? { chat_template: metadata["tokenizer.chat_template"] }
+      : {}),
+  };
+  return { tokenizerJson, tokenizerConfig };
+}
+
+/** BOS and EOS around each sequence as transformers' LlamaTokenizerFast sets them (add_bos_token, add_eos_token). */
+function postProcessor(bos: string | undefined, eos: string | undefined, vocab: ReadonlyMap<string, number>) {
+  const special = (token: string | undefined, typeId: number) =>
+    token === undefined ? [] : [{ SpecialToken: { id: token, type_id: typeId } }];
+  const sequence = (id: string, typeId: number) => [
+    ...special(bos, typeId),
+    { Sequence: { id, type_id: typeId } },
+    ...special(eos, typeId),
+  ];
+  return {
+    type: "TemplateProcessing",
+    single: sequence("A", 0),
+    pair: [...sequence("A", 0), ...sequence("B", 1)],
+    special_tokens: Object.fromEntries(
+      [bos, eos]
+        .filter((token) => token !== undefined)
+        .map((token) => [token, { id: token, ids: [vocab.get(token)], tokens: [token] }]),
+    ),
+  };
+}
+
+/**
+ * BPE merges from a SentencePiece vocabulary, as transformers' SentencePieceExtractor derives them:
+ * every split of a piece into two pieces is a merge, ranked by the merged piece's score (highest
+ * first), then by the piece's id, then by the halves' ids. SentencePiece's BPE merges the adjacent
+ * pair whose result scores highest, so this ranking reproduces its encoding.
+ */
+export function sentencePieceMerges(pieces: readonly string[], scores: readonly number[]): [string, string][] {
+  const ids = new Map(pieces.map((piece, id) => [piece, id]));
+  const merges: { piece: number; left: number; right: number }[] = [];
+  pieces.forEach((piece, id) => {
+    // Split by code points, as Python slices the piece.
+    const chars = [...piece];
+    for (let cut = 1; cut < chars.length; cut++) {
+      const left = ids.get(chars.slice(0, cut).join(""));
+      const right = ids.get(chars.slice(cut).join(""));
+      if (left !== undefined && right !== undefined) merges.push({ piece: id, left, right });
+    }
+  });
+  merges.sort((a, b) => scores[b.piece] - scores[a.piece] || a.piece - b.piece || a.left - b.left || a.right - b.right);
+  return merges.map(({ left, right }) => [pieces[left], pieces[right]]);
+}
