@@ -49,7 +49,10 @@ export async function startBackend(input: z.input<typeof BackendOptions>): Promi
   }
 
   const client = new InferenceClient({ ...options, model });
-  const modelIds = options.servedModelNames?.length ? options.servedModelNames : [basename(model)];
+  // A GGUF is served under its file name without the extension (as llama.cpp's server names it).
+  const modelIds = options.servedModelNames?.length
+    ? options.servedModelNames
+    : [basename(model).replace(/\.gguf$/i, "")];
   const metrics = new ServingMetrics(modelIds[0], () => client.status);
   const tracing = Tracing.fromEnv();
   const app = createApp({

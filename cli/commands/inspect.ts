@@ -1,4 +1,7 @@
-import { readModelConfig } from "../../backend/engine/checkpoint/config.ts";
+import { readModelConfig, type ModelConfig } from "../../backend/engine/checkpoint/config.ts";
+import { ggufCheckpoint } from "../../backend/engine/checkpoint/gguf/gguf-checkpoint.ts";
+import { modelSource } from "../../backend/engine/checkpoint/model-source.ts";
+import { describeNative } from "../../backend/engine/graph/native-quant.ts";
 import { kvBytesPerToken, parameterCounts, weightBytes } from "../../backend/engine/parameters.ts";
 import { defineCommand } from "../command.ts";
 
@@ -8,13 +11,18 @@ const gigabytes = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
 export const inspect = defineCommand({
   name: "inspect",
   summary:
-    "architecture, parameters (total and active per token), dtype, context and weight memory of a checkpoint (config.json is enough)",
+    "architecture, parameters (total and active per token), dtype, context and weight memory of a checkpoint (config.json is enough), and a GGUF's tensor types",
   options: {
-    model: { type: "string", required: true, placeholder: "DIR", description: "checkpoint folder" },
+    model: {
+      type: "string",
+      required: true,
+      placeholder: "DIR|FILE.gguf",
+      description: "checkpoint folder or GGUF file",
+    },
     json: { type: "boolean", description: "one JSON object on stdout" },
   },
   async run({ model, json }) {
-    const config = await readModelConfig(model);
+    const { config, storedTypes } = await described(model);
     const parameters = parameterCounts(config);
     const memory = weightBytes(parameters.total);
     const kvCache = {
@@ -32,6 +40,7 @@ export const inspect = defineCommand({
           config,
           memory_bytes: memory,
           kv_bytes_per_token: kvCache,
+          ...(storedTypes ? { stored_types: storedTypes } : {}),
         }),
       );
       return;
@@ -63,6 +72,35 @@ export const inspect = defineCommand({
           `a full ${config.maxPositions}-token context: ${gigabytes(kvCache.f32 * config.maxPositions)} (f32, what the engine keeps)`,
       ],
     ];
+    for (const { type, tensors, bytes, runsAs } of storedTypes ?? [])
+      rows.push([`${type} tensors`, `${tensors}, ${gigabytes(bytes)}, run as ${runsAs}`]);
     for (const [name, value] of rows) console.log(`${name.padEnd(13)} ${value}`);
   },
 });
+
+interface StoredType {
+  type: string;
+  tensors: number;
+  bytes: number;
+  runsAs: string;
+}
+
+/** The config, and for a GGUF what its tensors are stored as (from the header alone) and how moxie runs each type. */
+async function described(model: string): Promise<{ config: ModelConfig; storedTypes: StoredType[] | null }> {
+  const source = modelSource(model);
+  if (source.kind === "safetensors") return { config: await readModelConfig(source.dir), storedTypes: null };
+  const { config, gguf } = ggufCheckpoint(source.file);
+  const byType = new Map<string, StoredType>();
+  for (const tensor of gguf.tensors.values()) {
+    const entry = byType.get(tensor.type) ?? {
+      type: tensor.type,
+      tensors: 0,
+      bytes: 0,
+      runsAs: describeNative(tensor.type),
+    };
+    entry.tensors += 1;
+    entry.bytes += tensor.byteLength;
+    byType.set(tensor.type, entry);
+  }
+  return { config, storedTypes: [...byType.values()].sort((a, b) => b.bytes - a.bytes) };
+}

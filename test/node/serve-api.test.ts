@@ -590,7 +590,7 @@ describe("startup errors", () => {
     expect(noSecret.code).toBe(1);
     expect(noSecret.stderr).toContain("MOXIE_BACKEND_SECRET is not set");
     expect(publicHost.stderr).toContain("only allowed on a loopback host");
-    expect(badFolder.stderr).toContain("has no config.json");
+    expect(badFolder.stderr).toContain("/nonexistent/model: no such file or folder");
     expect(inUse.code).toBe(1);
     expect(inUse.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
   });

@@ -33,6 +33,16 @@ const layouts: Record<GgmlQuantType, { bits: 4 | 8; offset: number }> = {
   Q6_K: { bits: 8, offset: 128 },
 };
 
+/** Types whose blocks have a min (or unsigned codes in 4 bits): they need the correction term. */
+const corrected = new Set<GgmlQuantType>(["Q4_1", "Q5_1", "Q4_K", "Q5_K"]);
+
+/** How the graph runs a stored type, for `moxie inspect`. */
+export function describeNative(type: TensorEntry["dtype"]): string {
+  if (!isQuantized(type)) return "float32";
+  const { bits } = layouts[type];
+  return `MatMulNBits ${bits}-bit, ${subBlock[type]} per scale${corrected.has(type) ? ", + Σx·min per block" : ""} (exact)`;
+}
+
 /** The MatMulNBits layout a tensor is held in ("4/32", "8/16" …); null for a float one. Parts with the same key stack into one matrix. */
 export function nativeLayoutKey(entry: TensorEntry): string | null {
   return isQuantized(entry.dtype) ? `${layouts[entry.dtype].bits}/${subBlock[entry.dtype]}` : null;

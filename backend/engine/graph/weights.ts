@@ -138,9 +138,13 @@ export class ModelWeights {
     };
     if (!q.correction) return g.node("MatMulNBits", inputs, attributes, { ...outputs, domain: "com.microsoft" })[0];
     const product = g.op("MatMulNBits", inputs, attributes, "com.microsoft"); // [T, n]
-    const blockSums = g.op("ReduceSum", [g.op("Reshape", [x, g.ints([-1, q.blocks, q.block])]), g.ints([-1])], {
-      keepdims: 0,
-    }); // [T, blocks]
+    // Σx per block as a MatMul by ones: ORT's ReduceSum returns an empty input unreduced, and an
+    // expert that no token chose this step gets an empty one.
+    const ones = g.constant("float32", [q.block, 1], new Array<number>(q.block).fill(1));
+    const blockSums = g.op("Reshape", [
+      g.op("MatMul", [g.op("Reshape", [x, g.ints([-1, q.block])]), ones]),
+      g.ints([-1, q.blocks]),
+    ]); // [T, blocks]
     const correction = g.weight(`${name}.correction`, "float32", [n, q.blocks], q.correction);
     return g.node("Add", [product, g.op("Gemm", [blockSums, correction], { transB: 1 })], {}, outputs)[0];
   }
