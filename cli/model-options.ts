@@ -15,8 +15,8 @@ export const engineOptions = {
   model: {
     type: "string",
     required: true,
-    placeholder: "DIR",
-    description: "Hugging Face checkpoint folder (config.json + safetensors)",
+    placeholder: "DIR|FILE.gguf",
+    description: "Hugging Face checkpoint folder (config.json + safetensors), or a GGUF file (or a folder holding one)",
   },
   quantize: {
     type: "string",
