@@ -22,7 +22,7 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
       `context length ${contextLength} exceeds the model's max_position_embeddings ${config.maxPositions}`,
     );
   }
-  const modelPath = cachedModelGraph(checkpoint, {
+  const modelPath = await cachedModelGraph(checkpoint, {
     quantize: options.quantize,
     quantGroupSize: options.quantGroupSize,
     kvCacheDtype: options.kvCacheDtype,

@@ -27,17 +27,17 @@ it("float32 → f16 and bf16 bits round to nearest even, with subnormals and ove
 
 it("a converted graph is cached per checkpoint and options, and reused", async () => {
   const checkpoint = await openCheckpoint(fixture);
-  const fp32 = cachedModelGraph(checkpoint);
+  const fp32 = await cachedModelGraph(checkpoint);
   const built = statSync(fp32).mtimeMs;
-  expect(cachedModelGraph(checkpoint)).toBe(fp32);
+  expect(await cachedModelGraph(checkpoint)).toBe(fp32);
   expect(statSync(fp32).mtimeMs).toBe(built);
-  const int8 = cachedModelGraph(checkpoint, { quantize: "int8" });
+  const int8 = await cachedModelGraph(checkpoint, { quantize: "int8" });
   expect(int8).not.toBe(fp32);
   expect(readdirSync(cacheDir).sort()).toEqual([fp32, int8].map((path) => path.split("/").at(-2)).sort());
   expect(readdirSync(join(cacheDir, fp32.split("/").at(-2)!)).sort()).toEqual(["model.data", "model.onnx"]);
   // Without a group size each precision takes its own: 32 for int8, 128 for int4.
-  expect(cachedModelGraph(checkpoint, { quantize: "int8", quantGroupSize: 32 })).toBe(int8);
-  const int4 = cachedModelGraph(checkpoint, { quantize: "int4" });
-  expect(cachedModelGraph(checkpoint, { quantize: "int4", quantGroupSize: 128 })).toBe(int4);
-  expect(cachedModelGraph(checkpoint, { quantize: "int4", quantGroupSize: 32 })).not.toBe(int4);
+  expect(await cachedModelGraph(checkpoint, { quantize: "int8", quantGroupSize: 32 })).toBe(int8);
+  const int4 = await cachedModelGraph(checkpoint, { quantize: "int4" });
+  expect(await cachedModelGraph(checkpoint, { quantize: "int4", quantGroupSize: 128 })).toBe(int4);
+  expect(await cachedModelGraph(checkpoint, { quantize: "int4", quantGroupSize: 32 })).not.toBe(int4);
 });

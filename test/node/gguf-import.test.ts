@@ -107,6 +107,7 @@ describe("the MatMulNBits encoding holds the file's values exactly", () => {
     const weights = new ModelWeights(checkpoint, { accuracyLevel: 0 });
     weights.linear(g, g.input("x", "float32", ["T", k]), "w", [type], "float32", "y");
     g.output("y", "float32", ["T", n]);
+    await weights.complete(g);
     writeFileSync(join(graphDir, "model.onnx"), g.finish());
     const session = await InferenceSession.create(join(graphDir, "model.onnx"));
     const y = (await session.run({ x: new Tensor("float32", x, [tokens, k]) })).y.data as Float32Array;

@@ -6,6 +6,7 @@ import { CheckpointError, readModelConfig, type ModelConfig } from "./config.ts"
 import { readSafetensorsHeader, type TensorEntry } from "./safetensors.ts";
 import { readTensorF32 } from "./tensor-data.ts";
 import { ggufCheckpoint } from "./gguf/gguf-checkpoint.ts";
+import { assemblePackedLinears } from "./gptq-awq.ts";
 import { modelSource } from "./model-source.ts";
 import { tensorNames } from "./tensor-names.ts";
 
@@ -79,9 +80,10 @@ async function weightFiles(dir: string): Promise<string[]> {
 }
 
 /**
- * The checkpoint `--model` names: a Hugging Face folder (config.json and safetensors) or a GGUF
- * file. Either way every tensor the graph needs is checked for presence and shape up front, so
- * metadata that contradicts the tensors fails here, naming the tensor.
+ * The checkpoint `--model` names: a Hugging Face folder (config.json and safetensors, float or
+ * GPTQ/AWQ-packed) or a GGUF file. Either way every tensor the graph needs is checked for
+ * presence and shape up front, so metadata that contradicts the tensors fails here, naming the
+ * tensor.
  */
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
   const source = modelSource(path);
@@ -106,6 +108,7 @@ async function safetensorsCheckpoint(dir: string) {
   const files = await weightFiles(dir);
   const tensors = new Map<string, TensorEntry>();
   for (const file of files) for (const entry of await readSafetensorsHeader(file)) tensors.set(entry.name, entry);
+  assemblePackedLinears(tensors, config.packing, dir);
   return { dir, config, tensors, files };
 }
 

@@ -7,6 +7,23 @@ export const supportedArchitectures = ["MixtralForCausalLM", "MistralForCausalLM
 
 const dtypeNames = { float32: "f32", bfloat16: "bf16", float16: "f16" } as const;
 
+/**
+ * quantization_config as transformers writes it into config.json for GPTQ (AutoGPTQ, GPTQModel)
+ * and AWQ (AutoAWQ) checkpoints. Every method's keys are optional here: packingOf names what is
+ * missing or unsupported.
+ */
+const quantizationConfigSchema = z.looseObject({
+  quant_method: z.string(),
+  bits: z.number().int().optional(),
+  group_size: z.number().int().optional(),
+  desc_act: z.boolean().optional(),
+  sym: z.boolean().optional(),
+  checkpoint_format: z.string().optional(),
+  is_marlin_format: z.boolean().optional(),
+  zero_point: z.boolean().optional(),
+  version: z.string().optional(),
+});
+
 /** config.json as transformers 4 and 5 write it; unknown keys pass through untouched. */
 export const hfConfigSchema = z.looseObject({
   architectures: z.array(z.string()).min(1),
@@ -33,6 +50,7 @@ export const hfConfigSchema = z.looseObject({
   hidden_act: z.string().optional(),
   attention_bias: z.boolean().optional(),
   mlp_bias: z.boolean().optional(),
+  quantization_config: quantizationConfigSchema.nullish(),
 });
 export type HfConfig = z.infer<typeof hfConfigSchema>;
 
@@ -57,9 +75,65 @@ export interface ModelConfig {
   dtype: "f32" | "bf16" | "f16";
   bosTokenId: number;
   eosTokenId: number;
+  /** How a GPTQ or AWQ checkpoint packs its quantised Linear weights (gptq-awq.ts); absent for float checkpoints. */
+  packing?: Packing;
+}
+
+/** The group sizes MatMulNBits takes as block_size that GPTQ and AWQ checkpoints use. */
+const packingGroupSizes = [32, 64, 128] as const;
+
+/** A GPTQ or AWQ checkpoint's packing: 4-bit codes, a scale and a 4-bit zero point per group of inputs. */
+export interface Packing {
+  method: "gptq" | "awq";
+  bits: 4;
+  groupSize: (typeof packingGroupSizes)[number];
+  /** GPTQ's act-order: g_idx may put an input channel in any group. */
+  descAct: boolean;
+  /** Added to every stored zero point: GPTQ's v1 format ("gptq") stores zero − 1, gptq_v2 and AWQ the zero itself. */
+  zeroOffset: 0 | 1;
+  /** GPTQ's sym: every zero point is 2^(bits−1), which vLLM's Marlin kernels assume without reading them. */
+  symmetric: boolean;
 }
 
 export class CheckpointError extends Error {}
+
+/** The packing quantization_config describes, or a CheckpointError naming what moxie does not read. */
+function packingOf(raw: z.infer<typeof quantizationConfigSchema>, source: string): Packing {
+  const where = `${source}: quantization_config`;
+  const method = raw.quant_method;
+  if (method !== "gptq" && method !== "awq")
+    throw new CheckpointError(`${where}: quant_method "${method}" is not supported (gptq, awq)`);
+  const name = method.toUpperCase();
+  if (raw.bits !== 4) throw new CheckpointError(`${where}: ${name} with bits ${raw.bits} is not supported (4 only)`);
+  const groupSize = packingGroupSizes.find((size) => size === raw.group_size);
+  if (groupSize === undefined)
+    throw new CheckpointError(
+      `${where}: ${name} with group_size ${raw.group_size} is not supported (${packingGroupSizes.join(", ")})`,
+    );
+  if (method === "awq") {
+    const version = raw.version ?? "gemm";
+    if (version.toLowerCase() !== "gemm")
+      throw new CheckpointError(
+        `${where}: AWQ version "${version}" is not supported (only "gemm", AutoAWQ's GEMM packing)`,
+      );
+    if (raw.zero_point === false)
+      throw new CheckpointError(`${where}: AWQ without zero points (zero_point: false) is not supported`);
+    return { method, bits: 4, groupSize, descAct: false, zeroOffset: 0, symmetric: false };
+  }
+  const format = raw.checkpoint_format ?? "gptq";
+  if (raw.is_marlin_format || (format !== "gptq" && format !== "gptq_v2"))
+    throw new CheckpointError(
+      `${where}: GPTQ checkpoint_format "${raw.is_marlin_format ? "marlin" : format}" is not supported (gptq, gptq_v2)`,
+    );
+  return {
+    method,
+    bits: 4,
+    groupSize,
+    descAct: raw.desc_act ?? false,
+    zeroOffset: format === "gptq" ? 1 : 0,
+    symmetric: raw.sym ?? true,
+  };
+}
 
 export function normaliseConfig(raw: unknown, source = "config.json"): ModelConfig {
   const parsed = hfConfigSchema.safeParse(raw);
@@ -95,6 +169,7 @@ export function normaliseConfig(raw: unknown, source = "config.json"): ModelConf
       `${source}: num_attention_heads ${heads} is not a multiple of num_key_value_heads ${kvHeads}`,
     );
   const eos = config.eos_token_id;
+  const packing = config.quantization_config && packingOf(config.quantization_config, source);
   return {
     architecture: architecture as ModelConfig["architecture"],
     hiddenSize: config.hidden_size,
@@ -114,6 +189,7 @@ export function normaliseConfig(raw: unknown, source = "config.json"): ModelConf
     dtype,
     bosTokenId: config.bos_token_id ?? 1,
     eosTokenId: (Array.isArray(eos) ? eos[0] : eos) ?? 2,
+    ...(packing && { packing }),
   };
 }
 

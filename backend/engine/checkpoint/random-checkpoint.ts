@@ -8,7 +8,7 @@ import { writeSafetensors } from "./safetensors-writer.ts";
 const torchDtypes: Record<TensorDtype, string> = { F32: "float32", BF16: "bfloat16", F16: "float16" };
 
 /** mulberry32: a small seeded generator, so the same seed writes the same checkpoint. */
-function uniformGenerator(seed: number): () => number {
+export function uniformGenerator(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -1,10 +1,12 @@
 import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { bytesPerElement, type TensorDtype } from "./safetensors.ts";
+import { bytesPerElement, type StoredDtype, type TensorDtype } from "./safetensors.ts";
 
 export interface TensorSpec {
   name: string;
   shape: number[];
+  /** This tensor's dtype where it is not the file's (GPTQ/AWQ's int32 parts beside f16 tensors). */
+  dtype?: StoredDtype;
 }
 
 /** float32 → bfloat16 bits, rounding to nearest even like torch's .to(torch.bfloat16). */
@@ -44,8 +46,11 @@ export function toF16(values: Float32Array): Uint16Array {
   return out;
 }
 
-function encode(values: Float32Array, dtype: TensorDtype): Uint8Array {
-  const data = dtype === "F32" ? values : dtype === "BF16" ? toBf16(values) : toF16(values);
+function encode(values: Float32Array | Int32Array, dtype: StoredDtype): Uint8Array {
+  if ((dtype === "I32") !== values instanceof Int32Array)
+    throw new Error(`${dtype} tensors are written from ${dtype === "I32" ? "an Int32Array" : "a Float32Array"}`);
+  const data =
+    values instanceof Int32Array || dtype === "F32" ? values : dtype === "BF16" ? toBf16(values) : toF16(values);
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -57,11 +62,12 @@ function encode(values: Float32Array, dtype: TensorDtype): Uint8Array {
 export function writeSafetensors(
   dir: string,
   specs: TensorSpec[],
-  values: (spec: TensorSpec) => Float32Array,
+  values: (spec: TensorSpec) => Float32Array | Int32Array,
   dtype: TensorDtype,
   shards = 1,
 ): void {
-  const size = (spec: TensorSpec) => spec.shape.reduce((a, b) => a * b, 1) * bytesPerElement[dtype];
+  const dtypeOf = (spec: TensorSpec) => spec.dtype ?? dtype;
+  const size = (spec: TensorSpec) => spec.shape.reduce((a, b) => a * b, 1) * bytesPerElement[dtypeOf(spec)];
   const totalBytes = specs.reduce((sum, spec) => sum + size(spec), 0);
   const groups: TensorSpec[][] = Array.from({ length: shards }, () => []);
   let running = 0;
@@ -79,7 +85,7 @@ export function writeSafetensors(
     let offset = 0;
     const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
     for (const spec of group) {
-      header[spec.name] = { dtype, shape: spec.shape, data_offsets: [offset, offset + size(spec)] };
+      header[spec.name] = { dtype: dtypeOf(spec), shape: spec.shape, data_offsets: [offset, offset + size(spec)] };
       offset += size(spec);
       weightMap[spec.name] = names[i];
     }
@@ -92,7 +98,7 @@ export function writeSafetensors(
       writeSync(fd, length);
       writeSync(fd, json);
       for (const spec of group) {
-        const bytes = encode(values(spec), dtype);
+        const bytes = encode(values(spec), dtypeOf(spec));
         let written = 0;
         while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
       }

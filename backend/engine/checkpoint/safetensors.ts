@@ -2,16 +2,23 @@ import { readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { CheckpointError } from "./config.ts";
 import type { GgmlQuantType } from "./gguf/ggml-types.ts";
+import type { PackedDtype, PackedLinear } from "./gptq-awq.ts";
 
 export const tensorDtypes = ["F32", "F16", "BF16"] as const;
 export type TensorDtype = (typeof tensorDtypes)[number];
-export const bytesPerElement: Record<TensorDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+/** What a safetensors file may hold: float tensors, and the int32 parts of GPTQ and AWQ Linears. */
+export const storedDtypes = [...tensorDtypes, "I32"] as const;
+export type StoredDtype = (typeof storedDtypes)[number];
+export const bytesPerElement: Record<StoredDtype, number> = { F32: 4, F16: 2, BF16: 2, I32: 4 };
 
-/** Where one tensor's bytes live on disk: a safetensors float tensor, or a GGUF tensor of any type moxie reads. */
+/**
+ * Where one tensor's bytes live on disk: a safetensors tensor, a GGUF tensor of any type moxie
+ * reads, or a GPTQ/AWQ Linear standing for its parts (`packed`).
+ */
 export interface TensorEntry {
   name: string;
   file: string;
-  dtype: TensorDtype | GgmlQuantType;
+  dtype: StoredDtype | GgmlQuantType | PackedDtype;
   /** As Hugging Face orders it: [rows, cols] for a matrix. */
   shape: number[];
   /** Absolute byte offset in the file. */
@@ -22,6 +29,8 @@ export interface TensorEntry {
    * the number of heads to undo it over when reading (see tensor-data.ts).
    */
   permutedHeads?: number;
+  /** A GPTQ or AWQ Linear: where its qweight, qzeros, scales and g_idx are (gptq-awq.ts). */
+  packed?: PackedLinear;
 }
 
 interface HeaderEntry {
@@ -47,10 +56,12 @@ export async function readSafetensorsHeader(file: string): Promise<TensorEntry[]
     return Object.entries(header)
       .filter(([name]) => name !== "__metadata__")
       .map(([name, entry]) => {
-        if (!tensorDtypes.includes(entry.dtype as TensorDtype)) {
-          throw new CheckpointError(`${file}: tensor ${name} has unsupported dtype ${entry.dtype} (F32, F16, BF16)`);
+        if (!storedDtypes.includes(entry.dtype as StoredDtype)) {
+          throw new CheckpointError(
+            `${file}: tensor ${name} has unsupported dtype ${entry.dtype} (F32, F16, BF16; I32 for GPTQ/AWQ parts)`,
+          );
         }
-        const dtype = entry.dtype as TensorDtype;
+        const dtype = entry.dtype as StoredDtype;
         const [begin, end] = entry.data_offsets;
         const elements = entry.shape.reduce((a, b) => a * b, 1);
         if (end - begin !== elements * bytesPerElement[dtype] || dataStart + end > size) {

@@ -1,11 +1,23 @@
 import { closeSync, openSync } from "node:fs";
+import { CheckpointError } from "./config.ts";
 import { dequantize } from "./gguf/ggml-blocks.ts";
-import { ggmlBytes, isQuantized } from "./gguf/ggml-types.ts";
+import { ggmlBytes, isQuantized, type GgmlType } from "./gguf/ggml-types.ts";
 import { readFully, widenToF32, type TensorEntry } from "./safetensors.ts";
+
+/**
+ * The element type of a tensor read as floats (float, or ggml blocks). GPTQ/AWQ's int32 parts and
+ * packed Linears have none: only their MatMulNBits encoding reads them (graph/prequantized.ts).
+ */
+function elementType(entry: TensorEntry): GgmlType {
+  const { dtype } = entry;
+  if (dtype === "I32" || dtype === "GPTQ" || dtype === "AWQ")
+    throw new CheckpointError(`${entry.file}: ${entry.name} is ${dtype}, which is not read as floats`);
+  return dtype;
+}
 
 /** Bytes of one row (the last dimension) of a tensor as stored. */
 export function rowBytes(entry: TensorEntry): number {
-  return ggmlBytes(entry.dtype, entry.shape[entry.shape.length - 1]);
+  return ggmlBytes(elementType(entry), entry.shape[entry.shape.length - 1]);
 }
 
 /**
@@ -47,12 +59,13 @@ export function readStored(entry: TensorEntry): Uint8Array {
 export function decodeF32(dtype: TensorEntry["dtype"], raw: Uint8Array, out: Float32Array): void {
   if (dtype === "F32") out.set(new Float32Array(raw.buffer, raw.byteOffset, out.length));
   else if (isQuantized(dtype)) dequantize(dtype, raw, 0, out);
-  else widenToF32(raw, dtype, out);
+  else if (dtype === "F16" || dtype === "BF16") widenToF32(raw, dtype, out);
+  else throw new CheckpointError(`${dtype} data is not read as floats`);
 }
 
-/** Reads one tensor as float32, whatever its stored type. */
+/** Reads one tensor as float32, whatever its stored float or ggml type. */
 export function readTensorF32(entry: TensorEntry): Float32Array {
   const out = new Float32Array(entry.shape.reduce((product, dim) => product * dim, 1));
-  decodeF32(entry.dtype, readStored(entry), out);
+  decodeF32(elementType(entry), readStored(entry), out);
   return out;
 }

@@ -9,7 +9,7 @@ import { GraphBuilder } from "./onnx-builder.ts";
 import { quantGroupSizeFor } from "./quantize.ts";
 
 /** Bumped whenever the graph layout changes, so stale cached graphs are rebuilt. */
-const graphVersion = 11;
+const graphVersion = 12;
 
 export function cacheRoot(): string {
   return resolve(process.env.MOXIE_CACHE_DIR ?? join(homedir(), ".cache", "moxie"));
@@ -35,15 +35,19 @@ function cacheKey(checkpoint: Checkpoint, options: GraphOptions): string {
   return hash.digest("hex").slice(0, 24);
 }
 
-/** Progress on stderr, at most every two seconds, only for loads big enough to notice. */
+/** Progress on stderr with the rate and time left, at most every two seconds, only for loads big enough to notice. */
 function progressReporter(label: string): (done: number, total: number) => void {
+  const started = Date.now();
   let last = 0;
   return (done, total) => {
     const now = Date.now();
     if (total < 256 * 2 ** 20 || (now - last < 2000 && done < total)) return;
     last = now;
+    const perSecond = (done / Math.max(1, now - started)) * 1000;
+    const left = perSecond > 0 ? Math.round((total - done) / perSecond) : NaN;
+    const eta = done >= total ? "done" : `${Math.floor(left / 60)} min ${left % 60} s left`;
     process.stderr.write(
-      `${label}: ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MB (${((100 * done) / total).toFixed(0)}%)\n`,
+      `${label}: ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MB (${((100 * done) / total).toFixed(0)}%), ${(perSecond / 2 ** 20).toFixed(0)} MB/s, ${eta}\n`,
     );
   };
 }
@@ -53,7 +57,7 @@ function progressReporter(label: string): (done: number, total: number) => void 
  * weights are written to a temporary folder renamed into place, so concurrent loads never see
  * half a graph.
  */
-export function cachedModelGraph(checkpoint: Checkpoint, options: GraphOptions = {}): string {
+export async function cachedModelGraph(checkpoint: Checkpoint, options: GraphOptions = {}): Promise<string> {
   const dir = join(cacheRoot(), cacheKey(checkpoint, options));
   const modelPath = join(dir, "model.onnx");
   if (existsSync(modelPath)) return modelPath;
@@ -62,7 +66,7 @@ export function cachedModelGraph(checkpoint: Checkpoint, options: GraphOptions =
   mkdirSync(building);
   try {
     const builder = GraphBuilder.create(join(building, "model.data"), "model.data");
-    buildModelGraph(checkpoint, builder, {
+    await buildModelGraph(checkpoint, builder, {
       ...options,
       onProgress: options.onProgress ?? progressReporter(`converting ${checkpoint.dir}`),
     });

@@ -19,7 +19,11 @@ export interface GraphOptions extends WeightOptions {
 }
 
 /** Builds the whole model from the token embeddings on (decoder layers → final norm → lm_head) as one graph. */
-export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options: GraphOptions = {}): void {
+export async function buildModelGraph(
+  checkpoint: Checkpoint,
+  g: GraphBuilder,
+  options: GraphOptions = {},
+): Promise<void> {
   const { config } = checkpoint;
   const inputs = g.scoped("inputs");
   const step = stepInputs(inputs);
@@ -52,4 +56,5 @@ export function buildModelGraph(checkpoint: Checkpoint, g: GraphBuilder, options
   ctx.weights.linear(head, rowsForLogits, name, [weight], ctx.weights.precision.lmHead, graphIo.logits);
   head.output(graphIo.logits, "float32", ["R", config.vocabSize]);
   drawTokens(g.scoped("draw"));
+  await ctx.weights.complete(g);
 }

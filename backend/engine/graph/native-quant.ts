@@ -48,15 +48,14 @@ export function nativeLayoutKey(entry: TensorEntry): string | null {
   return isQuantized(entry.dtype) ? `${layouts[entry.dtype].bits}/${subBlock[entry.dtype]}` : null;
 }
 
+/** Whether a stack of parts needs the correction term: decided by the types, so a graph's layout never depends on the values. */
+export function needsCorrection(parts: TensorEntry[]): boolean {
+  return parts.some((part) => corrected.has(part.dtype as GgmlQuantType));
+}
+
 /** The parts (rows stacked in order, all of one layout key) as one MatMulNBits weight. */
 export function encodeNative(parts: TensorEntry[]): NativeWeight {
-  const first = parts[0].dtype as GgmlQuantType;
-  const { bits } = layouts[first];
-  const block = subBlock[first];
-  const k = parts[0].shape[1];
-  const rows = parts.reduce((sum, part) => sum + part.shape[0], 0);
-  const blocks = k / block;
-  const blobBytes = (block * bits) / 8;
+  const { bits, block, blocks, blobBytes, rows } = nativeShape(parts);
   const weight: NativeWeight = {
     bits,
     block,
@@ -64,20 +63,34 @@ export function encodeNative(parts: TensorEntry[]): NativeWeight {
     blobBytes,
     codes: new Uint8Array(rows * blocks * blobBytes),
     scales: new Float32Array(rows * blocks),
-    correction: new Float32Array(rows * blocks),
+    correction: needsCorrection(parts) ? new Float32Array(rows * blocks) : null,
   };
   let row = 0;
-  let corrected = false;
   for (const part of parts) {
-    corrected = encodePart(part, weight, row) || corrected;
+    encodePart(part, weight, row);
     row += part.shape[0];
   }
-  if (!corrected) weight.correction = null;
   return weight;
 }
 
-/** Writes one part's rows from `firstRow` on; whether any block needed a correction. */
-function encodePart(part: TensorEntry, weight: NativeWeight, firstRow: number): boolean {
+/** The MatMulNBits shape of stacked parts, known from the header alone. */
+export function nativeShape(parts: TensorEntry[]) {
+  const first = parts[0].dtype as GgmlQuantType;
+  const { bits } = layouts[first];
+  const block = subBlock[first];
+  const k = parts[0].shape[1];
+  return {
+    bits,
+    block,
+    k,
+    rows: parts.reduce((sum, part) => sum + part.shape[0], 0),
+    blocks: k / block,
+    blobBytes: (block * bits) / 8,
+  };
+}
+
+/** Writes one part's rows from `firstRow` on. */
+function encodePart(part: TensorEntry, weight: NativeWeight, firstRow: number): void {
   const type = part.dtype as GgmlQuantType;
   const { offset } = layouts[type];
   const zero = 1 << (weight.bits - 1);
@@ -86,8 +99,7 @@ function encodePart(part: TensorEntry, weight: NativeWeight, firstRow: number): 
   const raw = readStored(part);
   const perRow = rowBytes(part) / bytes;
   const { sub } = decoded;
-  const correction = weight.correction!;
-  let corrected = false;
+  const { correction } = weight;
   for (let r = 0; r < part.shape[0]; r++) {
     const row = firstRow + r;
     for (let b = 0; b < perRow; b++) {
@@ -96,8 +108,7 @@ function encodePart(part: TensorEntry, weight: NativeWeight, firstRow: number): 
         const index = row * weight.blocks + (b * elements) / sub + j;
         const scale = decoded.scales[j];
         weight.scales[index] = scale;
-        correction[index] = decoded.offsets[j] + scale * (zero - offset);
-        corrected ||= correction[index] !== 0;
+        if (correction) correction[index] = decoded.offsets[j] + scale * (zero - offset);
         const blob = index * weight.blobBytes;
         for (let i = 0; i < sub; i++) {
           const code = decoded.codes[j * sub + i] + offset;
@@ -107,5 +118,4 @@ function encodePart(part: TensorEntry, weight: NativeWeight, firstRow: number): 
       }
     }
   }
-  return corrected;
 }

@@ -32,6 +32,7 @@ interface ModelInProgress {
   readonly inputs: onnxProto.onnx.IValueInfoProto[];
   readonly outputs: onnxProto.onnx.IValueInfoProto[];
   readonly dataFd: number;
+  readonly dataPath: string;
   readonly dataFileName: string;
   dataOffset: number;
   counter: number;
@@ -58,6 +59,7 @@ export class GraphBuilder {
       inputs: [],
       outputs: [],
       dataFd: openSync(dataPath, "w"),
+      dataPath,
       dataFileName,
       dataOffset: 0,
       counter: 0,
@@ -115,12 +117,21 @@ export class GraphBuilder {
   /** A weight written to the external data file. */
   weight(name: string, type: ElementType, dims: number[], data: ArrayBufferView): Tensor {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const offset = this.model.dataOffset;
+    const { tensor, offset } = this.reserve(name, type, dims, bytes.length);
     let written = 0;
     while (written < bytes.length)
       written += writeSync(this.model.dataFd, bytes, written, bytes.length - written, offset + written);
+    return tensor;
+  }
+
+  /**
+   * A weight whose `byteLength` bytes someone else writes at `offset` of the data file (`dataPath`)
+   * before the model is used: how weights computed on other threads take their place.
+   */
+  reserve(name: string, type: ElementType, dims: number[], byteLength: number): { tensor: Tensor; offset: number } {
+    const offset = this.model.dataOffset;
     // 64-byte alignment lets ORT map tensors without realigning them.
-    this.model.dataOffset = Math.ceil((offset + bytes.length) / 64) * 64;
+    this.model.dataOffset = Math.ceil((offset + byteLength) / 64) * 64;
     this.model.initializers.push({
       name,
       dataType: elementTypes[type],
@@ -129,10 +140,14 @@ export class GraphBuilder {
       externalData: [
         { key: "location", value: this.model.dataFileName },
         { key: "offset", value: String(offset) },
-        { key: "length", value: String(bytes.length) },
+        { key: "length", value: String(byteLength) },
       ],
     });
-    return name;
+    return { tensor: name, offset };
+  }
+
+  get dataPath(): string {
+    return this.model.dataPath;
   }
 
   /** A small embedded constant; identical constants are shared. */

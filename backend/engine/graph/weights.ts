@@ -2,8 +2,10 @@ import { readWeight, storedBytes, type Checkpoint } from "../checkpoint/checkpoi
 import { tensorNames } from "../checkpoint/tensor-names.ts";
 import type { GraphBuilder, Tensor } from "./onnx-builder.ts";
 import type { QuantGroupSize, Quantization } from "../../options.ts";
-import { quantGroupSizeFor, quantizationBits, quantizeBlockwise } from "./quantize.ts";
-import { encodeNative, nativeLayoutKey } from "./native-quant.ts";
+import { quantGroupSizeFor, quantizationBits } from "./quantize.ts";
+import { nativeLayoutKey, nativeShape, needsCorrection } from "./native-quant.ts";
+import { channelOrder, prequantizedLayoutKey, type ChannelOrder } from "./prequantized.ts";
+import { runWeightJobs, type WeightJob } from "./weight-jobs.ts";
 import type { TensorEntry } from "../checkpoint/safetensors.ts";
 
 export interface WeightOptions {
@@ -44,8 +46,9 @@ function precisionPolicy(quantize: Quantization | undefined, tiedEmbeddings: boo
 }
 
 /**
- * The checkpoint's weights as the graph stores them: each tensor read once as float32 (reporting
- * the bytes done through onProgress) and written at the precision its kind gets.
+ * The checkpoint's weights as the graph stores them, each at the precision its kind gets: the graph
+ * reserves each matrix's place in the data file, and complete() computes them all, one job per
+ * matrix on every core, reporting the checkpoint bytes done through onProgress.
  */
 export class ModelWeights {
   readonly precision: PrecisionPolicy;
@@ -53,6 +56,10 @@ export class ModelWeights {
   private readonly groupSize?: QuantGroupSize;
   private readonly totalBytes: number;
   private doneBytes = 0;
+  /** Weights reserved in the graph, to be computed by complete(). */
+  private readonly jobs: { job: WeightJob; bytes: number }[] = [];
+  /** Activations gathered into a GPTQ act-order channel order, by input and order. */
+  private readonly reorderedInputs = new Map<string, Tensor>();
 
   constructor(
     private readonly checkpoint: Checkpoint,
@@ -81,8 +88,10 @@ export class ModelWeights {
   /**
    * y = x Wᵀ, where W [n, k] is the HF Linear weights `from` stacked by rows (one projection for
    * several): a Gemm in float32, MatMulNBits when quantised and k is a whole number of groups.
-   * A GGUF's quantised parts keep the file's own quantisation, exactly (native-quant.ts); parts
-   * held in different layouts (Q4_K queries, Q6_K values) are projected apart and concatenated.
+   * A GGUF's quantised parts keep the file's own quantisation, exactly (native-quant.ts), as do
+   * GPTQ and AWQ Linears (prequantized.ts); parts held in different layouts (Q4_K queries, Q6_K
+   * values) are projected apart and concatenated. The weight's bytes are only reserved here: a
+   * job computes them later, on whichever thread is free (complete()).
    * The weight is stored under `name`; `output` names y.
    */
   linear(g: GraphBuilder, x: Tensor, name: string, from: string[], precision: Precision, output?: string): Tensor {
@@ -93,23 +102,33 @@ export class ModelWeights {
       const pieces = runs.map((run, index) => this.linear(g, x, `${name}.${index}`, run, precision));
       return g.node("Concat", pieces, { axis: -1 }, outputs)[0];
     }
+    if (parts[0].packed) return this.prequantizedLinear(g, x, name, parts, outputs);
     if (nativeLayoutKey(parts[0]) !== null) return this.nativeLinear(g, x, name, parts, outputs);
     const k = parts[0].shape[1];
     const n = parts.reduce((rows, part) => rows + part.shape[0], 0);
-    const weight = from.length === 1 ? this.read(from[0]) : concatRows(from.map((part) => this.read(part)));
     const groupSize = this.groupSize;
-    if (precision === "float32" || groupSize === undefined || k % groupSize !== 0)
-      return g.node("Gemm", [x, g.weight(name, "float32", [n, k], weight)], { transB: 1 }, outputs)[0];
+    if (precision === "float32" || groupSize === undefined || k % groupSize !== 0) {
+      const { tensor, offset } = g.reserve(name, "float32", [n, k], n * k * 4);
+      this.submit({ kind: "float", parts, offset });
+      return g.node("Gemm", [x, tensor], { transB: 1 }, outputs)[0];
+    }
     const bits = quantizationBits[precision];
-    const q = quantizeBlockwise(weight, n, k, bits, groupSize);
-    const codes = g.weight(`${name}.codes`, "uint8", [n, q.blocks, q.blobBytes], q.codes);
-    const scales = g.weight(`${name}.scales`, "float32", [n * q.blocks], q.scales);
+    const blocks = k / groupSize;
+    const blobBytes = (groupSize * bits) / 8;
+    const codes = g.reserve(`${name}.codes`, "uint8", [n, blocks, blobBytes], n * blocks * blobBytes);
+    const scales = g.reserve(`${name}.scales`, "float32", [n * blocks], n * blocks * 4);
+    this.submit({ kind: "quantize", parts, bits, groupSize, codes: codes.offset, scales: scales.offset });
     return g.node(
       "MatMulNBits",
-      [x, codes, scales],
-      { K: k, N: n, bits, block_size: groupSize, accuracy_level: this.options.accuracyLevel ?? 4 },
+      [x, codes.tensor, scales.tensor],
+      { K: k, N: n, bits, block_size: groupSize, accuracy_level: this.accuracyLevel },
       { ...outputs, domain: "com.microsoft" },
     )[0];
+  }
+
+  /** Computes every weight linear() reserved (on every core for a large checkpoint), reporting progress. */
+  async complete(g: GraphBuilder): Promise<void> {
+    await runWeightJobs(g.dataPath, this.jobs.splice(0), (bytes) => this.progress(bytes));
   }
 
   /** y = x Wᵀ for GGUF-quantised parts: MatMulNBits with the file's codes, plus Σx·correction where needed. */
@@ -120,41 +139,97 @@ export class ModelWeights {
     parts: TensorEntry[],
     outputs: { outputs?: string[] },
   ) {
-    const q = encodeNative(parts);
-    for (const part of parts) this.count(part);
-    const k = parts[0].shape[1];
-    const n = parts.reduce((rows, part) => rows + part.shape[0], 0);
-    const inputs = [
-      x,
-      g.weight(`${name}.codes`, "uint8", [n, q.blocks, q.blobBytes], q.codes),
-      g.weight(`${name}.scales`, "float32", [n * q.blocks], q.scales),
-    ];
-    const attributes = {
-      K: k,
-      N: n,
-      bits: q.bits,
-      block_size: q.block,
-      accuracy_level: this.options.accuracyLevel ?? 4,
-    };
-    if (!q.correction) return g.node("MatMulNBits", inputs, attributes, { ...outputs, domain: "com.microsoft" })[0];
+    const { bits, block, k, rows: n, blocks, blobBytes } = nativeShape(parts);
+    const codes = g.reserve(`${name}.codes`, "uint8", [n, blocks, blobBytes], n * blocks * blobBytes);
+    const scales = g.reserve(`${name}.scales`, "float32", [n * blocks], n * blocks * 4);
+    const correction = needsCorrection(parts)
+      ? g.reserve(`${name}.correction`, "float32", [n, blocks], n * blocks * 4)
+      : null;
+    this.submit({
+      kind: "native",
+      parts,
+      codes: codes.offset,
+      scales: scales.offset,
+      correction: correction?.offset ?? null,
+    });
+    const inputs = [x, codes.tensor, scales.tensor];
+    const attributes = { K: k, N: n, bits, block_size: block, accuracy_level: this.accuracyLevel };
+    if (!correction) return g.node("MatMulNBits", inputs, attributes, { ...outputs, domain: "com.microsoft" })[0];
     const product = g.op("MatMulNBits", inputs, attributes, "com.microsoft"); // [T, n]
     // Σx per block as a MatMul by ones: ORT's ReduceSum returns an empty input unreduced, and an
     // expert that no token chose this step gets an empty one.
-    const ones = g.constant("float32", [q.block, 1], new Array<number>(q.block).fill(1));
+    const ones = g.constant("float32", [block, 1], new Array<number>(block).fill(1));
     const blockSums = g.op("Reshape", [
-      g.op("MatMul", [g.op("Reshape", [x, g.ints([-1, q.block])]), ones]),
-      g.ints([-1, q.blocks]),
+      g.op("MatMul", [g.op("Reshape", [x, g.ints([-1, block])]), ones]),
+      g.ints([-1, blocks]),
     ]); // [T, blocks]
-    const correction = g.weight(`${name}.correction`, "float32", [n, q.blocks], q.correction);
-    return g.node("Add", [product, g.op("Gemm", [blockSums, correction], { transB: 1 })], {}, outputs)[0];
+    return g.node("Add", [product, g.op("Gemm", [blockSums, correction.tensor], { transB: 1 })], {}, outputs)[0];
+  }
+
+  /** y = x Wᵀ for GPTQ/AWQ parts: MatMulNBits with the checkpoint's codes, scales and zero points. */
+  private prequantizedLinear(
+    g: GraphBuilder,
+    x: Tensor,
+    name: string,
+    parts: TensorEntry[],
+    outputs: { outputs?: string[] },
+  ) {
+    const k = parts[0].shape[1];
+    const n = parts.reduce((rows, part) => rows + part.shape[0], 0);
+    const { groupSize: block, symmetric } = parts[0].packed!.packing;
+    const blocks = k / block;
+    const order = channelOrder(parts[0]);
+    const codes = g.reserve(`${name}.codes`, "uint8", [n, blocks, block / 2], (n * k) / 2);
+    const scales = g.reserve(`${name}.scales`, "float32", [n * blocks], n * blocks * 4);
+    const zeroBytes = n * Math.ceil(blocks / 2);
+    const zeroPoints = symmetric ? null : g.reserve(`${name}.zero_points`, "uint8", [zeroBytes], zeroBytes);
+    this.submit({
+      kind: "prequantized",
+      parts,
+      codes: codes.offset,
+      scales: scales.offset,
+      zeroPoints: zeroPoints?.offset ?? null,
+    });
+    const inputs = [order ? this.reordered(g, x, order, `${name}.channels`) : x, codes.tensor, scales.tensor];
+    if (zeroPoints) inputs.push(zeroPoints.tensor);
+    return g.node(
+      "MatMulNBits",
+      inputs,
+      { K: k, N: n, bits: 4, block_size: block, accuracy_level: this.accuracyLevel },
+      { ...outputs, domain: "com.microsoft" },
+    )[0];
+  }
+
+  /** x's columns in a GPTQ act-order's channel order: gathered once per input and order (a layer's q, k and v share both). */
+  private reordered(g: GraphBuilder, x: Tensor, order: ChannelOrder, name: string): Tensor {
+    const key = `${x}/${order.key}`;
+    let gathered = this.reorderedInputs.get(key);
+    if (!gathered) {
+      const channels = g.weight(name, "int64", [order.channels.length], BigInt64Array.from(order.channels, BigInt));
+      gathered = g.op("Gather", [x, channels], { axis: -1 });
+      this.reorderedInputs.set(key, gathered);
+    }
+    return gathered;
   }
 
   private entry(name: string): TensorEntry {
     return this.checkpoint.tensors.get(name)!;
   }
 
+  private get accuracyLevel(): number {
+    return this.options.accuracyLevel ?? 4;
+  }
+
+  private submit(job: WeightJob): void {
+    this.jobs.push({ job, bytes: job.parts.reduce((sum, part) => sum + part.byteLength, 0) });
+  }
+
   private count(entry: TensorEntry): void {
-    this.doneBytes += entry.byteLength;
+    this.progress(entry.byteLength);
+  }
+
+  private progress(bytes: number): void {
+    this.doneBytes += bytes;
     this.options.onProgress?.(this.doneBytes, this.totalBytes);
   }
 
@@ -167,20 +242,10 @@ export class ModelWeights {
 function layoutRuns(parts: TensorEntry[]): string[][] {
   const runs: { key: string | null; names: string[] }[] = [];
   for (const part of parts) {
-    const key = nativeLayoutKey(part);
+    const key = prequantizedLayoutKey(part) ?? nativeLayoutKey(part);
     const last = runs[runs.length - 1];
     if (last && last.key === key) last.names.push(part.name);
     else runs.push({ key, names: [part.name] });
   }
   return runs.map((run) => run.names);
-}
-
-function concatRows(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
