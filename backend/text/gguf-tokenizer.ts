@@ -48,47 +48,13 @@ export function ggufTokenizerFiles(gguf: Pick<GgufFile, "file" | "metadata">): T
 }
 
 function spmTokenizerFiles(file: string, metadata: SpmMetadata): TokenizerFiles {
-  const pieces = metadata["tokenizer.ggml.tokens"];
-  // Without scores or types llama.cpp takes 0 and "normal" for every token.
-  const scores = metadata["tokenizer.ggml.scores"] ?? pieces.map(() => 0);
-  const types: readonly number[] = metadata["tokenizer.ggml.token_type"] ?? pieces.map(() => TokenType.normal);
-  for (const [key, values] of [
-    ["scores", scores],
-    ["token_type", types],
-  ] as const)
-    if (values.length !== pieces.length)
-      throw new TokenizerError(
-        `${file}: tokenizer.ggml.${key} has ${values.length} entries for ${pieces.length} tokens`,
-      );
-  const vocab = new Map<string, number>();
-  pieces.forEach((piece, id) => {
-    if (vocab.has(piece))
-      throw new TokenizerError(`${file}: tokenizer.ggml.tokens holds ${JSON.stringify(piece)} twice`);
-    vocab.set(piece, id);
-  });
-  // llama.cpp's defaults for a SentencePiece vocabulary when the file names none.
-  const tokenOf = (key: string, id: number | undefined) => {
-    if (id === undefined) return undefined;
-    if (id >= pieces.length)
-      throw new TokenizerError(`${file}: ${key} ${id} is past the vocabulary (${pieces.length})`);
-    return pieces[id];
-  };
-  const bos = tokenOf("tokenizer.ggml.bos_token_id", metadata["tokenizer.ggml.bos_token_id"] ?? 1);
-  const eos = tokenOf("tokenizer.ggml.eos_token_id", metadata["tokenizer.ggml.eos_token_id"] ?? 2);
-  const unk = tokenOf("tokenizer.ggml.unknown_token_id", metadata["tokenizer.ggml.unknown_token_id"] ?? 0);
-  const pad = tokenOf("tokenizer.ggml.padding_token_id", metadata["tokenizer.ggml.padding_token_id"]);
+  const { pieces, scores, types, vocab } = vocabulary(file, metadata);
+  const special = specialPieces(file, metadata, pieces);
   const addBos = metadata["tokenizer.ggml.add_bos_token"] ?? true;
   const addEos = metadata["tokenizer.ggml.add_eos_token"] ?? false;
   const addSpacePrefix = metadata["tokenizer.ggml.add_space_prefix"] ?? true;
-
-  // Control and unknown pieces are special tokens, user-defined ones plain added tokens (matched in text).
-  const named = new Set([bos, eos, unk, pad]);
-  const added = pieces.flatMap((content, id) => {
-    const special = types[id] === TokenType.control || types[id] === TokenType.unknown || named.has(content);
-    if (!special && types[id] !== TokenType.userDefined) return [];
-    return [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special }];
-  });
-
+  const added = addedTokens(pieces, types, new Set(Object.values(special)));
+  const { bos, eos, unk, pad } = special;
   const tokenizerJson = {
     version: "1.0",
     truncation: null,
@@ -148,6 +114,54 @@ function spmTokenizerFiles(file: string, metadata: SpmMetadata): TokenizerFiles 
       : {}),
   };
   return { tokenizerJson, tokenizerConfig };
+}
+
+/** The pieces in id order with their scores and types, checked to match one another. */
+function vocabulary(file: string, metadata: SpmMetadata) {
+  const pieces = metadata["tokenizer.ggml.tokens"];
+  // Without scores or types llama.cpp takes 0 and "normal" for every token.
+  const scores = metadata["tokenizer.ggml.scores"] ?? pieces.map(() => 0);
+  const types: readonly number[] = metadata["tokenizer.ggml.token_type"] ?? pieces.map(() => TokenType.normal);
+  for (const [key, values] of [
+    ["scores", scores],
+    ["token_type", types],
+  ] as const)
+    if (values.length !== pieces.length)
+      throw new TokenizerError(
+        `${file}: tokenizer.ggml.${key} has ${values.length} entries for ${pieces.length} tokens`,
+      );
+  const vocab = new Map<string, number>();
+  pieces.forEach((piece, id) => {
+    if (vocab.has(piece))
+      throw new TokenizerError(`${file}: tokenizer.ggml.tokens holds ${JSON.stringify(piece)} twice`);
+    vocab.set(piece, id);
+  });
+  return { pieces, scores, types, vocab };
+}
+
+/** BOS, EOS, UNK and PAD as pieces, with llama.cpp's defaults for a SentencePiece vocabulary when the file names none. */
+function specialPieces(file: string, metadata: SpmMetadata, pieces: readonly string[]) {
+  const tokenOf = (key: string, id: number | undefined) => {
+    if (id === undefined) return undefined;
+    if (id >= pieces.length)
+      throw new TokenizerError(`${file}: ${key} ${id} is past the vocabulary (${pieces.length})`);
+    return pieces[id];
+  };
+  return {
+    bos: tokenOf("tokenizer.ggml.bos_token_id", metadata["tokenizer.ggml.bos_token_id"] ?? 1),
+    eos: tokenOf("tokenizer.ggml.eos_token_id", metadata["tokenizer.ggml.eos_token_id"] ?? 2),
+    unk: tokenOf("tokenizer.ggml.unknown_token_id", metadata["tokenizer.ggml.unknown_token_id"] ?? 0),
+    pad: tokenOf("tokenizer.ggml.padding_token_id", metadata["tokenizer.ggml.padding_token_id"]),
+  };
+}
+
+/** Control and unknown pieces (and the named ones) are special tokens, user-defined ones plain added tokens (matched in text). */
+function addedTokens(pieces: readonly string[], types: readonly number[], named: ReadonlySet<string | undefined>) {
+  return pieces.flatMap((content, id) => {
+    const special = types[id] === TokenType.control || types[id] === TokenType.unknown || named.has(content);
+    if (!special && types[id] !== TokenType.userDefined) return [];
+    return [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special }];
+  });
 }
 
 /** BOS and EOS around each sequence as transformers' LlamaTokenizerFast sets them (add_bos_token, add_eos_token). */

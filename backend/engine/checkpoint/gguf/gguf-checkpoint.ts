@@ -21,7 +21,7 @@ export function ggufCheckpoint(file: string): {
   const gguf = readGguf(file);
   const config = ggufConfig(gguf);
   const tensors = new Map<string, TensorEntry>();
-  const add = (hfName: string, tensor: GgufTensor, view: Partial<TensorEntry> = {}) =>
+  const add: AddView = (hfName, tensor, view = {}) =>
     tensors.set(hfName, {
       name: hfName,
       file,
@@ -31,51 +31,55 @@ export function ggufCheckpoint(file: string): {
       byteLength: tensor.byteLength,
       ...view,
     });
-  const named = (name: string) => gguf.tensors.get(name);
   for (const [ggufName, hfName] of [
     ["token_embd.weight", tensorNames.embedding],
     ["output_norm.weight", tensorNames.finalNorm],
     ["output.weight", tensorNames.lmHead],
   ] as const) {
-    const tensor = named(ggufName);
+    const tensor = gguf.tensors.get(ggufName);
     if (tensor) add(hfName, tensor);
   }
-  for (let layer = 0; layer < config.layers; layer++) {
-    const names = tensorNames.layer(layer);
-    const block = (part: string) => named(`blk.${layer}.${part}.weight`);
-    const pairs = [
-      ["attn_norm", names.inputNorm],
-      ["ffn_norm", names.postAttentionNorm],
-      ["attn_v", names.value],
-      ["attn_output", names.output],
-      ["ffn_gate_inp", names.router],
-      ["ffn_gate", names.mlp.gate],
-      ["ffn_up", names.mlp.up],
-      ["ffn_down", names.mlp.down],
-    ] as const;
-    for (const [part, hfName] of pairs) {
-      const tensor = block(part);
-      if (tensor) add(hfName, tensor);
-    }
-    const query = block("attn_q");
-    if (query) add(names.query, query, { permutedHeads: config.heads });
-    const key = block("attn_k");
-    if (key) add(names.key, key, { permutedHeads: config.kvHeads });
-    for (let e = 0; e < config.experts; e++) {
-      const expert = names.expert(e);
-      for (const [part, hfName] of [
-        ["gate", expert.gate],
-        ["up", expert.up],
-        ["down", expert.down],
-      ] as const) {
-        const merged = block(`ffn_${part}_exps`);
-        const single = block(`ffn_${part}.${e}`);
-        if (single) add(hfName, single);
-        else if (merged) add(hfName, merged, expertView(merged, e, file));
-      }
+  for (let layer = 0; layer < config.layers; layer++) addLayer(gguf, config, layer, add);
+  return { config, tensors, gguf };
+}
+
+type AddView = (hfName: string, tensor: GgufTensor, view?: Partial<TensorEntry>) => void;
+
+/** One layer's tensors under their Hugging Face names. */
+function addLayer(gguf: GgufFile, config: ModelConfig, layer: number, add: AddView): void {
+  const names = tensorNames.layer(layer);
+  const block = (part: string) => gguf.tensors.get(`blk.${layer}.${part}.weight`);
+  const pairs = [
+    ["attn_norm", names.inputNorm],
+    ["ffn_norm", names.postAttentionNorm],
+    ["attn_v", names.value],
+    ["attn_output", names.output],
+    ["ffn_gate_inp", names.router],
+    ["ffn_gate", names.mlp.gate],
+    ["ffn_up", names.mlp.up],
+    ["ffn_down", names.mlp.down],
+  ] as const;
+  for (const [part, hfName] of pairs) {
+    const tensor = block(part);
+    if (tensor) add(hfName, tensor);
+  }
+  const query = block("attn_q");
+  if (query) add(names.query, query, { permutedHeads: config.heads });
+  const key = block("attn_k");
+  if (key) add(names.key, key, { permutedHeads: config.kvHeads });
+  for (let e = 0; e < config.experts; e++) {
+    const expert = names.expert(e);
+    for (const [part, hfName] of [
+      ["gate", expert.gate],
+      ["up", expert.up],
+      ["down", expert.down],
+    ] as const) {
+      const merged = block(`ffn_${part}_exps`);
+      const single = block(`ffn_${part}.${e}`);
+      if (single) add(hfName, single);
+      else if (merged) add(hfName, merged, expertView(merged, e, gguf.file));
     }
   }
-  return { config, tensors, gguf };
 }
 
 /** Expert e of a merged [experts, rows, cols] tensor: its contiguous slice. */
