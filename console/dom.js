@@ -183,6 +183,40 @@ export function field(label, input, hint) {
 }
 
 /**
+ * A select of [value, label] choices, in their order (a list, not an object: an object lists
+ * number-like keys such as "429" first).
+ * @param {[value: string, label: string][]} choices
+ */
+export function select(choices) {
+  return h(
+    "select",
+    {},
+    choices.map(([value, label]) => h("option", { value }, label)),
+  );
+}
+
+/**
+ * A card of filter fields and a submit button; `search` runs when it is sent, instead of the browser's navigation.
+ * @param {string} label the button's
+ * @param {HTMLElement[]} fields
+ * @param {() => Promise<void>} search
+ */
+export function filterForm(label, fields, search) {
+  return h(
+    "form",
+    {
+      class: "card filters",
+      async onsubmit(event) {
+        event.preventDefault();
+        await search();
+      },
+    },
+    fields,
+    h("button", { type: "submit" }, label),
+  );
+}
+
+/**
  * A status line that screen readers announce.
  * @param {string} text
  * @param {"info" | "error"} [kind]

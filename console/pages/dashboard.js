@@ -1,6 +1,6 @@
 import { admin, errorMessage } from "../api.js";
 import { stackedBars } from "../chart.js";
-import { field, h, notice, table } from "../dom.js";
+import { field, h, notice, select, table } from "../dom.js";
 import { formatNumber } from "../format.js";
 import { refreshWhileShown } from "../live.js";
 /** @import { Dashboard } from "../types.js" */
@@ -19,16 +19,8 @@ const percent = (/** @type {number} */ part, /** @type {number} */ all) =>
  * It refreshes itself while shown.
  */
 export async function dashboardPage() {
-  const span = h(
-    "select",
-    {},
-    Object.entries(WINDOWS).map(([value, label]) => h("option", { value }, label)),
-  );
-  const by = h(
-    "select",
-    {},
-    Object.entries(GROUPINGS).map(([value, label]) => h("option", { value }, label)),
-  );
+  const span = select(Object.entries(WINDOWS));
+  const by = select(Object.entries(GROUPINGS));
   const content = h("div", { "aria-live": "polite" });
   const updated = h("p", { class: "muted" });
   const page = h(

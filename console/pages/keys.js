@@ -146,58 +146,30 @@ export async function keysPage(flash = null) {
   /** @type {List<ListedKey>} */
   const { data: keys } = await admin("GET", "/keys");
   const shown = h("div", { "aria-live": "polite" }, flash);
-
-  const name = h("input", { type: "text", required: true, maxLength: 200 });
-  const inputs = limitInputs(null);
-  const create = h(
-    "form",
-    {
-      class: "card",
-      async onsubmit(event) {
-        event.preventDefault();
-        const problem = expiryProblem(inputs.expires_at);
-        if (problem) {
-          shown.replaceChildren(notice(problem, "error"));
-          return inputs.expires_at.focus();
-        }
-        try {
-          /** @type {CreatedKey} */
-          const created = await admin("POST", "/keys", { name: name.value, ...limitValues(inputs) });
-          keySecrets.set(created.id, created.key);
-          const secret = h("code", { class: "secret" }, created.key);
-          const copy = h(
-            "button",
-            {
-              type: "button",
-              async onclick() {
-                await navigator.clipboard.writeText(created.key).then(
-                  () => (copy.textContent = "Copied"),
-                  () => (copy.textContent = "Select it and copy by hand"),
-                );
-              },
-            },
-            "Copy",
-          );
-          const once = h(
-            "div",
-            { class: "card once" },
-            h("p", {}, "New key ", h("strong", {}, created.name), ": copy it now, it is shown only once."),
-            h("p", { class: "secret-row" }, secret, copy),
-            h("p", {}, h("a", { href: "#/playground" }, "Try it in the playground")),
-          );
-          page.replaceWith(await keysPage(once));
-          copy.focus();
-        } catch (error) {
-          shown.replaceChildren(notice(errorMessage(error), "error"));
-        }
-      },
-    },
-    h("h2", {}, "Create a key"),
-    h("div", { class: "grid" }, field("Name", name), ...limitFields(inputs)),
-    h("button", { type: "submit" }, "Create key"),
+  const create = createForm(page, shown);
+  const editor = h("div");
+  page.replaceChildren(
+    shown,
+    table(
+      "API keys",
+      ["Key", "Status", "Models", "Limits", "Created", "Last used", "Expires", "Spend", "Remaining", ""],
+      keys.map((key) => keyRow(key, page, editor)),
+      { stackOnPhone: true },
+    ),
+    editor,
+    create,
   );
+  return page;
+}
 
-  const rows = keys.map((key) => [
+/**
+ * A key's cells in the table; Edit opens its form in `editor`.
+ * @param {ListedKey} key
+ * @param {HTMLElement} page
+ * @param {HTMLElement} editor
+ */
+function keyRow(key, page, editor) {
+  return [
     h("div", { class: "stack" }, h("span", { class: "name" }, key.name), h("code", {}, key.key_prefix, "…")),
     h("span", { class: `badge ${status(key)}` }, status(key)),
     h("span", { class: "wrap" }, key.allowed_models?.join(", ") ?? "all"),
@@ -220,21 +192,84 @@ export async function keysPage(flash = null) {
       h("button", { type: "button", onclick: () => editor.replaceChildren(editForm(key, page)) }, "Edit"),
       key.revoked_at ? null : revokeButton(key, page),
     ),
-  ]);
+  ];
+}
 
-  const editor = h("div");
-  page.replaceChildren(
-    shown,
-    table(
-      "API keys",
-      ["Key", "Status", "Models", "Limits", "Created", "Last used", "Expires", "Spend", "Remaining", ""],
-      rows,
-      { stackOnPhone: true },
-    ),
-    editor,
-    create,
+/**
+ * Sends a key's form: an expiry already past is refused before sending; a failure is said in `status`.
+ * @param {LimitInputs} inputs
+ * @param {HTMLElement} status
+ * @param {(limits: ReturnType<typeof limitValues>) => Promise<void>} save
+ */
+async function saveKey(inputs, status, save) {
+  const problem = expiryProblem(inputs.expires_at);
+  if (problem) {
+    status.replaceChildren(notice(problem, "error"));
+    return inputs.expires_at.focus();
+  }
+  try {
+    await save(limitValues(inputs));
+  } catch (error) {
+    status.replaceChildren(notice(errorMessage(error), "error"));
+  }
+}
+
+/**
+ * Creates a key, then shows the page again with its secret above the list, the only time it is shown.
+ * @param {HTMLElement} page
+ * @param {HTMLElement} shown where a refusal is said
+ */
+function createForm(page, shown) {
+  const name = h("input", { type: "text", required: true, maxLength: 200 });
+  const inputs = limitInputs(null);
+  return h(
+    "form",
+    {
+      class: "card",
+      async onsubmit(event) {
+        event.preventDefault();
+        await saveKey(inputs, shown, async (limits) => {
+          /** @type {CreatedKey} */
+          const created = await admin("POST", "/keys", { name: name.value, ...limits });
+          keySecrets.set(created.id, created.key);
+          const once = newKeyCard(created);
+          page.replaceWith(await keysPage(once.element));
+          once.copy.focus();
+        });
+      },
+    },
+    h("h2", {}, "Create a key"),
+    h("div", { class: "grid" }, field("Name", name), ...limitFields(inputs)),
+    h("button", { type: "submit" }, "Create key"),
   );
-  return page;
+}
+
+/**
+ * The new key's secret, to copy now, and a way to try it.
+ * @param {CreatedKey} created
+ */
+function newKeyCard(created) {
+  const copy = h(
+    "button",
+    {
+      type: "button",
+      async onclick() {
+        await navigator.clipboard.writeText(created.key).then(
+          () => (copy.textContent = "Copied"),
+          () => (copy.textContent = "Select it and copy by hand"),
+        );
+      },
+    },
+    "Copy",
+  );
+  const element = h(
+    "div",
+    { class: "card once" },
+    h("p", {}, "New key ", h("strong", {}, created.name), ": copy it now, it is shown only once."),
+    h("p", { class: "secret-row" }, h("code", { class: "secret" }, created.key), copy),
+    h("p", {}, h("a", { href: "#/playground" }, "Try it in the playground")),
+  );
+  return { element, copy };
 }
 
 /**
@@ -262,17 +297,10 @@ function editForm(key, page) {
       class: "card",
       async onsubmit(event) {
         event.preventDefault();
-        const problem = expiryProblem(inputs.expires_at);
-        if (problem) {
-          status.replaceChildren(notice(problem, "error"));
-          return inputs.expires_at.focus();
-        }
-        try {
-          await admin("PATCH", `/keys/${encodeURIComponent(key.id)}`, { name: name.value, ...limitValues(inputs) });
+        await saveKey(inputs, status, async (limits) => {
+          await admin("PATCH", `/keys/${encodeURIComponent(key.id)}`, { name: name.value, ...limits });
           page.replaceWith(await keysPage());
-        } catch (error) {
-          status.replaceChildren(notice(errorMessage(error), "error"));
-        }
+        });
       },
     },
     h("h2", {}, "Edit ", key.name),

@@ -1,10 +1,19 @@
-import { admin } from "../api.js";
+import { admin, errorMessage } from "../api.js";
 import { formatMoney, formatNumber, formatTime } from "../format.js";
-import { field, h, notice, table } from "../dom.js";
+import { field, filterForm, h, notice, select, table } from "../dom.js";
+import { keyFilter } from "../key-filter.js";
 /** @import { ApiKey, List, LogDetail, LogPage, LoggedRequest } from "../types.js" */
 
 const PAGE_SIZE = 50;
-const STATUSES = { "": "Any status", "2xx": "2xx", "4xx": "4xx", 429: "429", "5xx": "5xx", 499: "499 (client left)" };
+/** @type {[value: string, label: string][]} */
+const STATUSES = [
+  ["", "Any status"],
+  ["2xx", "2xx"],
+  ["4xx", "4xx"],
+  ["429", "429"],
+  ["5xx", "5xx"],
+  ["499", "499 (client left)"],
+];
 
 const ms = (/** @type {number | null} */ value) => (value === null ? "–" : `${formatNumber(value)} ms`);
 const orDash = (/** @type {string | number | null} */ value) => (value === null || value === "" ? "–" : String(value));
@@ -17,45 +26,13 @@ export async function logsPage() {
   /** @type {List<ApiKey>} */
   const { data: keys } = await admin("GET", "/keys");
   const keyNames = new Map(keys.map((key) => [key.id, key.name]));
-  const requestId = h("input", { type: "search", placeholder: "x-request-id or the client's own", spellcheck: false });
-  const key = h(
-    "select",
-    {},
-    h("option", { value: "" }, "All keys"),
-    keys.map((one) => h("option", { value: one.id }, one.name)),
-  );
-  const model = h("input", { type: "text", placeholder: "asked or answering" });
-  const status = h(
-    "select",
-    {},
-    Object.entries(STATUSES).map(([value, label]) => h("option", { value }, label)),
-  );
-  const backend = h("input", { type: "text" });
-  const since = h("input", { type: "datetime-local" });
-  const until = h("input", { type: "datetime-local" });
+  const filters = logFilters(keys);
   const results = h("div", { "aria-live": "polite" });
   const detail = h("div");
-
   /** @type {LoggedRequest[]} */
   let rows = [];
   /** @type {string | null} */
   let cursor = null;
-
-  const query = () => {
-    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    const set = (/** @type {string} */ name, /** @type {string} */ value) =>
-      value.trim() && params.set(name, value.trim());
-    set("request_id", requestId.value);
-    set("key_id", key.value);
-    set("model", model.value);
-    set("status", status.value);
-    set("backend", backend.value);
-    // datetime-local is the operator's local time: sent as an instant.
-    if (since.value) params.set("since", new Date(since.value).toISOString());
-    if (until.value) params.set("until", new Date(until.value).toISOString());
-    if (cursor) params.set("cursor", cursor);
-    return params;
-  };
 
   const show = async (/** @type {string} */ id) => {
     /** @type {LogDetail} */
@@ -63,84 +40,125 @@ export async function logsPage() {
     detail.replaceChildren(requestDetail(logged, keyNames));
     detail.querySelector("h2")?.focus();
   };
-
-  const draw = () => {
-    const more = cursor
-      ? h("button", { type: "button", onclick: () => load(false) }, "Load more")
-      : rows.length
-        ? h("p", { class: "muted" }, "No more requests.")
-        : null;
-    results.replaceChildren(
-      table(
-        `${rows.length} request${rows.length === 1 ? "" : "s"}, newest first`,
-        ["Time", "Status", "Key", "Model", "Backend", "Tokens in / out", "TTFT", "Duration", "Finish", ""],
-        rows.map((row) => [
-          h("time", { dateTime: row.created_at }, formatTime(row.created_at)),
-          h("span", { class: `badge ${row.status < 400 ? "active" : "revoked"}` }, String(row.status)),
-          keyNames.get(row.key_id) ?? row.key_id,
-          row.model_answered && row.model_answered !== row.model_asked
-            ? `${row.model_asked} → ${row.model_answered}`
-            : row.model_asked,
-          orDash(row.backend_id),
-          `${formatNumber(row.prompt_tokens)} / ${formatNumber(row.completion_tokens)}`,
-          ms(row.ttft_ms),
-          ms(row.duration_ms),
-          orDash(row.finish_reason ?? row.error_code),
-          h(
-            "button",
-            {
-              type: "button",
-              "aria-label": `Details of request ${row.request_id}`,
-              onclick: () => show(row.request_id),
-            },
-            "Details",
-          ),
-        ]),
-      ),
-      more ?? "",
-    );
-  };
-
   const load = async (/** @type {boolean} */ fresh) => {
     if (fresh) cursor = null;
     try {
       /** @type {LogPage} */
-      const page = await admin("GET", `/logs?${query()}`);
+      const page = await admin("GET", `/logs?${logQuery(filters, cursor)}`);
       rows = fresh ? page.data : [...rows, ...page.data];
       cursor = page.next_cursor;
-      draw();
+      results.replaceChildren(
+        logTable(rows, keyNames, show),
+        pageEnd(rows, cursor, () => load(false)),
+      );
       // A request-id search that finds one request opens it.
-      if (fresh && requestId.value.trim() && rows.length === 1) await show(rows[0].request_id);
+      if (fresh && filters.requestId.value.trim() && rows.length === 1) await show(rows[0].request_id);
     } catch (error) {
-      results.replaceChildren(notice(error instanceof Error ? error.message : String(error), "error"));
+      results.replaceChildren(notice(errorMessage(error), "error"));
     }
   };
-
-  const form = h(
-    "form",
-    {
-      class: "card filters",
-      async onsubmit(/** @type {SubmitEvent} */ event) {
-        event.preventDefault();
-        detail.replaceChildren();
-        if (since.value && until.value && since.value > until.value) {
-          results.replaceChildren(notice("'From' is after 'to': no request can match.", "error"));
-          return;
-        }
-        await load(true);
-      },
-    },
-    field("Request id", requestId),
-    field("Key", key),
-    field("Model", model),
-    field("Status", status),
-    field("Backend", backend),
-    field("From", since),
-    field("To", until),
-    h("button", { type: "submit" }, "Search"),
-  );
+  const form = filterForm("Search", filters.fields, async () => {
+    detail.replaceChildren();
+    const { since, until } = filters;
+    if (since.value && until.value && since.value > until.value) {
+      results.replaceChildren(notice("'From' is after 'to': no request can match.", "error"));
+      return;
+    }
+    await load(true);
+  });
   await load(true);
   return h("div", {}, form, results, detail);
+}
+
+/**
+ * The filters: their inputs, which the query reads, and their labelled fields.
+ * @param {ApiKey[]} keys
+ */
+function logFilters(keys) {
+  const inputs = {
+    requestId: h("input", { type: "search", placeholder: "x-request-id or the client's own", spellcheck: false }),
+    key: keyFilter(keys),
+    model: h("input", { type: "text", placeholder: "asked or answering" }),
+    status: select(STATUSES),
+    backend: h("input", { type: "text" }),
+    since: h("input", { type: "datetime-local" }),
+    until: h("input", { type: "datetime-local" }),
+  };
+  return {
+    ...inputs,
+    fields: [
+      field("Request id", inputs.requestId),
+      field("Key", inputs.key),
+      field("Model", inputs.model),
+      field("Status", inputs.status),
+      field("Backend", inputs.backend),
+      field("From", inputs.since),
+      field("To", inputs.until),
+    ],
+  };
+}
+
+/**
+ * The query for a page of the log that the filters match.
+ * @param {ReturnType<typeof logFilters>} filters
+ * @param {string | null} cursor where the page starts: after the last request shown, or at the newest when null
+ */
+function logQuery(filters, cursor) {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  const set = (/** @type {string} */ name, /** @type {string} */ value) =>
+    value.trim() && params.set(name, value.trim());
+  set("request_id", filters.requestId.value);
+  set("key_id", filters.key.value);
+  set("model", filters.model.value);
+  set("status", filters.status.value);
+  set("backend", filters.backend.value);
+  // datetime-local is the operator's local time: sent as an instant.
+  if (filters.since.value) params.set("since", new Date(filters.since.value).toISOString());
+  if (filters.until.value) params.set("until", new Date(filters.until.value).toISOString());
+  if (cursor) params.set("cursor", cursor);
+  return params;
+}
+
+/**
+ * The requests found so far, each with a button that opens its detail.
+ * @param {LoggedRequest[]} rows
+ * @param {Map<string, string>} keyNames
+ * @param {(id: string) => Promise<void>} show
+ */
+function logTable(rows, keyNames, show) {
+  return table(
+    `${rows.length} request${rows.length === 1 ? "" : "s"}, newest first`,
+    ["Time", "Status", "Key", "Model", "Backend", "Tokens in / out", "TTFT", "Duration", "Finish", ""],
+    rows.map((row) => [
+      h("time", { dateTime: row.created_at }, formatTime(row.created_at)),
+      h("span", { class: `badge ${row.status < 400 ? "active" : "revoked"}` }, String(row.status)),
+      keyNames.get(row.key_id) ?? row.key_id,
+      row.model_answered && row.model_answered !== row.model_asked
+        ? `${row.model_asked} → ${row.model_answered}`
+        : row.model_asked,
+      orDash(row.backend_id),
+      `${formatNumber(row.prompt_tokens)} / ${formatNumber(row.completion_tokens)}`,
+      ms(row.ttft_ms),
+      ms(row.duration_ms),
+      orDash(row.finish_reason ?? row.error_code),
+      h(
+        "button",
+        { type: "button", "aria-label": `Details of request ${row.request_id}`, onclick: () => show(row.request_id) },
+        "Details",
+      ),
+    ]),
+  );
+}
+
+/**
+ * Below the table: "Load more" while the log has older matches, or that there are no more.
+ * @param {LoggedRequest[]} rows
+ * @param {string | null} cursor
+ * @param {() => Promise<void>} loadMore
+ */
+function pageEnd(rows, cursor, loadMore) {
+  if (cursor) return h("button", { type: "button", onclick: loadMore }, "Load more");
+  return rows.length ? h("p", { class: "muted" }, "No more requests.") : "";
 }
 
 /**

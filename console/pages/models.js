@@ -1,5 +1,5 @@
 import { admin, errorMessage } from "../api.js";
-import { confirmingButton, field, h, listOrNull, notice, numberOrNull, table } from "../dom.js";
+import { confirmingButton, field, h, listOrNull, notice, numberOrNull, select, table } from "../dom.js";
 /** @import { CatalogModel, List } from "../types.js" */
 
 /**
@@ -62,40 +62,17 @@ function rowActions(model, form, page) {
  * @param {HTMLElement} page
  */
 function modelForm(models, page) {
-  const id = h("input", { type: "text", required: true });
-  const deployment = h("input", { type: "text", required: true });
-  const type = h(
-    "select",
-    {},
-    h("option", { value: "chat" }, "chat"),
-    h("option", { value: "embedding" }, "embedding"),
-  );
-  const context = h("input", { type: "number", min: "1", required: true, value: "32768" });
-  const aliases = h("input", { type: "text" });
-  const input = h("input", { type: "number", min: "0", step: "any", value: "0" });
-  const output = h("input", { type: "number", min: "0", step: "any", value: "0" });
-  const fallbacks = h("input", { type: "text" });
-  const onOverflow = h("input", { type: "checkbox" });
+  const inputs = modelInputs();
   const status = h("div", { "aria-live": "polite" });
-
   /** @param {CatalogModel} model */
   const fill = (model) => {
-    id.value = model.id;
-    deployment.value = model.deployment;
-    type.value = model.type;
-    context.value = String(model.max_context_length);
-    aliases.value = model.aliases.join(", ");
-    input.value = String(model.price_per_million_tokens.input);
-    output.value = String(model.price_per_million_tokens.output);
-    fallbacks.value = model.fallbacks.join(", ");
-    onOverflow.checked = model.fallback_on_context_overflow;
+    fillInputs(inputs, model);
     status.replaceChildren(notice(`Editing ${model.id}: its stored values are filled in.`));
   };
-  id.addEventListener("change", () => {
-    const known = models.find((model) => model.id === id.value.trim());
+  inputs.id.addEventListener("change", () => {
+    const known = models.find((model) => model.id === inputs.id.value.trim());
     if (known) fill(known);
   });
-
   const element = h(
     "form",
     {
@@ -103,15 +80,7 @@ function modelForm(models, page) {
       async onsubmit(event) {
         event.preventDefault();
         try {
-          await admin("PUT", `/models/${encodeURIComponent(id.value.trim())}`, {
-            deployment: deployment.value,
-            type: type.value,
-            max_context_length: numberOrNull(context),
-            aliases: listOrNull(aliases) ?? [],
-            price_per_million_tokens: { input: numberOrNull(input) ?? 0, output: numberOrNull(output) ?? 0 },
-            fallbacks: listOrNull(fallbacks) ?? [],
-            fallback_on_context_overflow: onOverflow.checked,
-          });
+          await admin("PUT", `/models/${encodeURIComponent(inputs.id.value.trim())}`, modelDefinition(inputs));
           page.replaceWith(await modelsPage());
         } catch (error) {
           status.replaceChildren(notice(errorMessage(error), "error"));
@@ -119,19 +88,7 @@ function modelForm(models, page) {
       },
     },
     h("h2", {}, "Add or edit a model"),
-    h(
-      "div",
-      { class: "grid" },
-      field("Id", id, "an existing id loads its values"),
-      field("Deployment", deployment, "the model id backends serve"),
-      field("Type", type),
-      field("Context length", context),
-      field("Aliases", aliases, "comma-separated"),
-      field("Input price", input, "per million tokens"),
-      field("Output price", output, "per million tokens"),
-      field("Fallbacks", fallbacks, "comma-separated, tried in order"),
-      field("Fall back on context overflow", onOverflow, "also when the backend refuses a prompt as too long"),
-    ),
+    modelFields(inputs),
     h("button", { type: "submit" }, "Save model"),
     status,
   );
@@ -140,7 +97,74 @@ function modelForm(models, page) {
     /** @param {CatalogModel} model */
     edit(model) {
       fill(model);
-      id.focus();
+      inputs.id.focus();
     },
+  };
+}
+
+/** The form's inputs, empty but for a new model's defaults. */
+function modelInputs() {
+  return {
+    id: h("input", { type: "text", required: true }),
+    deployment: h("input", { type: "text", required: true }),
+    type: select([
+      ["chat", "chat"],
+      ["embedding", "embedding"],
+    ]),
+    context: h("input", { type: "number", min: "1", required: true, value: "32768" }),
+    aliases: h("input", { type: "text" }),
+    input: h("input", { type: "number", min: "0", step: "any", value: "0" }),
+    output: h("input", { type: "number", min: "0", step: "any", value: "0" }),
+    fallbacks: h("input", { type: "text" }),
+    onOverflow: h("input", { type: "checkbox" }),
+  };
+}
+
+/** @param {ReturnType<typeof modelInputs>} inputs */
+function modelFields(inputs) {
+  return h(
+    "div",
+    { class: "grid" },
+    field("Id", inputs.id, "an existing id loads its values"),
+    field("Deployment", inputs.deployment, "the model id backends serve"),
+    field("Type", inputs.type),
+    field("Context length", inputs.context),
+    field("Aliases", inputs.aliases, "comma-separated"),
+    field("Input price", inputs.input, "per million tokens"),
+    field("Output price", inputs.output, "per million tokens"),
+    field("Fallbacks", inputs.fallbacks, "comma-separated, tried in order"),
+    field("Fall back on context overflow", inputs.onOverflow, "also when the backend refuses a prompt as too long"),
+  );
+}
+
+/**
+ * @param {ReturnType<typeof modelInputs>} inputs
+ * @param {CatalogModel} model
+ */
+function fillInputs(inputs, model) {
+  inputs.id.value = model.id;
+  inputs.deployment.value = model.deployment;
+  inputs.type.value = model.type;
+  inputs.context.value = String(model.max_context_length);
+  inputs.aliases.value = model.aliases.join(", ");
+  inputs.input.value = String(model.price_per_million_tokens.input);
+  inputs.output.value = String(model.price_per_million_tokens.output);
+  inputs.fallbacks.value = model.fallbacks.join(", ");
+  inputs.onOverflow.checked = model.fallback_on_context_overflow;
+}
+
+/**
+ * The definition the form describes, as PUT /admin/models/:id takes it (the id is in the path).
+ * @param {ReturnType<typeof modelInputs>} inputs
+ */
+function modelDefinition(inputs) {
+  return {
+    deployment: inputs.deployment.value,
+    type: inputs.type.value,
+    max_context_length: numberOrNull(inputs.context),
+    aliases: listOrNull(inputs.aliases) ?? [],
+    price_per_million_tokens: { input: numberOrNull(inputs.input) ?? 0, output: numberOrNull(inputs.output) ?? 0 },
+    fallbacks: listOrNull(inputs.fallbacks) ?? [],
+    fallback_on_context_overflow: inputs.onOverflow.checked,
   };
 }

@@ -1,7 +1,8 @@
 import { admin } from "../api.js";
 import { stackedBars } from "../chart.js";
-import { field, h, notice, table } from "../dom.js";
+import { field, filterForm, h, notice, select, table } from "../dom.js";
 import { formatMoney, formatNumber } from "../format.js";
+import { keyFilter } from "../key-filter.js";
 /** @import { ApiKey, List, UsageRow } from "../types.js" */
 
 const DAY_MS = 86_400_000;
@@ -19,58 +20,15 @@ export async function usagePage() {
   /** @type {List<ApiKey>} */
   const { data: keys } = await admin("GET", "/keys");
   const keyNames = new Map(keys.map((key) => [key.id, key.name]));
-  const today = new Date().toISOString().slice(0, 10);
-  const since = h("input", {
-    type: "date",
-    value: new Date(Date.now() - 6 * DAY_MS).toISOString().slice(0, 10),
-    max: today,
-  });
-  const until = h("input", { type: "date", value: today, max: today });
-  const key = h(
-    "select",
-    {},
-    h("option", { value: "" }, "All keys"),
-    keys.map((one) => h("option", { value: one.id }, one.name)),
-  );
-  const metric = h(
-    "select",
-    {},
-    Object.entries(METRICS).map(([value, label]) => h("option", { value }, label)),
-  );
-  const group = h(
-    "select",
-    {},
-    Object.entries(GROUPS).map(([value, label]) => h("option", { value }, label)),
-  );
+  const filters = usageFilters(keys);
+  const { since, until } = filters;
   const result = h("div", { "aria-live": "polite" });
 
   /** @type {UsageRow[]} */
   let rows = [];
   const draw = () => {
-    // The selects offer only METRICS' and GROUPS' keys.
-    const shown = /** @type {keyof typeof METRICS} */ (metric.value);
-    const grouping = /** @type {keyof typeof GROUPS} */ (group.value);
-    const days = daysBetween(since.value, until.value);
-    const seriesName = (/** @type {UsageRow} */ row) =>
-      grouping === "key" ? (keyNames.get(row.key_id) ?? row.key_id) : row.model;
-    /** @type {Map<string, Record<string, number>>} */
-    const series = new Map();
-    for (const row of rows) {
-      const name = seriesName(row);
-      const values = series.get(name) ?? {};
-      values[row.day] = (values[row.day] ?? 0) + row[shown];
-      series.set(name, values);
-    }
-    const title = `${METRICS[shown]} ${GROUPS[grouping]} per day, ${since.value} to ${until.value}`;
     result.replaceChildren(
-      rows.length
-        ? stackedBars(
-            title,
-            days,
-            [...series].map(([name, values]) => ({ name, values })),
-            SCALES[shown],
-          )
-        : notice(`No usage from ${since.value} to ${until.value}.`),
+      usageChart(rows, filters, keyNames),
       h(
         "p",
         {},
@@ -80,19 +38,7 @@ export async function usagePage() {
           "Download CSV",
         ),
       ),
-      table(
-        "Usage per key, model and day",
-        ["Day", "Key", "Model", "Requests", "Prompt tokens", "Completion tokens", "Spend"],
-        rows.map((row) => [
-          row.day,
-          keyNames.get(row.key_id) ?? row.key_id,
-          row.model,
-          String(row.requests),
-          String(row.prompt_tokens),
-          String(row.completion_tokens),
-          formatMoney(row.cost ?? 0),
-        ]),
-      ),
+      usageTable(rows, keyNames),
     );
   };
   const load = async () => {
@@ -107,35 +53,102 @@ export async function usagePage() {
       );
       return since.focus();
     }
-    const query = new URLSearchParams({
-      since: since.value,
-      until: until.value,
-      ...(key.value ? { key_id: key.value } : {}),
-    });
-    rows = (await admin("GET", `/usage?${query}`)).data;
+    rows = (await admin("GET", `/usage?${usageQuery(filters)}`)).data;
     draw();
   };
-  const form = h(
-    "form",
-    {
-      class: "card filters",
-      async onsubmit(event) {
-        event.preventDefault();
-        await load();
-      },
-    },
-    field("From", since),
-    field("To", until),
-    field("Key", key),
-    field("Show", metric),
-    field("Group", group),
-    h("button", { type: "submit" }, "Show"),
-  );
+  const form = filterForm("Show", filters.fields, load);
   const redraw = () => rows.length > 0 && draw();
-  metric.addEventListener("change", redraw);
-  group.addEventListener("change", redraw);
+  filters.metric.addEventListener("change", redraw);
+  filters.group.addEventListener("change", redraw);
   await load();
   return h("div", {}, form, result);
+}
+
+/**
+ * The filters: their inputs, a week up to today to begin with, and their labelled fields.
+ * @param {ApiKey[]} keys
+ */
+function usageFilters(keys) {
+  const today = new Date().toISOString().slice(0, 10);
+  const inputs = {
+    since: h("input", {
+      type: "date",
+      value: new Date(Date.now() - 6 * DAY_MS).toISOString().slice(0, 10),
+      max: today,
+    }),
+    until: h("input", { type: "date", value: today, max: today }),
+    key: keyFilter(keys),
+    metric: select(Object.entries(METRICS)),
+    group: select(Object.entries(GROUPS)),
+  };
+  return {
+    ...inputs,
+    fields: [
+      field("From", inputs.since),
+      field("To", inputs.until),
+      field("Key", inputs.key),
+      field("Show", inputs.metric),
+      field("Group", inputs.group),
+    ],
+  };
+}
+
+/** @param {ReturnType<typeof usageFilters>} filters */
+function usageQuery(filters) {
+  return new URLSearchParams({
+    since: filters.since.value,
+    until: filters.until.value,
+    ...(filters.key.value ? { key_id: filters.key.value } : {}),
+  });
+}
+
+/**
+ * The chosen metric per day, a stack of one series per key or per model; or that there was no usage.
+ * @param {UsageRow[]} rows
+ * @param {ReturnType<typeof usageFilters>} filters
+ * @param {Map<string, string>} keyNames
+ */
+function usageChart(rows, filters, keyNames) {
+  const since = filters.since.value;
+  const until = filters.until.value;
+  if (!rows.length) return notice(`No usage from ${since} to ${until}.`);
+  // The selects offer only METRICS' and GROUPS' keys.
+  const shown = /** @type {keyof typeof METRICS} */ (filters.metric.value);
+  const grouping = /** @type {keyof typeof GROUPS} */ (filters.group.value);
+  /** @type {Map<string, Record<string, number>>} */
+  const series = new Map();
+  for (const row of rows) {
+    const name = grouping === "key" ? (keyNames.get(row.key_id) ?? row.key_id) : row.model;
+    const values = series.get(name) ?? {};
+    values[row.day] = (values[row.day] ?? 0) + row[shown];
+    series.set(name, values);
+  }
+  return stackedBars(
+    `${METRICS[shown]} ${GROUPS[grouping]} per day, ${since} to ${until}`,
+    daysBetween(since, until),
+    [...series].map(([name, values]) => ({ name, values })),
+    SCALES[shown],
+  );
+}
+
+/**
+ * @param {UsageRow[]} rows
+ * @param {Map<string, string>} keyNames
+ */
+function usageTable(rows, keyNames) {
+  return table(
+    "Usage per key, model and day",
+    ["Day", "Key", "Model", "Requests", "Prompt tokens", "Completion tokens", "Spend"],
+    rows.map((row) => [
+      row.day,
+      keyNames.get(row.key_id) ?? row.key_id,
+      row.model,
+      String(row.requests),
+      String(row.prompt_tokens),
+      String(row.completion_tokens),
+      formatMoney(row.cost ?? 0),
+    ]),
+  );
 }
 
 /**
