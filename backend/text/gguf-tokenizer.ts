@@ -1,5 +1,6 @@
 import * as z from "zod";
 import type { GgufFile } from "../engine/checkpoint/gguf/gguf-file.ts";
+import { sentencePieceTokenizerFiles, type TokenizerFiles } from "./sentencepiece-tokenizer.ts";
 import { TokenizerError } from "./tokenizer.ts";
 
 /** llama.cpp's token types (llama_token_type), as `tokenizer.ggml.token_type` stores them. */
@@ -23,12 +24,6 @@ const SpmMetadata = z.object({
 });
 type SpmMetadata = z.infer<typeof SpmMetadata>;
 
-/** The two files of a Hugging Face tokenizer, parsed, as `Tokenizer.fromJson` takes them. */
-export interface TokenizerFiles {
-  tokenizerJson: object;
-  tokenizerConfig: object;
-}
-
 /**
  * The Hugging Face tokenizer.json and tokenizer_config.json of the vocabulary a GGUF file carries,
  * as transformers' converter writes them for the same SentencePiece model (LlamaConverter), so the
@@ -50,70 +45,17 @@ export function ggufTokenizerFiles(gguf: Pick<GgufFile, "file" | "metadata">): T
 function spmTokenizerFiles(file: string, metadata: SpmMetadata): TokenizerFiles {
   const { pieces, scores, types, vocab } = vocabulary(file, metadata);
   const special = specialPieces(file, metadata, pieces);
-  const addBos = metadata["tokenizer.ggml.add_bos_token"] ?? true;
-  const addEos = metadata["tokenizer.ggml.add_eos_token"] ?? false;
-  const addSpacePrefix = metadata["tokenizer.ggml.add_space_prefix"] ?? true;
-  const added = addedTokens(pieces, types, new Set(Object.values(special)));
-  const { bos, eos, unk, pad } = special;
-  const tokenizerJson = {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: added,
-    normalizer: {
-      type: "Sequence",
-      normalizers: [
-        ...(addSpacePrefix ? [{ type: "Prepend", prepend: "▁" }] : []),
-        { type: "Replace", pattern: { String: " " }, content: "▁" },
-      ],
-    },
-    pre_tokenizer: null,
-    post_processor: postProcessor(addBos ? bos : undefined, addEos ? eos : undefined, vocab),
-    decoder: {
-      type: "Sequence",
-      decoders: [
-        { type: "Replace", pattern: { String: "▁" }, content: " " },
-        { type: "ByteFallback" },
-        { type: "Fuse" },
-        ...(addSpacePrefix ? [{ type: "Strip", content: " ", start: 1, stop: 0 }] : []),
-      ],
-    },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: unk ?? null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: true,
-      byte_fallback: types.includes(TokenType.byte),
-      ignore_merges: false,
-      vocab: Object.fromEntries(vocab),
-      merges: sentencePieceMerges(pieces, scores),
-    },
-  };
-  const tokenizerConfig = {
-    add_bos_token: addBos,
-    add_eos_token: addEos,
-    added_tokens_decoder: Object.fromEntries(
-      added.map(({ id, content, special }) => [
-        String(id),
-        { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special },
-      ]),
-    ),
-    additional_special_tokens: [],
-    bos_token: bos ?? null,
-    eos_token: eos ?? null,
-    unk_token: unk ?? null,
-    pad_token: pad ?? null,
-    clean_up_tokenization_spaces: false,
-    legacy: true,
-    spaces_between_special_tokens: false,
-    tokenizer_class: "LlamaTokenizer",
-    ...(metadata["tokenizer.chat_template"] !== undefined
-      ? { chat_template: metadata["tokenizer.chat_template"] }
-      : {}),
-  };
-  return { tokenizerJson, tokenizerConfig };
+  return sentencePieceTokenizerFiles({
+    vocab,
+    merges: sentencePieceMerges(pieces, scores),
+    added: addedTokens(pieces, types, new Set(Object.values(special))),
+    ...special,
+    addBos: metadata["tokenizer.ggml.add_bos_token"] ?? true,
+    addEos: metadata["tokenizer.ggml.add_eos_token"] ?? false,
+    addSpacePrefix: metadata["tokenizer.ggml.add_space_prefix"] ?? true,
+    byteFallback: types.includes(TokenType.byte),
+    chatTemplate: metadata["tokenizer.chat_template"],
+  });
 }
 
 /** The pieces in id order with their scores and types, checked to match one another. */
@@ -160,29 +102,8 @@ function addedTokens(pieces: readonly string[], types: readonly number[], named:
   return pieces.flatMap((content, id) => {
     const special = types[id] === TokenType.control || types[id] === TokenType.unknown || named.has(content);
     if (!special && types[id] !== TokenType.userDefined) return [];
-    return [{ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special }];
+    return [{ id, content, special }];
   });
-}
-
-/** BOS and EOS around each sequence as transformers' LlamaTokenizerFast sets them (add_bos_token, add_eos_token). */
-function postProcessor(bos: string | undefined, eos: string | undefined, vocab: ReadonlyMap<string, number>) {
-  const special = (token: string | undefined, typeId: number) =>
-    token === undefined ? [] : [{ SpecialToken: { id: token, type_id: typeId } }];
-  const sequence = (id: string, typeId: number) => [
-    ...special(bos, typeId),
-    { Sequence: { id, type_id: typeId } },
-    ...special(eos, typeId),
-  ];
-  return {
-    type: "TemplateProcessing",
-    single: sequence("A", 0),
-    pair: [...sequence("A", 0), ...sequence("B", 1)],
-    special_tokens: Object.fromEntries(
-      [bos, eos]
-        .filter((token) => token !== undefined)
-        .map((token) => [token, { id: token, ids: [vocab.get(token)], tokens: [token] }]),
-    ),
-  };
 }
 
 /**

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import mistralTokenizer from "mistral-tokenizer-js";
 import { V3_CONTROL } from "./mistral-instruct-v3.ts";
+import { sentencePieceTokenizerFiles, type TokenizerFiles } from "./sentencepiece-tokenizer.ts";
 
 /**
  * Mistral's v1 instruct format as a jinja chat_template, for tools that read
@@ -61,100 +62,33 @@ function addedTokens(version: TokenizerVersion): { id: number; content: string; 
 }
 
 /**
- * The Hugging Face tokenizer.json of Mistral's SentencePiece BPE tokenizer, built from the v1
- * vocabulary and merges that mistral-tokenizer-js ships (its merge priorities are the merge
- * order); v3 is the same vocabulary with its 768 control pieces inserted at id 3 (no npm package
- * ships v3's). The pipeline is the one transformers' converter writes for it: "▁" prepended and
- * for spaces, no pre-tokenizer, byte fallback, BOS added by the post-processor.
+ * Mistral's SentencePiece BPE tokenizer files, built from the v1 vocabulary and merges that
+ * mistral-tokenizer-js ships (its merge priorities are the merge order); v3 is the same vocabulary
+ * with its 768 control pieces inserted at id 3 (no npm package ships v3's). v3 has no chat_template,
+ * as on the Hub (moxie encodes v3 chats itself: mistral-instruct-v3.ts).
  */
-function mistralTokenizerJson(version: TokenizerVersion): object {
+function mistralTokenizerFiles(version: TokenizerVersion): TokenizerFiles {
   const added = addedTokens(version);
   const shift = added.length - SPECIAL_TOKENS.length;
-  const vocab = Object.fromEntries<number>([
+  const vocab = new Map<string, number>([
     ...added.map((token): [string, number] => [token.content, token.id]),
     ...mistralTokenizer.vocabById
       .slice(SPECIAL_TOKENS.length)
       .map((token, i): [string, number] => [token, i + SPECIAL_TOKENS.length + shift]),
   ]);
-  const merges = [...mistralTokenizer.merges].sort((a, b) => a[1] - b[1]).map(([pair]) => pair);
-  return {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: added.map(({ id, content, special }) => ({
-      id,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special,
-    })),
-    normalizer: {
-      type: "Sequence",
-      normalizers: [
-        { type: "Prepend", prepend: "▁" },
-        { type: "Replace", pattern: { String: " " }, content: "▁" },
-      ],
-    },
-    pre_tokenizer: null,
-    post_processor: {
-      type: "TemplateProcessing",
-      single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: "<s>", type_id: 0 } },
-        { Sequence: { id: "A", type_id: 0 } },
-        { SpecialToken: { id: "<s>", type_id: 1 } },
-        { Sequence: { id: "B", type_id: 1 } },
-      ],
-      special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
-    },
-    decoder: {
-      type: "Sequence",
-      decoders: [
-        { type: "Replace", pattern: { String: "▁" }, content: " " },
-        { type: "ByteFallback" },
-        { type: "Fuse" },
-        { type: "Strip", content: " ", start: 1, stop: 0 },
-      ],
-    },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: "<unk>",
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: true,
-      byte_fallback: true,
-      ignore_merges: false,
-      vocab,
-      merges,
-    },
-  };
-}
-
-/** tokenizer_config.json; v3 has no chat_template, as on the Hub (moxie encodes v3 chats itself: mistral-instruct-v3.ts). */
-function mistralTokenizerConfig(version: TokenizerVersion): object {
-  return {
-    add_bos_token: true,
-    add_eos_token: false,
-    added_tokens_decoder: Object.fromEntries(
-      addedTokens(version).map(({ id, content, special }) => [
-        String(id),
-        { content, lstrip: false, normalized: false, rstrip: false, single_word: false, special },
-      ]),
-    ),
-    additional_special_tokens: [],
-    bos_token: "<s>",
-    eos_token: "</s>",
-    unk_token: "<unk>",
-    pad_token: null,
-    clean_up_tokenization_spaces: false,
-    legacy: true,
-    spaces_between_special_tokens: false,
-    tokenizer_class: "LlamaTokenizer",
-    ...(version === "v1" ? { chat_template: MISTRAL_V1_CHAT_TEMPLATE } : {}),
-  };
+  return sentencePieceTokenizerFiles({
+    vocab,
+    merges: [...mistralTokenizer.merges].sort((a, b) => a[1] - b[1]).map(([pair]) => pair),
+    added,
+    bos: "<s>",
+    eos: "</s>",
+    unk: "<unk>",
+    addBos: true,
+    addEos: false,
+    addSpacePrefix: true,
+    byteFallback: true,
+    chatTemplate: version === "v1" ? MISTRAL_V1_CHAT_TEMPLATE : undefined,
+  });
 }
 
 /** Vocabulary size of each version: v1's 32000 pieces, plus v3's 768. */
@@ -163,6 +97,7 @@ export const TOKENIZER_VOCAB_SIZE: Record<TokenizerVersion, number> = { v1: 3200
 /** Writes Mistral's tokenizer.json and tokenizer_config.json (v1: Mixtral-8x7B's; v3: with tool calling) into a checkpoint folder. */
 export async function writeMistralTokenizerFiles(dir: string, version: TokenizerVersion = "v1"): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, "tokenizer.json"), JSON.stringify(mistralTokenizerJson(version)));
-  await writeFile(join(dir, "tokenizer_config.json"), JSON.stringify(mistralTokenizerConfig(version), null, 2) + "\n");
+  const { tokenizerJson, tokenizerConfig } = mistralTokenizerFiles(version);
+  await writeFile(join(dir, "tokenizer.json"), JSON.stringify(tokenizerJson));
+  await writeFile(join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig, null, 2) + "\n");
 }

@@ -10,6 +10,9 @@ const WINDOWS = {
   "24h": { seconds: 86_400, bucketSeconds: 900 },
 } as const;
 
+/** What counts as an error: every status ≥ 400 but a client's own 499. */
+const ERROR = "status >= 400 AND status <> 499";
+
 /** The columns the health table groups by. */
 const GROUPS = { model: "COALESCE(model_answered, model_asked)", backend: "COALESCE(backend_id, '')" } as const;
 
@@ -34,7 +37,7 @@ export const adminDashboard = new Hono<GatewayEnv>().get("/", async (c) => {
     // D1 binds numbers as REAL: cast, or the division would not round down to the bucket.
     c.env.DB.prepare(
       `SELECT (CAST(strftime('%s', created_at) AS INTEGER) / CAST(?2 AS INTEGER)) * CAST(?2 AS INTEGER) AS epoch, COUNT(*) AS requests,
-              SUM(status >= 400 AND status <> 499) AS errors, SUM(completion_tokens) AS completion_tokens
+              SUM(${ERROR}) AS errors, SUM(completion_tokens) AS completion_tokens
        FROM request_log WHERE created_at >= ?1 GROUP BY epoch ORDER BY epoch`,
     ).bind(since, window.bucketSeconds),
     c.env.DB.prepare(
@@ -48,7 +51,7 @@ export const adminDashboard = new Hono<GatewayEnv>().get("/", async (c) => {
          FROM w)
        SELECT t.grp AS "group", t.requests, t.errors, t.prompt_tokens, t.completion_tokens, t.output_tokens_per_second,
               p.ttft_p50_ms, p.ttft_p95_ms, p.duration_p50_ms, p.duration_p95_ms
-       FROM (SELECT grp, COUNT(*) AS requests, SUM(status >= 400 AND status <> 499) AS errors, SUM(prompt_tokens) AS prompt_tokens,
+       FROM (SELECT grp, COUNT(*) AS requests, SUM(${ERROR}) AS errors, SUM(prompt_tokens) AS prompt_tokens,
                     SUM(completion_tokens) AS completion_tokens,
                     SUM(CASE WHEN ttft_ms IS NOT NULL AND completion_tokens > 1 THEN completion_tokens - 1 END) * 1000.0 /
                       NULLIF(SUM(CASE WHEN ttft_ms IS NOT NULL AND completion_tokens > 1 THEN duration_ms - ttft_ms END), 0)

@@ -60,6 +60,17 @@ export function prequantizedLayoutKey(entry: TensorEntry): string | null {
  * input channels in this order, so the activations are gathered in it before the MatMulNBits.
  */
 export function channelOrder(entry: TensorEntry): ChannelOrder | null {
+  const { gIdx } = entry.packed!;
+  if (!gIdx) return null;
+  // Asked for by the layout runs and by each projection: g_idx is read once.
+  let order = channelOrders.get(gIdx);
+  if (order === undefined) channelOrders.set(gIdx, (order = readChannelOrder(entry)));
+  return order;
+}
+
+const channelOrders = new WeakMap<TensorEntry, ChannelOrder | null>();
+
+function readChannelOrder(entry: TensorEntry): ChannelOrder | null {
   const { packing, gIdx } = entry.packed!;
   if (!gIdx) return null;
   const groupOf = readInt32(gIdx);
