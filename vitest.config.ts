@@ -43,6 +43,23 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // The engine tests again through the WebGPU EP, on SwiftShader (Debian's chromium package):
+        // the weights and the KV pool on the device, correctness only (README: Running on a GPU).
+        test: {
+          name: "webgpu",
+          include: ["test/webgpu/**/*.test.ts", "test/node/engine-quantization.test.ts"],
+          environment: "node",
+          env: {
+            MOXIE_TEST_EXECUTION_PROVIDER: "webgpu",
+            VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? "/usr/lib/chromium/vk_swiftshader_icd.json",
+            XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp",
+          },
+          // SwiftShader compiles every kernel on first use: seconds each on two busy cores.
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
     ],
   },
 });

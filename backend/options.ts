@@ -7,13 +7,21 @@ export const Quantization = z.enum(["int8", "int4"]);
 export const QuantGroupSize = z.literal([32, 64, 128]);
 /** What the KV pool stores. */
 export const KvCacheDtype = z.enum(["float32", "float16"]);
-export const ExecutionProvider = z.enum(["cpu", "cuda"]);
+/** Where ONNX Runtime runs the graph: the CPU, or a GPU through WebGPU (Dawn over Vulkan, Metal or D3D12). */
+export const ExecutionProvider = z.enum(["cpu", "webgpu"]);
 /** How an embedding pools the final hidden states of its tokens. */
 export const Pooling = z.enum(["mean", "last"]);
 export type Quantization = z.infer<typeof Quantization>;
 export type QuantGroupSize = z.infer<typeof QuantGroupSize>;
 export type KvCacheDtype = z.infer<typeof KvCacheDtype>;
 export type Pooling = z.infer<typeof Pooling>;
+export type ExecutionProvider = z.infer<typeof ExecutionProvider>;
+/**
+ * Where the KV pool lives: host memory that JS writes each step's new keys and values into (the
+ * CPU EP), or the EP's device, where the graph writes them itself and nothing of the pool crosses.
+ */
+export type KvPoolPlace = "host" | "device";
+export const kvPoolPlace = (provider: ExecutionProvider): KvPoolPlace => (provider === "cpu" ? "host" : "device");
 
 /** Each option's one default, shared by the schemas below and the `moxie` flags' help. */
 export const optionDefaults = {
@@ -48,7 +56,7 @@ export const EngineOptions = z.object({
     .int()
     .positive()
     .default(() => availableParallelism()),
-  /** The same graph runs on either; CUDA needs onnxruntime-node installed with its CUDA binaries. */
+  /** webgpu keeps the weights and the KV pool on the GPU (README: Running on a GPU). */
   executionProvider: ExecutionProvider.default(optionDefaults.executionProvider),
   maxSeqs: z.int().positive().default(optionDefaults.maxSeqs),
   /** Tokens one sequence holds, prompt + answer; defaults to the model's max_position_embeddings. */

@@ -15,6 +15,8 @@ export interface EngineBenchResult {
   decode_tok_s: Record<string, number>;
   /** From the median step time (ignores steps that other jobs stall). */
   decode_median_step_tok_s: Record<string, number>;
+  /** Bytes fed and fetched in the last decode step (the KV pool, read and written in place, not counted): host↔device traffic on a GPU. */
+  decode_step_bytes: Record<string, { uploaded: number; downloaded: number }>;
 }
 
 /** Token ids spread over the vocabulary without a PRNG; speed does not depend on which ids. */
@@ -39,6 +41,7 @@ export async function benchEngine(engine: OnnxEngine, options: EngineBenchOption
   }
   const decode: Record<string, number> = {};
   const median: Record<string, number> = {};
+  const bytes: EngineBenchResult["decode_step_bytes"] = {};
   for (const batch of options.batches) {
     const sequences = Array.from({ length: batch }, (_, sequence) => sequence);
     const start = [engine.shape.bosTokenId, ...syntheticTokens(options.depth, vocab, 7)];
@@ -58,6 +61,13 @@ export async function benchEngine(engine: OnnxEngine, options: EngineBenchOption
     }
     decode[String(batch)] = (batch * options.gen) / ((performance.now() - started) / 1000);
     median[String(batch)] = batch / (stepMs.sort((a, b) => a - b)[stepMs.length >> 1] / 1000);
+    const { uploaded, downloaded } = engine.lastStepTransfers;
+    bytes[String(batch)] = { uploaded, downloaded };
   }
-  return { prefill_tok_s: options.prompt / (prefillMs / 1000), decode_tok_s: decode, decode_median_step_tok_s: median };
+  return {
+    prefill_tok_s: options.prompt / (prefillMs / 1000),
+    decode_tok_s: decode,
+    decode_median_step_tok_s: median,
+    decode_step_bytes: bytes,
+  };
 }

@@ -40,7 +40,8 @@ export const engineOptions = {
     type: "string",
     choices: ExecutionProvider.options,
     default: optionDefaults.executionProvider,
-    description: "where ONNX Runtime runs the graph (cuda needs the CUDA install, see README)",
+    description:
+      "where ONNX Runtime runs the graph: webgpu keeps the weights and the KV pool on a GPU (README: Running on a GPU)",
   },
   spinning: {
     type: "boolean",

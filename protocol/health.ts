@@ -24,6 +24,9 @@ export const LoadReport = z.object({
   prefix_cache_hits: count,
   /** Sequences sent back to the queue to free KV blocks for others. */
   preemptions: count,
+  /** Bytes the engine fed to and fetched from its session since the start (the KV pool, read in place, not counted): host↔device traffic on a GPU. */
+  uploaded_bytes: count,
+  downloaded_bytes: count,
   /** Generated tokens per second over the last few seconds. */
   tokens_per_second: z.number().nonnegative(),
   /**
@@ -46,16 +49,21 @@ export const IDLE_LOAD: LoadReport = {
   prefix_cache_queries: 0,
   prefix_cache_hits: 0,
   preemptions: 0,
+  uploaded_bytes: 0,
+  downloaded_bytes: 0,
   tokens_per_second: 0,
   grammar_ok: false,
 };
 
 /**
  * GET /health of a moxie backend: the contract the gateway routes on. It answers 200 when the
- * model is loaded ("ready") and 503 while it loads, with the latest load report.
+ * model is loaded ("ready") and 503 while it loads or once its device failed, with the latest load report.
  */
 export const BackendHealth = z.object({
-  status: z.enum(["ready", "loading"]),
+  /** "failed": the device failed (lost, out of memory); the backend exits for its supervisor to restart it. */
+  status: z.enum(["ready", "loading", "failed"]),
+  /** Why it failed. */
+  reason: z.string().optional(),
   /** The model ids (first the served name, then its aliases) this backend answers to. */
   models: z.array(z.string()),
   ...LoadReport.shape,

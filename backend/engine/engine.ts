@@ -51,8 +51,18 @@ export interface Draw {
 /** A chunk whose logits the caller wants back (OnnxEngine's forward then returns only logits). */
 export type LogitsChunk = SequenceChunk & { draw?: undefined };
 
+/** Bytes fed to and fetched from the session, the KV pool (read and written in place) not counted: on a device EP, what crosses between host and device. */
+export interface Transfers {
+  uploaded: number;
+  downloaded: number;
+}
+
 export interface Engine {
   readonly shape: ModelShape;
+  /** Totals since the start. */
+  readonly transfers: Transfers;
+  /** Why the device failed (lost, out of memory), once it has: every later run fails with it. */
+  readonly fault?: string;
   /**
    * Runs every chunk in one step (prefill and decode mixed), writes the new keys and values into
    * their blocks, and returns each chunk's last-position logits, or the token drawn for a chunk

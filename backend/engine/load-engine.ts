@@ -1,14 +1,19 @@
+import { statSync } from "node:fs";
 import { freemem } from "node:os";
+import { dirname, join } from "node:path";
 import { InferenceSession } from "onnxruntime-node";
 import type * as z from "zod";
-import { EngineOptions, optionDefaults } from "../options.ts";
+import { EngineOptions, kvPoolPlace, optionDefaults } from "../options.ts";
 import { openCheckpoint, storedBytes } from "./checkpoint/checkpoint.ts";
 import type { ModelConfig } from "./checkpoint/config.ts";
 import { tensorNames } from "./checkpoint/tensor-names.ts";
 import { TensorRows } from "./checkpoint/tensor-rows.ts";
 import { cachedModelGraph } from "./graph/graph-cache.ts";
+import { describeAdapter, findWebGpuAdapter, noAdapterHelp, type WebGpuAdapter } from "./device/webgpu-adapter.ts";
+import { DeviceKvPool } from "./device/device-kv-pool.ts";
+import { HostKvPool } from "./host-kv-pool.ts";
 import { OnnxEngine } from "./onnx-engine.ts";
-import { kvBytesPerValue } from "./kv-pool.ts";
+import { kvBytesPerValue, type KvPoolShape } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
 
 /** Opens a checkpoint, builds (or reuses) its cached ONNX graph and starts one ORT session. */
@@ -22,10 +27,12 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
       `context length ${contextLength} exceeds the model's max_position_embeddings ${config.maxPositions}`,
     );
   }
+  const device = options.executionProvider === "webgpu" ? await webGpuAdapter() : undefined;
   const modelPath = await cachedModelGraph(checkpoint, {
     quantize: options.quantize,
     quantGroupSize: options.quantGroupSize,
     kvCacheDtype: options.kvCacheDtype,
+    kvPool: kvPoolPlace(options.executionProvider),
   });
   const weightBytes = storedBytes(checkpoint);
   if (weightBytes > 2 ** 30)
@@ -43,41 +50,87 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
     enableMemPattern: false,
     ...(options.profile !== undefined && { enableProfiling: true, profileFilePrefix: options.profile }),
     extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
+  }).catch((error: Error) => {
+    throw /adapter/i.test(error.message) ? new Error(`${noAdapterHelp} (ONNX Runtime: ${error.message})`) : error;
   });
-  const blocks = kvPoolBlocks(config, contextLength, options);
+  const shape: KvPoolShape = {
+    layers: config.layers,
+    kvHeads: config.kvHeads,
+    blocks: kvPoolBlocks(config, contextLength, options, device),
+    blockSize: options.blockSize,
+    headDim: config.headDim,
+    dtype: options.kvCacheDtype,
+  };
+  const pool = device ? await DeviceKvPool.create(options.executionProvider, shape) : new HostKvPool(shape);
+  if (device) {
+    const poolBytes = kvBytesPerToken(config, kvBytesPerValue[shape.dtype]) * (shape.blocks + 1) * shape.blockSize;
+    process.stderr.write(
+      `on the device: weights ${mebibytes(statSync(join(dirname(modelPath), "model.data")).size)}, ` +
+        `KV pool ${mebibytes(poolBytes)} (${shape.blocks * shape.blockSize} tokens)\n`,
+    );
+  }
   return new OnnxEngine(
     session,
     config,
     new TensorRows(checkpoint.tensors.get(tensorNames.embedding)!),
     contextLength,
-    { blocks, blockSize: options.blockSize, dtype: options.kvCacheDtype },
+    pool,
     options.stepTokens,
   );
 }
 
-/** Each layer's key (or value) pool is one typed array, which V8 caps at 4 GiB. */
+/** The WebGPU adapter, printed at start-up; a missing package leaves the limits to ONNX Runtime's defaults. */
+async function webGpuAdapter(): Promise<WebGpuAdapter> {
+  const adapter = await findWebGpuAdapter();
+  if (adapter) {
+    process.stderr.write(`${describeAdapter(adapter)}\n`);
+    return adapter;
+  }
+  process.stderr.write(
+    "WebGPU: the adapter is not described (the webgpu package is not installed); ONNX Runtime picks it\n",
+  );
+  return { vendor: "", architecture: "", device: "", description: "", ...webGpuBaseLimits, shaderF16: false };
+}
+
+/** WebGPU's guaranteed minimums, where the adapter's own limits are unknown. */
+const webGpuBaseLimits = { maxBufferSize: 2 ** 28, maxStorageBufferBindingSize: 2 ** 27 };
+
+/** Each layer's key (or value) pool on the host is one typed array, which V8 caps at 4 GiB. */
 const maxPoolArrayBytes = 2 ** 32;
 
 /**
  * Blocks of the KV pool: what the memory budget buys, at least one full-context sequence (or
- * start-up fails, as vLLM does), at most what one typed array per layer can hold.
+ * start-up fails, as vLLM does), at most what one pool per layer can hold (a typed array on the
+ * host, a buffer the adapter can bind on a device). A device's memory cannot be queried through
+ * WebGPU, so without --kv-cache-memory its pool holds max-seqs full-context sequences.
  */
-function kvPoolBlocks(config: ModelConfig, contextLength: number, options: EngineOptions): number {
+function kvPoolBlocks(
+  config: ModelConfig,
+  contextLength: number,
+  options: EngineOptions,
+  device?: WebGpuAdapter,
+): number {
   const tokenBytes = kvBytesPerToken(config, kvBytesPerValue[options.kvCacheDtype]);
   const blockBytes = tokenBytes * options.blockSize;
   const blocksPerSequence = Math.ceil(contextLength / options.blockSize);
+  const sequences =
+    options.kvCacheSequences ?? (device && options.kvCacheMemory === undefined ? options.maxSeqs : undefined);
   const budget = options.kvCacheMemory ?? Math.floor(freemem() * optionDefaults.kvCacheMemoryShare);
-  const blocks =
-    options.kvCacheSequences !== undefined
-      ? options.kvCacheSequences * blocksPerSequence
-      : Math.floor(budget / blockBytes);
+  const wanted = sequences !== undefined ? sequences * blocksPerSequence : Math.floor(budget / blockBytes);
+  const poolLimit = device ? Math.min(device.maxBufferSize, device.maxStorageBufferBindingSize) : maxPoolArrayBytes;
+  // A layer's key pool holds 1 / (2 · layers) of a block's bytes per block, plus the scratch block.
+  const blocks = Math.min(wanted, Math.floor((poolLimit / blockBytes) * 2 * config.layers) - 1);
   if (blocks < blocksPerSequence) {
+    const what =
+      blocks < wanted
+        ? `one ${device ? "device buffer" : "typed array"} per layer pool (${mebibytes(poolLimit)})`
+        : `the KV cache (${mebibytes(budget)})`;
     throw new Error(
-      `the KV cache (${mebibytes(budget)}) holds ${blocks * options.blockSize} tokens, less than one sequence of the ${contextLength}-token context ` +
+      `${what} holds ${blocks * options.blockSize} tokens, less than one sequence of the ${contextLength}-token context ` +
         `(${mebibytes(blocksPerSequence * blockBytes)} at ${tokenBytes} bytes per token): raise --kv-cache-memory or lower --context`,
     );
   }
-  return Math.min(blocks, Math.floor((maxPoolArrayBytes / blockBytes) * 2 * config.layers));
+  return blocks;
 }
 
 const mebibytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;

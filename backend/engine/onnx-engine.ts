@@ -1,14 +1,22 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { ModelConfig } from "./checkpoint/config.ts";
 import type { TensorRows } from "./checkpoint/tensor-rows.ts";
-import type { Draw, Engine, LogitsChunk, ModelShape, SequenceChunk } from "./engine.ts";
+import type { Draw, Engine, LogitsChunk, ModelShape, SequenceChunk, Transfers } from "./engine.ts";
 import { graphIo } from "./graph/graph-io.ts";
-import type { KvCacheDtype, Pooling } from "../options.ts";
-import { KvPool, kvBytesPerValue, type KvArray } from "./kv-pool.ts";
+import type { Pooling } from "../options.ts";
+import { kvBytesPerValue, type KvPool } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
 import { stepLayout, type StepRow } from "./step-layout.ts";
 
 export class EngineInputError extends Error {}
+
+/**
+ * What ONNX Runtime and Dawn say when the device itself fails rather than a request: the GPU was
+ * lost (driver reset, removed) or a buffer could not be allocated. The engine cannot recover in
+ * place; the backend reports it and exits for its supervisor to restart it.
+ */
+const deviceFault =
+  /device (was |is )?lost|lost device|out of memory|outofmemory|failed to (create|allocate|map) (a )?buffer/i;
 
 /** Attention scores one round may hold per layer (256 MiB of floats). */
 const maxScoreElements = 2 ** 26;
@@ -33,30 +41,26 @@ export interface Evaluation {
   routerLogits: Float32Array[];
 }
 
-/** Sizes of the engine's KV pool. */
-export interface KvPoolSize {
-  blocks: number;
-  blockSize: number;
-  dtype: KvCacheDtype;
-}
-
 /** The Mixtral-family model on one ONNX Runtime session: one session.run per step. */
 export class OnnxEngine implements Engine {
   readonly shape: ModelShape;
-  private readonly pool: KvPool;
-  /** The pools as graph feeds, made once: ORT reads the arrays' current contents at every run. */
-  private readonly poolFeeds: Record<string, Tensor> = {};
+  /** Totals since the start, and the last run's. */
+  readonly transfers: Transfers = { uploaded: 0, downloaded: 0 };
+  lastStepTransfers: Transfers = { uploaded: 0, downloaded: 0 };
+  fault?: string;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Block copies asked for between steps, made at the start of the next one. */
+  private pendingCopies: { from: number; to: number }[] = [];
 
   constructor(
     private readonly session: InferenceSession,
     readonly config: ModelConfig,
     private readonly embedding: TensorRows,
     contextLength: number,
-    kv: KvPoolSize,
+    private readonly pool: KvPool,
     private readonly stepTokens: number,
   ) {
-    const { layers, kvHeads, headDim } = config;
+    const kv = pool.shape;
     this.shape = {
       vocabSize: config.vocabSize,
       hiddenSize: config.hiddenSize,
@@ -68,12 +72,6 @@ export class OnnxEngine implements Engine {
       bosTokenId: config.bosTokenId,
       eosTokenId: config.eosTokenId,
     };
-    this.pool = new KvPool(layers, kvHeads, kv.blocks, kv.blockSize, headDim, kv.dtype);
-    const dims = [kvHeads, kv.blocks, kv.blockSize, headDim];
-    for (let layer = 0; layer < layers; layer++) {
-      this.poolFeeds[graphIo.keyCache(layer)] = new Tensor(kv.dtype, this.pool.keys[layer], dims);
-      this.poolFeeds[graphIo.valueCache(layer)] = new Tensor(kv.dtype, this.pool.values[layer], dims);
-    }
   }
 
   /** Runs steps one at a time even if callers overlap. */
@@ -132,14 +130,17 @@ export class OnnxEngine implements Engine {
     fetch: string[],
     draws: (Draw | undefined)[] = [],
   ) {
-    const layout = stepLayout(rows, this.shape.blockSize, this.config.slidingWindow);
+    const layout = stepLayout(rows, this.shape.blockSize, this.shape.kvBlocks);
     const int64 = (data: BigInt64Array, dims = [data.length]) => new Tensor("int64", data, dims);
+    // A device EP's kernels fail on empty tensors, so the lm_head and the draw always get a row:
+    // row 0, drawn greedily, where none is wanted (its result is never read).
     const rowsWanted =
       logitRows === "last"
         ? BigInt64Array.from(layout.lastToken, BigInt)
-        : BigInt64Array.from({ length: logitRows === "all" ? layout.total : 0 }, (_, i) => BigInt(i));
-    const drawing = draws.flatMap((draw, row) => (draw ? [{ draw, row }] : []));
-    const feeds: Record<string, Tensor> = {
+        : BigInt64Array.from({ length: logitRows === "all" ? layout.total : 1 }, (_, i) => BigInt(i));
+    const wanted = draws.flatMap((draw, row) => (draw ? [{ draw, row }] : []));
+    const drawing = wanted.length > 0 ? wanted : [{ draw: { temperature: 0, uniform: 0 }, row: 0 }];
+    const stepFeeds: Record<string, Tensor> = {
       [graphIo.drawRows]: int64(BigInt64Array.from(drawing, ({ row }) => BigInt(row))),
       [graphIo.drawScale]: new Tensor(
         "float32",
@@ -149,7 +150,6 @@ export class OnnxEngine implements Engine {
         "float32",
         Float32Array.from(drawing, ({ draw }) => Math.min(draw.uniform, maxUniform)),
       ),
-      ...this.poolFeeds,
       [graphIo.inputsEmbeds]: new Tensor("float32", this.embedding.gather(layout.tokenIds), [
         layout.total,
         this.embedding.width,
@@ -159,14 +159,35 @@ export class OnnxEngine implements Engine {
       [graphIo.unpadIndex]: int64(layout.unpadIndex),
       [graphIo.blockTables]: int64(layout.blockTables, [layout.batch, layout.tableWidth]),
       [graphIo.logitRows]: int64(rowsWanted),
-      [graphIo.attentionBias]: new Tensor("float32", layout.bias, [
-        layout.batch,
-        1,
-        layout.padded,
-        layout.past + layout.padded,
-      ]),
+      [graphIo.kvSlots]: int64(layout.kvSlots, [layout.total, 2]),
+      [graphIo.cachedLengths]: new Tensor("float32", layout.cachedLengths),
+      [graphIo.newLengths]: new Tensor("float32", layout.newLengths),
     };
-    return this.session.run(feeds, fetch);
+    // Only the inputs this graph has: kv_slots exists only where the graph writes a device pool.
+    for (const name of Object.keys(stepFeeds)) if (!this.session.inputNames.includes(name)) delete stepFeeds[name];
+    const fetches = { ...Object.fromEntries(fetch.map((name) => [name, null])), ...this.pool.boundOutputs };
+    if (this.fault) throw new Error(`the device failed earlier: ${this.fault}`);
+    try {
+      await this.pool.copyBlocks(this.pendingCopies.splice(0));
+      const outputs = await this.session.run({ ...stepFeeds, ...this.pool.feeds }, fetches);
+      this.count(
+        Object.values(stepFeeds),
+        fetch.map((name) => outputs[name]),
+      );
+      return outputs;
+    } catch (error) {
+      if (deviceFault.test((error as Error).message)) this.fault = (error as Error).message;
+      throw error;
+    }
+  }
+
+  /** Adds a run's feeds (the pool's not among them) and fetched outputs to the transfer counts. */
+  private count(fed: Tensor[], fetched: Tensor[]): void {
+    const bytes = (tensors: Tensor[]) =>
+      tensors.reduce((sum, tensor) => sum + (tensor.data as ArrayBufferView).byteLength, 0);
+    this.lastStepTransfers = { uploaded: bytes(fed), downloaded: bytes(fetched) };
+    this.transfers.uploaded += this.lastStepTransfers.uploaded;
+    this.transfers.downloaded += this.lastStepTransfers.downloaded;
   }
 
   forward(chunks: LogitsChunk[]): Promise<Float32Array[]>;
@@ -206,23 +227,14 @@ export class OnnxEngine implements Engine {
    * chunk's last logits or drawn token. Logits are fetched only when some chunk wants them.
    */
   private async step(chunks: SequenceChunk[]): Promise<(Float32Array | number)[]> {
-    const layers = Array.from({ length: this.config.layers }, (_, layer) => layer);
     const draws = chunks.map((chunk) => chunk.draw);
     const fetch = [
       ...(draws.every(Boolean) ? [] : [graphIo.logits]),
       ...(draws.some(Boolean) ? [graphIo.drawnTokens] : []),
-      ...layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)]),
+      ...this.pool.stepOutputs,
     ];
     const outputs = await this.run(chunks, "last", fetch, draws);
-    for (const layer of layers) {
-      const keys = outputs[graphIo.newKey(layer)].data as KvArray;
-      const values = outputs[graphIo.newValue(layer)].data as KvArray;
-      let first = 0;
-      for (const { blocks, past, tokens } of chunks) {
-        this.pool.write(layer, blocks, past, keys, values, first, tokens.length);
-        first += tokens.length;
-      }
-    }
+    this.pool.store(outputs, chunks);
     const vocab = this.config.vocabSize;
     let drawn = 0;
     return draws.map((draw, row) =>
@@ -235,7 +247,7 @@ export class OnnxEngine implements Engine {
   copyBlock(from: number, to: number): void {
     this.checkBlock(from);
     this.checkBlock(to);
-    this.pool.copyBlock(from, to);
+    this.pendingCopies.push({ from, to });
   }
 
   /**
@@ -302,6 +314,7 @@ export class OnnxEngine implements Engine {
   async close(): Promise<void> {
     await this.queue;
     await this.session.release();
+    await this.pool.close();
     this.embedding.close();
   }
 }

@@ -45,6 +45,8 @@ export class InferenceClient {
   private nextId = 1;
   private exited = false;
   status: LoadReport | undefined;
+  /** Why the device failed, once the inference thread reported it (it exits next). */
+  fault: string | undefined;
   model: ModelInfo | undefined;
   readonly ready: Promise<ModelInfo>;
   /** Rejects if the worker dies unasked (a crash): the process should then exit and be restarted. */
@@ -83,7 +85,9 @@ export class InferenceClient {
     });
     this.worker.on("exit", (code) => {
       this.exited = true;
-      const error = new Error(`the inference thread exited (code ${code})`);
+      const error = new Error(
+        this.fault ? `the device failed: ${this.fault}` : `the inference thread exited (code ${code})`,
+      );
       this.failAll(error);
       if (!this.closing) crash(error);
     });
@@ -134,6 +138,10 @@ export class InferenceClient {
   }
 
   private receive(message: Exclude<FromInferenceThread, { type: "ready" | "failed" }>): void {
+    if (message.type === "fault") {
+      this.fault = message.reason;
+      return;
+    }
     if ("status" in message) this.status = message.status;
     if (message.type === "accepted") this.accepted(message.id, message.promptTokens);
     else if (message.type === "refused") this.settle(message.id)?.reject(RequestError.from(message.error));

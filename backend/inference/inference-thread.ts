@@ -91,7 +91,14 @@ class InferenceThread {
 
   /** The load report, posted after every step; /health and /metrics read the latest one. */
   status(): LoadReport {
-    return { ...this.scheduler.stats(), tokens_per_second: this.throughput.rate(), grammar_ok: this.grammars.healthy };
+    const { uploaded, downloaded } = this.engine.transfers;
+    return {
+      ...this.scheduler.stats(),
+      uploaded_bytes: uploaded,
+      downloaded_bytes: downloaded,
+      tokens_per_second: this.throughput.rate(),
+      grammar_ok: this.grammars.healthy,
+    };
   }
 
   /** Each message in turn; a request that fails is answered (fail()), and the worker and the others go on. */
@@ -122,9 +129,21 @@ class InferenceThread {
       if (this.scheduler.hasWork) this.publish(await this.core.step());
       else if (!embedding) await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;
+      if (this.engine.fault) return this.giveUp(this.engine.fault);
       await yieldToMessages();
     }
     await this.engine.close();
+  }
+
+  /**
+   * The device failed: /health turns to "failed" with the reason, and the thread exits non-zero, so
+   * every request still open gets an error and `moxie serve` ends for its supervisor to restart it
+   * (a lost device does not come back in the same process).
+   */
+  private giveUp(reason: string): void {
+    console.error(`moxie serve: the device failed: ${reason}`);
+    this.post({ type: "fault", reason });
+    process.exit(1);
   }
 
   /**

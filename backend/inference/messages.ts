@@ -52,6 +52,7 @@ export interface ChoiceOutput {
 export type FromInferenceThread =
   | { type: "ready"; model: ModelInfo; status: LoadReport }
   | { type: "failed"; message: string }
+  | { type: "fault"; reason: string }
   | { type: "accepted"; id: number; promptTokens: number }
   | { type: "refused"; id: number; error: RequestErrorData }
   | { type: "outputs"; outputs: ChoiceOutput[]; status: LoadReport }

@@ -33,7 +33,10 @@ export interface StepOutput {
 }
 
 /** The scheduler's part of the load report: all of it but the throughput and the grammar state. */
-export type SchedulerStats = Omit<LoadReport, "tokens_per_second" | "grammar_ok">;
+export type SchedulerStats = Omit<
+  LoadReport,
+  "tokens_per_second" | "grammar_ok" | "uploaded_bytes" | "downloaded_bytes"
+>;
 
 /**
  * Continuous batching in vLLM v1's manner: a step feeds one decode token for every running

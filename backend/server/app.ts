@@ -20,15 +20,16 @@ export function createApp(backend: Backend): Hono {
   app.use("*", requestId());
 
   app.get("/health", (c) => {
-    const { model, status } = backend.client;
+    const { model, status, fault } = backend.client;
     const body = {
-      status: model ? "ready" : "loading",
+      status: fault ? "failed" : model ? "ready" : "loading",
+      ...(fault && { reason: fault }),
       models: backend.modelIds,
       ...(status ?? IDLE_LOAD),
       max_context_length: model?.contextLength ?? null,
       function_calling: model?.functionCalling ?? false,
     } satisfies BackendHealth;
-    return c.json(body, model ? 200 : 503);
+    return c.json(body, model && !fault ? 200 : 503);
   });
 
   if (backend.secret !== undefined) app.use("*", requireSecret(backend.secret));

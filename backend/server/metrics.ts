@@ -68,6 +68,16 @@ export class ServingMetrics {
       "Cumulative number of preemptions from the engine.",
       (load) => load.preemptions,
     );
+    totalCounter(
+      "moxie:engine_uploaded_bytes_total",
+      "Bytes fed to the engine's session (host to device on a GPU); the KV pool, read in place, is not counted.",
+      (load) => load.uploaded_bytes,
+    );
+    totalCounter(
+      "moxie:engine_downloaded_bytes_total",
+      "Bytes fetched from the engine's session (device to host on a GPU): drawn tokens, or the logits rows a request needs.",
+      (load) => load.downloaded_bytes,
+    );
     this.generationTokens = counter("vllm:generation_tokens_total", "Number of generation tokens processed.");
     this.requestSuccess = new Counter({
       name: "vllm:request_success_total",

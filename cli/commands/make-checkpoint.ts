@@ -17,6 +17,11 @@ export const makeCheckpoint = defineCommand({
   options: {
     preset: { type: "string", required: true, choices: ["tiny", "mini", "mixtral-8x7b"], description: "model shape" },
     out: { type: "string", required: true, placeholder: "DIR", description: "folder to write" },
+    layers: {
+      type: "integer",
+      min: 1,
+      description: "decoder layers (default: the preset's), e.g. a few of Mixtral's shape to measure",
+    },
     seed: { type: "integer", min: 0, default: "0", description: "seed of the random weights" },
     dtype: { type: "string", choices: ["f32", "bf16", "f16"], default: "f32", description: "stored weight precision" },
     tokenizer: {
@@ -31,7 +36,12 @@ export const makeCheckpoint = defineCommand({
   async run(values) {
     let last = 0;
     const tokenizer = values.tokenizer satisfies TokenizerVersion;
-    const config = { ...presets[values.preset satisfies PresetName], vocab_size: TOKENIZER_VOCAB_SIZE[tokenizer] };
+    const preset = presets[values.preset satisfies PresetName];
+    const config = {
+      ...preset,
+      num_hidden_layers: values.layers ?? preset.num_hidden_layers,
+      vocab_size: TOKENIZER_VOCAB_SIZE[tokenizer],
+    };
     writeRandomCheckpoint(values.out, config, {
       seed: values.seed,
       dtype: dtypes[values.dtype],

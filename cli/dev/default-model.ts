@@ -15,7 +15,16 @@ export async function ensureDefaultModel(stateDir: string): Promise<{ dir: strin
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   await makeCheckpoint.run(
-    { preset: "tiny", out: partial, seed: 0, dtype: "f32", tokenizer: "v3", "config-only": false, json: false },
+    {
+      preset: "tiny",
+      out: partial,
+      layers: undefined,
+      seed: 0,
+      dtype: "f32",
+      tokenizer: "v3",
+      "config-only": false,
+      json: false,
+    },
     [],
   );
   renameSync(partial, dir);

@@ -30,7 +30,7 @@ it("typed flags are checked before a command runs: integers, ranges and choices"
   });
 });
 
-it("moxie serve offers the execution provider, so GPU hosts run on CUDA", async () => {
+it("moxie serve offers the execution provider, so GPU hosts run on WebGPU", async () => {
   const { stdout } = await run("node", ["bin/moxie.js", "serve", "--help"]);
-  expect(stdout).toContain("--execution-provider cpu|cuda");
+  expect(stdout).toContain("--execution-provider cpu|webgpu");
 });

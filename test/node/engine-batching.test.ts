@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { EngineInputError, type OnnxEngine } from "../../backend/engine/onnx-engine.ts";
 import { reservedBlocks } from "../../backend/engine/engine.ts";
-import { loadEngine } from "../../backend/engine/load-engine.ts";
-import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
+import { loadTestEngine, maxDifference, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 const cases = referenceCases.map((c) => c.input_ids);
@@ -10,7 +9,7 @@ const cases = referenceCases.map((c) => c.input_ids);
 useTempCache();
 let engine: OnnxEngine;
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, threads: 2, kvCacheSequences: 4, contextLength: 64, blockSize: 8 });
+  engine = await loadTestEngine({ model: fixture, threads: 2, kvCacheSequences: 4, contextLength: 64, blockSize: 8 });
 });
 afterAll(() => engine.close());
 /** Sequence i's own blocks. */
@@ -46,7 +45,7 @@ it("a step mixing prefills and decodes of different lengths gives each sequence 
 });
 
 it("prompts longer than one step's budget run in rounds with the same logits", async () => {
-  const chunked = await loadEngine({
+  const chunked = await loadTestEngine({
     model: fixture,
     threads: 1,
     kvCacheSequences: 2,

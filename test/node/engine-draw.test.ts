@@ -1,17 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reservedBlocks, type Engine } from "../../backend/engine/engine.ts";
-import { loadEngine } from "../../backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
 import { argmax, type SamplingParams } from "../../backend/sampler/sampler.ts";
 import { EngineCore } from "../../backend/inference/engine-core.ts";
-import { useTempCache } from "./support/engine-helpers.ts";
+import { loadTestEngine, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 // Tokens drawn inside the graph (no logits fetched) against the logits the same step returns.
 useTempCache();
 let engine: OnnxEngine;
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, threads: 2, kvCacheSequences: 4, contextLength: 64, blockSize: 8 });
+  engine = await loadTestEngine({ model: fixture, threads: 2, kvCacheSequences: 4, contextLength: 64, blockSize: 8 });
 });
 afterAll(() => engine.close());
 
@@ -72,6 +71,7 @@ describe("draws inside the engine", () => {
   it("gives a seeded request the same tokens whether the engine draws them or the model runner samples the logits", async () => {
     const logitsOnly: Engine = {
       shape: engine.shape,
+      transfers: engine.transfers,
       forward: (chunks) => engine.forward(chunks.map((c) => ({ ...c, draw: undefined }))),
       copyBlock: (from, to) => engine.copyBlock(from, to),
       embed: (sequences, pooling) => engine.embed(sequences, pooling),

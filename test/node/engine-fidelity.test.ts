@@ -1,16 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reservedBlocks } from "../../backend/engine/engine.ts";
-import { loadEngine } from "../../backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
 import { logSumExp, topK } from "../../backend/sampler/logits.ts";
 import { argmax } from "../../backend/sampler/sampler.ts";
-import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
+import { loadTestEngine, maxDifference, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases, referenceFloats } from "./support/fixture.ts";
 
 useTempCache();
 let engine: OnnxEngine;
 beforeAll(async () => {
-  engine = await loadEngine({ model: fixture, threads: 2, kvCacheSequences: 4, contextLength: 128 });
+  engine = await loadTestEngine({ model: fixture, threads: 2, kvCacheSequences: 4, contextLength: 128 });
 });
 afterAll(() => engine.close());
 

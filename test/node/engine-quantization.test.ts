@@ -1,9 +1,8 @@
 import { expect, it } from "vitest";
 import { reservedBlocks } from "../../backend/engine/engine.ts";
-import { loadEngine } from "../../backend/engine/load-engine.ts";
 import { compareLogits } from "../../bench/quality.ts";
 import { quantizeBlockwise } from "../../backend/engine/graph/quantize.ts";
-import { useTempCache } from "./support/engine-helpers.ts";
+import { loadTestEngine, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 useTempCache();
@@ -32,7 +31,7 @@ it("block quantisation round-trips within one quantisation step, at every group 
 });
 
 it("int8 and int4 engines stay close to fp32 on the fixture inputs, through evaluation and the KV cache", async () => {
-  const reference = await loadEngine({ model: fixture, threads: 2, kvCacheSequences: 1, contextLength: 48 });
+  const reference = await loadTestEngine({ model: fixture, threads: 2, kvCacheSequences: 1, contextLength: 48 });
   const expected = await reference.evaluate(cases);
   await reference.close();
   // Bounds sit near the measured figures (int8: 0.97 / 1.6e-3, int4 g32: 0.73 / 1.0e-2, g128: 0.81 / 3.0e-3): random weights give nearly
@@ -42,7 +41,7 @@ it("int8 and int4 engines stay close to fp32 on the fixture inputs, through eval
     ["int4", 32, 0.6, 0.05],
     ["int4", 128, 0.6, 0.05],
   ] as const) {
-    const engine = await loadEngine({
+    const engine = await loadTestEngine({
       model: fixture,
       quantize,
       quantGroupSize,

@@ -23,6 +23,7 @@ import { channelOrder, encodePrequantized } from "../../backend/engine/graph/pre
 import { ModelWeights } from "../../backend/engine/graph/weights.ts";
 import { reservedBlocks } from "../../backend/engine/engine.ts";
 import { loadEngine } from "../../backend/engine/load-engine.ts";
+import { HostKvPool } from "../../backend/engine/host-kv-pool.ts";
 import { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
 import { compareLogits } from "../../bench/quality.ts";
 import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
@@ -343,7 +344,14 @@ describe("a tiny Mixtral in GPTQ (v1, act-order, asymmetric) scores as its dequa
       checkpoint.config,
       embedding,
       64,
-      { blocks: 4, blockSize: 16, dtype: "float32" },
+      new HostKvPool({
+        layers: checkpoint.config.layers,
+        kvHeads: checkpoint.config.kvHeads,
+        blocks: 4,
+        blockSize: 16,
+        headDim: checkpoint.config.headDim,
+        dtype: "float32",
+      }),
       64,
     );
   }

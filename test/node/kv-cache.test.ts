@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine, SequenceChunk } from "../../backend/engine/engine.ts";
-import { loadEngine } from "../../backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
 import type { SamplingParams } from "../../backend/sampler/sampler.ts";
 import { emptyBlockTable, KvCacheManager } from "../../backend/scheduler/kv-cache-manager.ts";
 import { EngineCore } from "../../backend/inference/engine-core.ts";
 import type { SchedulerConfig } from "../../backend/scheduler/scheduler.ts";
 import type { RequestSpec, Sequence } from "../../backend/scheduler/sequence.ts";
-import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
+import { loadTestEngine, maxDifference, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 // The KV-cache manager alone, then block tables, prefix caching and admission through the scheduler on the real engine.
@@ -85,6 +84,9 @@ const recording: Engine = {
   get shape() {
     return engine.shape;
   },
+  get transfers() {
+    return engine.transfers;
+  },
   async forward(chunks) {
     // Logits for every chunk, to compare: the model runner samples them itself, with its planned draws' numbers.
     const logits = await engine.forward(chunks.map((chunk) => ({ ...chunk, draw: undefined })));
@@ -98,7 +100,7 @@ const recording: Engine = {
 
 beforeAll(async () => {
   // 2 sequences of 64 tokens in blocks of 4: 32 blocks.
-  engine = await loadEngine({ model: fixture, kvCacheSequences: 2, contextLength: 64, blockSize: 4, threads: 1 });
+  engine = await loadTestEngine({ model: fixture, kvCacheSequences: 2, contextLength: 64, blockSize: 4, threads: 1 });
 });
 afterAll(() => engine.close());
 

@@ -9,7 +9,7 @@ import { GraphBuilder } from "./onnx-builder.ts";
 import { quantGroupSizeFor } from "./quantize.ts";
 
 /** Bumped whenever the graph layout changes, so stale cached graphs are rebuilt. */
-const graphVersion = 12;
+const graphVersion = 13;
 
 export function cacheRoot(): string {
   return resolve(process.env.MOXIE_CACHE_DIR ?? join(homedir(), ".cache", "moxie"));
@@ -26,6 +26,7 @@ function cacheKey(checkpoint: Checkpoint, options: GraphOptions): string {
       quantGroupSize: options.quantize ? quantGroupSizeFor(options.quantize, options.quantGroupSize) : null,
       accuracyLevel: options.accuracyLevel ?? null,
       kvCacheDtype: options.kvCacheDtype ?? optionDefaults.kvCacheDtype,
+      kvPool: options.kvPool ?? "host",
     }),
   );
   for (const file of checkpoint.files) {

@@ -1,5 +1,5 @@
 import type { ModelConfig } from "../checkpoint/config.ts";
-import type { KvCacheDtype } from "../../options.ts";
+import type { KvCacheDtype, KvPoolPlace } from "../../options.ts";
 import type { Rope } from "./rope.ts";
 import type { StepInputs } from "./step-inputs.ts";
 import type { ModelWeights } from "./weights.ts";
@@ -11,4 +11,5 @@ export interface GraphContext {
   step: StepInputs;
   rope: Rope;
   kvCacheDtype: KvCacheDtype;
+  kvPool: KvPoolPlace;
 }

@@ -9,13 +9,17 @@ export const graphIo = {
   padIndex: "pad_index", // int64 [B*L]: token index for each padded slot (padding points at any token)
   unpadIndex: "unpad_index", // int64 [T]: padded slot of each token
   blockTables: "block_tables", // int64 [B, blocks]: pool blocks holding each row's cached positions, in order
-  attentionBias: "attention_bias", // float [B, 1, L, P+L]: 0 where a query may see a key, -1e30 elsewhere
+  cachedLengths: "cached_lengths", // float [B]: positions each row has cached (the attention bias is built from these)
+  newLengths: "new_lengths", // float [B]: new tokens of each row (≤ L)
+  kvSlots: "kv_slots", // int64 [T, 2]: (pool block, offset in it) of each new token, where the graph writes the pools
   logitRows: "logit_rows", // int64 [R]: tokens whose logits are wanted
   drawRows: "draw_rows", // int64 [D]: the logits rows whose next token the graph draws
   drawScale: "draw_scale", // float [D]: 1 / temperature of each draw, 0 = greedy
   drawUniform: "draw_uniform", // float [D]: each draw's uniform number in [0, 1)
   keyCache: (layer: number) => `key_cache_${layer}`, // [kvHeads, poolBlocks, blockSize, headDim] in the cache's dtype, rotated keys
   valueCache: (layer: number) => `value_cache_${layer}`,
+  keyCacheWritten: (layer: number) => `key_cache_written_${layer}`, // the key pool after this step's writes, bound to the same device buffer
+  valueCacheWritten: (layer: number) => `value_cache_written_${layer}`,
   logits: "logits", // float [R, vocab]
   drawnTokens: "drawn_tokens", // int64 [D]: the token drawn for each of draw_rows
   hidden: "hidden", // float [T, hidden]: final-norm hidden states

@@ -8,33 +8,50 @@ export interface KeysValues {
   values: Tensor;
 }
 
+/** A layer's pools as graph inputs: [kvHeads, poolBlocks, blockSize, headDim] in the cache's dtype. */
+function poolInput(g: GraphBuilder, ctx: GraphContext, name: string): Tensor {
+  return g.input(name, ctx.kvCacheDtype, poolDims(ctx));
+}
+
+const poolDims = (ctx: GraphContext) => [ctx.config.kvHeads, "poolBlocks", "blockSize", ctx.config.headDim];
+
 /**
- * The names the step's new keys and values take where they are made: the graph's outputs under a
- * float32 cache; under float16, intermediates that storeNewKeysValues casts into the outputs.
+ * The names the step's new keys and values take where they are made: the graph's outputs when a
+ * host pool stores them in float32; otherwise intermediates that storeNewKeysValues stores.
  */
 export function newKeyValueNames(ctx: GraphContext, layer: number): { key: string; value: string } {
   const { prefix } = tensorNames.layer(layer);
-  return ctx.kvCacheDtype === "float16"
+  return ctx.kvCacheDtype === "float16" || ctx.kvPool === "device"
     ? { key: `${prefix}.rotated_keys`, value: `${prefix}.new_values` }
     : { key: graphIo.newKey(layer), value: graphIo.newValue(layer) };
 }
 
 /**
- * Declares the step's new keys and values [T, kvHeads, headDim] as the outputs the pool stores, and
- * returns what this step's attention reads. A float16 cache: the outputs are cast to float16, and
- * back in float32 for this step's attention, so a position reads the same rounded values in the
- * step that computes it as in every later step (prefix-cached or not, the same outputs).
+ * Stores the step's new keys and values [T, kvHeads, headDim] and returns what this step's
+ * attention reads. A host pool: they become graph outputs that JS writes into the pool. A device
+ * pool: a ScatterND writes them at their kv_slots, its output bound to the pool's own buffer, so
+ * the write happens in place (the kernel copies nothing when its input and output are one buffer).
+ * A float16 cache: cast to float16 to be stored, and back in float32 for this step's attention, so
+ * a position reads the same rounded values in the step that computes it as in every later step.
  */
 export function storeNewKeysValues(g: GraphBuilder, ctx: GraphContext, layer: number, made: KeysValues): KeysValues {
   const { kvHeads, headDim } = ctx.config;
-  const stored = (x: Tensor, output: string): Tensor => g.cast(g.cast(x, "float16", output), "float32");
-  const step =
-    ctx.kvCacheDtype === "float16"
-      ? { keys: stored(made.keys, graphIo.newKey(layer)), values: stored(made.values, graphIo.newValue(layer)) }
-      : made;
-  g.output(graphIo.newKey(layer), ctx.kvCacheDtype, ["T", kvHeads, headDim]);
-  g.output(graphIo.newValue(layer), ctx.kvCacheDtype, ["T", kvHeads, headDim]);
-  return step;
+  const halfCache = ctx.kvCacheDtype === "float16";
+  const store = (x: Tensor, output: string, pool: string, written: string): Tensor => {
+    if (ctx.kvPool === "host") {
+      g.output(output, ctx.kvCacheDtype, ["T", kvHeads, headDim]);
+      return halfCache ? g.cast(g.cast(x, "float16", output), "float32") : x;
+    }
+    const stored = halfCache ? g.cast(x, "float16") : x;
+    const updates = g.op("Transpose", [stored], { perm: [1, 0, 2] }); // [kvHeads, T, headDim]
+    g.node("ScatterND", [pool, ctx.step.headSlots!, updates], {}, { outputs: [written] });
+    g.output(written, ctx.kvCacheDtype, poolDims(ctx));
+    return halfCache ? g.cast(stored, "float32") : x;
+  };
+  return {
+    keys: store(made.keys, graphIo.newKey(layer), graphIo.keyCache(layer), graphIo.keyCacheWritten(layer)),
+    values: store(made.values, graphIo.newValue(layer), graphIo.valueCache(layer), graphIo.valueCacheWritten(layer)),
+  };
 }
 
 /**
@@ -43,14 +60,13 @@ export function storeNewKeysValues(g: GraphBuilder, ctx: GraphContext, layer: nu
  */
 export function cachedKeysValues(g: GraphBuilder, ctx: GraphContext, layer: number): KeysValues {
   const { kvHeads, headDim } = ctx.config;
-  const poolDims = [kvHeads, "poolBlocks", "blockSize", headDim];
   const cached = (pool: Tensor): Tensor => {
     const blocks = g.op("Gather", [pool, ctx.step.blockTables], { axis: 1 });
     const float32 = ctx.kvCacheDtype === "float16" ? g.cast(blocks, "float32") : blocks;
     return g.op("Reshape", [float32, g.ints([kvHeads, 0, -1, headDim])]);
   };
   return {
-    keys: cached(g.input(graphIo.keyCache(layer), ctx.kvCacheDtype, poolDims)),
-    values: cached(g.input(graphIo.valueCache(layer), ctx.kvCacheDtype, poolDims)),
+    keys: cached(poolInput(g, ctx, graphIo.keyCache(layer))),
+    values: cached(poolInput(g, ctx, graphIo.valueCache(layer))),
   };
 }

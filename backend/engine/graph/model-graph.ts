@@ -1,6 +1,6 @@
 import type { Checkpoint } from "../checkpoint/checkpoint.ts";
 import { tensorNames } from "../checkpoint/tensor-names.ts";
-import type { KvCacheDtype } from "../../options.ts";
+import type { KvCacheDtype, KvPoolPlace } from "../../options.ts";
 import { attention } from "./attention.ts";
 import { drawTokens } from "./draw-tokens.ts";
 import type { GraphContext } from "./graph-context.ts";
@@ -16,6 +16,8 @@ import { ModelWeights, type WeightOptions } from "./weights.ts";
 export interface GraphOptions extends WeightOptions {
   /** What the KV pool stores (default float32). */
   kvCacheDtype?: KvCacheDtype;
+  /** Where the KV pool lives, which decides who writes it (default host). */
+  kvPool?: KvPoolPlace;
 }
 
 /** Builds the whole model from the token embeddings on (decoder layers → final norm → lm_head) as one graph. */
@@ -26,13 +28,15 @@ export async function buildModelGraph(
 ): Promise<void> {
   const { config } = checkpoint;
   const inputs = g.scoped("inputs");
-  const step = stepInputs(inputs);
+  const kvPool = options.kvPool ?? "host";
+  const step = stepInputs(inputs, config, kvPool);
   const ctx: GraphContext = {
     config,
     weights: new ModelWeights(checkpoint, options),
     step,
     rope: ropeInputs(inputs, config, step.positions),
     kvCacheDtype: options.kvCacheDtype ?? "float32",
+    kvPool,
   };
 
   const attn = g.scoped("attention");

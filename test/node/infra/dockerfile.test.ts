@@ -1,7 +1,7 @@
 /**
- * infra/backend/Dockerfile: it lints, runs on a CUDA 12 image with production dependencies only, copies every
- * file the CLI loads, and its command and HEALTHCHECK run against a real backend (the fixture checkpoint on CPU).
- * No Docker engine is available here: the image itself is not built.
+ * infra/backend/Dockerfile: it lints, runs on a slim Debian image with the Vulkan loader (WebGPU) and production
+ * dependencies only, copies every file the CLI loads, and its command and HEALTHCHECK run against a real backend
+ * (the fixture checkpoint on CPU). No Docker engine or GPU is available here: the image itself is not built.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -11,13 +11,15 @@ import { validate as lintDockerfile } from "dockerfile-utils";
 import { build, type Metafile } from "esbuild";
 import { describe, expect, it } from "vitest";
 import { cacheRoot } from "../../../backend/engine/graph/graph-cache.ts";
+import { byteSize } from "../../../cli/command.ts";
 import { fixture as tinyFixture } from "../support/fixture.ts";
 import { spawnServe } from "../support/serve-process.ts";
 import {
+  aptInstalled,
   copiedFromContext,
   dockerfile,
   dockerfileText,
-  CUDA_PROVIDER_INSTALL,
+  DRIVER_CAPABILITIES,
   exposedPort,
   flagValue,
   healthcheckScript,
@@ -26,8 +28,10 @@ import {
   imageUid,
   jsonArgs,
   only,
+  PROJECT_INSTALL,
   read,
   repo,
+  VULKAN_PACKAGES,
 } from "./infra-files.ts";
 
 const fixture = join(repo, tinyFixture);
@@ -66,22 +70,33 @@ describe("infra/backend/Dockerfile", () => {
     expect(lintDockerfile(dockerfileText)).toEqual([]);
   });
 
-  it("runs on a CUDA 12 runtime image with cuDNN, with the CUDA provider installed and production dependencies only", () => {
+  it("runs on a slim image of Node's Debian release with the Vulkan loader and the graphics capability, production dependencies only", () => {
     const initialArgs = new Map(
       dockerfile.getInitialARGs().map((arg) => [arg.getProperty()!.getName(), arg.getProperty()!.getValue()]),
     );
-    const finalImage = dockerfile
-      .getFROMs()
-      .at(-1)!
-      .getImageName()!
-      .replace(/\$\{(\w+)\}/g, (_, name: string) => initialArgs.get(name) ?? "");
-    expect(finalImage).toMatch(/^nvidia\/cuda:12\.\d+(\.\d+)?-cudnn-runtime-/);
+    const [depsImage, finalImage] = [0, -1].map((index) =>
+      dockerfile
+        .getFROMs()
+        .at(index)!
+        .getImage()!
+        .replace(/\$\{(\w+)\}/g, (_, name: string) => initialArgs.get(name) ?? ""),
+    );
+    // The final image runs the node binary built for Node's image: the same Debian release (glibc).
+    const release = /^node:[\w.]+-(\w+)-slim$/.exec(depsImage)![1];
+    expect(finalImage).toBe(`debian:${release}-slim`);
     const runs = dockerfile.getInstructions().filter((instruction) => instruction.getKeyword() === "RUN");
-    expect(runs.some((instruction) => CUDA_PROVIDER_INSTALL.test(instruction.getArgumentsContent()!))).toBe(true);
-    // The install script must have fetched the provider, or the build fails instead of shipping a CPU-only image.
-    expect(
-      runs.some((instruction) => instruction.getArgumentsContent()!.includes("libonnxruntime_providers_cuda.so")),
-    ).toBe(true);
+    const scripts = runs.map((instruction) => instruction.getArgumentsContent()!);
+    // WebGPU reaches the GPU through Vulkan: the loader, and what NVIDIA's Vulkan driver (mounted from the host) loads.
+    const apt = scripts.find((script) => aptInstalled(script).length > 0)!;
+    expect(aptInstalled(apt).sort()).toEqual([...VULKAN_PACKAGES].sort());
+    expect(apt).toContain("--no-install-recommends");
+    expect(apt).toMatch(/rm -rf \/var\/lib\/apt\/lists/);
+    // The container toolkit mounts the driver's Vulkan ICD only with the graphics capability.
+    expect(imageEnv.get("NVIDIA_DRIVER_CAPABILITIES")!.split(",")).toEqual(expect.arrayContaining(DRIVER_CAPABILITIES));
+    expect(imageEnv.get("NVIDIA_VISIBLE_DEVICES")).toBe("all");
+    expect(scripts.some((script) => PROJECT_INSTALL.test(script))).toBe(true);
+    // Nothing of the retired CUDA route: no CUDA image, provider download or libraries.
+    expect(dockerfileText).not.toMatch(/cuda/i);
     expect(jsonArgs(only("ENTRYPOINT"))).toEqual(["node", "/app/bin/moxie.js"]);
   });
 
@@ -89,7 +104,10 @@ describe("infra/backend/Dockerfile", () => {
     expect(imageUid).toMatch(/^\d+$/);
     expect(Number(imageUid)).toBeGreaterThan(0);
     expect(flagValue(imageCommand, "--host")).toBe("0.0.0.0");
-    expect(flagValue(imageCommand, "--execution-provider")).toBe("cuda");
+    expect(flagValue(imageCommand, "--execution-provider")).toBe("webgpu");
+    // A device cannot report its memory: the KV pool is sized by --kv-cache-memory.
+    expect(flagValue(imageCommand, "--kv-cache-dtype")).toBe("float16");
+    expect(byteSize(flagValue(imageCommand, "--kv-cache-memory")!, "kv-cache-memory")).toBeGreaterThan(0);
     expect(flagValue(imageCommand, "--port")).toBe(exposedPort);
     const volumes = jsonArgs(only("VOLUME"));
     const model = flagValue(imageCommand, "--model")!;
@@ -152,12 +170,14 @@ describe("infra/backend/Dockerfile", () => {
   });
 
   it("its command starts a real backend that its HEALTHCHECK reports unhealthy while down and healthy once ready", async () => {
-    // The image's own argv, with the fixture checkpoint, loopback, a free port and the CPU (no GPU here) instead of the container's.
+    // The image's own argv, with the fixture checkpoint, loopback, a free port, the CPU (no GPU here) and a KV pool
+    // for the fixture (the image's is sized for an 80 GB GPU) instead of the container's.
     const local: Record<string, string> = {
       "--model": fixture,
       "--host": "127.0.0.1",
       "--port": "0",
       "--execution-provider": "cpu",
+      "--kv-cache-memory": "64MiB",
     };
     const argv = imageCommand.map((value, index) => local[imageCommand[index - 1]] ?? value);
     expect(argv[0]).toBe("serve");

@@ -134,6 +134,22 @@ export const invocations: Invocation[] = [
   ...(container.args ? [{ where: "k8s Deployment args", argv: container.args }] : []),
 ];
 
-/** How a GPU install gets the CUDA provider: a plain install (allowScripts denies onnxruntime-node's script), then that script run for CUDA 12. */
-export const CUDA_PROVIDER_INSTALL =
-  /npm ci --omit=dev[\s\S]*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/;
+/**
+ * How every install gets the project: production dependencies, the optional ones (webgpu) kept, with
+ * onnxruntime-node's install script skipped: it only downloads a GPU provider that the WebGPU route does not use,
+ * and Node 20's npm (10) ignores the allowScripts entry that denies it.
+ */
+export const PROJECT_INSTALL = /ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev(?![^\n&;]*--omit=optional)/;
+
+/** What WebGPU (Dawn over Vulkan) on an NVIDIA GPU needs from the system: the Vulkan loader, and the libraries NVIDIA's Vulkan driver (libGLX_nvidia.so.0) loads. */
+export const VULKAN_PACKAGES = ["libvulkan1", "libxext6", "libegl1"];
+
+/** The NVIDIA driver capabilities a backend needs: graphics makes the container toolkit mount the driver's Vulkan ICD. */
+export const DRIVER_CAPABILITIES = ["compute", "utility", "graphics"];
+
+/** The packages each `apt-get install` in a shell script installs (continuation lines joined). */
+export function aptInstalled(script: string): string[] {
+  return [...script.replace(/\\\n\s*/g, " ").matchAll(/apt-get install ([^&;|\n]*)/g)].flatMap((match) =>
+    match[1].split(/\s+/).filter((word) => word && !word.startsWith("-")),
+  );
+}

@@ -5,6 +5,7 @@ import {
   byKind,
   container,
   deployment,
+  DRIVER_CAPABILITIES,
   exposedPort,
   flagValue,
   imageCommand,
@@ -13,6 +14,7 @@ import {
   kustomization,
   manifests,
   pod,
+  read,
   yaml,
   yamlDocuments,
   type Yaml,
@@ -42,6 +44,16 @@ describe("infra/k8s", () => {
     }
     // A command would replace the image's entrypoint (node bin/moxie.js); args alone keep it.
     expect(container.command).toBeUndefined();
+  });
+
+  it("asks the NVIDIA runtime for the graphics capability (WebGPU runs on Vulkan) and restarts a backend that exits", () => {
+    const capabilities = container.env.find((entry: Yaml) => entry.name === "NVIDIA_DRIVER_CAPABILITIES");
+    expect(capabilities.value.split(",")).toEqual(expect.arrayContaining(DRIVER_CAPABILITIES));
+    expect(capabilities.value).toBe(imageEnv.get("NVIDIA_DRIVER_CAPABILITIES"));
+    // `moxie serve` exits non-zero when the GPU fails: the kubelet restarts it (a Deployment's pods always restart).
+    expect(pod.restartPolicy ?? "Always").toBe("Always");
+    for (const file of kustomization.resources as string[])
+      expect(read(`infra/k8s/${file}`), file).not.toMatch(/cuda/i);
   });
 
   it("runs as the image's non-root uid, takes the secret from a Secret, mounts the model and cache volumes from claims", () => {

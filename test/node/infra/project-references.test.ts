@@ -1,6 +1,7 @@
 /** What the infra files rely on elsewhere: the moxie commands and flags they run (gathered from all of them), gateway routing, README. */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { ExecutionProvider } from "../../../backend/options.ts";
 import { flagValue, imageCommand, invocations, read, repo, run, task } from "./infra-files.ts";
 
 describe("what the infra files rely on in the rest of the project", () => {
@@ -26,6 +27,9 @@ describe("what the infra files rely on in the rest of the project", () => {
       }
       for (const flag of rest.filter((word) => word.startsWith("--")))
         expect(flagsOf.get(command), `${where}: ${flag}`).toContain(flag);
+      // The image's command only runs on a GPU, so no test starts it with its own provider.
+      const provider = flagValue(rest, "--execution-provider");
+      if (provider !== undefined) expect(ExecutionProvider.options, `${where}: ${provider}`).toContain(provider);
     }
   });
 

@@ -1,6 +1,16 @@
 /** infra/skypilot/serve.yaml: read against SkyServe's schema, its scripts linted (no SkyPilot here). */
 import { describe, expect, it } from "vitest";
-import { CUDA_PROVIDER_INSTALL, flagValue, lintShell, moxieArgv, task } from "./infra-files.ts";
+import { byteSize } from "../../../cli/command.ts";
+import {
+  aptInstalled,
+  flagValue,
+  lintShell,
+  moxieArgv,
+  PROJECT_INSTALL,
+  read,
+  task,
+  VULKAN_PACKAGES,
+} from "./infra-files.ts";
 
 /** The keys SkyPilot's task, service and replica-policy schemas accept (sky/utils/schemas.py). */
 const skypilotKeys = {
@@ -62,15 +72,25 @@ describe("infra/skypilot/serve.yaml", () => {
     const model = flagValue(argv, "--model")!;
     expect(task.file_mounts[model].source).toBe("${MODEL_BUCKET}");
     for (const variable of task.run.match(/\$\{?(\w+)/g)!.map((match: string) => match.replace(/^\$\{?/, ""))) {
-      if (/^[A-Z_]+$/.test(variable) && !["LD_LIBRARY_PATH", "NVIDIA_LIBS"].includes(variable)) {
-        expect(Object.keys(task.envs), variable).toContain(variable);
-      }
+      if (/^[A-Z_]+$/.test(variable)) expect(Object.keys(task.envs), variable).toContain(variable);
     }
   });
 
-  it("installs Node 20 and the project with the CUDA provider, and its scripts pass bash -n and shellcheck", async () => {
+  it("runs moxie on the GPU through WebGPU, with a float16 KV pool sized by a variable (a device cannot report its memory)", () => {
+    const [argv] = moxieArgv(task.run);
+    expect(flagValue(argv, "--execution-provider")).toBe("webgpu");
+    expect(flagValue(argv, "--kv-cache-dtype")).toBe("$KV_CACHE_DTYPE");
+    expect(task.envs.KV_CACHE_DTYPE).toBe("float16");
+    expect(flagValue(argv, "--kv-cache-memory")).toBe("$KV_CACHE_MEMORY");
+    expect(byteSize(task.envs.KV_CACHE_MEMORY, "kv-cache-memory")).toBeGreaterThan(0);
+  });
+
+  it("installs Node 20, the Vulkan loader and what NVIDIA's Vulkan driver loads, and the project, and its scripts pass bash -n and shellcheck", async () => {
     expect(task.setup).toMatch(/setup_20\.x/);
-    expect(task.setup).toMatch(CUDA_PROVIDER_INSTALL);
+    expect(aptInstalled(task.setup)).toEqual(expect.arrayContaining(VULKAN_PACKAGES));
+    expect(task.setup).toMatch(PROJECT_INSTALL);
+    // Nothing of the retired CUDA route: no CUDA wheels, provider download or library path.
+    expect(read("infra/skypilot/serve.yaml")).not.toMatch(/cuda|LD_LIBRARY_PATH/i);
     await lintShell("skypilot-setup.sh", task.setup);
     await lintShell("skypilot-run.sh", task.run);
   });

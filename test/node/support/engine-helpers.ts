@@ -2,6 +2,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
+import type * as z from "zod";
+import { loadEngine } from "../../../backend/engine/load-engine.ts";
+import type { OnnxEngine } from "../../../backend/engine/onnx-engine.ts";
+import { ExecutionProvider, type EngineOptions } from "../../../backend/options.ts";
+
+/** The EP the engine tests run on: the CPU, or WebGPU (the "webgpu" vitest project, on SwiftShader in CI). */
+export const testExecutionProvider = ExecutionProvider.parse(process.env.MOXIE_TEST_EXECUTION_PROVIDER ?? "cpu");
+
+/** loadEngine on the tests' execution provider. */
+export function loadTestEngine(options: z.input<typeof EngineOptions>): Promise<OnnxEngine> {
+  return loadEngine({ executionProvider: testExecutionProvider, ...options });
+}
 
 /** Points the graph cache at a fresh temporary folder for this test file. */
 export function useTempCache(): string {

@@ -33,6 +33,7 @@ export function fakeGreedy(prompt: readonly number[], count: number, shape: Mode
 export class FakeEngine implements Engine {
   readonly shape: ModelShape;
   readonly steps: SequenceChunk[][] = [];
+  readonly transfers = { uploaded: 0, downloaded: 0 };
   private readonly pool: Int32Array;
 
   constructor(shape: Partial<ModelShape> = {}) {

@@ -1,0 +1,58 @@
+// The KV pool on the device (WebGPU on SwiftShader in CI): written in place by the graph, and a
+// decode step moves the same bytes between host and device at any cached length.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { reservedBlocks } from "../../backend/engine/engine.ts";
+import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
+import { loadTestEngine, useTempCache } from "../node/support/engine-helpers.ts";
+import { fixture, referenceCases } from "../node/support/fixture.ts";
+
+useTempCache();
+const poolBytes = 2 ** 30;
+let engine: OnnxEngine;
+beforeAll(async () => {
+  engine = await loadTestEngine({
+    model: fixture,
+    threads: 2,
+    contextLength: 2048,
+    kvCacheMemory: poolBytes,
+    maxSeqs: 2,
+  });
+});
+afterAll(() => engine.close());
+
+const prompt = referenceCases[0].input_ids;
+const greedy = { temperature: 0, uniform: 0 };
+
+it("writes new keys and values in place: decoding grows the process by far less than one layer's pool", async () => {
+  const blocks = reservedBlocks(engine.shape, 0);
+  let [token] = (await engine.forward([{ blocks, past: 0, tokens: prompt, draw: greedy }])) as number[];
+  await engine.forward([{ blocks, past: prompt.length, tokens: [token], draw: greedy }]); // compiles the decode kernels
+  const before = process.memoryUsage().rss;
+  for (let step = 1; step <= 8; step++)
+    [token] = (await engine.forward([
+      { blocks, past: prompt.length + step, tokens: [token], draw: greedy },
+    ])) as number[];
+  // A pool that ORT copied instead of writing in place would hold a second buffer of a layer's pool (256 MiB here).
+  const layerPool = poolBytes / (2 * engine.config.layers);
+  const grown = process.memoryUsage().rss - before;
+  console.log(
+    `8 decode steps grew the process by ${(grown / 2 ** 20).toFixed(1)} MiB; one layer's pool is ${layerPool / 2 ** 20} MiB`,
+  );
+  expect(grown).toBeLessThan(layerPool / 4);
+});
+
+it("uploads and downloads the same bytes per decode step at 16 and at 1,600 cached tokens, but for the block table", async () => {
+  const decodeAt = async (depth: number) => {
+    const blocks = reservedBlocks(engine.shape, 1);
+    const tokens = Array.from({ length: depth }, (_, i) => 1 + ((i * 7) % 300));
+    for (let past = 0; past < depth; past += 256)
+      await engine.forward([{ blocks, past, tokens: tokens.slice(past, past + 256), draw: greedy }]);
+    await engine.forward([{ blocks, past: depth, tokens: [5], draw: greedy }]);
+    return { ...engine.lastStepTransfers, tableEntries: Math.ceil(depth / engine.shape.blockSize) };
+  };
+  const shallow = await decodeAt(16);
+  const deep = await decodeAt(1600);
+  expect(deep.downloaded).toBe(8); // the drawn token id
+  expect(deep.downloaded).toBe(shallow.downloaded);
+  expect(deep.uploaded - shallow.uploaded).toBe(8 * (deep.tableEntries - shallow.tableEntries));
+});
