@@ -60,6 +60,26 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
+      // A float16 KV pool on the device needs shader-f16: lavapipe from Mesa 25, where .ci/run
+      // unpacked it (MOXIE_LAVAPIPE_ICD names its driver; without it this project does not run).
+      ...(process.env.MOXIE_LAVAPIPE_ICD
+        ? [
+            {
+              test: {
+                name: "lavapipe",
+                include: ["test/lavapipe/**/*.test.ts"],
+                environment: "node" as const,
+                env: {
+                  MOXIE_TEST_EXECUTION_PROVIDER: "webgpu",
+                  VK_ICD_FILENAMES: process.env.MOXIE_LAVAPIPE_ICD,
+                  XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp",
+                },
+                testTimeout: 300_000,
+                hookTimeout: 300_000,
+              },
+            },
+          ]
+        : []),
     ],
   },
 });

@@ -28,6 +28,10 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
     );
   }
   const device = options.executionProvider === "webgpu" ? await webGpuAdapter() : undefined;
+  if (device && options.kvCacheDtype === "float16" && !device.shaderF16 && device.vendor)
+    throw new Error(
+      `a float16 KV cache needs shader-f16, which this adapter (${device.vendor} ${device.architecture}) lacks: use --kv-cache-dtype float32`,
+    );
   const modelPath = await cachedModelGraph(checkpoint, {
     quantize: options.quantize,
     quantGroupSize: options.quantGroupSize,
@@ -39,6 +43,7 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
     process.stderr.write(
       `loading the graph of a ${(weightBytes / 2 ** 20).toFixed(0)} MB checkpoint into ONNX Runtime (${options.quantize ?? "fp32"})\n`,
     );
+  const weightsOnDevice = statSync(join(dirname(modelPath), "model.data")).size;
   const session = await InferenceSession.create(modelPath, {
     executionProviders: [options.executionProvider],
     intraOpNumThreads: options.threads,
@@ -51,7 +56,10 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
     ...(options.profile !== undefined && { enableProfiling: true, profileFilePrefix: options.profile }),
     extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
   }).catch((error: Error) => {
-    throw /adapter/i.test(error.message) ? new Error(`${noAdapterHelp} (ONNX Runtime: ${error.message})`) : error;
+    if (/adapter/i.test(error.message)) throw new Error(`${noAdapterHelp} (ONNX Runtime: ${error.message})`);
+    throw device
+      ? new Error(`loading ${mebibytes(weightsOnDevice)} of weights onto the device failed: ${error.message}`)
+      : error;
   });
   const shape: KvPoolShape = {
     layers: config.layers,
@@ -61,14 +69,7 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
     headDim: config.headDim,
     dtype: options.kvCacheDtype,
   };
-  const pool = device ? await DeviceKvPool.create(options.executionProvider, shape) : new HostKvPool(shape);
-  if (device) {
-    const poolBytes = kvBytesPerToken(config, kvBytesPerValue[shape.dtype]) * (shape.blocks + 1) * shape.blockSize;
-    process.stderr.write(
-      `on the device: weights ${mebibytes(statSync(join(dirname(modelPath), "model.data")).size)}, ` +
-        `KV pool ${mebibytes(poolBytes)} (${shape.blocks * shape.blockSize} tokens)\n`,
-    );
-  }
+  const pool = device ? await devicePool(options, shape, config, weightsOnDevice) : new HostKvPool(shape);
   return new OnnxEngine(
     session,
     config,
@@ -77,6 +78,23 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
     pool,
     options.stepTokens,
   );
+}
+
+/** The KV pool on the device, its size printed; a failed allocation (out of memory) says what it asked for. */
+async function devicePool(
+  options: EngineOptions,
+  shape: KvPoolShape,
+  config: ModelConfig,
+  weightBytes: number,
+): Promise<DeviceKvPool> {
+  const poolBytes = kvBytesPerToken(config, kvBytesPerValue[shape.dtype]) * (shape.blocks + 1) * shape.blockSize;
+  const sizes = `weights ${mebibytes(weightBytes)}, KV pool ${mebibytes(poolBytes)} (${shape.blocks * shape.blockSize} tokens)`;
+  process.stderr.write(`on the device: ${sizes}\n`);
+  return DeviceKvPool.create(options.executionProvider, shape).catch((error: Error) => {
+    throw new Error(
+      `allocating the KV pool on the device failed (${sizes}, in ${2 * shape.layers} buffers): ${error.message}; lower --kv-cache-memory or --context`,
+    );
+  });
 }
 
 /** The WebGPU adapter, printed at start-up; a missing package leaves the limits to ONNX Runtime's defaults. */

@@ -15,6 +15,7 @@ export const dev = defineCommand({
     "backend-port": { type: "integer", min: 1, max: 65535, default: "8000", description: "backend port" },
     quantize: engineOptions.quantize,
     threads: engineOptions.threads,
+    "execution-provider": engineOptions["execution-provider"],
     "state-dir": {
       type: "string",
       default: ".moxie",
@@ -30,6 +31,7 @@ export const dev = defineCommand({
       backendPort: values["backend-port"],
       quantize: values.quantize,
       threads: values.threads,
+      executionProvider: values["execution-provider"],
     });
   },
 });

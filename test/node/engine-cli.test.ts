@@ -82,6 +82,7 @@ it("bench prints llama-bench's figures as one JSON line", async () => {
   const [result] = await moxie("bench", "--model", fixture, "--batch", "1,2", "--prompt", "8", "--gen", "2", "--json");
   expect(Object.keys(result).sort()).toEqual([
     "decode_median_step_tok_s",
+    "decode_step_bytes",
     "decode_tok_s",
     "load_s",
     "peak_rss_mb",
@@ -89,6 +90,8 @@ it("bench prints llama-bench's figures as one JSON line", async () => {
   ]);
   expect(Object.keys(result.decode_tok_s)).toEqual(["1", "2"]);
   expect(result.prefill_tok_s).toBeGreaterThan(0);
+  // Two sequences' logits (vocabulary 32,000 floats each) and their new keys and values come back.
+  expect(result.decode_step_bytes["2"].downloaded).toBeGreaterThan(2 * 32000 * 4);
 });
 
 it("a broken checkpoint exits nonzero naming the problem", async () => {
