@@ -34,7 +34,8 @@ export function sparseMoe(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: 
   const names = tensorNames.layer(layer);
   const outputs = groups.map((rows, e) => swiglu(g, ctx, rows, names.expert(e)));
   const scaled = g.op("Mul", [g.op("Concat", outputs, { axis: 0 }), g.op("Unsqueeze", [sortedWeights, g.ints([1])])]);
-  const zeros = g.op("ConstantOfShape", [g.op("Shape", [x])]);
+  // Expand, not ConstantOfShape: WebGPU has no ConstantOfShape kernel, and a CPU-made [T, hidden] of zeros would be uploaded per layer.
+  const zeros = g.op("Expand", [g.scalar(0), g.op("Shape", [x])]);
   return g.op("ScatterND", [zeros, g.op("Unsqueeze", [tokenOfChoice, g.ints([1])]), scaled], { reduction: "add" }); // [T, hidden]
 }
 
