@@ -27,11 +27,7 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
       `context length ${contextLength} exceeds the model's max_position_embeddings ${config.maxPositions}`,
     );
   }
-  const device = options.executionProvider === "webgpu" ? await webGpuAdapter() : undefined;
-  if (device && options.kvCacheDtype === "float16" && !device.shaderF16 && device.vendor)
-    throw new Error(
-      `a float16 KV cache needs shader-f16, which this adapter (${device.vendor} ${device.architecture}) lacks: use --kv-cache-dtype float32`,
-    );
+  const device = options.executionProvider === "webgpu" ? await webGpuAdapter(options) : undefined;
   const modelPath = await cachedModelGraph(checkpoint, {
     quantize: options.quantize,
     quantGroupSize: options.quantGroupSize,
@@ -44,18 +40,7 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
       `loading the graph of a ${(weightBytes / 2 ** 20).toFixed(0)} MB checkpoint into ONNX Runtime (${options.quantize ?? "fp32"})\n`,
     );
   const weightsOnDevice = statSync(join(dirname(modelPath), "model.data")).size;
-  const session = await InferenceSession.create(modelPath, {
-    executionProviders: [options.executionProvider],
-    intraOpNumThreads: options.threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: "all",
-    logSeverityLevel: 4,
-    // A memory pattern is planned per set of input shapes, and a step's shapes (tokens, batch, cached
-    // length) change nearly every step: the patterns only made int4's peak RSS 50 MB higher, for no speed.
-    enableMemPattern: false,
-    ...(options.profile !== undefined && { enableProfiling: true, profileFilePrefix: options.profile }),
-    extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
-  }).catch((error: Error) => {
+  const session = await createSession(modelPath, options).catch((error: Error) => {
     if (/adapter/i.test(error.message)) throw new Error(`${noAdapterHelp} (ONNX Runtime: ${error.message})`);
     throw device
       ? new Error(`loading ${mebibytes(weightsOnDevice)} of weights onto the device failed: ${error.message}`)
@@ -80,6 +65,21 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
   );
 }
 
+function createSession(modelPath: string, options: EngineOptions): Promise<InferenceSession> {
+  return InferenceSession.create(modelPath, {
+    executionProviders: [options.executionProvider],
+    intraOpNumThreads: options.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: "all",
+    logSeverityLevel: 4,
+    // A memory pattern is planned per set of input shapes, and a step's shapes (tokens, batch, cached
+    // length) change nearly every step: the patterns only made int4's peak RSS 50 MB higher, for no speed.
+    enableMemPattern: false,
+    ...(options.profile !== undefined && { enableProfiling: true, profileFilePrefix: options.profile }),
+    extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
+  });
+}
+
 /** The KV pool on the device, its size printed; a failed allocation (out of memory) says what it asked for. */
 async function devicePool(
   options: EngineOptions,
@@ -97,17 +97,24 @@ async function devicePool(
   });
 }
 
-/** The WebGPU adapter, printed at start-up; a missing package leaves the limits to ONNX Runtime's defaults. */
-async function webGpuAdapter(): Promise<WebGpuAdapter> {
+/**
+ * The WebGPU adapter, printed at start-up, refused for a float16 cache without shader-f16; a
+ * missing package leaves the limits to WebGPU's guaranteed minimums and the adapter to ONNX Runtime.
+ */
+async function webGpuAdapter(options: EngineOptions): Promise<WebGpuAdapter> {
   const adapter = await findWebGpuAdapter();
-  if (adapter) {
-    process.stderr.write(`${describeAdapter(adapter)}\n`);
-    return adapter;
+  if (!adapter) {
+    process.stderr.write(
+      "WebGPU: the adapter is not described (the webgpu package is not installed); ONNX Runtime picks it\n",
+    );
+    return { vendor: "", architecture: "", device: "", description: "", ...webGpuBaseLimits, shaderF16: false };
   }
-  process.stderr.write(
-    "WebGPU: the adapter is not described (the webgpu package is not installed); ONNX Runtime picks it\n",
-  );
-  return { vendor: "", architecture: "", device: "", description: "", ...webGpuBaseLimits, shaderF16: false };
+  process.stderr.write(`${describeAdapter(adapter)}\n`);
+  if (options.kvCacheDtype === "float16" && !adapter.shaderF16)
+    throw new Error(
+      `a float16 KV cache needs shader-f16, which this adapter (${adapter.vendor} ${adapter.architecture}) lacks: use --kv-cache-dtype float32`,
+    );
+  return adapter;
 }
 
 /** WebGPU's guaranteed minimums, where the adapter's own limits are unknown. */

@@ -130,6 +130,29 @@ export class OnnxEngine implements Engine {
     fetch: string[],
     draws: (Draw | undefined)[] = [],
   ) {
+    const feeds = this.stepFeeds(rows, logitRows, draws);
+    const fetches = { ...Object.fromEntries(fetch.map((name) => [name, null])), ...this.pool.boundOutputs };
+    if (this.fault) throw new Error(`the device failed earlier: ${this.fault}`);
+    try {
+      await this.pool.copyBlocks(this.pendingCopies.splice(0));
+      const outputs = await this.session.run({ ...feeds, ...this.pool.feeds }, fetches);
+      this.count(
+        Object.values(feeds),
+        fetch.map((name) => outputs[name]),
+      );
+      return outputs;
+    } catch (error) {
+      if (deviceFault.test((error as Error).message)) this.fault = (error as Error).message;
+      throw error;
+    }
+  }
+
+  /** A run's feeds but the pool's, from the step's layout; only those the graph has (kv_slots: a device pool's). */
+  private stepFeeds(
+    rows: StepRow[],
+    logitRows: "last" | "all" | "none",
+    draws: (Draw | undefined)[],
+  ): Record<string, Tensor> {
     const layout = stepLayout(rows, this.shape.blockSize, this.shape.kvBlocks);
     const int64 = (data: BigInt64Array, dims = [data.length]) => new Tensor("int64", data, dims);
     // A device EP's kernels fail on empty tensors, so the lm_head and the draw always get a row:
@@ -140,7 +163,7 @@ export class OnnxEngine implements Engine {
         : BigInt64Array.from({ length: logitRows === "all" ? layout.total : 1 }, (_, i) => BigInt(i));
     const wanted = draws.flatMap((draw, row) => (draw ? [{ draw, row }] : []));
     const drawing = wanted.length > 0 ? wanted : [{ draw: { temperature: 0, uniform: 0 }, row: 0 }];
-    const stepFeeds: Record<string, Tensor> = {
+    const feeds: Record<string, Tensor> = {
       [graphIo.drawRows]: int64(BigInt64Array.from(drawing, ({ row }) => BigInt(row))),
       [graphIo.drawScale]: new Tensor(
         "float32",
@@ -163,22 +186,7 @@ export class OnnxEngine implements Engine {
       [graphIo.cachedLengths]: new Tensor("float32", layout.cachedLengths),
       [graphIo.newLengths]: new Tensor("float32", layout.newLengths),
     };
-    // Only the inputs this graph has: kv_slots exists only where the graph writes a device pool.
-    for (const name of Object.keys(stepFeeds)) if (!this.session.inputNames.includes(name)) delete stepFeeds[name];
-    const fetches = { ...Object.fromEntries(fetch.map((name) => [name, null])), ...this.pool.boundOutputs };
-    if (this.fault) throw new Error(`the device failed earlier: ${this.fault}`);
-    try {
-      await this.pool.copyBlocks(this.pendingCopies.splice(0));
-      const outputs = await this.session.run({ ...stepFeeds, ...this.pool.feeds }, fetches);
-      this.count(
-        Object.values(stepFeeds),
-        fetch.map((name) => outputs[name]),
-      );
-      return outputs;
-    } catch (error) {
-      if (deviceFault.test((error as Error).message)) this.fault = (error as Error).message;
-      throw error;
-    }
+    return Object.fromEntries(Object.entries(feeds).filter(([name]) => this.session.inputNames.includes(name)));
   }
 
   /** Adds a run's feeds (the pool's not among them) and fetched outputs to the transfer counts. */
