@@ -1,6 +1,26 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
+const swiftShader = process.env.VK_ICD_FILENAMES ?? "/usr/lib/chromium/vk_swiftshader_icd.json";
+
+function webGpuProject(name: string, include: string[], vulkanDriver: string) {
+  return {
+    test: {
+      name,
+      include,
+      environment: "node" as const,
+      env: {
+        MOXIE_TEST_EXECUTION_PROVIDER: "webgpu",
+        VK_ICD_FILENAMES: vulkanDriver,
+        XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp",
+      },
+      // A CPU Vulkan compiles every kernel on first use: seconds each on two busy cores.
+      testTimeout: 300_000,
+      hookTimeout: 300_000,
+    },
+  };
+}
+
 export default defineConfig({
   test: {
     projects: [
@@ -43,42 +63,13 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
-      {
-        // The engine tests again through the WebGPU EP, on SwiftShader (Debian's chromium package):
-        // the weights and the KV pool on the device, correctness only (README: Running on a GPU).
-        test: {
-          name: "webgpu",
-          include: ["test/webgpu/**/*.test.ts", "test/node/engine-quantization.test.ts"],
-          environment: "node",
-          env: {
-            MOXIE_TEST_EXECUTION_PROVIDER: "webgpu",
-            VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? "/usr/lib/chromium/vk_swiftshader_icd.json",
-            XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp",
-          },
-          // SwiftShader compiles every kernel on first use: seconds each on two busy cores.
-          testTimeout: 300_000,
-          hookTimeout: 300_000,
-        },
-      },
-      // A float16 KV pool on the device needs shader-f16: lavapipe from Mesa 25, where .ci/run
-      // unpacked it (MOXIE_LAVAPIPE_ICD names its driver; without it this project does not run).
+      // The engine tests again through the WebGPU EP on a CPU Vulkan driver: the weights and the KV
+      // pool on the device, correctness only (README: Running on a GPU). SwiftShader (Debian's
+      // chromium package) has no shader-f16; a float16 pool runs on lavapipe from Mesa 25, which
+      // .ci/run unpacks (MOXIE_LAVAPIPE_ICD names its driver; without it that project does not run).
+      webGpuProject("webgpu", ["test/webgpu/**/*.test.ts", "test/node/engine-quantization.test.ts"], swiftShader),
       ...(process.env.MOXIE_LAVAPIPE_ICD
-        ? [
-            {
-              test: {
-                name: "lavapipe",
-                include: ["test/lavapipe/**/*.test.ts"],
-                environment: "node" as const,
-                env: {
-                  MOXIE_TEST_EXECUTION_PROVIDER: "webgpu",
-                  VK_ICD_FILENAMES: process.env.MOXIE_LAVAPIPE_ICD,
-                  XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? "/tmp",
-                },
-                testTimeout: 300_000,
-                hookTimeout: 300_000,
-              },
-            },
-          ]
+        ? [webGpuProject("lavapipe", ["test/lavapipe/**/*.test.ts"], process.env.MOXIE_LAVAPIPE_ICD)]
         : []),
     ],
   },

@@ -49,6 +49,8 @@ export class OnnxEngine implements Engine {
   lastStepTransfers: Transfers = { uploaded: 0, downloaded: 0 };
   fault?: string;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The graph's input names: kv_slots is one only where the graph writes a device pool. */
+  private readonly inputs: Set<string>;
   /** Block copies asked for between steps, made at the start of the next one. */
   private pendingCopies: { from: number; to: number }[] = [];
 
@@ -61,6 +63,7 @@ export class OnnxEngine implements Engine {
     private readonly stepTokens: number,
   ) {
     const kv = pool.shape;
+    this.inputs = new Set(session.inputNames);
     this.shape = {
       vocabSize: config.vocabSize,
       hiddenSize: config.hiddenSize,
@@ -147,7 +150,7 @@ export class OnnxEngine implements Engine {
     }
   }
 
-  /** A run's feeds but the pool's, from the step's layout; only those the graph has (kv_slots: a device pool's). */
+  /** A run's feeds but the pool's, from the step's layout; only those the graph has. */
   private stepFeeds(
     rows: StepRow[],
     logitRows: "last" | "all" | "none",
@@ -186,7 +189,7 @@ export class OnnxEngine implements Engine {
       [graphIo.cachedLengths]: new Tensor("float32", layout.cachedLengths),
       [graphIo.newLengths]: new Tensor("float32", layout.newLengths),
     };
-    return Object.fromEntries(Object.entries(feeds).filter(([name]) => this.session.inputNames.includes(name)));
+    return Object.fromEntries(Object.entries(feeds).filter(([name]) => this.inputs.has(name)));
   }
 
   /** Adds a run's feeds (the pool's not among them) and fetched outputs to the transfer counts. */

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ExecutionProvider } from "../../options.ts";
 import { graphIo } from "../graph/graph-io.ts";
-import { GraphBuilder, type Tensor as GraphTensor } from "../graph/onnx-builder.ts";
+import { perHeadIndices } from "../graph/kv-cache.ts";
+import { GraphBuilder } from "../graph/onnx-builder.ts";
 import { poolDims, type KvPool, type KvPoolShape } from "../kv-pool.ts";
 
 /**
@@ -96,15 +97,7 @@ function blockCopyGraph(dir: string, shape: KvPoolShape): Uint8Array {
   const dims = poolDims(shape);
   const from = g.input("copy_from", "int64", ["n"]);
   const to = g.input("copy_to", "int64", ["n"]);
-  const count = g.op("Shape", [to]);
-  const heads = g.constant(
-    "int64",
-    [shape.kvHeads, 1, 1],
-    Array.from({ length: shape.kvHeads }, (_, h) => h),
-  );
-  const expanded = (x: GraphTensor): GraphTensor =>
-    g.op("Expand", [x, g.op("Concat", [g.ints([shape.kvHeads]), count, g.ints([1])], { axis: 0 })]);
-  const indices = g.op("Concat", [expanded(heads), expanded(g.op("Reshape", [to, g.ints([1, -1, 1])]))], { axis: -1 }); // [kvHeads, n, 2]
+  const indices = perHeadIndices(g, shape.kvHeads, g.op("Unsqueeze", [to, g.ints([1])]), 1); // [kvHeads, n, 2]
   for (let layer = 0; layer < shape.layers; layer++) {
     for (const [pool, written] of [
       [graphIo.keyCache(layer), graphIo.keyCacheWritten(layer)],

@@ -55,6 +55,22 @@ export function storeNewKeysValues(g: GraphBuilder, ctx: GraphContext, layer: nu
 }
 
 /**
+ * ScatterND indices into a pool [kvHeads, blocks, …] for every head: `indices` [n, width] (block,
+ * or block and offset) become [kvHeads, n, 1 + width], each row prefixed with its head.
+ */
+export function perHeadIndices(g: GraphBuilder, kvHeads: number, indices: Tensor, width: number): Tensor {
+  const rows = g.op("Slice", [g.op("Shape", [indices]), g.ints([0]), g.ints([1])]);
+  const shape = (last: number): Tensor => g.op("Concat", [g.ints([kvHeads]), rows, g.ints([last])], { axis: 0 });
+  const heads = g.constant(
+    "int64",
+    [kvHeads, 1, 1],
+    Array.from({ length: kvHeads }, (_, h) => h),
+  );
+  const repeated = g.op("Expand", [g.op("Unsqueeze", [indices, g.ints([0])]), shape(width)]);
+  return g.op("Concat", [g.op("Expand", [heads, shape(1)]), repeated], { axis: -1 });
+}
+
+/**
  * The layer's cached keys and values as float32 [kvHeads, B, P, headDim], gathered from its block
  * pools by block table inside the graph (no copy in JS).
  */

@@ -1,6 +1,7 @@
 import type { KvPoolPlace } from "../../options.ts";
 import type { ModelConfig } from "../checkpoint/config.ts";
 import { graphIo } from "./graph-io.ts";
+import { perHeadIndices } from "./kv-cache.ts";
 import type { GraphBuilder, Tensor } from "./onnx-builder.ts";
 
 /** Masked attention scores get this bias: exp() of it is 0, yet a fully masked row stays finite. */
@@ -36,22 +37,9 @@ export function stepInputs(g: GraphBuilder, config: ModelConfig, kvPool: KvPoolP
   const dimPL = g.op("Add", [dimP, dimL]);
   const pastAndNew = g.op("Concat", [dimP, dimL], { axis: 0 });
   const bias = attentionBias(g, dimP, dimL, config.slidingWindow);
-  const headSlots = kvPool === "device" ? poolWriteIndices(g, config.kvHeads) : undefined;
+  const headSlots =
+    kvPool === "device" ? perHeadIndices(g, config.kvHeads, g.input(graphIo.kvSlots, "int64", ["T", 2]), 2) : undefined;
   return { positions, padIndex, unpadIndex, blockTables, headSlots, bias, logitRows, dimL, dimPL, pastAndNew };
-}
-
-/** kv_slots [T, 2] repeated for every kv head as ScatterND's indices [kvHeads, T, 3] into a pool. */
-function poolWriteIndices(g: GraphBuilder, kvHeads: number): Tensor {
-  const slots = g.input(graphIo.kvSlots, "int64", ["T", 2]);
-  const tokens = g.op("Slice", [g.op("Shape", [slots]), g.ints([0]), g.ints([1])]);
-  const shape = (last: number): Tensor => g.op("Concat", [g.ints([kvHeads]), tokens, g.ints([last])], { axis: 0 });
-  const heads = g.constant(
-    "int64",
-    [kvHeads, 1, 1],
-    Array.from({ length: kvHeads }, (_, h) => h),
-  );
-  const perHead = g.op("Expand", [g.op("Unsqueeze", [slots, g.ints([0])]), shape(2)]);
-  return g.op("Concat", [g.op("Expand", [heads, shape(1)]), perHead], { axis: -1 });
 }
 
 /**
