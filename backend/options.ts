@@ -5,6 +5,8 @@ import * as z from "zod";
 export const Quantization = z.enum(["int8", "int4"]);
 /** Weights per quantisation scale: 32 is llama.cpp's Q4_0/Q8_0; 64 and 128 read fewer scale bytes per weight (GPTQ/AWQ's group size). */
 export const QuantGroupSize = z.literal([32, 64, 128]);
+/** What the weights that are not quantised are stored and multiplied in: float16 halves them, and needs a GPU (webgpu). */
+export const WeightDtype = z.enum(["float32", "float16"]);
 /** What the KV pool stores. */
 export const KvCacheDtype = z.enum(["float32", "float16"]);
 /** Where ONNX Runtime runs the graph: the CPU, or a GPU through WebGPU (Dawn over Vulkan, Metal or D3D12). */
@@ -13,6 +15,7 @@ export const ExecutionProvider = z.enum(["cpu", "webgpu"]);
 export const Pooling = z.enum(["mean", "last"]);
 export type Quantization = z.infer<typeof Quantization>;
 export type QuantGroupSize = z.infer<typeof QuantGroupSize>;
+export type WeightDtype = z.infer<typeof WeightDtype>;
 export type KvCacheDtype = z.infer<typeof KvCacheDtype>;
 export type Pooling = z.infer<typeof Pooling>;
 export type ExecutionProvider = z.infer<typeof ExecutionProvider>;
@@ -39,6 +42,7 @@ export const optionDefaults = {
   host: "127.0.0.1",
   port: 8000,
   /** The engine's compute precision: what vLLM's `auto` means, and what the fidelity tests pin. */
+  dtype: "float32",
   kvCacheDtype: "float32",
   /** Seconds between SSE comments on a stream; well under the gateway's UPSTREAM_IDLE_SECONDS (60). */
   streamKeepalive: 15,
@@ -49,6 +53,8 @@ export const EngineOptions = z.object({
   /** A Hugging Face checkpoint folder. */
   model: z.string().min(1),
   quantize: Quantization.optional(),
+  /** The dtype of the weights not quantised (vLLM's --dtype); float16 runs only on webgpu. */
+  dtype: WeightDtype.default(optionDefaults.dtype),
   /** Weights per quantisation scale: fewer bytes per weight at larger groups, at some cost in accuracy (bench/RESULTS.md). Default: quantGroupSizeFor the precision. */
   quantGroupSize: QuantGroupSize.optional(),
   /** ONNX Runtime intra-op threads. */

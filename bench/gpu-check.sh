@@ -6,9 +6,9 @@
 #   bash bench/gpu-check.sh              there (carry .gpu and .gl): at most about 8 minutes
 #
 # It prints the WebGPU adapter (or why none was found), fidelity on one fixture against
-# transformers' argmax, `moxie bench` on mini in fp32 and int4 (fp16 weights are not built yet; the
-# KV cache in float16), and a Mixtral-8x7B-shaped stack of 2 layers in int4: prefill and decode at
-# x1, x8 and x32 with the weight bytes a step reads per second.
+# transformers' argmax, `moxie bench` on mini in fp16 and int4 (the KV cache in float16), and a
+# Mixtral-8x7B-shaped stack of 2 layers in int4: prefill and decode at x1, x8 and x32 with the
+# weight bytes a step reads per second.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -34,7 +34,7 @@ echo "int4 weight bytes per decode step, 2 layers: x1 $(((2 * (4096 * 10240 + 2 
 bash .gpu/on-device.sh \
   "moxie score --model .gpu/fixture --execution-provider webgpu --ids $ids" \
   "moxie make-checkpoint --preset mini --out /tmp/mini" \
-  "moxie bench --model /tmp/mini --execution-provider webgpu --kv-cache-dtype float16 --batch 1,8 --gen 32 --json" \
+  "moxie bench --model /tmp/mini --execution-provider webgpu --dtype float16 --kv-cache-dtype float16 --batch 1,8 --gen 32 --json" \
   "moxie bench --model /tmp/mini --execution-provider webgpu --kv-cache-dtype float16 --quantize int4 --batch 1,8 --gen 32 --json" \
   "moxie bench --model /tmp/mini --execution-provider webgpu --quantize int4 --depth 4096 --batch 1 --gen 32 --json" \
   "moxie make-checkpoint --preset mixtral-8x7b --layers 2 --out /tmp/mixtral-2" \

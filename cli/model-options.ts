@@ -2,6 +2,7 @@ import { loadEngine } from "../backend/engine/load-engine.ts";
 import {
   ExecutionProvider,
   KvCacheDtype,
+  WeightDtype,
   optionDefaults,
   Pooling,
   QuantGroupSize,
@@ -28,6 +29,13 @@ export const engineOptions = {
     choices: [...QuantGroupSize.values].map(String),
     description:
       "weights per scale under --quantize (default: 128 for int4, 32 for int8): larger groups read fewer bytes per weight (faster decode), at some cost in accuracy",
+  },
+  dtype: {
+    type: "string",
+    choices: WeightDtype.options,
+    default: optionDefaults.dtype,
+    description:
+      "what the weights not quantised are stored and multiplied in: float16 halves their memory, on --execution-provider webgpu only",
   },
   "kv-cache-dtype": {
     type: "string",
@@ -82,6 +90,7 @@ export function engineSettings(values: Values<typeof engineOptions>) {
     model: values.model,
     quantize: values.quantize,
     quantGroupSize: quantGroupSizeOf(values["quant-group-size"]),
+    dtype: values.dtype,
     kvCacheDtype: values["kv-cache-dtype"],
     threads: values.threads,
     executionProvider: values["execution-provider"],

@@ -27,17 +27,23 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
       `context length ${contextLength} exceeds the model's max_position_embeddings ${config.maxPositions}`,
     );
   }
+  if (options.dtype === "float16" && options.executionProvider === "cpu")
+    throw new Error(
+      "--dtype float16 is for a GPU (--execution-provider webgpu): on ONNX Runtime's CPU EP float16 weights " +
+        "take more memory than float32, not less (bench/RESULTS.md); on the CPU, --quantize int8 halves the weights",
+    );
   const device = options.executionProvider === "webgpu" ? await webGpuAdapter(options) : undefined;
   const modelPath = await cachedModelGraph(checkpoint, {
     quantize: options.quantize,
     quantGroupSize: options.quantGroupSize,
+    dtype: options.dtype,
     kvCacheDtype: options.kvCacheDtype,
     kvPool: kvPoolPlace(options.executionProvider),
   });
   const weightBytes = storedBytes(checkpoint);
   if (weightBytes > 2 ** 30)
     process.stderr.write(
-      `loading the graph of a ${(weightBytes / 2 ** 20).toFixed(0)} MB checkpoint into ONNX Runtime (${options.quantize ?? "fp32"})\n`,
+      `loading the graph of a ${(weightBytes / 2 ** 20).toFixed(0)} MB checkpoint into ONNX Runtime (${options.quantize ?? options.dtype})\n`,
     );
   const weightsOnDevice = statSync(join(dirname(modelPath), "model.data")).size;
   const session = await createSession(modelPath, options).catch((error: Error) => {
@@ -98,7 +104,7 @@ async function devicePool(
 }
 
 /**
- * The WebGPU adapter, printed at start-up, refused for a float16 cache without shader-f16; a
+ * The WebGPU adapter, printed at start-up, refused for float16 weights or cache without shader-f16; a
  * missing package leaves the limits to WebGPU's guaranteed minimums and the adapter to ONNX Runtime.
  */
 async function webGpuAdapter(options: EngineOptions): Promise<WebGpuAdapter> {
@@ -110,10 +116,14 @@ async function webGpuAdapter(options: EngineOptions): Promise<WebGpuAdapter> {
     return { vendor: "", architecture: "", device: "", description: "", ...webGpuBaseLimits, shaderF16: false };
   }
   process.stderr.write(`${describeAdapter(adapter)}\n`);
-  if (options.kvCacheDtype === "float16" && !adapter.shaderF16)
-    throw new Error(
-      `a float16 KV cache needs shader-f16, which this adapter (${adapter.vendor} ${adapter.architecture}) lacks: use --kv-cache-dtype float32`,
+  const lacking = (what: string, instead: string) =>
+    new Error(
+      `${what} needs shader-f16, which this adapter (${adapter.vendor} ${adapter.architecture}) lacks: use ${instead}`,
     );
+  if (options.kvCacheDtype === "float16" && !adapter.shaderF16)
+    throw lacking("a float16 KV cache", "--kv-cache-dtype float32");
+  if (options.dtype === "float16" && !adapter.shaderF16)
+    throw lacking("--dtype float16", "--dtype float32 or --quantize");
   return adapter;
 }
 

@@ -16,6 +16,7 @@ export const dev = defineCommand({
     quantize: engineOptions.quantize,
     threads: engineOptions.threads,
     "execution-provider": engineOptions["execution-provider"],
+    dtype: engineOptions.dtype,
     "state-dir": {
       type: "string",
       default: ".moxie",
@@ -32,6 +33,7 @@ export const dev = defineCommand({
       quantize: values.quantize,
       threads: values.threads,
       executionProvider: values["execution-provider"],
+      dtype: values.dtype,
     });
   },
 });

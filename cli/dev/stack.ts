@@ -23,6 +23,7 @@ export interface DevOptions {
   quantize?: string;
   threads?: number;
   executionProvider?: string;
+  dtype?: string;
 }
 
 /** What `npm start` leaves in .moxie/dev.json for scripts. */
@@ -83,6 +84,7 @@ export async function runDevStack(options: DevOptions): Promise<void> {
       if (options.quantize) args.push("--quantize", options.quantize);
       if (options.threads) args.push("--threads", String(options.threads));
       if (options.executionProvider) args.push("--execution-provider", options.executionProvider);
+      if (options.dtype) args.push("--dtype", options.dtype);
       const backend = startChild("backend (moxie serve)", process.execPath, [moxie, ...args], {
         env: { ...process.env, MOXIE_BACKEND_SECRET: backendSecret },
         logFile: join(stateDir, "logs", "backend.log"),

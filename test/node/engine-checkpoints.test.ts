@@ -192,3 +192,9 @@ describe("refuses a broken checkpoint with a message naming the problem", () => 
     await expect(loadEngine({ model: join(root, "nowhere") })).rejects.toThrow(/nowhere: no such file or folder/);
   });
 });
+
+it("refuses float16 weights on the CPU, where they would take more memory, pointing at int8", async () => {
+  await expect(loadEngine({ model: fixture, dtype: "float16" })).rejects.toThrow(
+    /--dtype float16 is for a GPU \(--execution-provider webgpu\).*--quantize int8 halves the weights/,
+  );
+});

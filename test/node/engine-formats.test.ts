@@ -2,7 +2,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { openCheckpoint } from "../../backend/engine/checkpoint/checkpoint.ts";
-import { toBf16, toF16 } from "../../backend/engine/checkpoint/safetensors-writer.ts";
+import { toBf16, toF16 } from "../../backend/engine/checkpoint/narrow-floats.ts";
 import { cachedModelGraph } from "../../backend/engine/graph/graph-cache.ts";
 import { useTempCache } from "./support/engine-helpers.ts";
 import { fixture } from "./support/fixture.ts";

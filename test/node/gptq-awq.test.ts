@@ -14,7 +14,8 @@ import { assemblePackedLinears } from "../../backend/engine/checkpoint/gptq-awq.
 import { presets } from "../../backend/engine/checkpoint/presets.ts";
 import { uniformGenerator } from "../../backend/engine/checkpoint/random-checkpoint.ts";
 import { f16ToF32, readSafetensorsHeader, type TensorEntry } from "../../backend/engine/checkpoint/safetensors.ts";
-import { toF16, writeSafetensors } from "../../backend/engine/checkpoint/safetensors-writer.ts";
+import { toF16 } from "../../backend/engine/checkpoint/narrow-floats.ts";
+import { writeSafetensors } from "../../backend/engine/checkpoint/safetensors-writer.ts";
 import { tensorNames } from "../../backend/engine/checkpoint/tensor-names.ts";
 import { TensorRows } from "../../backend/engine/checkpoint/tensor-rows.ts";
 import { cachedModelGraph } from "../../backend/engine/graph/graph-cache.ts";

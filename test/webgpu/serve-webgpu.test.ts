@@ -51,13 +51,13 @@ it("refuses to start without an adapter, saying how to get one", async () => {
   expect(stderr).toMatch(/VK_ICD_FILENAMES/);
 });
 
-it("refuses a float16 KV cache on an adapter without shader-f16 (SwiftShader), naming the way out", async () => {
-  const { code, stderr } = await serveFailure(
-    [...common, "--execution-provider", "webgpu", "--kv-cache-dtype", "float16"],
-    {
-      MOXIE_BACKEND_SECRET: secret,
-    },
-  );
+it.each([
+  ["a float16 KV cache", ["--kv-cache-dtype", "float16"], /needs shader-f16.*--kv-cache-dtype float32/],
+  ["float16 weights", ["--dtype", "float16"], /--dtype float16 needs shader-f16.*--dtype float32 or --quantize/],
+])("refuses %s on an adapter without shader-f16 (SwiftShader), naming the way out", async (_, flags, message) => {
+  const { code, stderr } = await serveFailure([...common, "--execution-provider", "webgpu", ...flags], {
+    MOXIE_BACKEND_SECRET: secret,
+  });
   expect(code).not.toBe(0);
-  expect(stderr).toMatch(/needs shader-f16.*--kv-cache-dtype float32/);
+  expect(stderr).toMatch(message);
 });

@@ -25,6 +25,7 @@ function cacheKey(checkpoint: Checkpoint, options: GraphOptions): string {
       quantize: options.quantize ?? null,
       quantGroupSize: options.quantize ? quantGroupSizeFor(options.quantize, options.quantGroupSize) : null,
       accuracyLevel: options.accuracyLevel ?? null,
+      dtype: options.dtype ?? optionDefaults.dtype,
       kvCacheDtype: options.kvCacheDtype ?? optionDefaults.kvCacheDtype,
       kvPool: options.kvPool ?? "host",
     }),

@@ -2,7 +2,8 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import type { Worker } from "node:worker_threads";
 import { typescriptWorker } from "../../inference/typescript-worker.ts";
-import type { QuantGroupSize } from "../../options.ts";
+import type { QuantGroupSize, WeightDtype } from "../../options.ts";
+import { toF16 } from "../checkpoint/narrow-floats.ts";
 import type { TensorEntry } from "../checkpoint/safetensors.ts";
 import { readTensorF32 } from "../checkpoint/tensor-data.ts";
 import { encodeNative } from "./native-quant.ts";
@@ -16,7 +17,7 @@ import { quantizeBlockwise } from "./quantize.ts";
  * jobs can run on any thread and the conversion's memory is one job per thread.
  */
 export type WeightJob =
-  | { kind: "float"; parts: TensorEntry[]; offset: number }
+  | { kind: "float"; dtype: WeightDtype; parts: TensorEntry[]; offset: number }
   | { kind: "quantize"; parts: TensorEntry[]; bits: 4 | 8; groupSize: QuantGroupSize; codes: number; scales: number }
   | { kind: "native"; parts: TensorEntry[]; codes: number; scales: number; correction: number | null }
   | { kind: "prequantized"; parts: TensorEntry[]; codes: number; scales: number; zeroPoints: number | null };
@@ -38,7 +39,7 @@ export function runWeightJob(job: WeightJob, fd: number): void {
     return;
   }
   const weight = stackedF32(job.parts);
-  if (job.kind === "float") return write(fd, weight, job.offset);
+  if (job.kind === "float") return write(fd, job.dtype === "float16" ? halves(weight, job.parts) : weight, job.offset);
   const rows = weight.length / job.parts[0].shape[1];
   const quantized = quantizeBlockwise(weight, rows, job.parts[0].shape[1], job.bits, job.groupSize);
   write(fd, quantized.codes, job.codes);
@@ -55,6 +56,17 @@ function stackedF32(parts: TensorEntry[]): Float32Array {
     offset += data.length;
   }
   return stacked;
+}
+
+/** The weights as float16, refused where one exceeds its range (±65504) rather than turned into infinity. */
+function halves(weight: Float32Array, parts: TensorEntry[]): Uint16Array {
+  const bits = toF16(weight);
+  const overflow = bits.findIndex((half, i) => (half & 0x7c00) === 0x7c00 && Number.isFinite(weight[i]));
+  if (overflow >= 0)
+    throw new Error(
+      `${parts.map((part) => part.name).join(" + ")}: the weight ${weight[overflow]} exceeds float16's range; use --dtype float32 or --quantize`,
+    );
+  return bits;
 }
 
 function write(fd: number, data: ArrayBufferView, position: number): void {

@@ -1,7 +1,7 @@
 import { readWeight, storedBytes, type Checkpoint } from "../checkpoint/checkpoint.ts";
 import { tensorNames } from "../checkpoint/tensor-names.ts";
 import type { GraphBuilder, Tensor } from "./onnx-builder.ts";
-import type { QuantGroupSize, Quantization } from "../../options.ts";
+import type { QuantGroupSize, Quantization, WeightDtype } from "../../options.ts";
 import { quantGroupSizeFor, quantizationBits } from "./quantize.ts";
 import { nativeLayoutKey, nativeShape, needsCorrection } from "./native-quant.ts";
 import { channelOrder, prequantizedLayoutKey, type ChannelOrder } from "./prequantized.ts";
@@ -10,6 +10,8 @@ import type { TensorEntry } from "../checkpoint/safetensors.ts";
 
 export interface WeightOptions {
   quantize?: Quantization;
+  /** What the matrices not quantised are stored in (default float32). */
+  dtype?: WeightDtype;
   /** Weights per quantisation scale (default: quantGroupSizeFor the precision). */
   quantGroupSize?: QuantGroupSize;
   /** MatMulNBits accuracy_level: 4 computes with int8 activations (about 2x faster). */
@@ -17,8 +19,8 @@ export interface WeightOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** How a matrix is stored in the graph: as float32 (a Gemm), or quantised for MatMulNBits. */
-export type Precision = Quantization | "float32";
+/** How a matrix is stored in the graph: as float32 or float16 (a Gemm), or quantised for MatMulNBits. */
+export type Precision = Quantization | WeightDtype;
 
 /** The precision of each kind of matrix (norm weights and the RoPE tables are always float32). */
 export interface PrecisionPolicy {
@@ -29,19 +31,23 @@ export interface PrecisionPolicy {
    * later attention score reads them, and they are a small share of the bytes a token reads.
    */
   keysValues: Precision;
-  /** Mixtral's router stays float32. */
+  /** Mixtral's router stays float32: its few weights pick the experts. */
   router: Precision;
-  /** The lm_head keeps 8 bits under int4: it is one matrix and the logits are what users see. A tied embedding stays float32. */
+  /** The lm_head keeps 8 bits under int4: it is one matrix and the logits are what users see. A tied embedding is not quantised. */
   lmHead: Precision;
 }
 
-function precisionPolicy(quantize: Quantization | undefined, tiedEmbeddings: boolean): PrecisionPolicy {
-  const asked = quantize ?? "float32";
+function precisionPolicy(
+  quantize: Quantization | undefined,
+  dtype: WeightDtype,
+  tiedEmbeddings: boolean,
+): PrecisionPolicy {
+  const asked = quantize ?? dtype;
   return {
     projections: asked,
     keysValues: quantize === "int4" ? "int8" : asked,
     router: "float32",
-    lmHead: quantize && !tiedEmbeddings ? "int8" : "float32",
+    lmHead: quantize && !tiedEmbeddings ? "int8" : dtype,
   };
 }
 
@@ -66,7 +72,7 @@ export class ModelWeights {
     private readonly options: WeightOptions,
   ) {
     const { config } = checkpoint;
-    this.precision = precisionPolicy(options.quantize, config.tiedEmbeddings);
+    this.precision = precisionPolicy(options.quantize, options.dtype ?? "float32", config.tiedEmbeddings);
     this.groupSize = options.quantize && quantGroupSizeFor(options.quantize, options.quantGroupSize);
     // The token embedding is read outside the graph (TensorRows) unless the lm_head shares it.
     this.totalBytes =
@@ -87,7 +93,8 @@ export class ModelWeights {
 
   /**
    * y = x Wᵀ, where W [n, k] is the HF Linear weights `from` stacked by rows (one projection for
-   * several): a Gemm in float32, MatMulNBits when quantised and k is a whole number of groups.
+   * several): a Gemm in float32 or float16 (its input and output cast), MatMulNBits when quantised
+   * and k is a whole number of groups (otherwise the matrix stays in the run's float dtype).
    * A GGUF's quantised parts keep the file's own quantisation, exactly (native-quant.ts), as do
    * GPTQ and AWQ Linears (prequantized.ts); parts held in different layouts (Q4_K queries, Q6_K
    * values) are projected apart and concatenated. The weight's bytes are only reserved here: a
@@ -107,11 +114,10 @@ export class ModelWeights {
     const k = parts[0].shape[1];
     const n = parts.reduce((rows, part) => rows + part.shape[0], 0);
     const groupSize = this.groupSize;
-    if (precision === "float32" || groupSize === undefined || k % groupSize !== 0) {
-      const { tensor, offset } = g.reserve(name, "float32", [n, k], n * k * 4);
-      this.submit({ kind: "float", parts, offset });
-      return g.node("Gemm", [x, tensor], { transB: 1 }, outputs)[0];
-    }
+    if (precision === "float32" || precision === "float16")
+      return this.floatLinear(g, x, name, parts, [n, k], precision, outputs);
+    if (groupSize === undefined || k % groupSize !== 0)
+      return this.floatLinear(g, x, name, parts, [n, k], this.options.dtype ?? "float32", outputs);
     const bits = quantizationBits[precision];
     const blocks = k / groupSize;
     const blobBytes = (groupSize * bits) / 8;
@@ -124,6 +130,23 @@ export class ModelWeights {
       { K: k, N: n, bits, block_size: groupSize, accuracy_level: this.accuracyLevel },
       { ...outputs, domain: "com.microsoft" },
     )[0];
+  }
+
+  /** y = x Wᵀ as a Gemm on W stored in `dtype`; under float16, x is cast in and y out (norms, softmax and attention stay float32). */
+  private floatLinear(
+    g: GraphBuilder,
+    x: Tensor,
+    name: string,
+    parts: TensorEntry[],
+    [n, k]: number[],
+    dtype: WeightDtype,
+    outputs: { outputs?: string[] },
+  ): Tensor {
+    const { tensor, offset } = g.reserve(name, dtype, [n, k], n * k * (dtype === "float16" ? 2 : 4));
+    this.submit({ kind: "float", dtype, parts, offset });
+    if (dtype === "float32") return g.node("Gemm", [x, tensor], { transB: 1 }, outputs)[0];
+    const product = g.op("Gemm", [g.cast(x, "float16"), tensor], { transB: 1 });
+    return g.cast(product, "float32", outputs.outputs?.[0]);
   }
 
   /** Computes every weight linear() reserved (on every core for a large checkpoint), reporting progress. */

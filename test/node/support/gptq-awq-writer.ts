@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { f16ToF32 } from "../../../backend/engine/checkpoint/safetensors.ts";
-import { toF16, writeSafetensors, type TensorSpec } from "../../../backend/engine/checkpoint/safetensors-writer.ts";
+import { toF16 } from "../../../backend/engine/checkpoint/narrow-floats.ts";
+import { writeSafetensors, type TensorSpec } from "../../../backend/engine/checkpoint/safetensors-writer.ts";
 
 /**
  * A 4-bit Linear as GPTQ and AWQ both describe it, before packing:
