@@ -17,6 +17,8 @@ export interface EngineBenchResult {
   decode_median_step_tok_s: Record<string, number>;
   /** Bytes fed and fetched in the last decode step (the KV pool, read and written in place, not counted): host↔device traffic on a GPU. */
   decode_step_bytes: Record<string, { uploaded: number; downloaded: number }>;
+  /** Whether the last decode step attended to the KV pool where it lies rather than gathering blocks (readsInPlace). */
+  decode_reads_in_place: Record<string, boolean>;
 }
 
 /** Token ids spread over the vocabulary without a PRNG; speed does not depend on which ids. */
@@ -42,6 +44,7 @@ export async function benchEngine(engine: OnnxEngine, options: EngineBenchOption
   const decode: Record<string, number> = {};
   const median: Record<string, number> = {};
   const bytes: EngineBenchResult["decode_step_bytes"] = {};
+  const inPlace: EngineBenchResult["decode_reads_in_place"] = {};
   for (const batch of options.batches) {
     const sequences = Array.from({ length: batch }, (_, sequence) => sequence);
     const start = [engine.shape.bosTokenId, ...syntheticTokens(options.depth, vocab, 7)];
@@ -63,11 +66,13 @@ export async function benchEngine(engine: OnnxEngine, options: EngineBenchOption
     median[String(batch)] = batch / (stepMs.sort((a, b) => a - b)[stepMs.length >> 1] / 1000);
     const { uploaded, downloaded } = engine.lastStepTransfers;
     bytes[String(batch)] = { uploaded, downloaded };
+    inPlace[String(batch)] = engine.lastStepReadInPlace;
   }
   return {
     prefill_tok_s: options.prompt / (prefillMs / 1000),
     decode_tok_s: decode,
     decode_median_step_tok_s: median,
     decode_step_bytes: bytes,
+    decode_reads_in_place: inPlace,
   };
 }

@@ -5,28 +5,44 @@ import type { StepRow } from "./step-layout.ts";
 
 /**
  * The KV pool in host memory, for the CPU EP: typed arrays allocated once (untouched pages cost no
- * memory) that the graph reads in place as feeds. A step's new keys and values come back as outputs
- * (already in the pool's dtype) and are written here.
+ * memory) that the graph reads as feeds, without a copy: to gather rows' blocks, or also viewed
+ * whole as [kvHeads, 1, N, headDim] to attend where they lie (readsInPlace). A step's new keys and
+ * values come back as outputs (already in the pool's dtype) and are written here.
  */
 export class HostKvPool implements KvPool {
   readonly keys: KvArray[];
   readonly values: KvArray[];
-  readonly feeds: Record<string, Tensor> = {};
+  private readonly pools: Record<string, Tensor> = {};
+  /** The pools viewed whole for a step that reads them in place, and empty for one that gathers. */
+  private readonly whole: Record<string, Tensor> = {};
+  private readonly empty: Record<string, Tensor> = {};
   readonly boundOutputs = {};
   readonly stepOutputs: string[];
 
   constructor(readonly shape: KvPoolShape) {
     const dims = poolDims(shape);
     const size = dims.reduce((a, b) => a * b);
-    const array = () => (shape.dtype === "float16" ? new Uint16Array(size) : new Float32Array(size));
+    const array = (length = size) => (shape.dtype === "float16" ? new Uint16Array(length) : new Float32Array(length));
     const layers = Array.from({ length: shape.layers }, (_, layer) => layer);
-    this.keys = layers.map(array);
-    this.values = layers.map(array);
+    this.keys = layers.map(() => array());
+    this.values = layers.map(() => array());
+    const [kvHeads, blocks, blockSize, headDim] = dims;
+    const nothing = new Tensor(shape.dtype, array(0), [kvHeads, 1, 0, headDim]);
     for (const layer of layers) {
-      this.feeds[graphIo.keyCache(layer)] = new Tensor(shape.dtype, this.keys[layer], dims);
-      this.feeds[graphIo.valueCache(layer)] = new Tensor(shape.dtype, this.values[layer], dims);
+      for (const [name, wholeName, pool] of [
+        [graphIo.keyCache(layer), graphIo.keyPool(layer), this.keys[layer]],
+        [graphIo.valueCache(layer), graphIo.valuePool(layer), this.values[layer]],
+      ] as const) {
+        this.pools[name] = new Tensor(shape.dtype, pool, dims);
+        this.whole[wholeName] = new Tensor(shape.dtype, pool, [kvHeads, 1, blocks * blockSize, headDim]);
+        this.empty[wholeName] = nothing;
+      }
     }
     this.stepOutputs = layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)]);
+  }
+
+  feeds(inPlace: boolean): Record<string, Tensor> {
+    return { ...this.pools, ...(inPlace ? this.whole : this.empty) };
   }
 
   /** Offset of one position's head in a pool. */

@@ -27,14 +27,15 @@ export const poolDims = ({ kvHeads, blocks, blockSize, headDim }: KvPoolShape): 
 ];
 
 /**
- * The KV cache's memory, per layer one key pool and one value pool that the graph reads in place
- * (gathering each row's blocks by block table). Where it lives decides who writes a step's new
- * keys and values: JS into host memory (HostKvPool), or the graph itself on a device (DeviceKvPool).
+ * The KV cache's memory, per layer one key pool and one value pool that the graph reads (gathering
+ * each row's blocks by block table, or attending to the whole pool where it lies). Where it lives
+ * decides who writes a step's new keys and values: JS into host memory (HostKvPool), or the graph
+ * itself on a device (DeviceKvPool).
  */
 export interface KvPool {
   readonly shape: KvPoolShape;
-  /** The pools as every run's feeds. */
-  readonly feeds: Record<string, Tensor>;
+  /** The pools as a run's feeds; `inPlace`: also whole, to be attended where they lie (graphIo.keyPool). */
+  feeds(inPlace: boolean): Record<string, Tensor>;
   /** Outputs bound to the pools' own buffers (a device pool's in-place writes). */
   readonly boundOutputs: Record<string, Tensor>;
   /** Outputs a step fetches for the pool (a host pool's new keys and values). */

@@ -6,7 +6,7 @@ import { graphIo } from "./graph/graph-io.ts";
 import type { Pooling } from "../options.ts";
 import { kvBytesPerValue, type KvPool } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
-import { stepLayout, type StepRow } from "./step-layout.ts";
+import { readsInPlace, stepLayout, type StepRow } from "./step-layout.ts";
 
 export class EngineInputError extends Error {}
 
@@ -47,6 +47,8 @@ export class OnnxEngine implements Engine {
   /** Totals since the start, and the last run's. */
   readonly transfers: Transfers = { uploaded: 0, downloaded: 0 };
   lastStepTransfers: Transfers = { uploaded: 0, downloaded: 0 };
+  /** Whether the last run attended to the pool where it lies rather than gathering blocks (readsInPlace). */
+  lastStepReadInPlace = false;
   fault?: string;
   private queue: Promise<unknown> = Promise.resolve();
   /** The graph's input names: kv_slots is one only where the graph writes a device pool. */
@@ -133,12 +135,15 @@ export class OnnxEngine implements Engine {
     fetch: string[],
     draws: (Draw | undefined)[] = [],
   ) {
-    const feeds = this.stepFeeds(rows, logitRows, draws);
+    const { blockSize, blocks } = this.pool.shape;
+    const inPlace = this.inputs.has(graphIo.poolTables) && readsInPlace(rows, blockSize, (blocks + 1) * blockSize);
+    const feeds = this.stepFeeds(rows, logitRows, draws, inPlace);
+    this.lastStepReadInPlace = inPlace;
     const fetches = { ...Object.fromEntries(fetch.map((name) => [name, null])), ...this.pool.boundOutputs };
     if (this.fault) throw new Error(`the device failed earlier: ${this.fault}`);
     try {
       await this.pool.copyBlocks(this.pendingCopies.splice(0));
-      const outputs = await this.session.run({ ...feeds, ...this.pool.feeds }, fetches);
+      const outputs = await this.session.run({ ...feeds, ...this.pool.feeds(inPlace) }, fetches);
       this.count(
         Object.values(feeds),
         fetch.map((name) => outputs[name]),
@@ -155,8 +160,9 @@ export class OnnxEngine implements Engine {
     rows: StepRow[],
     logitRows: "last" | "all" | "none",
     draws: (Draw | undefined)[],
+    inPlace: boolean,
   ): Record<string, Tensor> {
-    const layout = stepLayout(rows, this.shape.blockSize, this.shape.kvBlocks);
+    const layout = stepLayout(rows, this.shape.blockSize, this.shape.kvBlocks, inPlace);
     const int64 = (data: BigInt64Array, dims = [data.length]) => new Tensor("int64", data, dims);
     // A device EP's kernels fail on empty tensors, so the lm_head and the draw always get a row:
     // row 0, drawn greedily, where none is wanted (its result is never read).
@@ -184,6 +190,7 @@ export class OnnxEngine implements Engine {
       [graphIo.padIndex]: int64(layout.padIndex),
       [graphIo.unpadIndex]: int64(layout.unpadIndex),
       [graphIo.blockTables]: int64(layout.blockTables, [layout.batch, layout.tableWidth]),
+      [graphIo.poolTables]: int64(layout.poolTables, [layout.batch, layout.poolTableWidth]),
       [graphIo.logitRows]: int64(rowsWanted),
       [graphIo.kvSlots]: int64(layout.kvSlots, [layout.total, 2]),
       [graphIo.cachedLengths]: new Tensor("float32", layout.cachedLengths),

@@ -46,11 +46,14 @@ function randomCheckpoint(config: Record<string, unknown>, dtype: "F32" | "BF16"
 
 const tokens = [1, 17, 250, 3, 99, 42, 7, 7, 180, 64, 2, 299];
 
-/** Every position's logits from one evaluation, and the last ones when fed token by token through the cache. */
+/**
+ * Every position's logits from one evaluation, and the last ones when fed token by token through the
+ * cache: a pool of one 16-token sequence, so the later steps read it in place (readsInPlace).
+ */
 async function expectMatchesReference(dir: string) {
   const checkpoint = await openCheckpoint(dir);
   const expected = referenceLogits(checkpoint, tokens);
-  const engine = await loadEngine({ model: dir, threads: 2, kvCacheSequences: 1, contextLength: 32, blockSize: 4 });
+  const engine = await loadEngine({ model: dir, threads: 2, kvCacheSequences: 1, contextLength: 16, blockSize: 4 });
   try {
     const vocab = checkpoint.config.vocabSize;
     const [evaluation] = await engine.evaluate([tokens]);
@@ -60,10 +63,13 @@ async function expectMatchesReference(dir: string) {
     const blocks = reservedBlocks(engine.shape, 0);
     const [prefill] = await engine.forward([{ blocks, past: 0, tokens: tokens.slice(0, 3) }]);
     expect(maxDifference(prefill, expected[2])).toBeLessThan(1e-3);
+    const readInPlace: boolean[] = [];
     for (let t = 3; t < tokens.length; t++) {
       const [logits] = await engine.forward([{ blocks, past: t, tokens: [tokens[t]] }]);
       expect(maxDifference(logits, expected[t])).toBeLessThan(1e-3);
+      readInPlace.push(engine.lastStepReadInPlace);
     }
+    expect(readInPlace).toEqual([false, false, false, false, false, false, true, true, true]);
   } finally {
     await engine.close();
   }

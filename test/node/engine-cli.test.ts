@@ -82,6 +82,7 @@ it("bench prints llama-bench's figures as one JSON line", async () => {
   const [result] = await moxie("bench", "--model", fixture, "--batch", "1,2", "--prompt", "8", "--gen", "2", "--json");
   expect(Object.keys(result).sort()).toEqual([
     "decode_median_step_tok_s",
+    "decode_reads_in_place",
     "decode_step_bytes",
     "decode_tok_s",
     "load_s",

@@ -16,7 +16,7 @@ import { poolDims, type KvPool, type KvPoolShape } from "../kv-pool.ts";
  * Block copies (copy-on-write of a shared prefix block) run in a second tiny session, the same way.
  */
 export class DeviceKvPool implements KvPool {
-  readonly feeds: Record<string, Tensor> = {};
+  private readonly pools: Record<string, Tensor> = {};
   readonly boundOutputs: Record<string, Tensor> = {};
   readonly stepOutputs: string[] = [];
 
@@ -29,8 +29,8 @@ export class DeviceKvPool implements KvPool {
   ) {
     for (let layer = 0; layer < shape.layers; layer++) {
       const [keys, values] = pools.slice(2 * layer, 2 * layer + 2);
-      this.feeds[graphIo.keyCache(layer)] = keys;
-      this.feeds[graphIo.valueCache(layer)] = values;
+      this.pools[graphIo.keyCache(layer)] = keys;
+      this.pools[graphIo.valueCache(layer)] = values;
       this.boundOutputs[graphIo.keyCacheWritten(layer)] = keys;
       this.boundOutputs[graphIo.valueCacheWritten(layer)] = values;
     }
@@ -57,6 +57,11 @@ export class DeviceKvPool implements KvPool {
     }
   }
 
+  /** Its graph never reads a device pool in place (readsPoolInPlace): a gather there is a device-side copy. */
+  feeds(): Record<string, Tensor> {
+    return this.pools;
+  }
+
   store(): void {}
 
   async copyBlocks(copies: { from: number; to: number }[]): Promise<void> {
@@ -69,13 +74,13 @@ export class DeviceKvPool implements KvPool {
       );
     // All sources are read before any target is written: the scheduler's targets are fresh blocks, never a source.
     await this.copier.run(
-      { ...this.feeds, copy_from: blocks((c) => c.from), copy_to: blocks((c) => c.to) },
+      { ...this.pools, copy_from: blocks((c) => c.from), copy_to: blocks((c) => c.to) },
       this.boundOutputs,
     );
   }
 
   async close(): Promise<void> {
-    for (const tensor of Object.values(this.feeds)) tensor.dispose();
+    for (const tensor of Object.values(this.pools)) tensor.dispose();
     await this.copier.release();
     await this.allocator.release();
   }

@@ -1,14 +1,15 @@
 import { tensorNames } from "../checkpoint/tensor-names.ts";
 import type { GraphContext } from "./graph-context.ts";
-import { cachedKeysValues, newKeyValueNames, storeNewKeysValues, type KeysValues } from "./kv-cache.ts";
+import { cachedKeysValues, newKeyValueNames, poolKeysValues, storeNewKeysValues, type KeysValues } from "./kv-cache.ts";
 import type { GraphBuilder, Tensor } from "./onnx-builder.ts";
 import { rotate } from "./rope.ts";
-import { padded } from "./step-inputs.ts";
+import { padded, readsPoolInPlace } from "./step-inputs.ts";
 
 /**
  * Grouped-query attention of the step's tokens x [T, hidden] over [cached ‖ new] keys. The cached
  * keys and values are gathered from the layer's block pools by block table inside the graph (no
- * copy in JS); the new ones come from this step.
+ * copy in JS), or, on a host float32 pool, read where they lie: a step does one or the other
+ * (readsInPlace decides). The new ones come from this step.
  */
 export function attention(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: number): Tensor {
   const { heads, kvHeads, headDim } = ctx.config;
@@ -24,7 +25,8 @@ export function attention(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: 
   const byKvHead = (y: Tensor): Tensor =>
     g.op("Transpose", [padded(g, ctx.step, y, [kvHeads, headDim])], { perm: [2, 0, 1, 3] }); // [kvHeads, B, L, headDim]
   const current = { keys: byKvHead(keys), values: byKvHead(values) };
-  const context = attend(g, ctx, groupedQueries, cachedKeysValues(g, ctx, layer), current); // [kvHeads, B, group · L, headDim]
+  const pool = readsPoolInPlace(ctx.kvPool, ctx.kvCacheDtype) ? poolKeysValues(g, ctx, layer) : undefined;
+  const context = attend(g, ctx, groupedQueries, cachedKeysValues(g, ctx, layer), current, pool); // [kvHeads, B, group · L, headDim]
 
   const perToken = g.op("Transpose", [g.op("Reshape", [context, g.ints([kvHeads, 0, group, -1, headDim])])], {
     perm: [1, 3, 0, 2, 4],
@@ -82,36 +84,43 @@ function queryKeyValue(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: num
 }
 
 /**
- * softmax(q·kᵀ + bias)·v over the cached and the current keys and values, [kvHeads, B, ·, headDim]
- * each. Scores against both parts are concatenated for one softmax, so the cached keys are never
- * concatenated with the new ones.
+ * softmax(q·kᵀ + bias)·v over the gathered, the current and (where given) the pool's keys, each
+ * [kvHeads, B | 1, ·, headDim]. Scores against each part are concatenated for one softmax, so no
+ * keys are ever concatenated. The pool read in place is the products' large operand: it goes first
+ * (k·qᵀ, transposed after), so its rows are streamed once rather than packed.
  */
-function attend(g: GraphBuilder, ctx: GraphContext, queries: Tensor, cached: KeysValues, current: KeysValues): Tensor {
+function attend(
+  g: GraphBuilder,
+  ctx: GraphContext,
+  queries: Tensor,
+  cached: KeysValues,
+  current: KeysValues,
+  pool?: KeysValues,
+): Tensor {
   const { heads, kvHeads } = ctx.config;
   const group = heads / kvHeads;
-  const { bias, dimL, dimPL, pastAndNew } = ctx.step;
+  const { bias, dimL, dimKeys, keyParts } = ctx.step;
   const transposedLast = (x: Tensor): Tensor => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
+  const parts = [cached, current, ...(pool ? [pool] : [])];
   const scores = g.op(
     "Concat",
-    [g.op("MatMul", [queries, transposedLast(cached.keys)]), g.op("MatMul", [queries, transposedLast(current.keys)])],
+    parts.map(({ keys }) =>
+      keys === pool?.keys
+        ? transposedLast(g.op("MatMul", [keys, transposedLast(queries)]))
+        : g.op("MatMul", [queries, transposedLast(keys)]),
+    ),
     { axis: -1 },
-  ); // [kvHeads, B, group · L, P + L]
+  ); // [kvHeads, B, group · L, K]
   const biased = g.op("Add", [
     g.op("Reshape", [scores, g.op("Concat", [g.ints([kvHeads, 0, group]), dimL, g.ints([-1])], { axis: 0 })]),
     bias,
   ]);
   const probabilities = g.op("Reshape", [
     g.op("Softmax", [biased], { axis: -1 }),
-    g.op("Concat", [g.ints([kvHeads, 0, -1]), dimPL], { axis: 0 }),
+    g.op("Concat", [g.ints([kvHeads, 0, -1]), dimKeys], { axis: 0 }),
   ]);
-  const [cachedProbabilities, currentProbabilities] = g.node(
-    "Split",
-    [probabilities, pastAndNew],
-    { axis: -1 },
-    { outputs: 2 },
-  );
-  return g.op("Add", [
-    g.op("MatMul", [cachedProbabilities, cached.values]),
-    g.op("MatMul", [currentProbabilities, current.values]),
-  ]); // [kvHeads, B, group · L, headDim]
+  const perPart = g.node("Split", [probabilities, keyParts], { axis: -1 }, { outputs: parts.length });
+  return perPart
+    .map((part, i) => g.op("MatMul", [part, parts[i].values]))
+    .reduce((sum, product) => g.op("Add", [sum, product])); // [kvHeads, B, group · L, headDim]
 }

@@ -8,7 +8,8 @@ export const graphIo = {
   positions: "positions", // int64 [T]
   padIndex: "pad_index", // int64 [B*L]: token index for each padded slot (padding points at any token)
   unpadIndex: "unpad_index", // int64 [T]: padded slot of each token
-  blockTables: "block_tables", // int64 [B, blocks]: pool blocks holding each row's cached positions, in order
+  blockTables: "block_tables", // int64 [B, blocks]: pool blocks holding each row's cached positions, in order, to be gathered
+  poolTables: "pool_tables", // int64 [B, blocks]: the same, for a step that reads the pool in place (the other table is then empty)
   cachedLengths: "cached_lengths", // float [B]: positions each row has cached (the attention bias is built from these)
   newLengths: "new_lengths", // float [B]: new tokens of each row (≤ L)
   kvSlots: "kv_slots", // int64 [T, 2]: (pool block, offset in it) of each new token, where the graph writes the pools
@@ -18,6 +19,8 @@ export const graphIo = {
   drawUniform: "draw_uniform", // float [D]: each draw's uniform number in [0, 1)
   keyCache: (layer: number) => `key_cache_${layer}`, // [kvHeads, poolBlocks, blockSize, headDim] in the cache's dtype, rotated keys
   valueCache: (layer: number) => `value_cache_${layer}`,
+  keyPool: (layer: number) => `key_pool_${layer}`, // float [kvHeads, 1, N, headDim]: the key pool's N cells as one run, read in place (N = 0 in a step that gathers)
+  valuePool: (layer: number) => `value_pool_${layer}`,
   keyCacheWritten: (layer: number) => `key_cache_written_${layer}`, // the key pool after this step's writes, bound to the same device buffer
   valueCacheWritten: (layer: number) => `value_cache_written_${layer}`,
   logits: "logits", // float [R, vocab]

@@ -86,3 +86,15 @@ export function cachedKeysValues(g: GraphBuilder, ctx: GraphContext, layer: numb
     values: cached(poolInput(g, ctx, graphIo.valueCache(layer))),
   };
 }
+
+/**
+ * The layer's whole pools as [kvHeads, 1, N, headDim], attended where they lie: a host float32 pool
+ * (readsPoolInPlace), fed as a view of its memory, so nothing is copied. A step that gathers feeds N = 0.
+ */
+export function poolKeysValues(g: GraphBuilder, ctx: GraphContext, layer: number): KeysValues {
+  const dims = [ctx.config.kvHeads, 1, "poolPositions", ctx.config.headDim];
+  return {
+    keys: g.input(graphIo.keyPool(layer), "float32", dims),
+    values: g.input(graphIo.valuePool(layer), "float32", dims),
+  };
+}

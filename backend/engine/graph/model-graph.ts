@@ -29,13 +29,14 @@ export async function buildModelGraph(
   const { config } = checkpoint;
   const inputs = g.scoped("inputs");
   const kvPool = options.kvPool ?? "host";
-  const step = stepInputs(inputs, config, kvPool);
+  const kvCacheDtype = options.kvCacheDtype ?? "float32";
+  const step = stepInputs(inputs, config, kvPool, kvCacheDtype);
   const ctx: GraphContext = {
     config,
     weights: new ModelWeights(checkpoint, options),
     step,
     rope: ropeInputs(inputs, config, step.positions),
-    kvCacheDtype: options.kvCacheDtype ?? "float32",
+    kvCacheDtype,
     kvPool,
   };
 

@@ -1,4 +1,4 @@
-import type { KvPoolPlace } from "../../options.ts";
+import type { KvCacheDtype, KvPoolPlace } from "../../options.ts";
 import type { ModelConfig } from "../checkpoint/config.ts";
 import { graphIo } from "./graph-io.ts";
 import { perHeadIndices } from "./kv-cache.ts";
@@ -6,6 +6,16 @@ import type { GraphBuilder, Tensor } from "./onnx-builder.ts";
 
 /** Masked attention scores get this bias: exp() of it is 0, yet a fully masked row stays finite. */
 const masked = -1e30;
+/** The position a pool cell holds for a row whose block table does not list its block: beyond any cached count. */
+const notInRow = 2 ** 24;
+
+/**
+ * Whether the graph can attend to a layer's whole pool where it lies (graphIo.keyPool), besides
+ * gathering rows' blocks: a host pool in float32, which the graph reads without a copy. A float16
+ * pool would be cast whole, and a device pool's gather is a device-side copy (README: Running on a GPU).
+ */
+export const readsPoolInPlace = (kvPool: KvPoolPlace, kvCacheDtype: KvCacheDtype): boolean =>
+  kvPool === "host" && kvCacheDtype === "float32";
 
 /** The step's feeds every layer reads (graphIo describes them), and what is derived from them once. */
 export interface StepInputs {
@@ -15,14 +25,20 @@ export interface StepInputs {
   blockTables: Tensor; // int64 [B, blocks]
   /** Where the graph writes the pools itself (a device pool): ScatterND's indices, (head, block, offset) of every head of every new token. */
   headSlots?: Tensor; // int64 [kvHeads, T, 3]
-  bias: Tensor; // float [B, 1, L, P+L]
+  /** Additive bias over every key a query may see: [P gathered ‖ L new ‖ N in place, where the pool is read in place]. */
+  bias: Tensor; // float [B, 1, L, K]
   logitRows: Tensor; // int64 [R]
   dimL: Tensor; // int64 [1]: L
-  dimPL: Tensor; // int64 [1]: P + L
-  pastAndNew: Tensor; // int64 [2]: P, L
+  dimKeys: Tensor; // int64 [1]: K
+  keyParts: Tensor; // int64 [2 | 3]: P, L (, N)
 }
 
-export function stepInputs(g: GraphBuilder, config: ModelConfig, kvPool: KvPoolPlace): StepInputs {
+export function stepInputs(
+  g: GraphBuilder,
+  config: ModelConfig,
+  kvPool: KvPoolPlace,
+  kvCacheDtype: KvCacheDtype,
+): StepInputs {
   const positions = g.input(graphIo.positions, "int64", ["T"]);
   const padIndex = g.input(graphIo.padIndex, "int64", ["BL"]);
   const unpadIndex = g.input(graphIo.unpadIndex, "int64", ["T"]);
@@ -33,44 +49,97 @@ export function stepInputs(g: GraphBuilder, config: ModelConfig, kvPool: KvPoolP
   const dim = (x: Tensor, axis: number): Tensor =>
     g.op("Slice", [g.op("Shape", [x]), g.ints([axis]), g.ints([axis + 1])]);
   const dimL = g.op("Div", [dim(padIndex, 0), dim(blockTables, 0)]);
-  const dimP = g.op("Mul", [dim(blockTables, 1), dim(graphIo.keyCache(0), 2)]);
-  const dimPL = g.op("Add", [dimP, dimL]);
-  const pastAndNew = g.op("Concat", [dimP, dimL], { axis: 0 });
-  const bias = attentionBias(g, dimP, dimL, config.slidingWindow);
+  const blockSize = dim(graphIo.keyCache(0), 2);
+  const dimP = g.op("Mul", [dim(blockTables, 1), blockSize]);
+  const rows = rowLengths(g, dimL, config.slidingWindow);
+  const parts = [dimP, dimL];
+  let bias = attentionBias(g, rows, dimP, dimL);
+  if (readsPoolInPlace(kvPool, kvCacheDtype)) {
+    const dimN = dim(graphIo.keyPool(0), 2);
+    parts.push(dimN);
+    bias = g.op("Concat", [bias, poolBias(g, rows, blockSize, dimN)], { axis: -1 });
+  }
+  const keyParts = g.op("Concat", parts, { axis: 0 });
+  const dimKeys = g.op("ReduceSum", [keyParts, g.ints([0])], { keepdims: 1 });
   const headSlots =
     kvPool === "device" ? perHeadIndices(g, config.kvHeads, g.input(graphIo.kvSlots, "int64", ["T", 2]), 2) : undefined;
-  return { positions, padIndex, unpadIndex, blockTables, headSlots, bias, logitRows, dimL, dimPL, pastAndNew };
+  return { positions, padIndex, unpadIndex, blockTables, headSlots, bias, logitRows, dimL, dimKeys, keyParts };
+}
+
+/** Each row's cached and new token counts, its queries' positions, and what a query at a key position sees. */
+interface RowLengths {
+  cached: Tensor; // float [B, 1, 1, 1]
+  fresh: Tensor; // float [B, 1, 1, 1]
+  /** The bias of keys at `keyPosition` [B, 1, 1, K], `held` where the row has them: 0 where a query sees them, masked elsewhere. */
+  visibleBias(keyPosition: Tensor, held: Tensor): Tensor; // float [B, 1, L, K]
 }
 
 /**
- * The additive attention bias [B, 1, L, P+L] over [P cached ‖ L new] keys, built in the graph from
- * each row's cached and new token counts, so a step uploads two numbers per row instead of a mask
- * that grows with the context. A key is seen when it holds a position of the row (below its
- * cached count, or one of its new tokens), at or before the query's position and inside the
- * sliding window. A padding query sees every key of its row: finite, and its output is dropped.
- * In float32, exact for positions below 2^24, because WebGPU has few int64 kernels.
+ * Rows' lengths from the feeds, so a step uploads two numbers per row instead of a mask that grows
+ * with the context. A key is seen when the row holds it, at or before the query's position and
+ * inside the sliding window. A padding query sees every key of its row: finite, and its output is
+ * dropped. In float32, exact for positions below 2^24, because WebGPU has few int64 kernels.
  */
-function attentionBias(g: GraphBuilder, dimP: Tensor, dimL: Tensor, slidingWindow: number | null): Tensor {
+function rowLengths(g: GraphBuilder, dimL: Tensor, slidingWindow: number | null): RowLengths {
   const perRow = (name: string): Tensor => g.op("Reshape", [g.input(name, "float32", ["B"]), g.ints([-1, 1, 1, 1])]);
-  const cached = perRow(graphIo.cachedLengths); // [B, 1, 1, 1]
+  const cached = perRow(graphIo.cachedLengths);
   const fresh = perRow(graphIo.newLengths);
-  const count = (n: Tensor): Tensor =>
-    g.op("Range", [g.scalar(0), g.cast(g.op("Squeeze", [n]), "float32"), g.scalar(1)]);
+  const queryPosition = g.op("Add", [cached, g.op("Reshape", [count(g, dimL), g.ints([1, 1, -1, 1])])]); // [B, 1, L, 1]
+  const visibleBias = (keyPosition: Tensor, held: Tensor): Tensor => {
+    let visible = g.op("And", [held, g.op("Not", [g.op("Less", [queryPosition, keyPosition])])]);
+    if (slidingWindow !== null)
+      visible = g.op("And", [
+        visible,
+        g.op("Less", [g.op("Sub", [queryPosition, keyPosition]), g.scalar(slidingWindow)]),
+      ]);
+    return g.op("Where", [visible, g.scalar(0), g.scalar(masked)]);
+  };
+  return { cached, fresh, visibleBias };
+}
+
+/** 0, 1, …, n − 1 as float32, n an int64 [1]. */
+const count = (g: GraphBuilder, n: Tensor): Tensor =>
+  g.op("Range", [g.scalar(0), g.cast(g.op("Squeeze", [n]), "float32"), g.scalar(1)]);
+
+/** The bias [B, 1, L, P+L] over the P gathered keys (each row's blocks in table order) and the L new ones. */
+function attentionBias(g: GraphBuilder, rows: RowLengths, dimP: Tensor, dimL: Tensor): Tensor {
+  const { cached, fresh } = rows;
   const p = g.cast(dimP, "float32"); // [1]
-  const key = count(g.op("Add", [dimP, dimL])); // [P+L]
+  const key = count(g, g.op("Add", [dimP, dimL])); // [P+L]
   const isNew = g.op("Not", [g.op("Less", [key, p])]);
   const newIndex = g.op("Sub", [key, p]);
   const keyPosition = g.op("Where", [isNew, g.op("Add", [cached, newIndex]), key]); // [B, 1, 1, P+L]
-  const keyHeld = g.op("Or", [g.op("Less", [key, cached]), g.op("And", [isNew, g.op("Less", [newIndex, fresh])])]);
-  const queryPosition = g.op("Add", [cached, g.op("Reshape", [count(dimL), g.ints([1, 1, -1, 1])])]); // [B, 1, L, 1]
-  const causal = g.op("Not", [g.op("Less", [queryPosition, keyPosition])]);
-  let visible = g.op("And", [keyHeld, causal]);
-  if (slidingWindow !== null)
-    visible = g.op("And", [
-      visible,
-      g.op("Less", [g.op("Sub", [queryPosition, keyPosition]), g.scalar(slidingWindow)]),
-    ]);
-  return g.op("Where", [visible, g.scalar(0), g.scalar(masked)]); // [B, 1, L, P+L]
+  const held = g.op("Or", [g.op("Less", [key, cached]), g.op("And", [isNew, g.op("Less", [newIndex, fresh])])]);
+  return rows.visibleBias(keyPosition, held);
+}
+
+/**
+ * The bias [B, 1, L, N] over the pool's N cells read in place: a cell holds position i·blockSize +
+ * offset of a row whose table (graphIo.poolTables) lists its block at index i, and is held below the
+ * row's cached count; any other cell (other rows' blocks, free ones, the scratch block) is masked.
+ */
+function poolBias(g: GraphBuilder, rows: RowLengths, blockSize: Tensor, dimN: Tensor): Tensor {
+  const tables = g.input(graphIo.poolTables, "int64", ["B", "poolTableWidth"]);
+  const shape = g.op("Shape", [tables]);
+  const rowsAndBlocks = g.op(
+    "Concat",
+    [g.op("Slice", [shape, g.ints([0]), g.ints([1])]), g.op("Div", [dimN, blockSize])],
+    {
+      axis: 0,
+    },
+  );
+  const width = g.op("Slice", [shape, g.ints([1]), g.ints([2])]);
+  const firstPositions = g.op("Expand", [g.op("Mul", [count(g, width), g.cast(blockSize, "float32")]), shape]); // [B, W]
+  const blockStart = g.op(
+    "ScatterElements",
+    [g.op("Expand", [g.scalar(notInRow), rowsAndBlocks]), tables, firstPositions],
+    { axis: 1 },
+  ); // [B, blocks]: where each block starts in the row, notInRow where the row has none
+  const cellPosition = g.op("Reshape", [
+    g.op("Add", [g.op("Unsqueeze", [blockStart, g.ints([2])]), count(g, blockSize)]),
+    g.ints([0, 1, 1, -1]),
+  ]); // [B, 1, 1, N]
+  return rows.visibleBias(cellPosition, g.op("Less", [cellPosition, rows.cached]));
 }
 
 /** [T, ...rest] → [B, L, ...rest] through the pad index. */
