@@ -60,7 +60,7 @@ export function stepInputs(
     bias = g.op("Concat", [bias, poolBias(g, rows, blockSize, dimN)], { axis: -1 });
   }
   const keyParts = g.op("Concat", parts, { axis: 0 });
-  const dimKeys = g.op("ReduceSum", [keyParts, g.ints([0])], { keepdims: 1 });
+  const dimKeys = parts.reduce((sum, part) => g.op("Add", [sum, part]));
   const headSlots =
     kvPool === "device" ? perHeadIndices(g, config.kvHeads, g.input(graphIo.kvSlots, "int64", ["T", 2]), 2) : undefined;
   return { positions, padIndex, unpadIndex, blockTables, headSlots, bias, logitRows, dimL, dimKeys, keyParts };
