@@ -101,14 +101,12 @@ function attend(
   const group = heads / kvHeads;
   const { bias, dimL, dimKeys, keyParts } = ctx.step;
   const transposedLast = (x: Tensor): Tensor => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
+  const queriesByKeys = (keys: Tensor): Tensor => g.op("MatMul", [queries, transposedLast(keys)]);
+  const keysByQueries = (keys: Tensor): Tensor => transposedLast(g.op("MatMul", [keys, transposedLast(queries)]));
   const parts = [cached, current, ...(pool ? [pool] : [])];
   const scores = g.op(
     "Concat",
-    parts.map(({ keys }) =>
-      keys === pool?.keys
-        ? transposedLast(g.op("MatMul", [keys, transposedLast(queries)]))
-        : g.op("MatMul", [queries, transposedLast(keys)]),
-    ),
+    [queriesByKeys(cached.keys), queriesByKeys(current.keys), ...(pool ? [keysByQueries(pool.keys)] : [])],
     { axis: -1 },
   ); // [kvHeads, B, group · L, K]
   const biased = g.op("Add", [

@@ -121,14 +121,8 @@ function attentionBias(g: GraphBuilder, rows: RowLengths, dimP: Tensor, dimL: Te
 function poolBias(g: GraphBuilder, rows: RowLengths, blockSize: Tensor, dimN: Tensor): Tensor {
   const tables = g.input(graphIo.poolTables, "int64", ["B", "poolTableWidth"]);
   const shape = g.op("Shape", [tables]);
-  const rowsAndBlocks = g.op(
-    "Concat",
-    [g.op("Slice", [shape, g.ints([0]), g.ints([1])]), g.op("Div", [dimN, blockSize])],
-    {
-      axis: 0,
-    },
-  );
-  const width = g.op("Slice", [shape, g.ints([1]), g.ints([2])]);
+  const [batch, width] = g.node("Split", [shape], { axis: 0, num_outputs: 2 }, { outputs: 2 });
+  const rowsAndBlocks = g.op("Concat", [batch, g.op("Div", [dimN, blockSize])], { axis: 0 });
   const firstPositions = g.op("Expand", [g.op("Mul", [count(g, width), g.cast(blockSize, "float32")]), shape]); // [B, W]
   const blockStart = g.op(
     "ScatterElements",
