@@ -1,5 +1,6 @@
 import { Tensor, type InferenceSession } from "onnxruntime-node";
 import { graphIo } from "./graph/graph-io.ts";
+import { readsPoolInPlace } from "./graph/step-inputs.ts";
 import { poolDims, type KvArray, type KvPool, type KvPoolShape } from "./kv-pool.ts";
 import type { StepRow } from "./step-layout.ts";
 
@@ -13,7 +14,7 @@ export class HostKvPool implements KvPool {
   readonly keys: KvArray[];
   readonly values: KvArray[];
   private readonly pools: Record<string, Tensor> = {};
-  /** The pools viewed whole for a step that reads them in place, and empty for one that gathers. */
+  /** A float32 pool viewed whole for a step that reads it in place, and empty for one that gathers (none in float16). */
   private readonly whole: Record<string, Tensor> = {};
   private readonly empty: Record<string, Tensor> = {};
   readonly boundOutputs = {};
@@ -28,12 +29,14 @@ export class HostKvPool implements KvPool {
     this.values = layers.map(() => array());
     const [kvHeads, blocks, blockSize, headDim] = dims;
     const nothing = new Tensor(shape.dtype, array(0), [kvHeads, 1, 0, headDim]);
+    const viewedWhole = readsPoolInPlace("host", shape.dtype);
     for (const layer of layers) {
       for (const [name, wholeName, pool] of [
         [graphIo.keyCache(layer), graphIo.keyPool(layer), this.keys[layer]],
         [graphIo.valueCache(layer), graphIo.valuePool(layer), this.values[layer]],
       ] as const) {
         this.pools[name] = new Tensor(shape.dtype, pool, dims);
+        if (!viewedWhole) continue;
         this.whole[wholeName] = new Tensor(shape.dtype, pool, [kvHeads, 1, blocks * blockSize, headDim]);
         this.empty[wholeName] = nothing;
       }

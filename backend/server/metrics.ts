@@ -51,33 +51,32 @@ export class ServingMetrics {
         },
       });
     };
-    // The engine's prefill work, so the n choices of a request, which share one prefill, count their prompt once.
-    totalCounter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", (load) => load.prefilled_tokens);
-    totalCounter(
-      "vllm:prefix_cache_queries_total",
-      "Prefix cache queries, in terms of number of queried tokens.",
-      (load) => load.prefix_cache_queries,
-    );
-    totalCounter(
-      "vllm:prefix_cache_hits_total",
-      "Prefix cache hits, in terms of number of cached tokens.",
-      (load) => load.prefix_cache_hits,
-    );
-    totalCounter(
-      "vllm:num_preemptions_total",
-      "Cumulative number of preemptions from the engine.",
-      (load) => load.preemptions,
-    );
-    totalCounter(
-      "moxie:engine_uploaded_bytes_total",
-      "Bytes fed to the engine's session (host to device on a GPU); the KV pool, read in place, is not counted.",
-      (load) => load.uploaded_bytes,
-    );
-    totalCounter(
-      "moxie:engine_downloaded_bytes_total",
-      "Bytes fetched from the engine's session (device to host on a GPU): drawn tokens, or the logits rows a request needs.",
-      (load) => load.downloaded_bytes,
-    );
+    const totals: [name: string, help: string, read: (load: LoadReport) => number][] = [
+      // The engine's prefill work, so the n choices of a request, which share one prefill, count their prompt once.
+      ["vllm:prompt_tokens_total", "Number of prefill tokens processed.", (load) => load.prefilled_tokens],
+      [
+        "vllm:prefix_cache_queries_total",
+        "Prefix cache queries, in terms of number of queried tokens.",
+        (load) => load.prefix_cache_queries,
+      ],
+      [
+        "vllm:prefix_cache_hits_total",
+        "Prefix cache hits, in terms of number of cached tokens.",
+        (load) => load.prefix_cache_hits,
+      ],
+      ["vllm:num_preemptions_total", "Cumulative number of preemptions from the engine.", (load) => load.preemptions],
+      [
+        "moxie:engine_uploaded_bytes_total",
+        "Bytes fed to the engine's session (host to device on a GPU); the KV pool, read in place, is not counted.",
+        (load) => load.uploaded_bytes,
+      ],
+      [
+        "moxie:engine_downloaded_bytes_total",
+        "Bytes fetched from the engine's session (device to host on a GPU): drawn tokens, or the logits rows a request needs.",
+        (load) => load.downloaded_bytes,
+      ],
+    ];
+    for (const [name, help, read] of totals) totalCounter(name, help, read);
     this.generationTokens = counter("vllm:generation_tokens_total", "Number of generation tokens processed.");
     this.requestSuccess = new Counter({
       name: "vllm:request_success_total",
