@@ -1,7 +1,7 @@
 /**
  * Where a step's time goes: runs prefill and decode steps with ONNX Runtime's profiler on and
  * sums node time per model part (the graph builder's scopes) and per op type, per scenario.
- *   npx tsx bench/engine-profile.ts --model DIR [--quantize int4] [--threads 2] [--prompt 512] [--steps 16] [--depth 0] [--sequences 8] [--spinning]
+ *   npx tsx bench/engine-profile.ts --model DIR [--quantize int4] [--threads 2] [--prompt 512] [--steps 16] [--depth 0] [--spinning]
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,14 +11,7 @@ import { engineOptions, measurementOptions } from "../cli/model-options.ts";
 import { reservedBlocks } from "../backend/engine/engine.ts";
 import { loadEngine } from "../backend/engine/load-engine.ts";
 
-const {
-  quantize,
-  prompt,
-  steps,
-  depth,
-  sequences: poolSequences,
-  ...values
-} = parseScriptArgs({
+const { quantize, prompt, steps, depth, ...values } = parseScriptArgs({
   name: "bench/engine-profile.ts",
   summary: "ONNX Runtime's per-node profile of prefill and decode steps, summed per model part and op",
   options: {
@@ -31,13 +24,6 @@ const {
       description:
         "cached tokens each decoding sequence attends to (their values do not change the cost, so they are not prefilled)",
     },
-    sequences: {
-      type: "integer",
-      min: 1,
-      default: "8",
-      description:
-        "sequences the KV pool holds: 1 profiles a decode that reads the pool in place (readsInPlace), 8 one that gathers; batches above it are skipped",
-    },
     spinning: { type: "boolean", description: "let ONNX Runtime's idle threads spin" },
   },
 });
@@ -47,7 +33,7 @@ const engine = await loadEngine({
   model: values.model,
   quantize,
   threads: values.threads,
-  kvCacheSequences: poolSequences,
+  kvCacheSequences: 8,
   contextLength: Math.max(prompt, depth) + steps + 2,
   spinning: values.spinning,
   profile: join(dir, "profile"),
@@ -61,7 +47,7 @@ await engine.forward([{ blocks: blocks(0), past: 0, tokens: tokens(16, 0) }]);
 scenarios.push({ name: "warm-up", runs: 1 });
 await engine.forward([{ blocks: blocks(0), past: 0, tokens: tokens(prompt, 1) }]);
 scenarios.push({ name: `prefill ${prompt}`, runs: 1 });
-for (const batch of [1, 8].filter((batch) => batch <= poolSequences)) {
+for (const batch of [1, 8]) {
   const sequences = Array.from({ length: batch }, (_, sequence) => sequence);
   await engine.forward(sequences.map((sequence) => ({ blocks: blocks(sequence), past: depth, tokens: [1] })));
   scenarios.push({ name: `decode start ×${batch}`, runs: 1 });

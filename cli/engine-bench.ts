@@ -17,7 +17,7 @@ export interface EngineBenchResult {
   decode_median_step_tok_s: Record<string, number>;
   /** Bytes fed and fetched in the last decode step (the KV pool, read and written in place, not counted): host↔device traffic on a GPU. */
   decode_step_bytes: Record<string, { uploaded: number; downloaded: number }>;
-  /** Whether the last decode step attended to the KV pool where it lies rather than gathering blocks (readsInPlace). */
+  /** Whether the last decode step attended to a window of the KV pool where it lies rather than gathering blocks (inPlaceWindow). */
   decode_reads_in_place: Record<string, boolean>;
 }
 

@@ -27,6 +27,9 @@ export const LoadReport = z.object({
   /** Bytes the engine fed to and fetched from its session since the start (the KV pool, read in place, not counted): host↔device traffic on a GPU. */
   uploaded_bytes: count,
   downloaded_bytes: count,
+  /** Engine steps since the start whose attention gathered the rows' cached blocks, and those that read a window of the KV pool where it lies. */
+  steps_gathered: count,
+  steps_read_in_place: count,
   /** Generated tokens per second over the last few seconds. */
   tokens_per_second: z.number().nonnegative(),
   /**
@@ -51,6 +54,8 @@ export const IDLE_LOAD: LoadReport = {
   preemptions: 0,
   uploaded_bytes: 0,
   downloaded_bytes: 0,
+  steps_gathered: 0,
+  steps_read_in_place: 0,
   tokens_per_second: 0,
   grammar_ok: false,
 };

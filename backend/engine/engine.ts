@@ -57,10 +57,17 @@ export interface Transfers {
   downloaded: number;
 }
 
+/** Steps since the start by how attention read the KV cache (README: How attention reads the cache). */
+export interface AttentionReads {
+  gathered: number;
+  inPlace: number;
+}
+
 export interface Engine {
   readonly shape: ModelShape;
   /** Totals since the start. */
   readonly transfers: Transfers;
+  readonly attentionReads: AttentionReads;
   /** Why the device failed (lost, out of memory), once it has: every later run fails with it. */
   readonly fault?: string;
   /**

@@ -1,22 +1,22 @@
 import { Tensor, type InferenceSession } from "onnxruntime-node";
 import { graphIo } from "./graph/graph-io.ts";
 import { readsPoolInPlace } from "./graph/step-inputs.ts";
-import { poolDims, type KvArray, type KvPool, type KvPoolShape } from "./kv-pool.ts";
+import { blockRow, poolDims, type KvArray, type KvPool, type KvPoolShape, type PoolWindow } from "./kv-pool.ts";
 import type { StepRow } from "./step-layout.ts";
 
 /**
  * The KV pool in host memory, for the CPU EP: typed arrays allocated once (untouched pages cost no
- * memory) that the graph reads as feeds, without a copy: to gather rows' blocks, or also viewed
- * whole as [kvHeads, 1, N, headDim] to attend where they lie (readsInPlace). A step's new keys and
- * values come back as outputs (already in the pool's dtype) and are written here.
+ * memory) that the graph reads as feeds, without a copy: to gather rows' blocks, or a window of
+ * whole chunks viewed as [chunks, kvHeads, chunkBlocks · blockSize, headDim] to attend where it lies
+ * (inPlaceWindow). A step's new keys and values come back as outputs (already in the pool's dtype)
+ * and are written here.
  */
 export class HostKvPool implements KvPool {
   readonly keys: KvArray[];
   readonly values: KvArray[];
   private readonly pools: Record<string, Tensor> = {};
-  /** A float32 pool viewed whole for a step that reads it in place, and empty for one that gathers (none in float16). */
-  private readonly whole: Record<string, Tensor> = {};
-  private readonly empty: Record<string, Tensor> = {};
+  /** What a step that gathers feeds as the window (a float32 pool; a float16 one is never read in place): no cells. */
+  private readonly noWindow: Record<string, Tensor> = {};
   readonly boundOutputs = {};
   readonly stepOutputs: string[];
 
@@ -27,31 +27,40 @@ export class HostKvPool implements KvPool {
     const layers = Array.from({ length: shape.layers }, (_, layer) => layer);
     this.keys = layers.map(() => array());
     this.values = layers.map(() => array());
-    const [kvHeads, blocks, blockSize, headDim] = dims;
-    const nothing = new Tensor(shape.dtype, array(0), [kvHeads, 1, 0, headDim]);
-    const viewedWhole = readsPoolInPlace("host", shape.dtype);
+    const nothing = new Tensor(shape.dtype, array(0), this.windowDims(0));
     for (const layer of layers) {
-      for (const [name, wholeName, pool] of [
-        [graphIo.keyCache(layer), graphIo.keyPool(layer), this.keys[layer]],
-        [graphIo.valueCache(layer), graphIo.valuePool(layer), this.values[layer]],
-      ] as const) {
-        this.pools[name] = new Tensor(shape.dtype, pool, dims);
-        if (!viewedWhole) continue;
-        this.whole[wholeName] = new Tensor(shape.dtype, pool, [kvHeads, 1, blocks * blockSize, headDim]);
-        this.empty[wholeName] = nothing;
-      }
+      this.pools[graphIo.keyCache(layer)] = new Tensor(shape.dtype, this.keys[layer], dims);
+      this.pools[graphIo.valueCache(layer)] = new Tensor(shape.dtype, this.values[layer], dims);
+      if (!readsPoolInPlace("host", shape.dtype)) continue;
+      this.noWindow[graphIo.keyPool(layer)] = nothing;
+      this.noWindow[graphIo.valuePool(layer)] = nothing;
     }
     this.stepOutputs = layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)]);
   }
 
-  feeds(inPlace: boolean): Record<string, Tensor> {
-    return { ...this.pools, ...(inPlace ? this.whole : this.empty) };
+  /** A window's dimensions; no chunks are fed as one chunk of no positions, which every product takes. */
+  private windowDims(chunks: number): number[] {
+    const { kvHeads, blockSize, headDim, chunkBlocks } = this.shape;
+    return chunks === 0 ? [1, kvHeads, 0, headDim] : [chunks, kvHeads, chunkBlocks * blockSize, headDim];
   }
 
-  /** Offset of one position's head in a pool. */
+  feeds(window?: PoolWindow): Record<string, Tensor> {
+    if (!window) return { ...this.pools, ...this.noWindow };
+    const chunkSize = this.offset(0, this.shape.chunkBlocks, 0); // where the second chunk's first block starts
+    const [from, to] = [window.first * chunkSize, (window.first + window.chunks) * chunkSize];
+    const view = (pool: KvArray) => new Tensor("float32", pool.subarray(from, to), this.windowDims(window.chunks));
+    const windows: Record<string, Tensor> = {};
+    this.keys.forEach((keys, layer) => {
+      windows[graphIo.keyPool(layer)] = view(keys);
+      windows[graphIo.valuePool(layer)] = view(this.values[layer]);
+    });
+    return { ...this.pools, ...windows };
+  }
+
+  /** Offset of one position's head in a pool (kv-pool.ts: blockRow). */
   private offset(head: number, block: number, slot: number): number {
-    const { blocks, blockSize, headDim } = this.shape;
-    return ((head * (blocks + 1) + block) * blockSize + slot) * headDim;
+    const { blockSize, headDim, chunkBlocks } = this.shape;
+    return ((blockRow(block, this.shape) + head * chunkBlocks) * blockSize + slot) * headDim;
   }
 
   store(outputs: InferenceSession.OnnxValueMapType, rows: StepRow[]): void {

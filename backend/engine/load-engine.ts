@@ -13,7 +13,7 @@ import { describeAdapter, findWebGpuAdapter, noAdapterHelp, type WebGpuAdapter }
 import { DeviceKvPool } from "./device/device-kv-pool.ts";
 import { HostKvPool } from "./host-kv-pool.ts";
 import { OnnxEngine } from "./onnx-engine.ts";
-import { kvBytesPerValue, type KvPoolShape } from "./kv-pool.ts";
+import { chunkBlocksFor, kvBytesPerValue, poolChunks, sharedChunkBlocks, type KvPoolShape } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
 
 /** Opens a checkpoint, builds (or reuses) its cached ONNX graph and starts one ORT session. */
@@ -52,13 +52,15 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
       ? new Error(`loading ${mebibytes(weightsOnDevice)} of weights onto the device failed: ${error.message}`)
       : error;
   });
+  const blocks = kvPoolBlocks(config, contextLength, options, device);
   const shape: KvPoolShape = {
     layers: config.layers,
     kvHeads: config.kvHeads,
-    blocks: kvPoolBlocks(config, contextLength, options, device),
+    blocks,
     blockSize: options.blockSize,
     headDim: config.headDim,
     dtype: options.kvCacheDtype,
+    chunkBlocks: chunkBlocksFor(blocks, options.kvCacheSequences),
   };
   const pool = device ? await devicePool(options, shape, config, weightsOnDevice) : new HostKvPool(shape);
   return new OnnxEngine(
@@ -93,7 +95,8 @@ async function devicePool(
   config: ModelConfig,
   weightBytes: number,
 ): Promise<DeviceKvPool> {
-  const poolBytes = kvBytesPerToken(config, kvBytesPerValue[shape.dtype]) * (shape.blocks + 1) * shape.blockSize;
+  const poolBytes =
+    kvBytesPerToken(config, kvBytesPerValue[shape.dtype]) * poolChunks(shape) * shape.chunkBlocks * shape.blockSize;
   const sizes = `weights ${mebibytes(weightBytes)}, KV pool ${mebibytes(poolBytes)} (${shape.blocks * shape.blockSize} tokens)`;
   process.stderr.write(`on the device: ${sizes}\n`);
   return DeviceKvPool.create(options.executionProvider, shape).catch((error: Error) => {
@@ -153,8 +156,10 @@ function kvPoolBlocks(
   const budget = options.kvCacheMemory ?? Math.floor(freemem() * optionDefaults.kvCacheMemoryShare);
   const wanted = sequences !== undefined ? sequences * blocksPerSequence : Math.floor(budget / blockBytes);
   const poolLimit = device ? Math.min(device.maxBufferSize, device.maxStorageBufferBindingSize) : maxPoolArrayBytes;
-  // A layer's key pool holds 1 / (2 · layers) of a block's bytes per block, plus the scratch block.
-  const blocks = Math.min(wanted, Math.floor((poolLimit / blockBytes) * 2 * config.layers) - 1);
+  // A layer's key pool holds 1 / (2 · layers) of a block's bytes per block, in whole chunks that
+  // hold the blocks and the scratch block (kv-pool.ts: up to sharedChunkBlocks - 1 more than asked).
+  const limitChunks = Math.floor(((poolLimit / blockBytes) * 2 * config.layers) / sharedChunkBlocks);
+  const blocks = Math.min(wanted, limitChunks * sharedChunkBlocks - 1);
   if (blocks < blocksPerSequence) {
     const what =
       blocks < wanted

@@ -1,12 +1,12 @@
 import { InferenceSession, Tensor } from "onnxruntime-node";
 import type { ModelConfig } from "./checkpoint/config.ts";
 import type { TensorRows } from "./checkpoint/tensor-rows.ts";
-import type { Draw, Engine, LogitsChunk, ModelShape, SequenceChunk, Transfers } from "./engine.ts";
+import type { AttentionReads, Draw, Engine, LogitsChunk, ModelShape, SequenceChunk, Transfers } from "./engine.ts";
 import { graphIo } from "./graph/graph-io.ts";
 import type { Pooling } from "../options.ts";
-import { kvBytesPerValue, type KvPool } from "./kv-pool.ts";
+import { kvBytesPerValue, type KvPool, type PoolWindow } from "./kv-pool.ts";
 import { kvBytesPerToken } from "./parameters.ts";
-import { readsInPlace, stepLayout, type StepRow } from "./step-layout.ts";
+import { inPlaceWindow, stepLayout, type StepRow } from "./step-layout.ts";
 
 export class EngineInputError extends Error {}
 
@@ -46,8 +46,9 @@ export class OnnxEngine implements Engine {
   readonly shape: ModelShape;
   /** Totals since the start, and the last run's. */
   readonly transfers: Transfers = { uploaded: 0, downloaded: 0 };
+  readonly attentionReads: AttentionReads = { gathered: 0, inPlace: 0 };
   lastStepTransfers: Transfers = { uploaded: 0, downloaded: 0 };
-  /** Whether the last run attended to the pool where it lies rather than gathering blocks (readsInPlace). */
+  /** Whether the last run attended to a window of the pool where it lies rather than gathering blocks (inPlaceWindow). */
   lastStepReadInPlace = false;
   fault?: string;
   private queue: Promise<unknown> = Promise.resolve();
@@ -135,15 +136,15 @@ export class OnnxEngine implements Engine {
     fetch: string[],
     draws: (Draw | undefined)[] = [],
   ) {
-    const { blockSize, blocks } = this.pool.shape;
-    const inPlace = this.inputs.has(graphIo.poolTables) && readsInPlace(rows, blockSize, (blocks + 1) * blockSize);
-    const feeds = this.stepFeeds(rows, logitRows, draws, inPlace);
-    this.lastStepReadInPlace = inPlace;
+    const window = this.inputs.has(graphIo.poolTables) ? inPlaceWindow(rows, this.pool.shape) : undefined;
+    const feeds = this.stepFeeds(rows, logitRows, draws, window);
+    this.lastStepReadInPlace = window !== undefined;
+    this.attentionReads[window ? "inPlace" : "gathered"]++;
     const fetches = { ...Object.fromEntries(fetch.map((name) => [name, null])), ...this.pool.boundOutputs };
     if (this.fault) throw new Error(`the device failed earlier: ${this.fault}`);
     try {
       await this.pool.copyBlocks(this.pendingCopies.splice(0));
-      const outputs = await this.session.run({ ...feeds, ...this.pool.feeds(inPlace) }, fetches);
+      const outputs = await this.session.run({ ...feeds, ...this.pool.feeds(window) }, fetches);
       this.count(
         Object.values(feeds),
         fetch.map((name) => outputs[name]),
@@ -160,9 +161,9 @@ export class OnnxEngine implements Engine {
     rows: StepRow[],
     logitRows: "last" | "all" | "none",
     draws: (Draw | undefined)[],
-    inPlace: boolean,
+    window: PoolWindow | undefined,
   ): Record<string, Tensor> {
-    const layout = stepLayout(rows, this.shape.blockSize, this.shape.kvBlocks, inPlace);
+    const layout = stepLayout(rows, this.pool.shape, window);
     const int64 = (data: BigInt64Array, dims = [data.length]) => new Tensor("int64", data, dims);
     // A device EP's kernels fail on empty tensors, so the lm_head and the draw always get a row:
     // row 0, drawn greedily, where none is wanted (its result is never read).
@@ -189,7 +190,7 @@ export class OnnxEngine implements Engine {
       [graphIo.positions]: int64(layout.positions),
       [graphIo.padIndex]: int64(layout.padIndex),
       [graphIo.unpadIndex]: int64(layout.unpadIndex),
-      [graphIo.blockTables]: int64(layout.blockTables, [layout.batch, layout.tableWidth]),
+      [graphIo.blockTables]: new Tensor("int32", layout.blockTables, [layout.batch, layout.tableWidth]),
       [graphIo.poolTables]: int64(layout.poolTables, [layout.batch, layout.poolTableWidth]),
       [graphIo.logitRows]: int64(rowsWanted),
       [graphIo.kvSlots]: int64(layout.kvSlots, [layout.total, 2]),

@@ -92,10 +92,13 @@ class InferenceThread {
   /** The load report, posted after every step; /health and /metrics read the latest one. */
   status(): LoadReport {
     const { uploaded, downloaded } = this.engine.transfers;
+    const { gathered, inPlace } = this.engine.attentionReads;
     return {
       ...this.scheduler.stats(),
       uploaded_bytes: uploaded,
       downloaded_bytes: downloaded,
+      steps_gathered: gathered,
+      steps_read_in_place: inPlace,
       tokens_per_second: this.throughput.rate(),
       grammar_ok: this.grammars.healthy,
     };

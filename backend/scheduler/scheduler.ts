@@ -32,10 +32,10 @@ export interface StepOutput {
   logprobs?: TokenLogprobs;
 }
 
-/** The scheduler's part of the load report: all of it but the throughput and the grammar state. */
+/** The scheduler's part of the load report: all of it but the throughput, the grammar state and the engine's counts. */
 export type SchedulerStats = Omit<
   LoadReport,
-  "tokens_per_second" | "grammar_ok" | "uploaded_bytes" | "downloaded_bytes"
+  "tokens_per_second" | "grammar_ok" | "uploaded_bytes" | "downloaded_bytes" | "steps_gathered" | "steps_read_in_place"
 >;
 
 /**

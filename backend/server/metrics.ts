@@ -75,6 +75,16 @@ export class ServingMetrics {
         "Bytes fetched from the engine's session (device to host on a GPU): drawn tokens, or the logits rows a request needs.",
         (load) => load.downloaded_bytes,
       ],
+      [
+        "moxie:engine_steps_gathered_total",
+        "Engine steps whose attention gathered each row's cached blocks into one tensor per layer.",
+        (load) => load.steps_gathered,
+      ],
+      [
+        "moxie:engine_steps_read_in_place_total",
+        "Engine steps whose attention read a window of the KV pool where it lies, without a copy.",
+        (load) => load.steps_read_in_place,
+      ],
     ];
     for (const [name, help, read] of totals) totalCounter(name, help, read);
     this.generationTokens = counter("vllm:generation_tokens_total", "Number of generation tokens processed.");

@@ -48,12 +48,13 @@ const tokens = [1, 17, 250, 3, 99, 42, 7, 7, 180, 64, 2, 299];
 
 /**
  * Every position's logits from one evaluation, and the last ones when fed token by token through the
- * cache: a pool of one 16-token sequence, so the later steps read it in place (readsInPlace).
+ * cache: blocks of one position, so the pool's first chunk (16 positions) is the window that the
+ * steps past 8 cached tokens read in place (inPlaceWindow).
  */
 async function expectMatchesReference(dir: string) {
   const checkpoint = await openCheckpoint(dir);
   const expected = referenceLogits(checkpoint, tokens);
-  const engine = await loadEngine({ model: dir, threads: 2, kvCacheSequences: 1, contextLength: 16, blockSize: 4 });
+  const engine = await loadEngine({ model: dir, threads: 2, kvCacheSequences: 1, contextLength: 16, blockSize: 1 });
   try {
     const vocab = checkpoint.config.vocabSize;
     const [evaluation] = await engine.evaluate([tokens]);

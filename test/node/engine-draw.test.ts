@@ -72,6 +72,7 @@ describe("draws inside the engine", () => {
     const logitsOnly: Engine = {
       shape: engine.shape,
       transfers: engine.transfers,
+      attentionReads: engine.attentionReads,
       forward: (chunks) => engine.forward(chunks.map((c) => ({ ...c, draw: undefined }))),
       copyBlock: (from, to) => engine.copyBlock(from, to),
       embed: (sequences, pooling) => engine.embed(sequences, pooling),

@@ -352,6 +352,7 @@ describe("a tiny Mixtral in GPTQ (v1, act-order, asymmetric) scores as its dequa
         blockSize: 16,
         headDim: checkpoint.config.headDim,
         dtype: "float32",
+        chunkBlocks: 5,
       }),
       64,
     );

@@ -87,6 +87,9 @@ const recording: Engine = {
   get transfers() {
     return engine.transfers;
   },
+  get attentionReads() {
+    return engine.attentionReads;
+  },
   async forward(chunks) {
     // Logits for every chunk, to compare: the model runner samples them itself, with its planned draws' numbers.
     const logits = await engine.forward(chunks.map((chunk) => ({ ...chunk, draw: undefined })));

@@ -54,5 +54,7 @@ it("uploads and downloads the same bytes per decode step at 16 and at 1,600 cach
   const deep = await decodeAt(1600);
   expect(deep.downloaded).toBe(8); // the drawn token id
   expect(deep.downloaded).toBe(shallow.downloaded);
-  expect(deep.uploaded - shallow.uploaded).toBe(8 * (deep.tableEntries - shallow.tableEntries));
+  expect(deep.uploaded - shallow.uploaded).toBe(
+    Int32Array.BYTES_PER_ELEMENT * (deep.tableEntries - shallow.tableEntries),
+  );
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ExecutionProvider } from "../../options.ts";
 import { graphIo } from "../graph/graph-io.ts";
-import { perHeadIndices } from "../graph/kv-cache.ts";
+import { poolBlockIndices } from "../graph/kv-cache.ts";
 import { GraphBuilder } from "../graph/onnx-builder.ts";
 import { poolDims, type KvPool, type KvPoolShape } from "../kv-pool.ts";
 
@@ -89,7 +89,7 @@ export class DeviceKvPool implements KvPool {
 /** A graph whose output is a zero-filled pool of the shape it is fed (Expand runs on the device, so nothing is uploaded). */
 function zerosGraph(dir: string, shape: KvPoolShape): Uint8Array {
   const g = GraphBuilder.create(join(dir, "zeros.data"), "zeros.data");
-  const zeros = g.op("Expand", [g.scalar(0), g.input("shape", "int64", [4])]);
+  const zeros = g.op("Expand", [g.scalar(0), g.input("shape", "int64", [poolDims(shape).length])]);
   if (shape.dtype === "float16") g.cast(zeros, "float16", "zeros");
   else g.node("Identity", [zeros], {}, { outputs: ["zeros"] });
   g.output("zeros", shape.dtype, poolDims(shape));
@@ -102,15 +102,16 @@ function blockCopyGraph(dir: string, shape: KvPoolShape): Uint8Array {
   const dims = poolDims(shape);
   const from = g.input("copy_from", "int64", ["n"]);
   const to = g.input("copy_to", "int64", ["n"]);
-  const indices = perHeadIndices(g, shape.kvHeads, g.op("Unsqueeze", [to, g.ints([1])]), 1); // [kvHeads, n, 2]
+  const chunkBlocks = g.ints([shape.chunkBlocks]);
+  const [sources, targets] = [from, to].map((blocks) => poolBlockIndices(g, shape.kvHeads, chunkBlocks, blocks, 1)); // [kvHeads, n, 3]
   for (let layer = 0; layer < shape.layers; layer++) {
     for (const [pool, written] of [
       [graphIo.keyCache(layer), graphIo.keyCacheWritten(layer)],
       [graphIo.valueCache(layer), graphIo.valueCacheWritten(layer)],
     ]) {
       g.input(pool, shape.dtype, dims);
-      const blocks = g.op("Gather", [pool, from], { axis: 1 }); // [kvHeads, n, blockSize, headDim]
-      g.node("ScatterND", [pool, indices, blocks], {}, { outputs: [written] });
+      const blocks = g.op("GatherND", [pool, sources]); // [kvHeads, n, blockSize, headDim]
+      g.node("ScatterND", [pool, targets, blocks], {}, { outputs: [written] });
       g.output(written, shape.dtype, dims);
     }
   }

@@ -9,7 +9,7 @@ import { padded, readsPoolInPlace } from "./step-inputs.ts";
  * Grouped-query attention of the step's tokens x [T, hidden] over [cached ‖ new] keys. The cached
  * keys and values are gathered from the layer's block pools by block table inside the graph (no
  * copy in JS), or, on a host float32 pool, read where they lie: a step does one or the other
- * (readsInPlace decides). The new ones come from this step.
+ * (inPlaceWindow decides). The new ones come from this step.
  */
 export function attention(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: number): Tensor {
   const { heads, kvHeads, headDim } = ctx.config;
@@ -83,11 +83,15 @@ function queryKeyValue(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: num
   return g.op("Concat", [queries, kv], { axis: -1 });
 }
 
+/** One part of the keys a step attends to: its scores [kvHeads, B, group · L, ·], and its values weighted by their probabilities. */
+interface KeyPart {
+  scores: Tensor;
+  context(probabilities: Tensor): Tensor; // [kvHeads, B, group · L, headDim]
+}
+
 /**
- * softmax(q·kᵀ + bias)·v over the gathered, the current and (where given) the pool's keys, each
- * [kvHeads, B | 1, ·, headDim]. Scores against each part are concatenated for one softmax, so no
- * keys are ever concatenated. The pool read in place is the products' large operand: it goes first
- * (k·qᵀ, transposed after), so its rows are streamed once rather than packed.
+ * softmax(q·kᵀ + bias)·v over the gathered, the current and (where given) the pool window's keys.
+ * Scores against each part are concatenated for one softmax, so no keys are ever concatenated.
  */
 function attend(
   g: GraphBuilder,
@@ -100,13 +104,14 @@ function attend(
   const { heads, kvHeads } = ctx.config;
   const group = heads / kvHeads;
   const { bias, dimL, dimKeys, keyParts } = ctx.step;
-  const transposedLast = (x: Tensor): Tensor => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
-  const queriesByKeys = (keys: Tensor): Tensor => g.op("MatMul", [queries, transposedLast(keys)]);
-  const keysByQueries = (keys: Tensor): Tensor => transposedLast(g.op("MatMul", [keys, transposedLast(queries)]));
-  const parts = [cached, current, ...(pool ? [pool] : [])];
+  const byRow = ({ keys, values }: KeysValues): KeyPart => ({
+    scores: g.op("MatMul", [queries, transposedLast(g, keys)]),
+    context: (probabilities) => g.op("MatMul", [probabilities, values]),
+  });
+  const parts = [byRow(cached), byRow(current), ...(pool ? [inWindow(g, ctx, queries, pool)] : [])];
   const scores = g.op(
     "Concat",
-    [queriesByKeys(cached.keys), queriesByKeys(current.keys), ...(pool ? [keysByQueries(pool.keys)] : [])],
+    parts.map((part) => part.scores),
     { axis: -1 },
   ); // [kvHeads, B, group · L, K]
   const biased = g.op("Add", [
@@ -118,7 +123,47 @@ function attend(
     g.op("Concat", [g.ints([kvHeads, 0, -1]), dimKeys], { axis: 0 }),
   ]);
   const perPart = g.node("Split", [probabilities, keyParts], { axis: -1 }, { outputs: parts.length });
-  return perPart
-    .map((part, i) => g.op("MatMul", [part, parts[i].values]))
-    .reduce((sum, product) => g.op("Add", [sum, product])); // [kvHeads, B, group · L, headDim]
+  return perPart.map((part, i) => parts[i].context(part)).reduce((sum, product) => g.op("Add", [sum, product])); // [kvHeads, B, group · L, headDim]
+}
+
+const transposedLast = (g: GraphBuilder, x: Tensor): Tensor => g.op("Transpose", [x], { perm: [0, 1, 3, 2] });
+
+/**
+ * The pool window [chunks, kvHeads, chunk positions, headDim] read where it lies, for every row at
+ * once: all rows' queries are stacked as one matrix per kv head, so each product reads the window
+ * once, chunk by chunk (a chunk's positions follow its blocks' order), and the values' product is
+ * summed over chunks.
+ */
+function inWindow(g: GraphBuilder, ctx: GraphContext, queries: Tensor, { keys, values }: KeysValues): KeyPart {
+  const { kvHeads, headDim } = ctx.config;
+  const dim = (x: Tensor, from: number, to = from + 1): Tensor =>
+    g.op("Slice", [g.op("Shape", [x]), g.ints([from]), g.ints([to])]);
+  const rowsGroupsQueries = dim(queries, 0, 3); // kvHeads, B, group · L
+  const stacked = g.op("Reshape", [queries, g.ints([1, kvHeads, -1, headDim])]); // [1, kvHeads, B · group · L, headDim]
+  const [chunks, positions, stackedQueries] = [dim(keys, 0), dim(keys, 2), dim(stacked, 2)];
+  // The scores to [kvHeads · B · group · L, chunks, positions]: a transpose that moves one axis
+  // whole rows of positions at a time (ORT's general transpose is several times slower).
+  const byChunk = g.op(
+    "Reshape",
+    [
+      g.op("MatMul", [stacked, transposedLast(g, keys)]), // [chunks, kvHeads, B · group · L, positions]
+      g.op("Concat", [chunks, g.op("Mul", [g.ints([kvHeads]), stackedQueries]), positions], { axis: 0 }),
+    ],
+    { allowzero: 1 },
+  );
+  const scores = g.op("Transpose", [byChunk], { perm: [1, 0, 2] });
+  return {
+    scores: g.op("Reshape", [scores, g.op("Concat", [rowsGroupsQueries, g.ints([-1])], { axis: 0 })]),
+    context: (probabilities) => {
+      const perChunk = g.op("Reshape", [
+        probabilities,
+        g.op("Concat", [g.ints([kvHeads]), stackedQueries, chunks, positions], { axis: 0 }),
+      ]); // [kvHeads, B · group · L, chunks, positions]
+      const weighted = g.op("MatMul", [g.op("Transpose", [perChunk], { perm: [2, 0, 1, 3] }), values]); // [chunks, kvHeads, B · group · L, headDim]
+      return g.op("Reshape", [
+        g.op("ReduceSum", [weighted, g.ints([0])], { keepdims: 0 }),
+        g.op("Concat", [rowsGroupsQueries, g.ints([-1])], { axis: 0 }),
+      ]);
+    },
+  };
 }

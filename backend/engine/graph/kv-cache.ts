@@ -8,12 +8,18 @@ export interface KeysValues {
   values: Tensor;
 }
 
-/** A layer's pools as graph inputs: [kvHeads, poolBlocks, blockSize, headDim] in the cache's dtype. */
+/** A layer's pools as graph inputs: [chunks, kvHeads, chunkBlocks, blockSize, headDim] in the cache's dtype (kv-pool.ts). */
 function poolInput(g: GraphBuilder, ctx: GraphContext, name: string): Tensor {
   return g.input(name, ctx.kvCacheDtype, poolDims(ctx));
 }
 
-const poolDims = (ctx: GraphContext) => [ctx.config.kvHeads, "poolBlocks", "blockSize", ctx.config.headDim];
+const poolDims = (ctx: GraphContext) => [
+  "poolChunks",
+  ctx.config.kvHeads,
+  "chunkBlocks",
+  "blockSize",
+  ctx.config.headDim,
+];
 
 /**
  * The names the step's new keys and values take where they are made: the graph's outputs when a
@@ -44,7 +50,7 @@ export function storeNewKeysValues(g: GraphBuilder, ctx: GraphContext, layer: nu
     }
     const stored = halfCache ? g.cast(x, "float16") : x;
     const updates = g.op("Transpose", [stored], { perm: [1, 0, 2] }); // [kvHeads, T, headDim]
-    g.node("ScatterND", [pool, ctx.step.headSlots!, updates], {}, { outputs: [written] });
+    g.node("ScatterND", [pool, ctx.step.slotIndices!, updates], {}, { outputs: [written] });
     g.output(written, ctx.kvCacheDtype, poolDims(ctx));
     return halfCache ? g.cast(stored, "float32") : x;
   };
@@ -55,19 +61,41 @@ export function storeNewKeysValues(g: GraphBuilder, ctx: GraphContext, layer: nu
 }
 
 /**
- * ScatterND indices into a pool [kvHeads, blocks, …] for every head: `indices` [n, width] (block,
- * or block and offset) become [kvHeads, n, 1 + width], each row prefixed with its head.
+ * GatherND and ScatterND indices that pick `blocks` (int64, of rank `rank`) for every head of a pool
+ * [chunks, kvHeads, chunkBlocks, blockSize, headDim]: [kvHeads, …blocks' shape, 3], each a
+ * (chunk, head, block in chunk). `chunkBlocks`: the pool's third dimension, int64 [1].
  */
-export function perHeadIndices(g: GraphBuilder, kvHeads: number, indices: Tensor, width: number): Tensor {
-  const rows = g.op("Slice", [g.op("Shape", [indices]), g.ints([0]), g.ints([1])]);
-  const shape = (last: number): Tensor => g.op("Concat", [g.ints([kvHeads]), rows, g.ints([last])], { axis: 0 });
+export function poolBlockIndices(
+  g: GraphBuilder,
+  kvHeads: number,
+  chunkBlocks: Tensor,
+  blocks: Tensor,
+  rank: number,
+): Tensor {
+  const shape = g.op("Concat", [g.ints([kvHeads]), g.op("Shape", [blocks]), g.ints([1])], { axis: 0 });
+  const spread = (x: Tensor): Tensor => g.op("Expand", [g.op("Unsqueeze", [x, g.ints([-1])]), shape]);
   const heads = g.constant(
     "int64",
-    [kvHeads, 1, 1],
+    [kvHeads, ...new Array<number>(rank).fill(1), 1],
     Array.from({ length: kvHeads }, (_, h) => h),
   );
-  const repeated = g.op("Expand", [g.op("Unsqueeze", [indices, g.ints([0])]), shape(width)]);
-  return g.op("Concat", [g.op("Expand", [heads, shape(1)]), repeated], { axis: -1 });
+  return g.op(
+    "Concat",
+    [
+      spread(g.op("Div", [blocks, chunkBlocks])),
+      g.op("Expand", [heads, shape]),
+      spread(g.op("Mod", [blocks, chunkBlocks])),
+    ],
+    { axis: -1 },
+  );
+}
+
+/** ScatterND indices of every head of each new token: `slots` [T, 2] (block, offset) become [kvHeads, T, 4]. */
+export function poolSlotIndices(g: GraphBuilder, kvHeads: number, chunkBlocks: Tensor, slots: Tensor): Tensor {
+  const [blocks, offsets] = g.node("Split", [slots], { axis: 1, num_outputs: 2 }, { outputs: 2 });
+  const blockIndices = poolBlockIndices(g, kvHeads, chunkBlocks, g.op("Squeeze", [blocks, g.ints([1])]), 1);
+  const shape = g.op("Concat", [g.ints([kvHeads]), g.op("Shape", [offsets])], { axis: 0 });
+  return g.op("Concat", [blockIndices, g.op("Expand", [offsets, shape])], { axis: -1 });
 }
 
 /**
@@ -77,7 +105,11 @@ export function perHeadIndices(g: GraphBuilder, kvHeads: number, indices: Tensor
 export function cachedKeysValues(g: GraphBuilder, ctx: GraphContext, layer: number): KeysValues {
   const { kvHeads, headDim } = ctx.config;
   const cached = (pool: Tensor): Tensor => {
-    const blocks = g.op("Gather", [pool, ctx.step.blockTables], { axis: 1 });
+    const rows = g.op("Reshape", [
+      pool,
+      g.op("Concat", [g.ints([-1]), ctx.step.blockSize, g.ints([headDim])], { axis: 0 }),
+    ]);
+    const blocks = g.op("Gather", [rows, ctx.step.blockRows]); // [kvHeads, B, blocks, blockSize, headDim]
     const float32 = ctx.kvCacheDtype === "float16" ? g.cast(blocks, "float32") : blocks;
     return g.op("Reshape", [float32, g.ints([kvHeads, 0, -1, headDim])]);
   };
@@ -88,11 +120,12 @@ export function cachedKeysValues(g: GraphBuilder, ctx: GraphContext, layer: numb
 }
 
 /**
- * The layer's whole pools as [kvHeads, 1, N, headDim], attended where they lie: a host float32 pool
- * (readsPoolInPlace), fed as a view of its memory, so nothing is copied. A step that gathers feeds N = 0.
+ * A window of the layer's pools as [chunks, kvHeads, chunkBlocks · blockSize, headDim], attended
+ * where it lies: a host float32 pool (readsPoolInPlace), fed as a view of its memory, so nothing is
+ * copied. A step that gathers feeds one chunk of no positions.
  */
 export function poolKeysValues(g: GraphBuilder, ctx: GraphContext, layer: number): KeysValues {
-  const dims = [ctx.config.kvHeads, 1, "poolPositions", ctx.config.headDim];
+  const dims = ["windowChunks", ctx.config.kvHeads, "chunkPositions", ctx.config.headDim];
   return {
     keys: g.input(graphIo.keyPool(layer), "float32", dims),
     values: g.input(graphIo.valuePool(layer), "float32", dims),

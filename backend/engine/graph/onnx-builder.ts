@@ -5,11 +5,12 @@ const { onnx } = onnxProto;
 const DataType = onnx.TensorProto.DataType;
 const AttributeType = onnx.AttributeProto.AttributeType;
 
-export type ElementType = "float32" | "float16" | "int64" | "uint8";
+export type ElementType = "float32" | "float16" | "int64" | "int32" | "uint8";
 const elementTypes: Record<ElementType, number> = {
   float32: DataType.FLOAT,
   float16: DataType.FLOAT16,
   int64: DataType.INT64,
+  int32: DataType.INT32,
   uint8: DataType.UINT8,
 };
 
@@ -151,16 +152,18 @@ export class GraphBuilder {
   }
 
   /** A small embedded constant; identical constants are shared. */
-  constant(type: "float32" | "int64", dims: number[], values: number[]): Tensor {
+  constant(type: "float32" | "int64" | "int32", dims: number[], values: number[]): Tensor {
     const { constants, initializers } = this.model;
     const key = `${type}:${dims.join(",")}:${values.join(",")}`;
     const existing = constants.get(key);
     if (existing) return existing;
     const name = `const_${constants.size}`;
-    const rawData =
-      type === "float32"
-        ? new Uint8Array(new Float32Array(values).buffer)
-        : new Uint8Array(new BigInt64Array(values.map(BigInt)).buffer);
+    const arrays = {
+      float32: () => new Float32Array(values),
+      int32: () => new Int32Array(values),
+      int64: () => new BigInt64Array(values.map(BigInt)),
+    };
+    const rawData = new Uint8Array(arrays[type]().buffer);
     initializers.push({ name, dataType: elementTypes[type], dims, rawData });
     constants.set(key, name);
     return name;

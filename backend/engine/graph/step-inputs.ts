@@ -1,7 +1,7 @@
 import type { KvCacheDtype, KvPoolPlace } from "../../options.ts";
 import type { ModelConfig } from "../checkpoint/config.ts";
 import { graphIo } from "./graph-io.ts";
-import { perHeadIndices } from "./kv-cache.ts";
+import { poolSlotIndices } from "./kv-cache.ts";
 import type { GraphBuilder, Tensor } from "./onnx-builder.ts";
 
 /** Masked attention scores get this bias: exp() of it is 0, yet a fully masked row stays finite. */
@@ -10,9 +10,9 @@ const masked = -1e30;
 const notInRow = 2 ** 24;
 
 /**
- * Whether the graph can attend to a layer's whole pool where it lies (graphIo.keyPool), besides
+ * Whether the graph can attend to a window of a layer's pool where it lies (graphIo.keyPool), besides
  * gathering rows' blocks: a host pool in float32, which the graph reads without a copy. A float16
- * pool would be cast whole, and a device pool's gather is a device-side copy (README: Running on a GPU).
+ * pool's window would be cast, a copy, and a device pool is not fed as windows (README: Running on a GPU).
  */
 export const readsPoolInPlace = (kvPool: KvPoolPlace, kvCacheDtype: KvCacheDtype): boolean =>
   kvPool === "host" && kvCacheDtype === "float32";
@@ -22,9 +22,11 @@ export interface StepInputs {
   positions: Tensor; // int64 [T]
   padIndex: Tensor; // int64 [B·L]
   unpadIndex: Tensor; // int64 [T]
-  blockTables: Tensor; // int64 [B, blocks]
-  /** Where the graph writes the pools itself (a device pool): ScatterND's indices, (head, block, offset) of every head of every new token. */
-  headSlots?: Tensor; // int64 [kvHeads, T, 3]
+  /** The rows' cached blocks for every head: rows of a pool viewed as [rows, blockSize, headDim] (kv-pool.ts: blockRow). */
+  blockRows: Tensor; // int32 [kvHeads, B, blocks]
+  blockSize: Tensor; // int64 [1]: positions per block
+  /** Where the graph writes the pools itself (a device pool): ScatterND's indices of every head of every new token (poolSlotIndices). */
+  slotIndices?: Tensor; // int64 [kvHeads, T, 4]
   /** Additive bias over every key a query may see: [P gathered ‖ L new ‖ N in place, where the pool is read in place]. */
   bias: Tensor; // float [B, 1, L, K]
   logitRows: Tensor; // int64 [R]
@@ -42,28 +44,50 @@ export function stepInputs(
   const positions = g.input(graphIo.positions, "int64", ["T"]);
   const padIndex = g.input(graphIo.padIndex, "int64", ["BL"]);
   const unpadIndex = g.input(graphIo.unpadIndex, "int64", ["T"]);
-  const blockTables = g.input(graphIo.blockTables, "int64", ["B", "blocks"]);
+  const blockTables = g.input(graphIo.blockTables, "int32", ["B", "blocks"]);
   const logitRows = g.input(graphIo.logitRows, "int64", ["R"]);
 
-  // Dynamic sizes: L = padded slots / rows, P = table width × block size (the pools' third dimension).
+  // Dynamic sizes: L = padded slots / rows, P = table width × block size (the pools' fourth dimension).
   const dim = (x: Tensor, axis: number): Tensor =>
     g.op("Slice", [g.op("Shape", [x]), g.ints([axis]), g.ints([axis + 1])]);
   const dimL = g.op("Div", [dim(padIndex, 0), dim(blockTables, 0)]);
-  const blockSize = dim(graphIo.keyCache(0), 2);
+  const chunkBlocks = dim(graphIo.keyCache(0), 2);
+  const blockSize = dim(graphIo.keyCache(0), 3);
   const dimP = g.op("Mul", [dim(blockTables, 1), blockSize]);
   const rows = rowLengths(g, dimL, config.slidingWindow);
   const parts = [dimP, dimL];
   let bias = attentionBias(g, rows, dimP, dimL);
   if (readsPoolInPlace(kvPool, kvCacheDtype)) {
-    const dimN = dim(graphIo.keyPool(0), 2);
+    const dimN = g.op("Mul", [dim(graphIo.keyPool(0), 0), dim(graphIo.keyPool(0), 2)]);
     parts.push(dimN);
     bias = g.op("Concat", [bias, poolBias(g, rows, blockSize, dimN)], { axis: -1 });
   }
   const keyParts = g.op("Concat", parts, { axis: 0 });
   const dimKeys = parts.reduce((sum, part) => g.op("Add", [sum, part]));
-  const headSlots =
-    kvPool === "device" ? perHeadIndices(g, config.kvHeads, g.input(graphIo.kvSlots, "int64", ["T", 2]), 2) : undefined;
-  return { positions, padIndex, unpadIndex, blockTables, headSlots, bias, logitRows, dimL, dimKeys, keyParts };
+  // int32, so that this stays on a device EP, where int64 arithmetic falls back to the CPU.
+  const heads = g.constant(
+    "int32",
+    [config.kvHeads, 1, 1],
+    Array.from({ length: config.kvHeads }, (_, head) => head),
+  );
+  const blockRows = g.op("Add", [blockTables, g.op("Mul", [heads, g.cast(chunkBlocks, "int32")])]);
+  const slotIndices =
+    kvPool === "device"
+      ? poolSlotIndices(g, config.kvHeads, chunkBlocks, g.input(graphIo.kvSlots, "int64", ["T", 2]))
+      : undefined;
+  return {
+    positions,
+    padIndex,
+    unpadIndex,
+    blockRows,
+    blockSize,
+    slotIndices,
+    bias,
+    logitRows,
+    dimL,
+    dimKeys,
+    keyParts,
+  };
 }
 
 /** Each row's cached and new token counts, its queries' positions, and what a query at a key position sees. */
@@ -114,21 +138,27 @@ function attentionBias(g: GraphBuilder, rows: RowLengths, dimP: Tensor, dimL: Te
 }
 
 /**
- * The bias [B, 1, L, N] over the pool's N cells read in place: a cell holds position i·blockSize +
- * offset of a row whose table (graphIo.poolTables) lists its block at index i, and is held below the
- * row's cached count; any other cell (other rows' blocks, free ones, the scratch block) is masked.
+ * The bias [B, 1, L, N] over the N cells of the window read in place: a cell holds position
+ * i·blockSize + offset of a row whose table (graphIo.poolTables, numbered from the window's first
+ * block) lists its block at index i, and is held below the row's cached count; any other cell
+ * (other rows' blocks, free ones) is masked. A table's padding points at the column just past the
+ * window, which is dropped.
  */
 function poolBias(g: GraphBuilder, rows: RowLengths, blockSize: Tensor, dimN: Tensor): Tensor {
   const tables = g.input(graphIo.poolTables, "int64", ["B", "poolTableWidth"]);
   const shape = g.op("Shape", [tables]);
   const [batch, width] = g.node("Split", [shape], { axis: 0, num_outputs: 2 }, { outputs: 2 });
-  const rowsAndBlocks = g.op("Concat", [batch, g.op("Div", [dimN, blockSize])], { axis: 0 });
+  const windowBlocks = g.op("Div", [dimN, blockSize]);
+  const rowsAndBlocks = g.op("Concat", [batch, g.op("Add", [windowBlocks, g.ints([1])])], { axis: 0 });
   const firstPositions = g.op("Expand", [g.op("Mul", [count(g, width), g.cast(blockSize, "float32")]), shape]); // [B, W]
-  const blockStart = g.op(
-    "ScatterElements",
-    [g.op("Expand", [g.scalar(notInRow), rowsAndBlocks]), tables, firstPositions],
-    { axis: 1 },
-  ); // [B, blocks]: where each block starts in the row, notInRow where the row has none
+  const blockStart = g.op("Slice", [
+    g.op("ScatterElements", [g.op("Expand", [g.scalar(notInRow), rowsAndBlocks]), tables, firstPositions], {
+      axis: 1,
+    }),
+    g.ints([0]),
+    windowBlocks,
+    g.ints([1]),
+  ]); // [B, window blocks]: where each block starts in the row, notInRow where the row has none
   const cellPosition = g.op("Reshape", [
     g.op("Add", [g.op("Unsqueeze", [blockStart, g.ints([2])]), count(g, blockSize)]),
     g.ints([0, 1, 1, -1]),

@@ -34,6 +34,7 @@ export class FakeEngine implements Engine {
   readonly shape: ModelShape;
   readonly steps: SequenceChunk[][] = [];
   readonly transfers = { uploaded: 0, downloaded: 0 };
+  readonly attentionReads = { gathered: 0, inPlace: 0 };
   private readonly pool: Int32Array;
 
   constructor(shape: Partial<ModelShape> = {}) {
