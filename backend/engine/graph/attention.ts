@@ -136,11 +136,9 @@ const transposedLast = (g: GraphBuilder, x: Tensor): Tensor => g.op("Transpose",
  */
 function inWindow(g: GraphBuilder, ctx: GraphContext, queries: Tensor, { keys, values }: KeysValues): KeyPart {
   const { kvHeads, headDim } = ctx.config;
-  const dim = (x: Tensor, from: number, to = from + 1): Tensor =>
-    g.op("Slice", [g.op("Shape", [x]), g.ints([from]), g.ints([to])]);
-  const rowsGroupsQueries = dim(queries, 0, 3); // kvHeads, B, group · L
+  const rowsGroupsQueries = g.dims(queries, 0, 3); // kvHeads, B, group · L
   const stacked = g.op("Reshape", [queries, g.ints([1, kvHeads, -1, headDim])]); // [1, kvHeads, B · group · L, headDim]
-  const [chunks, positions, stackedQueries] = [dim(keys, 0), dim(keys, 2), dim(stacked, 2)];
+  const [chunks, positions, stackedQueries] = [g.dims(keys, 0), g.dims(keys, 2), g.dims(stacked, 2)];
   // The scores to [kvHeads · B · group · L, chunks, positions]: a transpose that moves one axis
   // whole rows of positions at a time (ORT's general transpose is several times slower).
   const byChunk = g.op(

@@ -169,6 +169,11 @@ export class GraphBuilder {
     return name;
   }
 
+  /** Dimensions [from, to) of x's shape, int64: a dynamic size for shape arithmetic. */
+  dims(x: Tensor, from: number, to = from + 1): Tensor {
+    return this.op("Slice", [this.op("Shape", [x]), this.ints([from]), this.ints([to])]);
+  }
+
   ints(values: number[]): Tensor {
     return this.constant("int64", [values.length], values);
   }

@@ -48,17 +48,15 @@ export function stepInputs(
   const logitRows = g.input(graphIo.logitRows, "int64", ["R"]);
 
   // Dynamic sizes: L = padded slots / rows, P = table width × block size (the pools' fourth dimension).
-  const dim = (x: Tensor, axis: number): Tensor =>
-    g.op("Slice", [g.op("Shape", [x]), g.ints([axis]), g.ints([axis + 1])]);
-  const dimL = g.op("Div", [dim(padIndex, 0), dim(blockTables, 0)]);
-  const chunkBlocks = dim(graphIo.keyCache(0), 2);
-  const blockSize = dim(graphIo.keyCache(0), 3);
-  const dimP = g.op("Mul", [dim(blockTables, 1), blockSize]);
+  const dimL = g.op("Div", [g.dims(padIndex, 0), g.dims(blockTables, 0)]);
+  const chunkBlocks = g.dims(graphIo.keyCache(0), 2);
+  const blockSize = g.dims(graphIo.keyCache(0), 3);
+  const dimP = g.op("Mul", [g.dims(blockTables, 1), blockSize]);
   const rows = rowLengths(g, dimL, config.slidingWindow);
   const parts = [dimP, dimL];
   let bias = attentionBias(g, rows, dimP, dimL);
   if (readsPoolInPlace(kvPool, kvCacheDtype)) {
-    const dimN = g.op("Mul", [dim(graphIo.keyPool(0), 0), dim(graphIo.keyPool(0), 2)]);
+    const dimN = g.op("Mul", [g.dims(graphIo.keyPool(0), 0), g.dims(graphIo.keyPool(0), 2)]);
     parts.push(dimN);
     bias = g.op("Concat", [bias, poolBias(g, rows, blockSize, dimN)], { axis: -1 });
   }
