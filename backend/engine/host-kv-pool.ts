@@ -1,23 +1,31 @@
 import { Tensor, type InferenceSession } from "onnxruntime-node";
 import { graphIo } from "./graph/graph-io.ts";
 import { readsPoolInPlace } from "./graph/step-inputs.ts";
-import { blockRow, poolDims, type KvArray, type KvPool, type KvPoolShape, type PoolWindow } from "./kv-pool.ts";
+import {
+  blockRow,
+  poolDims,
+  windowDims,
+  type KvArray,
+  type KvPool,
+  type KvPoolShape,
+  type PoolWindow,
+} from "./kv-pool.ts";
 import type { StepRow } from "./step-layout.ts";
 
 /**
  * The KV pool in host memory, for the CPU EP: typed arrays allocated once (untouched pages cost no
  * memory) that the graph reads as feeds, without a copy: to gather rows' blocks, or a window of
- * whole chunks viewed as [chunks, kvHeads, chunkBlocks · blockSize, headDim] to attend where it lies
- * (inPlaceWindow). A step's new keys and values come back as outputs (already in the pool's dtype)
- * and are written here.
+ * whole chunks (windowDims) to attend where it lies (inPlaceWindow). A step's new keys and values
+ * come back as outputs (already in the pool's dtype) and are written here.
  */
 export class HostKvPool implements KvPool {
   readonly keys: KvArray[];
   readonly values: KvArray[];
   private readonly pools: Record<string, Tensor> = {};
-  /** What a step that gathers feeds as the window (a float32 pool; a float16 one is never read in place): no cells. */
+  /** What a step that gathers feeds as the window (a float32 pool; a float16 one is never read in place). */
   private readonly noWindow: Record<string, Tensor> = {};
   readonly boundOutputs = {};
+  readonly windowsFromStart = false;
   readonly stepOutputs: string[];
 
   constructor(readonly shape: KvPoolShape) {
@@ -27,34 +35,31 @@ export class HostKvPool implements KvPool {
     const layers = Array.from({ length: shape.layers }, (_, layer) => layer);
     this.keys = layers.map(() => array());
     this.values = layers.map(() => array());
-    const nothing = new Tensor(shape.dtype, array(0), this.windowDims(0));
     for (const layer of layers) {
       this.pools[graphIo.keyCache(layer)] = new Tensor(shape.dtype, this.keys[layer], dims);
       this.pools[graphIo.valueCache(layer)] = new Tensor(shape.dtype, this.values[layer], dims);
-      if (!readsPoolInPlace("host", shape.dtype)) continue;
-      this.noWindow[graphIo.keyPool(layer)] = nothing;
-      this.noWindow[graphIo.valuePool(layer)] = nothing;
+      if (!readsPoolInPlace(shape.dtype)) continue;
+      this.noWindow[graphIo.keyPool(layer)] = this.view(this.keys[layer]);
+      this.noWindow[graphIo.valuePool(layer)] = this.view(this.values[layer]);
     }
     this.stepOutputs = layers.flatMap((layer) => [graphIo.newKey(layer), graphIo.newValue(layer)]);
   }
 
-  /** A window's dimensions; no chunks are fed as one chunk of no positions, which every product takes. */
-  private windowDims(chunks: number): number[] {
-    const { kvHeads, blockSize, headDim, chunkBlocks } = this.shape;
-    return chunks === 0 ? [1, kvHeads, 0, headDim] : [chunks, kvHeads, chunkBlocks * blockSize, headDim];
-  }
-
   feeds(window?: PoolWindow): Record<string, Tensor> {
     if (!window) return { ...this.pools, ...this.noWindow };
-    const chunkSize = this.offset(0, this.shape.chunkBlocks, 0); // where the second chunk's first block starts
-    const [from, to] = [window.first * chunkSize, (window.first + window.chunks) * chunkSize];
-    const view = (pool: KvArray) => new Tensor("float32", pool.subarray(from, to), this.windowDims(window.chunks));
     const windows: Record<string, Tensor> = {};
     this.keys.forEach((keys, layer) => {
-      windows[graphIo.keyPool(layer)] = view(keys);
-      windows[graphIo.valuePool(layer)] = view(this.values[layer]);
+      windows[graphIo.keyPool(layer)] = this.view(keys, window);
+      windows[graphIo.valuePool(layer)] = this.view(this.values[layer], window);
     });
     return { ...this.pools, ...windows };
+  }
+
+  /** A window of a float32 pool as a tensor over its memory (windowDims). */
+  private view(pool: KvArray, window?: PoolWindow): Tensor {
+    const dims = windowDims(this.shape, window);
+    const from = window ? window.first * this.offset(0, this.shape.chunkBlocks, 0) : 0; // chunk size: where the second chunk starts
+    return new Tensor("float32", pool.subarray(from, from + dims.reduce((a, b) => a * b)), dims);
   }
 
   /** Offset of one position's head in a pool (kv-pool.ts: blockRow). */

@@ -60,6 +60,16 @@ export interface PoolWindow {
 }
 
 /**
+ * A window's dimensions, [chunks, kvHeads, chunkBlocks · blockSize, headDim]. A step that gathers
+ * feeds as its window the pool's first cells viewed as [1, kvHeads, blockSize, headDim], every one
+ * masked: an empty window would do on the CPU, but a device EP's kernels fail on empty tensors.
+ */
+export const windowDims = (shape: KvPoolShape, window?: PoolWindow): number[] => {
+  const { kvHeads, blockSize, headDim, chunkBlocks } = shape;
+  return window ? [window.chunks, kvHeads, chunkBlocks * blockSize, headDim] : [1, kvHeads, blockSize, headDim];
+};
+
+/**
  * The KV cache's memory, per layer one key pool and one value pool that the graph reads (gathering
  * each row's blocks by block table, or attending to a window of whole chunks where it lies). Where it lives
  * decides who writes a step's new keys and values: JS into host memory (HostKvPool), or the graph
@@ -67,6 +77,8 @@ export interface PoolWindow {
  */
 export interface KvPool {
   readonly shape: KvPoolShape;
+  /** Whether a window must begin at the pool's first chunk: a device buffer is viewed only from its start. */
+  readonly windowsFromStart: boolean;
   /** The pools as a run's feeds, and the window a step attends to where it lies (graphIo.keyPool), if it does. */
   feeds(window?: PoolWindow): Record<string, Tensor>;
   /** Outputs bound to the pools' own buffers (a device pool's in-place writes). */

@@ -1,11 +1,12 @@
-// A host float32 pool is attended where it lies when that reads fewer bytes than gathering the
-// rows' blocks (inPlaceWindow): the graph reads a window of whole chunks and masks every cell a
-// row's table does not list. Both ways compute the same sums in a different order, so their logits
-// agree to float32 rounding (1e-5). Every engine here runs on the CPU: reading in place is the CPU
-// EP's (readsPoolInPlace).
+// A float32 pool is attended where it lies when that reads fewer bytes than gathering the rows'
+// blocks (inPlaceWindow): the graph reads a window of whole chunks and masks every cell a row's
+// table does not list. Both ways compute the same sums in a different order, so their logits agree
+// to float32 rounding (1e-5). The engines here run on the CPU; test/webgpu/device-kv-pool.test.ts
+// reads a device pool in place.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEngine } from "../../backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
+import { blockRow } from "../../backend/engine/kv-pool.ts";
 import { inPlaceWindow, stepLayout } from "../../backend/engine/step-layout.ts";
 import { argmax } from "../../backend/sampler/sampler.ts";
 import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
@@ -50,14 +51,28 @@ describe("inPlaceWindow: a decode step reads in place when its window of chunks 
     expect(inPlaceWindow([row(4096, blocksFrom(0, 257)), row(0, [300], 16)], pool)).toBeUndefined();
     expect(inPlaceWindow([row(0, [0])], pool)).toBeUndefined();
   });
+  it("a device pool's windows begin at its first chunk", () => {
+    expect(inPlaceWindow([row(4096, blocksFrom(0, 257))], pool, true)).toEqual({ first: 0, chunks: 16 });
+    expect(inPlaceWindow([row(4096, blocksFrom(64, 257))], pool, true)).toEqual({ first: 0, chunks: 20 });
+    expect(inPlaceWindow([row(4096, blocksFrom(256, 257))], pool, true)).toBeUndefined();
+  });
+  it("each row's first block is gathered, wherever it lies; its other blocks do not set the window", () => {
+    expect(inPlaceWindow([row(4096, [900, ...blocksFrom(1, 256)])], pool)).toEqual({ first: 0, chunks: 16 });
+    expect(inPlaceWindow([row(16, [900])], pool)).toBeUndefined();
+  });
   it("pool tables count from the window's first block, padded with the block past its end", () => {
     const rows = [row(200, blocksFrom(32, 13)), row(20, [33, 45])];
     const window = inPlaceWindow(rows, pool)!;
     expect(window).toEqual({ first: 2, chunks: 1 });
     const layout = stepLayout(rows, pool, window);
     expect(layout.poolTableWidth).toBe(13);
-    expect([...layout.poolTables].map(Number)).toEqual([...blocksFrom(0, 13), 1, 13, ...new Array(11).fill(16)]);
-    expect(layout.tableWidth).toBe(0);
+    expect([...layout.poolTables].map(Number)).toEqual([16, ...blocksFrom(1, 12), 16, 13, ...new Array(11).fill(16)]);
+    expect(layout.tableWidth).toBe(1);
+    expect([...layout.blockTables]).toEqual([32, 33].map((block) => blockRow(block, pool)));
+  });
+  it("a step that gathers gets one pool table column, past its one-block window", () => {
+    const layout = stepLayout([row(200, blocksFrom(32, 13))], pool);
+    expect([layout.tableWidth, layout.poolTableWidth, Number(layout.poolTables[0])]).toEqual([13, 1, 1]);
   });
 });
 

@@ -1,9 +1,12 @@
-// The KV pool on the device (WebGPU on SwiftShader in CI): written in place by the graph, and a
-// decode step moves the same bytes between host and device at any cached length.
+// The KV pool on the device (WebGPU on SwiftShader in CI): written in place by the graph, read in
+// place by a decode step whose window begins at its first chunk, and a decode step moves the same
+// bytes between host and device at any cached length. WebGPU's float32 kernels sum in other orders
+// than the CPU's, and reading in place sums in another order than gathering: 1e-4 on logits.
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { reservedBlocks } from "../../backend/engine/engine.ts";
 import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
-import { loadTestEngine, useTempCache } from "../node/support/engine-helpers.ts";
+import { argmax } from "../../backend/sampler/sampler.ts";
+import { loadTestEngine, maxDifference, useTempCache } from "../node/support/engine-helpers.ts";
 import { fixture, referenceCases } from "../node/support/fixture.ts";
 
 useTempCache();
@@ -57,4 +60,40 @@ it("uploads and downloads the same bytes per decode step at 16 and at 1,600 cach
   expect(deep.uploaded - shallow.uploaded).toBe(
     Int32Array.BYTES_PER_ELEMENT * (deep.tableEntries - shallow.tableEntries),
   );
+});
+
+it("reads a window of the device pool in place from its first chunk, with the tokens and logits of gathering", async () => {
+  // Blocks of one position, four sequences' pool: chunks of 64 blocks. In chunk 0 a sequence is read
+  // in place from its first decode step; in chunk 1 its window would have to begin at chunk 0
+  // (a device buffer is viewed only from its start), twice too wide, so it is gathered from.
+  const small = await loadTestEngine({
+    model: fixture,
+    threads: 2,
+    contextLength: 64,
+    blockSize: 1,
+    kvCacheSequences: 4,
+  });
+  const reference = referenceCases[3];
+  const decode = async (blocks: number[]) => {
+    let [logits] = await small.forward([{ blocks, past: 0, tokens: reference.input_ids }]);
+    const tokens: number[] = [];
+    const inPlace: boolean[] = [];
+    for (let step = 0; step < 6; step++) {
+      tokens.push(argmax(logits));
+      [logits] = await small.forward([{ blocks, past: reference.input_ids.length + step, tokens: [tokens[step]] }]);
+      inPlace.push(small.lastStepReadInPlace);
+    }
+    return { tokens, inPlace, logits };
+  };
+  try {
+    const chunk = (first: number) => Array.from({ length: 64 }, (_, i) => first + 63 - i);
+    const [inPlace, gathered] = [await decode(chunk(0)), await decode(chunk(64))];
+    expect(inPlace.tokens).toEqual(reference.greedy_new_ids.slice(0, 6));
+    expect(gathered.tokens).toEqual(inPlace.tokens);
+    expect(inPlace.inPlace.every(Boolean)).toBe(true);
+    expect(gathered.inPlace).not.toContain(true);
+    expect(maxDifference(inPlace.logits, gathered.logits)).toBeLessThan(1e-4);
+  } finally {
+    await small.close();
+  }
 });

@@ -6,19 +6,23 @@ import type { ExecutionProvider } from "../../options.ts";
 import { graphIo } from "../graph/graph-io.ts";
 import { poolBlockIndices } from "../graph/kv-cache.ts";
 import { GraphBuilder } from "../graph/onnx-builder.ts";
-import { poolDims, type KvPool, type KvPoolShape } from "../kv-pool.ts";
+import { readsPoolInPlace } from "../graph/step-inputs.ts";
+import { poolDims, windowDims, type KvPool, type KvPoolShape, type PoolWindow } from "../kv-pool.ts";
 
 /**
  * The KV pool on the execution provider's device (WebGPU): per layer a key and a value buffer,
  * allocated once by a tiny session whose zero-filled output stays on the device, and handed to
  * every run both as feeds and as the model graph's preallocated outputs, so the graph's ScatterND
  * writes each step's new keys and values in place and nothing of the pool crosses to the host.
- * Block copies (copy-on-write of a shared prefix block) run in a second tiny session, the same way.
+ * A float32 pool's window (inPlaceWindow) is fed as a second tensor over the same buffer; such a
+ * tensor has no offset, so windows begin at the pool's first chunk. Block copies (copy-on-write of
+ * a shared prefix block) run in a second tiny session, the same way.
  */
 export class DeviceKvPool implements KvPool {
   private readonly pools: Record<string, Tensor> = {};
   readonly boundOutputs: Record<string, Tensor> = {};
   readonly stepOutputs: string[] = [];
+  readonly windowsFromStart = true;
 
   private constructor(
     readonly shape: KvPoolShape,
@@ -57,9 +61,25 @@ export class DeviceKvPool implements KvPool {
     }
   }
 
-  /** Its graph never reads a device pool in place (readsPoolInPlace): a gather there is a device-side copy. */
-  feeds(): Record<string, Tensor> {
-    return this.pools;
+  /**
+   * The pools, and where the graph reads a window (readsPoolInPlace) that window: the first
+   * chunks of each pool's buffer, viewed without a copy. The graph writes new keys and values into
+   * the buffer as it reads the window; it reads only cells that this step does not write (a row's
+   * new position is past its cached count, which the bias masks).
+   */
+  feeds(window?: PoolWindow): Record<string, Tensor> {
+    if (!readsPoolInPlace(this.shape.dtype)) return this.pools;
+    if (window && window.first !== 0) throw new Error(`a device pool's window begins at chunk 0, not ${window.first}`);
+    const dims = windowDims(this.shape, window);
+    const windows: Record<string, Tensor> = {};
+    for (let layer = 0; layer < this.shape.layers; layer++) {
+      for (const [pool, view] of [
+        [graphIo.keyCache(layer), graphIo.keyPool(layer)],
+        [graphIo.valueCache(layer), graphIo.valuePool(layer)],
+      ])
+        windows[view] = Tensor.fromGpuBuffer(this.pools[pool].gpuBuffer, { dataType: "float32", dims });
+    }
+    return { ...this.pools, ...windows };
   }
 
   store(): void {}

@@ -8,8 +8,8 @@ import { padded, readsPoolInPlace } from "./step-inputs.ts";
 /**
  * Grouped-query attention of the step's tokens x [T, hidden] over [cached ‖ new] keys. The cached
  * keys and values are gathered from the layer's block pools by block table inside the graph (no
- * copy in JS), or, on a host float32 pool, read where they lie: a step does one or the other
- * (inPlaceWindow decides). The new ones come from this step.
+ * copy in JS), or, on a float32 pool, read where they lie but for each row's first block:
+ * inPlaceWindow decides per step. The new ones come from this step.
  */
 export function attention(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: number): Tensor {
   const { heads, kvHeads, headDim } = ctx.config;
@@ -25,7 +25,7 @@ export function attention(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: 
   const byKvHead = (y: Tensor): Tensor =>
     g.op("Transpose", [padded(g, ctx.step, y, [kvHeads, headDim])], { perm: [2, 0, 1, 3] }); // [kvHeads, B, L, headDim]
   const current = { keys: byKvHead(keys), values: byKvHead(values) };
-  const pool = readsPoolInPlace(ctx.kvPool, ctx.kvCacheDtype) ? poolKeysValues(g, ctx, layer) : undefined;
+  const pool = readsPoolInPlace(ctx.kvCacheDtype) ? poolKeysValues(g, ctx, layer) : undefined;
   const context = attend(g, ctx, groupedQueries, cachedKeysValues(g, ctx, layer), current, pool); // [kvHeads, B, group · L, headDim]
 
   const perToken = g.op("Transpose", [g.op("Reshape", [context, g.ints([kvHeads, 0, group, -1, headDim])])], {

@@ -9,7 +9,7 @@ import { GraphBuilder } from "./onnx-builder.ts";
 import { quantGroupSizeFor } from "./quantize.ts";
 
 /** Bumped whenever the graph layout changes, so stale cached graphs are rebuilt. */
-const graphVersion = 19;
+const graphVersion = 20;
 
 export function cacheRoot(): string {
   return resolve(process.env.MOXIE_CACHE_DIR ?? join(homedir(), ".cache", "moxie"));

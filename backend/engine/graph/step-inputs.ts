@@ -11,11 +11,10 @@ const notInRow = 2 ** 24;
 
 /**
  * Whether the graph can attend to a window of a layer's pool where it lies (graphIo.keyPool), besides
- * gathering rows' blocks: a host pool in float32, which the graph reads without a copy. A float16
- * pool's window would be cast, a copy, and a device pool is not fed as windows (README: Running on a GPU).
+ * gathering rows' blocks: a float32 pool, on the host or the device, which the graph reads without
+ * a copy. A float16 pool's window would be cast to float32 for the products, a copy of the window.
  */
-export const readsPoolInPlace = (kvPool: KvPoolPlace, kvCacheDtype: KvCacheDtype): boolean =>
-  kvPool === "host" && kvCacheDtype === "float32";
+export const readsPoolInPlace = (kvCacheDtype: KvCacheDtype): boolean => kvCacheDtype === "float32";
 
 /** The step's feeds every layer reads (graphIo describes them), and what is derived from them once. */
 export interface StepInputs {
@@ -55,7 +54,7 @@ export function stepInputs(
   const rows = rowLengths(g, dimL, config.slidingWindow);
   const parts = [dimP, dimL];
   let bias = attentionBias(g, rows, dimP, dimL);
-  if (readsPoolInPlace(kvPool, kvCacheDtype)) {
+  if (readsPoolInPlace(kvCacheDtype)) {
     const dimN = g.op("Mul", [g.dims(graphIo.keyPool(0), 0), g.dims(graphIo.keyPool(0), 2)]);
     parts.push(dimN);
     bias = g.op("Concat", [bias, poolBias(g, rows, blockSize, dimN)], { axis: -1 });
@@ -131,7 +130,10 @@ function attentionBias(g: GraphBuilder, rows: RowLengths, dimP: Tensor, dimL: Te
   const isNew = g.op("Not", [g.op("Less", [key, p])]);
   const newIndex = g.op("Sub", [key, p]);
   const keyPosition = g.op("Where", [isNew, g.op("Add", [cached, newIndex]), key]); // [B, 1, 1, P+L]
-  const held = g.op("Or", [g.op("Less", [key, cached]), g.op("And", [isNew, g.op("Less", [newIndex, fresh])])]);
+  // Held: a gathered key below the row's cached count, a new one below its new count. One Less
+  // against a per-part limit rather than an Or, which WebGPU lacks (an Or on the CPU would move B × K
+  // booleans to the host and back at every step).
+  const held = g.op("Less", [key, g.op("Where", [isNew, g.op("Add", [p, fresh]), cached])]);
   return rows.visibleBias(keyPosition, held);
 }
 
