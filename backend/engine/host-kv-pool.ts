@@ -25,7 +25,6 @@ export class HostKvPool implements KvPool {
   /** What a step that gathers feeds as the window (a float32 pool; a float16 one is never read in place). */
   private readonly noWindow: Record<string, Tensor> = {};
   readonly boundOutputs = {};
-  readonly windowsFromStart = false;
   readonly stepOutputs: string[];
 
   constructor(readonly shape: KvPoolShape) {

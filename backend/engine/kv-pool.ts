@@ -1,5 +1,5 @@
 import type { InferenceSession, Tensor } from "onnxruntime-node";
-import type { KvCacheDtype } from "../options.ts";
+import type { KvCacheDtype, KvPoolPlace } from "../options.ts";
 import type { StepRow } from "./step-layout.ts";
 
 /** float16 values travel as their bits: Node 20 has no Float16Array, and ORT hands float16 tensors over as Uint16Array. */
@@ -17,6 +17,14 @@ export interface KvPoolShape {
   headDim: number;
   dtype: KvCacheDtype;
   chunkBlocks: number;
+  /**
+   * Where the pool lives. On a device (WebGPU) a window is a second tensor over the pool's buffer,
+   * which has no offset, so windows begin at chunk 0; and no part of attention may be empty (a
+   * device EP's kernels fail on empty tensors), so a step that reads in place still gathers each
+   * row's first block, and one that gathers reads a window of one masked block. The host needs
+   * neither, and skips those small products (about a millisecond a step on mini).
+   */
+  place: KvPoolPlace;
 }
 
 /** A chunk of a pool that holds more than one sequence (chunkBlocksFor). */
@@ -61,12 +69,13 @@ export interface PoolWindow {
 
 /**
  * A window's dimensions, [chunks, kvHeads, chunkBlocks · blockSize, headDim]. A step that gathers
- * feeds as its window the pool's first cells viewed as [1, kvHeads, blockSize, headDim], every one
- * masked: an empty window would do on the CPU, but a device EP's kernels fail on empty tensors.
+ * feeds as its window no positions on the host, and on a device the pool's first cells viewed as
+ * one block, every one masked (KvPoolShape.place).
  */
 export const windowDims = (shape: KvPoolShape, window?: PoolWindow): number[] => {
-  const { kvHeads, blockSize, headDim, chunkBlocks } = shape;
-  return window ? [window.chunks, kvHeads, chunkBlocks * blockSize, headDim] : [1, kvHeads, blockSize, headDim];
+  const { kvHeads, blockSize, headDim, chunkBlocks, place } = shape;
+  const positions = window ? chunkBlocks * blockSize : place === "device" ? blockSize : 0;
+  return [window?.chunks ?? 1, kvHeads, positions, headDim];
 };
 
 /**
@@ -77,8 +86,6 @@ export const windowDims = (shape: KvPoolShape, window?: PoolWindow): number[] =>
  */
 export interface KvPool {
   readonly shape: KvPoolShape;
-  /** Whether a window must begin at the pool's first chunk: a device buffer is viewed only from its start. */
-  readonly windowsFromStart: boolean;
   /** The pools as a run's feeds, and the window a step attends to where it lies (graphIo.keyPool), if it does. */
   feeds(window?: PoolWindow): Record<string, Tensor>;
   /** Outputs bound to the pools' own buffers (a device pool's in-place writes). */

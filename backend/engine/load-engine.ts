@@ -61,6 +61,7 @@ export async function loadEngine(input: z.input<typeof EngineOptions>): Promise<
     headDim: config.headDim,
     dtype: options.kvCacheDtype,
     chunkBlocks: chunkBlocksFor(blocks, options.kvCacheSequences),
+    place: kvPoolPlace(options.executionProvider),
   };
   const pool = device ? await devicePool(options, shape, config, weightsOnDevice) : new HostKvPool(shape);
   return new OnnxEngine(

@@ -136,9 +136,7 @@ export class OnnxEngine implements Engine {
     fetch: string[],
     draws: (Draw | undefined)[] = [],
   ) {
-    const window = this.inputs.has(graphIo.poolTables)
-      ? inPlaceWindow(rows, this.pool.shape, this.pool.windowsFromStart)
-      : undefined;
+    const window = this.inputs.has(graphIo.poolTables) ? inPlaceWindow(rows, this.pool.shape) : undefined;
     const feeds = this.stepFeeds(rows, logitRows, draws, window);
     this.lastStepReadInPlace = window !== undefined;
     this.attentionReads[window ? "inPlace" : "gathered"]++;

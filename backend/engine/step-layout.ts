@@ -7,34 +7,37 @@ export interface StepRow {
   blocks: number[];
 }
 
+/** Each row's blocks a step that reads in place still gathers: its first on a device, none on the host (KvPoolShape.place). */
+const gatheredBlocks = (place: KvPoolShape["place"]): number => (place === "device" ? 1 : 0);
+
 /**
  * The window of whole pool chunks a step attends to where it lies (graphIo.keyPool, a float32
  * pool), or undefined where it gathers its rows' blocks: a decode step (one new token per row)
- * whose window, the chunks from the lowest to the highest block its rows have cached past their
- * first (which is gathered, see stepLayout), holds under twice its longest row's cached part P.
+ * whose window, the chunks from the lowest to the highest block its rows have cached (on a device
+ * from chunk 0, and past each row's first block, which is gathered: KvPoolShape.place), holds under
+ * twice its longest row's cached part P.
  * Gathering moves P cells per row three times (read, written, read again by the products); in
  * place the products read the window's W cells once for all rows, so in place wins below W = 3P;
  * the margin to 2P covers what that leaves out (the softmax and the mask over W cells, each row's
  * queries against all of them). One long conversation's blocks, taken in order from the free list,
  * make a window little wider than itself; rows scattered over a large pool are gathered from. A
  * prefill gathers: its cost is the queries' products, the same both ways, and in place each of its
- * queries would be scored against the whole window. `fromStart`: windows begin at chunk 0 (a device
- * pool, KvPool.windowsFromStart).
+ * queries would be scored against the whole window.
  */
 export function inPlaceWindow(
   rows: StepRow[],
-  { blockSize, chunkBlocks }: Pick<KvPoolShape, "blockSize" | "chunkBlocks">,
-  fromStart = false,
+  { blockSize, chunkBlocks, place }: Pick<KvPoolShape, "blockSize" | "chunkBlocks" | "place">,
 ): PoolWindow | undefined {
   if (rows.some((row) => row.tokens.length !== 1)) return undefined;
   let [lowest, highest, cached] = [Infinity, -1, 0];
   for (const { past, blocks } of rows) {
     const held = Math.ceil(past / blockSize);
     cached = Math.max(cached, held * blockSize);
-    for (let i = 1; i < held; i++) [lowest, highest] = [Math.min(lowest, blocks[i]), Math.max(highest, blocks[i])];
+    for (let i = gatheredBlocks(place); i < held; i++)
+      [lowest, highest] = [Math.min(lowest, blocks[i]), Math.max(highest, blocks[i])];
   }
   if (highest < 0) return undefined;
-  const first = fromStart ? 0 : Math.floor(lowest / chunkBlocks);
+  const first = place === "device" ? 0 : Math.floor(lowest / chunkBlocks);
   const chunks = Math.floor(highest / chunkBlocks) + 1 - first;
   return chunks * chunkBlocks * blockSize < 2 * cached ? { first, chunks } : undefined;
 }
@@ -45,21 +48,21 @@ export function inPlaceWindow(
  * block 0, which the attention bias masks), each row's cached and new token counts (the graph
  * builds the attention bias from them), and each new token's (block, offset) in the pool: in the
  * scratch block for a row without blocks (whole-sequence evaluation), whose keys nothing reads.
- * A step that reads a window of the pool in place (inPlaceWindow) still gathers each row's first
- * block, so that no part of attention is empty (a device EP's kernels fail on empty tensors), and
- * gets its other blocks as pool tables, numbered from the window's first block. Pool tables are
- * padded with the block just past the window, a column the graph drops, which is all a step that
- * gathers gets (its window is one masked block, windowDims).
+ * A step that reads a window of the pool in place (inPlaceWindow) gets its blocks as pool tables,
+ * numbered from the window's first block and padded with the block just past the window, a column
+ * the graph drops; on a device it still gathers each row's first block and a step that gathers
+ * gets one padding column, past its window of one block, so that no tensor is empty (KvPoolShape.place).
  */
 export function stepLayout(rows: StepRow[], pool: KvPoolShape, window?: PoolWindow) {
-  const { blockSize, blocks: scratchBlock, chunkBlocks } = pool;
+  const { blockSize, blocks: scratchBlock, chunkBlocks, place } = pool;
+  const gathered = gatheredBlocks(place);
   const batch = rows.length;
   const padded = Math.max(...rows.map((row) => row.tokens.length));
   const rowBlocks = Math.max(0, ...rows.map((row) => Math.ceil(row.past / blockSize)));
-  const tableWidth = window ? 1 : Math.max(1, rowBlocks);
-  const poolTableWidth = window ? rowBlocks : 1;
+  const tableWidth = window ? gathered : Math.max(1, rowBlocks); // a device EP's kernels fail on empty tensors
+  const poolTableWidth = window ? rowBlocks : gathered;
   const windowStart = window ? window.first * chunkBlocks : 0;
-  const windowBlocks = window ? window.chunks * chunkBlocks : 1;
+  const windowBlocks = window ? window.chunks * chunkBlocks : gathered; // windowDims
   const total = rows.reduce((sum, row) => sum + row.tokens.length, 0);
   const tokenIds = rows.flatMap((row) => row.tokens);
   const positions = new BigInt64Array(total);
@@ -74,7 +77,7 @@ export function stepLayout(rows: StepRow[], pool: KvPoolShape, window?: PoolWind
   let offset = 0;
   rows.forEach((row, b) => {
     for (let i = 0; i < Math.ceil(row.past / blockSize); i++) {
-      if (window && i > 0) poolTables[b * poolTableWidth + i] = BigInt(row.blocks[i] - windowStart);
+      if (window && i >= gathered) poolTables[b * poolTableWidth + i] = BigInt(row.blocks[i] - windowStart);
       else blockTables[b * tableWidth + i] = blockRow(row.blocks[i], pool);
     }
     row.tokens.forEach((_, j) => {

@@ -8,8 +8,7 @@ import { loadEngine } from "../../backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
 import { blockRow } from "../../backend/engine/kv-pool.ts";
 import { inPlaceWindow, stepLayout } from "../../backend/engine/step-layout.ts";
-import { argmax } from "../../backend/sampler/sampler.ts";
-import { maxDifference, useTempCache } from "./support/engine-helpers.ts";
+import { decodeGreedily, maxDifference, useTempCache } from "./support/engine-helpers.ts";
 import { fixture, referenceCases } from "./support/fixture.ts";
 
 useTempCache();
@@ -26,7 +25,9 @@ describe("inPlaceWindow: a decode step reads in place when its window of chunks 
     headDim: 4,
     dtype: "float32",
     chunkBlocks: 16,
+    place: "host",
   } as const;
+  const device = { ...pool, place: "device" } as const;
   const row = (past: number, blocks: number[], tokens = 1) => ({
     past,
     tokens: new Array<number>(tokens).fill(1),
@@ -51,28 +52,28 @@ describe("inPlaceWindow: a decode step reads in place when its window of chunks 
     expect(inPlaceWindow([row(4096, blocksFrom(0, 257)), row(0, [300], 16)], pool)).toBeUndefined();
     expect(inPlaceWindow([row(0, [0])], pool)).toBeUndefined();
   });
-  it("a device pool's windows begin at its first chunk", () => {
-    expect(inPlaceWindow([row(4096, blocksFrom(0, 257))], pool, true)).toEqual({ first: 0, chunks: 16 });
-    expect(inPlaceWindow([row(4096, blocksFrom(64, 257))], pool, true)).toEqual({ first: 0, chunks: 20 });
-    expect(inPlaceWindow([row(4096, blocksFrom(256, 257))], pool, true)).toBeUndefined();
-  });
-  it("each row's first block is gathered, wherever it lies; its other blocks do not set the window", () => {
-    expect(inPlaceWindow([row(4096, [900, ...blocksFrom(1, 256)])], pool)).toEqual({ first: 0, chunks: 16 });
-    expect(inPlaceWindow([row(16, [900])], pool)).toBeUndefined();
-  });
   it("pool tables count from the window's first block, padded with the block past its end", () => {
     const rows = [row(200, blocksFrom(32, 13)), row(20, [33, 45])];
     const window = inPlaceWindow(rows, pool)!;
     expect(window).toEqual({ first: 2, chunks: 1 });
     const layout = stepLayout(rows, pool, window);
     expect(layout.poolTableWidth).toBe(13);
-    expect([...layout.poolTables].map(Number)).toEqual([16, ...blocksFrom(1, 12), 16, 13, ...new Array(11).fill(16)]);
-    expect(layout.tableWidth).toBe(1);
-    expect([...layout.blockTables]).toEqual([32, 33].map((block) => blockRow(block, pool)));
+    expect([...layout.poolTables].map(Number)).toEqual([...blocksFrom(0, 13), 1, 13, ...new Array(11).fill(16)]);
+    expect([layout.tableWidth, stepLayout(rows, pool).poolTableWidth]).toEqual([0, 0]);
   });
-  it("a step that gathers gets one pool table column, past its one-block window", () => {
-    const layout = stepLayout([row(200, blocksFrom(32, 13))], pool);
-    expect([layout.tableWidth, layout.poolTableWidth, Number(layout.poolTables[0])]).toEqual([13, 1, 1]);
+  it("on a device, windows begin at chunk 0, each row's first block is gathered, and no table is empty", () => {
+    expect(inPlaceWindow([row(4096, blocksFrom(64, 257))], device)).toEqual({ first: 0, chunks: 20 });
+    expect(inPlaceWindow([row(4096, blocksFrom(256, 257))], device)).toBeUndefined();
+    expect(inPlaceWindow([row(4096, [900, ...blocksFrom(1, 256)])], device)).toEqual({ first: 0, chunks: 16 });
+    expect(inPlaceWindow([row(16, [900])], device)).toBeUndefined();
+    const rows = [row(200, blocksFrom(0, 13)), row(20, [1, 14])];
+    const window = inPlaceWindow(rows, device)!;
+    expect(window).toEqual({ first: 0, chunks: 1 });
+    const layout = stepLayout(rows, device, window);
+    expect([...layout.blockTables]).toEqual([0, 1].map((block) => blockRow(block, device)));
+    expect([...layout.poolTables].map(Number)).toEqual([16, ...blocksFrom(1, 12), 16, 14, ...new Array(11).fill(16)]);
+    const gathering = stepLayout(rows, device);
+    expect([gathering.poolTableWidth, ...gathering.poolTables].map(Number)).toEqual([1, 1, 1]);
   });
 });
 
@@ -89,17 +90,7 @@ describe("the fixture through a pool read in place", () => {
   it("generates transformers' greedy tokens reading the pool in place, as the same sequence gathered does", async () => {
     expect(engine.shape.kvBlocks).toBe(256);
     const reference = referenceCases[3];
-    const decode = async (blocks: number[]) => {
-      let [logits] = await engine.forward([{ blocks, past: 0, tokens: reference.input_ids }]);
-      const tokens: number[] = [];
-      const inPlace: boolean[] = [];
-      for (let step = 0; step < 20; step++) {
-        tokens.push(argmax(logits));
-        [logits] = await engine.forward([{ blocks, past: reference.input_ids.length + step, tokens: [tokens[step]] }]);
-        inPlace.push(engine.lastStepReadInPlace);
-      }
-      return { tokens, inPlace, logits };
-    };
+    const decode = (blocks: number[]) => decodeGreedily(engine, reference.input_ids, blocks, 20);
     const inPlace = await decode(blocksFrom(64, 64).reverse()); // the second chunk, in reverse
     const gathered = await decode(blocksFrom(0, 64, 4)); // one block in four, chunks 0 to 3
     expect(inPlace.tokens).toEqual(reference.greedy_new_ids);

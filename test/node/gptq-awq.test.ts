@@ -353,6 +353,7 @@ describe("a tiny Mixtral in GPTQ (v1, act-order, asymmetric) scores as its dequa
         headDim: checkpoint.config.headDim,
         dtype: "float32",
         chunkBlocks: 5,
+        place: "host",
       }),
       64,
     );

@@ -5,8 +5,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { reservedBlocks } from "../../backend/engine/engine.ts";
 import type { OnnxEngine } from "../../backend/engine/onnx-engine.ts";
-import { argmax } from "../../backend/sampler/sampler.ts";
-import { loadTestEngine, maxDifference, useTempCache } from "../node/support/engine-helpers.ts";
+import { decodeGreedily, loadTestEngine, maxDifference, useTempCache } from "../node/support/engine-helpers.ts";
 import { fixture, referenceCases } from "../node/support/fixture.ts";
 
 useTempCache();
@@ -74,17 +73,7 @@ it("reads a window of the device pool in place from its first chunk, with the to
     kvCacheSequences: 4,
   });
   const reference = referenceCases[3];
-  const decode = async (blocks: number[]) => {
-    let [logits] = await small.forward([{ blocks, past: 0, tokens: reference.input_ids }]);
-    const tokens: number[] = [];
-    const inPlace: boolean[] = [];
-    for (let step = 0; step < 6; step++) {
-      tokens.push(argmax(logits));
-      [logits] = await small.forward([{ blocks, past: reference.input_ids.length + step, tokens: [tokens[step]] }]);
-      inPlace.push(small.lastStepReadInPlace);
-    }
-    return { tokens, inPlace, logits };
-  };
+  const decode = (blocks: number[]) => decodeGreedily(small, reference.input_ids, blocks, 6);
   try {
     const chunk = (first: number) => Array.from({ length: 64 }, (_, i) => first + 63 - i);
     const [inPlace, gathered] = [await decode(chunk(0)), await decode(chunk(64))];

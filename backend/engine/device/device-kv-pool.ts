@@ -22,7 +22,6 @@ export class DeviceKvPool implements KvPool {
   private readonly pools: Record<string, Tensor> = {};
   readonly boundOutputs: Record<string, Tensor> = {};
   readonly stepOutputs: string[] = [];
-  readonly windowsFromStart = true;
 
   private constructor(
     readonly shape: KvPoolShape,

@@ -6,6 +6,7 @@ import type * as z from "zod";
 import { loadEngine } from "../../../backend/engine/load-engine.ts";
 import type { OnnxEngine } from "../../../backend/engine/onnx-engine.ts";
 import { ExecutionProvider, type EngineOptions } from "../../../backend/options.ts";
+import { argmax } from "../../../backend/sampler/sampler.ts";
 
 /** The EP the engine tests run on: the CPU, or WebGPU (the "webgpu" vitest project, on SwiftShader in CI). */
 export const testExecutionProvider = ExecutionProvider.parse(process.env.MOXIE_TEST_EXECUTION_PROVIDER ?? "cpu");
@@ -33,4 +34,20 @@ export function maxDifference(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
   return max;
+}
+
+/**
+ * Greedy decoding of `steps` tokens after `prompt`, in `blocks`: the tokens, whether each decode
+ * step read the pool in place (inPlaceWindow), and the last step's logits.
+ */
+export async function decodeGreedily(engine: OnnxEngine, prompt: number[], blocks: number[], steps: number) {
+  let [logits] = await engine.forward([{ blocks, past: 0, tokens: prompt }]);
+  const tokens: number[] = [];
+  const inPlace: boolean[] = [];
+  for (let step = 0; step < steps; step++) {
+    tokens.push(argmax(logits));
+    [logits] = await engine.forward([{ blocks, past: prompt.length + step, tokens: [tokens[step]] }]);
+    inPlace.push(engine.lastStepReadInPlace);
+  }
+  return { tokens, inPlace, logits };
 }
