@@ -64,7 +64,7 @@ it("uploads and downloads the same bytes per decode step at 16 and at 1,600 cach
 it("reads a window of the device pool in place from its first chunk, with the tokens and logits of gathering", async () => {
   // Blocks of one position, four sequences' pool: chunks of 64 blocks. In chunk 0 a sequence is read
   // in place from its first decode step; in chunk 1 its window would have to begin at chunk 0
-  // (a device buffer is viewed only from its start), twice too wide, so it is gathered from.
+  // (a device buffer is viewed only from its start), too wide, so it is gathered from.
   const small = await loadTestEngine({
     model: fixture,
     threads: 2,
