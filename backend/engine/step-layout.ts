@@ -14,15 +14,15 @@ const gatheredBlocks = (place: KvPoolShape["place"]): number => (place === "devi
  * The window of whole pool chunks a step attends to where it lies (graphIo.keyPool, a float32
  * pool), or undefined where it gathers its rows' blocks: a decode step (one new token per row)
  * whose window, the chunks from the lowest to the highest block its rows have cached (on a device
- * from chunk 0, and past each row's first block, which is gathered: KvPoolShape.place), holds under
- * twice its longest row's cached part P.
- * Gathering moves P cells per row three times (read, written, read again by the products); in
- * place the products read the window's W cells once for all rows, so in place wins below W = 3P;
- * the margin to 2P covers what that leaves out (the softmax and the mask over W cells, each row's
- * queries against all of them). One long conversation's blocks, taken in order from the free list,
- * make a window little wider than itself; rows scattered over a large pool are gathered from. A
- * prefill gathers: its cost is the queries' products, the same both ways, and in place each of its
- * queries would be scored against the whole window.
+ * from chunk 0, and past each row's first block, which is gathered: KvPoolShape.place), holds
+ * under twice its longest row's cached part P. Gathering moves P cells per row three times (read,
+ * written, read again by the products); in place the products read the window's W cells once for
+ * all rows, so in place wins below W = 3P; the margin to 2P covers what that leaves out (the
+ * softmax and the mask over W cells, each row's queries against all of them). One long
+ * conversation's blocks, taken in order from the free list, make a window little wider than
+ * itself; rows scattered over a large pool are gathered from. A prefill gathers: its cost is the
+ * queries' products, the same both ways, and in place each of its queries would be scored against
+ * the whole window.
  */
 export function inPlaceWindow(
   rows: StepRow[],
@@ -50,8 +50,9 @@ export function inPlaceWindow(
  * scratch block for a row without blocks (whole-sequence evaluation), whose keys nothing reads.
  * A step that reads a window of the pool in place (inPlaceWindow) gets its blocks as pool tables,
  * numbered from the window's first block and padded with the block just past the window, a column
- * the graph drops; on a device it still gathers each row's first block and a step that gathers
- * gets one padding column, past its window of one block, so that no tensor is empty (KvPoolShape.place).
+ * the graph drops. On a device, where no tensor may be empty (KvPoolShape.place), such a step
+ * still gathers each row's first block, and a step that gathers gets one padding column, past its
+ * window of one block.
  */
 export function stepLayout(rows: StepRow[], pool: KvPoolShape, window?: PoolWindow) {
   const { blockSize, blocks: scratchBlock, chunkBlocks, place } = pool;

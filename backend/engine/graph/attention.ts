@@ -8,8 +8,8 @@ import { padded, readsPoolInPlace } from "./step-inputs.ts";
 /**
  * Grouped-query attention of the step's tokens x [T, hidden] over [cached ‖ new] keys. The cached
  * keys and values are gathered from the layer's block pools by block table inside the graph (no
- * copy in JS), or, on a float32 pool, read where they lie but for each row's first block:
- * inPlaceWindow decides per step. The new ones come from this step.
+ * copy in JS), or, on a float32 pool, read where they lie (on a device but for each row's first
+ * block): inPlaceWindow decides per step. The new ones come from this step.
  */
 export function attention(g: GraphBuilder, ctx: GraphContext, x: Tensor, layer: number): Tensor {
   const { heads, kvHeads, headDim } = ctx.config;

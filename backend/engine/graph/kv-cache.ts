@@ -122,7 +122,8 @@ export function cachedKeysValues(g: GraphBuilder, ctx: GraphContext, layer: numb
 /**
  * A window of the layer's pools as [chunks, kvHeads, chunkBlocks · blockSize, headDim], attended
  * where it lies: a float32 pool (readsPoolInPlace), fed as a view of its memory or of its device
- * buffer, so nothing is copied. A step that gathers feeds one masked block (kv-pool.ts: windowDims).
+ * buffer, so nothing is copied. A step that gathers feeds no positions, or on a device one masked
+ * block (kv-pool.ts: windowDims).
  */
 export function poolKeysValues(g: GraphBuilder, ctx: GraphContext, layer: number): KeysValues {
   const dims = ["windowChunks", ctx.config.kvHeads, "chunkPositions", ctx.config.headDim];

@@ -131,8 +131,8 @@ function attentionBias(g: GraphBuilder, rows: RowLengths, dimP: Tensor, dimL: Te
   const newIndex = g.op("Sub", [key, p]);
   const keyPosition = g.op("Where", [isNew, g.op("Add", [cached, newIndex]), key]); // [B, 1, 1, P+L]
   // Held: a gathered key below the row's cached count, a new one below its new count. One Less
-  // against a per-part limit rather than an Or, which WebGPU lacks (an Or on the CPU would move B × K
-  // booleans to the host and back at every step).
+  // against a per-part limit rather than an Or, which WebGPU lacks: ORT ran the Or on the CPU and
+  // moved B × K booleans to the host and back at every step.
   const held = g.op("Less", [key, g.op("Where", [isNew, g.op("Add", [p, fresh]), cached])]);
   return rows.visibleBias(keyPosition, held);
 }
