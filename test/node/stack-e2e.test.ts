@@ -120,16 +120,18 @@ describe("the local stack through the gateway", () => {
     async () => {
       const before = socketsBelow(stack.pid);
       const events = await Promise.all(
-        Array.from({ length: 8 }, async () => {
+        Array.from({ length: 8 }, async (_, seed) => {
           const response = await fetch(`${stack.url}/v1/chat/completions`, {
             method: "POST",
             headers: { authorization: `Bearer ${stack.apiKey}`, "content-type": "application/json" },
-            body: JSON.stringify({ model: stack.model, messages, max_tokens: 250, stream: true }),
+            body: JSON.stringify({ model: stack.model, messages, max_tokens: 250, random_seed: seed, stream: true }),
           });
           return (await response.text()).split("\n\n").length;
         }),
       );
-      expect(Math.min(...events)).toBeGreaterThan(50);
+      // Hundreds of chunks in all: the random default model may draw its end-of-sequence token early
+      // in one stream (one gave 49 events in CI), so the count is the streams' total.
+      expect(events.reduce((sum, count) => sum + count)).toBeGreaterThan(400);
       // A few keep-alive connections may remain; a socket per streamed chunk (hundreds each) may not.
       expect(socketsBelow(stack.pid) - before).toBeLessThan(100);
     },
