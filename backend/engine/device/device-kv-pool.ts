@@ -122,7 +122,7 @@ function blockCopyGraph(dir: string, shape: KvPoolShape): Uint8Array {
   const from = g.input("copy_from", "int64", ["n"]);
   const to = g.input("copy_to", "int64", ["n"]);
   const chunkBlocks = g.ints([shape.chunkBlocks]);
-  const [sources, targets] = [from, to].map((blocks) => poolBlockIndices(g, shape.kvHeads, chunkBlocks, blocks, 1)); // [kvHeads, n, 3]
+  const [sources, targets] = [from, to].map((blocks) => poolBlockIndices(g, shape.kvHeads, chunkBlocks, blocks)); // [kvHeads, n, 3]
   for (let layer = 0; layer < shape.layers; layer++) {
     for (const [pool, written] of [
       [graphIo.keyCache(layer), graphIo.keyCacheWritten(layer)],

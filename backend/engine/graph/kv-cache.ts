@@ -61,22 +61,16 @@ export function storeNewKeysValues(g: GraphBuilder, ctx: GraphContext, layer: nu
 }
 
 /**
- * GatherND and ScatterND indices that pick `blocks` (int64, of rank `rank`) for every head of a pool
- * [chunks, kvHeads, chunkBlocks, blockSize, headDim]: [kvHeads, …blocks' shape, 3], each a
- * (chunk, head, block in chunk). `chunkBlocks`: the pool's third dimension, int64 [1].
+ * GatherND and ScatterND indices that pick `blocks` (int64 [n]) for every head of a pool
+ * [chunks, kvHeads, chunkBlocks, blockSize, headDim]: [kvHeads, n, 3], each a (chunk, head, block
+ * in chunk). `chunkBlocks`: the pool's third dimension, int64 [1].
  */
-export function poolBlockIndices(
-  g: GraphBuilder,
-  kvHeads: number,
-  chunkBlocks: Tensor,
-  blocks: Tensor,
-  rank: number,
-): Tensor {
+export function poolBlockIndices(g: GraphBuilder, kvHeads: number, chunkBlocks: Tensor, blocks: Tensor): Tensor {
   const shape = g.op("Concat", [g.ints([kvHeads]), g.op("Shape", [blocks]), g.ints([1])], { axis: 0 });
   const spread = (x: Tensor): Tensor => g.op("Expand", [g.op("Unsqueeze", [x, g.ints([-1])]), shape]);
   const heads = g.constant(
     "int64",
-    [kvHeads, ...new Array<number>(rank).fill(1), 1],
+    [kvHeads, 1, 1],
     Array.from({ length: kvHeads }, (_, h) => h),
   );
   return g.op(
@@ -93,7 +87,7 @@ export function poolBlockIndices(
 /** ScatterND indices of every head of each new token: `slots` [T, 2] (block, offset) become [kvHeads, T, 4]. */
 export function poolSlotIndices(g: GraphBuilder, kvHeads: number, chunkBlocks: Tensor, slots: Tensor): Tensor {
   const [blocks, offsets] = g.node("Split", [slots], { axis: 1, num_outputs: 2 }, { outputs: 2 });
-  const blockIndices = poolBlockIndices(g, kvHeads, chunkBlocks, g.op("Squeeze", [blocks, g.ints([1])]), 1);
+  const blockIndices = poolBlockIndices(g, kvHeads, chunkBlocks, g.op("Squeeze", [blocks, g.ints([1])]));
   const shape = g.op("Concat", [g.ints([kvHeads]), g.op("Shape", [offsets])], { axis: 0 });
   return g.op("Concat", [blockIndices, g.op("Expand", [offsets, shape])], { axis: -1 });
 }
