@@ -68,13 +68,20 @@ export interface PoolWindow {
 }
 
 /**
+ * The blocks that stand in for a part of attention that would be empty (KvPoolShape.place): each
+ * row's first block, gathered by a step that reads in place, and the masked window of a step that
+ * gathers. One on a device, whose kernels fail on empty tensors; none on the host.
+ */
+export const standInBlocks = (place: KvPoolPlace): number => (place === "device" ? 1 : 0);
+
+/**
  * A window's dimensions, [chunks, kvHeads, chunkBlocks · blockSize, headDim]. A step that gathers
  * feeds as its window no positions on the host, and on a device the pool's first cells viewed as
  * one block, every one masked (KvPoolShape.place).
  */
 export const windowDims = (shape: KvPoolShape, window?: PoolWindow): number[] => {
   const { kvHeads, blockSize, headDim, chunkBlocks, place } = shape;
-  const positions = window ? chunkBlocks * blockSize : place === "device" ? blockSize : 0;
+  const positions = (window ? chunkBlocks : standInBlocks(place)) * blockSize;
   return [window?.chunks ?? 1, kvHeads, positions, headDim];
 };
 

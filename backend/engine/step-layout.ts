@@ -1,4 +1,4 @@
-import { blockRow, type KvPoolShape, type PoolWindow } from "./kv-pool.ts";
+import { blockRow, standInBlocks, type KvPoolShape, type PoolWindow } from "./kv-pool.ts";
 
 /** One sequence's part of a step: `tokens` appended after `past` cached positions, which lie in `blocks`. */
 export interface StepRow {
@@ -6,9 +6,6 @@ export interface StepRow {
   tokens: number[];
   blocks: number[];
 }
-
-/** Each row's blocks a step that reads in place still gathers: its first on a device, none on the host (KvPoolShape.place). */
-const gatheredBlocks = (place: KvPoolShape["place"]): number => (place === "device" ? 1 : 0);
 
 /**
  * The window of whole pool chunks a step attends to where it lies (graphIo.keyPool, a float32
@@ -33,7 +30,7 @@ export function inPlaceWindow(
   for (const { past, blocks } of rows) {
     const held = Math.ceil(past / blockSize);
     cached = Math.max(cached, held * blockSize);
-    for (let i = gatheredBlocks(place); i < held; i++)
+    for (let i = standInBlocks(place); i < held; i++)
       [lowest, highest] = [Math.min(lowest, blocks[i]), Math.max(highest, blocks[i])];
   }
   if (highest < 0) return undefined;
@@ -56,14 +53,14 @@ export function inPlaceWindow(
  */
 export function stepLayout(rows: StepRow[], pool: KvPoolShape, window?: PoolWindow) {
   const { blockSize, blocks: scratchBlock, chunkBlocks, place } = pool;
-  const gathered = gatheredBlocks(place);
+  const gathered = standInBlocks(place);
   const batch = rows.length;
   const padded = Math.max(...rows.map((row) => row.tokens.length));
   const rowBlocks = Math.max(0, ...rows.map((row) => Math.ceil(row.past / blockSize)));
   const tableWidth = window ? gathered : Math.max(1, rowBlocks); // a device EP's kernels fail on empty tensors
   const poolTableWidth = window ? rowBlocks : gathered;
   const windowStart = window ? window.first * chunkBlocks : 0;
-  const windowBlocks = window ? window.chunks * chunkBlocks : gathered; // windowDims
+  const windowBlocks = window ? window.chunks * chunkBlocks : gathered;
   const total = rows.reduce((sum, row) => sum + row.tokens.length, 0);
   const tokenIds = rows.flatMap((row) => row.tokens);
   const positions = new BigInt64Array(total);
